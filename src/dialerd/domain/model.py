@@ -1,0 +1,156 @@
+"""Frozen dataclasses of the dialerd vocabulary.
+
+These are the values that cross layer boundaries: the store returns them, the taskflow decides on
+them, the engine and the API pass them on. ORM rows never leave ``dialerd.store``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from dialerd.domain.enums import (
+    AgentState,
+    CallResult,
+    CampaignStatus,
+    DialMode,
+    Status,
+    TaskType,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRule:
+    """How a call task retries after one kind of unsuccessful result."""
+
+    delay: timedelta
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Per-result retry rules of a call task; a result with no rule is final (``failed``).
+
+    ``max_attempts`` caps all attempts of the contact in this task, whatever the result.
+    """
+
+    rules: dict[CallResult, RetryRule] = field(default_factory=dict)
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class TimePeriod:
+    """A weekly window ``weekday`` (0 = Monday) from ``start`` to ``end`` (campaign local time)."""
+
+    weekday: int
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    id: int
+    name: str
+    status: CampaignStatus = CampaignStatus.DISABLED
+    dial_mode: DialMode = DialMode.PROGRESSIVE
+    timezone: str = "UTC"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    campaign_id: int
+    name: str
+    type: TaskType
+    settings: dict[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskflowRule:
+    """(from task, status, optional status_detail) -> (to task, delay).
+
+    ``status_detail=None`` matches any detail; a rule naming the detail is more specific and wins.
+    """
+
+    from_task: str
+    status: Status
+    to_task: str
+    status_detail: str | None = None
+    delay: timedelta = timedelta(0)
+
+    @property
+    def specificity(self) -> int:
+        return 0 if self.status_detail is None else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    campaign_id: int
+    task_id: int
+    status: Status
+    status_detail: str
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    email: str | None = None
+    timezone: str | None = None
+    external_id: str | None = None
+    list_name: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    due_at: datetime | None = None
+    follow_up_agent: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One append-only row of a contact's status history."""
+
+    id: int
+    contact_id: int
+    at: datetime
+    actor: str
+    from_task_id: int | None
+    to_task_id: int | None
+    from_status: Status | None
+    to_status: Status | None
+    from_detail: str | None
+    to_detail: str | None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One dialing of one contact: its timeline and outcome. Append-only once finished."""
+
+    id: str
+    campaign_id: int
+    contact_id: int
+    task_id: int
+    phone: str
+    server: str | None = None
+    agent: str | None = None
+    originated_at: datetime | None = None
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    connected_at: datetime | None = None
+    hungup_at: datetime | None = None
+    result: CallResult | None = None
+    cause: str | None = None
+    disposition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    name: str
+    interface: str
+    campaigns: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    state: AgentState = AgentState.OFFLINE

@@ -1,0 +1,58 @@
+"""Shared test fixtures.
+
+The autouse fixture below fails any test that leaves an asyncio task running: every task must be
+owned by a TaskGroup and finished (or cancelled and awaited) when its owner stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+TRANSCRIPTS = SHARED / "asterisk" / "transcripts"
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    before = set(asyncio.all_tasks())
+    yield
+    current = asyncio.current_task()
+    # Give tasks that are finishing one loop turn.
+    for _ in range(3):
+        left = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+        if not left:
+            return
+        await asyncio.sleep(0.01)
+    names = ", ".join(sorted(t.get_name() + ":" + repr(t.get_coro()) for t in left))
+    for t in left:
+        t.cancel()
+    pytest.fail(f"test left {len(left)} asyncio task(s) running: {names}")
+
+
+@pytest.fixture
+def transcripts_dir() -> Path:
+    if not TRANSCRIPTS.is_dir():
+        pytest.skip(f"recordings not found at {TRANSCRIPTS} (shared/ must sit beside the repo)")
+    return TRANSCRIPTS
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get("DIALERD_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("DIALERD_TEST_POSTGRES_URL is not set (no PostgreSQL to test against)")
+    yield url
+
+
+@pytest.fixture(scope="session")
+def mqtt_url() -> Iterator[str]:
+    url = os.environ.get("DIALERD_TEST_MQTT")
+    if not url:
+        pytest.skip("DIALERD_TEST_MQTT is not set (no MQTT broker to test against)")
+    yield url

@@ -107,6 +107,13 @@ class Contact:
     follow_up_agent: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Waiting on a delayed taskflow rule: enters ``pending_task_id`` as open at ``pending_due_at``.
+    pending_task_id: int | None = None
+    pending_due_at: datetime | None = None
+    lease_holder: str | None = None
+    lease_expires_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    import_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,62 @@
-"""dialerd.engine"""
+"""dialerd.engine: the campaign engine (one runner per campaign, pacing, outcomes, agents).
+
+The daemon, the REST API and the MQTT bus use :class:`Engine` and the event and status types
+exported here; nothing else in this package is meant for them.
+"""
+
+from dialerd.engine.engine import Engine
+from dialerd.engine.errors import (
+    AgentNotEligible,
+    EngineError,
+    EngineNotRunning,
+    InvalidDisposition,
+    NoSuchCall,
+    NoSuchPreview,
+    UnknownAgent,
+    UnknownCampaign,
+)
+from dialerd.engine.events import (
+    AgentStateChanged,
+    AttemptFinished,
+    CallProgressed,
+    CampaignFigures,
+    CampaignSwitched,
+    EngineEvent,
+    EngineListener,
+    PacingDecision,
+    PreviewOffered,
+    ScreenPop,
+    WindowFigures,
+)
+from dialerd.engine.schedule import next_switch, schedule_open
+from dialerd.engine.settings import EngineSettings
+from dialerd.engine.status import AgentView, CampaignView, EngineStatus
+
+__all__ = [
+    "AgentNotEligible",
+    "AgentStateChanged",
+    "AgentView",
+    "AttemptFinished",
+    "CallProgressed",
+    "CampaignFigures",
+    "CampaignSwitched",
+    "CampaignView",
+    "Engine",
+    "EngineError",
+    "EngineEvent",
+    "EngineListener",
+    "EngineNotRunning",
+    "EngineSettings",
+    "EngineStatus",
+    "InvalidDisposition",
+    "NoSuchCall",
+    "NoSuchPreview",
+    "PacingDecision",
+    "PreviewOffered",
+    "ScreenPop",
+    "UnknownAgent",
+    "UnknownCampaign",
+    "WindowFigures",
+    "next_switch",
+    "schedule_open",
+]

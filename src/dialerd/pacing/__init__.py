@@ -1,1 +1,33 @@
-"""dialerd.pacing"""
+"""dialerd.pacing: PURE pacing. A :class:`Snapshot` in, the number of calls to place now out.
+
+No I/O, no clock reads, deterministic. The engine and the benchmark build snapshots with
+:class:`SnapshotBuilder` and call :func:`decide`.
+"""
+
+from dialerd.pacing.builder import SnapshotBuilder, WindowSpec
+from dialerd.pacing.distributions import Distribution, Empirical, Fixed, LogNormal
+from dialerd.pacing.estimators import DistributionEstimator, OnlineEstimates, RateEstimator
+from dialerd.pacing.modes import decide, power_count, predictive_decision, progressive_count
+from dialerd.pacing.predictive import allowed_rate
+from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings, Snapshot
+
+__all__ = [
+    "AbandonmentWindow",
+    "Distribution",
+    "DistributionEstimator",
+    "Empirical",
+    "Estimates",
+    "Fixed",
+    "LogNormal",
+    "OnlineEstimates",
+    "PacingSettings",
+    "RateEstimator",
+    "Snapshot",
+    "SnapshotBuilder",
+    "WindowSpec",
+    "allowed_rate",
+    "decide",
+    "power_count",
+    "predictive_decision",
+    "progressive_count",
+]

@@ -1,1 +1,31 @@
-"""dialerd.store"""
+"""dialerd.store: persistence (SQLAlchemy 2 async; SQLite by default, PostgreSQL by URL).
+
+Other layers use :class:`Store` and the errors below; no SQL leaves this package.
+"""
+
+from dialerd.store.engine import DEFAULT_URL, default_url
+from dialerd.store.errors import (
+    AlreadyExists,
+    InvalidChange,
+    NotFound,
+    SchemaNotCurrent,
+    StaleContact,
+    StoreError,
+    StoreUnavailable,
+)
+from dialerd.store.migrate import upgrade
+from dialerd.store.store import Store
+
+__all__ = [
+    "DEFAULT_URL",
+    "AlreadyExists",
+    "InvalidChange",
+    "NotFound",
+    "SchemaNotCurrent",
+    "StaleContact",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "default_url",
+    "upgrade",
+]

@@ -1,0 +1,95 @@
+"""The FastAPI application of dialerd's REST API (OpenAPI at ``/docs``).
+
+Built by the daemon (or a test) around an open store, the engine, a clock and the configured
+tokens; it holds no state of its own, so the same store serves the CLI and the API alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry
+
+import dialerd
+from dialerd.api import (
+    routes_agents,
+    routes_campaigns,
+    routes_contacts,
+    routes_dnc,
+    routes_imports,
+    routes_system,
+)
+from dialerd.api.auth import TokenGrant, TokenTable
+from dialerd.api.context import ApiContext
+from dialerd.api.engine_control import EngineControl
+from dialerd.api.errors import install_error_handlers
+from dialerd.api.health import HealthChecks
+from dialerd.domain.clock import Clock, SystemClock
+from dialerd.store import Store
+
+_DESCRIPTION = """\
+Campaigns, contacts, imports, agents, dispositions and the do-not-call list of a dialerd daemon.
+
+Authenticate with `Authorization: Bearer TOKEN` (tokens and roles in the `[api]` section of the
+configuration). Errors are `{"error": message, "field": dotted.field or null}`.
+"""
+
+
+def build_app(
+    store: Store,
+    *,
+    tokens: Iterable[TokenGrant],
+    engine: EngineControl | None = None,
+    clock: Clock | None = None,
+    registry: CollectorRegistry | None = None,
+    serve_metrics: bool = True,
+    health: HealthChecks | None = None,
+    region: str = "DE",
+) -> FastAPI:
+    """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
+    ``False`` when metrics have their own listener, see :func:`build_metrics_app`)."""
+    checks = health or HealthChecks()
+    if checks.store_ping is None:
+        checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
+    app = FastAPI(
+        title="dialerd",
+        version=dialerd.__version__,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.dialerd = ApiContext(
+        store=store,
+        tokens=TokenTable(tokens),
+        clock=clock or SystemClock(),
+        engine=engine,
+        region=region,
+        health=checks,
+        registry=registry,
+    )
+    install_error_handlers(app)
+    app.include_router(routes_system.router)
+    app.include_router(routes_campaigns.router)
+    app.include_router(routes_contacts.router)
+    app.include_router(routes_imports.router)
+    app.include_router(routes_agents.router)
+    app.include_router(routes_dnc.router)
+    if registry is not None and serve_metrics:
+        _add_metrics(app, registry)
+    return app
+
+
+def build_metrics_app(registry: CollectorRegistry) -> FastAPI:
+    """A tiny app serving only ``/metrics``, for a separate metrics listener."""
+    app = FastAPI(title="dialerd metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_metrics(app, registry)
+    return app
+
+
+def _add_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return routes_system.metrics_response(registry)

@@ -1,0 +1,99 @@
+"""What every handler gets: the store, the engine, the clock, and who is calling."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
+
+from dialerd.api.auth import Permission, Principal, TokenTable
+from dialerd.api.engine_control import EngineControl
+from dialerd.api.errors import ApiError
+from dialerd.api.health import HealthChecks
+from dialerd.domain.clock import Clock
+from dialerd.domain.model import Campaign
+from dialerd.store import Store
+
+
+@dataclass(slots=True)
+class ApiContext:
+    store: Store
+    tokens: TokenTable
+    clock: Clock
+    engine: EngineControl | None = None
+    region: str = "DE"
+    health: HealthChecks = field(default_factory=HealthChecks)
+    registry: CollectorRegistry | None = None
+
+    async def campaign(self, ref: str) -> Campaign:
+        """A campaign by name or id (as written in the URL)."""
+        return await self.store.get_campaign(ref)
+
+    async def call_engine(self, method: str, *args: Any) -> Any:
+        if self.engine is None:
+            raise ApiError(503, "the engine is not running in this process")
+        fn: Callable[..., Any] = getattr(self.engine, method)
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx = request.app.state.dialerd
+    assert isinstance(ctx, ApiContext)
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+
+_bearer = HTTPBearer(auto_error=False, description="A token from the [api] section of the config")
+
+
+def authenticate(
+    ctx: Ctx,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "missing bearer token (Authorization: Bearer TOKEN)")
+    principal = ctx.tokens.principal(credentials.credentials)
+    if principal is None:
+        raise ApiError(401, "unknown token")
+    return principal
+
+
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if not principal.may(permission):
+            raise ApiError(
+                403, f"role {principal.role.value!r} may not do this ({permission.value})"
+            )
+        return principal
+
+    return check
+
+
+async def act_for_agent(
+    agent: str, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """For ``/agents/{agent}/...`` actions: agent tokens only for their own agent."""
+    if not principal.may_act_for(agent):
+        if principal.may(Permission.AGENT_OPS):
+            raise ApiError(403, f"this token acts only for agent {principal.agent!r}", "agent")
+        raise ApiError(403, f"role {principal.role.value!r} may not act for agents")
+    return principal
+
+
+Reader = Annotated[Principal, Depends(require(Permission.READ))]
+ContactWriter = Annotated[Principal, Depends(require(Permission.CONTACTS))]
+Importer = Annotated[Principal, Depends(require(Permission.IMPORTS))]
+DncAdder = Annotated[Principal, Depends(require(Permission.DNC_ADD))]
+DncRemover = Annotated[Principal, Depends(require(Permission.DNC_REMOVE))]
+StatusSetter = Annotated[Principal, Depends(require(Permission.CAMPAIGN_STATUS))]
+Designer = Annotated[Principal, Depends(require(Permission.CAMPAIGN_DEFINE))]
+AgentActor = Annotated[Principal, Depends(act_for_agent)]

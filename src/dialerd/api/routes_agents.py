@@ -1,0 +1,96 @@
+"""Agents: list and state (from the store), login/logout/pause, dispositions, preview.
+
+Everything an agent does goes to the engine, which owns the agent's state machine and the
+attempt in progress; the API only checks who may act for whom and the shape of the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from dialerd.api.context import AgentActor, Ctx, Reader
+from dialerd.api.errors import ApiError
+from dialerd.api.schemas import DispositionIn, LoginIn, PauseIn, PreviewIn, plain
+from dialerd.domain.model import Agent
+
+router = APIRouter(prefix="/api/v1", tags=["agents"])
+
+
+def _agent_view(a: Agent) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "interface": a.interface,
+        "campaigns": list(a.campaigns),
+        "skills": list(a.skills),
+        "state": a.state.value,
+    }
+
+
+def _done(agent: str, action: str, result: object) -> dict[str, Any]:
+    return {"agent": agent, "action": action, "result": plain(result)}
+
+
+@router.get("/agents", summary="All agents with their state")
+async def list_agents(ctx: Ctx, _: Reader) -> dict[str, Any]:
+    return {"agents": [_agent_view(a) for a in await ctx.store.agents()]}
+
+
+@router.get("/agents/{agent}", summary="One agent's state")
+async def get_agent(ctx: Ctx, _: Reader, agent: str) -> dict[str, Any]:
+    for a in await ctx.store.agents():
+        if a.name == agent:
+            return _agent_view(a)
+    raise ApiError(404, f"no agent {agent!r}", "agent")
+
+
+@router.post("/agents/{agent}/login", summary="Log the agent into its campaigns' queues")
+async def login(ctx: Ctx, _: AgentActor, agent: str, body: LoginIn | None = None) -> dict[str, Any]:
+    campaign = body.campaign if body is not None else None
+    return _done(agent, "login", await ctx.call_engine("agent_login", agent, campaign))
+
+
+@router.post("/agents/{agent}/logout", summary="Log the agent out")
+async def logout(
+    ctx: Ctx, _: AgentActor, agent: str, body: LoginIn | None = None
+) -> dict[str, Any]:
+    campaign = body.campaign if body is not None else None
+    return _done(agent, "logout", await ctx.call_engine("agent_logout", agent, campaign))
+
+
+@router.post("/agents/{agent}/pause", summary="Pause the agent (no calls), with a reason")
+async def pause(ctx: Ctx, _: AgentActor, agent: str, body: PauseIn | None = None) -> dict[str, Any]:
+    reason = body.reason if body is not None else None
+    return _done(agent, "pause", await ctx.call_engine("agent_pause", agent, True, reason))
+
+
+@router.post("/agents/{agent}/unpause", summary="End the agent's pause")
+async def unpause(ctx: Ctx, _: AgentActor, agent: str) -> dict[str, Any]:
+    return _done(agent, "unpause", await ctx.call_engine("agent_pause", agent, False, None))
+
+
+@router.post("/agents/{agent}/disposition", summary="The agent's result for its current call")
+async def disposition(ctx: Ctx, _: AgentActor, agent: str, body: DispositionIn) -> dict[str, Any]:
+    result = await ctx.call_engine(
+        "disposition",
+        agent,
+        body.status,
+        body.status_detail,
+        body.note,
+        body.callback_at,
+        body.attempt_id,
+    )
+    return _done(agent, "disposition", result)
+
+
+@router.post("/agents/{agent}/preview/accept", summary="Dial the previewed contact")
+async def preview_accept(ctx: Ctx, _: AgentActor, agent: str, body: PreviewIn) -> dict[str, Any]:
+    result = await ctx.call_engine("preview_accept", agent, body.contact_id)
+    return _done(agent, "preview_accept", result)
+
+
+@router.post("/agents/{agent}/preview/skip", summary="Skip the previewed contact")
+async def preview_skip(ctx: Ctx, _: AgentActor, agent: str, body: PreviewIn) -> dict[str, Any]:
+    result = await ctx.call_engine("preview_skip", agent, body.contact_id)
+    return _done(agent, "preview_skip", result)

@@ -1,0 +1,354 @@
+"""Contacts: add (single and batch, idempotent by ``external_id``), change, delete, get,
+search, move (one or a filtered set), bulk edit, history and attempts.
+
+Phone numbers are normalised to E.164 here (with the API's default region for numbers written
+without ``+``), so the same number written two ways is one number in the store. A search by phone
+takes any part of a number: a full number (in any notation) is matched exactly, anything else as
+a run of digits without leading zeros (``030 1234`` finds ``+49301234...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import ValidationError
+
+from dialerd.api.context import ApiContext, ContactWriter, Ctx, Reader
+from dialerd.api.errors import (
+    ApiError,
+    conflict_on_invalid_change,
+    dotted,
+    field_of_invalid_change,
+)
+from dialerd.api.schemas import (
+    BulkEdit,
+    ContactAdd,
+    ContactBatch,
+    ContactChange,
+    ContactIn,
+    MoveMany,
+    MoveOne,
+    contact_view,
+    history_view,
+)
+from dialerd.domain.changes import NewContact
+from dialerd.domain.enums import Status
+from dialerd.domain.lookup import AddResult
+from dialerd.domain.model import Campaign, Contact
+from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
+from dialerd.domain.selection import STANDARD_FIELDS, Condition, ContactSelection, SortOrder
+from dialerd.store import lookup
+
+router = APIRouter(prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"])
+
+_STANDARD_EDIT = ("first_name", "last_name", "company", "email", "external_id", "list_name")
+_CONFIRM_ALL = 'an empty filter selects every contact: confirm with "all": true'
+_normalizers: dict[str, PhoneNormalizer] = {}
+
+
+def _phone(ctx: ApiContext, raw: str, field: str = "phone") -> tuple[str, str | None]:
+    normalizer = _normalizers.get(ctx.region)
+    if normalizer is None:
+        normalizer = _normalizers[ctx.region] = PhoneNormalizer(ctx.region)
+    try:
+        return normalizer.normalize(raw)
+    except InvalidPhone as exc:
+        raise ApiError(422, f"{raw!r}: {exc}", field) from None
+
+
+def _new_contact(ctx: ApiContext, body: ContactIn, prefix: str = "") -> NewContact:
+    phone: str | None = None
+    zone: str | None = None
+    if body.phone:
+        phone, zone = _phone(ctx, body.phone, f"{prefix}phone")
+    return NewContact(
+        phone=phone,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        company=body.company,
+        email=body.email,
+        timezone=body.timezone or zone,
+        external_id=body.external_id,
+        list_name=body.list_name,
+        fields=dict(body.fields),
+        due_at=body.due_at,
+    )
+
+
+async def _task_names(ctx: ApiContext, campaign_id: int) -> dict[int, str]:
+    return {t.id: t.name for t in await ctx.store.tasks(campaign_id)}
+
+
+async def _contact(ctx: ApiContext, campaign: Campaign, contact_id: int) -> Contact:
+    contact = await ctx.store.get_contact(contact_id)
+    if contact.campaign_id != campaign.id:
+        raise ApiError(404, f"no contact {contact_id} in campaign {campaign.name!r}")
+    return contact
+
+
+async def _view(ctx: ApiContext, campaign: Campaign, contact_id: int) -> dict[str, Any]:
+    contact = await _contact(ctx, campaign, contact_id)
+    return contact_view(contact, await _task_names(ctx, campaign.id))
+
+
+def _sort(sort: str) -> SortOrder:
+    descending = sort.startswith("-")
+    name = sort.lstrip("-+")
+    if name not in STANDARD_FIELDS and not name.startswith("fields."):
+        raise ApiError(
+            422, f"cannot sort by {name!r} (a contact field or fields.NAME)", "query.sort"
+        )
+    return SortOrder(name, descending)
+
+
+# -- collection -------------------------------------------------------------------------------
+
+
+@router.post("", status_code=201, summary="Add one contact (idempotent by external_id)")
+async def add_contact(
+    ctx: Ctx, _: ContactWriter, campaign: str, body: ContactAdd, response: Response
+) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    new = _new_contact(ctx, body)
+    with field_of_invalid_change("task"):
+        (outcome,) = await lookup.add_contacts_idempotent(
+            ctx.store, current.id, [new], ctx.clock.now(), task=body.task
+        )
+    if outcome.result is AddResult.DUPLICATE_PHONE:
+        raise ApiError(
+            409,
+            f"{new.phone} is already contact {outcome.contact_id} of this campaign",
+            "phone",
+        )
+    if outcome.result is AddResult.EXISTS:
+        response.status_code = 200
+    return {
+        "result": outcome.result.value,
+        "contact": await _view(ctx, current, outcome.contact_id),
+    }
+
+
+@router.post("/batch", summary="Add many contacts; each reported on its own")
+async def add_batch(
+    ctx: Ctx, _: ContactWriter, campaign: str, body: ContactBatch
+) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    results: list[dict[str, Any]] = [{} for _ in body.contacts]
+    good: list[tuple[int, NewContact]] = []
+    for i, raw in enumerate(body.contacts):
+        prefix = f"contacts.{i}."
+        try:
+            item = ContactIn.model_validate(raw)
+            good.append((i, _new_contact(ctx, item, prefix)))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = dotted(err["loc"], f"contacts.{i}")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            results[i] = {"index": i, "result": "invalid", "error": message, "field": field}
+        except ApiError as exc:
+            results[i] = {"index": i, "result": "invalid", "error": exc.message, "field": exc.field}
+    if good:
+        with field_of_invalid_change("task"):
+            outcomes = await lookup.add_contacts_idempotent(
+                ctx.store, current.id, [n for _, n in good], ctx.clock.now(), task=body.task
+            )
+        for (i, _n), outcome in zip(good, outcomes, strict=True):
+            results[i] = {
+                "index": i,
+                "result": outcome.result.value,
+                "contact_id": outcome.contact_id,
+            }
+    counts = {r.value: 0 for r in AddResult} | {"invalid": 0}
+    for r in results:
+        counts[r["result"]] += 1
+    return {**counts, "results": results}
+
+
+@router.get("", summary="Search contacts (parts of name, e-mail, phone; filters)")
+async def search(
+    ctx: Ctx,
+    _: Reader,
+    campaign: str,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    email: Annotated[str | None, Query(max_length=300)] = None,
+    phone: Annotated[str | None, Query(max_length=64)] = None,
+    task: str | None = None,
+    status: Status | None = None,
+    status_detail: str | None = None,
+    list_name: str | None = None,
+    external_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    sort: str = "id",
+) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    phone_exact: str | None = None
+    digits: str | None = None
+    if phone:
+        with contextlib.suppress(ApiError):
+            phone_exact = _phone(ctx, phone)[0]
+        digits = re.sub(r"\D", "", phone).lstrip("0") or None
+        if digits is None and phone_exact is None:
+            raise ApiError(422, f"{phone!r} has no digits to search for", "query.phone")
+    conditions: tuple[Condition, ...] = ()
+    if external_id is not None:
+        conditions = (Condition("external_id", "eq", external_id),)
+    selection = ContactSelection(
+        task=task,
+        status=status,
+        status_detail=status_detail,
+        list_name=list_name,
+        conditions=conditions,
+    )
+    with field_of_invalid_change("query.task"):
+        found, total = await lookup.search_contacts(
+            ctx.store,
+            current.id,
+            selection,
+            name=name or None,
+            email=email or None,
+            phone_exact=phone_exact,
+            phone_digits=digits,
+            limit=limit,
+            offset=offset,
+            order=_sort(sort),
+        )
+    names = await _task_names(ctx, current.id)
+    return {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "contacts": [contact_view(c, names) for c in found],
+    }
+
+
+@router.post("/move", summary="Move a filtered set of contacts into a task (as open)")
+async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany) -> dict[str, int]:
+    current = await ctx.campaign(campaign)
+    if body.filter.is_empty and not body.filter.all:
+        raise ApiError(
+            422, 'an empty filter selects every contact: confirm with "all": true', "filter"
+        )
+    with field_of_invalid_change("to_task"):
+        moved = await ctx.store.move(
+            current.id,
+            body.filter.selection(),
+            body.to_task,
+            who.actor,
+            ctx.clock.now(),
+            note=body.note,
+        )
+    return {"moved": moved}
+
+
+@router.post("/bulk-edit", summary="Set fields and/or status of a filtered set of contacts")
+async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit) -> dict[str, int]:
+    current = await ctx.campaign(campaign)
+    if body.filter.is_empty and not body.filter.all:
+        raise ApiError(
+            422, 'an empty filter selects every contact: confirm with "all": true', "filter"
+        )
+    if not body.fields and body.status is None and body.status_detail is None:
+        raise ApiError(422, "nothing to change: give fields and/or a status", "fields")
+    with field_of_invalid_change("fields"):
+        edited = await ctx.store.bulk_edit(
+            current.id,
+            body.filter.selection(),
+            who.actor,
+            ctx.clock.now(),
+            fields=dict(body.fields) if body.fields else None,
+            status=body.status,
+            status_detail=body.status_detail,
+            note=body.note,
+        )
+    return {"edited": edited}
+
+
+# -- one contact ------------------------------------------------------------------------------
+
+
+@router.get("/{contact_id}", summary="One contact")
+async def get_contact(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[str, Any]:
+    return await _view(ctx, await ctx.campaign(campaign), contact_id)
+
+
+@router.patch("/{contact_id}", summary="Change a contact's fields and/or status")
+async def change_contact(
+    ctx: Ctx, who: ContactWriter, campaign: str, contact_id: int, body: ContactChange
+) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    contact = await _contact(ctx, current, contact_id)
+    given = body.model_fields_set - {"note"}
+    if not given:
+        raise ApiError(422, "nothing to change", None)
+    now = ctx.clock.now()
+    fields: dict[str, Any] = {k: getattr(body, k) for k in _STANDARD_EDIT if k in given}
+    if "timezone" in given and "phone" not in given:
+        fields["timezone"] = body.timezone
+    for key, value in (body.fields or {}).items():
+        fields[f"fields.{key}"] = value
+    selection = ContactSelection(contact_ids=(contact.id,))
+    if fields or "status" in given or "status_detail" in given:
+        with field_of_invalid_change("fields"):
+            await ctx.store.bulk_edit(
+                current.id,
+                selection,
+                who.actor,
+                now,
+                fields=fields or None,
+                status=body.status,
+                status_detail=body.status_detail,
+                note=body.note,
+            )
+    if "phone" in given:
+        phone, zone = _phone(ctx, body.phone) if body.phone else (None, None)
+        timezone = body.timezone if "timezone" in given else zone
+        await lookup.set_phone(ctx.store, contact.id, phone, timezone, who.actor, now)
+    return await _view(ctx, current, contact.id)
+
+
+@router.delete("/{contact_id}", status_code=204, summary="Delete a contact with its history")
+async def delete_contact(ctx: Ctx, _: ContactWriter, campaign: str, contact_id: int) -> Response:
+    current = await ctx.campaign(campaign)
+    contact = await _contact(ctx, current, contact_id)
+    with conflict_on_invalid_change():
+        await lookup.delete_contact(ctx.store, contact.id, ctx.clock.now())
+    return Response(status_code=204)
+
+
+@router.post("/{contact_id}/move", summary="Move one contact into a task (as open)")
+async def move_one(
+    ctx: Ctx, who: ContactWriter, campaign: str, contact_id: int, body: MoveOne
+) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    contact = await _contact(ctx, current, contact_id)
+    with field_of_invalid_change("to_task"):
+        await ctx.store.move(
+            current.id,
+            ContactSelection(contact_ids=(contact.id,)),
+            body.to_task,
+            who.actor,
+            ctx.clock.now(),
+            note=body.note,
+        )
+    return await _view(ctx, current, contact.id)
+
+
+@router.get("/{contact_id}/history", summary="The contact's status history, oldest first")
+async def history(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    contact = await _contact(ctx, current, contact_id)
+    names = await _task_names(ctx, current.id)
+    return {"history": [history_view(h, names) for h in await ctx.store.history(contact.id)]}
+
+
+@router.get("/{contact_id}/attempts", summary="The contact's call attempts, oldest first")
+async def attempts(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[str, Any]:
+    current = await ctx.campaign(campaign)
+    contact = await _contact(ctx, current, contact_id)
+    return {"attempts": await ctx.store.attempts(contact.id)}

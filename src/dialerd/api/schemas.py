@@ -1,0 +1,284 @@
+"""Request bodies of the API, and how domain values are shown in responses.
+
+Bodies forbid unknown keys: a misspelt key is a 422 naming it, not a silently ignored change.
+Responses use the vocabulary of DESIGN.md; contacts show their task by name as well as by id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from dialerd.domain.contact_import import MAX_LENGTH
+from dialerd.domain.enums import CampaignStatus, Status, StatusDetail, is_reserved_detail
+from dialerd.domain.model import Campaign, Contact, HistoryEntry
+from dialerd.domain.selection import OPERATORS, Condition, ContactSelection
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_RESERVED = frozenset(d.value for d in StatusDetail)
+FieldValue = str | int | float | bool | None
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name like 'Europe/Berlin')"
+        ) from None
+    return value
+
+
+def _check_email(value: str | None) -> str | None:
+    if value is not None and value != "" and not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value or None
+
+
+def _check_detail(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value or len(value) > 100 or any(ord(ch) < 32 for ch in value):
+        raise ValueError("a status_detail is 1 to 100 printable characters")
+    if is_reserved_detail(value) and value not in _RESERVED:
+        raise ValueError(
+            f"{value!r} is not a reserved status_detail ({', '.join(sorted(_RESERVED))}); "
+            "plain words are free"
+        )
+    return value
+
+
+class ContactIn(Body):
+    """A contact to add; ``phone`` in any usual notation (normalised to E.164)."""
+
+    phone: str | None = Field(None, max_length=64)
+    first_name: str | None = Field(None, max_length=MAX_LENGTH["first_name"])
+    last_name: str | None = Field(None, max_length=MAX_LENGTH["last_name"])
+    company: str | None = Field(None, max_length=MAX_LENGTH["company"])
+    email: str | None = Field(None, max_length=MAX_LENGTH["email"])
+    timezone: str | None = Field(None, max_length=MAX_LENGTH["timezone"])
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_LENGTH["external_id"])
+    list_name: str | None = Field(None, max_length=MAX_LENGTH["list_name"])
+    fields: dict[str, FieldValue] = Field(default_factory=dict)
+    due_at: AwareDatetime | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return _check_email(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return _check_zone(v)
+
+
+class ContactAdd(ContactIn):
+    task: str | None = Field(None, description="target task; default: the start task")
+
+
+class ContactBatch(Body):
+    """Many contacts at once. Each item is checked on its own: good items are added, bad ones
+    reported with their index, so one typo does not hold back a thousand good contacts."""
+
+    contacts: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    task: str | None = None
+
+
+class ContactChange(Body):
+    """Fields to change on one contact; absent keys stay, ``null`` clears a field.
+
+    ``fields`` merges into the custom fields (a ``null`` value removes that field). A status
+    change is recorded in the contact's history like any other.
+    """
+
+    phone: str | None = Field(None, max_length=64)
+    first_name: str | None = Field(None, max_length=MAX_LENGTH["first_name"])
+    last_name: str | None = Field(None, max_length=MAX_LENGTH["last_name"])
+    company: str | None = Field(None, max_length=MAX_LENGTH["company"])
+    email: str | None = Field(None, max_length=MAX_LENGTH["email"])
+    timezone: str | None = Field(None, max_length=MAX_LENGTH["timezone"])
+    external_id: str | None = Field(None, max_length=MAX_LENGTH["external_id"])
+    list_name: str | None = Field(None, max_length=MAX_LENGTH["list_name"])
+    fields: dict[str, FieldValue] | None = None
+    status: Status | None = None
+    status_detail: str | None = None
+    note: str | None = Field(None, max_length=2000)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return _check_email(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return _check_zone(v)
+
+    @field_validator("status_detail")
+    @classmethod
+    def _detail(cls, v: str | None) -> str | None:
+        return _check_detail(v)
+
+
+class ConditionIn(Body):
+    field: str = Field(min_length=1, max_length=200)
+    op: str = "eq"
+    value: Any = None
+
+    @field_validator("op")
+    @classmethod
+    def _op(cls, op: str) -> str:
+        if op not in OPERATORS:
+            raise ValueError(f"unknown operator {op!r} (one of {', '.join(sorted(OPERATORS))})")
+        return op
+
+
+class SelectionIn(Body):
+    """Which contacts: every given criterion must hold. An empty selection means every
+    contact of the campaign and must be confirmed with ``"all": true``."""
+
+    task: str | None = None
+    status: Status | None = None
+    status_detail: str | None = None
+    list_name: str | None = None
+    ids: list[int] | None = Field(None, max_length=100_000)
+    conditions: list[ConditionIn] = Field(default_factory=list)
+    waiting: bool | None = None
+    all: bool = False
+
+    def selection(self) -> ContactSelection:
+        return ContactSelection(
+            task=self.task,
+            status=self.status,
+            status_detail=self.status_detail,
+            list_name=self.list_name,
+            contact_ids=tuple(self.ids) if self.ids is not None else None,
+            conditions=tuple(
+                Condition(c.field, c.op, c.value)  # type: ignore[arg-type]
+                for c in self.conditions
+            ),
+            waiting=self.waiting,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return self.selection() == ContactSelection()
+
+
+class MoveOne(Body):
+    to_task: str = Field(min_length=1)
+    note: str | None = Field(None, max_length=2000)
+
+
+class MoveMany(MoveOne):
+    filter: SelectionIn
+
+
+class BulkEdit(Body):
+    filter: SelectionIn
+    fields: dict[str, FieldValue] | None = None
+    status: Status | None = None
+    status_detail: str | None = None
+    note: str | None = Field(None, max_length=2000)
+
+    @field_validator("status_detail")
+    @classmethod
+    def _detail(cls, v: str | None) -> str | None:
+        return _check_detail(v)
+
+
+class CampaignStatusIn(Body):
+    status: CampaignStatus
+
+
+class PauseIn(Body):
+    reason: str | None = Field(None, max_length=200)
+
+
+class DispositionIn(Body):
+    """An agent's result for its current attempt (or ``attempt_id``).
+
+    ``status_detail`` is the disposition word (``sale``, ``not_interested``...); a callback
+    (``status`` ``open`` with ``callback_at``) books a personal follow-up for this agent.
+    """
+
+    status: Status
+    status_detail: str | None = None
+    note: str | None = Field(None, max_length=2000)
+    callback_at: AwareDatetime | None = None
+    attempt_id: str | None = Field(None, max_length=64)
+
+    @field_validator("status_detail")
+    @classmethod
+    def _detail(cls, v: str | None) -> str | None:
+        return _check_detail(v)
+
+
+class LoginIn(Body):
+    campaign: str | None = Field(None, description="only this campaign (default: all it may take)")
+
+
+class PreviewIn(Body):
+    contact_id: int = Field(description="the contact on offer (from the screen pop)")
+
+
+class DncAdd(Body):
+    phones: list[str] = Field(min_length=1, max_length=100_000)
+    campaign: str | None = Field(None, description="campaign name or id; default: global list")
+    note: str | None = Field(None, max_length=2000)
+
+
+ImportModeIn = Literal["append", "replace"]
+
+
+# ------------------------------------------------------------------------------ responses
+
+
+def campaign_view(c: Campaign) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "status": c.status.value,
+        "dial_mode": c.dial_mode.value,
+        "timezone": c.timezone,
+    }
+
+
+def contact_view(c: Contact, task_names: dict[int, str]) -> dict[str, Any]:
+    out = asdict(c)
+    out["status"] = c.status.value
+    out["task"] = task_names.get(c.task_id)
+    out["waiting_for"] = task_names.get(c.pending_task_id) if c.pending_task_id else None
+    return out
+
+
+def history_view(h: HistoryEntry, task_names: dict[int, str]) -> dict[str, Any]:
+    out = asdict(h)
+    out["from_task"] = task_names.get(h.from_task_id) if h.from_task_id else None
+    out["to_task"] = task_names.get(h.to_task_id) if h.to_task_id else None
+    return out
+
+
+def plain(value: object) -> Any:
+    """Whatever the engine returned, as JSON-able data."""
+    if value is None:
+        return None
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)  # type: ignore[call-overload]
+    if isinstance(value, dict | list | str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

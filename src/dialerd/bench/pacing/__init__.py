@@ -1,0 +1,114 @@
+"""``dialerd bench pacing``: dialerd's pacing policies against baselines and the oracle.
+
+A discrete-event simulation runs the same :mod:`dialerd.pacing` code the daemon runs, fed by the
+same :class:`~dialerd.pacing.SnapshotBuilder`, against drawn callees and agents, many times faster
+than real time. See ``docs/pacing.md`` for the model, the baselines and the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from dialerd.bench.pacing.policies import POLICY_NAMES
+from dialerd.bench.pacing.scenario import Scenario, ScenarioError, load_scenario
+
+STANDARD = ("s1-small", "s2-large", "s3-tiny", "s4-drift", "s5-amd")
+
+
+def scenarios_dir() -> Path:
+    """``bench/scenarios`` of the working directory, else of the source checkout."""
+    here = Path.cwd() / "bench" / "scenarios"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[4] / "bench" / "scenarios"
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "pacing",
+        help="simulate days of calling: dialerd's pacing against baselines and the oracle",
+        description=__doc__,
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        metavar="FILE",
+        help="scenario TOML (repeatable; default: the standard scenarios s1..s5)",
+    )
+    p.add_argument("--seeds", type=int, default=20, help="seeds per scenario (default 20)")
+    p.add_argument("--first-seed", type=int, default=1, help="first seed (default 1)")
+    p.add_argument("--out", default="bench/results", help="directory for JSON and PNG")
+    p.add_argument(
+        "--policies",
+        default=",".join(POLICY_NAMES),
+        help=f"comma-separated subset of {', '.join(POLICY_NAMES)}",
+    )
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _load(args: argparse.Namespace) -> list[Scenario]:
+    from dialerd.cli.errors import EX_DATAERR, EX_NOINPUT, CliError
+
+    files = args.scenario or [str(scenarios_dir() / f"{n}.toml") for n in STANDARD]
+    out = []
+    for f in files:
+        if not Path(f).is_file():
+            raise CliError(f"scenario file not found: {f}", EX_NOINPUT)
+        try:
+            out.append(load_scenario(f))
+        except ScenarioError as exc:
+            raise CliError(str(exc), EX_DATAERR) from exc
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from dialerd.bench.pacing.report import markdown, plot, summarise, write_json
+    from dialerd.bench.pacing.runner import Job, ProgressBar, run_jobs
+    from dialerd.cli.errors import EX_USAGE, CliError
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in POLICY_NAMES]
+    if unknown:
+        raise CliError(f"unknown policy: {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)})",
+                       EX_USAGE)  # fmt: skip
+    if args.seeds < 1:
+        raise CliError("--seeds must be at least 1", EX_USAGE)
+    scenarios = _load(args)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
+    t0 = time.perf_counter()
+    bar = ProgressBar(enabled=not args.quiet)
+    results = run_jobs(jobs, workers=args.workers, progress=bar)
+    wall = time.perf_counter() - t0
+    summary = summarise(results)
+    command = "dialerd bench pacing " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    header = (
+        f"Command: `{command.strip()}` — {len(jobs)} simulated days in {wall:.0f} s "
+        f"with {args.workers} worker(s)."
+    )
+    text = markdown(summary, header)
+    sys.stdout.write(text + "\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "command": command.strip(),
+        "seeds": list(seeds),
+        "policies": policies,
+        "scenarios": [sc.source for sc in scenarios],
+        "wall_s": wall,
+        "workers": args.workers,
+    }
+    write_json(summary, results, out / "pacing.json", meta)
+    written = [out / "pacing.json"]
+    if not args.no_plots:
+        written += plot(summary, out)
+    sys.stdout.write("Written: " + ", ".join(str(p) for p in written) + "\n")
+    return 0

@@ -1,0 +1,157 @@
+"""The policies the benchmark compares.
+
+``progressive``, ``power`` and ``predictive`` are dialerd's own :func:`dialerd.pacing.decide`
+with the campaign settings of that dial mode. ``vicidial-hard`` and ``vicidial-average`` are the
+VICIdial-style adaptive ratio, written from the description in PACING-NOTES (not from its code),
+with its published defaults; every assumption is listed in ``docs/pacing.md``. The oracle is not
+a policy over snapshots: it is computed from the drawn outcomes (see ``simulate.run_oracle``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dialerd.bench.pacing.scenario import Scenario
+from dialerd.domain.enums import DialMode
+from dialerd.pacing import PacingSettings, Snapshot, WindowSpec, decide
+
+POLICY_NAMES = (
+    "progressive",
+    "power",
+    "vicidial-hard",
+    "vicidial-average",
+    "predictive",
+    "oracle",
+)
+
+
+class Policy(Protocol):
+    name: str
+    #: Decide also when an agent becomes ready, not only on the tick.
+    event_driven: bool
+    settings: PacingSettings
+    windows: tuple[WindowSpec, ...]
+
+    def decide(self, snapshot: Snapshot, now: float) -> int: ...
+
+
+def base_settings(scenario: Scenario, mode: DialMode) -> PacingSettings:
+    return PacingSettings(
+        dial_mode=mode,
+        calls_per_ready_agent=scenario.power_ready,
+        calls_per_wrapup_agent=scenario.power_wrapup,
+        abandonment_target=scenario.abandonment_target,
+        connect_limit_s=scenario.connect_limit_s,
+        ring_timeout_s=scenario.ring_timeout_s,
+        amd_delay_s=scenario.amd_delay_s if scenario.amd else 0.0,
+    )
+
+
+def campaign_windows(scenario: Scenario) -> tuple[WindowSpec, ...]:
+    """The compliance windows the bench gives dialerd: the clock hour and the day."""
+    return (
+        WindowSpec("hour", scenario.abandonment_window_s),
+        WindowSpec("day", 86400.0, calling_s=scenario.hours * 3600.0),
+    )
+
+
+@dataclass
+class ModePolicy:
+    """One of dialerd's dial modes, exactly as the daemon runs it."""
+
+    name: str
+    settings: PacingSettings
+    windows: tuple[WindowSpec, ...]
+    event_driven: bool = True
+
+    def decide(self, snapshot: Snapshot, now: float) -> int:
+        return decide(snapshot)
+
+
+@dataclass
+class VicidialPolicy:
+    """VICIdial-style adaptive dial level (AST_VDauto_dial + AST_VDadapt, as described).
+
+    Every second: goal = round(level x (ready + in call)), wrap-up counted as in call; place
+    goal - active calls (ringing, screening, queued, connected). Every 15 s from the last 15
+    one-second samples: level *= 1 + (mean ready - mean waiting calls) / mean agents, clamped
+    to [1, 3]. Drop guards: > 20 calls in the last minute with > 50 % dropped halves the level;
+    > 50 calls today with drops / answers above the limit sets the level to 1.0 (HARD_LIMIT) or
+    halves it (AVERAGE).
+    """
+
+    name: str
+    settings: PacingSettings
+    windows: tuple[WindowSpec, ...]
+    variant: str = "hard"
+    level: float = 1.0
+    max_level: float = 3.0
+    min_level: float = 1.0
+    adapt_every_s: float = 15.0
+    drop_limit: float = 0.03
+    event_driven: bool = False
+    _samples: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=15))
+    _next_adapt: float = 15.0
+    levels: list[tuple[float, float]] = field(default_factory=list)
+
+    def decide(self, snapshot: Snapshot, now: float) -> int:
+        ready = len(snapshot.ready)
+        in_call = len(snapshot.talking) + len(snapshot.wrapup) + snapshot.leaving
+        agents = ready + in_call
+        waiting = len(snapshot.queued)
+        self._samples.append((agents, ready, waiting))
+        if now >= self._next_adapt:
+            self._next_adapt = now + self.adapt_every_s
+            self._adapt(snapshot)
+        goal = int(self.level * agents + 0.5)
+        active = snapshot.calls_in_flight + len(snapshot.talking) + snapshot.leaving
+        return max(0, min(goal - active, snapshot.free_lines))
+
+    def _adapt(self, snapshot: Snapshot) -> None:
+        windows = {w.name: w for w in snapshot.windows}
+        minute = windows.get("minute")
+        day = windows.get("day")
+        if minute and minute.live_answers > 20 and minute.abandoned > 0.5 * minute.live_answers:
+            self.level /= 2.0
+        elif (
+            day
+            and day.live_answers > 50
+            and day.abandoned > self.drop_limit * day.live_answers
+        ):
+            if self.variant == "hard":
+                self.level = 1.0
+            else:
+                self.level /= 2.0
+        elif self._samples:
+            n = len(self._samples)
+            mean_agents = sum(s[0] for s in self._samples) / n
+            mean_ready = sum(s[1] for s in self._samples) / n
+            mean_waiting = sum(s[2] for s in self._samples) / n
+            if mean_agents > 0:
+                self.level *= 1.0 + (mean_ready - mean_waiting) / mean_agents
+        self.level = min(self.max_level, max(self.min_level, self.level))
+
+
+def make_policy(name: str, scenario: Scenario) -> Policy:
+    if name == "progressive":
+        return ModePolicy(
+            name, base_settings(scenario, DialMode.PROGRESSIVE), campaign_windows(scenario)
+        )
+    if name == "power":
+        return ModePolicy(name, base_settings(scenario, DialMode.POWER), campaign_windows(scenario))
+    if name == "predictive":
+        return ModePolicy(
+            name, base_settings(scenario, DialMode.PREDICTIVE), campaign_windows(scenario)
+        )
+    if name in ("vicidial-hard", "vicidial-average"):
+        windows = (WindowSpec("minute", 60.0, rolling=True), WindowSpec("day", 86400.0))
+        return VicidialPolicy(
+            name,
+            base_settings(scenario, DialMode.PROGRESSIVE),
+            windows,
+            variant="hard" if name.endswith("hard") else "average",
+            drop_limit=scenario.abandonment_target,
+        )
+    raise ValueError(f"unknown policy {name!r}")

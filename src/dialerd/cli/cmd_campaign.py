@@ -1,0 +1,189 @@
+"""``dialerd campaign create FILE | list | show NAME``: campaigns from TOML definitions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dialerd.cli.db import (
+    add_db_option,
+    add_json_option,
+    open_store,
+    write_json,
+    write_table,
+)
+from dialerd.cli.errors import EX_CONFIG, EX_DATAERR, CliError
+from dialerd.domain.clock import SystemClock
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("campaign", help="create, list, show campaigns")
+    csub = p.add_subparsers(dest="campaign_command", metavar="ACTION")
+    csub.required = True
+
+    create = csub.add_parser("create", help="create a campaign from a TOML definition")
+    create.add_argument("file", metavar="FILE", type=Path, help="campaign definition (TOML)")
+    create.add_argument(
+        "--update",
+        action="store_true",
+        help="replace the definition of an existing campaign of that name (keeps contacts)",
+    )
+    create.add_argument(
+        "--check", action="store_true", help="only validate the file, change nothing"
+    )
+    add_db_option(create)
+    add_json_option(create)
+    create.set_defaults(func=run_create)
+
+    lst = csub.add_parser("list", help="list campaigns")
+    add_db_option(lst)
+    add_json_option(lst)
+    lst.set_defaults(func=run_list)
+
+    show = csub.add_parser("show", help="show one campaign: settings, tasks, rules")
+    show.add_argument("name", metavar="NAME")
+    add_db_option(show)
+    add_json_option(show)
+    show.set_defaults(func=run_show)
+
+
+async def run_create(args: argparse.Namespace) -> int:
+    from dialerd.domain.campaign_spec import CampaignSpecError, load_campaign_spec
+    from dialerd.store import AlreadyExists
+
+    try:
+        spec = load_campaign_spec(args.file)
+    except CampaignSpecError as exc:
+        raise CliError(str(exc), EX_CONFIG) from None
+    if args.check:
+        sys.stdout.write(f"{args.file}: campaign {spec.name!r} is valid\n")
+        return 0
+    now = SystemClock().now()
+    async with open_store(args) as store:
+        if args.update:
+            campaign = await store.update_campaign(spec, now)
+        else:
+            try:
+                campaign = await store.create_campaign(spec, now)
+            except AlreadyExists as exc:
+                raise CliError(
+                    f"{exc} (use --update to replace its definition)", EX_DATAERR
+                ) from None
+        tasks = await store.tasks(campaign.id)
+    if args.json:
+        write_json({"id": campaign.id, "name": campaign.name, "tasks": [t.name for t in tasks]})
+    else:
+        verb = "updated" if args.update else "created"
+        sys.stdout.write(
+            f"campaign {campaign.name!r} {verb} (id {campaign.id}): {len(tasks)} task(s), "
+            f"{len(spec.rules)} rule(s), status {campaign.status.value}, "
+            f"{campaign.dial_mode.value}\n"
+        )
+    return 0
+
+
+async def run_list(args: argparse.Namespace) -> int:
+    async with open_store(args) as store:
+        campaigns = await store.list_campaigns()
+        counts = {c.id: await store.count_contacts(c.id) for c in campaigns}
+    if args.json:
+        write_json(
+            [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "status": c.status.value,
+                    "dial_mode": c.dial_mode.value,
+                    "timezone": c.timezone,
+                    "contacts": counts[c.id],
+                }
+                for c in campaigns
+            ]
+        )
+        return 0
+    if not campaigns:
+        sys.stdout.write("no campaigns (create one: dialerd campaign create FILE)\n")
+        return 0
+    write_table(
+        ["id", "name", "status", "mode", "timezone", "contacts"],
+        [
+            (c.id, c.name, c.status.value, c.dial_mode.value, c.timezone, counts[c.id])
+            for c in campaigns
+        ],
+    )
+    return 0
+
+
+async def run_show(args: argparse.Namespace) -> int:
+    from dialerd.domain.campaign_spec import format_duration
+
+    async with open_store(args) as store:
+        campaign = await store.get_campaign(args.name)
+        spec = await store.campaign_spec(campaign.id)
+        tasks = await store.tasks(campaign.id)
+        rules = await store.rules(campaign.id)
+        contacts = await store.count_contacts(campaign.id)
+    if args.json:
+        write_json(
+            {
+                "id": campaign.id,
+                "name": campaign.name,
+                "status": campaign.status.value,
+                "contacts": contacts,
+                "definition": spec.model_dump(mode="json", by_alias=True),
+                "tasks": [{"id": t.id, "name": t.name, "type": t.type.value} for t in tasks],
+            }
+        )
+        return 0
+    out = sys.stdout.write
+    out(f"campaign {campaign.name} (id {campaign.id})\n")
+    if spec.description:
+        out(f"  {spec.description}\n")
+    out(f"  status {campaign.status.value}, {spec.dial.mode.value}, time zone {spec.timezone}\n")
+    out(
+        f"  abandonment target {spec.dial.abandonment_target:.1%} over "
+        f"{', '.join(spec.dial.abandonment_windows)}; connect limit "
+        f"{format_duration(spec.connect_limit)}; ring timeout {format_duration(spec.ring_timeout)}"
+        f"; hold-off after abandon {format_duration(spec.abandon_hold_off)}\n"
+    )
+    hours = spec.calling_hours
+    out(
+        "  calling hours "
+        + (f"{hours.start:%H:%M}-{hours.end:%H:%M} contact local" if hours.enabled else "OFF")
+        + f"; queue {spec.queue_name}; {contacts} contact(s)\n\n"
+    )
+    write_table(
+        ["task", "type", "retry"],
+        [
+            (
+                t.name,
+                t.type.value,
+                ", ".join(
+                    f"{r.value} {format_duration(rule.delay)} x{rule.max_attempts}"
+                    for r, rule in t.retry.rules.items()
+                )
+                + f" (max {t.retry.max_attempts})"
+                if t.retry
+                else "",
+            )
+            for t in tasks
+        ],
+    )
+    if rules:
+        out("\n")
+        write_table(
+            ["from", "status", "detail", "to", "delay"],
+            [
+                (
+                    r.from_task,
+                    r.status.value,
+                    r.status_detail or "*",
+                    r.to_task,
+                    format_duration(r.delay),
+                )
+                for r in rules
+            ],
+        )
+    return 0

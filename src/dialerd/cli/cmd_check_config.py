@@ -1,0 +1,114 @@
+"""``dialerd check-config FILE``: validate a daemon configuration without starting anything.
+
+Meant for deploy scripts and ``ExecStartPre=``: exit 0 with a one-paragraph summary, or every
+problem found (file, key, what is wrong) and exit 78 (EX_CONFIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from dialerd.cli.errors import EX_CONFIG
+from dialerd.config import ConfigError, DaemonConfig, load_config
+from dialerd.domain.campaign_spec import CampaignSpecError, load_campaign_spec
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "check-config", help="validate a daemon configuration file"
+    )
+    p.add_argument("file", metavar="FILE", help="the daemon TOML file")
+    p.add_argument(
+        "--dump",
+        action="store_true",
+        help="print the effective configuration as JSON (secrets masked)",
+    )
+    p.add_argument(
+        "--skip-secrets",
+        action="store_true",
+        help="do not read secrets (env, files, credentials): check everything else",
+    )
+    p.set_defaults(func=run)
+
+
+def summary(config: DaemonConfig) -> list[str]:
+    servers = ", ".join(
+        f"{s.name} {s.host}:{s.port} ({s.max_concurrent_calls} lines)" for s in config.asterisk
+    )
+    api = config.api
+    if api.enabled:
+        metrics = (
+            f"metrics on {api.metrics_host or api.host}:{api.metrics_port}"
+            if api.metrics_port is not None
+            else "metrics on the same port"
+        )
+        api_line = f"{api.host}:{api.port}, {metrics}, {len(api.tokens)} token(s)"
+    else:
+        api_line = "off"
+    mqtt = config.mqtt
+    mqtt_line = f"{mqtt.host}:{mqtt.port} prefix {mqtt.topic_prefix!r}" if mqtt.enabled else "off"
+    c = config.compliance
+    guard = (
+        f"{c.calling_hours_start:%H:%M}-{c.calling_hours_end:%H:%M} contact local time"
+        if c.calling_hours_guard
+        else "OFF"
+    )
+    return [
+        f"  store: {config.store.display_url()}",
+        f"  asterisk: {servers}",
+        f"  api: {api_line}",
+        f"  mqtt: {mqtt_line}",
+        f"  campaigns: {len(config.campaign_paths())} file(s); agents: {len(config.agents)}",
+        f"  compliance: calling hours {guard}; abandonment target "
+        f"{c.abandonment_target:.1%} over {', '.join(c.abandonment_windows)}",
+    ]
+
+
+def check_campaigns(config: DaemonConfig) -> tuple[list[str], list[str]]:
+    """Validate every campaign file the config names: (campaign names, problems)."""
+    names: list[str] = []
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for path in config.campaign_paths():
+        try:
+            spec = load_campaign_spec(path)
+        except CampaignSpecError as exc:
+            problems.extend(str(exc).split("; "))
+            continue
+        if spec.name in seen:
+            problems.append(
+                f"{path}: name: campaign {spec.name!r} is also defined in {seen[spec.name]}"
+            )
+            continue
+        seen[spec.name] = str(path)
+        names.append(spec.name)
+    return names, problems
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file, resolve_secrets=not args.skip_secrets)
+    except ConfigError as exc:
+        # One line per problem (not CliError's single line): fix them all in one pass.
+        count = len(exc.problems)
+        sys.stderr.write(f"{exc}\n{args.file}: {count} problem{'s' if count != 1 else ''}\n")
+        return EX_CONFIG
+    names, problems = check_campaigns(config)
+    if problems:
+        count = len(problems)
+        sys.stderr.write(
+            "\n".join(problems) + f"\n{args.file}: {count} problem{'s' if count != 1 else ''}\n"
+        )
+        return EX_CONFIG
+    if args.dump:
+        sys.stdout.write(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+        return 0
+    note = " (secrets not checked)" if args.skip_secrets else ""
+    lines = summary(config)
+    if names:
+        lines.append(f"  campaign names: {', '.join(names)}")
+    sys.stdout.write(f"{args.file}: ok{note}\n" + "\n".join(lines) + "\n")
+    return 0

@@ -1,0 +1,179 @@
+"""``dialerd move`` and ``dialerd edit``: manual operations on one contact or a filtered set.
+
+Both need an explicit selection (``--contact``, ``--task``, ``--status``, ``--detail``,
+``--list``, ``--where``) or ``--all``, so a forgotten filter never moves a whole campaign.
+Every changed contact gets a history row naming the actor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from typing import Any
+
+from dialerd.cli.db import actor, add_db_option, add_json_option, open_store, write_json
+from dialerd.cli.errors import EX_USAGE, CliError
+from dialerd.domain.clock import SystemClock
+from dialerd.domain.enums import Status
+from dialerd.domain.selection import ContactSelection, parse_condition
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", metavar="CAMPAIGN")
+    p.add_argument("--contact", type=int, action="append", metavar="ID", help="contact id")
+    p.add_argument("--task", help="contacts in this task")
+    p.add_argument("--status", choices=[s.value for s in Status], help="with this status")
+    p.add_argument("--detail", help="with this status_detail")
+    p.add_argument("--list", dest="list_name", help="from this import list")
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="field condition (also !=, <, <=, >, >=, ~ for contains); repeatable",
+    )
+    p.add_argument("--all", action="store_true", help="every contact of the campaign")
+    p.add_argument("--note", help="note for the history")
+    p.add_argument("--actor", help="who does it, for the history (default: login name)")
+    add_db_option(p)
+    add_json_option(p)
+
+
+def register(sub: Any) -> None:
+    move: argparse.ArgumentParser = sub.add_parser(
+        "move", help="move contacts to a task (they enter it as open)"
+    )
+    _selection_args(move)
+    move.add_argument("--to", required=True, metavar="TASK", help="target task")
+    when = move.add_mutually_exclusive_group()
+    when.add_argument(
+        "--delay", metavar="DURATION", help="wait this long before entering (e.g. 2h, 3d)"
+    )
+    when.add_argument(
+        "--at",
+        metavar="TIME",
+        help="enter at this time (ISO 8601 with offset, e.g. 2026-03-09T08:00+01:00)",
+    )
+    move.set_defaults(func=run_move)
+
+    edit: argparse.ArgumentParser = sub.add_parser(
+        "edit", help="bulk edit fields and/or status of contacts"
+    )
+    _selection_args(edit)
+    edit.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set a field (first_name, company, ... or a custom field); FIELD= removes a "
+        "custom field; repeatable",
+    )
+    edit.add_argument("--set-status", choices=[s.value for s in Status], help="new status")
+    edit.add_argument("--set-detail", help="new status_detail")
+    edit.set_defaults(func=run_edit)
+
+
+def selection(args: argparse.Namespace) -> ContactSelection:
+    try:
+        conditions = tuple(parse_condition(w) for w in args.where)
+    except ValueError as exc:
+        raise CliError(str(exc), EX_USAGE) from None
+    sel = ContactSelection(
+        task=args.task,
+        status=Status(args.status) if args.status else None,
+        status_detail=args.detail,
+        list_name=args.list_name,
+        contact_ids=tuple(args.contact) if args.contact else None,
+        conditions=conditions,
+    )
+    if sel == ContactSelection() and not args.all:
+        raise CliError(
+            "no contacts selected: give --contact, --task, --status, --detail, --list or "
+            "--where (or --all for the whole campaign)",
+            EX_USAGE,
+        )
+    return sel
+
+
+def _enter_at(args: argparse.Namespace, now: datetime) -> datetime | None:
+    from dialerd.domain.campaign_spec import parse_duration
+
+    if args.delay is not None:
+        try:
+            return now + parse_duration(args.delay)
+        except ValueError as exc:
+            raise CliError(f"--delay: {exc}", EX_USAGE) from None
+    if args.at is not None:
+        try:
+            at = datetime.fromisoformat(args.at)
+        except ValueError:
+            raise CliError(f"--at: {args.at!r} is not an ISO 8601 time", EX_USAGE) from None
+        if at.tzinfo is None:
+            raise CliError(f"--at: {args.at!r} needs a UTC offset (e.g. +01:00 or Z)", EX_USAGE)
+        return at
+    return None
+
+
+async def run_move(args: argparse.Namespace) -> int:
+    sel = selection(args)
+    now = SystemClock().now()
+    enter_at = _enter_at(args, now)
+    async with open_store(args) as store:
+        campaign = await store.get_campaign(args.campaign)
+        moved = await store.move(
+            campaign.id, sel, args.to, actor(args), now, note=args.note, enter_at=enter_at
+        )
+    waiting = enter_at is not None and enter_at > now
+    if args.json:
+        write_json(
+            {
+                "campaign": campaign.name,
+                "to": args.to,
+                "moved": moved,
+                "enter_at": enter_at.isoformat() if waiting and enter_at else None,
+            }
+        )
+    elif waiting and enter_at is not None:
+        sys.stdout.write(
+            f"{moved} contact(s) waiting to enter {args.to} at {enter_at.isoformat()}\n"
+        )
+    else:
+        sys.stdout.write(f"{moved} contact(s) moved to {args.to}\n")
+    return 0
+
+
+def _assignments(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise CliError(f"--set {item!r} is not FIELD=VALUE", EX_USAGE)
+        key, value = item.split("=", 1)
+        if not key.strip():
+            raise CliError(f"--set {item!r} names no field", EX_USAGE)
+        out[key.strip()] = value if value != "" else None
+    return out
+
+
+async def run_edit(args: argparse.Namespace) -> int:
+    sel = selection(args)
+    fields = _assignments(args.set)
+    if not fields and args.set_status is None and args.set_detail is None:
+        raise CliError("nothing to change: give --set, --set-status or --set-detail", EX_USAGE)
+    async with open_store(args) as store:
+        campaign = await store.get_campaign(args.campaign)
+        edited = await store.bulk_edit(
+            campaign.id,
+            sel,
+            actor(args),
+            SystemClock().now(),
+            fields=fields or None,
+            status=Status(args.set_status) if args.set_status else None,
+            status_detail=args.set_detail,
+            note=args.note,
+        )
+    if args.json:
+        write_json({"campaign": campaign.name, "edited": edited})
+    else:
+        sys.stdout.write(f"{edited} contact(s) edited\n")
+    return 0

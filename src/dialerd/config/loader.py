@@ -1,0 +1,139 @@
+"""Read and validate the daemon's TOML file, turning every failure into a :class:`ConfigError`.
+
+Pydantic's error locations (``('asterisk', 0, 'port')``) become the dotted keys an operator sees
+in the file (``asterisk[0].port``); values of secret keys are never echoed back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from dialerd.config.errors import ConfigError, ConfigProblem, FieldProblem
+from dialerd.config.models import DaemonConfig
+
+_SECRET_KEY = re.compile(r"secret|password|token", re.IGNORECASE)
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> DaemonConfig:
+    """Load ``path``; relative paths inside it (campaign files, secret files) are relative to it.
+
+    ``env`` replaces ``os.environ`` for ``*_env`` secrets and ``CREDENTIALS_DIRECTORY`` (tests).
+    ``resolve_secrets=False`` checks secret sources only for their form and fills placeholders:
+    for checking a file on a host that does not hold the secrets; never to run with.
+    """
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(file, [ConfigProblem("", "file does not exist")]) from None
+    except OSError as exc:
+        raise ConfigError(file, [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, [ConfigProblem("", f"not UTF-8 text (byte {exc.start})")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, [ConfigProblem("", f"TOML syntax error: {exc}")]) from None
+    return validate_config(data, file, env=env, resolve_secrets=resolve_secrets)
+
+
+def validate_config(
+    data: dict[str, Any],
+    file: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
+) -> DaemonConfig:
+    context = {
+        "env": os.environ if env is None else env,
+        "base_dir": file.parent.resolve(),
+        "resolve_secrets": resolve_secrets,
+    }
+    try:
+        config = DaemonConfig.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(file, describe(exc, DaemonConfig)) from None
+    return config.model_copy(update={"source": file})
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("["):
+            out += part
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _join(base: str, sub: str) -> str:
+    if not base:
+        return sub
+    return base + sub if sub.startswith("[") else f"{base}.{sub}"
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Field names of the table at ``loc`` (for "did you mean")."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        is_model = isinstance(current, type) and issubclass(current, BaseModel)
+        field = current.model_fields.get(part) if is_model else None
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [ann, *args]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if current is None:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [n for n in current.model_fields if n != "source"]
+    return []
+
+
+def describe(exc: ValidationError, model: type[BaseModel]) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        key = _key(loc)
+        kind = err["type"]
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, FieldProblem):
+            key = _join(key, error.key)
+            message = error.message
+        elif kind == "extra_forbidden":
+            name = str(loc[-1])
+            close = difflib.get_close_matches(name, _known_keys(model, loc[:-1]), n=1)
+            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            shown = err.get("input")
+            if (
+                not _SECRET_KEY.search(key)
+                and isinstance(shown, str | int | float | bool)
+                and kind != "value_error"
+            ):
+                message += f" (got {shown!r})"
+        problems.append(ConfigProblem(key, message))
+    return problems

@@ -1,0 +1,1 @@
+"""dialerd.daemon: the long-running service around the engine (systemd, logs, metrics)."""

@@ -1,0 +1,506 @@
+"""The daemon process: store, AMI links, engine, API, MQTT and metrics in one TaskGroup.
+
+Start-up order is chosen so that what systemd and an operator see is true:
+
+1. the store opens (an unmigrated database is refused with the command that fixes it),
+   campaign files and agents from the configuration are written into it;
+2. the API listeners are bound (a taken port fails the start at once) and start serving, so
+   ``/healthz`` answers while the AMI links come up;
+3. every ``[[asterisk]]`` link logs in and resynchronises; only then does the engine start,
+   the configured agents are logged into their campaigns' queues, and ``READY=1`` goes out.
+
+``WATCHDOG=1`` is sent only while the loop keeps time and every AMI link is ready. SIGTERM or
+SIGINT: ``STOPPING=1``, no new calls, calls in progress may finish for ``[engine]
+drain_timeout`` seconds, the rest are closed and written, the store is closed, exit 0. SIGHUP:
+re-read the configuration's campaign files and agents and apply them without dropping a call
+(settings that need a restart, such as AMI servers or the API port, are reported, not applied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from dialerd.ami import AsteriskServer, LinkState, LinkStateChange, ServerConfig, ServerUpdate
+from dialerd.api import ApiServer, HealthChecks, TokenGrant, build_app, build_metrics_app
+from dialerd.bus import MqttBus
+from dialerd.config import ConfigError, DaemonConfig, load_config
+from dialerd.daemon.health import METRIC_STATE, LoopLag, link_states, links_ready
+from dialerd.daemon.metrics import Metrics
+from dialerd.daemon.mqtt_settings import bus_settings
+from dialerd.daemon.observe import MetricsListener
+from dialerd.daemon.provision import ProvisionError, provision
+from dialerd.daemon.publish import BusPublisher, disposition_handler
+from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
+from dialerd.domain.clock import Clock, SystemClock
+from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
+from dialerd.store import SchemaNotCurrent, Store, StoreError
+
+log = structlog.get_logger(__name__)
+
+EX_SOFTWARE = 70
+EX_UNAVAILABLE = 69
+EX_CONFIG = 78
+
+STATUS_INTERVAL = 5.0
+"""Seconds (real time) between STATUS= lines and the refresh of slow metrics."""
+
+
+class DaemonError(Exception):
+    """The daemon cannot start or run; one line for the operator and the exit code to use."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def server_config(entry: Any, wrapup_seconds: float) -> ServerConfig:
+    """One ``[[asterisk]]`` table as the AMI layer's settings (the secret unwrapped here)."""
+    return ServerConfig(
+        name=entry.name,
+        host=entry.host,
+        port=entry.port,
+        username=entry.username,
+        secret=entry.secret.get_secret_value(),
+        connect_timeout=entry.connect_timeout,
+        action_timeout=entry.action_timeout,
+        dead_peer_timeout=entry.dead_peer_timeout,
+        backoff_initial=entry.reconnect_backoff_min,
+        backoff_max=entry.reconnect_backoff_max,
+        wrapup_seconds=wrapup_seconds,
+        max_channels=entry.max_concurrent_calls,
+    )
+
+
+def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
+    e = config.engine
+    values: dict[str, Any] = {
+        "tick_seconds": e.tick,
+        "lease_ttl": e.lease_ttl,
+        "restart_backoff_min": e.runner_restart_backoff_min,
+        "restart_backoff_max": e.runner_restart_backoff_max,
+        "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
+    }
+    values.update(overrides)
+    return EngineSettings(**values)
+
+
+def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """A TaskGroup wraps the first failure in a group: hand the caller a plain error."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            exc = _one_error(exc)
+        if isinstance(exc, DaemonError | KeyboardInterrupt | SystemExit):
+            return exc
+    first = group.exceptions[0]
+    log.error("daemon failed", exc_info=first)
+    return DaemonError(f"internal error: {type(first).__name__}: {first}", EX_SOFTWARE)
+
+
+class Daemon:
+    """``await Daemon(config).run()``; raises :class:`DaemonError` when it cannot run.
+
+    ``clock`` drives the engine and the AMI layer (a ``ScaledClock`` in the demo);
+    ``handle_signals`` installs SIGTERM/SIGINT/SIGHUP handlers (off when the caller owns them,
+    e.g. the demo). ``ready`` is set once the daemon dials; :meth:`request_stop` and
+    :meth:`request_reload` do what the signals do.
+    """
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        *,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
+        metrics: Metrics | None = None,
+        handle_signals: bool = True,
+        settings: dict[str, Any] | None = None,
+        watchdog: float | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.notifier = notifier or Notifier.from_env()
+        self.metrics = metrics or Metrics()
+        self.listener = MetricsListener(self.metrics)
+        self.handle_signals = handle_signals
+        self._settings_overrides = settings or {}
+        self._watchdog = watchdog if watchdog is not None else watchdog_interval()
+        self.lag = LoopLag()
+        self.ready = asyncio.Event()
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.servers: dict[str, AsteriskServer] = {}
+        self.bus: MqttBus | None = None
+        self.api_urls: dict[str, str] = {}
+        self.stopping = False
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._reload = False
+        self._ever_ready: set[str] = set()
+        self._restarts: dict[str, int] = {}
+        self._listeners: list[EngineListener] = []
+
+    def add_listener(self, callback: EngineListener) -> None:
+        """Also hand every engine event to ``callback`` (call before :meth:`run`)."""
+        self._listeners.append(callback)
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if self._stop:
+            log.info("stop already requested; draining")
+            return
+        log.info("stop requested")
+        self._stop = True
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        log.info("reload requested")
+        self._reload = True
+        self._wake.set()
+
+    def healthy(self) -> bool:
+        """What the watchdog pings for: the loop keeps time and every AMI link is ready."""
+        return self.lag.healthy and links_ready(self.servers)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if self.handle_signals:
+            for sig, handler in (
+                (signal.SIGTERM, self.request_stop),
+                (signal.SIGINT, self.request_stop),
+                (signal.SIGHUP, self.request_reload),
+            ):
+                loop.add_signal_handler(sig, handler)
+                installed.append(sig)
+        try:
+            await self._run()
+        except BaseExceptionGroup as group:
+            raise _one_error(group) from None
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    async def _run(self) -> None:
+        self.notifier.status("opening the store")
+        store = await self._open_store()
+        self.store = store
+        try:
+            await self._provision(store)
+            self.servers = {
+                s.name: AsteriskServer(
+                    server_config(s, self.config.engine.wrapup), clock=self.clock
+                )
+                for s in self.config.asterisk
+            }
+            for server in self.servers.values():
+                self.metrics.server_lines.labels(server.name).set(server.config.max_channels or 0)
+                self.metrics.set_ami_state(server.name, "disconnected")
+                server.add_listener(self._link_listener(server.name))
+            try:
+                for server in self.servers.values():
+                    server.start()
+                await self._serve(store)
+            finally:
+                for server in self.servers.values():
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(5):
+                            await server.close()
+        finally:
+            await store.close()
+            log.info("store closed")
+
+    async def _open_store(self) -> Store:
+        url = self.config.store.dsn()
+        shown = self.config.store.display_url()
+        try:
+            return await Store.open(url)
+        except SchemaNotCurrent as exc:
+            raise DaemonError(str(exc), EX_CONFIG) from None
+        except (OperationalError, DBAPIError, OSError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise DaemonError(f"database {shown} unavailable: {reason}", EX_UNAVAILABLE) from None
+
+    async def _provision(self, store: Store) -> None:
+        try:
+            done = await provision(store, self.config, self.clock.now())
+        except ProvisionError as exc:
+            raise DaemonError(str(exc), EX_CONFIG) from None
+        log.info(
+            "configuration applied to the store",
+            campaigns_created=done.created,
+            campaigns_updated=done.updated,
+            agents=len(done.agents),
+        )
+
+    async def _apis(self, store: Store, engine: Engine) -> list[ApiServer]:
+        api = self.config.api
+        if not api.enabled:
+            return []
+        health = HealthChecks(
+            links=lambda: link_states(self.servers),
+            loop_lag=lambda: self.lag.lag,
+            max_loop_lag=self.lag.max_lag,
+        )
+        app = build_app(
+            store,
+            tokens=[TokenGrant.from_config(t) for t in api.tokens],
+            engine=engine,
+            clock=self.clock,
+            registry=self.metrics.registry,
+            serve_metrics=not api.metrics_separate,
+            health=health,
+        )
+        servers = [ApiServer(app, api.host, api.port, name="api")]
+        if api.metrics_port is not None:
+            metrics_app = build_metrics_app(self.metrics.registry)
+            host = api.metrics_host or api.host
+            servers.append(ApiServer(metrics_app, host, api.metrics_port, name="metrics"))
+        for s in servers:
+            try:
+                s.bind()
+            except OSError as exc:
+                for other in servers:
+                    with contextlib.suppress(Exception):
+                        await other.shutdown(grace=0)  # closes a bound, never served socket
+                raise DaemonError(
+                    f"{self.config.source}: api: cannot listen on {s.host}:{s.port}: "
+                    f"{exc.strerror or exc}",
+                    EX_UNAVAILABLE,
+                ) from None
+            self.api_urls[s.name] = s.url
+        return servers
+
+    async def _serve(self, store: Store) -> None:
+        engine = Engine(
+            store,
+            self.servers,
+            self.clock,
+            engine_settings(self.config, **self._settings_overrides),
+        )
+        self.engine = engine
+        engine.add_listener(self.listener)
+        for callback in self._listeners:
+            engine.add_listener(callback)
+        if self.config.mqtt.enabled:
+            self.bus = MqttBus(
+                bus_settings(self.config.mqtt),
+                disposition_handler(engine),
+                metrics=self.metrics,
+            )
+            engine.add_listener(BusPublisher(self.bus))
+        apis = await self._apis(store, engine)
+        async with asyncio.TaskGroup() as tg:
+            aux: list[asyncio.Task[None]] = [tg.create_task(self.lag.run(), name="loop-lag")]
+            for api in apis:
+                aux.append(tg.create_task(api.serve(), name=f"api-{api.name}"))
+            if self.bus is not None:
+                aux.append(tg.create_task(self.bus.run(), name="mqtt"))
+            if self._watchdog:
+                aux.append(
+                    tg.create_task(
+                        watchdog_loop(self.notifier, self._watchdog, self.healthy),
+                        name="watchdog",
+                    )
+                )
+            aux.append(tg.create_task(self._status_loop(), name="status"))
+            try:
+                if await self._wait_links():
+                    engine_task = tg.create_task(engine.run(), name="engine")
+                    engine_task.add_done_callback(lambda _: self._wake.set())
+                    await self._start_dialing(engine, engine_task)
+                    await self._control(engine_task)
+                    await self._drain(engine, engine_task)
+                else:
+                    self.notifier.stopping("stopped before the AMI links were ready")
+            finally:
+                for api in apis:
+                    with contextlib.suppress(Exception):
+                        await api.shutdown(grace=2.0)
+                for task in aux:
+                    task.cancel()
+
+    async def _wait_links(self) -> bool:
+        """Until every AMI link is ready (True) or a stop is requested (False)."""
+        while not links_ready(self.servers):
+            if self._stop:
+                return False
+            waiting = ", ".join(
+                f"{name} ({state})"
+                for name, state in link_states(self.servers).items()
+                if state != LinkState.READY.value
+            )
+            self.notifier.status(f"waiting for AMI: {waiting}")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await self._wake.wait()
+        return not self._stop
+
+    async def _start_dialing(self, engine: Engine, engine_task: asyncio.Task[None]) -> None:
+        campaigns = len(await self._store().list_campaigns())
+        # The engine starts its runners right after its set-up; it has no event for that.
+        while len(engine.status().campaigns) < campaigns and not engine_task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        await self._login_agents(engine, [a.name for a in self.config.agents])
+        status = self.status_line()
+        self.notifier.ready(status)
+        self.ready.set()
+        log.info("dialerd ready", status=status, **self.api_urls)
+
+    async def _login_agents(self, engine: Engine, names: list[str]) -> None:
+        for name in names:
+            try:
+                joined = await engine.agent_login(name)
+                log.info("agent logged in", agent=name, campaigns=joined)
+            except (EngineError, Exception) as exc:  # one agent's failure must not stop dialing
+                log.warning("agent login failed", agent=name, error=str(exc))
+
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
+    async def _control(self, engine_task: asyncio.Task[None]) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if engine_task.done():
+                exc = engine_task.exception() if not engine_task.cancelled() else None
+                raise DaemonError(f"the engine stopped unexpectedly: {exc!r}", EX_SOFTWARE)
+            if self._stop:
+                return
+            if self._reload:
+                self._reload = False
+                await self._apply_reload()
+
+    async def _drain(self, engine: Engine, engine_task: asyncio.Task[None]) -> None:
+        self.stopping = True
+        drain = self.config.engine.drain_timeout
+        in_flight = engine.status().calls_in_flight
+        self.notifier.stopping(f"stopping: draining {in_flight} calls (up to {drain:g} s)")
+        self.notifier.extend_timeout(drain + 30.0)
+        log.info("draining", calls_in_flight=in_flight, drain_timeout=drain)
+        try:
+            # The engine's drain runs on its clock; the real-time bound is a safety net only.
+            async with asyncio.timeout(drain + 20.0):
+                await engine.stop(drain)
+        except TimeoutError:
+            log.error("engine did not stop within the drain bound; cancelling it")
+            engine_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await engine_task
+        log.info("engine stopped", **self._totals())
+
+    async def _apply_reload(self) -> None:
+        engine = self.engine
+        assert engine is not None and self.config.source is not None
+        self.notifier.reloading()
+        try:
+            new = load_config(self.config.source)
+        except ConfigError as exc:
+            log.error("reload refused: configuration invalid", error=str(exc))
+            self.notifier.ready(f"reload failed, old configuration kept: {exc}".splitlines()[0])
+            return
+        for section in ("store", "asterisk", "api", "mqtt", "engine", "logging"):
+            if getattr(new, section) != getattr(self.config, section):
+                log.warning("changed setting needs a restart; not applied", section=section)
+        old_agents = {a.name for a in self.config.agents}
+        new_agents = {a.name for a in new.agents}
+        previous = self.config
+        self.config = previous.model_copy(
+            update={"campaigns": new.campaigns, "agents": new.agents, "compliance": new.compliance}
+        )
+        try:
+            for name in sorted(old_agents - new_agents):
+                with contextlib.suppress(EngineError, Exception):
+                    await engine.agent_logout(name)
+            await self._provision(self._store())
+            await engine.reload()
+            # Existing agents may take new campaigns; logging in again is harmless.
+            await self._login_agents(engine, [a.name for a in self.config.agents])
+        except (DaemonError, StoreError) as exc:
+            log.error("reload failed", error=str(exc))
+            self.config = previous
+            self.notifier.ready(f"reload failed: {exc}".splitlines()[0])
+            return
+        log.info("reloaded", agents=len(new_agents), campaign_files=len(new.campaign_paths()))
+        self.notifier.ready(self.status_line())
+
+    # -- status and slow metrics ----------------------------------------------------------------
+
+    def _link_listener(self, name: str) -> Callable[[ServerUpdate], None]:
+        def on_update(update: ServerUpdate) -> None:
+            if not isinstance(update, LinkStateChange):
+                return
+            self.metrics.set_ami_state(name, METRIC_STATE.get(update.state, "disconnected"))
+            if update.state is LinkState.READY:
+                if name in self._ever_ready:
+                    self.metrics.ami_reconnects.labels(name).inc()
+                self._ever_ready.add(name)
+            self._wake.set()
+
+        return on_update
+
+    def _totals(self) -> dict[str, Any]:
+        t = self.listener.totals
+        return {
+            "placed": t.placed,
+            "answered": t.answered,
+            "connected": t.connected,
+            "abandoned": t.abandoned,
+        }
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS= (shown by ``systemctl status``)."""
+        links = ", ".join(f"{n} {s}" for n, s in link_states(self.servers).items())
+        if self.engine is None:
+            return f"starting; AMI: {links}"
+        st = self.engine.status()
+        active = sum(1 for c in st.campaigns if c.active)
+        agents = self.listener.agents_by_state()
+        agent_text = " ".join(f"{n} {s}" for s, n in sorted(agents.items())) or "none"
+        t = self.listener.totals
+        prefix = "draining" if self.stopping else "dialing"
+        return (
+            f"{prefix}: {len(st.campaigns)} campaigns ({active} active), "
+            f"{st.calls_in_flight} calls in flight; agents: {agent_text}; "
+            f"placed {t.placed}, abandoned {t.abandoned}/{t.answered} live; AMI: {links}"
+        )
+
+    async def _status_loop(self) -> None:
+        """STATUS= lines and the metrics that are polled rather than evented."""
+        while True:
+            try:
+                self.notifier.status(self.status_line())
+                await self._refresh_metrics()
+            except (StoreError, OperationalError, DBAPIError) as exc:
+                log.warning("status refresh failed", error=str(exc))
+            await asyncio.sleep(STATUS_INTERVAL)  # real time: an operator's cadence
+
+    async def _refresh_metrics(self) -> None:
+        m = self.metrics
+        for name, server in self.servers.items():
+            m.server_calls.labels(name).set(server.calls.open_count)
+        engine = self.engine
+        if engine is None or self.store is None:
+            return
+        for view in engine.status().campaigns:
+            seen = self._restarts.get(view.name, 0)
+            if view.restarts > seen:
+                m.runner_restarts.labels(view.name).inc(view.restarts - seen)
+            self._restarts[view.name] = view.restarts
+            counts: dict[tuple[str, str], int] = {}
+            for row in await self.store.overview(view.id):
+                status = "waiting" if row.waiting_for is not None else row.status.value
+                key = (row.task, status)
+                counts[key] = counts.get(key, 0) + row.count
+            m.set_contacts(view.name, [(t, s, n) for (t, s), n in counts.items()])

@@ -1,0 +1,122 @@
+"""Engine events -> Prometheus metrics, and running totals for status lines and the demo.
+
+The engine reports what happened (a call was placed, an attempt finished, an agent changed
+state, a tick decided); this listener turns that into the daemon's metrics. It keeps only
+counts and the latest state per agent, never per-call data beyond one attempt's life, so it
+costs O(1) per event at any call volume.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from dialerd.daemon.metrics import Metrics
+from dialerd.domain.enums import AgentState, CallResult, DialMode
+from dialerd.engine import (
+    AgentStateChanged,
+    AttemptFinished,
+    CallProgressed,
+    CampaignFigures,
+    CampaignSwitched,
+    EngineEvent,
+)
+
+
+@dataclass(slots=True)
+class Totals:
+    """Counts since start, over all campaigns (for STATUS= lines and the demo's summary)."""
+
+    placed: int = 0
+    finished: int = 0
+    answered: int = 0
+    connected: int = 0
+    abandoned: int = 0
+    results: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def abandonment_rate(self) -> float:
+        return self.abandoned / self.answered if self.answered else 0.0
+
+
+class MetricsListener:
+    """``engine.add_listener(listener)``; ``metrics`` is what ``/metrics`` serves."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.totals = Totals()
+        self.agent_states: dict[str, AgentState] = {}
+        self.in_flight: dict[str, int] = {}
+
+    def __call__(self, event: EngineEvent) -> None:
+        m = self.metrics
+        if isinstance(event, CallProgressed):
+            if event.phase == "dialing":
+                self.totals.placed += 1
+                m.call_placed(event.campaign)
+        elif isinstance(event, AttemptFinished):
+            self._finished(event)
+        elif isinstance(event, AgentStateChanged):
+            self.agent_states[event.agent] = event.state
+            m.set_agents(Counter(self.agent_states.values()))
+        elif isinstance(event, CampaignFigures):
+            self._figures(event)
+        elif isinstance(event, CampaignSwitched):
+            m.campaign_active.labels(event.campaign).set(1 if event.active else 0)
+
+    def _finished(self, event: AttemptFinished) -> None:
+        t = self.totals
+        t.finished += 1
+        t.results[event.result.value] += 1
+        if event.result.live_answer:
+            t.answered += 1
+        if event.result is CallResult.CONNECTED:
+            t.connected += 1
+        if event.result is CallResult.ABANDONED:
+            t.abandoned += 1
+        self.metrics.call_finished(event.campaign, event.result)
+        a = event.attempt
+        if a.originated_at is not None and a.answered_at is not None:
+            setup = (a.answered_at - a.originated_at).total_seconds()
+            if setup >= 0:
+                self.metrics.observe_call_setup(event.campaign, setup)
+        if event.connect_seconds is not None:
+            self.metrics.observe_connect_delay(event.campaign, max(0.0, event.connect_seconds))
+        elif a.answered_at is not None and a.connected_at is not None:
+            delay = (a.connected_at - a.answered_at).total_seconds()
+            if delay >= 0:
+                self.metrics.observe_connect_delay(event.campaign, delay)
+
+    def _figures(self, event: CampaignFigures) -> None:
+        m = self.metrics
+        c = event.campaign
+        self.in_flight[c] = event.calls_in_flight
+        m.set_calls_in_flight(c, event.calls_in_flight)
+        m.campaign_active.labels(c).set(1 if event.active else 0)
+        m.set_abandonment(c, {w.name: w.rate for w in event.abandonment})
+        d = event.decision
+        if d is None:
+            return
+        m.pacing_decision.labels(c).set(d.calls)
+        try:
+            mode: DialMode | None = DialMode(d.dial_mode)
+        except ValueError:
+            mode = None
+        for candidate in DialMode:
+            m.pacing_mode.labels(c, candidate.value).set(1 if candidate is mode else 0)
+        inputs = {
+            "agents_ready": d.ready,
+            "agents_talking": d.talking,
+            "agents_wrapup": d.wrapup,
+            "calls_in_flight": event.calls_in_flight,
+            "free_lines": d.free_lines,
+            "answer_rate": d.answer_probability,
+        }
+        if event.abandonment:
+            inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)
+        for name, value in inputs.items():
+            m.pacing_input.labels(c, name).set(float(value))
+
+    def agents_by_state(self) -> dict[str, int]:
+        counts = Counter(s.value for s in self.agent_states.values())
+        return dict(counts)

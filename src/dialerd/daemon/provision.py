@@ -1,0 +1,128 @@
+"""Bring the store in line with the configuration: campaign files and agents.
+
+Campaign files named by ``[[campaigns]]`` are the source of truth for the campaigns they
+define: at start and on SIGHUP each is created or updated in the store. A campaign the store
+holds that no file names (created through the API) is left alone. The daemon's ``[compliance]``
+table may only be tightened by a campaign: a campaign that switches the calling-hours guard off
+or sets a laxer abandonment target gets the daemon's value instead, and a warning says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from dialerd.config import AgentConfig, ComplianceConfig, DaemonConfig
+from dialerd.domain.campaign_spec import CampaignSpec, CampaignSpecError, load_campaign_spec
+from dialerd.domain.model import Agent
+from dialerd.store import AlreadyExists, Store, StoreError
+
+log = structlog.get_logger(__name__)
+
+
+class ProvisionError(Exception):
+    """A campaign file or agent the store cannot take; the message names the file."""
+
+
+@dataclass(slots=True)
+class Provisioned:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+
+
+def tighten(spec: CampaignSpec, compliance: ComplianceConfig) -> tuple[CampaignSpec, list[str]]:
+    """The campaign with the daemon's compliance floor applied, and what was changed."""
+    notes: list[str] = []
+    hours = spec.calling_hours
+    if compliance.calling_hours_guard:
+        start = max(hours.start, compliance.calling_hours_start)
+        end = min(hours.end, compliance.calling_hours_end)
+        if not hours.enabled or (start, end) != (hours.start, hours.end):
+            if start >= end:  # disjoint windows: the daemon's rule wins outright
+                start, end = compliance.calling_hours_start, compliance.calling_hours_end
+            notes.append(f"calling hours set to {start:%H:%M}-{end:%H:%M} (daemon [compliance])")
+            hours = hours.model_copy(update={"enabled": True, "start": start, "end": end})
+    dial = spec.dial
+    if dial.abandonment_target > compliance.abandonment_target:
+        notes.append(
+            f"abandonment target lowered to {compliance.abandonment_target:.1%} "
+            "(daemon [compliance])"
+        )
+        dial = dial.model_copy(update={"abandonment_target": compliance.abandonment_target})
+    if not notes:
+        return spec, notes
+    return spec.model_copy(update={"calling_hours": hours, "dial": dial}), notes
+
+
+def load_specs(config: DaemonConfig) -> list[tuple[Path, CampaignSpec]]:
+    """Every campaign file the configuration names, validated (first error raises)."""
+    specs: list[tuple[Path, CampaignSpec]] = []
+    names: dict[str, Path] = {}
+    for path in config.campaign_paths():
+        try:
+            spec = load_campaign_spec(path)
+        except CampaignSpecError as exc:
+            raise ProvisionError(str(exc)) from None
+        if spec.name in names:
+            raise ProvisionError(
+                f"{path}: name: campaign {spec.name!r} is also defined in {names[spec.name]}"
+            )
+        names[spec.name] = path
+        specs.append((path, spec))
+    return specs
+
+
+async def sync_campaigns(
+    store: Store, config: DaemonConfig, now: datetime, result: Provisioned | None = None
+) -> Provisioned:
+    out = result or Provisioned()
+    for path, raw in load_specs(config):
+        spec, notes = tighten(raw, config.compliance)
+        for note in notes:
+            log.warning("campaign tightened", campaign=spec.name, file=str(path), change=note)
+        try:
+            try:
+                await store.create_campaign(spec, now)
+                out.created.append(spec.name)
+            except AlreadyExists:
+                await store.update_campaign(spec, now)
+                out.updated.append(spec.name)
+        except StoreError as exc:
+            raise ProvisionError(f"{path}: campaign {spec.name!r}: {exc}") from None
+    return out
+
+
+def to_agent(entry: AgentConfig, all_campaigns: tuple[str, ...] = ()) -> Agent:
+    """An agent that names neither campaigns nor skills takes calls of every campaign."""
+    campaigns = tuple(entry.campaigns)
+    if not campaigns and not entry.skills:
+        campaigns = all_campaigns
+    return Agent(
+        name=entry.name,
+        interface=entry.interface,
+        campaigns=campaigns,
+        skills=tuple(entry.skills),
+    )
+
+
+async def sync_agents(
+    store: Store, config: DaemonConfig, now: datetime, result: Provisioned | None = None
+) -> Provisioned:
+    out = result or Provisioned()
+    every = tuple(c.name for c in await store.list_campaigns())
+    for i, entry in enumerate(config.agents):
+        try:
+            await store.upsert_agent(to_agent(entry, every), now)
+        except StoreError as exc:
+            raise ProvisionError(f"{config.source}: agents[{i}]: {exc}") from None
+        out.agents.append(entry.name)
+    return out
+
+
+async def provision(store: Store, config: DaemonConfig, now: datetime) -> Provisioned:
+    out = await sync_campaigns(store, config, now)
+    return await sync_agents(store, config, now, out)

@@ -1,0 +1,157 @@
+"""Engine events -> MQTT topics, and MQTT dispositions -> the engine.
+
+The bus's ``publish_*`` only enqueue (or drop and count), so this listener never makes the
+engine wait for the broker. Payloads use the vocabulary's names (campaign, contact, attempt,
+status, status_detail) so a desktop or wallboard reads the same words as the API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import structlog
+
+from dialerd.bus import Disposition, MqttBus
+from dialerd.engine import (
+    AgentStateChanged,
+    AttemptFinished,
+    CallProgressed,
+    CampaignFigures,
+    CampaignSwitched,
+    Engine,
+    EngineEvent,
+    PreviewOffered,
+    ScreenPop,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+class BusPublisher:
+    """``engine.add_listener(BusPublisher(bus))``."""
+
+    def __init__(self, bus: MqttBus) -> None:
+        self.bus = bus
+
+    def __call__(self, event: EngineEvent) -> None:
+        bus = self.bus
+        if isinstance(event, CallProgressed):
+            bus.publish_call(
+                event.campaign,
+                {
+                    "attempt": event.attempt_id,
+                    "contact": event.contact_id,
+                    "phase": event.phase,
+                    "at": event.at,
+                    "server": event.server,
+                    "agent": event.agent,
+                },
+            )
+        elif isinstance(event, AttemptFinished):
+            a = event.attempt
+            bus.publish_call(
+                event.campaign,
+                {
+                    "attempt": a.id,
+                    "contact": event.contact_id,
+                    "phase": "finished",
+                    "result": event.result,
+                    "status": event.status,
+                    "status_detail": event.status_detail,
+                    "task": event.task,
+                    "agent": event.agent,
+                    "originated_at": a.originated_at,
+                    "answered_at": a.answered_at,
+                    "connected_at": a.connected_at,
+                    "hungup_at": a.hungup_at,
+                    "cause": a.cause,
+                },
+            )
+        elif isinstance(event, AgentStateChanged):
+            bus.publish_agent_state(
+                event.agent,
+                {
+                    "agent": event.agent,
+                    "state": event.state,
+                    "previous": event.previous,
+                    "since": event.at,
+                    "server": event.server,
+                    "campaigns": list(event.campaigns),
+                    "paused_reason": event.paused_reason,
+                },
+            )
+        elif isinstance(event, ScreenPop):
+            bus.publish_screenpop(
+                event.agent,
+                {
+                    "campaign": event.campaign,
+                    "agent": event.agent,
+                    "attempt": event.attempt_id,
+                    "contact": _plain(event.contact),
+                    "history": [_plain(h) for h in event.history],
+                    "attempts": [_plain(a) for a in event.attempts],
+                    "connected_at": event.at,
+                },
+            )
+        elif isinstance(event, PreviewOffered):
+            bus.publish(
+                bus.topics.agent_screenpop(event.agent),
+                "preview",
+                {
+                    "campaign": event.campaign,
+                    "agent": event.agent,
+                    "contact": _plain(event.contact),
+                    "history": [_plain(h) for h in event.history],
+                    "auto_accept_at": event.auto_accept_at,
+                },
+                qos=1,
+            )
+        elif isinstance(event, CampaignFigures):
+            bus.publish_campaign_status(
+                event.campaign,
+                {
+                    "campaign": event.campaign,
+                    "status": event.status,
+                    "active": event.active,
+                    "calls_in_flight": event.calls_in_flight,
+                    "agents_by_state": event.agents_by_state,
+                    "abandonment": [
+                        {**dataclasses.asdict(w), "rate": w.rate} for w in event.abandonment
+                    ],
+                },
+            )
+            if event.decision is not None:
+                bus.publish_pacing(event.campaign, dataclasses.asdict(event.decision))
+        elif isinstance(event, CampaignSwitched):
+            bus.publish_campaign_status(
+                event.campaign,
+                {
+                    "campaign": event.campaign,
+                    "active": event.active,
+                    "reason": event.reason,
+                    "at": event.at,
+                },
+            )
+
+
+def disposition_handler(engine: Engine) -> Any:
+    """The bus's ``on_disposition``: an agent's result, applied like one sent over HTTP.
+
+    The bus validates the message; the engine finds the agent's call waiting for a
+    disposition. Errors propagate to the bus, which counts them as failed dispositions.
+    """
+
+    async def handle(d: Disposition) -> None:
+        attempt = await engine.disposition(
+            d.agent, d.status, d.status_detail, d.note, d.callback_at, None
+        )
+        log.info("disposition over mqtt", agent=d.agent, attempt=attempt, status=d.status.value)
+
+    return handle

@@ -1,0 +1,431 @@
+"""The campaign definition: what a campaign manager writes in ``config/campaigns/*.toml``.
+
+Validated with pydantic so a mistake is reported with the file and the dotted key
+(``tasks.1.type: ...``) instead of surfacing as a wrong call hours later. The same model is
+stored as the campaign's settings JSON, so the engine reads back exactly what was validated.
+Durations are written as ``"2h"``, ``"30m"``, ``"1h30m"``, ``"90s"``, ``"3d"`` or a number of
+seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dialerd.domain.enums import CallResult, CampaignStatus, DialMode, Status, TaskType
+from dialerd.domain.model import RetryPolicy, RetryRule, TaskflowRule, TimePeriod
+from dialerd.domain.selection import OPERATORS, Condition, SortOrder
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)\s*)+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)")
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"2h"``, ``"30m"``, ``"1h30m"``, ``"90s"``, ``"250ms"``, ``"3d"`` or seconds as a number."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '2h', '30m', '90s'")
+    if isinstance(value, int | float):
+        if not 0 <= value < 1e9:
+            raise ValueError("a duration must be between 0 and 1e9 seconds")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text and _DURATION.match(text):
+            return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in _PART.findall(text)))
+        try:
+            seconds = float(text)
+        except ValueError:
+            seconds = -1.0
+        if 0 <= seconds < 1e9:
+            return timedelta(seconds=seconds)
+    raise ValueError(
+        f"{value!r} is not a duration: write e.g. '2h', '30m', '1h30m', '90s' or seconds"
+    )
+
+
+def format_duration(value: timedelta) -> str:
+    """The compact form :func:`parse_duration` reads back (``"1h30m"``, ``"2.5s"``)."""
+    total = value.total_seconds()
+    if total == 0:
+        return "0s"
+    parts: list[str] = []
+    for unit in ("d", "h", "m"):
+        size = _UNITS[unit]
+        if total >= size:
+            n = int(total // size)
+            parts.append(f"{n}{unit}")
+            total -= n * size
+    if total > 1e-9:
+        parts.append(f"{round(total, 3):g}s")
+    return "".join(parts)
+
+
+def _non_negative(value: object) -> timedelta:
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_non_negative),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+def _percent(value: object) -> object:
+    """Accept ``0.03``, ``3`` meaning 3 % is ambiguous, so only ``"3%"`` or a fraction."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return float(value.strip()[:-1]) / 100.0
+    return value
+
+
+AbandonmentWindow = Literal["hour", "day", "rolling_30d"]
+
+
+def _default_windows() -> list[AbandonmentWindow]:
+    return ["day", "rolling_30d"]
+
+
+Fraction = Annotated[float, BeforeValidator(_percent), Field(gt=0.0, le=1.0)]
+
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class DialSettings(_Model):
+    mode: DialMode = DialMode.PROGRESSIVE
+    calls_per_ready_agent: float = Field(1.0, ge=0.0, le=20.0)
+    calls_per_wrapup_agent: float = Field(0.0, ge=0.0, le=20.0)
+    abandonment_target: Fraction = 0.03
+    abandonment_windows: list[AbandonmentWindow] = Field(
+        default_factory=_default_windows, min_length=1
+    )
+    min_agents_predictive: int = Field(5, ge=1)
+    preview_auto_accept: Duration | None = None
+    max_concurrent_calls: int | None = Field(None, ge=1)
+
+
+class WeeklyPeriod(_Model):
+    days: list[str] = Field(min_length=1)
+    start: time = Field(alias="from")
+    end: time = Field(alias="to")
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, days: list[str]) -> list[str]:
+        out: list[str] = []
+        for d in days:
+            key = d.strip().lower()[:3]
+            if key not in _WEEKDAYS:
+                raise ValueError(f"{d!r} is not a weekday (mon, tue, wed, thu, fri, sat, sun)")
+            out.append(key)
+        return out
+
+    @model_validator(mode="after")
+    def _order(self) -> WeeklyPeriod:
+        if self.end <= self.start:
+            raise ValueError(f"'to' ({self.end}) must be after 'from' ({self.start})")
+        return self
+
+    def time_periods(self) -> list[TimePeriod]:
+        return [TimePeriod(_WEEKDAYS[d], self.start, self.end) for d in self.days]
+
+
+class ScheduleSpec(_Model):
+    status: CampaignStatus = CampaignStatus.DISABLED
+    periods: list[WeeklyPeriod] = Field(default_factory=list)
+    dates_off: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _automatic_needs_periods(self) -> ScheduleSpec:
+        if self.status is CampaignStatus.AUTOMATIC and not self.periods:
+            raise ValueError("status 'automatic' needs at least one entry in schedule.periods")
+        return self
+
+
+class CallingHours(_Model):
+    """The contact-local calling-hours guard (on by default, 08:00-21:00)."""
+
+    enabled: bool = True
+    start: time = Field(time(8, 0), alias="from")
+    end: time = Field(time(21, 0), alias="to")
+
+    @model_validator(mode="after")
+    def _order(self) -> CallingHours:
+        if self.end <= self.start:
+            raise ValueError(f"'to' ({self.end}) must be after 'from' ({self.start})")
+        return self
+
+
+class RetryResult(_Model):
+    delay: Duration
+    max_attempts: int = Field(5, ge=1)
+
+
+RETRYABLE: frozenset[CallResult] = frozenset(
+    {
+        CallResult.BUSY,
+        CallResult.NO_ANSWER,
+        CallResult.CONGESTION,
+        CallResult.MACHINE,
+        CallResult.FAILED_UNKNOWN,
+    }
+)
+
+
+def _default_retry_results() -> dict[CallResult, RetryResult]:
+    return {
+        CallResult.BUSY: RetryResult(delay=timedelta(minutes=30), max_attempts=5),
+        CallResult.NO_ANSWER: RetryResult(delay=timedelta(hours=2), max_attempts=5),
+        CallResult.CONGESTION: RetryResult(delay=timedelta(minutes=10), max_attempts=5),
+        CallResult.FAILED_UNKNOWN: RetryResult(delay=timedelta(minutes=15), max_attempts=3),
+    }
+
+
+class RetrySpec(_Model):
+    """Retry policy per call result; a result without an entry is final (``failed``)."""
+
+    max_attempts: int = Field(5, ge=1)
+    results: dict[CallResult, RetryResult] = Field(default_factory=_default_retry_results)
+
+    @field_validator("results")
+    @classmethod
+    def _retryable(cls, results: dict[CallResult, RetryResult]) -> dict[CallResult, RetryResult]:
+        for result in results:
+            if result not in RETRYABLE:
+                raise ValueError(
+                    f"{result.value!r} cannot be retried by policy (retryable: "
+                    f"{', '.join(sorted(r.value for r in RETRYABLE))}); abandoned calls use "
+                    "abandon_hold_off"
+                )
+        return results
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            rules={r: RetryRule(s.delay, s.max_attempts) for r, s in self.results.items()},
+            max_attempts=self.max_attempts,
+        )
+
+
+class TaskSpec(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    type: TaskType
+    settings: dict[str, Any] = Field(default_factory=dict)
+    retry: RetrySpec | None = None
+
+
+class RuleSpec(_Model):
+    from_task: str = Field(alias="from")
+    status: Status
+    detail: str | None = None
+    to_task: str = Field(alias="to")
+    delay: Duration = timedelta(0)
+
+    def rule(self) -> TaskflowRule:
+        return TaskflowRule(self.from_task, self.status, self.to_task, self.detail, self.delay)
+
+
+class SortSpec(_Model):
+    field: str = "id"
+    direction: Literal["asc", "desc"] = "asc"
+
+
+class FilterSpec(_Model):
+    field: str
+    op: str = "eq"
+    value: Any = None
+
+    @field_validator("op")
+    @classmethod
+    def _op(cls, op: str) -> str:
+        if op not in OPERATORS:
+            raise ValueError(f"unknown operator {op!r} (one of {', '.join(sorted(OPERATORS))})")
+        return op
+
+
+class WrapupSpec(_Model):
+    """Wrap-up time limit; without a disposition by then the default one applies."""
+
+    limit: Duration = timedelta(seconds=120)
+    default_status: Status = Status.FAILED
+    default_detail: str = "no_disposition"
+
+
+class CampaignSpec(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    timezone: str = "UTC"
+    dial: DialSettings = Field(default_factory=DialSettings)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    calling_hours: CallingHours = Field(default_factory=CallingHours)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    start_task: str | None = None
+    rules: list[RuleSpec] = Field(default_factory=list)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    caller_ids: list[str] = Field(default_factory=list)
+    queue: str | None = None
+    connect_limit: Duration = timedelta(seconds=2)
+    ring_timeout: Duration = timedelta(seconds=25)
+    abandon_hold_off: Duration = timedelta(hours=72)
+    amd: bool = False
+    sort: SortSpec = Field(default_factory=SortSpec)
+    filter: list[FilterSpec] = Field(default_factory=list)
+    wrapup: WrapupSpec = Field(default_factory=WrapupSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if name != name.strip() or any(ord(c) < 32 for c in name):
+            raise ValueError("name must not start/end with spaces or contain control characters")
+        return name
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {tz!r} (use an IANA name like 'Europe/Berlin')"
+            ) from None
+        return tz
+
+    @field_validator("caller_ids")
+    @classmethod
+    def _caller_ids(cls, numbers: list[str]) -> list[str]:
+        out = []
+        for n in numbers:
+            try:
+                parsed = phonenumbers.parse(n, None)
+            except phonenumbers.NumberParseException as exc:
+                raise ValueError(
+                    f"caller ID {n!r} is not an E.164 number (+4930...): {exc}"
+                ) from None
+            if not phonenumbers.is_possible_number(parsed):
+                raise ValueError(f"caller ID {n!r} is not a possible phone number")
+            out.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        return out
+
+    @field_validator("connect_limit")
+    @classmethod
+    def _connect_limit(cls, v: timedelta) -> timedelta:
+        if not timedelta(0) < v <= timedelta(seconds=30):
+            raise ValueError("connect_limit must be more than 0 s and at most 30 s")
+        return v
+
+    @field_validator("ring_timeout")
+    @classmethod
+    def _ring_timeout(cls, v: timedelta) -> timedelta:
+        if not timedelta(seconds=15) <= v <= timedelta(seconds=120):
+            raise ValueError("ring_timeout must be between 15 s and 120 s")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> CampaignSpec:
+        names = [t.name for t in self.tasks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"task names must be unique: {', '.join(dup)} appear twice")
+        known = set(names)
+        if self.start_task is not None and self.start_task not in known:
+            raise ValueError(f"start_task {self.start_task!r} is not a task of this campaign")
+        for i, r in enumerate(self.rules):
+            for key, name in (("from", r.from_task), ("to", r.to_task)):
+                if name not in known:
+                    raise ValueError(
+                        f"rules.{i}.{key}: {name!r} is not a task (tasks: {', '.join(names)})"
+                    )
+        seen: set[tuple[str, Status, str | None]] = set()
+        for i, r in enumerate(self.rules):
+            key3 = (r.from_task, r.status, r.detail)
+            if key3 in seen:
+                raise ValueError(
+                    f"rules.{i}: a second rule for task {r.from_task!r} status {r.status.value!r}"
+                    + (f" detail {r.detail!r}" if r.detail else "")
+                )
+            seen.add(key3)
+        return self
+
+    @property
+    def first_task(self) -> str:
+        return self.start_task or self.tasks[0].name
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or f"dialerd-{self.name}"
+
+    def taskflow_rules(self) -> list[TaskflowRule]:
+        return [r.rule() for r in self.rules]
+
+    def retry_policy(self, task: str) -> RetryPolicy:
+        for t in self.tasks:
+            if t.name == task and t.retry is not None:
+                return t.retry.policy()
+        return self.retry.policy()
+
+    def time_periods(self) -> list[TimePeriod]:
+        return [p for period in self.schedule.periods for p in period.time_periods()]
+
+    def sort_order(self) -> SortOrder:
+        return SortOrder(self.sort.field, self.sort.direction == "desc")
+
+    def conditions(self) -> tuple[Condition, ...]:
+        return tuple(Condition(f.field, f.op, f.value) for f in self.filter)  # type: ignore[arg-type]
+
+
+class CampaignSpecError(ValueError):
+    """A campaign definition that cannot be used; the message names the file and the key."""
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def validate_campaign_spec(data: dict[str, Any], source: str = "<campaign>") -> CampaignSpec:
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            loc = _loc(err["loc"])
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{source}: {loc}: {msg}")
+        raise CampaignSpecError("; ".join(lines)) from None
+
+
+def load_campaign_spec(path: str | Path) -> CampaignSpec:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CampaignSpecError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CampaignSpecError(f"{p}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignSpecError(f"{p}: not valid TOML: {exc}") from None
+    return validate_campaign_spec(data, str(p))

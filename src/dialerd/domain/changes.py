@@ -1,0 +1,102 @@
+"""Changes to contacts, decided above the store and persisted atomically by it.
+
+The taskflow decides a :class:`Transition` (pure, no I/O); ``Store.apply_transition`` writes the
+contact's new task/status/detail/due time, the history row and, for call tasks, the finished
+attempt in one transaction. Keeping the decision a plain value makes the taskflow testable
+without a database and the store free of business rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dialerd.domain.enums import Status
+from dialerd.domain.model import Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """A contact to add (phone already normalised to E.164 by whoever builds it)."""
+
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    email: str | None = None
+    timezone: str | None = None
+    external_id: str | None = None
+    list_name: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The decided new state of one contact.
+
+    ``task_id`` is the task the contact is in afterwards (a move when it differs from the current
+    one: attempts restart at 0). ``pending_task_id``/``pending_due_at`` make the contact wait for a
+    delayed rule. ``count_attempt`` adds one to the contact's attempts in its task. ``attempt`` is
+    the finished (or updated) attempt written in the same transaction. ``expect_task_id`` and
+    ``expect_status`` guard against a decision made on stale data (e.g. an operator moved the
+    contact meanwhile): the store refuses with ``StaleContact``.
+    """
+
+    contact_id: int
+    actor: str
+    at: datetime
+    task_id: int
+    status: Status
+    status_detail: str
+    due_at: datetime | None = None
+    follow_up_agent: str | None = None
+    pending_task_id: int | None = None
+    pending_due_at: datetime | None = None
+    count_attempt: bool = False
+    note: str | None = None
+    attempt: Attempt | None = None
+    fields_update: dict[str, Any] | None = None
+    expect_task_id: int | None = None
+    expect_status: Status | None = None
+    release_lease: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewRow:
+    """Count of contacts in one task x status x status_detail.
+
+    Waiting contacts (pending a delayed rule) are counted in their own rows with
+    ``waiting_for`` = the target task's name and ``next_due`` = the earliest due time.
+    """
+
+    task: str
+    status: Status
+    status_detail: str
+    count: int
+    waiting_for: str | None = None
+    next_due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonmentCount:
+    live_answers: int
+    abandoned: int
+
+    @property
+    def rate(self) -> float:
+        return self.abandoned / self.live_answers if self.live_answers else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseGuard:
+    """Which contacts may be called now by their own local time (calling-hours guard).
+
+    ``allowed_timezones`` are the IANA zones whose local time is inside the calling hours now;
+    ``allow_unknown_timezone`` covers contacts without a zone (the engine decides it from the
+    campaign's zone). Compute it with ``dialerd.taskflow.calling_hours``.
+    """
+
+    allowed_timezones: frozenset[str]
+    allow_unknown_timezone: bool

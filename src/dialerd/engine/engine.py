@@ -1,0 +1,514 @@
+"""The engine facade: what the daemon, the REST API and the MQTT bus talk to.
+
+One :class:`Engine` drives every campaign of one store over one or more Asterisk servers. Its
+:meth:`Engine.run` owns a single ``asyncio.TaskGroup``: one event pump per server (AMI updates
+routed to the runner that owns the attempt, agent changes to every runner) and one supervised
+runner per campaign. A runner that crashes is logged and restarted with backoff; the others
+keep dialing. :meth:`Engine.stop` drains: no new calls, calls in progress may finish until the
+bound, then the rest are closed and leases given back.
+
+Facade methods that change a campaign's state (dispositions, preview answers) are executed in
+that campaign's runner loop (:meth:`CampaignRunner.submit`), so they never race with events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+
+import structlog
+
+from dialerd.ami import (
+    AgentChange,
+    AmiActionFailed,
+    AsteriskServer,
+    CallOutcome,
+    CallProgress,
+    ServerUpdate,
+)
+from dialerd.ami import LinkStateChange as AmiLinkStateChange
+from dialerd.domain.clock import Clock
+from dialerd.domain.enums import CampaignStatus, DialMode, Status, is_reserved_detail
+from dialerd.domain.model import Agent, Campaign
+from dialerd.engine.errors import (
+    AgentNotEligible,
+    EngineError,
+    EngineNotRunning,
+    InvalidDisposition,
+    NoSuchCall,
+    NoSuchPreview,
+    UnknownAgent,
+    UnknownCampaign,
+)
+from dialerd.engine.events import AgentStateChanged, EngineEvent, EngineListener
+from dialerd.engine.runner import CampaignRunner
+from dialerd.engine.settings import EngineSettings
+from dialerd.engine.status import AgentView, CampaignView, EngineStatus
+from dialerd.store import Store
+from dialerd.store.errors import NotFound, StoreError
+from dialerd.taskflow.call import Disposition
+
+log = structlog.get_logger(__name__)
+
+#: How long a campaign removed by a reload may still finish its calls.
+_REMOVED_DRAIN = 3600.0
+
+
+class Engine:
+    """The campaign engine. ``servers`` are started (and closed) by the caller."""
+
+    def __init__(
+        self,
+        store: Store,
+        servers: Mapping[str, AsteriskServer],
+        clock: Clock,
+        settings: EngineSettings | None = None,
+    ) -> None:
+        if not servers:
+            raise ValueError("the engine needs at least one Asterisk server")
+        self.store = store
+        self.servers = dict(servers)
+        self.clock = clock
+        self.settings = settings or EngineSettings()
+        self._runners: dict[int, CampaignRunner] = {}
+        self._supervisors: dict[int, asyncio.Task[None]] = {}
+        self._attempts: dict[str, CampaignRunner] = {}
+        self._listeners: list[EngineListener] = []
+        self._agents_by_name: dict[str, Agent] = {}
+        self._agents_by_iface: dict[str, Agent] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._running = False
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._log = log
+
+    # -- listeners ------------------------------------------------------------------------------
+
+    def add_listener(self, callback: EngineListener) -> None:
+        """``callback(event)`` for every engine event, synchronously; it must not block."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: EngineListener) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    def emit(self, event: EngineEvent) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb(event)
+            except Exception:
+                self._log.exception("engine listener failed", event=type(event).__name__)
+
+    # -- RunnerHost -----------------------------------------------------------------------------
+
+    def register_attempt(self, attempt_id: str, runner: CampaignRunner) -> None:
+        self._attempts[attempt_id] = runner
+
+    def unregister_attempt(self, attempt_id: str) -> None:
+        self._attempts.pop(attempt_id, None)
+
+    def agent_by_interface(self, interface: str) -> Agent | None:
+        return self._agents_by_iface.get(interface)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    async def run(self) -> None:
+        """Drive every campaign until :meth:`stop` has drained them."""
+        if self._running:
+            raise RuntimeError("the engine is already running")
+        self._running = True
+        self._stopping = False
+        self._stop_requested = asyncio.Event()
+        self._stopped = asyncio.Event()
+        try:
+            await self._load_agents()
+            released = await self.store.release_all(self.settings.holder)
+            if released:
+                self._log.info("released leases of a previous run", count=released)
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                pumps = [
+                    tg.create_task(self._pump(s), name=f"engine-pump-{name}")
+                    for name, s in self.servers.items()
+                ]
+                for campaign in await self.store.list_campaigns():
+                    self._start_runner(campaign)
+                await self._stop_requested.wait()
+                while self._supervisors:
+                    await asyncio.gather(*self._supervisors.values(), return_exceptions=True)
+                    self._supervisors = {k: t for k, t in self._supervisors.items() if not t.done()}
+                for p in pumps:
+                    p.cancel()
+        finally:
+            self._tg = None
+            self._running = False
+            self._runners.clear()
+            self._supervisors.clear()
+            self._attempts.clear()
+            self._stopped.set()
+
+    async def stop(self, drain: float = 60.0) -> None:
+        """No new calls; calls in progress may finish for ``drain`` seconds (engine clock)."""
+        if not self._running:
+            return
+        self._stopping = True
+        deadline = self.clock.monotonic() + max(0.0, drain)
+        for runner in self._runners.values():
+            runner.request_stop(deadline)
+        self._stop_requested.set()
+        await self._stopped.wait()
+
+    async def reload(self) -> None:
+        """Re-read campaigns and agents from the store; calls in progress carry on."""
+        await self._load_agents()
+        if not self._running or self._stopping:
+            return
+        campaigns = {c.id: c for c in await self.store.list_campaigns()}
+        for cid, runner in list(self._runners.items()):
+            if cid in campaigns:
+                runner.update_campaign(campaigns[cid])
+            else:
+                runner.request_stop(self.clock.monotonic() + _REMOVED_DRAIN)
+        for cid, campaign in campaigns.items():
+            if cid not in self._runners:
+                self._start_runner(campaign)
+
+    def _start_runner(self, campaign: Campaign) -> None:
+        assert self._tg is not None
+        runner = CampaignRunner(
+            campaign,
+            store=self.store,
+            servers=self.servers,
+            clock=self.clock,
+            settings=self.settings,
+            host=self,
+        )
+        self._runners[campaign.id] = runner
+        self._supervisors[campaign.id] = self._tg.create_task(
+            self._supervise(runner), name=f"campaign-{campaign.name}"
+        )
+
+    async def _supervise(self, runner: CampaignRunner) -> None:
+        backoff = self.settings.restart_backoff_min
+        while True:
+            try:
+                await runner.run()
+                return
+            except Exception as exc:
+                runner.restarts += 1
+                runner.state = "restarting"
+                cause = _first_leaf(exc)
+                runner.last_error = f"{type(cause).__name__}: {cause}"
+                self._log.exception(
+                    "campaign runner crashed; restarting",
+                    campaign=runner.name,
+                    restarts=runner.restarts,
+                    backoff=backoff,
+                )
+            await self.clock.sleep(backoff)
+            backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
+
+    async def _pump(self, server: AsteriskServer) -> None:
+        async for update in server.updates():
+            try:
+                await self._route(server.name, update)
+            except Exception:
+                self._log.exception("engine could not route an update", server=server.name)
+
+    async def _route(self, server: str, update: ServerUpdate) -> None:
+        if isinstance(update, CallProgress | CallOutcome):
+            runner = self._attempts.get(update.attempt_id)
+            if runner is not None:
+                runner.deliver(server, update)
+            elif isinstance(update, CallOutcome):
+                self._log.info(
+                    "outcome of an attempt no runner owns",
+                    attempt=update.attempt_id,
+                    result=update.result.value,
+                )
+            return
+        if isinstance(update, AgentChange):
+            for runner in self._runners.values():
+                runner.deliver(server, update)
+            st = update.status
+            agent = self._agents_by_iface.get(st.interface)
+            campaigns = tuple(
+                r.name
+                for r in self._runners.values()
+                if any(q == r.queue or q.startswith(r.queue + ".") for q in st.queues)
+            )
+            self.emit(
+                AgentStateChanged(
+                    agent=agent.name if agent is not None else st.interface,
+                    interface=st.interface,
+                    state=st.state,
+                    previous=update.previous,
+                    at=st.since,
+                    server=server,
+                    campaigns=campaigns,
+                    paused_reason=st.paused_reason,
+                )
+            )
+            if agent is not None:
+                try:
+                    await self.store.set_agent_state(agent.name, st.state, st.since)
+                except StoreError as exc:
+                    self._log.warning("agent state not saved", agent=agent.name, error=str(exc))
+            return
+        if isinstance(update, AmiLinkStateChange):
+            self._log.info("asterisk link", server=server, state=update.state.value)
+            for runner in self._runners.values():
+                runner.wake()
+
+    async def _load_agents(self) -> None:
+        agents = await self.store.agents()
+        self._agents_by_name = {a.name: a for a in agents}
+        self._agents_by_iface = {a.interface: a for a in agents}
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def _agent(self, ref: str) -> Agent:
+        agent = self._agents_by_name.get(ref) or self._agents_by_iface.get(ref)
+        if agent is None:
+            raise UnknownAgent(f"no agent {ref!r}")
+        return agent
+
+    def _server_for(self, agent: Agent) -> AsteriskServer:
+        name = self.settings.agent_servers.get(agent.name)
+        if name is not None:
+            server = self.servers.get(name)
+            if server is None:
+                raise EngineError(f"agent {agent.name!r} is set to unknown server {name!r}")
+            return server
+        return next(iter(self.servers.values()))
+
+    def _runner(self, ref: str | int) -> CampaignRunner:
+        for runner in self._runners.values():
+            if runner.campaign.id == ref or runner.name == ref or str(runner.campaign.id) == ref:
+                return runner
+        raise UnknownCampaign(f"no campaign {ref!r} is running")
+
+    @staticmethod
+    def _eligible(agent: Agent, runner: CampaignRunner) -> bool:
+        """A campaign's queue and the agent's skills decide who takes its calls."""
+        return runner.name in agent.campaigns or runner.queue in agent.skills
+
+    def _require_running(self, *, while_stopping: bool = True) -> None:
+        """Dispositions, pauses and log-offs still work while calls drain; new work does not."""
+        if not self._running or self._tg is None:
+            raise EngineNotRunning("the engine is not running")
+        if self._stopping and not while_stopping:
+            raise EngineNotRunning("the engine is stopping")
+
+    # -- agents -----------------------------------------------------------------------------------
+
+    async def agent_login(
+        self, agent: str, campaign: str | int | None = None, *, paused: bool = False
+    ) -> list[str]:
+        """Put the agent in the queue of ``campaign`` (default: every campaign it may take).
+
+        ``paused`` logs in on a break (no call reaches the agent until :meth:`agent_pause`
+        with ``False``). Returns the names of the campaigns the agent is now logged into.
+        """
+        self._require_running(while_stopping=False)
+        a = self._agent(agent)
+        if campaign is not None:
+            runner = self._runner(campaign)
+            if not self._eligible(a, runner):
+                raise AgentNotEligible(
+                    f"agent {a.name!r} may not take calls of campaign {runner.name!r}"
+                )
+            runners = [runner]
+        else:
+            runners = [r for r in self._runners.values() if self._eligible(a, r)]
+        server = self._server_for(a)
+        for r in runners:
+            queue = r.preview_queue(a.name) if r.spec.dial.mode is DialMode.PREVIEW else r.queue
+            server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+            try:
+                await server.queue_add(
+                    queue,
+                    a.interface,
+                    a.name,
+                    paused=paused,
+                    penalty=0 if r.name in a.campaigns else 1,
+                )
+            except AmiActionFailed as exc:
+                if "already" not in str(exc).lower():
+                    raise
+            r.wake()
+        return [r.name for r in runners]
+
+    async def agent_logout(self, agent: str, campaign: str | int | None = None) -> None:
+        """Take the agent out of ``campaign``'s queue (default: out of every queue)."""
+        self._require_running()
+        a = self._agent(agent)
+        server = self._server_for(a)
+        status = server.agents.get(a.interface)
+        queues = set(status.queues) if status is not None else set()
+        if campaign is not None:
+            r = self._runner(campaign)
+            queues = {q for q in queues if q == r.queue or q.startswith(r.queue + ".")}
+        for q in sorted(queues):
+            try:
+                await server.queue_remove(q, a.interface)
+            except AmiActionFailed as exc:
+                if "not there" not in str(exc).lower():
+                    raise
+
+    async def agent_pause(self, agent: str, paused: bool, reason: str | None = None) -> None:
+        """Pause or unpause the agent in every queue (a break; calls stop reaching them)."""
+        self._require_running()
+        a = self._agent(agent)
+        await self._server_for(a).queue_pause(a.interface, paused, reason=reason or "")
+
+    # -- dispositions and preview -----------------------------------------------------------------
+
+    async def disposition(
+        self,
+        agent: str,
+        status: Status | str,
+        status_detail: str | None,
+        note: str | None = None,
+        callback_at: datetime | None = None,
+        attempt_id: str | None = None,
+    ) -> str:
+        """The agent's result of a connected call; completes the attempt (and the wrap-up).
+
+        Returns the attempt id. ``callback_at`` books a personal follow-up for this agent.
+        """
+        self._require_running()
+        a = self._agent(agent)
+        try:
+            st = Status(status)
+        except ValueError:
+            raise InvalidDisposition(f"unknown status {status!r}") from None
+        if (
+            status_detail is not None
+            and is_reserved_detail(status_detail)
+            and status_detail != "$none"
+        ):
+            raise InvalidDisposition(
+                f"status_detail {status_detail!r} is reserved for the dialer; use a plain word"
+            )
+        if callback_at is not None and callback_at.tzinfo is None:
+            raise InvalidDisposition("callback_at needs a time zone")
+        d = Disposition(st, status_detail, note=note, callback_at=callback_at)
+        if attempt_id is not None:
+            runner = self._attempts.get(attempt_id)
+            if runner is None:
+                raise NoSuchCall(f"no attempt {attempt_id!r} waits for a disposition")
+        else:
+            found = [
+                r
+                for r in self._runners.values()
+                if r.find_call_for_disposition(a.interface, None) is not None
+            ]
+            if not found:
+                raise NoSuchCall(f"agent {a.name!r} has no call waiting for a disposition")
+            runner = found[0]
+        result: str = await runner.submit(
+            lambda: runner.apply_disposition(a.interface, attempt_id, d)
+        )
+        return result
+
+    def _preview_runner(self, a: Agent, contact_id: int) -> CampaignRunner:
+        for r in self._runners.values():
+            p = r.previews.get(a.interface)
+            if p is not None and p.contact.id == contact_id:
+                return r
+        raise NoSuchPreview(f"contact {contact_id} is not on offer to agent {a.name!r}")
+
+    async def preview_accept(self, agent: str, contact_id: int) -> str | None:
+        """Dial the offered contact for this agent. Returns the attempt id (None: not dialed)."""
+        self._require_running(while_stopping=False)
+        a = self._agent(agent)
+        runner = self._preview_runner(a, contact_id)
+        result: str | None = await runner.submit(
+            lambda: runner.accept_preview(a.interface, contact_id)
+        )
+        return result
+
+    async def preview_skip(self, agent: str, contact_id: int) -> None:
+        self._require_running()
+        a = self._agent(agent)
+        runner = self._preview_runner(a, contact_id)
+        await runner.submit(lambda: runner.skip_preview(a.interface, contact_id))
+
+    # -- campaigns ------------------------------------------------------------------------------
+
+    async def set_campaign_status(self, campaign: str | int, status: CampaignStatus) -> Campaign:
+        """Enable, disable or automate a campaign; calls in progress finish normally."""
+        try:
+            current = await self.store.get_campaign(campaign)
+        except NotFound:
+            raise UnknownCampaign(f"no campaign {campaign!r}") from None
+        updated = await self.store.set_campaign_status(current.id, status, self.clock.now())
+        runner = self._runners.get(updated.id)
+        if runner is not None:
+            runner.update_campaign(updated)
+        return updated
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def status(self) -> EngineStatus:
+        campaigns = tuple(
+            CampaignView(
+                id=r.campaign.id,
+                name=r.name,
+                status=r.campaign.status.value,
+                active=bool(r.active),
+                dial_mode=r.spec.dial.mode.value,
+                calls_in_flight=r.in_flight,
+                awaiting_disposition=sum(1 for c in r.calls.values() if c.awaiting_disposition),
+                agents_by_state=r.agents_by_state(),
+                abandonment=r.window_figures(),
+                last_decision=r.last_decision,
+                runner=r.state,
+                restarts=r.restarts,
+                last_error=r.last_error,
+            )
+            for r in sorted(self._runners.values(), key=lambda r: r.name)
+        )
+        agents: list[AgentView] = []
+        for name, server in self.servers.items():
+            for st in server.agents.snapshot().values():
+                known = self._agents_by_iface.get(st.interface)
+                agents.append(
+                    AgentView(
+                        name=known.name if known is not None else st.name,
+                        interface=st.interface,
+                        state=st.state.value,
+                        server=name,
+                        campaigns=tuple(
+                            r.name
+                            for r in self._runners.values()
+                            if any(q == r.queue or q.startswith(r.queue + ".") for q in st.queues)
+                        ),
+                        paused_reason=st.paused_reason,
+                    )
+                )
+        return EngineStatus(
+            running=self._running,
+            stopping=self._stopping,
+            campaigns=campaigns,
+            agents=tuple(sorted(agents, key=lambda a: a.name)),
+            links={name: s.link.state.value for name, s in self.servers.items()},
+        )
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The error inside (nested) exception groups, for a one-line status."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

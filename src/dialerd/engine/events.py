@@ -1,0 +1,158 @@
+"""Typed events the engine hands to its listeners (MQTT bus, metrics, console views).
+
+Listeners are plain callables called synchronously in the engine's loop: they must not block
+(the MQTT bus puts events on its own queue). Times are aware UTC datetimes from the engine's
+clock; agents are named by their configured name (the interface when the agent is unknown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dialerd.domain.enums import AgentState, CallResult, Status
+from dialerd.domain.model import Attempt, Contact, HistoryEntry
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgressed:
+    """A call moved to ``phase`` (dialing, ringing, answered, queued, connected, abandoned)."""
+
+    campaign: str
+    attempt_id: str
+    contact_id: int
+    phase: str
+    at: datetime
+    server: str
+    agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFinished:
+    """An attempt is closed and its contact has its new status (written in one transaction).
+
+    ``status``/``status_detail`` are the contact's result in the call ``task``; ``next_task``
+    is the task a taskflow rule sends it to (it enters it at once or after the rule's delay);
+    ``due_at`` is when an open contact may be dialed again.
+    """
+
+    campaign: str
+    attempt: Attempt
+    result: CallResult
+    contact_id: int
+    status: Status
+    status_detail: str
+    task: str
+    agent: str | None = None
+    connect_seconds: float | None = None
+    talk_seconds: float | None = None
+    stale: bool = False
+    """The contact changed meanwhile (operator move): the attempt was recorded, status kept."""
+    next_task: str | None = None
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    agent: str
+    interface: str
+    state: AgentState
+    previous: AgentState | None
+    at: datetime
+    server: str
+    campaigns: tuple[str, ...] = ()
+    paused_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenPop:
+    """A call was connected to ``agent``: who it is and what happened with them before."""
+
+    campaign: str
+    agent: str
+    interface: str
+    attempt_id: str
+    contact: Contact
+    history: tuple[HistoryEntry, ...] = ()
+    attempts: tuple[Attempt, ...] = ()
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewOffered:
+    """Preview mode: ``agent`` is offered ``contact`` and accepts or skips it."""
+
+    campaign: str
+    agent: str
+    contact: Contact
+    history: tuple[HistoryEntry, ...] = ()
+    auto_accept_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFigures:
+    name: str
+    live_answers: int
+    abandoned: int
+    seconds_left: float
+
+    @property
+    def rate(self) -> float:
+        return self.abandoned / self.live_answers if self.live_answers else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PacingDecision:
+    """One pacing decision and the inputs it was made from."""
+
+    at: datetime
+    calls: int
+    dial_mode: str
+    ready: int
+    talking: int
+    wrapup: int
+    paused: int
+    ringing: int
+    screening: int
+    queued: int
+    free_lines: int
+    answer_probability: float
+    samples: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignFigures:
+    """Sent every pacing tick per campaign (status and pacing figures)."""
+
+    campaign: str
+    status: str
+    active: bool
+    calls_in_flight: int
+    agents_by_state: dict[str, int] = field(default_factory=dict)
+    abandonment: tuple[WindowFigures, ...] = ()
+    decision: PacingDecision | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSwitched:
+    """An automatic (or edited) campaign started or stopped queueing new calls."""
+
+    campaign: str
+    active: bool
+    at: datetime
+    reason: str
+
+
+EngineEvent = (
+    CallProgressed
+    | AttemptFinished
+    | AgentStateChanged
+    | ScreenPop
+    | PreviewOffered
+    | CampaignFigures
+    | CampaignSwitched
+)
+EngineListener = Callable[[EngineEvent], None]

@@ -1,0 +1,1048 @@
+"""One campaign's runner: schedule, pacing, leasing, originating, outcomes, dispositions.
+
+Everything that changes a campaign's state runs in the runner's own loop, one item at a time:
+AMI updates and facade commands (dispositions, preview answers) are queued in its inbox and the
+loop wakes on each of them and on the pacing tick. So a pacing decision always sees the state
+after the last event (immediate re-decision on agent ready, answer, hang-up, pause), and no two
+coroutines ever change one call at once.
+
+A call's life: lease the contact (calling-hours guard and do-not-call in the lease query) →
+check the calling hours and the do-not-call list again → write the attempt as started → send
+the Originate once → track progress → on the outcome, hand the attempt to the taskflow and write
+both in one transaction (``Store.apply_transition``). A connected call waits for the agent's
+disposition until the campaign's wrap-up limit, then gets the campaign's default.
+
+The runner object outlives a crash of its loop: the engine restarts :meth:`CampaignRunner.run`
+with backoff and the calls in flight, the builder's estimates and the windows carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from dialerd.ami import (
+    AgentChange,
+    AgentStatus,
+    AmiAlreadyOriginated,
+    AmiError,
+    AmiNotReady,
+    AsteriskServer,
+    CallOutcome,
+    CallPhase,
+    CallProgress,
+    OriginateRequest,
+    ServerUpdate,
+)
+from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.changes import Transition
+from dialerd.domain.clock import Clock
+from dialerd.domain.enums import AgentState, CallResult, DialMode, Status, StatusDetail
+from dialerd.domain.model import Agent, Attempt, Campaign, Contact, Task, TaskflowRule
+from dialerd.engine.errors import NoSuchCall, NoSuchPreview
+from dialerd.engine.events import (
+    AttemptFinished,
+    CallProgressed,
+    CampaignFigures,
+    CampaignSwitched,
+    EngineEvent,
+    PacingDecision,
+    PreviewOffered,
+    ScreenPop,
+    WindowFigures,
+)
+from dialerd.engine.schedule import schedule_open
+from dialerd.engine.settings import EngineSettings
+from dialerd.engine.windows import window_specs, window_start
+from dialerd.pacing import PacingSettings, Snapshot, SnapshotBuilder, WindowSpec, decide
+from dialerd.store import Store
+from dialerd.store.errors import NotFound, StaleContact
+from dialerd.taskflow.call import Disposition, call_outcome
+from dialerd.taskflow.calling_hours import inside, lease_guard
+from dialerd.taskflow.decide import Outcome, transition_for
+
+log = structlog.get_logger(__name__)
+
+#: Largest line count handed to pacing when nothing limits the lines.
+_UNLIMITED = 1_000_000
+
+
+class RunnerHost(Protocol):
+    """What a runner needs from the engine that owns it."""
+
+    def emit(self, event: EngineEvent) -> None: ...
+
+    def register_attempt(self, attempt_id: str, runner: CampaignRunner) -> None: ...
+
+    def unregister_attempt(self, attempt_id: str) -> None: ...
+
+    def agent_by_interface(self, interface: str) -> Agent | None: ...
+
+
+@dataclass(slots=True)
+class _Call:
+    attempt_id: str
+    contact: Contact
+    phone: str
+    server: str
+    originated_at: datetime
+    preview_agent: str | None = None
+    phase: CallPhase = CallPhase.DIALING
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    connected_at: datetime | None = None
+    agent: str | None = None
+    """Interface of the agent the call was connected to."""
+    outcome: CallOutcome | None = None
+    result: CallResult | None = None
+    """Set once the call is over and its result is known (finishing may still be pending)."""
+    disposition: Disposition | None = None
+    disposition_by_agent: bool = False
+    wrapup_deadline: float | None = None
+    note: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.result is None
+
+    @property
+    def awaiting_disposition(self) -> bool:
+        return self.result is CallResult.CONNECTED and self.disposition is None
+
+
+@dataclass(slots=True)
+class _Preview:
+    contact: Contact
+    interface: str
+    agent: str
+    auto_accept_at: float | None
+
+
+_Command = tuple[Callable[[], Awaitable[Any]], "asyncio.Future[Any]"]
+
+
+class CampaignRunner:
+    """The runner of one campaign. Created and driven by :class:`dialerd.engine.Engine`."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        *,
+        store: Store,
+        servers: Mapping[str, AsteriskServer],
+        clock: Clock,
+        settings: EngineSettings,
+        host: RunnerHost,
+    ) -> None:
+        self.campaign = campaign
+        self.spec = CampaignSpec.model_validate(campaign.settings)
+        self._store = store
+        self._servers = servers
+        self._clock = clock
+        self._settings = settings
+        self._host = host
+        self._log = log.bind(campaign=campaign.name)
+        self.tasks: dict[int, Task] = {}
+        self.task_ids: dict[str, int] = {}
+        self.rules: list[TaskflowRule] = []
+        self.calls: dict[str, _Call] = {}
+        self.agents: dict[str, AgentStatus] = {}
+        self.agent_server: dict[str, str] = {}
+        self.previews: dict[str, _Preview] = {}
+        self.active: bool | None = None
+        self.last_decision: PacingDecision | None = None
+        self.state = "starting"
+        self.restarts = 0
+        self.last_error: str | None = None
+        self._inbox: deque[tuple[str, Any, Any]] = deque()
+        self._wake = asyncio.Event()
+        self._tick_due = True
+        self._stop_at: float | None = None
+        self._empty_until = -math.inf
+        self._zones: set[str | None] = set()
+        self._zones_until = -math.inf
+        self._renew_at = -math.inf
+        self._refresh_at = -math.inf
+        self._caller_id_index = 0
+        self._spec_changed = False
+        self._window_names = list(self.spec.dial.abandonment_windows)
+        self.builder = SnapshotBuilder(self._pacing_settings(), windows=self._window_specs())
+        self._windows_restored = False
+
+    # -- configuration ------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.campaign.name
+
+    @property
+    def queue(self) -> str:
+        return self.spec.queue_name
+
+    def preview_queue(self, agent: str) -> str:
+        """Preview calls go to a queue of one: the agent who accepted the contact."""
+        return f"{self.queue}.{agent}"
+
+    def _pacing_settings(self) -> PacingSettings:
+        d = self.spec.dial
+        return PacingSettings(
+            dial_mode=d.mode,
+            calls_per_ready_agent=d.calls_per_ready_agent,
+            calls_per_wrapup_agent=d.calls_per_wrapup_agent,
+            abandonment_target=min(d.abandonment_target, 0.999),
+            min_agents_predictive=d.min_agents_predictive,
+            connect_limit_s=self.spec.connect_limit.total_seconds(),
+            ring_timeout_s=self.spec.ring_timeout.total_seconds(),
+            amd_delay_s=self._settings.amd_delay_seconds if self.spec.amd else 0.0,
+        )
+
+    def _window_specs(self) -> tuple[WindowSpec, ...]:
+        return window_specs(
+            list(self.spec.dial.abandonment_windows),
+            self.spec.timezone,
+            self._clock.now(),
+            self._clock.monotonic(),
+        )
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        """A reload: the new definition applies from the next decision; calls keep running."""
+        self.campaign = campaign
+        self.spec = CampaignSpec.model_validate(campaign.settings)
+        self._spec_changed = True
+        self.wake()
+
+    async def _load(self) -> None:
+        tasks = await self._store.tasks(self.campaign.id)
+        self.tasks = {t.id: t for t in tasks}
+        self.task_ids = {t.name: t.id for t in tasks}
+        self.rules = await self._store.rules(self.campaign.id)
+        self.builder.settings = self._pacing_settings()
+        if self._window_names != list(self.spec.dial.abandonment_windows):
+            self._rebuild_builder()
+        self._refresh_at = -math.inf
+        self._zones_until = -math.inf
+        self._spec_changed = False
+        for server in self._servers.values():
+            server.agents.wrapup_by_queue[self.queue] = self.spec.wrapup.limit.total_seconds()
+            for status in server.agents.snapshot().values():
+                self._on_agent(server.name, status, None)
+
+    def _rebuild_builder(self) -> None:
+        old = self.builder
+        self._window_names = list(self.spec.dial.abandonment_windows)
+        self.builder = SnapshotBuilder(
+            self._pacing_settings(), estimates=old.estimates, windows=self._window_specs()
+        )
+        mono = self._clock.monotonic()
+        for iface, st in self.agents.items():
+            self.builder.agent_state(iface, st.state, mono)
+        for call in self.calls.values():
+            if call.in_flight and call.connected_at is None:
+                self.builder.call_placed(call.attempt_id, mono)
+        self._windows_restored = False
+
+    # -- inbox ----------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def deliver(self, server: str, update: ServerUpdate) -> None:
+        """An AMI update for this campaign (called by the engine's event pump)."""
+        self._inbox.append(("update", server, update))
+        self._wake.set()
+
+    def submit(self, fn: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
+        """Run ``fn`` in the runner's loop, between two events; the future has its result."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inbox.append(("command", fn, fut))
+        self._wake.set()
+        return fut
+
+    def request_stop(self, deadline: float) -> None:
+        """Drain: no new calls; calls in progress may finish until ``deadline`` (monotonic)."""
+        self._stop_at = deadline
+        self._wake.set()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until a requested stop has drained. Raises on a crash (the engine restarts it)."""
+        self.state = "running"
+        await self._load()
+        await self._recover_lost_attempts()
+        async with asyncio.TaskGroup() as tg:
+            ticker = tg.create_task(self._ticker(), name=f"tick-{self.name}")
+            try:
+                while True:
+                    await self._wake.wait()
+                    self._wake.clear()
+                    await self._process_inbox()
+                    if self._spec_changed:
+                        await self._load()
+                    if self._stop_at is not None and await self._drained():
+                        break
+                    await self._housekeeping()
+                    await self._pace()
+                    if self._tick_due:
+                        self._tick_due = False
+                        self._host.emit(self.figures())
+            finally:
+                ticker.cancel()
+        self.state = "stopped"
+
+    async def _ticker(self) -> None:
+        while True:
+            await self._clock.sleep(self._settings.tick_seconds)
+            self._tick_due = True
+            self._wake.set()
+
+    async def _process_inbox(self) -> None:
+        while self._inbox:
+            kind, a, b = self._inbox.popleft()
+            if kind == "command":
+                fut: asyncio.Future[Any] = b
+                if fut.done():
+                    continue
+                try:
+                    fut.set_result(await a())
+                except asyncio.CancelledError:
+                    fut.cancel()
+                    raise
+                except Exception as exc:  # the caller gets the error, the runner goes on
+                    fut.set_exception(exc)
+                continue
+            update = b
+            if isinstance(update, CallProgress):
+                await self._on_progress(a, update)
+            elif isinstance(update, CallOutcome):
+                await self._on_outcome(update)
+            elif isinstance(update, AgentChange):
+                self._on_agent(a, update.status, update.previous)
+
+    # -- agents -----------------------------------------------------------------------------------
+
+    def _is_mine(self, status: AgentStatus) -> bool:
+        prefix = self.queue + "."
+        return any(q == self.queue or q.startswith(prefix) for q in status.queues)
+
+    def _on_agent(self, server: str, status: AgentStatus, previous: AgentState | None) -> None:
+        iface = status.interface
+        mono = self._clock.monotonic()
+        if self._is_mine(status):
+            self.agents[iface] = status
+            self.agent_server[iface] = server
+            state = status.state
+        elif iface in self.agents:
+            del self.agents[iface]
+            state = AgentState.OFFLINE
+        else:
+            return
+        wrap: float | None = None
+        if state is AgentState.WRAPUP and status.wrapup_until is not None:
+            wrap = max(0.0, (status.wrapup_until - self._clock.now()).total_seconds())
+        self.builder.agent_state(iface, state, mono, wrap)
+
+    def agents_by_state(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in AgentState}
+        for st in self.agents.values():
+            counts[st.state.value] += 1
+        return counts
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    async def _on_progress(self, server: str, p: CallProgress) -> None:
+        call = self.calls.get(p.attempt_id)
+        if call is None:
+            return
+        mono = self._clock.monotonic()
+        call.phase = p.phase
+        if p.phase is CallPhase.RINGING:
+            call.ringing_at = p.at
+        elif p.phase is CallPhase.ANSWERED:
+            call.answered_at = p.at
+            self.builder.call_answered(call.attempt_id, mono)
+        elif p.phase is CallPhase.QUEUED:
+            if self.spec.amd:
+                self.builder.call_screened(call.attempt_id, mono, live=True)
+        elif p.phase is CallPhase.CONNECTED:
+            call.connected_at = p.at
+            call.agent = p.agent
+            self.builder.call_connected(call.attempt_id, mono, live=True)
+        agent = self._agent_name(call.agent) if p.phase is CallPhase.CONNECTED else None
+        self._host.emit(
+            CallProgressed(
+                self.name, call.attempt_id, call.contact.id, p.phase.value, p.at, server, agent
+            )
+        )
+        if p.phase is CallPhase.CONNECTED and call.agent is not None:
+            await self._screen_pop(call)
+
+    async def _screen_pop(self, call: _Call) -> None:
+        assert call.agent is not None
+        try:
+            contact = await self._store.get_contact(call.contact.id)
+            history = tuple(await self._store.history(call.contact.id))
+            attempts = tuple(await self._store.attempts(call.contact.id))
+        except NotFound:
+            return
+        self._host.emit(
+            ScreenPop(
+                self.name,
+                self._agent_name(call.agent) or call.agent,
+                call.agent,
+                call.attempt_id,
+                contact,
+                history,
+                attempts,
+                call.connected_at,
+            )
+        )
+
+    async def _on_outcome(self, o: CallOutcome) -> None:
+        call = self.calls.get(o.attempt_id)
+        if call is None:
+            return
+        mono = self._clock.monotonic()
+        call.outcome = o
+        if call.agent is None and o.agent is not None:
+            call.agent = o.agent
+        connected = o.result is CallResult.CONNECTED or (
+            call.connected_at is not None or o.timeline.connected_at is not None
+        )
+        if connected:
+            if call.connected_at is None:
+                call.connected_at = o.timeline.connected_at or self._clock.now()
+                self.builder.call_connected(call.attempt_id, mono, live=True)
+            call.result = CallResult.CONNECTED
+            if call.disposition is not None:
+                await self._finish(call)
+            else:
+                call.wrapup_deadline = mono + self.spec.wrapup.limit.total_seconds()
+            return
+        if self.spec.amd and o.result is CallResult.MACHINE:
+            self.builder.call_screened(call.attempt_id, mono, live=False)
+        self.builder.call_ended(call.attempt_id, mono, o.result)
+        call.result = o.result
+        await self._finish(call)
+
+    async def _finish(self, call: _Call, note: str | None = None) -> None:
+        """Hand the attempt to the taskflow and write it with the contact's new status."""
+        assert call.result is not None
+        now = self._clock.now()
+        contact = call.contact
+        task = self.tasks.get(contact.task_id)
+        policy = (task.retry if task is not None else None) or self.spec.retry_policy(
+            task.name if task is not None else ""
+        )
+        agent_name = self._agent_name(call.agent)
+        disposition = call.disposition
+        if call.result is CallResult.CONNECTED and disposition is None:
+            w = self.spec.wrapup
+            disposition = Disposition(
+                w.default_status,
+                w.default_detail,
+                note=note or "no disposition within the wrap-up limit",
+            )
+            call.disposition = disposition
+        outcome = call_outcome(
+            call.result,
+            contact.attempts + 1,
+            policy,
+            now,
+            abandon_hold_off=self.spec.abandon_hold_off,
+            disposition=disposition,
+            agent=agent_name,
+        )
+        o = call.outcome
+        tl = o.timeline if o is not None else None
+        cause = (o.detail if o is not None else None) or note or call.note
+        attempt = Attempt(
+            id=call.attempt_id,
+            campaign_id=self.campaign.id,
+            contact_id=contact.id,
+            task_id=contact.task_id,
+            phone=call.phone,
+            server=call.server,
+            agent=agent_name,
+            originated_at=call.originated_at,
+            ringing_at=(tl.ringing_at if tl else None) or call.ringing_at,
+            answered_at=(tl.answered_at if tl else None) or call.answered_at,
+            connected_at=(tl.connected_at if tl else None) or call.connected_at,
+            hungup_at=(tl.hungup_at if tl else None) or now,
+            result=call.result,
+            cause=cause[:200] if cause else None,
+            disposition=_disposition_text(disposition),
+        )
+        by_agent = disposition is not None and call.disposition_by_agent
+        actor = f"agent:{agent_name}" if by_agent and agent_name else "dialer"
+        transition = transition_for(
+            contact,
+            outcome,
+            rules=self.rules,
+            task_ids=self.task_ids,
+            now=now,
+            actor=actor,
+            count_attempt=True,
+            attempt=attempt,
+        )
+        stale = False
+        next_task: str | None = None
+        try:
+            saved = await self._store.apply_transition(transition)
+            moved_to = saved.pending_task_id if saved.pending_task_id is not None else saved.task_id
+            if moved_to != contact.task_id and moved_to in self.tasks:
+                next_task = self.tasks[moved_to].name
+        except (StaleContact, NotFound) as exc:
+            self._log.warning(
+                "contact changed during the call", attempt=call.attempt_id, why=str(exc)
+            )
+            await self._store.record_attempt(attempt)
+            stale = True
+        self.calls.pop(call.attempt_id, None)
+        self._host.unregister_attempt(call.attempt_id)
+        if call.agent is not None and call.result is CallResult.CONNECTED:
+            server = self._servers.get(call.server)
+            if server is not None and call.disposition_by_agent:
+                server.end_wrapup(call.agent)
+        task = self.tasks.get(contact.task_id)
+        task_name = task.name if task is not None else str(contact.task_id)
+        self._host.emit(
+            AttemptFinished(
+                self.name,
+                attempt,
+                call.result,
+                contact.id,
+                outcome.status,
+                outcome.status_detail,
+                task_name,
+                agent_name,
+                o.connect_seconds if o is not None else None,
+                o.talk_seconds if o is not None else None,
+                stale,
+                next_task,
+                outcome.due_at,
+            )
+        )
+        self.wake()
+
+    # -- facade commands (run inside the loop through submit) ------------------------------------
+
+    def find_call_for_disposition(self, interface: str, attempt_id: str | None) -> _Call | None:
+        if attempt_id is not None:
+            call = self.calls.get(attempt_id)
+            if call is None or call.disposition is not None:
+                return None
+            # an agent gives dispositions for its own calls only
+            return call if interface in (call.agent, call.preview_agent) else None
+        best: _Call | None = None
+        for call in self.calls.values():
+            if call.agent != interface or call.disposition is not None:
+                continue
+            at = call.connected_at or call.originated_at
+            if best is None or at > (best.connected_at or best.originated_at):
+                best = call
+        return best
+
+    async def apply_disposition(
+        self, interface: str, attempt_id: str | None, disposition: Disposition
+    ) -> str:
+        """The agent's disposition: completes the attempt now, or when the call ends."""
+        call = self.find_call_for_disposition(interface, attempt_id)
+        if call is None:
+            raise NoSuchCall(f"no call of agent {interface} waits for a disposition")
+        if call.connected_at is None and call.result is None:
+            raise NoSuchCall(f"attempt {call.attempt_id} is not connected to an agent")
+        call.disposition = disposition
+        call.disposition_by_agent = True
+        if call.result is not None:
+            await self._finish(call)
+        return call.attempt_id
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        mono = self._clock.monotonic()
+        now = self._clock.now()
+        for call in list(self.calls.values()):
+            if call.result is None:
+                continue
+            if call.awaiting_disposition:
+                if call.wrapup_deadline is not None and mono >= call.wrapup_deadline:
+                    await self._finish(call, "no disposition within the wrap-up limit")
+            else:
+                await self._finish(call)  # finishing failed before (store error): retry
+        if mono >= self._renew_at:
+            ids = [c.contact.id for c in self.calls.values()]
+            ids += [p.contact.id for p in self.previews.values()]
+            if ids:
+                await self._store.renew(
+                    ids, self._settings.holder, timedelta(seconds=self._settings.lease_ttl), now
+                )
+            self._renew_at = mono + self._settings.lease_ttl / 3.0
+        if mono >= self._refresh_at:
+            await self._refresh_windows(now, mono)
+            self._refresh_at = mono + self._settings.window_refresh_seconds
+
+    async def _refresh_windows(self, now: datetime, mono: float) -> None:
+        """Windows from the store: persisted, per campaign across daemons and restarts."""
+        if not self._windows_restored:
+            self.builder.build(mono)  # aligns the fixed windows before their counts are set
+            self._windows_restored = True
+        for name in self.spec.dial.abandonment_windows:
+            since = window_start(name, self.spec.timezone, now)
+            count = await self._store.abandonment(self.campaign.id, since)
+            in_calls = sum(
+                1 for c in self.calls.values() if c.connected_at is not None and c.in_flight
+            )
+            in_calls += sum(1 for c in self.calls.values() if c.awaiting_disposition)
+            self.builder.restore_window(name, count.live_answers + in_calls, count.abandoned)
+
+    async def _recover_lost_attempts(self) -> None:
+        """Attempts left open by a previous run of this daemon: their outcome is lost.
+
+        They are closed ``failed_unknown`` (so the retry policy delays the next dial); attempts
+        whose contact another live daemon holds are that daemon's business.
+        """
+        now = self._clock.now()
+        for a in await self._store.unfinished_attempts(self.campaign.id):
+            if a.id in self.calls:
+                continue
+            try:
+                contact = await self._store.get_contact(a.contact_id)
+            except NotFound:
+                continue
+            held_by_other = (
+                contact.lease_holder not in (None, self._settings.holder)
+                and contact.lease_expires_at is not None
+                and contact.lease_expires_at > now
+            )
+            if held_by_other:
+                continue
+            call = _Call(
+                a.id,
+                contact,
+                a.phone,
+                a.server or "",
+                a.originated_at or now,
+                result=CallResult.FAILED_UNKNOWN,
+                note="outcome lost: the daemon stopped while the call was in progress",
+            )
+            if contact.task_id != a.task_id or contact.status is not Status.OPEN:
+                await self._store.record_attempt(
+                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=now, cause=call.note)
+                )
+                continue
+            self._log.warning("closing attempt whose outcome was lost", attempt=a.id)
+            self.calls[a.id] = call
+            await self._finish(call)
+
+    # -- pacing -------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return sum(1 for c in self.calls.values() if c.in_flight)
+
+    def _call_servers(self, interface: str | None = None) -> list[AsteriskServer]:
+        """Ready servers where this campaign's agents (or the one agent) take calls."""
+        names: set[str] = set()
+        for iface, st in self.agents.items():
+            if interface is not None and iface != interface:
+                continue
+            if st.state is not AgentState.OFFLINE and iface in self.agent_server:
+                names.add(self.agent_server[iface])
+        return [s for n in sorted(names) if (s := self._servers.get(n)) is not None and s.ready]
+
+    def _free_lines(self, servers: list[AsteriskServer]) -> int:
+        limit = self.spec.dial.max_concurrent_calls
+        free = float(_UNLIMITED) if limit is None else float(limit - self.in_flight)
+        server_free = 0.0
+        for s in servers:
+            cap = s.config.max_channels
+            server_free += math.inf if cap is None else max(0, cap - s.calls.open_count)
+        return int(max(0.0, min(free, server_free, float(_UNLIMITED))))
+
+    def _schedule_open(self, now: datetime) -> bool:
+        sched = self.spec.schedule
+        return schedule_open(
+            self.campaign.status,
+            self.spec.time_periods(),
+            frozenset(sched.dates_off),
+            self.spec.timezone,
+            now,
+        )
+
+    async def _pace(self) -> None:
+        now = self._clock.now()
+        mono = self._clock.monotonic()
+        active = self._stop_at is None and self._schedule_open(now)
+        if active != self.active:
+            reason = "stopping" if self._stop_at is not None else self.campaign.status.value
+            if self.active is not None or active:
+                self._host.emit(CampaignSwitched(self.name, active, now, reason))
+                self._log.info("campaign switched", active=active, reason=reason)
+            self.active = active
+        if not active:
+            await self._withdraw_previews(lambda p: True)
+            self._record(None, 0, "inactive", now)
+            return
+        if self.spec.dial.mode is DialMode.PREVIEW:
+            await self._pace_preview(now, mono)
+            return
+        servers = self._call_servers()
+        lines = self._free_lines(servers)
+        self.builder.trunk_lines = self.in_flight + lines
+        snap = self.builder.build(mono)
+        n = decide(snap)
+        self._record(snap, n, "" if servers else "no server with agents", now)
+        if n <= 0 or mono < self._empty_until:
+            return
+        n = min(n, self._settings.max_lease_batch)
+        contacts = await self._lease(n, now)
+        if len(contacts) < n:
+            self._empty_until = mono + self._settings.tick_seconds
+        for i, contact in enumerate(contacts):
+            if self._stop_at is not None:
+                await self._store.release([c.id for c in contacts[i:]], self._settings.holder)
+                break
+            await self._dial(contact, servers)
+
+    def _record(self, snap: Snapshot | None, n: int, reason: str, now: datetime) -> None:
+        if snap is None:
+            prev = self.last_decision
+            if prev is not None and prev.calls == 0 and prev.reason == reason:
+                return
+            self.last_decision = PacingDecision(
+                now, 0, self.spec.dial.mode.value, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0, reason
+            )
+            return
+        self.last_decision = PacingDecision(
+            at=now,
+            calls=n,
+            dial_mode=self.spec.dial.mode.value,
+            ready=len(snap.ready),
+            talking=len(snap.talking),
+            wrapup=len(snap.wrapup),
+            paused=len(snap.paused),
+            ringing=len(snap.ringing),
+            screening=len(snap.screening),
+            queued=len(snap.queued),
+            free_lines=snap.free_lines,
+            answer_probability=snap.estimates.answer_probability,
+            samples=snap.estimates.samples,
+            reason=reason,
+        )
+
+    async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:
+        guard = None
+        hours = self.spec.calling_hours
+        if hours.enabled:
+            mono = self._clock.monotonic()
+            if mono >= self._zones_until:
+                self._zones = await self._store.contact_timezones(self.campaign.id)
+                self._zones_until = mono + self._settings.timezone_cache_seconds
+            guard = lease_guard(
+                self._zones,
+                now,
+                campaign_timezone=self.spec.timezone,
+                start=hours.start,
+                end=hours.end,
+            )
+            if not guard.allowed_timezones and not guard.allow_unknown_timezone:
+                return []
+        return await self._store.lease(
+            self.campaign.id,
+            n,
+            self._settings.holder,
+            timedelta(seconds=self._settings.lease_ttl),
+            now,
+            agent=agent,
+            guard=guard,
+        )
+
+    def _may_call_now(self, contact: Contact, now: datetime) -> bool:
+        hours = self.spec.calling_hours
+        if not hours.enabled:
+            return True
+        return inside(now, contact.timezone or self.spec.timezone, hours.start, hours.end)
+
+    def _pick_server(self, servers: list[AsteriskServer]) -> AsteriskServer | None:
+        """Spread calls by free channels: the ready server with the most room left."""
+        best: AsteriskServer | None = None
+        best_free = 0.0
+        for s in servers:
+            if not s.ready:
+                continue
+            cap = s.config.max_channels
+            free = math.inf if cap is None else float(cap - s.calls.open_count)
+            if free > 0 and (best is None or free > best_free):
+                best, best_free = s, free
+        return best
+
+    def _caller_id(self) -> str | None:
+        ids = self.spec.caller_ids
+        if not ids:
+            return None
+        self._caller_id_index = (self._caller_id_index + 1) % len(ids)
+        return ids[self._caller_id_index]
+
+    async def _dial(
+        self,
+        contact: Contact,
+        servers: list[AsteriskServer],
+        *,
+        preview_agent: str | None = None,
+        queue: str | None = None,
+    ) -> str | None:
+        """Dial one leased contact once. Returns the attempt id, or None if not dialed."""
+        holder = self._settings.holder
+        now = self._clock.now()
+        phone = contact.phone
+        if not phone or not self._may_call_now(contact, now):
+            await self._store.release([contact.id], holder)
+            return None
+        if await self._store.is_dnc(phone, self.campaign.id):
+            await self._close_dnc(contact, now)
+            return None
+        server = self._pick_server(servers)
+        if server is None:
+            await self._store.release([contact.id], holder)
+            return None
+        attempt_id = f"d{self.campaign.id}-{uuid.uuid4().hex[:16]}"
+        variables = {
+            "DIALER_ATTEMPT": attempt_id,
+            "DIALER_QUEUE": queue or self.queue,
+            "DIALER_CONNECT_TIMEOUT": f"{self.spec.connect_limit.total_seconds():g}",
+            "DIALER_CAMPAIGN": str(self.campaign.id),
+            "DIALER_CONTACT": str(contact.id),
+        }
+        request = OriginateRequest(
+            attempt_id=attempt_id,
+            channel=self._settings.dial_string(phone),
+            context=self._settings.amd_context if self.spec.amd else self._settings.connect_context,
+            timeout=self.spec.ring_timeout.total_seconds(),
+            caller_id=self._caller_id(),
+            variables=variables,
+        )
+        attempt = Attempt(
+            id=attempt_id,
+            campaign_id=self.campaign.id,
+            contact_id=contact.id,
+            task_id=contact.task_id,
+            phone=phone,
+            server=server.name,
+            originated_at=now,
+        )
+        await self._store.start_attempt(attempt)
+        call = _Call(attempt_id, contact, phone, server.name, now, preview_agent=preview_agent)
+        self.calls[attempt_id] = call
+        self._host.register_attempt(attempt_id, self)
+        try:
+            await server.originate(request)
+        except (AmiNotReady, AmiAlreadyOriginated) as exc:
+            self.calls.pop(attempt_id, None)
+            self._host.unregister_attempt(attempt_id)
+            await self._store.record_attempt(
+                replace(
+                    attempt,
+                    result=CallResult.FAILED_UNKNOWN,
+                    hungup_at=now,
+                    cause=f"not dialed: {exc}"[:200],
+                )
+            )
+            await self._store.release([contact.id], holder)
+            return None
+        except AmiError as exc:
+            # The Originate may have been written: its outcome still comes (never resent).
+            self._log.warning("originate uncertain", attempt=attempt_id, error=str(exc))
+        self.builder.call_placed(attempt_id, self._clock.monotonic())
+        self._host.emit(
+            CallProgressed(
+                self.name, attempt_id, contact.id, CallPhase.DIALING.value, now, server.name
+            )
+        )
+        return attempt_id
+
+    async def _close_dnc(self, contact: Contact, now: datetime) -> None:
+        """A number put on the do-not-call list after the lease: never dialed."""
+        outcome = Outcome(
+            Status.FAILED, StatusDetail.DNC.value, note="number on the do-not-call list"
+        )
+        try:
+            await self._store.apply_transition(
+                transition_for(
+                    contact,
+                    outcome,
+                    rules=self.rules,
+                    task_ids=self.task_ids,
+                    now=now,
+                    actor="dialer",
+                )
+            )
+        except (StaleContact, NotFound):
+            await self._store.release([contact.id], self._settings.holder)
+
+    # -- preview --------------------------------------------------------------------------------
+
+    async def _pace_preview(self, now: datetime, mono: float) -> None:
+        await self._withdraw_previews(
+            lambda p: (
+                p.interface not in self.agents
+                or self.agents[p.interface].state not in (AgentState.READY,)
+            )
+        )
+        for p in list(self.previews.values()):
+            if p.auto_accept_at is not None and mono >= p.auto_accept_at:
+                await self.accept_preview(p.interface, p.contact.id)
+        busy = {c.preview_agent for c in self.calls.values() if c.in_flight}
+        offered = 0
+        for iface, st in list(self.agents.items()):
+            if st.state is not AgentState.READY or iface in self.previews or iface in busy:
+                continue
+            if mono < self._empty_until:
+                break
+            name = self._agent_name(iface) or iface
+            contacts = await self._lease(1, now, agent=name)
+            if not contacts:
+                self._empty_until = mono + self._settings.tick_seconds
+                break
+            auto = self.spec.dial.preview_auto_accept
+            p = _Preview(
+                contacts[0], iface, name, mono + auto.total_seconds() if auto is not None else None
+            )
+            self.previews[iface] = p
+            offered += 1
+            try:
+                history = tuple(await self._store.history(p.contact.id))
+            except NotFound:
+                history = ()
+            self._host.emit(
+                PreviewOffered(
+                    self.name,
+                    name,
+                    p.contact,
+                    history,
+                    now + auto if auto is not None else None,
+                )
+            )
+        self._record(None, 0, f"preview: {len(self.previews)} on offer", now)
+
+    async def _withdraw_previews(self, which: Callable[[_Preview], bool]) -> None:
+        gone = [p for p in self.previews.values() if which(p)]
+        for p in gone:
+            del self.previews[p.interface]
+        if gone:
+            await self._store.release([p.contact.id for p in gone], self._settings.holder)
+
+    def _preview_of(self, interface: str, contact_id: int) -> _Preview:
+        p = self.previews.get(interface)
+        if p is None or p.contact.id != contact_id:
+            raise NoSuchPreview(f"contact {contact_id} is not on offer to agent {interface}")
+        return p
+
+    async def accept_preview(self, interface: str, contact_id: int) -> str | None:
+        p = self._preview_of(interface, contact_id)
+        del self.previews[interface]
+        servers = self._call_servers(interface)
+        return await self._dial(
+            p.contact, servers, preview_agent=interface, queue=self.preview_queue(p.agent)
+        )
+
+    async def skip_preview(self, interface: str, contact_id: int) -> None:
+        """The agent passes: the contact keeps its status and comes back after a while."""
+        p = self._preview_of(interface, contact_id)
+        del self.previews[interface]
+        now = self._clock.now()
+        c = p.contact
+        try:
+            await self._store.apply_transition(
+                Transition(
+                    contact_id=c.id,
+                    actor=f"agent:{p.agent}",
+                    at=now,
+                    task_id=c.task_id,
+                    status=c.status,
+                    status_detail=c.status_detail,
+                    due_at=now + timedelta(seconds=self._settings.preview_skip_delay),
+                    follow_up_agent=c.follow_up_agent,
+                    note="skipped in preview",
+                    expect_task_id=c.task_id,
+                    expect_status=c.status,
+                )
+            )
+        except (StaleContact, NotFound):
+            await self._store.release([c.id], self._settings.holder)
+
+    # -- stop -------------------------------------------------------------------------------------
+
+    async def _drained(self) -> bool:
+        """During a stop: True once every call is over (or the drain bound has passed)."""
+        assert self._stop_at is not None
+        await self._withdraw_previews(lambda p: True)
+        if self._clock.monotonic() < self._stop_at and self.calls:
+            if self.active:
+                self.active = False
+                self._host.emit(CampaignSwitched(self.name, False, self._clock.now(), "stopping"))
+            return False
+        await self._close_all("the daemon stopped before the call was over")
+        return True
+
+    async def _close_all(self, why: str) -> None:
+        for call in list(self.calls.values()):
+            if call.result is None:
+                if call.connected_at is not None:
+                    call.result = CallResult.CONNECTED
+                else:
+                    call.result = CallResult.FAILED_UNKNOWN
+                    self.builder.call_ended(call.attempt_id, self._clock.monotonic(), call.result)
+                call.note = why
+            try:
+                await self._finish(call, why)
+            except Exception:
+                self._log.exception("could not close attempt at stop", attempt=call.attempt_id)
+                self.calls.pop(call.attempt_id, None)
+                self._host.unregister_attempt(call.attempt_id)
+                await self._store.release([call.contact.id], self._settings.holder)
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def _agent_name(self, interface: str | None) -> str | None:
+        if interface is None:
+            return None
+        agent = self._host.agent_by_interface(interface)
+        if agent is not None:
+            return agent.name
+        st = self.agents.get(interface)
+        return st.name if st is not None and st.name else interface
+
+    def window_figures(self) -> tuple[WindowFigures, ...]:
+        snap_windows = self.builder.build(self._clock.monotonic()).windows
+        return tuple(
+            WindowFigures(w.name, w.live_answers, w.abandoned, w.seconds_left) for w in snap_windows
+        )
+
+    def figures(self) -> CampaignFigures:
+        return CampaignFigures(
+            campaign=self.name,
+            status=self.campaign.status.value,
+            active=bool(self.active),
+            calls_in_flight=self.in_flight,
+            agents_by_state=self.agents_by_state(),
+            abandonment=self.window_figures(),
+            decision=self.last_decision,
+            at=self._clock.now(),
+        )
+
+
+def _disposition_text(d: Disposition | None) -> str | None:
+    if d is None:
+        return None
+    text = d.status_detail or d.status.value
+    return text[:100]

@@ -1,0 +1,56 @@
+"""Engine settings: what the daemon's configuration decides for every campaign runner.
+
+Times are in seconds of the engine's clock, so an accelerated clock speeds them up too.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+def _default_holder() -> str:
+    return f"dialerd@{socket.gethostname()}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """``holder`` names this daemon in leases: it must be unique per daemon and stable across
+    its restarts, so a restarted daemon recognises (and closes) the attempts it left open.
+
+    ``dial_template`` turns a contact's number into the Originate channel (``{number}`` as
+    stored, ``{digits}`` without the leading ``+``); the default matches the simulator and the
+    ``asterisk-test/`` configuration. ``agent_servers`` maps an agent name to the Asterisk
+    server its softphone is registered on (default: the first server).
+    """
+
+    tick_seconds: float = 1.0
+    lease_ttl: float = 300.0
+    holder: str = field(default_factory=_default_holder)
+    dial_template: str = "Local/{number}@sim-callees"
+    connect_context: str = "dialer-connect"
+    amd_context: str = "dialer-connect-amd"
+    amd_delay_seconds: float = 2.5
+    restart_backoff_min: float = 1.0
+    restart_backoff_max: float = 60.0
+    window_refresh_seconds: float = 60.0
+    timezone_cache_seconds: float = 60.0
+    max_lease_batch: int = 100
+    preview_skip_delay: float = 600.0
+    agent_servers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tick_seconds <= 0:
+            raise ValueError("tick_seconds must be positive")
+        if self.lease_ttl < 10:
+            raise ValueError("lease_ttl must be at least 10 s")
+        if self.restart_backoff_min <= 0 or self.restart_backoff_max < self.restart_backoff_min:
+            raise ValueError("restart backoff: 0 < min <= max")
+        if "{number}" not in self.dial_template and "{digits}" not in self.dial_template:
+            raise ValueError("dial_template must contain {number} or {digits}")
+        if self.max_lease_batch < 1:
+            raise ValueError("max_lease_batch must be at least 1")
+
+    def dial_string(self, phone: str) -> str:
+        return self.dial_template.format(number=phone, digits=phone.lstrip("+"))

@@ -1,0 +1,50 @@
+"""What :meth:`dialerd.engine.Engine.status` reports (API, console view, systemd STATUS=)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dialerd.engine.events import PacingDecision, WindowFigures
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    id: int
+    name: str
+    status: str
+    """Configured status: enabled, disabled or automatic."""
+    active: bool
+    """Queueing new calls now (schedule open, not stopping)."""
+    dial_mode: str
+    calls_in_flight: int
+    awaiting_disposition: int
+    agents_by_state: dict[str, int] = field(default_factory=dict)
+    abandonment: tuple[WindowFigures, ...] = ()
+    last_decision: PacingDecision | None = None
+    runner: str = "starting"
+    """starting, running, restarting, stopped."""
+    restarts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    name: str
+    interface: str
+    state: str
+    server: str
+    campaigns: tuple[str, ...] = ()
+    paused_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    running: bool
+    stopping: bool
+    campaigns: tuple[CampaignView, ...] = ()
+    agents: tuple[AgentView, ...] = ()
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calls_in_flight(self) -> int:
+        return sum(c.calls_in_flight for c in self.campaigns)

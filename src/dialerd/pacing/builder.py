@@ -1,0 +1,235 @@
+"""Keeps a campaign's live state and turns it into a :class:`Snapshot` on demand.
+
+The daemon's engine and ``dialerd bench pacing`` both drive this one class, so the benchmark
+measures the policy on exactly the snapshots the daemon would build. Times are plain seconds on
+the caller's monotonic scale; the builder never reads a clock. Agent and call ids are whatever
+the caller uses (hashable). Estimates are refreshed into the snapshot at most every
+``estimates_refresh_s`` seconds: they move slowly, and rebuilding the distributions on every
+decision would cost more than the decision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from dialerd.domain.enums import AgentState, CallResult
+from dialerd.pacing.estimators import OnlineEstimates
+from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """A compliance window. Fixed windows restart every ``length_s`` (aligned so that
+    ``now + offset_s`` is a multiple of the length: pass the campaign's local midnight as the
+    offset for a calendar day); rolling windows cover the last ``length_s`` seconds.
+    ``calling_s``: seconds into a fixed window after which the campaign no longer calls (its
+    schedule), so the controller does not expect live answers through the night."""
+
+    name: str
+    length_s: float
+    rolling: bool = False
+    offset_s: float = 0.0
+    calling_s: float | None = None
+
+
+class _Window:
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self._bucket = min(60.0, spec.length_s / 12.0)
+        self.live = 0
+        self.abandoned = 0
+        self._index: int | None = None
+        self._buckets: deque[list[float]] = deque()  # [bucket start, live, abandoned]
+
+    def _roll(self, now: float) -> None:
+        spec = self.spec
+        if spec.rolling:
+            edge = now - spec.length_s
+            while self._buckets and self._buckets[0][0] + self._bucket <= edge:
+                _, lv, ab = self._buckets.popleft()
+                self.live -= int(lv)
+                self.abandoned -= int(ab)
+        else:
+            index = int((now + spec.offset_s) // spec.length_s)
+            if index != self._index:
+                self._index = index
+                self.live = 0
+                self.abandoned = 0
+
+    def add(self, now: float, live: int, abandoned: int) -> None:
+        self._roll(now)
+        self.live += live
+        self.abandoned += abandoned
+        if self.spec.rolling:
+            start = now - now % self._bucket
+            if not self._buckets or self._buckets[-1][0] != start:
+                self._buckets.append([start, 0.0, 0.0])
+            self._buckets[-1][1] += live
+            self._buckets[-1][2] += abandoned
+
+    def view(self, now: float) -> AbandonmentWindow:
+        self._roll(now)
+        spec = self.spec
+        if spec.rolling:
+            left = spec.length_s
+        else:
+            elapsed = (now + spec.offset_s) % spec.length_s
+            left = spec.length_s - elapsed
+            if spec.calling_s is not None:
+                left = max(0.0, min(left, spec.calling_s - elapsed))
+        return AbandonmentWindow(spec.name, self.live, self.abandoned, left)
+
+
+class SnapshotBuilder:
+    """Live agent and call state of one campaign, plus its estimates and windows."""
+
+    def __init__(
+        self,
+        settings: PacingSettings,
+        estimates: OnlineEstimates | None = None,
+        windows: tuple[WindowSpec, ...] = (WindowSpec("day", 86400.0),),
+        trunk_lines: int = 1_000_000,
+        estimates_refresh_s: float = 2.0,
+    ) -> None:
+        self.settings = settings
+        self.estimates_refresh_s = estimates_refresh_s
+        self._estimates_at = -math.inf
+        self._estimates: Estimates | None = None
+        self._offline = 0
+        self.estimates = estimates or OnlineEstimates()
+        self.trunk_lines = trunk_lines
+        self._windows = [_Window(w) for w in windows]
+        self._state: dict[Hashable, AgentState] = {}
+        self._since: dict[Hashable, float] = {}
+        self._ready: dict[Hashable, float] = {}
+        self._talking: dict[Hashable, float] = {}
+        self._wrapup: dict[Hashable, float] = {}  # agent -> wrap-up end
+        self._paused: dict[Hashable, float] = {}
+        self._leaving: set[Hashable] = set()
+        self._ringing: dict[Hashable, float] = {}  # call -> placed at
+        self._screening: dict[Hashable, float] = {}  # call -> answered at
+        self._queued: dict[Hashable, float] = {}  # call -> queued at
+
+    # --- agents ---------------------------------------------------------------------------
+    def agent_state(
+        self, agent: Hashable, state: AgentState, now: float, wrapup_s: float | None = None
+    ) -> None:
+        """An agent changed state; ``wrapup_s`` is the wrap-up time granted when entering
+        ``wrapup``. Leaving talking or wrap-up feeds the talk and wrap-up estimates."""
+        old = self._state.get(agent)
+        since = self._since.get(agent, now)
+        if old is AgentState.TALKING and state is not AgentState.TALKING:
+            self.estimates.record_talk(now - since)
+        elif old is AgentState.WRAPUP and state is not AgentState.WRAPUP:
+            self.estimates.record_wrapup(now - since)
+        for table in (self._ready, self._talking, self._wrapup, self._paused):
+            table.pop(agent, None)
+        if old is AgentState.OFFLINE:
+            self._offline -= 1
+        if state is AgentState.OFFLINE:
+            self._offline += 1
+        self._state[agent] = state
+        self._since[agent] = now
+        if state is AgentState.READY:
+            self._ready[agent] = now
+        elif state in (AgentState.TALKING, AgentState.RINGING):
+            self._talking[agent] = now
+        elif state is AgentState.WRAPUP:
+            length = wrapup_s if wrapup_s is not None else self.estimates.wrapup.distribution.mean
+            self._wrapup[agent] = now + length
+        elif state is AgentState.PAUSED:
+            self._paused[agent] = now
+        if state in (AgentState.READY, AgentState.PAUSED, AgentState.OFFLINE):
+            self._leaving.discard(agent)
+
+    def agent_leaving(self, agent: Hashable, leaving: bool = True) -> None:
+        """The agent asked to pause or log off after the current call."""
+        if leaving:
+            self._leaving.add(agent)
+        else:
+            self._leaving.discard(agent)
+
+    # --- calls ----------------------------------------------------------------------------
+    def call_placed(self, call: Hashable, now: float) -> None:
+        self._ringing[call] = now
+
+    def call_answered(self, call: Hashable, now: float) -> None:
+        """The callee picked up: screened by AMD when the campaign has it, else queued."""
+        placed = self._ringing.pop(call, now)
+        self.estimates.record_answer(now - placed)
+        if self.settings.amd_delay_s > 0:
+            self._screening[call] = now
+        else:
+            self._queued[call] = now
+
+    def call_screened(self, call: Hashable, now: float, live: bool) -> None:
+        """AMD decided: a live person waits for an agent, a machine is hung up."""
+        self._screening.pop(call, None)
+        self.estimates.record_live(live)
+        if live:
+            self._queued[call] = now
+
+    def call_connected(self, call: Hashable, now: float, live: bool = True) -> None:
+        self._queued.pop(call, None)
+        self._screening.pop(call, None)
+        if self.settings.amd_delay_s <= 0:
+            self.estimates.record_live(live)
+        if live:
+            for w in self._windows:
+                w.add(now, 1, 0)
+
+    def call_ended(self, call: Hashable, now: float, result: CallResult) -> None:
+        """A call left flight without an agent: unanswered, machine, or abandoned."""
+        placed = self._ringing.pop(call, None)
+        if placed is not None and result is not CallResult.ABANDONED:
+            self.estimates.record_failure(now - placed)
+        self._screening.pop(call, None)
+        self._queued.pop(call, None)
+        if result is CallResult.ABANDONED:
+            for w in self._windows:
+                w.add(now, 1, 1)
+
+    def restore_window(self, name: str, live_answers: int, abandoned: int) -> None:
+        """Persisted counts after a restart, so a restart does not reset the rate."""
+        for w in self._windows:
+            if w.spec.name == name:
+                w.live = live_answers
+                w.abandoned = abandoned
+
+    # --- snapshot -------------------------------------------------------------------------
+    @property
+    def calls_in_flight(self) -> int:
+        return len(self._ringing) + len(self._screening) + len(self._queued)
+
+    def build(self, now: float, accepted_previews: int = 0) -> Snapshot:
+        leaving = self._leaving
+        if leaving:
+            talking = tuple([now - t for a, t in self._talking.items() if a not in leaving])
+            wrapup = tuple([max(0.0, t - now) for a, t in self._wrapup.items() if a not in leaving])
+            n_leaving = sum(1 for a in leaving if a in self._talking or a in self._wrapup)
+        else:
+            talking = tuple([now - t for t in self._talking.values()])
+            wrapup = tuple([t - now if t > now else 0.0 for t in self._wrapup.values()])
+            n_leaving = 0
+        if self._estimates is None or now - self._estimates_at >= self.estimates_refresh_s:
+            self._estimates = self.estimates.estimates()
+            self._estimates_at = now
+        return Snapshot(
+            settings=self.settings,
+            estimates=self._estimates,
+            free_lines=max(0, self.trunk_lines - self.calls_in_flight),
+            ready=tuple([now - t for t in self._ready.values()]),
+            talking=talking,
+            wrapup=wrapup,
+            paused=tuple([now - t for t in self._paused.values()]),
+            leaving=n_leaving,
+            offline=self._offline,
+            ringing=tuple([now - t for t in self._ringing.values()]),
+            screening=tuple([now - t for t in self._screening.values()]),
+            queued=tuple([now - t for t in self._queued.values()]),
+            windows=tuple(w.view(now) for w in self._windows),
+            accepted_previews=accepted_previews,
+        )

@@ -1,0 +1,174 @@
+"""Online estimators that the engine feeds from finished attempts and agent state changes.
+
+Campaigns drift through the day (a poor list segment starts, talk gets longer after lunch), so
+every estimator forgets: each new observation multiplies the weight of the older ones by
+``2 ** (-1 / half_life)``. Each starts from a prior (generic defaults or the campaign's own
+history) worth ``prior_weight`` observations, so the first decisions of a day are sane and the
+campaign's own data takes over within minutes. They are plain state objects: pure, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dialerd.pacing.distributions import Distribution, Empirical, FloatArray, LogNormal
+from dialerd.pacing.snapshot import Estimates
+
+
+class RateEstimator:
+    """Share of successes, exponentially weighted by recency."""
+
+    def __init__(self, prior: float, prior_weight: float = 10.0, half_life: float = 150.0) -> None:
+        if not 0.0 <= prior <= 1.0:
+            raise ValueError("prior must be a probability")
+        self._decay = 2.0 ** (-1.0 / half_life)
+        self._hits = prior * prior_weight
+        self._total = prior_weight
+
+    def update(self, success: bool) -> None:
+        self._hits = self._hits * self._decay + (1.0 if success else 0.0)
+        self._total = self._total * self._decay + 1.0
+
+    @property
+    def value(self) -> float:
+        return self._hits / self._total if self._total > 0 else 0.0
+
+
+#: Log-spaced bin edges from 0.1 s to about 5.5 h, each bin about 7% wide.
+_EDGES: FloatArray = np.concatenate(([0.0], np.geomspace(0.1, 20000.0, 181)))
+
+
+class DistributionEstimator:
+    """A learnt duration distribution: a recency-weighted histogram on log-spaced bins.
+
+    The CDF is linear inside a bin, so a fixed duration (a wrap-up timer) is known to within
+    about 7 %, and a heavy tail is whatever the campaign shows, not an assumed shape.
+    Recency weighting is done by growing the weight of each new sample instead of shrinking all
+    the old ones (same result, O(1) per update).
+    """
+
+    _LOG_LO = math.log(0.1)
+    _LOG_STEP = (math.log(20000.0) - math.log(0.1)) / 180.0
+
+    def __init__(
+        self, prior: Distribution, prior_weight: float = 10.0, half_life: float = 400.0
+    ) -> None:
+        self._grow = 2.0 ** (1.0 / half_life)
+        cdf = prior.cdf(_EDGES)
+        cdf[0] = 0.0
+        cdf[-1] = 1.0
+        self._weights: FloatArray = np.diff(cdf) * prior_weight
+        self._mean_sum = prior.mean * prior_weight
+        self._total = prior_weight
+        self._unit = 1.0
+        self._cached: Empirical | None = None
+
+    def update(self, seconds: float) -> None:
+        if not math.isfinite(seconds) or seconds < 0:
+            return
+        self._unit *= self._grow
+        if seconds < 0.1:
+            idx = 0
+        else:
+            idx = min(int((math.log(seconds) - self._LOG_LO) / self._LOG_STEP) + 1, 180)
+        self._weights[idx] += self._unit
+        self._mean_sum += seconds * self._unit
+        self._total += self._unit
+        if self._unit > 1e100:
+            self._weights /= self._unit
+            self._mean_sum /= self._unit
+            self._total /= self._unit
+            self._unit = 1.0
+        self._cached = None
+
+    @property
+    def distribution(self) -> Empirical:
+        if self._cached is None:
+            cum = np.empty(_EDGES.shape[0])
+            cum[0] = 0.0
+            np.cumsum(self._weights, out=cum[1:])
+            probs = cum / cum[-1]
+            self._cached = Empirical(_EDGES, probs, self._mean_sum / self._total)
+        return self._cached
+
+
+class OnlineEstimates:
+    """The estimates a :class:`~dialerd.pacing.snapshot.Snapshot` carries, kept up to date.
+
+    ``samples`` counts observed finished attempts (a campaign's history may be passed in as
+    ``prior_samples``); predictive pacing waits for ``min_samples`` of them.
+    """
+
+    def __init__(
+        self,
+        prior: Estimates | None = None,
+        prior_weight: float = 10.0,
+        rate_half_life: float = 150.0,
+        duration_half_life: float = 400.0,
+        prior_samples: int = 0,
+    ) -> None:
+        p = prior or Estimates()
+        self.answer = RateEstimator(p.answer_probability, prior_weight, rate_half_life)
+        self.live = RateEstimator(p.live_share, prior_weight, rate_half_life)
+        self.answer_delay = DistributionEstimator(p.answer_delay, prior_weight, duration_half_life)
+        self.failure_delay = DistributionEstimator(
+            p.failure_delay, prior_weight, duration_half_life
+        )
+        self.talk = DistributionEstimator(p.talk, prior_weight, duration_half_life)
+        self.wrapup = DistributionEstimator(p.wrapup, prior_weight, duration_half_life)
+        self.samples = prior_samples
+        self.answered_samples = 0
+        self._cached: Estimates | None = None
+
+    def record_answer(self, ring_seconds: float) -> None:
+        self.answer.update(True)
+        self.answer_delay.update(ring_seconds)
+        self.samples += 1
+        self.answered_samples += 1
+        self._cached = None
+
+    def record_failure(self, ring_seconds: float) -> None:
+        """An attempt that ended unanswered (busy, no answer, congestion, invalid)."""
+        self.answer.update(False)
+        self.failure_delay.update(ring_seconds)
+        self.samples += 1
+        self._cached = None
+
+    def record_live(self, live: bool) -> None:
+        """An answer was classified: a live person (True) or a machine (False)."""
+        self.live.update(live)
+        self._cached = None
+
+    def record_talk(self, seconds: float) -> None:
+        self.talk.update(seconds)
+        self._cached = None
+
+    def record_wrapup(self, seconds: float) -> None:
+        self.wrapup.update(seconds)
+        self._cached = None
+
+    def estimates(self) -> Estimates:
+        if self._cached is None:
+            self._cached = Estimates(
+                answer_probability=self.answer.value,
+                live_share=self.live.value,
+                answer_delay=self.answer_delay.distribution,
+                failure_delay=self.failure_delay.distribution,
+                talk=self.talk.distribution,
+                wrapup=self.wrapup.distribution,
+                samples=self.samples,
+                answered_samples=self.answered_samples,
+            )
+        return self._cached
+
+
+DEFAULT_PRIOR = Estimates(
+    answer_probability=0.3,
+    live_share=1.0,
+    answer_delay=LogNormal(8.0, 4.0),
+    failure_delay=LogNormal(20.0, 8.0),
+    talk=LogNormal(150.0, 90.0),
+    wrapup=LogNormal(20.0, 10.0),
+)

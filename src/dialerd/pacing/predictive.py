@@ -1,0 +1,400 @@
+r"""The predictive model: how many calls to place now so that agents wait little and callers
+are abandoned within the target.
+
+Notation at the snapshot's instant (time 0), on a grid of horizons h = 0, 1, ..., H seconds with
+H = ring timeout + AMD delay (no call placed now reaches an agent later than that), and the
+connect limit L (2 s):
+
+* Agents free by ``h + L`` (an answer at h may wait L seconds for one):
+  ready agents (certain); wrap-up agents with remaining wrap-up w: 1 if w <= h + L;
+  talking agents with talk so far e, talk time T and wrap-up W:
+  ``a_i(h) = P(T - e + W <= h + L | T > e)`` from the campaign's learnt talk-time distribution
+  conditioned on the elapsed talk (heavy tails: a long call tends to go on).
+* Answers needing an agent by h: queued answers (certain); screening calls (AMD deciding) at the
+  end of the AMD delay, with probability ``live_share``; a call ringing for r seconds:
+  ``c_k(h) = P(answer) * (F_D(r + h - amd) - F_D(r)) / (P(answer) * S_D(r) + (1 - P(answer)) *
+  S_F(r))`` -- answer chance conditioned on "still ringing at r" (D: ring-to-answer time, F:
+  time until an unanswered call gives up, S = 1 - CDF); a new call: ``q(h) = P(answer) *
+  need * F_D(h - amd)``.
+
+Within the horizon an agent serves at most one answer (talk >> H), answers can only be served by
+agents free by their arrival + L, and these sets are nested in time, so by Hall's theorem the
+abandons among the calls now in flight plus n new ones are ``max_h (N(h) - A(h + L))^+``
+with N answers and A free agents. N and A are sums of independent yes/no events, so
+``X_h = N(h) - A(h+L) = Y_h - c_h`` with ``Y_h = sum Bernoulli(c_k(h)) + sum Bernoulli(1 - a_i(h))
++ Binomial(n, q(h))`` (a Poisson-binomial law, computed exactly for small teams and by its
+normal approximation for large ones) and a constant c_h. Expected abandons are estimated as
+
+    EA(n) = max_h E[(Y_h - c_h)^+]
+
+and expected live answers ``EL(n) = sum_k c_k(H) + Q + n q(H)`` (live share applied).
+
+Decision: the largest n <= free lines with ``EA(n) <= alpha * EL(n)``, at least the progressive
+number. ``alpha`` is the abandonment rate the windows can still afford (the controller): for each
+window with live answers l, abandons b, target t and R expected further live answers (seconds
+left x agents / (mean talk + mean wrap-up)), the budget is ``B = t (l + R) - b``; alpha is the
+largest m / R such that a Poisson(m) count of further abandons stays <= B with probability
+1 - risk. The measured abandonment thus steers the rate: a window that has abandoned little
+banks slack and dials harder, one that has abandoned much dials softer, and at ``B < 0``
+(target used up) pacing is progressive. It also falls back to progressive with fewer than
+``min_agents_predictive`` active agents or fewer than ``min_samples`` finished attempts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from dialerd.pacing.distributions import (
+    Distribution,
+    Empirical,
+    FloatArray,
+    Fixed,
+    conditional_cdf,
+    normal_cdf,
+)
+from dialerd.pacing.snapshot import AbandonmentWindow, Snapshot
+
+#: Above this many uncertain items the normal approximation replaces the exact law.
+EXACT_MAX_ITEMS = 40
+#: An allowed rate above ``BURST x target`` is never used, however much slack a window banks.
+BURST = 2.0
+#: Seconds over which abandons already committed by calls in flight cannot be taken back.
+REACT_S = 60.0
+#: Live answers per agent per (talk + wrap-up) cycle: agents also wait between calls.
+THROUGHPUT = 0.95
+#: max_h E[...] underestimates E[max_h ...] (about 1.2x measured by Monte Carlo on the bench
+#: scenarios); the controller corrects the rest from the measured abandons.
+MODEL_BIAS = 1.25
+_EPS = 1e-6
+_WRAP_POINTS = np.array([1.0 / 6.0, 0.5, 5.0 / 6.0])
+
+
+def _poisson_sf(k: int, m: float) -> float:
+    """P(Poisson(m) > k)."""
+    if m <= 0.0:
+        return 0.0
+    term = math.exp(-m)
+    cdf = term
+    for i in range(1, k + 1):
+        term *= m / i
+        cdf += term
+    return max(0.0, 1.0 - cdf)
+
+
+@lru_cache(maxsize=4096)
+def affordable_mean(budget: int, risk: float) -> float:
+    """Largest mean m of a Poisson count with P(count > budget) <= risk."""
+    if budget < 0:
+        return 0.0
+    if budget > 60:
+        z = _inverse_normal(1.0 - risk)
+        root = (-z + math.sqrt(z * z + 4.0 * budget)) / 2.0
+        return root * root
+    lo, hi = 0.0, budget + 10.0 * math.sqrt(budget + 1.0) + 10.0
+    for _ in range(50):
+        mid = (lo + hi) / 2.0
+        if _poisson_sf(budget, mid) <= risk:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@lru_cache(maxsize=64)
+def _inverse_normal(p: float) -> float:
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2.0
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def allowed_rate(snapshot: Snapshot) -> float | None:
+    """The abandonment rate the windows can afford from now on; None when one is used up."""
+    st = snapshot.settings
+    target = st.abandonment_target
+    est = snapshot.estimates
+    cycle = max(est.talk.mean + est.wrapup.mean, 1.0)
+    per_second = THROUGHPUT * max(snapshot.active_agents, 1) / cycle
+    rate = target * BURST
+    for w in snapshot.windows:
+        rate = min(rate, _window_rate(w, target, per_second, st.risk))
+        if rate < 0.0:
+            return None
+    return rate
+
+
+def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: float) -> float:
+    """Spend what is left of the window's budget evenly over its expected live answers.
+
+    Budget ``B = t (l + R) - b``. The policy re-plans on every decision, so it only needs a
+    margin for what it cannot take back: one abandon (counts are whole) plus the abandons the
+    calls already in flight may still bring over the reaction time (``z sqrt(t R_react)``).
+    """
+    remaining = max(w.seconds_left, 0.0) * per_second
+    budget = target * (w.live_answers + remaining) - w.abandoned
+    if budget < 0.0:
+        return -1.0
+    if remaining < 1.0:
+        return target * BURST
+    react = min(remaining, REACT_S * per_second)
+    margin = 1.0 + _inverse_normal(1.0 - risk) * math.sqrt(target * react)
+    return max(0.0, budget - margin) / remaining
+
+
+def _positive_part_normal(mean: FloatArray, var: FloatArray) -> FloatArray:
+    """E[(Z)^+] for Z ~ Normal(mean, var), with a continuity correction of 1/2."""
+    sd = np.sqrt(np.maximum(var, 1e-12))
+    m = mean + 0.5
+    z = m / sd
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    out: FloatArray = np.maximum(m * normal_cdf(z) + sd * pdf - 0.5 * (mean > 0), 0.0)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """The snapshot turned into the law of ``Y_h`` (see the module docs)."""
+
+    blocks: list[FloatArray]  # each row: P(item adds one to Y_h) on the grid
+    c: FloatArray  # Y_h - c_h = answers - free agents
+    q: FloatArray  # a new call's P(needs an agent by h)
+    expected_need: float  # answers expected from the calls in flight
+    live_of_need: float  # live persons per answer needing an agent
+
+    @property
+    def n_items(self) -> int:
+        return sum(b.shape[0] for b in self.blocks)
+
+
+def predictive_count(snapshot: Snapshot, floor: int, cap: int) -> int:
+    """Calls to place now under the model above; ``floor`` is the progressive count."""
+    if cap <= floor:
+        return max(0, cap)
+    alpha = allowed_rate(snapshot)
+    import os  # EXPERIMENT
+
+    if os.environ.get("PACING_ALPHA"):
+        alpha = float(os.environ["PACING_ALPHA"])
+    if alpha is None:
+        return floor
+    m = build_model(snapshot)
+    limit = max(0, cap)
+    q_total = float(m.q[-1])
+    if m.n_items <= EXACT_MAX_ITEMS:
+        items = [row for b in m.blocks for row in b]
+        n = _search_exact(
+            items, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit
+        )
+    else:
+        n = _search_normal(
+            m.blocks, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit
+        )
+    return max(floor, min(n, limit))
+
+
+@dataclass(frozen=True, slots=True)
+class _Static:
+    """What depends only on the estimates and settings (reused while they do not change)."""
+
+    grid: FloatArray
+    reach: FloatArray
+    wraps: tuple[float, ...]
+    q: FloatArray
+    p: float
+    need: float
+    live_of_need: float
+    shifted: FloatArray  # grid - amd, at least 0
+
+
+_last: list[tuple[object, object, _Static]] = []
+
+
+def _static(snapshot: Snapshot) -> _Static:
+    st = snapshot.settings
+    est = snapshot.estimates
+    if _last and _last[0][0] is est and _last[0][1] is st:
+        return _last[0][2]
+    amd = st.amd_delay_s
+    grid = np.arange(0.0, math.ceil(st.ring_timeout_s + amd) + 1.0)
+    p = min(max(est.answer_probability, 0.0), 1.0)
+    need = est.live_share if amd > 0.0 else 1.0
+    shifted = np.maximum(grid - amd, 0.0)
+    q = p * need * est.answer_delay.cdf(shifted)
+    q[grid < amd] = 0.0
+    value = _Static(
+        grid=grid,
+        reach=grid + st.connect_limit_s,
+        wraps=tuple(_wrap_points(est.wrapup)),
+        q=q,
+        p=p,
+        need=need,
+        live_of_need=1.0 if amd > 0.0 else est.live_share,
+        shifted=shifted,
+    )
+    _last[:] = [(est, st, value)]
+    return value
+
+
+def build_model(snapshot: Snapshot) -> Model:
+    st = snapshot.settings
+    est = snapshot.estimates
+    amd = st.amd_delay_s
+    k = _static(snapshot)
+    reach = k.reach
+
+    # --- agents free by h + L -------------------------------------------------------------
+    certain: FloatArray = np.full(reach.shape, float(len(snapshot.ready)))
+    if snapshot.wrapup:
+        wr = np.sort(np.asarray(snapshot.wrapup))
+        certain += np.searchsorted(wr, reach, side="right")
+    blocks: list[FloatArray] = []  # rows are probabilities that add one to Y_h
+    n_uncertain_agents = 0
+    if snapshot.talking:
+        e = np.asarray(snapshot.talking)
+        if len(k.wraps) == 1:
+            avail = _cond(est.talk, e, reach - k.wraps[0])
+        else:
+            avail = _cond(est.talk, e, reach - k.wraps[0])
+            for w in k.wraps[1:]:
+                avail += _cond(est.talk, e, reach - w)
+            avail /= len(k.wraps)
+        sure = avail[:, 0] > 1.0 - _EPS
+        keep = avail[:, -1] > _EPS
+        n_sure = int(sure.sum())
+        if n_sure:
+            certain += n_sure
+            keep &= ~sure
+        unsure = 1.0 - avail[keep]
+        if unsure.shape[0]:
+            n_uncertain_agents = unsure.shape[0]
+            blocks.append(unsure)
+
+    # --- answers needing an agent by h ----------------------------------------------------
+    p = k.p
+    need = k.need
+    queued = float(len(snapshot.queued))
+    expected_need = queued
+    if snapshot.screening:
+        sc = np.asarray(snapshot.screening)
+        rows = need * ((amd - sc)[:, None] <= k.grid[None, :]).astype(np.float64)
+        blocks.append(rows)
+        expected_need += need * len(sc)
+    if snapshot.ringing:
+        r = np.asarray(snapshot.ringing)
+        f_r = est.answer_delay.cdf(r)
+        s_d = np.maximum(1.0 - f_r, 1e-9)
+        s_f = 1.0 - est.failure_delay.cdf(r)
+        # P(answer eventually | ringing at r) / S_D(r): one factor per call
+        factor = (need * p) / np.maximum(p * s_d + (1.0 - p) * s_f, 1e-12)
+        f_h = est.answer_delay.cdf(r[:, None] + k.shifted[None, :])
+        rows = (f_h - f_r[:, None]) * factor[:, None]
+        if amd > 0.0:
+            rows[:, k.grid < amd] = 0.0
+        blocks.append(rows)
+        expected_need += float(rows[:, -1].sum())
+    c = certain + (n_uncertain_agents - queued)
+    return Model(blocks, c, k.q, expected_need, k.live_of_need)
+
+
+def _cond(dist: Distribution, e: FloatArray, more: FloatArray) -> FloatArray:
+    """P(duration <= e + more | duration > e) for each e (rows) and more (columns)."""
+    f_e = dist.cdf(e)
+    surv = 1.0 - f_e
+    out: FloatArray = (dist.cdf(e[:, None] + more[None, :]) - f_e[:, None]) / np.maximum(
+        surv, 1e-12
+    )[:, None]
+    if surv.min() <= 1e-6:
+        return conditional_cdf(dist, e[:, None], more[None, :])
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def _wrap_points(dist: Distribution) -> list[float]:
+    if isinstance(dist, Fixed):
+        return [dist.value]
+    if isinstance(dist, Empirical):
+        points = [float(v) for v in np.interp(_WRAP_POINTS, dist.probs, dist.points)]
+        if points[-1] - points[0] < 2.0:
+            return [points[1]]
+        return points
+    return [dist.mean]
+
+
+def _search_exact(
+    items: list[FloatArray],
+    c: FloatArray,
+    q: FloatArray,
+    alpha: float,
+    expected_need: float,
+    q_total: float,
+    live_of_need: float,
+    limit: int,
+) -> int:
+    n_items = len(items)
+    size = n_items + limit + 2
+    dist = np.zeros((c.shape[0], size))
+    dist[:, 0] = 1.0
+    for k, row in enumerate(items):
+        shifted = dist[:, : k + 1] * row[:, None]
+        dist[:, : k + 1] *= (1.0 - row)[:, None]
+        dist[:, 1 : k + 2] += shifted
+    excess = np.maximum(np.arange(size)[None, :] - c[:, None], 0.0)
+    top = n_items
+    best = -1
+    prev_gap = math.inf
+    for n in range(limit + 1):
+        if n > 0:
+            shifted = dist[:, : top + 1] * q[:, None]
+            dist[:, : top + 1] *= (1.0 - q)[:, None]
+            dist[:, 1 : top + 2] += shifted
+            top += 1
+        ea = MODEL_BIAS * float((dist[:, : top + 1] * excess[:, : top + 1]).sum(axis=1).max())
+        el = (expected_need + n * q_total) * live_of_need
+        gap = ea - alpha * el
+        if gap <= 1e-9:
+            best = n
+        elif gap >= prev_gap:
+            break
+        prev_gap = gap
+    return max(best, 0)
+
+
+def _search_normal(
+    blocks: list[FloatArray],
+    c: FloatArray,
+    q: FloatArray,
+    alpha: float,
+    expected_need: float,
+    q_total: float,
+    live_of_need: float,
+    limit: int,
+) -> int:
+    mean = -c
+    var = np.zeros_like(c)
+    for b in blocks:
+        mean = mean + b.sum(axis=0)
+        var = var + (b * (1.0 - b)).sum(axis=0)
+    qv = q * (1.0 - q)
+    best = 0
+    start = 0
+    block = 8
+    while start <= limit:
+        ns = np.arange(start, min(limit, start + block - 1) + 1, dtype=np.float64)[:, None]
+        ea = _positive_part_normal(mean[None, :] + ns * q[None, :], var[None, :] + ns * qv)
+        gap = MODEL_BIAS * ea.max(axis=1) - alpha * (expected_need + ns[:, 0] * q_total) * live_of_need
+        ok = np.nonzero(gap <= 1e-9)[0]
+        if ok.size:
+            best = int(ns[ok[-1], 0])
+        if ok.size < ns.shape[0]:
+            break
+        start += block
+        block *= 2
+    return best

@@ -1,0 +1,116 @@
+"""What pacing sees: one frozen snapshot of a campaign at one instant.
+
+The engine and the benchmark both build it with :class:`dialerd.pacing.builder.SnapshotBuilder`,
+so the policy the benchmark measures is fed exactly what the daemon feeds it. Everything is
+relative to the snapshot's instant (elapsed or remaining seconds), so pacing never reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dialerd.domain.enums import DialMode
+from dialerd.pacing.distributions import Distribution, LogNormal
+
+
+@dataclass(frozen=True, slots=True)
+class PacingSettings:
+    """A campaign's dialing settings as pacing needs them.
+
+    ``risk`` is the accepted probability that a window ends above the abandonment target; the
+    predictive controller sizes its abandonment rate so that the measured count stays under the
+    target with at least ``1 - risk`` probability.
+    """
+
+    dial_mode: DialMode = DialMode.PROGRESSIVE
+    calls_per_ready_agent: float = 1.0
+    calls_per_wrapup_agent: float = 0.0
+    abandonment_target: float = 0.03
+    min_agents_predictive: int = 5
+    min_samples: int = 30
+    connect_limit_s: float = 2.0
+    ring_timeout_s: float = 25.0
+    amd_delay_s: float = 0.0
+    risk: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.abandonment_target < 1.0:
+            raise ValueError("abandonment_target must be in [0, 1)")
+        if self.calls_per_ready_agent < 0 or self.calls_per_wrapup_agent < 0:
+            raise ValueError("calls per agent must not be negative")
+        if self.connect_limit_s < 0 or self.ring_timeout_s <= 0 or self.amd_delay_s < 0:
+            raise ValueError("connect limit, ring timeout and AMD delay must not be negative")
+        if not 0.0 < self.risk < 1.0:
+            raise ValueError("risk must be in (0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonmentWindow:
+    """Live answers and abandoned calls so far in one compliance window of the campaign.
+
+    ``seconds_left`` is how long the window still runs (a rolling window gives its length):
+    it tells the controller how many more live answers the window will see.
+    """
+
+    name: str
+    live_answers: int
+    abandoned: int
+    seconds_left: float
+
+
+@dataclass(frozen=True, slots=True)
+class Estimates:
+    """Online estimates from finished attempts, recent ones weighted more.
+
+    ``answer_probability`` is per call placed (live persons and machines); ``live_share`` the
+    share of answers that are live persons. ``answer_delay`` is ring time until answer of
+    answered calls, ``failure_delay`` the time until an unanswered call gives up (busy after
+    seconds, no-answer at the timeout). ``samples`` counts observed finished attempts.
+    """
+
+    answer_probability: float = 0.3
+    live_share: float = 1.0
+    answer_delay: Distribution = field(default_factory=lambda: LogNormal(8.0, 4.0))
+    failure_delay: Distribution = field(default_factory=lambda: LogNormal(20.0, 8.0))
+    talk: Distribution = field(default_factory=lambda: LogNormal(150.0, 90.0))
+    wrapup: Distribution = field(default_factory=lambda: LogNormal(20.0, 10.0))
+    samples: int = 0
+    answered_samples: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A campaign at one instant.
+
+    Agents by state, each with its time in that state: ``ready`` (seconds waiting), ``talking``
+    (seconds of talk so far; an agent whose phone rings for a connected call counts as talking
+    from 0), ``wrapup`` (seconds of wrap-up LEFT), ``paused``. Agents who asked to pause or log
+    off after their current call are ``leaving``: busy now, not ready after.
+    Calls in flight: ``ringing`` (seconds rung, not answered), ``screening`` (answered, AMD
+    deciding: seconds since answer), ``queued`` (answered live, waiting for an agent: seconds
+    waited). ``free_lines`` is the trunk limit minus the calls in flight.
+    """
+
+    settings: PacingSettings
+    estimates: Estimates
+    free_lines: int
+    ready: tuple[float, ...] = ()
+    talking: tuple[float, ...] = ()
+    wrapup: tuple[float, ...] = ()
+    paused: tuple[float, ...] = ()
+    leaving: int = 0
+    offline: int = 0
+    ringing: tuple[float, ...] = ()
+    screening: tuple[float, ...] = ()
+    queued: tuple[float, ...] = ()
+    windows: tuple[AbandonmentWindow, ...] = ()
+    accepted_previews: int = 0
+
+    @property
+    def calls_in_flight(self) -> int:
+        return len(self.ringing) + len(self.screening) + len(self.queued)
+
+    @property
+    def active_agents(self) -> int:
+        """Agents who take calls now or after their current one (not paused, not leaving)."""
+        return len(self.ready) + len(self.talking) + len(self.wrapup)

@@ -1,0 +1,112 @@
+"""Opening a database: URL normalisation, SQLite pragmas and transaction begin modes.
+
+SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout so concurrent
+writers wait instead of failing, and ``BEGIN IMMEDIATE`` for every write transaction. A deferred
+``BEGIN`` that reads and then writes can fail with SQLITE_BUSY when another writer got in between
+(the busy timeout does not help there); taking the write lock up front makes claims (leases) and
+transitions serialise cleanly. Read-only work passes ``execution_options(dialerd_read=True)`` and
+gets a plain deferred ``BEGIN``, so the overview never waits behind an import.
+
+pysqlite/aiosqlite emit their own BEGIN lazily; we switch that off (``isolation_level = None``) and
+emit our own in the ``begin`` event, the recipe from the SQLAlchemy SQLite dialect documentation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dialerd.store.errors import StoreUnavailable
+
+DEFAULT_URL = "sqlite+aiosqlite:///./var/dialerd.sqlite"
+BUSY_TIMEOUT_MS = 30_000
+READ = {"dialerd_read": True}
+
+
+def default_url() -> str:
+    return os.environ.get("DIALERD_DB") or DEFAULT_URL
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Accept the URLs people type (``sqlite:///x``, ``postgresql://...``); pick async drivers."""
+    try:
+        u = make_url(url) if isinstance(url, str) else url
+    except ArgumentError:
+        raise ValueError(
+            f"{url!r} is not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
+        ) from None
+    backend = u.get_backend_name()
+    driver = u.get_driver_name()
+    if backend == "sqlite" and driver != "aiosqlite":
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres") and driver != "asyncpg":
+        u = u.set(drivername="postgresql+asyncpg")
+    elif backend not in ("sqlite", "postgresql"):
+        raise ValueError(
+            f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://..."
+        )
+    return u
+
+
+def display_url(url: str | URL) -> str:
+    """The URL for messages: password hidden."""
+    u = make_url(url) if isinstance(url, str) else url
+    return u.render_as_string(hide_password=True)
+
+
+def sqlite_path(u: URL) -> Path | None:
+    if u.get_backend_name() != "sqlite":
+        return None
+    db = u.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+    u = normalise_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = sqlite_path(u)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+        engine = create_async_engine(u, **kwargs)
+        _install_sqlite_hooks(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(u, **kwargs)
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("dialerd_read"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def unavailable(exc: BaseException, url: str | URL) -> StoreUnavailable:
+    """A one-line :class:`StoreUnavailable` for a driver or OS error reaching the database."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return StoreUnavailable(
+        f"database {display_url(url)} unavailable: {reason[0] if reason else type(exc).__name__}"
+    )

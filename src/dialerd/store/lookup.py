@@ -1,0 +1,259 @@
+"""Contact look-ups and single-contact writes the REST API needs beyond :class:`Store`.
+
+Kept in its own module so the core store stays about the dialing path. Same rules as the store:
+domain values in and out, times passed in by the caller, one transaction per write.
+
+- Search matches parts of names, e-mail addresses and phone numbers (case-insensitive); a name
+  matches first name, last name, "first last" or company.
+- Idempotent add: a contact whose ``external_id`` is already in the campaign is not added again
+  (the existing id is returned), and a phone number already in the campaign is reported as a
+  duplicate, as the importer does. Look-up and insert run in one write transaction (SQLite
+  ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock per campaign), so two
+  clients retrying the same batch at once still create each contact once.
+- Delete removes the contact with its history and attempts; a contact leased for a call right
+  now is refused (``InvalidChange``) so a live call never loses its record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+
+from dialerd.domain.changes import NewContact
+from dialerd.domain.enums import Status, StatusDetail
+from dialerd.domain.lookup import AddOutcome, AddResult, DncEntry
+from dialerd.domain.model import Contact
+from dialerd.domain.selection import ContactSelection, SortOrder
+from dialerd.store import convert
+from dialerd.store.errors import InvalidChange, NotFound
+from dialerd.store.models import AttemptRow, ContactRow, DncRow, HistoryRow
+from dialerd.store.query import selection_clauses, sort_expression
+from dialerd.store.store import Store
+
+__all__ = [
+    "add_contacts_idempotent",
+    "delete_contact",
+    "list_dnc",
+    "search_contacts",
+    "set_phone",
+]
+
+#: Class id of the two-key advisory locks taken here (distinct key space from one-key locks).
+_LOCK_CLASS = 0x4441504E  # "DAPN"
+_BATCH = 500
+
+
+def _contains(expr: Any, text: str) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = func.lower(expr).contains(text.lower(), autoescape=True)
+    return result
+
+
+async def search_contacts(
+    store: Store,
+    campaign_id: int,
+    selection: ContactSelection = ContactSelection(),
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    phone_digits: str | None = None,
+    phone_exact: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    order: SortOrder = SortOrder(),
+) -> tuple[list[Contact], int]:
+    """Contacts matching every given criterion, and how many match in total.
+
+    ``phone_exact`` (an E.164 number) and ``phone_digits`` (any part of the stored number)
+    match when either does: a short run of digits may also be a valid number of its own.
+    """
+    c = ContactRow
+    async with store.read() as s:
+        task_ids = await store._task_ids(s, campaign_id)
+        where = selection_clauses(campaign_id, selection, task_ids)
+        if name:
+            full = func.coalesce(c.first_name, "") + " " + func.coalesce(c.last_name, "")
+            where.append(
+                or_(
+                    _contains(c.first_name, name),
+                    _contains(c.last_name, name),
+                    _contains(full, name),
+                    _contains(c.company, name),
+                )
+            )
+        if email:
+            where.append(_contains(c.email, email))
+        phone_match: list[ColumnElement[bool]] = []
+        if phone_exact:
+            phone_match.append(c.phone == phone_exact)
+        if phone_digits:
+            phone_match.append(c.phone.contains(phone_digits, autoescape=True))
+        if phone_match:
+            where.append(or_(*phone_match))
+        total = int(await s.scalar(select(func.count()).select_from(c).where(*where)) or 0)
+        rows = await s.scalars(
+            select(c)
+            .where(*where)
+            .order_by(*sort_expression(order, store.dialect))
+            .limit(limit)
+            .offset(offset)
+        )
+        return [convert.contact(r) for r in rows.all()], total
+
+
+async def add_contacts_idempotent(
+    store: Store,
+    campaign_id: int,
+    contacts: Sequence[NewContact],
+    now: datetime,
+    *,
+    task: str | None = None,
+) -> list[AddOutcome]:
+    """Add contacts as ``open`` to ``task`` (default: start task); one outcome per contact."""
+    if now.tzinfo is None:
+        raise ValueError("now: naive datetime; pass an aware time from the clock")
+    c = ContactRow
+    async with store.write() as s:
+        camp = await store._campaign_row(s, campaign_id)
+        if store.dialect == "postgresql":
+            await s.execute(select(func.pg_advisory_xact_lock(_LOCK_CLASS, camp.id)))
+        if task is None:
+            task_id = camp.start_task_id
+        else:
+            task_id = (await store._task_ids(s, camp.id)).get(task)
+            if task_id is None:
+                raise InvalidChange(f"no task {task!r} in campaign {camp.name!r}")
+        if task_id is None:
+            raise InvalidChange(f"campaign {camp.name!r} has no start task")
+        ext_wanted = sorted({n.external_id for n in contacts if n.external_id})
+        phone_wanted = sorted({n.phone for n in contacts if n.phone})
+        by_ext: dict[str, int] = {}
+        for i in range(0, len(ext_wanted), _BATCH):
+            rows = await s.execute(
+                select(c.external_id, c.id).where(
+                    c.campaign_id == camp.id, c.external_id.in_(ext_wanted[i : i + _BATCH])
+                )
+            )
+            for ext, cid in rows:
+                by_ext.setdefault(str(ext), int(cid))
+        by_phone: dict[str, int] = {}
+        for i in range(0, len(phone_wanted), _BATCH):
+            rows = await s.execute(
+                select(c.phone, c.id).where(
+                    c.campaign_id == camp.id, c.phone.in_(phone_wanted[i : i + _BATCH])
+                )
+            )
+            for phone, cid in rows:
+                by_phone.setdefault(str(phone), int(cid))
+        outcomes: list[AddOutcome | None] = []
+        for new in contacts:
+            if new.external_id and new.external_id in by_ext:
+                outcomes.append(AddOutcome(AddResult.EXISTS, by_ext[new.external_id]))
+                continue
+            if new.phone and new.phone in by_phone:
+                outcomes.append(AddOutcome(AddResult.DUPLICATE_PHONE, by_phone[new.phone]))
+                continue
+            row = ContactRow(
+                campaign_id=camp.id,
+                task_id=task_id,
+                status=Status.OPEN.value,
+                status_detail=StatusDetail.NONE.value,
+                phone=new.phone,
+                first_name=new.first_name,
+                last_name=new.last_name,
+                company=new.company,
+                email=new.email,
+                timezone=new.timezone,
+                external_id=new.external_id,
+                list_name=new.list_name,
+                fields=dict(new.fields),
+                attempts=0,
+                due_at=new.due_at,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            if new.external_id:
+                by_ext[new.external_id] = row.id
+            if new.phone:
+                by_phone[new.phone] = row.id
+            outcomes.append(AddOutcome(AddResult.CREATED, row.id))
+        return [o for o in outcomes if o is not None]
+
+
+async def delete_contact(store: Store, contact_id: int, now: datetime) -> None:
+    """Remove a contact with its history and attempts; refuse while it is leased for a call."""
+    async with store.write() as s:
+        row = await s.get(ContactRow, contact_id)
+        if row is None:
+            raise NotFound(f"no contact {contact_id}")
+        if row.lease_holder is not None and (
+            row.lease_expires_at is None or row.lease_expires_at > now
+        ):
+            raise InvalidChange(
+                f"contact {contact_id} is being dialled right now ({row.lease_holder}); "
+                "try again when the call has ended"
+            )
+        await s.execute(delete(HistoryRow).where(HistoryRow.contact_id == contact_id))
+        await s.execute(delete(AttemptRow).where(AttemptRow.contact_id == contact_id))
+        await s.execute(delete(ContactRow).where(ContactRow.id == contact_id))
+
+
+async def set_phone(
+    store: Store,
+    contact_id: int,
+    phone: str | None,
+    timezone: str | None,
+    actor: str,
+    now: datetime,
+) -> Contact:
+    """Change a contact's number (E.164) and time zone, with a history row saying so."""
+    async with store.write() as s:
+        row = await s.get(ContactRow, contact_id)
+        if row is None:
+            raise NotFound(f"no contact {contact_id}")
+        old = row.phone
+        row.phone = phone
+        row.timezone = timezone
+        row.updated_at = now
+        s.add(
+            HistoryRow(
+                campaign_id=row.campaign_id,
+                contact_id=row.id,
+                at=now,
+                actor=actor,
+                from_task_id=row.task_id,
+                to_task_id=row.task_id,
+                from_status=row.status,
+                to_status=row.status,
+                from_detail=row.status_detail,
+                to_detail=row.status_detail,
+                note=f"phone changed from {old or '-'} to {phone or '-'}",
+            )
+        )
+        await s.flush()
+        return convert.contact(row)
+
+
+async def list_dnc(
+    store: Store, campaign_id: int | None = None, *, limit: int = 100, offset: int = 0
+) -> tuple[list[DncEntry], int]:
+    """One list's numbers (global when ``campaign_id`` is ``None``) by number, and the total."""
+    d = DncRow
+    scope = d.campaign_id.is_(None) if campaign_id is None else d.campaign_id == campaign_id
+    async with store.read() as s:
+        total = int(await s.scalar(select(func.count()).select_from(d).where(scope)) or 0)
+        rows = await s.scalars(select(d).where(scope).order_by(d.phone).limit(limit).offset(offset))
+        return [
+            DncEntry(
+                phone=r.phone,
+                campaign_id=r.campaign_id,
+                added_at=r.added_at,
+                actor=r.actor,
+                note=r.note,
+            )
+            for r in rows.all()
+        ], total

@@ -1,0 +1,149 @@
+"""Contact selections, filters and sort orders as SQL, for SQLite and PostgreSQL alike.
+
+Custom fields live in the JSON ``fields`` column. Comparisons with a number compare numerically,
+anything else as text (CSV imports store text). Sorting a custom field uses the JSON value's own
+type (SQLite ``json_extract``, PostgreSQL ``jsonb`` order), so numbers sort as numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, true
+from sqlalchemy.sql.elements import UnaryExpression
+
+from dialerd.domain.selection import Condition, ContactSelection, SortOrder, split_field
+from dialerd.store.errors import InvalidChange
+from dialerd.store.models import ContactRow
+
+_DATETIME_FIELDS = {"due_at", "created_at", "updated_at", "last_attempt_at"}
+_INT_FIELDS = {"id", "attempts", "import_id"}
+_NOT_NULL = {"id", "attempts", "status", "status_detail", "created_at", "updated_at"}
+
+
+def _column(name: str) -> Any:
+    return getattr(ContactRow, name)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _DATETIME_FIELDS and isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidChange(f"{name}: {value!r} is not an ISO date/time") from None
+    if name in _INT_FIELDS and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidChange(f"{name}: {value!r} is not a whole number") from None
+    return value
+
+
+def _bool(expr: Any) -> ColumnElement[bool]:
+    return cast(ColumnElement[bool], expr)
+
+
+def condition_clause(cond: Condition) -> ColumnElement[bool]:
+    custom, name = split_field(cond.field)
+    numeric = isinstance(cond.value, int | float) and not isinstance(cond.value, bool)
+    if custom:
+        elem = ContactRow.fields[name]
+        expr: Any = elem.as_float() if numeric else elem.as_string()
+        value: Any = cond.value
+        if cond.op in ("in", "not_in"):
+            value = [str(v) for v in cond.value]
+        elif not numeric and value is not None:
+            value = str(value)
+    else:
+        expr = _column(name)
+        value = (
+            [_coerce(name, v) for v in cond.value]
+            if cond.op in ("in", "not_in")
+            else _coerce(name, cond.value)
+        )
+    op = cond.op
+    if op == "empty":
+        return (
+            or_(expr.is_(None), expr == "")
+            if name not in _INT_FIELDS | _DATETIME_FIELDS
+            else expr.is_(None)
+        )
+    if op == "set":
+        return (
+            and_(expr.is_not(None), expr != "")
+            if name not in _INT_FIELDS | _DATETIME_FIELDS
+            else expr.is_not(None)
+        )
+    if op == "eq":
+        return _bool(expr.is_(None) if value is None else expr == value)
+    if op == "ne":
+        return expr.is_not(None) if value is None else or_(expr != value, expr.is_(None))
+    if op == "lt":
+        return _bool(expr < value)
+    if op == "le":
+        return _bool(expr <= value)
+    if op == "gt":
+        return _bool(expr > value)
+    if op == "ge":
+        return _bool(expr >= value)
+    if op == "in":
+        return _bool(expr.in_(value))
+    if op == "not_in":
+        return or_(expr.not_in(value), expr.is_(None))
+    if op == "contains":
+        return func.lower(expr).contains(str(value).lower(), autoescape=True)
+    raise InvalidChange(f"unknown operator {op!r}")  # pragma: no cover - Condition checks it
+
+
+def selection_clauses(
+    campaign_id: int, sel: ContactSelection, task_ids: Mapping[str, int]
+) -> list[ColumnElement[bool]]:
+    c = ContactRow
+    out: list[ColumnElement[bool]] = [c.campaign_id == campaign_id]
+    if sel.task is not None:
+        if sel.task not in task_ids:
+            raise InvalidChange(
+                f"no task {sel.task!r} in this campaign (tasks: {', '.join(task_ids)})"
+            )
+        out.append(c.task_id == task_ids[sel.task])
+    if sel.status is not None:
+        out.append(c.status == sel.status.value)
+    if sel.status_detail is not None:
+        out.append(c.status_detail == sel.status_detail)
+    if sel.list_name is not None:
+        out.append(c.list_name == sel.list_name)
+    if sel.contact_ids is not None:
+        out.append(c.id.in_(sel.contact_ids) if sel.contact_ids else false())
+    if sel.waiting is True:
+        out.append(c.pending_task_id.is_not(None))
+    elif sel.waiting is False:
+        out.append(c.pending_task_id.is_(None))
+    out.extend(condition_clause(cond) for cond in sel.conditions)
+    return out
+
+
+def sort_expression(order: SortOrder, dialect: str) -> list[UnaryExpression[Any]]:
+    custom, name = split_field(order.field)
+    if custom:
+        if dialect == "sqlite":
+            expr: Any = func.json_extract(ContactRow.fields, f'$."{name}"')
+        else:
+            expr = ContactRow.fields[name]
+    else:
+        expr = _column(name)
+    primary = expr.desc() if order.descending else expr.asc()
+    if name == "id" and not custom:
+        return [primary]
+    if custom or name not in _NOT_NULL:
+        # Same place for "no value" on both back ends; on NOT NULL columns it would only keep
+        # SQLite from reading an index in order.
+        primary = primary.nulls_last()
+    return [primary, ContactRow.id.asc()]
+
+
+def all_true() -> ColumnElement[bool]:
+    return true()

@@ -1,0 +1,1352 @@
+"""The store: every read and write of dialerd's data goes through :class:`Store`.
+
+Methods take and return ``dialerd.domain`` values. Times are passed in by the caller (from its
+injectable clock), never read here, so leasing and due times follow accelerated clocks.
+
+Transactions: every write method is one transaction (SQLite ``BEGIN IMMEDIATE``, see
+:mod:`dialerd.store.engine`); read methods use a deferred read transaction.
+
+Do-not-call: contacts whose number is on the global list or the campaign's list are never
+leased (checked in the lease query itself, so a number added while the campaign runs is skipped
+from the next lease on). ``add_dnc`` also closes matching open contacts of call tasks as
+``failed`` / ``$dnc`` with a history row, so they stop showing as open work; the taskflow rules
+for ``failed`` then apply when the engine or an operator runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dialerd.domain import campaign_spec as cs
+from dialerd.domain.changes import (
+    AbandonmentCount,
+    LeaseGuard,
+    NewContact,
+    OverviewRow,
+    Transition,
+)
+from dialerd.domain.enums import (
+    AgentState,
+    CampaignStatus,
+    Status,
+    StatusDetail,
+    TaskType,
+)
+from dialerd.domain.model import (
+    Agent,
+    Attempt,
+    Campaign,
+    Contact,
+    HistoryEntry,
+    Task,
+    TaskflowRule,
+)
+from dialerd.domain.selection import Condition, ContactSelection, SortOrder, split_field
+from dialerd.store import convert
+from dialerd.store.engine import READ, display_url, make_engine, unavailable
+from dialerd.store.errors import AlreadyExists, InvalidChange, NotFound, StaleContact
+from dialerd.store.migrate import check_current
+from dialerd.store.models import (
+    AbandonmentBucketRow,
+    AgentRow,
+    AttemptRow,
+    CampaignRow,
+    ContactRow,
+    DncRow,
+    HistoryRow,
+    TaskflowRuleRow,
+    TaskRow,
+)
+from dialerd.store.query import condition_clause, selection_clauses, sort_expression
+
+#: Width of one abandonment bucket; windows are summed from these.
+BUCKET_SECONDS = 300
+
+#: Columns a bulk edit may set directly; other keys go to the custom ``fields``.
+EDITABLE_COLUMNS = frozenset(
+    {"first_name", "last_name", "company", "email", "timezone", "external_id", "list_name"}
+)
+
+_STATUS_ORDER = {s: i for i, s in enumerate(Status)}
+
+
+def bucket_start(at: datetime) -> datetime:
+    ts = at.astimezone(UTC).timestamp()
+    return datetime.fromtimestamp(ts - ts % BUCKET_SECONDS, UTC)
+
+
+def _aware(at: datetime, what: str) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"{what}: naive datetime; pass an aware time from the clock")
+    return at
+
+
+class Store:
+    """An open database. Use :meth:`open` (checks the schema) or ``async with Store.open(...)``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.dialect = engine.dialect.name
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str | URL, *, check_schema: bool = True, **engine_kw: Any) -> Store:
+        """Open the database at ``url``; refuse (``SchemaNotCurrent``) if it is not migrated."""
+        try:
+            engine = make_engine(url, **engine_kw)
+        except OSError as exc:  # e.g. the SQLite folder cannot be created
+            raise unavailable(exc, url) from exc
+        try:
+            if check_schema:
+                await check_current(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """For dialerd.store modules only (imports, benchmarks); no SQL outside the store."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        return display_url(self._engine.url)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One write transaction (for dialerd.store modules such as imports).
+
+        Driver errors leave as store errors: a constraint as ``InvalidChange``, a lost or
+        unreachable database as ``StoreUnavailable``.
+        """
+        try:
+            async with self._sessions() as s, s.begin():
+                yield s
+        except IntegrityError as exc:
+            raise InvalidChange(f"refused by the database: {exc.orig}") from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise unavailable(exc, self._engine.url) from exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """One read transaction that never takes the SQLite write lock."""
+        try:
+            async with self._sessions() as s:
+                await s.connection(execution_options=READ)
+                yield s
+        except (OperationalError, InterfaceError) as exc:
+            raise unavailable(exc, self._engine.url) from exc
+
+    def _insert(self, table: Any) -> Any:
+        """A dialect INSERT that supports ``on_conflict_*`` on both back ends."""
+        if self.dialect == "postgresql":
+            return pg_dialect.insert(table)
+        return sqlite_dialect.insert(table)
+
+    # -- campaigns -----------------------------------------------------------------------------
+
+    async def create_campaign(self, spec: cs.CampaignSpec, now: datetime) -> Campaign:
+        """Create a campaign with its tasks and taskflow rules from a validated definition."""
+        _aware(now, "now")
+        async with self.write() as s:
+            taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
+            if taken is not None:
+                raise AlreadyExists(f"campaign {spec.name!r} exists already")
+            row = CampaignRow(
+                name=spec.name,
+                status=spec.schedule.status.value,
+                dial_mode=spec.dial.mode.value,
+                timezone=spec.timezone,
+                settings=spec.model_dump(mode="json", by_alias=True),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            await self._sync_tasks(s, row, spec)
+            return convert.campaign(row)
+
+    async def update_campaign(self, spec: cs.CampaignSpec, now: datetime) -> Campaign:
+        """Replace a campaign's definition; tasks keep their contacts (matched by name).
+
+        A task that the new definition drops may only go if no contact is in it or waiting for it.
+        """
+        async with self.write() as s:
+            row = await s.scalar(select(CampaignRow).where(CampaignRow.name == spec.name))
+            if row is None:
+                raise NotFound(f"no campaign {spec.name!r}")
+            row.status = spec.schedule.status.value
+            row.dial_mode = spec.dial.mode.value
+            row.timezone = spec.timezone
+            row.settings = spec.model_dump(mode="json", by_alias=True)
+            row.updated_at = now
+            await self._sync_tasks(s, row, spec)
+            return convert.campaign(row)
+
+    async def _sync_tasks(self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec) -> None:
+        existing = {
+            t.name: t
+            for t in (await s.scalars(select(TaskRow).where(TaskRow.campaign_id == row.id))).all()
+        }
+        wanted = {t.name for t in spec.tasks}
+        for name, task in existing.items():
+            if name in wanted:
+                continue
+            used = await s.scalar(
+                select(func.count())
+                .select_from(ContactRow)
+                .where(or_(ContactRow.task_id == task.id, ContactRow.pending_task_id == task.id))
+            )
+            if used:
+                raise InvalidChange(
+                    f"task {name!r} still holds {used} contact(s): move them before removing it"
+                )
+        await s.execute(delete(TaskflowRuleRow).where(TaskflowRuleRow.campaign_id == row.id))
+        for name, task in existing.items():
+            if name not in wanted:
+                await s.delete(task)
+        ids: dict[str, int] = {}
+        for pos, t in enumerate(spec.tasks):
+            found = existing.get(t.name)
+            if found is None:
+                task = TaskRow(campaign_id=row.id, name=t.name)
+                s.add(task)
+            else:
+                task = found
+            if found is not None and task.type != t.type.value:
+                used = await s.scalar(
+                    select(func.count())
+                    .select_from(ContactRow)
+                    .where(ContactRow.task_id == task.id)
+                )
+                if used:
+                    raise InvalidChange(
+                        f"task {t.name!r} holds contacts: its type cannot change "
+                        f"from {task.type} to {t.type.value}"
+                    )
+            task.type = t.type.value
+            task.position = pos
+            task.settings = dict(t.settings)
+            await s.flush()
+            ids[t.name] = task.id
+        for r in spec.rules:
+            s.add(
+                TaskflowRuleRow(
+                    campaign_id=row.id,
+                    from_task_id=ids[r.from_task],
+                    status=r.status.value,
+                    status_detail=r.detail,
+                    to_task_id=ids[r.to_task],
+                    delay_seconds=r.delay.total_seconds(),
+                )
+            )
+        row.start_task_id = ids[spec.first_task]
+        await s.flush()
+
+    async def get_campaign(self, ref: int | str) -> Campaign:
+        async with self.read() as s:
+            return convert.campaign(await self._campaign_row(s, ref))
+
+    async def _campaign_row(self, s: AsyncSession, ref: int | str) -> CampaignRow:
+        if isinstance(ref, int):
+            row = await s.get(CampaignRow, ref)
+        else:
+            row = await s.scalar(select(CampaignRow).where(CampaignRow.name == ref))
+            if row is None and ref.isdigit():
+                row = await s.get(CampaignRow, int(ref))
+        if row is None:
+            raise NotFound(f"no campaign {ref!r}")
+        return row
+
+    async def list_campaigns(self) -> list[Campaign]:
+        async with self.read() as s:
+            rows = (await s.scalars(select(CampaignRow).order_by(CampaignRow.name))).all()
+            return [convert.campaign(r) for r in rows]
+
+    async def campaign_spec(self, campaign_id: int) -> cs.CampaignSpec:
+        campaign = await self.get_campaign(campaign_id)
+        return cs.CampaignSpec.model_validate(campaign.settings)
+
+    async def set_campaign_status(
+        self, campaign_id: int, status: CampaignStatus, now: datetime
+    ) -> Campaign:
+        async with self.write() as s:
+            row = await self._campaign_row(s, campaign_id)
+            row.status = status.value
+            settings = dict(row.settings)
+            schedule = dict(settings.get("schedule") or {})
+            schedule["status"] = status.value
+            settings["schedule"] = schedule
+            row.settings = settings
+            row.updated_at = now
+            return convert.campaign(row)
+
+    async def tasks(self, campaign_id: int) -> list[Task]:
+        """The campaign's tasks in definition order (call tasks carry their retry policy)."""
+        async with self.read() as s:
+            camp = await self._campaign_row(s, campaign_id)
+            spec = cs.CampaignSpec.model_validate(camp.settings)
+            rows = (
+                await s.scalars(
+                    select(TaskRow).where(TaskRow.campaign_id == camp.id).order_by(TaskRow.position)
+                )
+            ).all()
+            return [
+                Task(
+                    id=r.id,
+                    campaign_id=r.campaign_id,
+                    name=r.name,
+                    type=TaskType(r.type),
+                    settings=dict(r.settings or {}),
+                    retry=spec.retry_policy(r.name) if r.type == TaskType.CALL.value else None,
+                )
+                for r in rows
+            ]
+
+    async def rules(self, campaign_id: int) -> list[TaskflowRule]:
+        async with self.read() as s:
+            names = await self._task_names(s, campaign_id)
+            rows = (
+                await s.scalars(
+                    select(TaskflowRuleRow)
+                    .where(TaskflowRuleRow.campaign_id == campaign_id)
+                    .order_by(TaskflowRuleRow.id)
+                )
+            ).all()
+            return [
+                TaskflowRule(
+                    from_task=names[r.from_task_id],
+                    status=Status(r.status),
+                    to_task=names[r.to_task_id],
+                    status_detail=r.status_detail,
+                    delay=timedelta(seconds=r.delay_seconds),
+                )
+                for r in rows
+            ]
+
+    async def _task_names(self, s: AsyncSession, campaign_id: int) -> dict[int, str]:
+        rows = await s.execute(
+            select(TaskRow.id, TaskRow.name).where(TaskRow.campaign_id == campaign_id)
+        )
+        return {row[0]: row[1] for row in rows}
+
+    async def _task_ids(self, s: AsyncSession, campaign_id: int) -> dict[str, int]:
+        return {n: i for i, n in (await self._task_names(s, campaign_id)).items()}
+
+    # -- contacts ------------------------------------------------------------------------------
+
+    async def add_contacts(
+        self,
+        campaign_id: int,
+        contacts: Sequence[NewContact],
+        now: datetime,
+        *,
+        task: str | None = None,
+        import_id: int | None = None,
+        return_ids: bool = True,
+    ) -> list[int]:
+        """Add contacts to ``task`` (default: the campaign's start task) as ``open``.
+
+        Returns the new ids in order (``return_ids=False`` skips that for bulk loads).
+        """
+        _aware(now, "now")
+        async with self.write() as s:
+            camp = await self._campaign_row(s, campaign_id)
+            if task is None:
+                task_id = camp.start_task_id
+            else:
+                task_id = (await self._task_ids(s, camp.id)).get(task)
+                if task_id is None:
+                    raise InvalidChange(f"no task {task!r} in campaign {camp.name!r}")
+            if task_id is None:
+                raise InvalidChange(f"campaign {camp.name!r} has no start task")
+            if not contacts:
+                return []
+            values = [
+                {
+                    "campaign_id": camp.id,
+                    "task_id": task_id,
+                    "status": Status.OPEN.value,
+                    "status_detail": StatusDetail.NONE.value,
+                    "phone": c.phone,
+                    "first_name": c.first_name,
+                    "last_name": c.last_name,
+                    "company": c.company,
+                    "email": c.email,
+                    "timezone": c.timezone,
+                    "external_id": c.external_id,
+                    "list_name": c.list_name,
+                    "fields": dict(c.fields),
+                    "import_id": import_id,
+                    "attempts": 0,
+                    "due_at": c.due_at,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c in contacts
+            ]
+            if not return_ids:
+                await s.execute(insert(ContactRow), values)
+                return []
+            result = await s.execute(
+                insert(ContactRow).returning(ContactRow.id, sort_by_parameter_order=True), values
+            )
+            return [r[0] for r in result.all()]
+
+    async def get_contact(self, contact_id: int) -> Contact:
+        async with self.read() as s:
+            row = await s.get(ContactRow, contact_id)
+            if row is None:
+                raise NotFound(f"no contact {contact_id}")
+            return convert.contact(row)
+
+    async def find_contacts(
+        self,
+        campaign_id: int,
+        selection: ContactSelection = ContactSelection(),
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        order: SortOrder = SortOrder(),
+    ) -> list[Contact]:
+        async with self.read() as s:
+            where = selection_clauses(campaign_id, selection, await self._task_ids(s, campaign_id))
+            rows = await s.scalars(
+                select(ContactRow)
+                .where(*where)
+                .order_by(*sort_expression(order, self.dialect))
+                .limit(limit)
+                .offset(offset)
+            )
+            return [convert.contact(r) for r in rows.all()]
+
+    async def count_contacts(
+        self, campaign_id: int, selection: ContactSelection = ContactSelection()
+    ) -> int:
+        async with self.read() as s:
+            where = selection_clauses(campaign_id, selection, await self._task_ids(s, campaign_id))
+            return int(
+                await s.scalar(select(func.count()).select_from(ContactRow).where(*where)) or 0
+            )
+
+    async def contact_timezones(self, campaign_id: int) -> set[str | None]:
+        """Distinct contact time zones of a campaign (for the calling-hours guard)."""
+        async with self.read() as s:
+            rows = await s.scalars(
+                select(ContactRow.timezone).where(ContactRow.campaign_id == campaign_id).distinct()
+            )
+            return set(rows.all())
+
+    async def history(self, contact_id: int) -> list[HistoryEntry]:
+        async with self.read() as s:
+            if await s.get(ContactRow, contact_id) is None:
+                raise NotFound(f"no contact {contact_id}")
+            rows = await s.scalars(
+                select(HistoryRow)
+                .where(HistoryRow.contact_id == contact_id)
+                .order_by(HistoryRow.id)
+            )
+            return [convert.history(r) for r in rows.all()]
+
+    async def attempts(self, contact_id: int) -> list[Attempt]:
+        async with self.read() as s:
+            rows = await s.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.contact_id == contact_id)
+                .order_by(AttemptRow.originated_at, AttemptRow.id)
+            )
+            return [convert.attempt(r) for r in rows.all()]
+
+    async def unfinished_attempts(self, campaign_id: int) -> list[Attempt]:
+        """Attempts of the campaign with no result yet (in flight, or lost in a crash)."""
+        async with self.read() as s:
+            rows = await s.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.campaign_id == campaign_id, AttemptRow.result.is_(None))
+                .order_by(AttemptRow.originated_at, AttemptRow.id)
+            )
+            return [convert.attempt(r) for r in rows.all()]
+
+    # -- leasing -------------------------------------------------------------------------------
+
+    def _lease_base(
+        self,
+        campaign_id: int,
+        now: datetime,
+        agent: str | None,
+        any_personal: bool,
+        guard: LeaseGuard | None,
+        conditions: Iterable[Condition],
+    ) -> list[ColumnElement[bool]]:
+        """Conditions every leased contact meets (the task is added per call task)."""
+        c = ContactRow
+        dnc = DncRow
+        where: list[ColumnElement[bool]] = [
+            c.status == Status.OPEN.value,
+            c.pending_task_id.is_(None),
+            or_(c.due_at.is_(None), c.due_at <= now),
+            or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
+            # coalesce: "has a number" must not steer the planner to the phone index.
+            func.coalesce(c.phone, "") != "",
+            ~exists().where(
+                dnc.phone == c.phone,
+                or_(dnc.campaign_id.is_(None), dnc.campaign_id == campaign_id),
+            ),
+        ]
+        personal = c.status_detail == StatusDetail.FOLLOW_UP_PERSONAL.value
+        if not any_personal:
+            if agent is None:
+                where.append(or_(~personal, c.follow_up_agent.is_(None)))
+            else:
+                where.append(
+                    or_(~personal, c.follow_up_agent.is_(None), c.follow_up_agent == agent)
+                )
+        if guard is not None:
+            zone_ok: ColumnElement[bool] = c.timezone.in_(sorted(guard.allowed_timezones))
+            if guard.allow_unknown_timezone:
+                zone_ok = or_(zone_ok, c.timezone.is_(None))
+            where.append(zone_ok)
+        where.extend(condition_clause(cond) for cond in conditions)
+        return where
+
+    async def lease(
+        self,
+        campaign_id: int,
+        n: int,
+        holder: str,
+        ttl: timedelta,
+        now: datetime,
+        *,
+        task_id: int | None = None,
+        agent: str | None = None,
+        any_personal: bool = False,
+        guard: LeaseGuard | None = None,
+        sort: SortOrder | None = None,
+        conditions: Sequence[Condition] | None = None,
+    ) -> list[Contact]:
+        """Claim up to ``n`` due contacts of the campaign's call tasks (or of ``task_id``).
+
+        Order: due personal follow-ups (of ``agent``; with ``any_personal`` of every agent),
+        then contacts never tried in their task, then automatic retries by due time; within
+        each group the campaign's sort (or ``sort``), call tasks in definition order. Only
+        contacts passing the campaign's filter (or ``conditions``) and the calling-hours
+        ``guard``, and never a number on a do-not-call list. Personal follow-ups booked for
+        another agent are left alone unless ``any_personal``. A lease expires at ``now + ttl``;
+        an expired lease returns the contact to the pool.
+
+        Atomic: SQLite runs it in one ``BEGIN IMMEDIATE`` transaction (one writer at a time);
+        PostgreSQL selects ``FOR UPDATE SKIP LOCKED``, so concurrent claimers skip each other's
+        rows instead of waiting or handing a contact out twice.
+        """
+        _aware(now, "now")
+        if n <= 0:
+            return []
+        async with self.write() as s:
+            camp = await self._campaign_row(s, campaign_id)
+            if sort is None or conditions is None:
+                spec = cs.CampaignSpec.model_validate(camp.settings)
+                sort = spec.sort_order() if sort is None else sort
+                conditions = spec.conditions() if conditions is None else conditions
+            if task_id is None:
+                task_list = list(
+                    (
+                        await s.scalars(
+                            select(TaskRow.id)
+                            .where(
+                                TaskRow.campaign_id == camp.id,
+                                TaskRow.type == TaskType.CALL.value,
+                            )
+                            .order_by(TaskRow.position)
+                        )
+                    ).all()
+                )
+            else:
+                task_list = [task_id]
+            base = self._lease_base(camp.id, now, agent, any_personal, guard, conditions)
+            c = ContactRow
+            personal = c.status_detail == StatusDetail.FOLLOW_UP_PERSONAL.value
+            order = sort_expression(sort, self.dialect)
+            groups: list[tuple[list[ColumnElement[bool]], list[Any]]] = [
+                # campaign_id + detail equality: served by the overview index.
+                (
+                    [c.campaign_id == camp.id, personal, c.due_at <= now],
+                    [c.due_at.asc(), *order],
+                ),
+                ([c.attempts == 0, ~personal], order),
+                (
+                    [
+                        or_(
+                            and_(c.attempts > 0, ~personal),
+                            and_(personal, c.due_at.is_(None)),
+                        )
+                    ],
+                    # A retry without a due time has been due forever: first on both back ends.
+                    [c.due_at.asc().nulls_first(), *order],
+                ),
+            ]
+            ids: list[int] = []
+            for extra, group_order in groups:
+                for tid in task_list:
+                    want = n - len(ids)
+                    if want <= 0:
+                        break
+                    q = (
+                        select(c.id)
+                        .where(c.task_id == tid, *base, *extra)
+                        .order_by(*group_order)
+                        .limit(want)
+                    )
+                    if self.dialect == "postgresql":
+                        q = q.with_for_update(skip_locked=True)
+                    ids.extend((await s.scalars(q)).all())
+            if not ids:
+                return []
+            await s.execute(
+                update(ContactRow)
+                .where(ContactRow.id.in_(ids))
+                .values(lease_holder=holder, lease_expires_at=now + ttl)
+                .execution_options(synchronize_session=False)
+            )
+            rows = (await s.scalars(select(ContactRow).where(ContactRow.id.in_(ids)))).all()
+            by_id = {r.id: r for r in rows}
+            return [convert.contact(by_id[i]) for i in ids]
+
+    async def release(self, contact_ids: Sequence[int], holder: str) -> int:
+        """Give back leased contacts untouched (e.g. not dialed after all)."""
+        if not contact_ids:
+            return 0
+        async with self.write() as s:
+            result = await s.execute(
+                update(ContactRow)
+                .where(ContactRow.id.in_(contact_ids), ContactRow.lease_holder == holder)
+                .values(lease_holder=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_all(self, holder: str) -> int:
+        """Give back every lease of ``holder`` (a runner shutting down)."""
+        async with self.write() as s:
+            result = await s.execute(
+                update(ContactRow)
+                .where(ContactRow.lease_holder == holder)
+                .values(lease_holder=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def renew(
+        self, contact_ids: Sequence[int], holder: str, ttl: timedelta, now: datetime
+    ) -> int:
+        """Extend leases still held by ``holder`` (a long call outlives the first ttl)."""
+        if not contact_ids:
+            return 0
+        async with self.write() as s:
+            result = await s.execute(
+                update(ContactRow)
+                .where(ContactRow.id.in_(contact_ids), ContactRow.lease_holder == holder)
+                .values(lease_expires_at=now + ttl)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    async def start_attempt(self, attempt: Attempt) -> None:
+        """Record an attempt as it starts (so a crash leaves a trace of calls in flight)."""
+        async with self.write() as s:
+            await self._upsert_attempt(s, attempt)
+
+    async def record_attempt(self, attempt: Attempt) -> None:
+        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``)."""
+        async with self.write() as s:
+            await self._upsert_attempt(s, attempt)
+
+    async def _upsert_attempt(self, s: AsyncSession, a: Attempt) -> None:
+        row = await s.get(AttemptRow, a.id)
+        previous_result = row.result if row is not None else None
+        if row is None:
+            row = AttemptRow(
+                id=a.id,
+                campaign_id=a.campaign_id,
+                contact_id=a.contact_id,
+                task_id=a.task_id,
+                phone=a.phone,
+            )
+            s.add(row)
+        for name in (
+            "server",
+            "agent",
+            "originated_at",
+            "ringing_at",
+            "answered_at",
+            "connected_at",
+            "hungup_at",
+            "cause",
+            "disposition",
+        ):
+            value = getattr(a, name)
+            if value is not None:
+                setattr(row, name, value)
+        if a.result is not None:
+            row.result = a.result.value
+        if row.hungup_at is not None:
+            start = row.answered_at or row.originated_at
+            if row.originated_at is not None:
+                ring_end = row.answered_at or row.hungup_at
+                row.ring_seconds = (
+                    ring_end - (row.ringing_at or row.originated_at)
+                ).total_seconds()
+            if row.answered_at is not None and start is not None:
+                row.talk_seconds = (row.hungup_at - (row.connected_at or start)).total_seconds()
+        await s.flush()
+        if a.result is not None and a.result.live_answer and previous_result is None:
+            at = a.answered_at or a.hungup_at or a.originated_at
+            if at is not None:
+                await self._count_answer(s, a.campaign_id, at, a.result.value == "abandoned")
+
+    async def _count_answer(
+        self, s: AsyncSession, campaign_id: int, at: datetime, abandoned: bool
+    ) -> None:
+        ins = self._insert(AbandonmentBucketRow).values(
+            campaign_id=campaign_id,
+            bucket_start=bucket_start(at),
+            live_answers=1,
+            abandoned=1 if abandoned else 0,
+        )
+        ins = ins.on_conflict_do_update(
+            index_elements=["campaign_id", "bucket_start"],
+            set_={
+                "live_answers": AbandonmentBucketRow.live_answers + 1,
+                "abandoned": AbandonmentBucketRow.abandoned + (1 if abandoned else 0),
+            },
+        )
+        await s.execute(ins)
+
+    async def abandonment(
+        self, campaign_id: int, since: datetime, until: datetime | None = None
+    ) -> AbandonmentCount:
+        """Live answers and abandoned calls since ``since`` (rounded down to a bucket)."""
+        b = AbandonmentBucketRow
+        where = [b.campaign_id == campaign_id, b.bucket_start >= bucket_start(since)]
+        if until is not None:
+            where.append(b.bucket_start < until)
+        async with self.read() as s:
+            row = (
+                await s.execute(
+                    select(
+                        func.coalesce(func.sum(b.live_answers), 0),
+                        func.coalesce(func.sum(b.abandoned), 0),
+                    ).where(*where)
+                )
+            ).one()
+            return AbandonmentCount(int(row[0]), int(row[1]))
+
+    async def apply_transition(self, t: Transition) -> Contact:
+        """Persist a taskflow decision: contact, history row and attempt in one transaction."""
+        _aware(t.at, "transition time")
+        async with self.write() as s:
+            q = select(ContactRow).where(ContactRow.id == t.contact_id)
+            if self.dialect == "postgresql":
+                q = q.with_for_update()
+            row = await s.scalar(q)
+            if row is None:
+                raise NotFound(f"no contact {t.contact_id}")
+            if t.expect_task_id is not None and row.task_id != t.expect_task_id:
+                raise StaleContact(
+                    f"contact {row.id} is no longer in task {t.expect_task_id} (now {row.task_id})"
+                )
+            if t.expect_status is not None and row.status != t.expect_status.value:
+                raise StaleContact(
+                    f"contact {row.id} is {row.status}, expected {t.expect_status.value}"
+                )
+            if t.task_id != row.task_id or t.pending_task_id is not None:
+                valid = await self._task_names(s, row.campaign_id)
+                for tid in (t.task_id, t.pending_task_id):
+                    if tid is not None and tid not in valid:
+                        raise InvalidChange(
+                            f"task {tid} is not a task of contact {row.id}'s campaign"
+                        )
+            s.add(
+                HistoryRow(
+                    campaign_id=row.campaign_id,
+                    contact_id=row.id,
+                    at=t.at,
+                    actor=t.actor,
+                    from_task_id=row.task_id,
+                    to_task_id=t.task_id,
+                    from_status=row.status,
+                    to_status=t.status.value,
+                    from_detail=row.status_detail,
+                    to_detail=t.status_detail,
+                    note=t.note,
+                )
+            )
+            if t.count_attempt:
+                row.attempts += 1
+                row.last_attempt_at = t.at
+            if t.task_id != row.task_id:
+                row.attempts = 0
+            row.task_id = t.task_id
+            row.status = t.status.value
+            row.status_detail = t.status_detail
+            row.due_at = t.due_at
+            row.follow_up_agent = t.follow_up_agent
+            row.pending_task_id = t.pending_task_id
+            row.pending_due_at = t.pending_due_at
+            if t.fields_update:
+                row.fields = {**(row.fields or {}), **t.fields_update}
+            if t.release_lease:
+                row.lease_holder = None
+                row.lease_expires_at = None
+            row.updated_at = t.at
+            if (
+                t.pending_task_id is not None
+                and t.pending_due_at is not None
+                and t.pending_due_at <= t.at
+            ):
+                # A rule without delay: enter the target task now, as its own history step.
+                s.add(
+                    HistoryRow(
+                        campaign_id=row.campaign_id,
+                        contact_id=row.id,
+                        at=t.at,
+                        actor="taskflow",
+                        from_task_id=row.task_id,
+                        to_task_id=t.pending_task_id,
+                        from_status=row.status,
+                        to_status=Status.OPEN.value,
+                        from_detail=row.status_detail,
+                        to_detail=StatusDetail.NONE.value,
+                        note="taskflow rule",
+                    )
+                )
+                row.task_id = t.pending_task_id
+                row.status = Status.OPEN.value
+                row.status_detail = StatusDetail.NONE.value
+                row.attempts = 0
+                row.due_at = None
+                row.follow_up_agent = None
+                row.pending_task_id = None
+                row.pending_due_at = None
+            if t.attempt is not None:
+                if t.attempt.contact_id != row.id:
+                    raise InvalidChange(f"attempt {t.attempt.id} is not contact {row.id}'s")
+                await self._upsert_attempt(s, t.attempt)
+            await s.flush()
+            return convert.contact(row)
+
+    async def promote_due(
+        self, now: datetime, *, campaign_id: int | None = None, limit: int = 10_000
+    ) -> list[int]:
+        """Contacts whose delayed rule is due enter their target task as ``open``.
+
+        Returns the ids that entered (at most ``limit`` per call; call again while it returns a
+        full batch). Each gets a history row.
+        """
+        _aware(now, "now")
+        c = ContactRow
+        async with self.write() as s:
+            q = select(c.id).where(c.pending_task_id.is_not(None), c.pending_due_at <= now)
+            if campaign_id is not None:
+                q = q.where(c.campaign_id == campaign_id)
+            q = q.order_by(c.pending_due_at, c.id).limit(limit)
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            ids = list((await s.scalars(q)).all())
+            if not ids:
+                return []
+            await self._history_from_select(
+                s,
+                ids,
+                now,
+                "taskflow",
+                to_task=c.pending_task_id,
+                to_status=Status.OPEN.value,
+                to_detail=StatusDetail.NONE.value,
+                note="delayed rule due",
+            )
+            await s.execute(
+                update(c)
+                .where(c.id.in_(ids))
+                .values(
+                    task_id=c.pending_task_id,
+                    status=Status.OPEN.value,
+                    status_detail=StatusDetail.NONE.value,
+                    attempts=0,
+                    due_at=None,
+                    follow_up_agent=None,
+                    pending_task_id=None,
+                    pending_due_at=None,
+                    lease_holder=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return ids
+
+    async def _history_from_select(
+        self,
+        s: AsyncSession,
+        ids: Sequence[int] | None,
+        now: datetime,
+        actor: str,
+        *,
+        where: Sequence[ColumnElement[bool]] = (),
+        to_task: Any = None,
+        to_status: Any = None,
+        to_detail: Any = None,
+        note: str | None = None,
+    ) -> None:
+        """Append one history row per selected contact, computed in SQL (bulk operations)."""
+        c = ContactRow
+        sel = select(
+            c.campaign_id,
+            c.id,
+            literal(now, HistoryRow.at.type),
+            literal(actor),
+            c.task_id,
+            c.task_id if to_task is None else to_task,
+            c.status,
+            c.status if to_status is None else _lit(to_status),
+            c.status_detail,
+            c.status_detail if to_detail is None else _lit(to_detail),
+            literal(note, HistoryRow.note.type),
+        )
+        sel = sel.where(c.id.in_(ids)) if ids is not None else sel.where(*where)
+        await s.execute(
+            insert(HistoryRow).from_select(
+                [
+                    "campaign_id",
+                    "contact_id",
+                    "at",
+                    "actor",
+                    "from_task_id",
+                    "to_task_id",
+                    "from_status",
+                    "to_status",
+                    "from_detail",
+                    "to_detail",
+                    "note",
+                ],
+                sel,
+            )
+        )
+
+    # -- manual operations ---------------------------------------------------------------------
+
+    async def move(
+        self,
+        campaign_id: int,
+        selection: ContactSelection,
+        to_task: str,
+        actor: str,
+        now: datetime,
+        *,
+        note: str | None = None,
+        enter_at: datetime | None = None,
+    ) -> int:
+        """Move the selected contacts into ``to_task`` as ``open`` (history row each).
+
+        With ``enter_at`` in the future the contacts wait (like a delayed taskflow rule) and
+        enter the task when :meth:`promote_due` runs after that time.
+        """
+        _aware(now, "now")
+        async with self.write() as s:
+            ids = await self._task_ids(s, campaign_id)
+            if not ids:
+                raise NotFound(f"no campaign {campaign_id}")
+            if to_task not in ids:
+                raise InvalidChange(f"no task {to_task!r} (tasks: {', '.join(ids)})")
+            target = ids[to_task]
+            where = selection_clauses(campaign_id, selection, ids)
+            if enter_at is not None and _aware(enter_at, "enter_at") > now:
+                await self._history_from_select(
+                    s,
+                    None,
+                    now,
+                    actor,
+                    where=where,
+                    note=note or f"to enter {to_task} at {enter_at.isoformat()}",
+                )
+                result = await s.execute(
+                    update(ContactRow)
+                    .where(*where)
+                    .values(
+                        pending_task_id=target,
+                        pending_due_at=enter_at,
+                        lease_holder=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                return int(result.rowcount)  # type: ignore[attr-defined]
+            await self._history_from_select(
+                s,
+                None,
+                now,
+                actor,
+                where=where,
+                to_task=literal(target),
+                to_status=Status.OPEN.value,
+                to_detail=StatusDetail.NONE.value,
+                note=note or f"moved to {to_task}",
+            )
+            result = await s.execute(
+                update(ContactRow)
+                .where(*where)
+                .values(
+                    task_id=target,
+                    status=Status.OPEN.value,
+                    status_detail=StatusDetail.NONE.value,
+                    attempts=0,
+                    due_at=None,
+                    follow_up_agent=None,
+                    pending_task_id=None,
+                    pending_due_at=None,
+                    lease_holder=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def bulk_edit(
+        self,
+        campaign_id: int,
+        selection: ContactSelection,
+        actor: str,
+        now: datetime,
+        *,
+        fields: dict[str, Any] | None = None,
+        status: Status | None = None,
+        status_detail: str | None = None,
+        note: str | None = None,
+    ) -> int:
+        """Set fields and/or status of the selected contacts (history row each).
+
+        ``fields`` keys that are editable standard columns set those columns; any other key
+        sets a custom field (``None`` removes it).
+        """
+        _aware(now, "now")
+        if not fields and status is None and status_detail is None:
+            raise InvalidChange("nothing to change: give fields and/or a status")
+        values: dict[str, Any] = {"updated_at": now}
+        custom: dict[str, Any] = {}
+        for key, value in (fields or {}).items():
+            is_custom, name = split_field(key)
+            if is_custom:
+                custom[name] = value
+            elif name in EDITABLE_COLUMNS:
+                values[name] = value
+            else:
+                raise InvalidChange(
+                    f"field {name!r} cannot be edited in bulk "
+                    f"(editable: {', '.join(sorted(EDITABLE_COLUMNS))} or custom fields)"
+                )
+        if status is not None:
+            values["status"] = status.value
+            values["status_detail"] = status_detail or StatusDetail.NONE.value
+            values["due_at"] = None
+            values["follow_up_agent"] = None
+        elif status_detail is not None:
+            values["status_detail"] = status_detail
+        if custom:
+            values["fields"] = self._json_merge(custom)
+        edited = ", ".join(sorted((fields or {}).keys()))
+        async with self.write() as s:
+            task_ids = await self._task_ids(s, campaign_id)
+            if not task_ids:
+                raise NotFound(f"no campaign {campaign_id}")
+            where = selection_clauses(campaign_id, selection, task_ids)
+            await self._history_from_select(
+                s,
+                None,
+                now,
+                actor,
+                where=where,
+                to_status=values.get("status"),
+                to_detail=values.get("status_detail"),
+                note=note or (f"edited: {edited}" if edited else "status edited"),
+            )
+            result = await s.execute(
+                update(ContactRow)
+                .where(*where)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _json_merge(self, patch: dict[str, Any]) -> Any:
+        c = ContactRow
+        if self.dialect == "postgresql":
+            keep = {k: v for k, v in patch.items() if v is not None}
+            drop = [k for k, v in patch.items() if v is None]
+            expr: Any = c.fields.op("||")(literal(keep, pg_dialect.JSONB))
+            for k in drop:
+                expr = expr.op("-")(literal(k))
+            return expr
+        return func.json_patch(c.fields, literal(patch, ContactRow.fields.type))
+
+    # -- overview ------------------------------------------------------------------------------
+
+    async def overview(self, campaign_id: int) -> list[OverviewRow]:
+        """Counts per task x status x status_detail, waiting contacts in their own rows."""
+        c = ContactRow
+        async with self.read() as s:
+            camp = await self._campaign_row(s, campaign_id)
+            tasks = (
+                await s.execute(
+                    select(TaskRow.id, TaskRow.name, TaskRow.position).where(
+                        TaskRow.campaign_id == camp.id
+                    )
+                )
+            ).all()
+            names = {t.id: t.name for t in tasks}
+            position = {t.id: t.position for t in tasks}
+            keys = (c.task_id, c.status, c.status_detail, c.pending_task_id)
+            # Two passes over the covering index: counts for everyone, and the earliest due
+            # time only where someone waits (min() over a million NULLs is not free).
+            rows = (
+                await s.execute(
+                    select(*keys, func.count()).where(c.campaign_id == camp.id).group_by(*keys)
+                )
+            ).all()
+            due_rows = (
+                await s.execute(
+                    select(*keys, func.min(c.pending_due_at))
+                    .where(c.campaign_id == camp.id, c.pending_task_id.is_not(None))
+                    .group_by(*keys)
+                )
+            ).all()
+        next_due = {(r[0], r[1], r[2], r[3]): _as_utc(r[4]) for r in due_rows}
+        out = [
+            (
+                position.get(r[0], 0),
+                OverviewRow(
+                    task=names.get(r[0], str(r[0])),
+                    status=Status(r[1]),
+                    status_detail=r[2],
+                    count=int(r[4]),
+                    waiting_for=names.get(r[3]) if r[3] is not None else None,
+                    next_due=next_due.get((r[0], r[1], r[2], r[3])),
+                ),
+            )
+            for r in rows
+        ]
+        out.sort(
+            key=lambda p: (
+                p[0],
+                _STATUS_ORDER[p[1].status],
+                p[1].status_detail,
+                p[1].waiting_for or "",
+            )
+        )
+        return [row for _, row in out]
+
+    # -- do-not-call ---------------------------------------------------------------------------
+
+    async def add_dnc(
+        self,
+        phones: Iterable[str],
+        actor: str,
+        now: datetime,
+        *,
+        campaign_id: int | None = None,
+        note: str | None = None,
+    ) -> int:
+        """Add numbers (E.164) to the global or a campaign's list; returns how many were new.
+
+        Open contacts in call tasks with these numbers become ``failed`` / ``$dnc``.
+        """
+        _aware(now, "now")
+        numbers = sorted(set(phones))
+        if not numbers:
+            return 0
+        added = 0
+        async with self.write() as s:
+            if campaign_id is not None:
+                await self._campaign_row(s, campaign_id)
+            for chunk in _chunks(numbers, 500):
+                ins = (
+                    self._insert(DncRow)
+                    .values(
+                        [
+                            {
+                                "campaign_id": campaign_id,
+                                "phone": p,
+                                "added_at": now,
+                                "actor": actor,
+                                "note": note,
+                            }
+                            for p in chunk
+                        ]
+                    )
+                    .on_conflict_do_nothing()
+                )
+                result = await s.execute(ins)
+                added += max(int(result.rowcount), 0)  # type: ignore[attr-defined]
+                c = ContactRow
+                call_tasks = select(TaskRow.id).where(TaskRow.type == TaskType.CALL.value)
+                where: list[ColumnElement[bool]] = [
+                    c.phone.in_(chunk),
+                    c.status == Status.OPEN.value,
+                    c.task_id.in_(call_tasks),
+                    c.pending_task_id.is_(None),
+                ]
+                if campaign_id is not None:
+                    where.append(c.campaign_id == campaign_id)
+                await self._history_from_select(
+                    s,
+                    None,
+                    now,
+                    actor,
+                    where=where,
+                    to_status=Status.FAILED.value,
+                    to_detail=StatusDetail.DNC.value,
+                    note="number on do-not-call list",
+                )
+                await s.execute(
+                    update(c)
+                    .where(*where)
+                    .values(
+                        status=Status.FAILED.value,
+                        status_detail=StatusDetail.DNC.value,
+                        due_at=None,
+                        follow_up_agent=None,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        return added
+
+    async def is_dnc(self, phone: str, campaign_id: int | None = None) -> bool:
+        async with self.read() as s:
+            scope: ColumnElement[bool] = DncRow.campaign_id.is_(None)
+            if campaign_id is not None:
+                scope = or_(scope, DncRow.campaign_id == campaign_id)
+            found = await s.scalar(select(DncRow.id).where(DncRow.phone == phone, scope).limit(1))
+            return found is not None
+
+    async def remove_dnc(self, phone: str, campaign_id: int | None = None) -> bool:
+        async with self.write() as s:
+            scope = (
+                DncRow.campaign_id.is_(None)
+                if campaign_id is None
+                else DncRow.campaign_id == campaign_id
+            )
+            result = await s.execute(delete(DncRow).where(DncRow.phone == phone, scope))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def count_dnc(self, campaign_id: int | None = None) -> int:
+        async with self.read() as s:
+            q = select(func.count()).select_from(DncRow)
+            q = q.where(
+                DncRow.campaign_id.is_(None)
+                if campaign_id is None
+                else DncRow.campaign_id == campaign_id
+            )
+            return int(await s.scalar(q) or 0)
+
+    # -- agents --------------------------------------------------------------------------------
+
+    async def upsert_agent(self, agent: Agent, now: datetime) -> None:
+        async with self.write() as s:
+            row = await s.scalar(select(AgentRow).where(AgentRow.name == agent.name))
+            if row is None:
+                row = AgentRow(name=agent.name, state=agent.state.value, state_since=now)
+                s.add(row)
+            row.interface = agent.interface
+            row.campaigns = list(agent.campaigns)
+            row.skills = list(agent.skills)
+            row.active = True
+            try:
+                await s.flush()
+            except IntegrityError as exc:  # pragma: no cover - concurrent insert of one name
+                raise AlreadyExists(f"agent {agent.name!r} exists already") from exc
+
+    async def set_agent_state(self, name: str, state: AgentState, now: datetime) -> None:
+        async with self.write() as s:
+            result = await s.execute(
+                update(AgentRow)
+                .where(AgentRow.name == name)
+                .values(state=state.value, state_since=now)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                raise NotFound(f"no agent {name!r}")
+
+    async def agents(self) -> list[Agent]:
+        async with self.read() as s:
+            rows = (await s.scalars(select(AgentRow).order_by(AgentRow.name))).all()
+            return [
+                Agent(
+                    name=r.name,
+                    interface=r.interface,
+                    campaigns=tuple(r.campaigns or ()),
+                    skills=tuple(r.skills or ()),
+                    state=AgentState(r.state),
+                )
+                for r in rows
+            ]
+
+
+def _lit(value: Any) -> Any:
+    return literal(value) if not isinstance(value, ColumnElement) else value
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """``min()`` of a column loses the column type on SQLite: parse and mark UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    raise TypeError(f"unexpected time value {value!r}")
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,822 @@
+"""Contact import files: read CSV/XLSX, map columns, normalise and validate every row.
+
+Pure with respect to the store: this module turns a file into :class:`ParsedChunk` values (good
+contacts + problems, in file order); ``dialerd.store.imports`` writes them.
+
+Decisions a user should know about:
+
+- Row numbers are the ones a spreadsheet shows: the header is row 1, the first data row row 2
+  (for CSV: the record number, so a quoted cell spanning two lines is still one row). Blank rows
+  are skipped and not counted.
+- CSV encoding: a BOM wins (UTF-8, UTF-16); otherwise the whole file is checked for valid UTF-8;
+  if it is not, it is read as Windows-1252 (what Excel writes in Western Europe; a superset of
+  Latin-1's printable range) or, if even that fails, Latin-1, which accepts any byte.
+  The delimiter (``,`` ``;`` tab ``|``) is sniffed with :class:`csv.Sniffer` on the first lines,
+  falling back to the one most frequent in the header. Quoting is always ``"``: the sniffer's
+  quote guesses go wrong on names like O'Brien.
+- Mapping: a file column maps to a contact field (``phone``, ``first_name``, ``last_name``,
+  ``company``, ``email``, ``timezone``, ``external_id``), to a custom field ``fields.<name>`` or
+  to ``ignore``. Without a mapping file, headers are matched to fields by common names
+  (``Phone``, ``Telefon``, ``First name``...), ``--map`` pairs override single columns, and all
+  other columns become custom fields, so nothing is lost. With a mapping file (a ``[columns]``
+  table), unmapped columns are ignored unless ``unmapped = "fields"``.
+- Variables are values common to the whole file (``source = "fair 2026"``); a non-empty cell of
+  a column mapped to the same field wins over the variable.
+- Phone numbers are normalised to E.164 with the file's default region; the time zone comes from
+  the ``timezone`` column when it has a value (an IANA name, checked), otherwise from the number
+  (see :meth:`dialerd.domain.phone.PhoneNormalizer.normalize` for the several-zones rule).
+- Duplicates within the file (same E.164 number) are reported with the row that came first; the
+  first row is imported, the later ones are not. Duplicates against contacts already in the
+  campaign are the store's job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from dialerd.domain.contact_import import (
+    CONTACT_FIELDS,
+    CUSTOM_PREFIX,
+    MAX_LENGTH,
+    ParsedChunk,
+    ParsedContact,
+    ProblemKind,
+    RowProblem,
+)
+from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
+
+log = structlog.get_logger(__name__)
+
+__all__ = [
+    "ImportFileError",
+    "MappingError",
+    "ColumnMapping",
+    "RowPlan",
+    "Table",
+    "open_table",
+    "build_plan",
+    "parse_rows",
+    "parse_table",
+    "DuplicateFilter",
+]
+
+IGNORE = "ignore"
+CHUNK_ROWS = 20_000
+# Below this many bytes a file is parsed in-process: starting workers costs more than it saves.
+PARALLEL_MIN_BYTES = 4_000_000
+_DELIMITERS = ",;\t|"
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_CUSTOM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,63}")
+
+# Header spellings recognised without a mapping (lower case, spaces/dashes as underscores).
+_SYNONYMS: dict[str, str] = {}
+for _field, _names in {
+    "phone": "phone phone_number phonenumber telephone tel number mobile telefon telefonnummer "
+    "rufnummer handy msisdn",
+    "first_name": "first_name firstname first given_name vorname",
+    "last_name": "last_name lastname last surname family_name nachname",
+    "company": "company company_name organisation organization firma unternehmen",
+    "email": "email e_mail mail email_address",
+    "timezone": "timezone time_zone tz zeitzone",
+    "external_id": "external_id externalid id customer_id customer_number kundennummer",
+}.items():
+    for _name in _names.split():
+        _SYNONYMS[_name] = _field
+
+
+class ImportFileError(Exception):
+    """The file cannot be read at all (not found, not CSV/XLSX, corrupt). One line, for users."""
+
+
+class MappingError(Exception):
+    """The column mapping does not fit the file or is malformed. One line, for users."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files
+
+
+@dataclass(slots=True)
+class Table:
+    """An open import file: its header and its data rows ``(row number, cells)``."""
+
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]
+    format: str
+    size: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    _closer: ExitStack = field(default_factory=ExitStack)
+
+    def close(self) -> None:
+        self._closer.close()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_table(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> Table:
+    """Open a CSV or XLSX file (by content, not only by name) and read its header."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with p.open("rb") as f:
+            head = f.read(4)
+    except FileNotFoundError:
+        raise ImportFileError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ImportFileError(f"{p}: is a directory") from None
+    except OSError as exc:
+        raise ImportFileError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if head.startswith(b"PK\x03\x04"):
+        return _open_xlsx(p, size, sheet)
+    if p.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        raise ImportFileError(f"{p}: not an XLSX workbook (old .xls files: save as .xlsx or CSV)")
+    return _open_csv(p, size, delimiter, encoding)
+
+
+def _detect_encoding(p: Path) -> str:
+    with p.open("rb") as f:
+        head = f.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while block := f.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+        f.seek(0)
+        cp1252 = codecs.getincrementaldecoder("cp1252")()
+        try:
+            while block := f.read(1 << 20):
+                cp1252.decode(block)
+            return "cp1252"
+        except UnicodeDecodeError:
+            return "latin-1"
+
+
+def _sniff_delimiter(sample: str) -> str:
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the last line of the sample may be cut short
+    text = "\n".join(lines[:50])
+    try:
+        found = csv.Sniffer().sniff(text, delimiters=_DELIMITERS).delimiter
+        if found in _DELIMITERS:
+            return found
+    except csv.Error:
+        pass
+    header = lines[0] if lines else ""
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -> Table:
+    if encoding is None:
+        encoding = _detect_encoding(p)
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ImportFileError(f"unknown encoding {encoding!r}") from None
+    stack = ExitStack()
+    try:
+        f = stack.enter_context(p.open("r", encoding=encoding, newline=""))
+        sample = f.read(64 * 1024)
+        f.seek(0)
+    except UnicodeDecodeError as exc:
+        stack.close()
+        raise ImportFileError(f"{p}: not valid {encoding}: {exc.reason}") from None
+    if "\x00" in sample:
+        stack.close()
+        raise ImportFileError(f"{p}: binary data, not a CSV text file")
+    if delimiter is None:
+        delimiter = _sniff_delimiter(sample)
+    elif delimiter in ("\\t", "tab"):
+        delimiter = "\t"
+    if len(delimiter) != 1:
+        stack.close()
+        raise ImportFileError(f"delimiter must be one character, got {delimiter!r}")
+    reader = csv.reader(f, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+    records = _csv_records(p, reader)
+    header_row = _first_nonblank(records)
+    if header_row is None:
+        stack.close()
+        raise ImportFileError(f"{p}: the file is empty (no header row)")
+    return Table(
+        header=_clean_header(header_row[1]),
+        rows=records,
+        format="csv",
+        size=size,
+        encoding=encoding,
+        delimiter=delimiter,
+        _closer=stack,
+    )
+
+
+def _csv_records(p: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    n = 0
+    try:
+        for cells in reader:
+            n += 1
+            yield n, cells
+    except csv.Error as exc:
+        raise ImportFileError(f"{p}: row {n + 1}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{p}: row {n + 1}: not valid text: {exc.reason}") from None
+
+
+def _first_nonblank(records: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]] | None:
+    for number, cells in records:
+        if any(c.strip() for c in cells):
+            return number, cells
+    return None
+
+
+def _clean_header(cells: Sequence[str]) -> list[str]:
+    return [c.strip().lstrip("\ufeff") for c in cells]
+
+
+def _open_xlsx(p: Path, size: int, sheet: str | None) -> Table:
+    import zipfile
+
+    import openpyxl
+
+    stack = ExitStack()
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise ImportFileError(f"{p}: not a readable XLSX workbook ({exc})") from None
+    stack.callback(wb.close)
+    if sheet is None:
+        ws = wb.worksheets[0]
+    elif sheet in wb.sheetnames:
+        ws = wb[sheet]
+    else:
+        stack.close()
+        raise ImportFileError(f"{p}: no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")
+    records = _xlsx_records(p, ws)
+    header_row = _first_nonblank(records)
+    if header_row is None:
+        stack.close()
+        raise ImportFileError(f"{p}: sheet {ws.title!r} is empty (no header row)")
+    return Table(
+        header=_clean_header(header_row[1]),
+        rows=records,
+        format="xlsx",
+        size=size,
+        sheet=str(ws.title),
+        _closer=stack,
+    )
+
+
+def _xlsx_records(p: Path, ws: Any) -> Iterator[tuple[int, list[str]]]:
+    # read_only worksheets stream rows; empty rows in between are not yielded by openpyxl, so
+    # the row number comes from the cells themselves.
+    try:
+        for cells in ws.iter_rows():
+            number = None
+            values = []
+            for cell in cells:
+                if number is None:
+                    number = getattr(cell, "row", None)
+                values.append(_cell_text(cell.value))
+            if number is None:
+                continue
+            yield number, values
+    except (KeyError, ValueError, OSError) as exc:
+        raise ImportFileError(f"{p}: corrupt worksheet: {exc}") from None
+
+
+def _cell_text(value: object) -> str:
+    """A cell as the text a user sees (phone numbers typed as numbers lose no digits)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ") if value.time() != time(0) else value.date().isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping
+
+
+def _check_target(target: str, where: str) -> str:
+    target = target.strip()
+    if target == IGNORE or target in CONTACT_FIELDS:
+        return target
+    if target.startswith(CUSTOM_PREFIX):
+        name = target[len(CUSTOM_PREFIX) :]
+        if _CUSTOM_NAME.fullmatch(name):
+            return target
+        raise MappingError(
+            f"{where}: custom field name {name!r} must be 1-64 letters, digits, _ . - or spaces"
+        )
+    raise MappingError(
+        f"{where}: unknown field {target!r} (expected one of {', '.join(CONTACT_FIELDS)}, "
+        f"fields.<name> or {IGNORE})"
+    )
+
+
+def _variable_target(key: str, where: str) -> str:
+    key = key.strip()
+    if key == "phone":
+        raise MappingError(f"{where}: phone cannot be a variable (every contact has its own)")
+    if key in CONTACT_FIELDS or key.startswith(CUSTOM_PREFIX):
+        return _check_target(key, where)
+    return _check_target(CUSTOM_PREFIX + key, where)
+
+
+def _split_pair(pair: str, what: str) -> tuple[str, str]:
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise MappingError(f"{what} {pair!r}: expected KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    """File column -> target, plus variables (target -> value for every row).
+
+    ``auto`` (no ``[columns]`` table given): columns not named in ``columns`` are guessed from
+    their headers and the rest kept as custom fields, so ``--map`` can fix one column without
+    writing a whole mapping. Otherwise only ``columns`` are read (plus the rest as custom
+    fields if ``unmapped = "fields"``).
+    """
+
+    columns: dict[str, str] = field(default_factory=dict)
+    auto: bool = True
+    variables: dict[str, str] = field(default_factory=dict)
+    unmapped: str = IGNORE
+    region: str | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> ColumnMapping:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MappingError(f"{p}: no such mapping file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MappingError(f"{p}: cannot read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MappingError(f"{p}: not valid TOML: {exc}") from None
+        return cls.from_dict(data, str(p))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "mapping") -> ColumnMapping:
+        known = {"columns", "variables", "unmapped", "region", "file"}
+        for key in data:
+            if key not in known:
+                raise MappingError(
+                    f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})"
+                )
+        columns_raw = data.get("columns", {})
+        if not isinstance(columns_raw, Mapping):
+            raise MappingError(f'{where}: [columns] must be a table of "file column" = "field"')
+        columns: dict[str, str] = {}
+        for col, target in columns_raw.items():
+            if not isinstance(target, str):
+                raise MappingError(f"{where}: columns.{col}: expected a field name string")
+            columns[str(col).strip()] = _check_target(target, f"{where}: columns.{col}")
+        variables_raw = data.get("variables", {})
+        if not isinstance(variables_raw, Mapping):
+            raise MappingError(f"{where}: [variables] must be a table of name = value")
+        variables: dict[str, str] = {}
+        for key, value in variables_raw.items():
+            if isinstance(value, dict | list):
+                raise MappingError(f"{where}: variables.{key}: expected a single value")
+            target = _variable_target(str(key), f"{where}: variables.{key}")
+            variables[target] = _cell_text(value)
+        unmapped = data.get("unmapped", IGNORE)
+        if unmapped not in (IGNORE, "fields"):
+            raise MappingError(f'{where}: unmapped must be "ignore" or "fields", got {unmapped!r}')
+        file_opts = data.get("file", {})
+        if not isinstance(file_opts, Mapping):
+            raise MappingError(f"{where}: [file] must be a table")
+        for key in file_opts:
+            if key not in ("delimiter", "encoding", "sheet"):
+                raise MappingError(f"{where}: file.{key}: unknown key (delimiter, encoding, sheet)")
+        region = data.get("region")
+        if region is not None and not isinstance(region, str):
+            raise MappingError(f'{where}: region must be a string like "DE"')
+        return cls(
+            columns=columns,
+            auto=not columns,
+            variables=variables,
+            unmapped=str(unmapped),
+            region=region,
+            delimiter=_opt_str(file_opts, "delimiter", where),
+            encoding=_opt_str(file_opts, "encoding", where),
+            sheet=_opt_str(file_opts, "sheet", where),
+        )
+
+    def with_pairs(self, maps: Iterable[str] = (), variables: Iterable[str] = ()) -> ColumnMapping:
+        """This mapping plus ``col=field`` and ``key=value`` pairs from the command line."""
+        columns = dict(self.columns)
+        for pair in maps:
+            col, target = _split_pair(pair, "--map")
+            columns[col] = _check_target(target, f"--map {pair}")
+        merged = dict(self.variables)
+        for pair in variables:
+            key, value = _split_pair(pair, "--var")
+            merged[_variable_target(key, f"--var {pair}")] = value
+        return ColumnMapping(
+            columns=columns,
+            auto=self.auto,
+            variables=merged,
+            unmapped=self.unmapped,
+            region=self.region,
+            delimiter=self.delimiter,
+            encoding=self.encoding,
+            sheet=self.sheet,
+        )
+
+
+def _opt_str(opts: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = opts.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MappingError(f"{where}: file.{key} must be a string")
+    return value
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    """The mapping resolved against one file's header; cheap to send to worker processes."""
+
+    header: tuple[str, ...]
+    #: (cell index, header name, target) for every used column.
+    columns: tuple[tuple[int, str, str], ...]
+    variables: tuple[tuple[str, str], ...]
+    region: str
+
+    @property
+    def targets(self) -> dict[str, str]:
+        return {name: target for _, name, target in self.columns}
+
+
+def build_plan(header: Sequence[str], mapping: ColumnMapping, region: str = "DE") -> RowPlan:
+    """Resolve ``mapping`` against ``header``; raises :class:`MappingError` on any mismatch."""
+    region = (mapping.region or region).upper()
+    try:
+        PhoneNormalizer(region)
+    except ValueError as exc:
+        raise MappingError(str(exc)) from None
+    seen: dict[str, int] = {}
+    duplicated: set[str] = set()
+    for i, name in enumerate(header):
+        if name in seen:
+            duplicated.add(name)
+        else:
+            seen.setdefault(name, i)
+    lowered = {_header_key(n): i for i, n in enumerate(header) if n}
+    explicit: dict[int, str] = {}
+    for col, target in mapping.columns.items():
+        if col in duplicated:
+            raise MappingError(f"column {col!r} appears more than once in the file's header")
+        index = seen.get(col)
+        if index is None:
+            index = lowered.get(_header_key(col))
+        if index is None:
+            available = ", ".join(repr(h) for h in header if h)
+            raise MappingError(f"column {col!r} is not in the file (columns: {available})")
+        explicit[index] = target
+    columns = [(i, header[i], t) for i, t in sorted(explicit.items()) if t != IGNORE]
+    rest = [i for i, name in enumerate(header) if i not in explicit and name]
+    rest = [i for i in rest if header[i] not in duplicated]
+    if mapping.auto:
+        guessed = []
+        for i in rest:
+            name = header[i]
+            target = _SYNONYMS.get(_header_key(name)) or CUSTOM_PREFIX + name[:64]
+            guessed.append((i, name, target))
+        taken = {t for _, _, t in columns}
+        columns = sorted(columns + _first_per_target(guessed, taken))
+    elif mapping.unmapped == "fields":
+        columns = sorted(columns + [(i, header[i], CUSTOM_PREFIX + header[i][:64]) for i in rest])
+    targets: dict[str, str] = {}
+    for _, name, target in columns:
+        if target in targets:
+            raise MappingError(
+                f"columns {targets[target]!r} and {name!r} are both mapped to {target}"
+            )
+        targets[target] = name
+    if not any(target == "phone" for _, _, target in columns):
+        available = ", ".join(repr(h) for h in header if h)
+        raise MappingError(
+            f"no column is mapped to phone (columns: {available}); use --map COLUMN=phone"
+        )
+    for target, value in mapping.variables.items():
+        problem = _check_value(target, value)
+        if problem is not None:
+            raise MappingError(f"variable {target}: {problem}")
+    return RowPlan(
+        header=tuple(header),
+        columns=tuple(columns),
+        variables=tuple(mapping.variables.items()),
+        region=region,
+    )
+
+
+def _first_per_target(
+    columns: list[tuple[int, str, str]], taken: set[str]
+) -> list[tuple[int, str, str]]:
+    """Guessed targets: the first column wins a field, later ones become custom fields."""
+    out: list[tuple[int, str, str]] = []
+    for i, name, target in columns:
+        if target in taken:
+            target = CUSTOM_PREFIX + name[:64]
+            if target in taken or not _CUSTOM_NAME.fullmatch(name[:64]):
+                continue
+        taken.add(target)
+        out.append((i, name, target))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+
+_ZONES: dict[str, str] | None = None
+
+
+def _canonical_zone(name: str) -> str | None:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = {z.lower(): z for z in zoneinfo.available_timezones()}
+        _ZONES.setdefault("utc", "UTC")
+    return _ZONES.get(name.lower())
+
+
+def _check_value(target: str, value: str) -> str | None:
+    """Why ``value`` is not acceptable for ``target`` (``None`` if it is)."""
+    limit = MAX_LENGTH.get(target)
+    if limit is not None and len(value) > limit:
+        return f"longer than {limit} characters"
+    if target == "email" and value and not _EMAIL.fullmatch(value):
+        return "not a valid e-mail address"
+    if target == "timezone" and value and _canonical_zone(value) is None:
+        return f"unknown time zone {value!r} (expected an IANA name like Europe/Berlin)"
+    return None
+
+
+_NORMALIZERS: dict[str, PhoneNormalizer] = {}
+
+
+def _normalizer(region: str) -> PhoneNormalizer:
+    n = _NORMALIZERS.get(region)
+    if n is None:
+        n = _NORMALIZERS[region] = PhoneNormalizer(region)
+    return n
+
+
+# Contact attributes in ParsedContact order after ``phone``; the slot of each in a row's list.
+_SLOTS = ("first_name", "last_name", "company", "email", "timezone", "external_id")
+_SLOT = {name: i for i, name in enumerate(_SLOTS)}
+_TZ_SLOT = _SLOT["timezone"]
+_PLAIN, _EMAIL_CHECK, _ZONE_CHECK = 0, 1, 2
+_ZONE_HINT = "(expected an IANA name like Europe/Berlin)"
+
+
+def parse_rows(
+    plan: RowPlan, rows: Sequence[tuple[int, list[str]]]
+) -> tuple[list[ParsedContact], list[RowProblem], int]:
+    """Validate and normalise rows: ``(contacts, problems, non-blank rows)``.
+
+    A row with several problems reports each of them (one :class:`RowProblem` per column), so a
+    user fixes the file in one pass. Runs in worker processes: module-level and picklable.
+    Written for speed (it runs a million times per big import): per-column work is decided
+    once per call, not per cell.
+    """
+    normalizer = _normalizer(plan.region)
+    width = len(plan.header)
+    phone_index, phone_col = -1, ""
+    # (cell index, header, slot or -1 for a custom field, custom name, length limit, check)
+    columns: list[tuple[int, str, int, str, int, int]] = []
+    for index, name, target in plan.columns:
+        if target == "phone":
+            phone_index, phone_col = index, name
+        elif target.startswith(CUSTOM_PREFIX):
+            columns.append((index, name, -1, target[len(CUSTOM_PREFIX) :], 0, _PLAIN))
+        else:
+            check = {"email": _EMAIL_CHECK, "timezone": _ZONE_CHECK}.get(target, _PLAIN)
+            columns.append((index, name, _SLOT[target], "", MAX_LENGTH[target], check))
+    base_slots: list[str | None] = [None] * len(_SLOTS)
+    base_custom: dict[str, str] = {}
+    for target, value in plan.variables:
+        if target.startswith(CUSTOM_PREFIX):
+            base_custom[target[len(CUSTOM_PREFIX) :]] = value
+        elif target == "timezone":
+            base_slots[_TZ_SLOT] = _canonical_zone(value)
+        else:
+            base_slots[_SLOT[target]] = value
+    contacts: list[ParsedContact] = []
+    problems: list[RowProblem] = []
+    append = contacts.append
+    dumps = json.dumps
+    counted = 0
+    for number, cells in rows:
+        if not "".join(cells).strip():
+            continue  # blank row
+        counted += 1
+        n = len(cells)
+        bad: list[RowProblem] | None = None
+        if n > width and "".join(cells[width:]).strip():
+            bad = [RowProblem(number, None, f"{n} cells but the header has {width} columns")]
+        slots = base_slots.copy()
+        custom = base_custom.copy()
+        for index, name, slot, key, limit, check in columns:
+            if index >= n:
+                continue
+            cell = cells[index].strip()
+            if not cell:
+                continue
+            reason = None
+            if limit and len(cell) > limit:
+                reason = f"longer than {limit} characters"
+            elif check == _EMAIL_CHECK:
+                if not _EMAIL.fullmatch(cell):
+                    reason = "not a valid e-mail address"
+            elif check == _ZONE_CHECK:
+                zone = _canonical_zone(cell)
+                if zone is None:
+                    reason = (
+                        f"unknown time zone {cell!r} (expected an IANA name like Europe/Berlin)"
+                    )
+                cell = zone or cell
+            if reason is not None:
+                if bad is None:
+                    bad = []
+                bad.append(RowProblem(number, name, reason, cell[:200]))
+            elif slot < 0:
+                custom[key] = cell
+            else:
+                slots[slot] = cell
+        phone_raw = cells[phone_index].strip() if phone_index < n else ""
+        phone = ""
+        zone_from_number: str | None = None
+        if not phone_raw:
+            bad = (bad or []) + [RowProblem(number, phone_col, "missing phone number")]
+        else:
+            try:
+                phone, zone_from_number = normalizer.normalize(phone_raw)
+            except InvalidPhone as exc:
+                reason = f"unusable phone number: {exc}"
+                bad = (bad or []) + [RowProblem(number, phone_col, reason, phone_raw[:200])]
+        if bad is not None:
+            problems.extend(bad)
+            continue
+        first, last, company, email, zone, external = slots
+        append(
+            ParsedContact(
+                number,
+                phone,
+                first,
+                last,
+                company,
+                email,
+                zone or zone_from_number,
+                external,
+                dumps(custom) if custom else "{}",
+            )
+        )
+    return contacts, problems, counted
+
+
+class DuplicateFilter:
+    """Drops later rows whose number was already seen in this file, reporting each one."""
+
+    def __init__(self, phone_column: str | None) -> None:
+        self._first: dict[str, int] = {}
+        self._column = phone_column
+
+    def __call__(
+        self, contacts: list[ParsedContact], problems: list[RowProblem]
+    ) -> list[ParsedContact]:
+        kept: list[ParsedContact] = []
+        first = self._first
+        for c in contacts:
+            earlier = first.get(c.phone)
+            if earlier is None:
+                first[c.phone] = c.row
+                kept.append(c)
+            else:
+                problems.append(
+                    RowProblem(
+                        c.row,
+                        self._column,
+                        f"duplicate of row {earlier} (same number {c.phone})",
+                        c.phone,
+                        ProblemKind.DUPLICATE,
+                    )
+                )
+        return kept
+
+
+def _chunks(
+    rows: Iterator[tuple[int, list[str]]], size: int
+) -> Iterator[list[tuple[int, list[str]]]]:
+    chunk: list[tuple[int, list[str]]] = []
+    for record in rows:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def parse_table(
+    table: Table,
+    plan: RowPlan,
+    *,
+    workers: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[ParsedChunk]:
+    """Parse the table into chunks in file order, duplicates within the file removed.
+
+    ``workers`` ``None`` picks two processes for big files (phone parsing dominates and scales
+    with cores) and none for small ones; ``0`` or ``1`` parses in this process. Workers are
+    started with ``spawn``: forking a process that runs threads (aiosqlite's) is unsafe.
+    """
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if table.size >= PARALLEL_MIN_BYTES else 0
+    phone_col = next((name for _, name, t in plan.columns if t == "phone"), None)
+    dedup = DuplicateFilter(phone_col)
+    if workers <= 1:
+        for chunk in _chunks(table.rows, chunk_rows):
+            contacts, problems, counted = parse_rows(plan, chunk)
+            yield _finish(dedup, contacts, problems, counted)
+        return
+    pending: list[Future[tuple[list[ParsedContact], list[RowProblem], int]]] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        try:
+            for chunk in _chunks(table.rows, chunk_rows):
+                pending.append(pool.submit(parse_rows, plan, chunk))
+                if len(pending) > workers * 2:
+                    yield _finish(dedup, *pending.pop(0).result())
+            while pending:
+                yield _finish(dedup, *pending.pop(0).result())
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+
+def _finish(
+    dedup: DuplicateFilter,
+    contacts: list[ParsedContact],
+    problems: list[RowProblem],
+    counted: int,
+) -> ParsedChunk:
+    kept = dedup(contacts, problems)
+    problems.sort(key=lambda p: p.row)
+    return ParsedChunk(kept, problems, counted)

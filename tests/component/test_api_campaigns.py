@@ -1,0 +1,208 @@
+"""REST API: campaign definitions, status, schedule, tasks, taskflow rules, overview."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from api_testkit import Api, campaign_body, create_campaign, open_api
+
+from dialerd.domain.changes import NewContact
+from dialerd.store import Store
+
+BASE = "/api/v1/campaigns"
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[Api]:
+    async for a in open_api(store):
+        yield a
+
+
+async def test_create_get_list_campaign(api: Api) -> None:
+    created = await create_campaign(api)
+    assert created["name"] == "sales"
+    assert created["status"] == "disabled"
+    assert created["definition"]["rules"][1] == {
+        "from": "call",
+        "status": "declined",
+        "detail": None,
+        "to": "lost",
+        "delay": "1h",
+    }
+    assert created["engine_reloaded"] is True
+    assert api.engine.names() == ["reload"]
+
+    by_name = await api.call("GET", f"{BASE}/sales", role="readonly")
+    by_id = await api.call("GET", f"{BASE}/{created['id']}", role="readonly")
+    assert by_name.status_code == by_id.status_code == 200
+    assert by_name.json() == by_id.json()
+
+    listed = await api.call("GET", BASE, role="readonly")
+    assert [c["name"] for c in listed.json()["campaigns"]] == ["sales"]
+
+
+async def test_create_twice_is_a_conflict(api: Api) -> None:
+    await create_campaign(api)
+    r = await api.call("POST", BASE, json=campaign_body())
+    assert r.status_code == 409
+    assert r.json() == {"error": "campaign 'sales' exists already", "field": None}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"tasks": [{"name": "call", "type": "phone"}]}, "tasks.0.type", "'call'"),
+        ({"dial": {"mode": "turbo"}}, "dial.mode", "predictive"),
+        ({"colour": "red"}, "colour", "unknown key"),
+        ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
+        (
+            {"rules": [{"from": "call", "status": "success", "to": "nowhere"}]},
+            "rules.0.to",
+            "'nowhere' is not a task",
+        ),
+        ({"tasks": []}, "tasks", "at least 1"),
+    ],
+)
+async def test_bad_definition_names_the_field(
+    api: Api, change: dict[str, object], field: str, words: str
+) -> None:
+    r = await api.call("POST", BASE, json=campaign_body(**change))
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == field
+    assert words in body["error"]
+    assert (await api.call("GET", BASE)).json()["campaigns"] == []
+
+
+async def test_body_that_is_not_json(api: Api) -> None:
+    r = await api.call(
+        "POST", BASE, content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422
+    assert set(r.json()) >= {"error", "field"}
+
+
+async def test_unknown_campaign_is_404(api: Api) -> None:
+    r = await api.call("GET", f"{BASE}/nope")
+    assert r.status_code == 404
+    assert r.json() == {"error": "no campaign 'nope'", "field": None}
+
+
+async def test_replace_and_patch_definition(api: Api) -> None:
+    await create_campaign(api)
+    body = campaign_body(description="spring offer", dial={"mode": "power"})
+    r = await api.call("PUT", f"{BASE}/sales", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["dial_mode"] == "power"
+    assert r.json()["definition"]["description"] == "spring offer"
+
+    renamed = await api.call("PUT", f"{BASE}/sales", json=campaign_body("other"))
+    assert renamed.status_code == 422
+    assert renamed.json()["field"] == "name"
+
+    r = await api.call("PATCH", f"{BASE}/sales", json={"dial": {"calls_per_ready_agent": 1.5}})
+    assert r.status_code == 200, r.text
+    dial = r.json()["definition"]["dial"]
+    assert dial["mode"] == "power"  # untouched keys stay
+    assert dial["calls_per_ready_agent"] == 1.5
+
+    bad = await api.call("PATCH", f"{BASE}/sales", json={"ring_timeout": "1s"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "ring_timeout"
+
+
+async def test_status_and_schedule(api: Api) -> None:
+    await create_campaign(api)
+    r = await api.call("PUT", f"{BASE}/sales/status", json={"status": "automatic"})
+    assert r.status_code == 422
+    assert "periods" in r.json()["error"]
+
+    schedule = {
+        "periods": [{"days": ["mon", "tue"], "from": "09:00", "to": "17:30"}],
+        "dates_off": ["2026-12-24"],
+    }
+    r = await api.call("PUT", f"{BASE}/sales/schedule", json=schedule)
+    assert r.status_code == 200, r.text
+    got = await api.call("GET", f"{BASE}/sales/schedule", role="readonly")
+    assert got.json()["periods"] == [{"days": ["mon", "tue"], "from": "09:00:00", "to": "17:30:00"}]
+    assert got.json()["dates_off"] == ["2026-12-24"]
+
+    r = await api.call("PUT", f"{BASE}/sales/status", json={"status": "automatic"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "automatic"
+    assert (await api.call("GET", f"{BASE}/sales")).json()["status"] == "automatic"
+
+    bad = await api.call("PUT", f"{BASE}/sales/status", json={"status": "on"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "status"
+
+    reversed_period = {"periods": [{"days": ["mon"], "from": "18:00", "to": "09:00"}]}
+    r = await api.call("PUT", f"{BASE}/sales/schedule", json=reversed_period)
+    assert r.status_code == 422
+    assert r.json()["field"].startswith("periods.0")
+
+
+async def test_tasks_and_rules(api: Api) -> None:
+    created = await create_campaign(api)
+    tasks = (await api.call("GET", f"{BASE}/sales/tasks")).json()
+    assert tasks["start_task"] == "call"
+    assert [(t["name"], t["type"]) for t in tasks["tasks"]] == [
+        ("call", "call"),
+        ("won", "export"),
+        ("lost", "wait"),
+    ]
+    ids = {t["name"]: t["id"] for t in tasks["tasks"]}
+
+    rules = [{"from": "call", "status": "failed", "detail": "$max_attempts", "to": "lost"}]
+    r = await api.call("PUT", f"{BASE}/sales/rules", json={"rules": rules})
+    assert r.status_code == 200, r.text
+    got = (await api.call("GET", f"{BASE}/sales/rules")).json()["rules"]
+    assert got == [
+        {"from": "call", "status": "failed", "detail": "$max_attempts", "to": "lost", "delay": "0s"}
+    ]
+
+    # a new task keeps the ids of the old ones (contacts stay where they are)
+    new_tasks = [*(({"name": t["name"], "type": t["type"]}) for t in tasks["tasks"])]
+    new_tasks.append({"name": "mail", "type": "email"})
+    r = await api.call("PUT", f"{BASE}/sales/tasks", json={"tasks": new_tasks})
+    assert r.status_code == 200, r.text
+    after = {t["name"]: t["id"] for t in r.json()["tasks"]}
+    assert {k: after[k] for k in ids} == ids
+
+    # dropping a task a rule points at: the rule is named
+    r = await api.call("PUT", f"{BASE}/sales/tasks", json={"tasks": new_tasks[:2]})
+    assert r.status_code == 422
+    assert r.json()["field"] == "rules.0.to"
+
+    # dropping a task that holds contacts: a conflict with the data
+    await api.store.add_contacts(
+        created["id"], [NewContact(phone="+4930123456")], api.clock.now(), task="mail"
+    )
+    keep = [t for t in new_tasks if t["name"] != "mail"]
+    r = await api.call("PUT", f"{BASE}/sales/tasks", json={"tasks": keep})
+    assert r.status_code == 409
+    assert "mail" in r.json()["error"]
+
+
+async def test_overview_counts(api: Api) -> None:
+    created = await create_campaign(api)
+    await api.store.add_contacts(
+        created["id"],
+        [NewContact(phone=f"+49301234{i:03d}") for i in range(3)],
+        api.clock.now(),
+    )
+    r = await api.call("GET", f"{BASE}/sales/overview", role="readonly")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 3
+    assert body["rows"] == [
+        {
+            "task": "call",
+            "status": "open",
+            "status_detail": "$none",
+            "count": 3,
+            "waiting_for": None,
+            "next_due": None,
+        }
+    ]

@@ -1,0 +1,363 @@
+"""REST API: contacts — add (idempotent), batch, search, change, delete, move, bulk edit,
+history and attempts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from api_testkit import Api, create_campaign, open_api
+
+from dialerd.domain.enums import CallResult
+from dialerd.domain.model import Attempt
+from dialerd.store import Store
+
+C = "/api/v1/campaigns/sales/contacts"
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[Api]:
+    async for a in open_api(store):
+        await create_campaign(a)
+        yield a
+
+
+async def add(api: Api, **body: Any) -> dict[str, Any]:
+    r = await api.call("POST", C, json=body)
+    assert r.status_code in (200, 201), r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def test_add_normalises_phone_and_is_idempotent_by_external_id(api: Api) -> None:
+    r = await api.call(
+        "POST",
+        C,
+        json={
+            "phone": "030 1234567",
+            "first_name": "Erika",
+            "last_name": "Mustermann",
+            "external_id": "crm-1",
+            "fields": {"plan": "gold", "score": 7},
+        },
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    contact = first["contact"]
+    assert first["result"] == "created"
+    assert contact["phone"] == "+49301234567"
+    assert contact["timezone"] == "Europe/Berlin"
+    assert (contact["task"], contact["status"], contact["status_detail"]) == (
+        "call",
+        "open",
+        "$none",
+    )
+    assert contact["fields"] == {"plan": "gold", "score": 7}
+
+    again = await api.call("POST", C, json={"phone": "+49 30 1234567", "external_id": "crm-1"})
+    assert again.status_code == 200
+    assert again.json()["result"] == "exists"
+    assert again.json()["contact"]["id"] == contact["id"]
+
+    dup = await api.call("POST", C, json={"phone": "+49301234567", "external_id": "crm-2"})
+    assert dup.status_code == 409
+    assert dup.json()["field"] == "phone"
+    assert str(contact["id"]) in dup.json()["error"]
+
+    total = await api.call("GET", C)
+    assert total.json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"phone": "12"}, "phone"),
+        ({"phone": "+49301234567", "email": "not-an-address"}, "email"),
+        ({"phone": "+49301234567", "timezone": "Berlin"}, "timezone"),
+        ({"phone": "+49301234567", "task": "nowhere"}, "task"),
+        ({"phone": "+49301234567", "shoe_size": 44}, "shoe_size"),
+        ({"phone": "+49301234567", "fields": {"x": [1, 2]}}, "fields.x.str"),
+        ({"phone": "+49301234567", "due_at": "2026-03-02T10:00:00"}, "due_at"),
+    ],
+)
+async def test_bad_contact_is_422_naming_the_field(
+    api: Api, body: dict[str, Any], field: str
+) -> None:
+    r = await api.call("POST", C, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert (await api.call("GET", C)).json()["total"] == 0
+
+
+async def test_add_into_a_named_task(api: Api) -> None:
+    r = await add(api, phone="+49301111111", task="won")
+    assert r["contact"]["task"] == "won"
+
+
+async def test_batch_keeps_good_items_and_reports_each(api: Api) -> None:
+    await add(api, phone="+49302222222", external_id="old")
+    body = {
+        "contacts": [
+            {"phone": "+49303333333", "external_id": "a"},
+            {"phone": "not a number"},
+            {"phone": "+49302222222"},
+            {"phone": "+49304444444", "external_id": "old"},
+            {"phone": "+49305555555", "colour": "red"},
+            {"phone": "+49303333333", "external_id": "a"},
+            {"first_name": "No Phone"},
+        ]
+    }
+    r = await api.call("POST", f"{C}/batch", json=body, role="supervisor")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["created"], out["exists"], out["duplicate_phone"], out["invalid"]) == (2, 2, 1, 2)
+    results = out["results"]
+    assert [x["result"] for x in results] == [
+        "created",
+        "invalid",
+        "duplicate_phone",
+        "exists",
+        "invalid",
+        "exists",
+        "created",
+    ]
+    assert results[1]["field"] == "contacts.1.phone"
+    assert results[4] == {
+        "index": 4,
+        "result": "invalid",
+        "error": "unknown key",
+        "field": "contacts.4.colour",
+    }
+    assert results[5]["contact_id"] == results[0]["contact_id"]
+
+    # retrying the whole batch creates nothing new
+    again = (await api.call("POST", f"{C}/batch", json=body)).json()
+    assert again["created"] == 1  # only the contact without phone or external_id
+    assert (await api.call("GET", C)).json()["total"] == 4
+
+
+async def test_search_by_parts(api: Api) -> None:
+    await add(
+        api,
+        phone="+49301234567",
+        first_name="Erika",
+        last_name="Mustermann",
+        email="erika@example.org",
+        company="Acme GmbH",
+    )
+    await add(api, phone="+4940555000", first_name="Max", last_name="Muster", email="max@web.de")
+    await add(api, phone="+4989777000", first_name="Hans", last_name="Meier", email="h@acme.de")
+
+    async def names(**params: Any) -> list[str]:
+        r = await api.call("GET", C, params=params, role="readonly")
+        assert r.status_code == 200, r.text
+        return [c["first_name"] for c in r.json()["contacts"]]
+
+    assert await names(name="muster") == ["Erika", "Max"]
+    assert await names(name="erika muster") == ["Erika"]
+    assert await names(name="ACME") == ["Erika"]
+    assert await names(email="acme") == ["Hans"]
+    assert await names(phone="030 1234567") == ["Erika"]  # a full number in national notation
+    assert await names(phone="0049 40 555 000") == ["Max"]
+    assert await names(phone="555") == ["Max"]  # a part of a number
+    assert await names(phone="040-555") == ["Max"]
+    assert await names(name="muster", email="web") == ["Max"]
+    assert await names(sort="-first_name") == ["Max", "Hans", "Erika"]
+    page = await api.call("GET", C, params={"limit": 1, "offset": 1})
+    assert page.json()["total"] == 3
+    assert [c["first_name"] for c in page.json()["contacts"]] == ["Max"]
+
+    bad = await api.call("GET", C, params={"limit": 0})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "query.limit"
+    bad = await api.call("GET", C, params={"phone": "--"})
+    assert bad.json()["field"] == "query.phone"
+    bad = await api.call("GET", C, params={"task": "nowhere"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "query.task"
+
+
+async def test_get_change_and_history(api: Api) -> None:
+    cid = (await add(api, phone="+49301234567", first_name="Erika", fields={"plan": "gold"}))[
+        "contact"
+    ]["id"]
+    r = await api.call(
+        "PATCH",
+        f"{C}/{cid}",
+        role="supervisor",
+        json={
+            "last_name": "Musterfrau",
+            "fields": {"plan": None, "score": 9},
+            "status": "declined",
+            "status_detail": "not_interested",
+            "note": "asked by phone",
+        },
+    )
+    assert r.status_code == 200, r.text
+    c = r.json()
+    assert (c["first_name"], c["last_name"]) == ("Erika", "Musterfrau")
+    assert c["fields"] == {"score": 9}
+    assert (c["status"], c["status_detail"]) == ("declined", "not_interested")
+
+    r = await api.call("PATCH", f"{C}/{cid}", json={"phone": "+44 20 7946 0958"})
+    assert r.status_code == 200, r.text
+    assert r.json()["phone"] == "+442079460958"
+    assert r.json()["timezone"] == "Europe/London"
+
+    history = (await api.call("GET", f"{C}/{cid}/history", role="readonly")).json()["history"]
+    assert [h["actor"] for h in history] == ["api:floor", "api:ops"]
+    assert history[0]["to_status"] == "declined"
+    assert history[0]["note"] == "asked by phone"
+    assert history[0]["from_task"] == history[0]["to_task"] == "call"
+    assert "+442079460958" in history[1]["note"]
+
+    for body, field in (
+        ({}, None),
+        ({"status": "maybe"}, "status"),
+        ({"status_detail": "$weird"}, "status_detail"),
+        ({"phone": "123"}, "phone"),
+    ):
+        r = await api.call("PATCH", f"{C}/{cid}", json=body)
+        assert r.status_code == 422, body
+        assert r.json()["field"] == field
+
+
+async def test_contact_of_another_campaign_is_404(api: Api) -> None:
+    await create_campaign(api, "other")
+    cid = (await add(api, phone="+49301234567"))["contact"]["id"]
+    r = await api.call("GET", f"/api/v1/campaigns/other/contacts/{cid}")
+    assert r.status_code == 404
+    r = await api.call("GET", f"{C}/999999")
+    assert r.status_code == 404
+    assert r.json() == {"error": "no contact 999999", "field": None}
+    r = await api.call("GET", f"{C}/abc")
+    assert r.status_code == 422
+    assert r.json()["field"] == "path.contact_id"
+
+
+async def test_delete(api: Api) -> None:
+    cid = (await add(api, phone="+49301234567"))["contact"]["id"]
+    await api.call("PATCH", f"{C}/{cid}", json={"status": "success"})
+    r = await api.call("DELETE", f"{C}/{cid}", role="supervisor")
+    assert r.status_code == 204
+    assert (await api.call("GET", f"{C}/{cid}")).status_code == 404
+    assert (await api.call("DELETE", f"{C}/{cid}")).status_code == 404
+
+
+async def test_delete_refused_while_dialled(api: Api) -> None:
+    created = await add(api, phone="+49301234567")
+    campaign_id = created["contact"]["campaign_id"]
+    from datetime import timedelta
+
+    leased = await api.store.lease(
+        campaign_id, 1, "runner-1", timedelta(minutes=5), api.clock.now()
+    )
+    assert len(leased) == 1
+    r = await api.call("DELETE", f"{C}/{created['contact']['id']}")
+    assert r.status_code == 409
+    assert "dialled" in r.json()["error"]
+
+
+async def test_move_one_and_filtered(api: Api) -> None:
+    ids = [
+        (await add(api, phone=f"+4930123456{i}", list_name="fair" if i < 3 else "web"))["contact"][
+            "id"
+        ]
+        for i in range(5)
+    ]
+    r = await api.call("POST", f"{C}/{ids[0]}/move", json={"to_task": "won"}, role="supervisor")
+    assert r.status_code == 200, r.text
+    assert r.json()["task"] == "won"
+
+    r = await api.call("POST", f"{C}/move", json={"to_task": "lost", "filter": {}})
+    assert r.status_code == 422
+    assert r.json()["field"] == "filter"
+
+    r = await api.call(
+        "POST",
+        f"{C}/move",
+        json={"to_task": "lost", "filter": {"task": "call", "list_name": "fair"}},
+    )
+    assert r.json() == {"moved": 2}
+    r = await api.call("POST", f"{C}/move", json={"to_task": "nowhere", "filter": {"all": True}})
+    assert r.status_code == 422
+    assert r.json()["field"] == "to_task"
+
+    overview = (await api.call("GET", "/api/v1/campaigns/sales/overview")).json()["rows"]
+    assert {(row["task"], row["count"]) for row in overview} == {
+        ("call", 2),
+        ("won", 1),
+        ("lost", 2),
+    }
+    history = (await api.call("GET", f"{C}/{ids[1]}/history")).json()["history"]
+    assert history[-1]["to_task"] == "lost"
+
+
+async def test_bulk_edit(api: Api) -> None:
+    for i in range(4):
+        await add(api, phone=f"+4930123456{i}", list_name="fair" if i % 2 else "web")
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={
+            "filter": {"list_name": "fair"},
+            "fields": {"company": "Acme", "source": "fair 2026"},
+            "status": "failed",
+            "status_detail": "wrong_target",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"edited": 2}
+    found = (await api.call("GET", C, params={"status": "failed"})).json()["contacts"]
+    assert len(found) == 2
+    assert all(c["company"] == "Acme" and c["fields"]["source"] == "fair 2026" for c in found)
+    assert {c["status_detail"] for c in found} == {"wrong_target"}
+
+    for body, field in (
+        ({"filter": {"list_name": "fair"}}, "fields"),
+        ({"filter": {"list_name": "fair"}, "fields": {"phone": "1"}}, "fields"),
+        ({"filter": {"conditions": [{"field": "x", "op": "like"}]}, "status": "open"}, None),
+    ):
+        r = await api.call("POST", f"{C}/bulk-edit", json=body)
+        assert r.status_code == 422, body
+        if field is not None:
+            assert r.json()["field"] == field
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={"filter": {"conditions": [{"field": "x", "op": "like"}]}, "status": "open"},
+    )
+    assert r.json()["field"] == "filter.conditions.0.op"
+
+
+async def test_attempts(api: Api) -> None:
+    contact = (await add(api, phone="+49301234567"))["contact"]
+    now = api.clock.now()
+    await api.store.start_attempt(
+        Attempt(
+            id="att-1",
+            campaign_id=contact["campaign_id"],
+            contact_id=contact["id"],
+            task_id=contact["task_id"],
+            phone=contact["phone"],
+            originated_at=now,
+        )
+    )
+    await api.store.record_attempt(
+        Attempt(
+            id="att-1",
+            campaign_id=contact["campaign_id"],
+            contact_id=contact["id"],
+            task_id=contact["task_id"],
+            phone=contact["phone"],
+            hungup_at=now,
+            result=CallResult.BUSY,
+        )
+    )
+    r = await api.call("GET", f"{C}/{contact['id']}/attempts", role="readonly")
+    assert r.status_code == 200
+    (attempt,) = r.json()["attempts"]
+    assert attempt["id"] == "att-1"
+    assert attempt["result"] == "busy"
+    assert attempt["originated_at"].startswith("2026-03-02T10:00:00")

@@ -1,0 +1,83 @@
+"""REST API: the do-not-call list (global and per campaign)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from api_testkit import Api, create_campaign, open_api
+
+from dialerd.store import Store
+
+D = "/api/v1/dnc"
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[Api]:
+    async for a in open_api(store):
+        await create_campaign(a)
+        yield a
+
+
+async def test_add_check_list_remove_global(api: Api) -> None:
+    r = await api.call(
+        "POST",
+        D,
+        role="supervisor",
+        json={"phones": ["030 1234567", "+49 40 555000"], "note": "asked"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"campaign": None, "added": 2, "already_listed": 0}
+    again = await api.call("POST", D, json={"phones": ["+49301234567"]})
+    assert again.json()["added"] == 0
+    assert again.json()["already_listed"] == 1
+
+    check = await api.call("GET", f"{D}/0301234567", role="readonly")
+    assert check.json() == {"phone": "+49301234567", "campaign": None, "dnc": True}
+    check = await api.call("GET", f"{D}/+49301111111")
+    assert check.json()["dnc"] is False
+
+    listed = (await api.call("GET", D, role="readonly")).json()
+    assert listed["total"] == 2
+    assert [n["phone"] for n in listed["numbers"]] == ["+49301234567", "+4940555000"]
+    assert listed["numbers"][0]["actor"] == "api:floor"
+    assert listed["numbers"][0]["note"] == "asked"
+
+    r = await api.call("DELETE", f"{D}/030 1234567")
+    assert r.status_code == 204
+    assert (await api.call("GET", f"{D}/+49301234567")).json()["dnc"] is False
+    r = await api.call("DELETE", f"{D}/+49301234567")
+    assert r.status_code == 404
+    assert r.json()["field"] == "phone"
+
+
+async def test_campaign_list_and_open_contacts_close(api: Api) -> None:
+    r = await api.call("POST", "/api/v1/campaigns/sales/contacts", json={"phone": "+49301234567"})
+    cid = r.json()["contact"]["id"]
+    r = await api.call("POST", D, json={"phones": ["+49301234567"], "campaign": "sales"})
+    assert r.json() == {"campaign": "sales", "added": 1, "already_listed": 0}
+    contact = (await api.call("GET", f"/api/v1/campaigns/sales/contacts/{cid}")).json()
+    assert (contact["status"], contact["status_detail"]) == ("failed", "$dnc")
+
+    in_campaign = await api.call("GET", f"{D}/+49301234567", params={"campaign": "sales"})
+    assert in_campaign.json()["dnc"] is True
+    globally = await api.call("GET", f"{D}/+49301234567")
+    assert globally.json()["dnc"] is False
+    assert (await api.call("GET", D, params={"campaign": "sales"})).json()["total"] == 1
+    assert (await api.call("GET", D)).json()["total"] == 0
+    r = await api.call("DELETE", f"{D}/+49301234567", params={"campaign": "sales"})
+    assert r.status_code == 204
+
+
+async def test_bad_numbers_and_scopes(api: Api) -> None:
+    r = await api.call("POST", D, json={"phones": ["+49301234567", "abc"]})
+    assert r.status_code == 422
+    assert r.json()["field"] == "phones.1"
+    assert (await api.call("GET", D)).json()["total"] == 0  # nothing half-added
+    r = await api.call("POST", D, json={"phones": []})
+    assert r.status_code == 422
+    assert r.json()["field"] == "phones"
+    r = await api.call("POST", D, json={"phones": ["+49301234567"], "campaign": "nope"})
+    assert r.status_code == 404
+    r = await api.call("GET", f"{D}/12")
+    assert r.status_code == 422

@@ -1,0 +1,141 @@
+"""REST API: contact import by upload (CSV, XLSX) and the import history."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+
+import openpyxl
+import pytest
+from api_testkit import Api, create_campaign, open_api
+
+from dialerd.store import Store
+
+IMPORTS = "/api/v1/campaigns/sales/imports"
+
+CSV = (
+    b"Vorname;Nachname;Telefon;Kundennummer;Tarif\n"
+    b"Erika;Mustermann;030 1234567;K1;gold\n"
+    b"Max;Muster;kaputt;K2;silver\n"
+    b"Hans;Meier;040 555000;K3;gold\n"
+    b"Dup;Licate;+49 30 1234567;K4;gold\n"
+)
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[Api]:
+    async for a in open_api(store):
+        await create_campaign(a)
+        yield a
+
+
+async def test_upload_csv_with_a_bad_row(api: Api) -> None:
+    mapping = {"columns": {"Telefon": "phone", "Vorname": "first_name", "Tarif": "fields.plan"}}
+    r = await api.call(
+        "POST",
+        IMPORTS,
+        role="supervisor",
+        files={"file": ("leads.csv", CSV, "text/csv")},
+        data={"mode": "append", "mapping": json.dumps(mapping), "list_name": "fair"},
+    )
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert (report["rows"], report["imported"], report["rejected"], report["duplicates"]) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    bad = [p for p in report["problems"] if p["kind"] == "invalid"]
+    assert bad == [
+        {
+            "row": 3,
+            "column": "Telefon",
+            "kind": "invalid",
+            "reason": bad[0]["reason"],
+            "value": "kaputt",
+        }
+    ]
+    assert report["actor"] == "api:floor"
+    assert report["file"] == "leads.csv"
+
+    found = (
+        await api.call("GET", "/api/v1/campaigns/sales/contacts", params={"list_name": "fair"})
+    ).json()
+    assert [(c["first_name"], c["fields"]) for c in found["contacts"]] == [
+        ("Erika", {"plan": "gold"}),
+        ("Hans", {"plan": "gold"}),
+    ]
+
+    history = (await api.call("GET", IMPORTS, role="readonly")).json()["imports"]
+    assert len(history) == 1
+    assert history[0]["file"] == "leads.csv"
+    assert history[0]["imported"] == 2
+    assert history[0]["actor"] == "api:floor"
+
+
+async def test_upload_xlsx_replace(api: Api) -> None:
+    def workbook(rows: list[list[str]]) -> bytes:
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        assert ws is not None
+        for row in rows:
+            ws.append(row)
+        out = io.BytesIO()
+        wb.save(out)
+        return out.getvalue()
+
+    first = workbook([["Phone", "Name"], ["+49301234567", "A"], ["+49301234568", "B"]])
+    second = workbook([["Phone", "Name"], ["+49301234569", "C"]])
+    for content in (first, second):
+        r = await api.call(
+            "POST",
+            IMPORTS,
+            files={"file": ("list.xlsx", content, "application/octet-stream")},
+            data={
+                "mode": "replace",
+                "mapping": json.dumps({"columns": {"Phone": "phone", "Name": "first_name"}}),
+            },
+        )
+        assert r.status_code == 201, r.text
+    assert r.json()["replaced"] == 2
+    found = (await api.call("GET", "/api/v1/campaigns/sales/contacts")).json()
+    assert [c["first_name"] for c in found["contacts"]] == ["C"]
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "field"),
+    [
+        ({"file": ("x.pdf", b"%PDF", "application/pdf")}, {}, "file"),
+        ({"file": ("x.csv", CSV, "text/csv")}, {"mapping": "{oops"}, "mapping"),
+        (
+            {"file": ("x.csv", CSV, "text/csv")},
+            {"mapping": '{"columns": {"Telefon": "shoe"}}'},
+            "mapping",
+        ),
+        (
+            {"file": ("x.csv", CSV, "text/csv")},
+            {"mapping": '{"columns": {"Nope": "phone"}}'},
+            "mapping",
+        ),
+        ({"file": ("x.csv", CSV, "text/csv")}, {"mode": "merge"}, "mode"),
+        ({"file": ("x.csv", CSV, "text/csv")}, {"task": "nowhere"}, "task"),
+        ({"file": ("x.xlsx", b"not a zip", "application/octet-stream")}, {}, "file"),
+        ({}, {}, "file"),
+    ],
+)
+async def test_bad_uploads_are_422(
+    api: Api, files: dict[str, object], data: dict[str, str], field: str
+) -> None:
+    r = await api.call("POST", IMPORTS, files=files or None, data=data)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert (await api.call("GET", "/api/v1/campaigns/sales/contacts")).json()["total"] == 0
+
+
+async def test_unknown_campaign(api: Api) -> None:
+    r = await api.call(
+        "POST", "/api/v1/campaigns/nope/imports", files={"file": ("x.csv", CSV, "text/csv")}
+    )
+    assert r.status_code == 404

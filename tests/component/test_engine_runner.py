@@ -1,0 +1,563 @@
+"""The campaign engine against the simulated Asterisk over TCP, in accelerated time.
+
+Each test builds a real store (SQLite file), a SimAsterisk on a loopback port, an
+AsteriskServer (link + trackers) and the Engine, all on one ScaledClock, and watches what the
+engine does through the simulator's wire (Originates received) and the engine's own events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dialerd.ami import AsteriskServer, ServerConfig
+from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.changes import NewContact
+from dialerd.domain.clock import ScaledClock
+from dialerd.domain.enums import CallResult, CampaignStatus, Status, StatusDetail
+from dialerd.domain.model import Agent, Campaign
+from dialerd.engine import (
+    AttemptFinished,
+    CallProgressed,
+    CampaignSwitched,
+    Engine,
+    EngineEvent,
+    EngineSettings,
+    InvalidDisposition,
+    NoSuchCall,
+    PreviewOffered,
+    ScreenPop,
+    UnknownAgent,
+)
+from dialerd.sim import SimAsterisk
+from dialerd.store import Store, upgrade
+
+MONDAY_10_UTC = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+SPEED = 20.0
+
+
+def make_spec(name: str = "camp", **over: Any) -> CampaignSpec:
+    data: dict[str, Any] = {
+        "name": name,
+        "timezone": "UTC",
+        "dial": {"mode": "progressive"},
+        "schedule": {"status": "enabled"},
+        "tasks": [
+            {"name": "call", "type": "call"},
+            {"name": "won", "type": "export"},
+            {"name": "lost", "type": "export"},
+        ],
+        "rules": [
+            {"from": "call", "status": "success", "to": "won"},
+            {"from": "call", "status": "declined", "to": "lost"},
+        ],
+        "queue": f"q-{name}",
+        "caller_ids": ["+493012345678"],
+    }
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return CampaignSpec.model_validate(data)
+
+
+@dataclass
+class Rig:
+    store: Store
+    sim: SimAsterisk
+    server: AsteriskServer
+    clock: ScaledClock
+    settings: EngineSettings
+    events: list[EngineEvent] = field(default_factory=list)
+    engine: Engine | None = None
+    task: asyncio.Task[None] | None = None
+
+    async def campaign(self, spec: CampaignSpec) -> Campaign:
+        return await self.store.create_campaign(spec, self.clock.now())
+
+    async def contacts(
+        self, campaign: Campaign, phones: list[str], *, tz: str | None = None, **kw: Any
+    ) -> list[int]:
+        return await self.store.add_contacts(
+            campaign.id,
+            [NewContact(phone=p, timezone=tz, **kw) for p in phones],
+            self.clock.now(),
+        )
+
+    async def agent(self, name: str, interface: str, campaigns: tuple[str, ...]) -> None:
+        await self.store.upsert_agent(
+            Agent(name=name, interface=interface, campaigns=campaigns), self.clock.now()
+        )
+
+    async def start(self) -> Engine:
+        engine = Engine(self.store, {"sim1": self.server}, self.clock, self.settings)
+        engine.add_listener(self.events.append)
+        self.engine = engine
+        self.task = asyncio.create_task(engine.run(), name="engine-under-test")
+        await until(lambda: bool(engine.status().campaigns) or self.task_done())
+        await until(lambda: all(c.runner == "running" for c in engine.status().campaigns))
+        return engine
+
+    def task_done(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    async def stop(self, drain: float = 0.0) -> None:
+        assert self.engine is not None and self.task is not None
+        await self.engine.stop(drain)
+        await asyncio.wait_for(self.task, 10)
+        self.engine, self.task = None, None
+
+    async def crash(self) -> None:
+        """The daemon dies: no drain, no closing, nothing flushed."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.engine, self.task = None, None
+
+    async def wait_clock(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+
+    def dialed(self) -> list[int]:
+        """Contact ids in the order the engine dialed them."""
+        return [
+            e.contact_id
+            for e in self.events
+            if isinstance(e, CallProgressed) and e.phase == "dialing"
+        ]
+
+    def finished(self) -> list[AttemptFinished]:
+        return [e for e in self.events if isinstance(e, AttemptFinished)]
+
+
+async def until(pred: Callable[[], bool], limit: float = 8.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    while not pred():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def rig_at(tmp_path: Path, start: datetime, speed: float = SPEED) -> AsyncIterator[Rig]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
+    await upgrade(url)
+    clock = ScaledClock(speed, start=start)
+    store = await Store.open(url)
+    sim = SimAsterisk(clock=clock, seed=3)
+    await sim.start()
+    server = AsteriskServer(
+        ServerConfig(name="sim1", port=sim.port, username="dialer", secret="dialerpass"),
+        clock=clock,
+    )
+    server.start()
+    settings = EngineSettings(tick_seconds=1.0, holder="test-daemon", restart_backoff_min=1.0)
+    rig = Rig(store, sim, server, clock, settings)
+    try:
+        await until(lambda: server.ready)
+        yield rig
+    finally:
+        if rig.task is not None:
+            await rig.crash()
+        await server.close()
+        await sim.stop()
+        await store.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as r:
+        yield r
+
+
+def no_answer(n: int, base: int = 0) -> list[str]:
+    """Numbers that ring until the ring timeout (they keep calls in flight)."""
+    return [f"55503{base + i:04d}" for i in range(n)]
+
+
+def live(n: int, base: int = 0) -> list[str]:
+    """Numbers a live person answers after 2 s and talks 20 s on."""
+    return [f"55501{base + i:04d}" for i in range(n)]
+
+
+AGENTS = [f"Local/agent-{i}@sim-agents" for i in range(1, 6)]
+
+
+# --------------------------------------------------------------------------- dial modes
+
+
+@pytest.mark.parametrize(
+    ("dial", "expected"),
+    [
+        ({"mode": "progressive"}, 2),
+        ({"mode": "power", "calls_per_ready_agent": 2.5}, 5),
+        ({"mode": "power", "calls_per_ready_agent": 2.5, "max_concurrent_calls": 3}, 3),
+        ({"mode": "predictive"}, 2),  # two agents: too few for statistics -> progressive
+    ],
+)
+async def test_each_mode_places_the_right_number_of_calls_for_the_agent_states(
+    rig: Rig, dial: dict[str, Any], expected: int
+) -> None:
+    camp = await rig.campaign(make_spec(dial=dial, ring_timeout="60s"))
+    await rig.contacts(camp, no_answer(20))
+    for i, iface in enumerate(AGENTS[:3]):
+        await rig.agent(f"a{i}", iface, ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a2", paused=True)
+    for i in range(2):
+        await engine.agent_login(f"a{i}")
+    await until(lambda: len(rig.sim.originate_action_ids) >= expected)
+    await rig.wait_clock(6)  # well within the 60 s ring timeout: nothing has ended
+    assert len(rig.sim.originate_action_ids) == expected
+    assert len(set(rig.dialed())) == expected
+    view = engine.status().campaigns[0]
+    assert view.calls_in_flight == expected
+    assert view.agents_by_state["ready"] == 2
+    assert view.agents_by_state["paused"] == 1
+    assert view.last_decision is not None and view.last_decision.ready == 2
+
+
+async def test_a_disabled_or_out_of_window_campaign_places_no_call(rig: Rig) -> None:
+    off = await rig.campaign(make_spec("off", schedule={"status": "disabled"}))
+    closed = await rig.campaign(
+        make_spec(
+            "closed",
+            schedule={
+                "status": "automatic",
+                "periods": [{"days": ["mon"], "from": "14:00", "to": "16:00"}],
+            },
+        )
+    )
+    await rig.contacts(off, no_answer(5))
+    await rig.contacts(closed, no_answer(5, base=100))
+    await rig.agent("a0", AGENTS[0], ("off", "closed"))
+    engine = await rig.start()
+    assert sorted(await engine.agent_login("a0")) == ["closed", "off"]
+    await until(lambda: engine.status().agents and engine.status().agents[0].state == "ready")
+    await rig.wait_clock(8)
+    assert rig.sim.originate_action_ids == []
+    assert {c.name: c.active for c in engine.status().campaigns} == {
+        "closed": False,
+        "off": False,
+    }
+    # enabling it through the engine starts dialing within a tick
+    await engine.set_campaign_status("off", CampaignStatus.ENABLED)
+    await until(lambda: len(rig.sim.originate_action_ids) == 1)
+
+
+async def test_automatic_campaign_switches_at_its_period_edges(tmp_path: Path) -> None:
+    # 10:59:50 Berlin on a Monday; the period runs 11:00-11:01 Berlin time.
+    start = datetime(2026, 1, 5, 9, 59, 50, tzinfo=UTC)
+    async with rig_at(tmp_path, start) as rig:
+        camp = await rig.campaign(
+            make_spec(
+                timezone="Europe/Berlin",
+                ring_timeout="15s",
+                schedule={
+                    "status": "automatic",
+                    "periods": [{"days": ["mon"], "from": "11:00", "to": "11:01"}],
+                },
+            )
+        )
+        await rig.contacts(camp, no_answer(40))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        edge_on = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+        edge_off = edge_on + timedelta(minutes=1)
+        await until(lambda: rig.clock.now() > edge_off + timedelta(seconds=20), limit=10)
+        switches = [e for e in rig.events if isinstance(e, CampaignSwitched)]
+        assert [s.active for s in switches] == [True, False]
+        assert edge_on <= switches[0].at < edge_on + timedelta(seconds=5)
+        assert edge_off <= switches[1].at < edge_off + timedelta(seconds=5)
+        dial_times = [
+            e.at for e in rig.events if isinstance(e, CallProgressed) and e.phase == "dialing"
+        ]
+        # one agent, 15 s no-answers: a new call after each one ends, only inside the period
+        assert len(dial_times) >= 3
+        assert all(edge_on <= t < edge_off for t in dial_times)
+
+
+async def test_no_contact_is_dialed_outside_8_to_21_in_its_own_time_zone(
+    tmp_path: Path,
+) -> None:
+    # 19:30 UTC: Berlin 20:30 (ok), New York 14:30 (ok), Tokyo 04:30 (no), Moscow 22:30 (no),
+    # no zone -> the campaign's (UTC, 19:30: ok).
+    async with rig_at(tmp_path, datetime(2026, 1, 5, 19, 30, tzinfo=UTC)) as rig:
+        camp = await rig.campaign(make_spec(dial={"mode": "power", "calls_per_ready_agent": 5}))
+        ok: set[int] = set()
+        ok |= set(await rig.contacts(camp, no_answer(2, 0), tz="Europe/Berlin"))
+        ok |= set(await rig.contacts(camp, no_answer(2, 10), tz="America/New_York"))
+        ok |= set(await rig.contacts(camp, no_answer(2, 20)))
+        bad = set(await rig.contacts(camp, no_answer(2, 30), tz="Asia/Tokyo"))
+        bad |= set(await rig.contacts(camp, no_answer(2, 40), tz="Europe/Moscow"))
+        later = await rig.contacts(
+            camp, no_answer(1, 50), due_at=rig.clock.now() + timedelta(hours=1)
+        )
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        await rig.agent("a1", AGENTS[1], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await engine.agent_login("a1")
+        await until(lambda: set(rig.dialed()) >= ok)
+        await rig.wait_clock(40)  # first calls ended: the dialer looked for more work
+        assert set(rig.dialed()) == ok
+        assert not set(rig.dialed()) & (bad | set(later))
+
+
+async def test_a_number_on_the_do_not_call_list_is_never_dialed(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(dial={"mode": "power", "calls_per_ready_agent": 6}))
+    numbers = no_answer(6)
+    ids = await rig.contacts(camp, numbers)
+    await rig.store.add_dnc([numbers[0]], "test", rig.clock.now())
+    await rig.store.add_dnc([numbers[1]], "test", rig.clock.now(), campaign_id=camp.id)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: len(rig.dialed()) >= 4)
+    # a number listed while the campaign runs is skipped from then on too
+    later = await rig.contacts(camp, no_answer(2, base=100))
+    await rig.store.add_dnc([no_answer(1, base=100)[0]], "test", rig.clock.now())
+    await until(lambda: later[1] in rig.dialed())
+    await rig.wait_clock(5)
+    dialed = set(rig.dialed())
+    assert ids[0] not in dialed and ids[1] not in dialed and later[0] not in dialed
+    assert set(ids[2:]) <= dialed
+    assert (await rig.store.get_contact(ids[0])).status_detail == StatusDetail.DNC
+
+
+async def test_the_dnc_list_is_checked_again_just_before_the_originate(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec())
+    ids = await rig.contacts(camp, no_answer(1))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    runner = engine._runners[camp.id]
+    leased = await runner._lease(1, rig.clock.now())
+    assert [c.id for c in leased] == ids
+    await rig.store.add_dnc(["555030000"], "test", rig.clock.now())
+    servers = [rig.server]
+    assert await runner.submit(lambda: runner._dial(leased[0], servers)) is None
+    assert rig.sim.originate_action_ids == []
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+async def test_connected_call_gets_screen_pop_and_the_disposition_moves_the_contact(
+    rig: Rig,
+) -> None:
+    camp = await rig.campaign(make_spec(connect_limit="10s"))
+    (cid,) = await rig.contacts(camp, live(1), first_name="Ada")
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+    pop = next(e for e in rig.events if isinstance(e, ScreenPop))
+    assert (pop.agent, pop.contact.id, pop.contact.first_name) == ("a0", cid, "Ada")
+    attempt_id = await engine.disposition("a0", "success", "sale", note="bought two")
+    assert attempt_id == pop.attempt_id
+    await until(lambda: bool(rig.finished()))
+    done = rig.finished()[0]
+    assert (done.result, done.status, done.status_detail) == (
+        CallResult.CONNECTED,
+        Status.SUCCESS,
+        "sale",
+    )
+    assert done.next_task == "won"
+    contact = await rig.store.get_contact(cid)
+    tasks = {t.id: t.name for t in await rig.store.tasks(camp.id)}
+    assert tasks[contact.task_id] == "won" and contact.status is Status.OPEN
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.CONNECTED and attempt.agent == "a0"
+    assert attempt.answered_at is not None and attempt.connected_at is not None
+    assert attempt.disposition == "sale"
+    history = await rig.store.history(cid)
+    assert any(h.to_status is Status.SUCCESS and h.actor == "agent:a0" for h in history)
+
+
+async def test_without_a_disposition_the_wrapup_limit_applies_the_default(rig: Rig) -> None:
+    camp = await rig.campaign(
+        make_spec(
+            connect_limit="10s",
+            wrapup={"limit": "5s", "default_status": "declined", "default_detail": "no_time"},
+        )
+    )
+    (cid,) = await rig.contacts(camp, live(1))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: bool(rig.finished()), limit=10)
+    done = rig.finished()[0]
+    assert (done.status, done.status_detail, done.task, done.next_task) == (
+        Status.DECLINED,
+        "no_time",
+        "call",
+        "lost",
+    )
+    contact = await rig.store.get_contact(cid)
+    tasks = {t.id: t.name for t in await rig.store.tasks(camp.id)}
+    assert tasks[contact.task_id] == "lost"
+
+
+async def test_busy_contact_lands_open_for_an_automatic_retry(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec())
+    (cid,) = await rig.contacts(camp, ["555020001"])
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: bool(rig.finished()))
+    contact = await rig.store.get_contact(cid)
+    assert rig.finished()[0].result is CallResult.BUSY
+    assert (contact.status, contact.status_detail) == (Status.OPEN, "$follow_up_auto")
+    assert contact.attempts == 1
+    assert contact.due_at is not None and contact.due_at > rig.clock.now() + timedelta(minutes=25)
+    # nothing to disposition: clear errors for the API
+    with pytest.raises(NoSuchCall):
+        await engine.disposition("a0", "success", "sale")
+    with pytest.raises(UnknownAgent):
+        await engine.disposition("nobody", "success", "sale")
+    with pytest.raises(InvalidDisposition):
+        await engine.disposition("a0", "failed", "$dnc")
+
+
+async def test_abandoned_calls_are_counted_kept_across_a_restart_and_not_redialed(
+    rig: Rig,
+) -> None:
+    # the only agent never answers: every live answer is abandoned after the connect limit
+    camp = await rig.campaign(make_spec(dial={"mode": "power", "calls_per_ready_agent": 3}))
+    ids = await rig.contacts(camp, live(3))
+    await rig.agent("rna", "Local/rna-agent-1@sim-agents", ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("rna")
+    await until(lambda: len(rig.finished()) == 3, limit=10)
+    assert {f.result for f in rig.finished()} == {CallResult.ABANDONED}
+    for cid in ids:
+        c = await rig.store.get_contact(cid)
+        assert (c.status, c.status_detail) == (Status.OPEN, "$abandoned")
+        assert c.due_at is not None and c.due_at >= rig.clock.now() + timedelta(hours=71)
+    day = {w.name: w for w in engine.status().campaigns[0].abandonment}
+    assert (day["day"].live_answers, day["day"].abandoned) == (3, 3)
+    assert (day["rolling_30d"].live_answers, day["rolling_30d"].abandoned) == (3, 3)
+    await rig.stop()
+    engine = await rig.start()
+    await engine.agent_login("rna")
+    await rig.wait_clock(10)
+    windows = {w.name: w for w in engine.status().campaigns[0].abandonment}
+    assert (windows["day"].live_answers, windows["day"].abandoned) == (3, 3)
+    assert (windows["rolling_30d"].live_answers, windows["rolling_30d"].abandoned) == (3, 3)
+    assert len(rig.sim.originate_action_ids) == 3  # nobody redialed within the hold-off
+
+
+async def test_a_crashed_daemon_restarted_mid_campaign_dials_no_contact_twice(rig: Rig) -> None:
+    camp = await rig.campaign(
+        make_spec(dial={"mode": "power", "calls_per_ready_agent": 4}, ring_timeout="20s")
+    )
+    ids = await rig.contacts(camp, no_answer(12))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: len(rig.dialed()) == 4)
+    first = set(rig.dialed())
+    await rig.crash()  # 4 calls ringing, their attempts open in the store
+    assert len(await rig.store.unfinished_attempts(camp.id)) == 4
+    rig.events.clear()
+    engine = await rig.start()
+    # the agent is still in the queue on the Asterisk side; the new engine sees it there
+    await until(lambda: len(rig.dialed()) >= 4)
+    await rig.wait_clock(3)
+    second = set(rig.dialed())
+    assert not first & second  # the lost attempts are not redialed before their retry delay
+    assert {a.contact_id for a in await rig.store.unfinished_attempts(camp.id)} <= second
+    for cid in first:
+        c = await rig.store.get_contact(cid)
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.result is CallResult.FAILED_UNKNOWN
+        assert (c.status, c.status_detail) == (Status.OPEN, "$follow_up_auto")
+        assert c.due_at is not None and c.due_at > rig.clock.now() + timedelta(minutes=10)
+    # at no time were two calls in progress for one contact
+    assert len(rig.sim.originate_action_ids) == len(first) + len(second)
+    assert set(ids) >= first | second
+    await rig.stop(drain=0)
+    assert await rig.store.unfinished_attempts(camp.id) == []
+
+
+async def test_stop_drains_calls_then_closes_the_rest_and_releases_leases(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(ring_timeout="15s"))
+    ids = await rig.contacts(camp, no_answer(3))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: len(rig.dialed()) == 1)
+    t0 = rig.clock.monotonic()
+    await rig.stop(drain=30)  # the ringing call ends (no answer) within the drain bound
+    assert rig.clock.monotonic() - t0 < 25
+    assert [f.result for f in rig.finished()] == [CallResult.NO_ANSWER]
+    assert len(rig.sim.originate_action_ids) == 1
+    for cid in ids:
+        assert (await rig.store.get_contact(cid)).lease_holder is None
+
+
+async def test_preview_dials_only_after_the_agent_accepts_and_connects_that_agent(
+    rig: Rig,
+) -> None:
+    camp = await rig.campaign(make_spec(dial={"mode": "preview"}, connect_limit="10s"))
+    ids = await rig.contacts(camp, live(2))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    await rig.agent("a1", AGENTS[1], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: any(isinstance(e, PreviewOffered) for e in rig.events))
+    offer = next(e for e in rig.events if isinstance(e, PreviewOffered))
+    assert offer.agent == "a0" and offer.contact.id in ids
+    await rig.wait_clock(5)
+    assert rig.sim.originate_action_ids == []
+    await engine.agent_login("a1")
+    await until(lambda: sum(isinstance(e, PreviewOffered) for e in rig.events) == 2)
+    offers = {e.agent: e.contact.id for e in rig.events if isinstance(e, PreviewOffered)}
+    await engine.preview_skip("a1", offers["a1"])
+    attempt = await engine.preview_accept("a0", offers["a0"])
+    assert attempt is not None
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+    pop = next(e for e in rig.events if isinstance(e, ScreenPop))
+    assert (pop.agent, pop.contact.id, pop.attempt_id) == ("a0", offers["a0"], attempt)
+    assert len(rig.sim.originate_action_ids) == 1
+    skipped = await rig.store.get_contact(offers["a1"])
+    assert skipped.due_at is not None and skipped.due_at > rig.clock.now()
+
+
+async def test_a_crashing_runner_is_restarted_and_a_reload_adds_new_campaigns(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    camp = await rig.campaign(make_spec())
+    await rig.contacts(camp, no_answer(3))
+    await rig.agent("a0", AGENTS[0], ("camp", "late"))
+    real_lease = rig.store.lease
+    failures = [RuntimeError("database went away")]
+
+    async def flaky_lease(*args: Any, **kw: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real_lease(*args, **kw)
+
+    monkeypatch.setattr(rig.store, "lease", flaky_lease)
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: len(rig.dialed()) == 1)
+    view = engine.status().campaigns[0]
+    assert view.restarts == 1 and "database went away" in (view.last_error or "")
+    assert view.runner == "running" and rig.task is not None and not rig.task.done()
+    # a campaign created while the daemon runs is picked up by a reload
+    late = await rig.campaign(make_spec("late", dial={"mode": "power", "calls_per_ready_agent": 2}))
+    (late_contact,) = await rig.contacts(late, no_answer(1, base=500))
+    await engine.reload()
+    assert await engine.agent_login("a0", "late") == ["late"]
+    await until(lambda: late_contact in rig.dialed())

@@ -1,0 +1,300 @@
+"""Every recorded call outcome, through TCP against the simulator (accelerated clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sim_client import RawAmi
+
+from dialerd.domain.clock import ManualClock, ScaledClock
+from dialerd.sim import AgentModel, AgentProfile, SimAsterisk, SimModel
+
+SPEED = 40.0  # 20 s of talk take 0.5 s
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimAsterisk]:
+    async with SimAsterisk(clock=ScaledClock(SPEED), seed=7) as s:
+        yield s
+
+
+@pytest.fixture
+async def ami(sim: SimAsterisk) -> AsyncIterator[RawAmi]:
+    client = await RawAmi.connect(sim.port)
+    await client.login()
+    yield client
+    await client.close()
+
+
+async def add_agent(ami: RawAmi, n: int, paused: bool = False, iface: str | None = None) -> None:
+    fields = {
+        "Queue": "dialer-q1",
+        "Interface": iface or f"Local/agent-{n}@sim-agents",
+        "MemberName": f"Agent {n}",
+    }
+    if paused:
+        fields["Paused"] = "true"
+    resp = await ami.action("QueueAdd", **fields)
+    assert resp.name == "Success"
+
+
+def names(ami: RawAmi, attempt: str) -> list[str]:
+    return [m.name for m in ami.events(linkedid=f"att-{attempt}-a")]
+
+
+async def test_queued_reply_comes_before_any_event_of_the_call(ami: RawAmi) -> None:
+    start = len(ami.messages)
+    ami.originate("555020001", "0001")
+    await ami.call_over("0001")
+    mine = ami.messages[start:]
+    assert mine[0].name == "Success"
+    assert mine[0].get("Message") == "Originate successfully queued"
+
+
+@pytest.mark.parametrize(
+    ("number", "reason", "c1", "c2", "dial_end"),
+    [
+        ("555020005", "5", "0", "17", "BUSY"),
+        ("555040007", "8", "0", "34", "CONGESTION"),
+        ("555060008", "0", "1", "1", "NOANSWER"),
+        ("12345", "0", "0", "0", None),
+    ],
+)
+async def test_failed_outcomes_match_the_recordings(
+    ami: RawAmi, number: str, reason: str, c1: str, c2: str, dial_end: str | None
+) -> None:
+    ami.originate(number, "0501")
+    rr = await ami.call_over("0501")
+    assert (rr.get("Response"), rr.get("Reason")) == ("Failure", reason)
+    assert rr.get("Channel") == f"Local/{number}@sim-callees"  # bare dial string on failure
+    assert rr.get("Uniqueid") == "att-0501-a"
+    assert (ami.cause("0501", "a"), ami.cause("0501", "b")) == (c1, c2)
+    ends = [m.get("DialStatus") for m in ami.events("DialEnd", "att-0501-a")]
+    assert ends == ([dial_end] if dial_end else [])
+    if dial_end is None:
+        assert not ami.events("DialBegin", "att-0501-a")
+    assert ami.events("VarSet", "att-0501-a")  # Variable: set on the halves
+
+
+async def test_ringing_past_the_originate_timeout_fails_with_reason_3_and_no_dial_end(
+    ami: RawAmi, sim: SimAsterisk
+) -> None:
+    t0 = sim.clock.monotonic()
+    ami.originate("555030006", "0601", timeout_ms=15000)
+    rr = await ami.call_over("0601")
+    elapsed = sim.clock.monotonic() - t0
+    assert (rr.get("Response"), rr.get("Reason")) == ("Failure", "3")
+    assert 14.5 <= elapsed <= 17.0
+    assert (ami.cause("0601", "a"), ami.cause("0601", "b")) == ("19", "19")
+    assert not ami.events("DialEnd", "att-0601-a")
+    assert [m.get("DialStatus") for m in ami.events("DialState", "att-0601-a")] == ["RINGING"]
+
+
+async def test_answered_call_connects_to_the_agent_and_completes(
+    ami: RawAmi, sim: SimAsterisk
+) -> None:
+    await add_agent(ami, 1)
+    ami.originate("555010004", "0401")
+    rr = await ami.call_over("0401", within=5)
+    assert (rr.get("Response"), rr.get("Reason")) == ("Success", "4")
+    assert rr.get("Channel", "").endswith(";1")
+    connect = ami.events("AgentConnect", "att-0401-a")[0]
+    assert connect.get("Interface") == "Local/agent-1@sim-agents"
+    assert (connect.get("HoldTime"), connect.get("RingTime")) == ("1", "1")
+    complete = ami.events("AgentComplete", "att-0401-a")[0]
+    assert complete.get("Reason") == "caller"
+    assert complete.get("TalkTime") in ("18", "19")
+    assert (ami.cause("0401", "a"), ami.cause("0401", "b")) == ("16", "16")
+    # the agent legs share the attempt's Linkedid
+    agent_legs = [
+        m for m in ami.events("Newchannel", "att-0401-a") if "agent-1" in m.get("Channel", "")
+    ]
+    assert len(agent_legs) == 2
+    statuses = [m.get("Status") for m in ami.events("QueueMemberStatus")]
+    assert statuses == ["2", "1"]
+    assert all(m.get("InCall") == "0" for m in ami.events("QueueMemberStatus"))
+    assert sim.active_channels == 0
+
+
+async def test_no_agent_means_queue_timeout_abandon_and_information_message(
+    ami: RawAmi,
+) -> None:
+    ami.originate("555010009", "0901")
+    await ami.call_over("0901", within=5)
+    seq = [
+        n
+        for n in names(ami, "0901")
+        if n in ("QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave", "UserEvent")
+    ]
+    assert seq == ["QueueCallerJoin", "QueueCallerAbandon", "QueueCallerLeave", "UserEvent"]
+    abandon = ami.events("QueueCallerAbandon", "att-0901-a")[0]
+    assert abandon.get("HoldTime") == "10"
+    user = ami.events("UserEvent", "att-0901-a")[0]
+    assert (user.get("UserEvent"), user.get("Status")) == ("DialerAbandon", "TIMEOUT")
+    assert (ami.cause("0901", "a"), ami.cause("0901", "b")) == ("16", "16")
+
+
+async def test_connect_timeout_variable_overrides_the_queue_limit(ami: RawAmi) -> None:
+    ami.originate("555010019", "0902", variables=["DIALER_CONNECT_TIMEOUT=2"])
+    await ami.call_over("0902", within=5)
+    abandon = ami.events("QueueCallerAbandon", "att-0902-a")[0]
+    assert abandon.get("HoldTime") == "2"
+
+
+async def test_callee_hanging_up_in_queue_abandons_without_user_event(ami: RawAmi) -> None:
+    await add_agent(ami, 1, paused=True)
+    ami.originate("555070010", "1001")
+    await ami.call_over("1001", within=5)
+    seq = [m.name for m in ami.events(linkedid="att-1001-a")]
+    assert "UserEvent" not in seq
+    assert "AgentCalled" not in seq  # a paused member is never rung
+    hangup_b = next(
+        i
+        for i, m in enumerate(ami.events(linkedid="att-1001-a"))
+        if m.name == "Hangup" and m.get("Uniqueid") == "att-1001-b"
+    )
+    assert seq.index("QueueCallerAbandon") > hangup_b
+    assert ami.events("QueueCallerAbandon", "att-1001-a")[0].get("HoldTime") == "3"
+
+
+async def test_ring_no_answer_member_is_skipped_after_its_ring_timeout() -> None:
+    model = SimModel()
+    from dataclasses import replace
+
+    model = replace(model, queue=replace(model.queue, member_timeout=5.0))
+    async with SimAsterisk(clock=ScaledClock(SPEED), model=model) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await add_agent(ami, 1, iface="Local/rna-agent-1@sim-agents")
+            await add_agent(ami, 2)
+            ami.originate("555010011", "1101")
+            await ami.call_over("1101", within=5)
+            rna = ami.events("AgentRingNoAnswer", "att-1101-a")
+            assert [m.get("RingTime") for m in rna] == ["5000"]
+            ends = [
+                m.get("DialStatus")
+                for m in ami.events("DialEnd", "att-1101-a")
+                if "rna-agent" in m.get("DestChannel", "")
+            ]
+            assert ends == ["NOANSWER", "CANCEL"]
+            connect = ami.events("AgentConnect", "att-1101-a")[0]
+            assert connect.get("Interface") == "Local/agent-2@sim-agents"
+            assert connect.get("HoldTime") == "7"
+        finally:
+            await ami.close()
+
+
+async def test_failed_originate_without_channel_id_reports_unknown_uniqueid(
+    ami: RawAmi,
+) -> None:
+    ami.originate("555020012", "1201", with_ids=False)
+    rr = await ami.wait_for(lambda m: m.name == "OriginateResponse")
+    assert rr.get("Uniqueid") == "<unknown>"
+    assert rr.get("Reason") == "5"
+    new = [m for m in ami.events("Newchannel") if "555020012" in m.get("Channel", "")]
+    one, two = (m.get("Uniqueid", "") for m in new)
+    assert one.split(".")[0].isdigit() and int(two.split(".")[1]) == int(one.split(".")[1]) + 1
+    assert all(m.get("Linkedid") == one for m in new)
+
+
+@pytest.mark.parametrize(
+    ("number", "status", "cause", "queued"),
+    [
+        ("555050015", "MACHINE", "LONGGREETING-1500-1500", False),
+        ("555080015", "HUMAN", "HUMAN-800-800", True),
+        ("555010015", "NOTSURE", "TOOLONG-4900", True),
+    ],
+)
+async def test_amd_context_reports_the_recorded_verdicts(
+    ami: RawAmi, number: str, status: str, cause: str, queued: bool
+) -> None:
+    await add_agent(ami, 1)
+    ami.originate(number, "1501", context="dialer-connect-amd")
+    await ami.call_over("1501", within=5)
+    amd = [m for m in ami.events("UserEvent", "att-1501-a") if m.get("UserEvent") == "DialerAMD"]
+    assert [(m.get("Status"), m.get("Cause")) for m in amd] == [(status, cause)]
+    assert bool(ami.events("QueueCallerJoin", "att-1501-a")) is queued
+
+
+async def test_e164_numbers_follow_the_seeded_model() -> None:
+    from dialerd.sim import CalleeModel
+
+    model = SimModel(callee=CalleeModel(answer=0.0, busy=1.0, congestion=0.0, invalid=0.0))
+    async with SimAsterisk(clock=ScaledClock(SPEED), model=model) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            ami.originate("+4930123456", "2001")
+            rr = await ami.call_over("2001")
+            assert rr.get("Reason") == "5"
+        finally:
+            await ami.close()
+
+
+async def test_agent_with_slow_softphone_rings_longer() -> None:
+    agents = AgentModel(per_agent={"agent-1": AgentProfile(ring_delay=3.0)})
+    async with SimAsterisk(clock=ScaledClock(SPEED), model=SimModel(agents=agents)) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await add_agent(ami, 1)
+            ami.originate("555010031", "3101")
+            await ami.call_over("3101", within=5)
+            assert ami.events("AgentConnect", "att-3101-a")[0].get("RingTime") == "3"
+        finally:
+            await ami.close()
+
+
+async def test_wrapup_keeps_a_member_from_being_rung(ami: RawAmi, sim: SimAsterisk) -> None:
+    await add_agent(ami, 1)
+    ami.originate("555070041", "4101")  # answers at once, hangs up after 3 s
+    await ami.wait_for(lambda m: m.name == "AgentComplete")
+    done = sim.clock.monotonic()
+    ami.originate("555010042", "4102")  # answers after 2 s, then waits for agent-1
+    called = await ami.wait_for(
+        lambda m: m.name == "AgentCalled" and m.get("Linkedid") == "att-4102-a", within=5
+    )
+    assert called.get("Interface") == "Local/agent-1@sim-agents"
+    assert sim.clock.monotonic() - done >= 4.9  # wrapuptime = 5
+    await ami.call_over("4102", within=5)
+
+
+async def test_a_manual_clock_steps_a_whole_call() -> None:
+    clock = ManualClock()
+    async with SimAsterisk(clock=clock) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await add_agent(ami, 1)
+            ami.originate("555010004", "0401")
+            await ami.wait_for(lambda m: m.name == "DialState")
+            assert not ami.events("OriginateResponse")
+            for _ in range(25):  # 25 simulated seconds in 1 s steps
+                clock.advance(1.0)
+                for _ in range(20):
+                    await asyncio.sleep(0)
+            await ami.call_over("0401", within=2)
+            complete = ami.events("AgentComplete", "att-0401-a")[0]
+            assert complete.get("TalkTime") in ("18", "19")
+        finally:
+            await ami.close()
+
+
+async def test_agent_hanging_up_first_completes_with_reason_agent() -> None:
+    agents = AgentModel(per_agent={"agent-1": AgentProfile(max_talk=4.0)})
+    async with SimAsterisk(clock=ScaledClock(SPEED), model=SimModel(agents=agents)) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await add_agent(ami, 1)
+            ami.originate("555010051", "5101")
+            await ami.call_over("5101", within=5)
+            complete = ami.events("AgentComplete", "att-5101-a")[0]
+            assert (complete.get("Reason"), complete.get("TalkTime")) == ("agent", "4")
+            assert (ami.cause("5101", "a"), ami.cause("5101", "b")) == ("16", "16")
+            assert sim.active_channels == 0
+        finally:
+            await ami.close()

@@ -1,0 +1,222 @@
+"""The AMI codec: framing, banner, repeated keys, split reads, garbage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialerd.ami.codec import (
+    AmiDecoder,
+    Message,
+    MessageKind,
+    ProtocolError,
+    banner,
+    decode_message,
+    encode,
+    encode_action,
+    encode_message,
+)
+from dialerd.ami.transcript import received_stream
+
+KEY = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters=":"),
+    min_size=1,
+    max_size=12,
+)
+# Values may hold anything but line breaks, including ": " and non-ASCII text.
+VALUE = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"),
+    max_size=30,
+)
+HEADERS = st.lists(st.tuples(KEY, VALUE), max_size=8)
+FIRST = st.sampled_from(["Event", "Response", "Action"])
+MESSAGES = st.lists(st.tuples(FIRST, VALUE, HEADERS), min_size=1, max_size=6)
+
+
+def _stream(msgs: list[tuple[str, str, list[tuple[str, str]]]]) -> bytes:
+    return banner() + b"".join(encode(first, name, headers) for first, name, headers in msgs)
+
+
+def _feed_all(chunks: list[bytes], **kw: object) -> list[Message | ProtocolError]:
+    dec = AmiDecoder(**kw)  # type: ignore[arg-type]
+    out: list[Message | ProtocolError] = []
+    for c in chunks:
+        out += dec.feed(c)
+    return out
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    chunks, prev = [], 0
+    for p in points:
+        chunks.append(data[prev:p])
+        prev = p
+    chunks.append(data[prev:])
+    return chunks
+
+
+@given(MESSAGES, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_any_split_of_a_valid_stream_gives_the_same_messages(
+    msgs: list[tuple[str, str, list[tuple[str, str]]]], cuts: list[int]
+) -> None:
+    data = _stream(msgs)
+    whole = _feed_all([data])
+    assert _feed_all(_split(data, cuts)) == whole
+    assert _feed_all([data[i : i + 1] for i in range(len(data))]) == whole
+    decoded = [m for m in whole if isinstance(m, Message) and m.kind is not MessageKind.BANNER]
+    assert len(decoded) == len(msgs)
+    for m, (first, name, headers) in zip(decoded, msgs, strict=True):
+        assert m.kind.value == first.lower()
+        assert m.name == name
+        assert m.headers == ((first, name), *headers)
+
+
+@given(st.binary(max_size=400), st.lists(st.integers(min_value=0, max_value=500), max_size=8))
+@settings(max_examples=400, deadline=None)
+def test_garbage_never_raises_and_is_reported(garbage: bytes, cuts: list[int]) -> None:
+    dec = AmiDecoder()
+    out: list[Message | ProtocolError] = []
+    for chunk in _split(garbage + b"\r\n\r\n", cuts):
+        out += dec.feed(chunk)
+    errors = [m for m in out if isinstance(m, ProtocolError)]
+    assert dec.protocol_errors == len(errors)
+    for m in out:
+        assert isinstance(m, (Message, ProtocolError))
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_garbage_between_messages_costs_no_real_message(garbage: bytes) -> None:
+    before = encode("Event", "Hangup", [("Uniqueid", "a-1"), ("Cause", "16")])
+    after = encode("Event", "Hangup", [("Uniqueid", "b-1"), ("Cause", "17")])
+    garbage = garbage.replace(b"\r\n\r\n", b"")
+    out = _feed_all([banner() + before + garbage + after])
+    msgs = [m for m in out if isinstance(m, Message) and m.kind is MessageKind.EVENT]
+    assert [m.get("Uniqueid") for m in msgs][-1] == "b-1"
+    assert msgs[0].get("Uniqueid") == "a-1"
+
+
+def test_garbage_glued_to_a_message_is_reported_and_the_message_salvaged() -> None:
+    data = banner() + b"\x00\xffjunk" + encode("Event", "Hangup", [("Uniqueid", "x")])
+    out = _feed_all([data])
+    assert isinstance(out[1], ProtocolError)
+    assert isinstance(out[2], Message) and out[2].get("Uniqueid") == "x"
+
+
+def test_utf8_character_split_across_reads_survives() -> None:
+    data = banner() + encode("Event", "Newcallerid", [("CallerIDName", "Jürgen Müller ☎")])
+    for cut in range(len(data)):
+        out = _feed_all([data[:cut], data[cut:]])
+        assert out[-1].get("CallerIDName") == "Jürgen Müller ☎"  # type: ignore[union-attr]
+
+
+def test_invalid_utf8_is_replaced_not_fatal() -> None:
+    out = _feed_all([banner() + b"Event: Hangup\r\nCallerIDName: M\xfcller\r\n\r\n"])
+    assert isinstance(out[1], Message)
+    assert out[1].get("CallerIDName") == "M\ufffdller"
+
+
+def test_repeated_keys_are_all_kept_in_order() -> None:
+    msg = decode_message(
+        b"Response: Success\r\nMessage: Command output follows\r\n"
+        b"Output: line one\r\nOutput: line: two\r\nOutput: \r\nChanVariable: A=1"
+    )
+    assert isinstance(msg, Message)
+    assert msg.getall("Output") == ["line one", "line: two", ""]
+    assert msg.get("output") == "line one"
+    assert msg.get("ChanVariable") == "A=1"
+
+
+def test_banner_has_no_empty_line_and_is_taken_off_first() -> None:
+    data = b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nActionID: l-1\r\n\r\n"
+    out = _feed_all([data])
+    assert out[0] == Message(MessageKind.BANNER, "Asterisk Call Manager/11.0.0", ())
+    assert isinstance(out[1], Message) and out[1].name == "Success"
+    assert out[1].action_id == "l-1"
+
+
+def test_a_stream_without_banner_reports_it() -> None:
+    out = _feed_all([b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+    assert isinstance(out[0], ProtocolError) and "banner" in out[0].reason
+
+
+def test_bare_colon_line_and_value_with_colon() -> None:
+    msg = decode_message(b"Event: X\r\nEmpty:\r\nAppData: sim: live person 5550")
+    assert isinstance(msg, Message)
+    assert msg.get("Empty") == ""
+    assert msg.get("AppData") == "sim: live person 5550"
+
+
+def test_line_without_colon_is_a_protocol_error() -> None:
+    assert isinstance(decode_message(b"Event: X\r\nnonsense"), ProtocolError)
+    assert isinstance(decode_message(b"Foo: bar"), ProtocolError)
+
+
+def test_oversized_message_is_dropped_with_an_error() -> None:
+    dec = AmiDecoder(expect_banner=False)
+    out = dec.feed(b"Event: X\r\nData: " + b"x" * (1 << 20) + b"\r\n")
+    assert isinstance(out[0], ProtocolError)
+    assert dec.buffered == 0
+    assert dec.feed(encode("Event", "Y"))[0].name == "Y"  # type: ignore[union-attr]
+
+
+def test_drop_events_skips_noise_by_name_only() -> None:
+    dec = AmiDecoder(expect_banner=False, drop_events={"VarSet"})
+    out = dec.feed(encode("Event", "VarSet", [("Value", "a: b")]) + encode("Event", "Hangup"))
+    assert [m.name for m in out if isinstance(m, Message)] == ["Hangup"]
+    assert dec.dropped == 1
+
+
+def test_encode_roundtrip_and_refuses_line_breaks() -> None:
+    data = encode_action("Originate", {"Variable": ["A=1", "B=2"], "Async": "true"})
+    assert data.endswith(b"\r\n\r\n")
+    msg = decode_message(data[:-4])
+    assert isinstance(msg, Message)
+    assert msg.getall("Variable") == ["A=1", "B=2"]
+    assert encode_message(msg) == data
+    for bad in ({"Channel": "x\r\nAction: Hangup"}, {"Bad:Key": "v"}):
+        try:
+            encode_action("Originate", bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad} was encoded")
+
+
+def test_recorded_load_stream_decodes_without_error(transcripts_dir: Path) -> None:
+    data = received_stream(transcripts_dir / "16-load.txt")
+    dec = AmiDecoder()
+    out = [m for i in range(0, len(data), 1400) for m in dec.feed(data[i : i + 1400])]
+    assert dec.protocol_errors == 0
+    events = [m for m in out if isinstance(m, Message) and m.kind is MessageKind.EVENT]
+    responses = [m for m in out if isinstance(m, Message) and m.kind is MessageKind.RESPONSE]
+    # README: 2,531 received messages = 2,477 events + 54 responses (incl. the Goodbye).
+    assert (len(events), len(responses)) == (2477, 54)
+    assert sum(1 for m in events if m.name == "VarSet") == 610
+
+
+FRAGMENTS = st.lists(
+    st.one_of(
+        st.sampled_from([b"\r\n", b"\r\n\r\n", b"Event: Hangup\r\n", b"Cause: 16\r\n", b": x\r\n"]),
+        st.binary(max_size=12),
+    ),
+    max_size=20,
+)
+
+
+@given(FRAGMENTS, st.lists(st.integers(min_value=0, max_value=400), max_size=10))
+@settings(max_examples=400, deadline=None)
+def test_any_split_of_any_stream_gives_the_same_messages_and_error_count(
+    fragments: list[bytes], cuts: list[int]
+) -> None:
+    data = banner() + b"".join(fragments) + b"\r\n\r\n"
+    whole = _feed_all([data])
+    split = _feed_all(_split(data, cuts))
+    assert [m for m in split if isinstance(m, Message)] == [
+        m for m in whole if isinstance(m, Message)
+    ]
+    assert sum(isinstance(m, ProtocolError) for m in split) == sum(
+        isinstance(m, ProtocolError) for m in whole
+    )

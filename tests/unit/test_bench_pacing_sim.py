@@ -1,0 +1,114 @@
+"""The pacing benchmark's simulator against closed forms, its repeatability and its scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dialerd.bench.pacing.policies import make_policy
+from dialerd.bench.pacing.scenario import ScenarioError, load_scenario, parse_scenario
+from dialerd.bench.pacing.simulate import run_day, run_oracle
+from dialerd.cli.main import main
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "bench" / "scenarios"
+
+FIXED = {
+    "name": "fixed",
+    "hours": 4,
+    "agents": 10,
+    "answer_rate": 0.5,
+    "busy_share": 0.1,
+    "ring": {"dist": "fixed", "mean": 8},
+    "talk": {"dist": "fixed", "mean": 100},
+    "wrapup": {"dist": "fixed", "mean": 10},
+}
+
+
+def test_progressive_with_fixed_times_gives_the_renewal_formula_occupancy() -> None:
+    sc = parse_scenario(FIXED, "<test>")
+    # Per connected call an agent waits for (1-p)/p failed calls of mean length
+    # (busy 0.1 x 5 s + no answer 0.4 x 25 s) / 0.5, then the answer after 8 s.
+    failures = (1 - 0.5) / 0.5
+    wait = failures * (0.1 * 5 + 0.4 * 25) / 0.5 + 8
+    expected = 100 / (100 + 10 + wait)
+    results = [run_day(sc, seed, make_policy("progressive", sc)) for seed in (1, 2)]
+    occupancy = sum(r.metrics()["occupancy"] for r in results) / 2
+    assert occupancy == pytest.approx(expected, rel=0.02)
+    assert all(r.abandoned == 0 for r in results)
+
+
+def test_the_oracle_never_abandons_its_agents_never_wait_and_reach_the_limit() -> None:
+    sc = parse_scenario(FIXED, "<test>")
+    r = run_oracle(sc, 3)
+    m = r.metrics()
+    assert r.abandoned == 0 and r.live > 0
+    assert m["wait_mean_s"] == 0.0 and m["wait_p95_s"] == 0.0
+    assert m["occupancy"] == pytest.approx(100 / 110, rel=0.01)
+
+
+def test_a_seeded_run_is_repeatable_bit_for_bit() -> None:
+    sc = parse_scenario({**FIXED, "hours": 0.5, "talk": {"mean": 100}}, "<test>")
+    a = run_day(sc, 7, make_policy("predictive", sc))
+    b = run_day(sc, 7, make_policy("predictive", sc))
+    assert a.metrics() == b.metrics()
+    assert (a.waits, a.hourly_abandoned, a.placed) == (b.waits, b.hourly_abandoned, b.placed)
+
+
+def test_predictive_beats_progressive_within_the_target_on_a_short_day() -> None:
+    sc = parse_scenario({**FIXED, "hours": 1, "talk": {"mean": 100}}, "<test>")
+    prog = run_day(sc, 5, make_policy("progressive", sc)).metrics()
+    pred = run_day(sc, 5, make_policy("predictive", sc)).metrics()
+    assert pred["occupancy"] > prog["occupancy"] * 1.1
+    assert pred["abandon_rate"] <= 0.03
+
+
+def test_standard_scenarios_load_with_the_issue_figures() -> None:
+    s2 = load_scenario(SCENARIOS / "s2-large.toml")
+    assert (s2.agents, s2.answer_rate, s2.hours) == (50, ((0.0, 0.35),), 8.0)
+    assert (s2.talk.kind, s2.talk.mean, s2.talk.sd) == ("lognormal", 120.0, pytest.approx(72.0))
+    assert (s2.wrapup.kind, s2.wrapup.mean) == ("fixed", 15.0)
+    assert (s2.ring.mean, s2.ring.sd, s2.busy_share, s2.ring_timeout_s) == (8.0, 4.0, 0.1, 25.0)
+    s5 = load_scenario(SCENARIOS / "s5-amd.toml")
+    assert s5.amd and s5.amd_delay_s == 2.5 and s5.machine_share == 0.25
+    s4 = load_scenario(SCENARIOS / "s4-drift.toml")
+    assert s4.answer_rate_at(0) == pytest.approx(0.40)
+    assert s4.answer_rate_at(4 * 3600) == pytest.approx(0.275)
+    assert sum(c.count for c in s4.changes) == -15
+
+
+def test_a_scenario_with_a_bad_key_is_refused_naming_key_and_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('hours = 8\nagents = 10\nanswer_rate = 0.3\n[talk]\nmaen = 120\n')
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(bad)
+    assert str(bad) in str(err.value) and "talk.maen" in str(err.value)
+    with pytest.raises(ScenarioError, match="busy_share"):
+        parse_scenario({**FIXED, "busy_share": 1.5}, "x.toml")
+
+
+def test_the_command_line_reports_a_bad_scenario_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("hours = 8\nagents = 'ten'\nanswer_rate = 0.3\n")
+    code = main(["bench", "pacing", "--scenario", str(bad), "--seeds", "1"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "agents" in err and str(bad) in err and "Traceback" not in err
+
+
+def test_the_command_line_writes_table_json_and_plots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = tmp_path / "short.toml"
+    sc.write_text('name = "short"\nhours = 0.5\nagents = 6\nanswer_rate = 0.3\n')
+    code = main(
+        ["bench", "pacing", "--scenario", str(sc), "--seeds", "2", "--out", str(tmp_path),
+         "--workers", "1", "--quiet", "--policies", "progressive,predictive,oracle"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| predictive |" in out and "/oracle" in out
+    assert (tmp_path / "pacing.json").is_file()
+    assert (tmp_path / "pacing-occupancy-vs-abandonment.png").stat().st_size > 1000

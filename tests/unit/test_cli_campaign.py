@@ -1,0 +1,185 @@
+"""The store commands of the command line, end to end on a SQLite file (in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dialerd.cli.main import main
+from dialerd.domain.changes import NewContact
+from dialerd.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = str(REPO / "config" / "campaigns" / "example.toml")
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'd.sqlite'}"
+    monkeypatch.setenv("DIALERD_DB", url)
+    return url
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def add_contacts(url: str, n: int) -> list[int]:
+    async def go() -> list[int]:
+        async with await Store.open(url) as store:
+            camp = await store.get_campaign("example-2026")
+            return await store.add_contacts(
+                camp.id,
+                [
+                    NewContact(phone=f"+4930{i:07}", fields={"city": "Bonn" if i % 2 else "Köln"})
+                    for i in range(n)
+                ],
+                datetime.now(UTC),
+            )
+
+    return asyncio.run(go())
+
+
+def test_unmigrated_database_says_what_to_run(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "campaign", "list")
+    assert code == 78
+    assert err.count("\n") == 1 and "run: dialerd migrate --db sqlite+aiosqlite:///" in err
+    assert "Traceback" not in err
+
+
+def test_migrate_create_list_show(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "migrate")
+    assert code == 0 and "migrated from empty to" in out
+    assert run(capsys, "migrate")[1].endswith("already at revision 0001\n")
+    code, out, _ = run(capsys, "campaign", "create", EXAMPLE)
+    assert code == 0 and "'example-2026' created" in out
+    code, out, err = run(capsys, "campaign", "create", EXAMPLE)
+    assert code == 65 and "exists already (use --update" in err
+    assert run(capsys, "campaign", "create", "--update", EXAMPLE)[0] == 0
+    code, out, _ = run(capsys, "campaign", "list", "--json")
+    [listed] = json.loads(out)
+    assert (listed["name"], listed["status"], listed["contacts"]) == (
+        "example-2026",
+        "automatic",
+        0,
+    )
+    code, out, _ = run(capsys, "campaign", "show", "example-2026", "--json")
+    shown = json.loads(out)
+    assert [t["name"] for t in shown["tasks"]] == [
+        "call",
+        "success",
+        "declined",
+        "failed",
+        "recall",
+    ]
+    assert shown["definition"]["ring_timeout"] == "25s"
+    code, out, _ = run(capsys, "campaign", "show", "example-2026")
+    assert code == 0 and "$max_attempts" in out
+    code, _, err = run(capsys, "campaign", "show", "nope")
+    assert code == 66 and err == "dialerd: error: no campaign 'nope'\n"
+
+
+def test_bad_definition_names_file_and_key(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nring_timeout = "5s"\n[[tasks]]\nname = "call"\ntype = "phone"\n')
+    code, _, err = run(capsys, "campaign", "create", str(bad))
+    assert code == 78
+    assert err.startswith(f"dialerd: error: {bad}: ")
+    assert "ring_timeout" in err and "tasks.0.type" in err and err.count("\n") == 1
+
+
+def test_overview_move_edit_history(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "migrate")
+    run(capsys, "campaign", "create", EXAMPLE)
+    ids = add_contacts(db, 6)
+    code, out, _ = run(capsys, "overview", "example-2026", "--json")
+    assert json.loads(out)["rows"] == [
+        {
+            "task": "call",
+            "status": "open",
+            "status_detail": "$none",
+            "count": 6,
+            "waiting_for": None,
+            "next_due": None,
+        }
+    ]
+    code, _, err = run(capsys, "move", "example-2026", "--to", "success")
+    assert code == 64 and "no contacts selected" in err
+    code, out, _ = run(
+        capsys, "move", "example-2026", "--where", "city=Bonn", "--to", "declined", "--json"
+    )
+    assert json.loads(out)["moved"] == 3
+    code, out, _ = run(
+        capsys,
+        "edit",
+        "example-2026",
+        "--task",
+        "call",
+        "--set",
+        "company=ACME",
+        "--set-status",
+        "failed",
+        "--set-detail",
+        "wrong_person",
+        "--actor",
+        "alice",
+    )
+    assert code == 0 and out == "3 contact(s) edited\n"
+    code, out, _ = run(capsys, "overview", "example-2026")
+    assert "declined" in out and "wrong_person" in out
+    code, out, _ = run(capsys, "history", str(ids[0]), "--json")
+    hist = json.loads(out)
+    assert hist["contact"]["company"] == "ACME"
+    assert [(h["actor"], h["to_status"], h["to_detail"]) for h in hist["history"]] == [
+        ("alice", "failed", "wrong_person")
+    ]
+    assert run(capsys, "history", "x")[0] == 64
+    assert run(capsys, "history", "999999")[0] == 66
+
+
+def test_dnc_add_import_check(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "migrate")
+    run(capsys, "campaign", "create", EXAMPLE)
+    [cid] = add_contacts(db, 1)
+    code, out, _ = run(capsys, "dnc", "add", "+49 30 0000000", "--json")
+    assert code == 0 and json.loads(out) == {
+        "number": "+49300000000",
+        "added": True,
+        "scope": "all campaigns",
+    }
+    assert run(capsys, "dnc", "check", "030 0000000")[0] == 0
+    code, _, err = run(capsys, "dnc", "add", "hello")
+    assert code == 65 and "not a valid phone number" in err
+    numbers = tmp_path / "dnc.txt"
+    numbers.write_text("# list\n+49 89 1234567\nnope\n\n0221 1234567\n")
+    code, out, err = run(capsys, "dnc", "import", str(numbers), "--campaign", "example-2026")
+    assert code == 0 and "2 number(s) added" in out and "1 rejected" in out
+    assert f"{numbers}:3: 'nope'" in err
+    assert run(capsys, "dnc", "check", "+49891234567", "--campaign", "example-2026")[0] == 0
+    assert run(capsys, "dnc", "check", "+49891234567")[0] == 1
+    code, out, _ = run(capsys, "history", str(cid), "--json")
+    assert json.loads(out)["history"][0]["to_detail"] == "$dnc"
+
+
+def test_move_with_delay_and_bad_db(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "migrate")
+    run(capsys, "campaign", "create", EXAMPLE)
+    add_contacts(db, 2)
+    code, out, _ = run(
+        capsys, "move", "example-2026", "--task", "call", "--to", "recall", "--delay", "2h"
+    )
+    assert code == 0 and out.startswith("2 contact(s) waiting to enter recall at ")
+    rows = json.loads(run(capsys, "overview", "example-2026", "--json")[1])["rows"]
+    assert [(r["task"], r["waiting_for"], r["count"]) for r in rows] == [("call", "recall", 2)]
+    code, _, err = run(capsys, "move", "example-2026", "--all", "--to", "x", "--at", "tomorrow")
+    assert code == 64 and "--at" in err
+    code, _, err = run(capsys, "overview", "example-2026", "--db", "sqlite:////proc/no/x.db")
+    assert code == 69 and "unavailable" in err and err.count("\n") == 1

@@ -1,0 +1,101 @@
+"""Every daemon configuration shipped in config/ passes `dialerd check-config`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dialerd.cli import cmd_check_config
+from dialerd.domain.campaign_spec import load_campaign_spec
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+EXAMPLES = sorted(CONFIG.glob("dialerd*.toml"))
+
+
+def check_config(*args: str) -> subprocess.CompletedProcess[str]:
+    """``dialerd check-config`` as a process (exit code, no traceback)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dialerd.cli.main", "check-config", *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def check_config_here(*args: str) -> subprocess.CompletedProcess[str]:
+    """The same command in this process: fast, and independent of the other subcommands."""
+    parser = argparse.ArgumentParser(prog="dialerd")
+    cmd_check_config.register(parser.add_subparsers())
+    ns = parser.parse_args(["check-config", *args])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cmd_check_config.run(ns)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def test_examples_exist() -> None:
+    names = {p.name for p in EXAMPLES}
+    assert {"dialerd.toml", "dialerd-demo.toml"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_passes_check_config(path: Path) -> None:
+    result = check_config_here("--skip-secrets", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: ok")
+
+
+def test_full_example_with_its_secrets_provided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production example, with the credentials systemd would hand over."""
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    for name in ("ami-pbx1", "api-token-ops", "mqtt-password"):
+        (creds / name).write_text(f"{name}-0123456789abcdef\n")
+    text = (CONFIG / "dialerd.toml").read_text()
+    token = tmp_path / "token-anna"
+    token.write_text("anna-0123456789abcdef\n")
+    text = text.replace("/etc/dialerd/secrets/token-anna", str(token))
+    config = tmp_path / "dialerd.toml"
+    config.write_text(text)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    monkeypatch.setenv("DIALERD_TOKEN_WALLBOARD", "wallboard-0123456789abcdef")
+    result = check_config_here(str(config))
+    assert result.returncode == 0, result.stderr
+    assert "0123456789abcdef" not in result.stdout
+
+
+def test_bad_file_exits_78_without_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\nport = "x"\n')
+    result = check_config(str(path))
+    assert result.returncode == 78
+    assert "Traceback" not in result.stderr
+    assert f"{path}: asterisk[0].port: " in result.stderr
+
+
+def test_campaign_files_are_validated_too(tmp_path: Path) -> None:
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "good.toml").write_text(
+        (CONFIG / "campaigns" / "example.toml").read_text()
+    )
+    (tmp_path / "campaigns" / "bad.toml").write_text('name = "x"\ncolour = "red"\n')
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nglob = "campaigns/*.toml"\n'
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 78
+    assert "bad.toml: colour: unknown key" in result.stderr
+    (tmp_path / "campaigns" / "bad.toml").unlink()
+    result = check_config_here(str(path))
+    assert result.returncode == 0, result.stderr
+    name = load_campaign_spec(CONFIG / "campaigns" / "example.toml").name
+    assert f"campaign names: {name}" in result.stdout

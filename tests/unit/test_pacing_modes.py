@@ -1,0 +1,188 @@
+"""decide(): the dial modes' counts and the safety properties every campaign relies on."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialerd.domain.enums import DialMode
+from dialerd.pacing import (
+    AbandonmentWindow,
+    Estimates,
+    Fixed,
+    LogNormal,
+    PacingSettings,
+    Snapshot,
+    decide,
+    progressive_count,
+)
+from dialerd.pacing.predictive import affordable_mean
+
+LEARNT = Estimates(
+    answer_probability=0.3,
+    live_share=1.0,
+    answer_delay=LogNormal(8.0, 4.0),
+    failure_delay=LogNormal(20.0, 8.0),
+    talk=LogNormal(120.0, 72.0),
+    wrapup=Fixed(15.0),
+    samples=500,
+    answered_samples=150,
+)
+
+
+def snap(mode: DialMode, **kw: object) -> Snapshot:
+    settings_kw = {
+        k: kw.pop(k)
+        for k in list(kw)
+        if k in ("calls_per_ready_agent", "calls_per_wrapup_agent", "min_agents_predictive")
+    }
+    base: dict[str, object] = {"free_lines": 1000, "estimates": LEARNT}
+    base.update(kw)
+    return Snapshot(settings=PacingSettings(dial_mode=mode, **settings_kw), **base)  # type: ignore[arg-type]
+
+
+def test_progressive_places_one_call_per_ready_agent_minus_calls_in_flight() -> None:
+    s = snap(DialMode.PROGRESSIVE, ready=(1.0, 2.0, 3.0), ringing=(4.0,), talking=(10.0,) * 5)
+    assert decide(s) == 2
+
+
+def test_power_counts_ready_and_wrapup_agents_at_their_ratios() -> None:
+    s = snap(
+        DialMode.POWER,
+        ready=(0.0,) * 4,
+        wrapup=(5.0,) * 10,
+        ringing=(1.0,) * 3,
+        calls_per_ready_agent=1.7,
+        calls_per_wrapup_agent=0.1,
+    )
+    # 4 x 1.7 + 10 x 0.1 = 7.8 -> 8, minus 3 in flight
+    assert decide(s) == 5
+
+
+def test_preview_places_one_call_per_accepted_preview_within_free_lines() -> None:
+    assert decide(snap(DialMode.PREVIEW, accepted_previews=3)) == 3
+    assert decide(snap(DialMode.PREVIEW, accepted_previews=3, free_lines=1)) == 1
+
+
+def test_predictive_dials_ahead_for_agents_about_to_finish_wrapup() -> None:
+    s = snap(DialMode.PREDICTIVE, talking=(60.0,) * 10, wrapup=(3.0,) * 4)
+    assert progressive_count(s) == 0
+    assert decide(s) >= 4
+
+
+def test_predictive_falls_back_to_progressive_for_small_teams_and_few_samples() -> None:
+    few_agents = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 2)
+    assert decide(few_agents) == 2
+    new = Estimates(samples=3)
+    few_samples = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 10, estimates=new)
+    assert decide(few_samples) == 2
+
+
+def test_affordable_mean_keeps_the_window_under_its_budget() -> None:
+    # with room for one more abandon, a Poisson count with this mean exceeds 1 at most 1 %
+    m = affordable_mean(1, 0.01)
+    p_over = 1 - math.exp(-m) * (1 + m)
+    assert 0.0099 < p_over <= 0.0101
+    assert affordable_mean(-1, 0.01) == 0.0
+    assert affordable_mean(1000, 0.01) < 1000
+
+
+elapsed = st.floats(min_value=0.0, max_value=900.0, allow_nan=False)
+times = st.lists(elapsed, max_size=12).map(tuple)
+modes = st.sampled_from(list(DialMode))
+
+
+@st.composite
+def snapshots(draw: st.DrawFn, mode: DialMode | None = None) -> Snapshot:
+    m = mode or draw(modes)
+    windows = draw(
+        st.lists(
+            st.builds(
+                AbandonmentWindow,
+                name=st.sampled_from(["hour", "day"]),
+                live_answers=st.integers(0, 500),
+                abandoned=st.integers(0, 30),
+                seconds_left=st.floats(0.0, 86400.0),
+            ),
+            max_size=2,
+        )
+    )
+    return Snapshot(
+        settings=PacingSettings(
+            dial_mode=m,
+            calls_per_ready_agent=draw(st.floats(0.0, 4.0)),
+            calls_per_wrapup_agent=draw(st.floats(0.0, 1.0)),
+            min_agents_predictive=draw(st.integers(0, 6)),
+            min_samples=draw(st.integers(0, 50)),
+            amd_delay_s=draw(st.sampled_from([0.0, 2.5])),
+        ),
+        estimates=Estimates(
+            answer_probability=draw(st.floats(0.0, 1.0)),
+            live_share=draw(st.floats(0.0, 1.0)),
+            talk=LogNormal(draw(st.floats(10.0, 400.0)), draw(st.floats(1.0, 300.0))),
+            wrapup=draw(st.sampled_from([Fixed(15.0), LogNormal(20.0, 10.0)])),
+            samples=draw(st.integers(0, 1000)),
+        ),
+        free_lines=draw(st.integers(0, 40)),
+        ready=draw(times),
+        talking=draw(times),
+        wrapup=draw(st.lists(st.floats(0.0, 60.0), max_size=8).map(tuple)),
+        paused=draw(times),
+        ringing=draw(st.lists(st.floats(0.0, 25.0), max_size=15).map(tuple)),
+        screening=draw(st.lists(st.floats(0.0, 2.5), max_size=3).map(tuple)),
+        queued=draw(st.lists(st.floats(0.0, 2.0), max_size=3).map(tuple)),
+        windows=tuple(windows),
+        accepted_previews=draw(st.integers(0, 10)),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(snapshots())
+def test_never_negative_and_never_above_free_lines(s: Snapshot) -> None:
+    n = decide(s)
+    assert 0 <= n <= s.free_lines
+
+
+@settings(max_examples=100, deadline=None)
+@given(snapshots(DialMode.PROGRESSIVE))
+def test_progressive_never_exceeds_ready_agents(s: Snapshot) -> None:
+    assert decide(s) <= len(s.ready)
+
+
+@settings(max_examples=100, deadline=None)
+@given(snapshots(DialMode.PREDICTIVE))
+def test_predictive_with_nobody_ready_soon_places_nothing(s: Snapshot) -> None:
+    idle = Snapshot(
+        settings=s.settings,
+        estimates=s.estimates,
+        free_lines=s.free_lines,
+        paused=s.paused,
+        leaving=3,
+        ringing=s.ringing,
+        queued=s.queued,
+        windows=s.windows,
+    )
+    assert decide(idle) == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(snapshots(DialMode.PREDICTIVE), st.integers(1, 400), st.integers(1, 20))
+def test_predictive_at_the_abandonment_limit_is_progressive(
+    s: Snapshot, live: int, over: int
+) -> None:
+    limit = s.settings.abandonment_target
+    at_limit = AbandonmentWindow("hour", live, math.floor(limit * live) + over, 0.0)
+    capped = Snapshot(
+        settings=s.settings,
+        estimates=s.estimates,
+        free_lines=s.free_lines,
+        ready=s.ready,
+        talking=s.talking,
+        wrapup=s.wrapup,
+        ringing=s.ringing,
+        queued=s.queued,
+        windows=(*s.windows, at_limit),
+    )
+    assert decide(capped) == min(progressive_count(capped), capped.free_lines)

@@ -1,0 +1,99 @@
+"""Campaign definitions: the example loads; mistakes name the file and the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialerd.domain.campaign_spec import (
+    CampaignSpec,
+    CampaignSpecError,
+    format_duration,
+    load_campaign_spec,
+    parse_duration,
+)
+from dialerd.domain.enums import CallResult, DialMode
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "campaigns" / "example.toml"
+
+MINIMAL = 'name = "x"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_example_loads_with_its_settings() -> None:
+    spec = load_campaign_spec(EXAMPLE)
+    assert spec.dial.mode is DialMode.PREDICTIVE
+    assert spec.dial.abandonment_target == pytest.approx(0.03)
+    assert spec.retry_policy("call").rules[CallResult.BUSY].delay == timedelta(minutes=20)
+    assert spec.retry_policy("recall").max_attempts == 2
+    assert spec.abandon_hold_off == timedelta(hours=72)
+    assert {r.to_task for r in spec.taskflow_rules()} >= {"success", "declined", "failed"}
+    assert CampaignSpec.model_validate(spec.model_dump(mode="json", by_alias=True)) == spec
+
+
+def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
+    spec = load_campaign_spec(write(tmp_path, MINIMAL))
+    assert spec.connect_limit == timedelta(seconds=2)
+    assert spec.ring_timeout == timedelta(seconds=25)
+    assert spec.calling_hours.enabled
+    assert (spec.calling_hours.start.hour, spec.calling_hours.end.hour) == (8, 21)
+    assert spec.first_task == "call"
+    assert spec.queue_name == "dialerd-x"
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ('ring_timeout = "10s"\n', "ring_timeout: ring_timeout must be between 15 s"),
+        ('colour = "red"\n', "colour: unknown key"),
+        ('[dial]\nmode = "fast"\n', "dial.mode:"),
+        ('timezone = "Mars/Base"\n', "timezone: unknown time zone 'Mars/Base'"),
+        ('caller_ids = ["hello"]\n', "caller_ids: caller ID 'hello'"),
+        ('abandon_hold_off = "soon"\n', "abandon_hold_off: 'soon' is not a duration"),
+        (
+            '[[rules]]\nfrom = "call"\nstatus = "success"\nto = "nowhere"\n',
+            "rules.0.to: 'nowhere' is not a task",
+        ),
+        ('[schedule]\nstatus = "automatic"\n', "schedule: status 'automatic' needs"),
+        ('[retry.results.abandoned]\ndelay = "1h"\n', "'abandoned' cannot be retried"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, extra: str, needle: str) -> None:
+    path = write(tmp_path, extra + MINIMAL if not extra.startswith("[") else MINIMAL + extra)
+    with pytest.raises(CampaignSpecError) as info:
+        load_campaign_spec(path)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert needle in message
+
+
+def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CampaignSpecError, match="not valid TOML"):
+        load_campaign_spec(write(tmp_path, "name = \n"))
+    with pytest.raises(CampaignSpecError, match="cannot read"):
+        load_campaign_spec(tmp_path / "missing.toml")
+
+
+def test_durations() -> None:
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration("250ms") == timedelta(milliseconds=250)
+    assert parse_duration(90) == timedelta(seconds=90)
+    assert parse_duration("3d") == timedelta(days=3)
+    for bad in ("", "h", "-5", "1x", True):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+@given(st.integers(0, 10**7), st.sampled_from([0, 250, 500]))
+def test_format_duration_round_trips(seconds: int, millis: int) -> None:
+    d = timedelta(seconds=seconds, milliseconds=millis)
+    assert parse_duration(format_duration(d)) == d

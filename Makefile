@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+DEMO_ARGS ?= --minutes 3
+
 demo: $(STAMP)
 	$(BIN)/dialerd demo $(DEMO_ARGS)
 

@@ -38,6 +38,7 @@ class FakeEngine:
 
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
+    agents: list[dict[str, Any]] = field(default_factory=list)
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -67,7 +68,10 @@ class FakeEngine:
 
     def status(self) -> dict[str, Any]:
         self._record("status")
-        return {"running": True, "campaigns": []}
+        out: dict[str, Any] = {"running": True, "campaigns": []}
+        if self.agents:
+            out["agents"] = self.agents
+        return out
 
     async def reload(self) -> None:
         self._record("reload")

@@ -1,18 +1,20 @@
 """Store fixtures for component tests, on both back ends.
 
-``store_url`` yields the URL of a fresh, migrated database: a SQLite file in ``tmp_path``, or a
-uniquely named PostgreSQL database (created here, dropped afterwards, because other test runs
-share the server). ``store`` yields an open :class:`dialerd.store.Store` on it. Both are
-parametrised over ``sqlite`` and ``postgres``; PostgreSQL skips with the reason when
-``DIALERD_TEST_POSTGRES_URL`` is unset. Use ``new_database_url(backend, tmp_path)`` for a
-database that is NOT migrated yet.
+``store_url`` yields the URL of a fresh, migrated database: a SQLite file in ``tmp_path``, or
+on PostgreSQL a uniquely named database of this test session (created and migrated once, emptied
+with TRUNCATE before each test, dropped at the end, because other test runs share the server;
+creating and dropping a database per test costs seconds). ``store`` yields an open
+:class:`dialerd.store.Store` on it. Both are parametrised over ``sqlite`` and ``postgres``;
+PostgreSQL skips with the reason when ``DIALERD_TEST_POSTGRES_URL`` is unset. ``empty_db_url``
+is a database with no schema at all (a new one per test, for migration tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from dialerd.store import Store, upgrade
+from dialerd.store.models import Base
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -72,11 +75,48 @@ async def empty_db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def _pg_session_db() -> Iterator[str]:
+    """One migrated PostgreSQL database for this test session (sync: no loop is running)."""
+    base = _pg_base_url()
+    name = f"dialerd_s_{uuid.uuid4().hex[:16]}"
+    url = make_url(base).set(database=name, drivername="postgresql+asyncpg")
+    text = url.render_as_string(hide_password=False)
+    asyncio.run(_pg_admin(base, f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(upgrade(text))
+        yield text
+    finally:
+        asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
-async def store_url(empty_db_url: str) -> str:
-    """A fresh database migrated to head."""
-    await upgrade(empty_db_url)
-    return empty_db_url
+def _session_pg_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    # Sync on purpose: the session database is set up with asyncio.run, outside any loop.
+    if backend != "postgres":
+        return None
+    return str(request.getfixturevalue("_pg_session_db"))
+
+
+@pytest.fixture
+async def store_url(_session_pg_url: str | None, tmp_path: Path) -> str:
+    """A fresh (empty) database migrated to head."""
+    if _session_pg_url is None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dialerd.sqlite'}"
+        await upgrade(url)
+        return url
+    await _truncate(_session_pg_url)
+    return _session_pg_url
 
 
 @pytest.fixture

@@ -369,3 +369,17 @@ async def test_unreachable_asterisk_is_retried_with_growing_backoff() -> None:
         assert "connect to 127.0.0.1" in (server.link.last_error or "")
         with pytest.raises(AmiNotReady):
             await server.link.send("Ping")
+
+
+async def test_a_new_link_learns_existing_members_from_the_resync() -> None:
+    async with _running() as (sim, server, _rec, clock):
+        await server.link.wait_ready(timeout=50)
+        await server.queue_add(QUEUE, AGENT1, "Agent 1")
+        await server.queue_add(QUEUE, "Local/agent-2@sim-agents", "Agent 2", paused=True)
+        async with AsteriskServer(_config(sim.port, name="second"), clock=clock) as second:
+            await second.link.wait_ready(timeout=50)
+            states = {i: s.state for i, s in second.agents.snapshot().items()}
+            assert states == {
+                AGENT1: AgentState.READY,
+                "Local/agent-2@sim-agents": AgentState.PAUSED,
+            }

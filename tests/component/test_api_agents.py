@@ -44,6 +44,7 @@ async def test_agents_and_their_state(api: Api) -> None:
             "campaigns": ["sales"],
             "skills": [],
             "state": "offline",
+            "live": None,
         },
         {
             "name": "agent-2",
@@ -51,10 +52,14 @@ async def test_agents_and_their_state(api: Api) -> None:
             "campaigns": [],
             "skills": [],
             "state": "paused",
+            "live": None,
         },
     ]
     one = await api.call("GET", f"{A}/agent-2", role="agent")
     assert one.json()["state"] == "paused"
+    api.engine.agents = [{"name": "agent-2", "server": "pbx1", "paused_reason": "lunch"}]
+    one = await api.call("GET", f"{A}/agent-2", role="agent")
+    assert one.json()["live"] == {"name": "agent-2", "server": "pbx1", "paused_reason": "lunch"}
     missing = await api.call("GET", f"{A}/ghost")
     assert missing.status_code == 404
     assert missing.json() == {"error": "no agent 'ghost'", "field": "agent"}
@@ -115,21 +120,21 @@ async def test_disposition(api: Api) -> None:
     assert api.engine.calls[-1][1][-1] == "att-9"
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"status": "maybe"}, "status"),
-        ({"status_detail": "sale"}, "status"),
-        ({"status": "success", "status_detail": "$bogus"}, "status_detail"),
-        ({"status": "open", "callback_at": "2026-03-03T15:00:00"}, "callback_at"),
-        ({"status": "open", "callback_at": "tomorrow"}, "callback_at"),
-        ({"status": "success", "extra": 1}, "extra"),
-    ],
-)
-async def test_bad_disposition_is_422(api: Api, body: dict[str, object], field: str) -> None:
-    r = await api.call("POST", f"{A}/agent-1/disposition", json=body)
-    assert r.status_code == 422, r.text
-    assert r.json()["field"] == field
+BAD_DISPOSITIONS: list[tuple[dict[str, object], str]] = [
+    ({"status": "maybe"}, "status"),
+    ({"status_detail": "sale"}, "status"),
+    ({"status": "success", "status_detail": "$bogus"}, "status_detail"),
+    ({"status": "open", "callback_at": "2026-03-03T15:00:00"}, "callback_at"),
+    ({"status": "open", "callback_at": "tomorrow"}, "callback_at"),
+    ({"status": "success", "extra": 1}, "extra"),
+]
+
+
+async def test_bad_disposition_is_422(api: Api) -> None:
+    for body, field in BAD_DISPOSITIONS:
+        r = await api.call("POST", f"{A}/agent-1/disposition", json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["field"] == field, body
     assert api.engine.calls == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 from api_testkit import TOKENS, Api, auth, create_campaign, open_api
 
 from dialerd.store import Store
@@ -45,7 +46,23 @@ async def test_missing_and_unknown_tokens_are_401(api: Api) -> None:
 async def test_open_endpoints_need_no_token(api: Api) -> None:
     assert (await api.client.get("/healthz")).status_code == 200
     assert (await api.client.get("/metrics")).status_code == 200
-    assert (await api.client.get("/openapi.json")).status_code == 200
+    spec = (await api.client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/campaigns/{campaign}/rules",
+        "/api/v1/campaigns/{campaign}/contacts/batch",
+        "/api/v1/campaigns/{campaign}/imports",
+        "/api/v1/agents/{agent}/disposition",
+        "/api/v1/dnc/{phone}",
+        "/healthz",
+    ):
+        assert path in paths, path
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    add = paths["/api/v1/campaigns/{campaign}/contacts"]["post"]
+    assert add["responses"]["409"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorOut"
+    }
+    assert "ContactOut" in spec["components"]["schemas"]
     docs = await api.client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
@@ -134,3 +151,17 @@ async def test_history_names_the_token(api: Api) -> None:
     contact = (await api.call("GET", CONTACTS)).json()["contacts"][0]
     history = (await api.call("GET", f"{CONTACTS}/{contact['id']}/history")).json()["history"]
     assert history[-1]["actor"] == "api:floor"
+
+
+async def test_every_request_is_logged_with_its_token(api: Api) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await api.call("GET", CONTACTS, role="readonly")
+        await api.call("POST", CONTACTS, role="readonly", json={"phone": "+49301111111"})
+        await api.client.get("/api/v1/campaigns")
+    lines = [e for e in logs if e["event"] == "api.request"]
+    assert [(e["method"], e["status"], e["token"]) for e in lines] == [
+        ("GET", 200, "wallboard"),
+        ("POST", 403, "wallboard"),
+        ("GET", 401, None),
+    ]
+    assert all(e["path"].startswith("/api/v1/") and e["seconds"] >= 0 for e in lines)

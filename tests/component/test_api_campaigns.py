@@ -49,29 +49,27 @@ async def test_create_twice_is_a_conflict(api: Api) -> None:
     assert r.json() == {"error": "campaign 'sales' exists already", "field": None}
 
 
-@pytest.mark.parametrize(
-    ("change", "field", "words"),
-    [
-        ({"tasks": [{"name": "call", "type": "phone"}]}, "tasks.0.type", "'call'"),
-        ({"dial": {"mode": "turbo"}}, "dial.mode", "predictive"),
-        ({"colour": "red"}, "colour", "unknown key"),
-        ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
-        (
-            {"rules": [{"from": "call", "status": "success", "to": "nowhere"}]},
-            "rules.0.to",
-            "'nowhere' is not a task",
-        ),
-        ({"tasks": []}, "tasks", "at least 1"),
-    ],
-)
-async def test_bad_definition_names_the_field(
-    api: Api, change: dict[str, object], field: str, words: str
-) -> None:
-    r = await api.call("POST", BASE, json=campaign_body(**change))
-    assert r.status_code == 422, r.text
-    body = r.json()
-    assert body["field"] == field
-    assert words in body["error"]
+BAD_DEFINITIONS: list[tuple[dict[str, object], str, str]] = [
+    ({"tasks": [{"name": "call", "type": "phone"}]}, "tasks.0.type", "'call'"),
+    ({"dial": {"mode": "turbo"}}, "dial.mode", "predictive"),
+    ({"colour": "red"}, "colour", "unknown key"),
+    ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
+    (
+        {"rules": [{"from": "call", "status": "success", "to": "nowhere"}]},
+        "rules.0.to",
+        "'nowhere' is not a task",
+    ),
+    ({"tasks": []}, "tasks", "at least 1"),
+]
+
+
+async def test_bad_definition_names_the_field(api: Api) -> None:
+    for change, field, words in BAD_DEFINITIONS:
+        r = await api.call("POST", BASE, json=campaign_body(**change))
+        assert r.status_code == 422, (change, r.text)
+        body = r.json()
+        assert body["field"] == field, change
+        assert words in body["error"], change
     assert (await api.call("GET", BASE)).json()["campaigns"] == []
 
 
@@ -81,6 +79,15 @@ async def test_body_that_is_not_json(api: Api) -> None:
     )
     assert r.status_code == 422
     assert set(r.json()) >= {"error", "field"}
+
+
+async def test_unknown_route_and_method_keep_the_error_shape(api: Api) -> None:
+    r = await api.call("GET", "/api/v1/nothing-here")
+    assert r.status_code == 404
+    assert r.json() == {"error": "Not Found", "field": None}
+    r = await api.call("DELETE", BASE)
+    assert r.status_code == 405
+    assert r.json() == {"error": "Method Not Allowed", "field": None}
 
 
 async def test_unknown_campaign_is_404(api: Api) -> None:

@@ -3,6 +3,7 @@ history and attempts."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,24 +70,23 @@ async def test_add_normalises_phone_and_is_idempotent_by_external_id(api: Api) -
     assert total.json()["total"] == 1
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"phone": "12"}, "phone"),
-        ({"phone": "+49301234567", "email": "not-an-address"}, "email"),
-        ({"phone": "+49301234567", "timezone": "Berlin"}, "timezone"),
-        ({"phone": "+49301234567", "task": "nowhere"}, "task"),
-        ({"phone": "+49301234567", "shoe_size": 44}, "shoe_size"),
-        ({"phone": "+49301234567", "fields": {"x": [1, 2]}}, "fields.x.str"),
-        ({"phone": "+49301234567", "due_at": "2026-03-02T10:00:00"}, "due_at"),
-    ],
-)
-async def test_bad_contact_is_422_naming_the_field(
-    api: Api, body: dict[str, Any], field: str
-) -> None:
-    r = await api.call("POST", C, json=body)
-    assert r.status_code == 422, r.text
-    assert r.json()["field"] == field
+BAD_CONTACTS: list[tuple[dict[str, Any], str]] = [
+    ({"phone": "12"}, "phone"),
+    ({"phone": "+49301234567", "email": "not-an-address"}, "email"),
+    ({"phone": "+49301234567", "timezone": "Berlin"}, "timezone"),
+    ({"phone": "+49301234567", "task": "nowhere"}, "task"),
+    ({"phone": "+49301234567", "shoe_size": 44}, "shoe_size"),
+    ({"phone": "+49301234567", "fields": {"x": [1, 2]}}, "fields.x.str"),
+    ({"phone": "+49301234567", "due_at": "2026-03-02T10:00:00"}, "due_at"),
+    ({"phone": "+49301234567", "fields": {"a/b": 1}}, "fields"),
+]
+
+
+async def test_bad_contact_is_422_naming_the_field(api: Api) -> None:
+    for body, field in BAD_CONTACTS:
+        r = await api.call("POST", C, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["field"] == field, body
     assert (await api.call("GET", C)).json()["total"] == 0
 
 
@@ -126,6 +126,7 @@ async def test_batch_keeps_good_items_and_reports_each(api: Api) -> None:
     assert results[4] == {
         "index": 4,
         "result": "invalid",
+        "contact_id": None,
         "error": "unknown key",
         "field": "contacts.4.colour",
     }
@@ -217,10 +218,13 @@ async def test_get_change_and_history(api: Api) -> None:
         ({"status": "maybe"}, "status"),
         ({"status_detail": "$weird"}, "status_detail"),
         ({"phone": "123"}, "phone"),
+        ({"phone": "123", "first_name": "Changed"}, "phone"),
     ):
         r = await api.call("PATCH", f"{C}/{cid}", json=body)
         assert r.status_code == 422, body
         assert r.json()["field"] == field
+    after = (await api.call("GET", f"{C}/{cid}")).json()
+    assert (after["first_name"], after["phone"]) == ("Erika", "+442079460958")
 
 
 async def test_contact_of_another_campaign_is_404(api: Api) -> None:
@@ -292,6 +296,9 @@ async def test_move_one_and_filtered(api: Api) -> None:
     }
     history = (await api.call("GET", f"{C}/{ids[1]}/history")).json()["history"]
     assert history[-1]["to_task"] == "lost"
+    waiting = await api.call("GET", C, params={"waiting": "true"})
+    assert waiting.json()["total"] == 0
+    assert (await api.call("GET", C, params={"waiting": "false"})).json()["total"] == 5
 
 
 async def test_bulk_edit(api: Api) -> None:
@@ -361,3 +368,15 @@ async def test_attempts(api: Api) -> None:
     assert attempt["id"] == "att-1"
     assert attempt["result"] == "busy"
     assert attempt["originated_at"].startswith("2026-03-02T10:00:00")
+
+
+async def test_concurrent_retries_create_each_contact_once(api: Api) -> None:
+    batch = {
+        "contacts": [{"phone": f"+4930555{i:04d}", "external_id": f"crm-{i}"} for i in range(25)]
+    }
+    replies = await asyncio.gather(*(api.call("POST", f"{C}/batch", json=batch) for _ in range(4)))
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    assert sum(r.json()["created"] for r in replies) == 25
+    assert (await api.call("GET", C)).json()["total"] == 25
+    one = await api.call("GET", C, params={"external_id": "crm-7"})
+    assert [c["phone"] for c in one.json()["contacts"]] == ["+49305550007"]

@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import openpyxl
 import pytest
-from api_testkit import Api, create_campaign, open_api
+from api_testkit import START, Api, auth, campaign_body, create_campaign, make_app, open_api
 
+from dialerd.domain.clock import ManualClock
 from dialerd.store import Store
 
 IMPORTS = "/api/v1/campaigns/sales/imports"
@@ -104,34 +107,33 @@ async def test_upload_xlsx_replace(api: Api) -> None:
     assert [c["first_name"] for c in found["contacts"]] == ["C"]
 
 
-@pytest.mark.parametrize(
-    ("files", "data", "field"),
-    [
-        ({"file": ("x.pdf", b"%PDF", "application/pdf")}, {}, "file"),
-        ({"file": ("x.csv", CSV, "text/csv")}, {"mapping": "{oops"}, "mapping"),
-        (
-            {"file": ("x.csv", CSV, "text/csv")},
-            {"mapping": '{"columns": {"Telefon": "shoe"}}'},
-            "mapping",
-        ),
-        (
-            {"file": ("x.csv", CSV, "text/csv")},
-            {"mapping": '{"columns": {"Nope": "phone"}}'},
-            "mapping",
-        ),
-        ({"file": ("x.csv", CSV, "text/csv")}, {"mode": "merge"}, "mode"),
-        ({"file": ("x.csv", CSV, "text/csv")}, {"task": "nowhere"}, "task"),
-        ({"file": ("x.xlsx", b"not a zip", "application/octet-stream")}, {}, "file"),
-        ({}, {}, "file"),
-    ],
-)
-async def test_bad_uploads_are_422(
-    api: Api, files: dict[str, object], data: dict[str, str], field: str
-) -> None:
-    r = await api.call("POST", IMPORTS, files=files or None, data=data)
-    assert r.status_code == 422, r.text
-    assert r.json()["field"] == field
+BAD_UPLOADS: list[tuple[dict[str, Any], dict[str, str], str]] = [
+    ({"file": ("x.pdf", b"%PDF", "application/pdf")}, {}, "file"),
+    ({"file": ("x.csv", CSV, "text/csv")}, {"mapping": "{oops"}, "mapping"),
+    (
+        {"file": ("x.csv", CSV, "text/csv")},
+        {"mapping": '{"columns": {"Telefon": "shoe"}}'},
+        "mapping",
+    ),
+    (
+        {"file": ("x.csv", CSV, "text/csv")},
+        {"mapping": '{"columns": {"Nope": "phone"}}'},
+        "mapping",
+    ),
+    ({"file": ("x.csv", CSV, "text/csv")}, {"mode": "merge"}, "mode"),
+    ({"file": ("x.csv", CSV, "text/csv")}, {"task": "nowhere"}, "task"),
+    ({"file": ("x.xlsx", b"not a zip", "application/octet-stream")}, {}, "file"),
+    ({}, {}, "file"),
+]
+
+
+async def test_bad_uploads_are_422(api: Api) -> None:
+    for files, data, field in BAD_UPLOADS:
+        r = await api.call("POST", IMPORTS, files=files or None, data=data)
+        assert r.status_code == 422, (data, r.text)
+        assert r.json()["field"] == field, data
     assert (await api.call("GET", "/api/v1/campaigns/sales/contacts")).json()["total"] == 0
+    assert (await api.call("GET", IMPORTS)).json()["imports"] == []
 
 
 async def test_unknown_campaign(api: Api) -> None:
@@ -139,3 +141,21 @@ async def test_unknown_campaign(api: Api) -> None:
         "POST", "/api/v1/campaigns/nope/imports", files={"file": ("x.csv", CSV, "text/csv")}
     )
     assert r.status_code == 404
+
+
+async def test_upload_over_the_limit_is_413(store: Store) -> None:
+    app = make_app(store, None, ManualClock(START), max_upload_bytes=100)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/api/v1/campaigns", json=campaign_body(), headers=auth("admin"))
+        assert r.status_code == 201
+        r = await client.post(
+            IMPORTS, files={"file": ("big.csv", CSV, "text/csv")}, headers=auth("admin")
+        )
+        assert r.status_code == 413
+        assert r.json() == {
+            "error": "'big.csv' is larger than the limit of 100 bytes",
+            "field": "file",
+        }
+        r = await client.get(IMPORTS, headers=auth("admin"))
+        assert r.json()["imports"] == []

@@ -111,7 +111,7 @@ class Rig:
 
     async def stop(self, drain: float = 0.0) -> None:
         assert self.engine is not None and self.task is not None
-        await self.engine.stop(drain)
+        await asyncio.wait_for(self.engine.stop(drain), 10)
         await asyncio.wait_for(self.task, 10)
         self.engine, self.task = None, None
 
@@ -148,9 +148,13 @@ async def until(pred: Callable[[], bool], limit: float = 8.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def rig_at(tmp_path: Path, start: datetime, speed: float = SPEED) -> AsyncIterator[Rig]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
-    await upgrade(url)
+async def rig_at(
+    tmp_path: Path, start: datetime, speed: float = SPEED, url: str | None = None
+) -> AsyncIterator[Rig]:
+    """``url``: an already migrated database (the store fixtures'); default a SQLite file."""
+    if url is None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
+        await upgrade(url)
     clock = ScaledClock(speed, start=start)
     store = await Store.open(url)
     sim = SimAsterisk(clock=clock, seed=3)
@@ -166,11 +170,12 @@ async def rig_at(tmp_path: Path, start: datetime, speed: float = SPEED) -> Async
         await until(lambda: server.ready)
         yield rig
     finally:
+        # bounded, so a stuck shutdown fails this test instead of hanging the suite
         if rig.task is not None:
-            await rig.crash()
-        await server.close()
-        await sim.stop()
-        await store.close()
+            await asyncio.wait_for(rig.crash(), 10)
+        await asyncio.wait_for(server.close(), 10)
+        await asyncio.wait_for(sim.stop(), 10)
+        await asyncio.wait_for(store.close(), 10)
 
 
 @pytest.fixture
@@ -284,7 +289,7 @@ async def test_automatic_campaign_switches_at_its_period_edges(tmp_path: Path) -
         ]
         # one agent, 15 s no-answers: a new call after each one ends, only inside the period
         assert len(dial_times) >= 3
-        assert all(edge_on <= t < edge_off for t in dial_times)
+        assert all(edge_on <= t < edge_off for t in dial_times), (dial_times, edge_on)
 
 
 async def test_no_contact_is_dialed_outside_8_to_21_in_its_own_time_zone(
@@ -325,8 +330,8 @@ async def test_a_number_on_the_do_not_call_list_is_never_dialed(rig: Rig) -> Non
     await engine.agent_login("a0")
     await until(lambda: len(rig.dialed()) >= 4)
     # a number listed while the campaign runs is skipped from then on too
-    later = await rig.contacts(camp, no_answer(2, base=100))
     await rig.store.add_dnc([no_answer(1, base=100)[0]], "test", rig.clock.now())
+    later = await rig.contacts(camp, no_answer(2, base=100))
     await until(lambda: later[1] in rig.dialed())
     await rig.wait_clock(5)
     dialed = set(rig.dialed())
@@ -457,7 +462,15 @@ async def test_abandoned_calls_are_counted_kept_across_a_restart_and_not_rediale
     assert len(rig.sim.originate_action_ids) == 3  # nobody redialed within the hold-off
 
 
-async def test_a_crashed_daemon_restarted_mid_campaign_dials_no_contact_twice(rig: Rig) -> None:
+async def test_a_crashed_daemon_restarted_mid_campaign_dials_no_contact_twice(
+    tmp_path: Path, store_url: str
+) -> None:
+    """On SQLite and PostgreSQL (the ``store_url`` fixture runs both back ends)."""
+    async with rig_at(tmp_path, MONDAY_10_UTC, url=store_url) as rig:
+        await _crash_and_restart(rig)
+
+
+async def _crash_and_restart(rig: Rig) -> None:
     camp = await rig.campaign(
         make_spec(dial={"mode": "power", "calls_per_ready_agent": 4}, ring_timeout="20s")
     )
@@ -561,3 +574,109 @@ async def test_a_crashing_runner_is_restarted_and_a_reload_adds_new_campaigns(
     await engine.reload()
     assert await engine.agent_login("a0", "late") == ["late"]
     await until(lambda: late_contact in rig.dialed())
+
+
+async def test_calls_lost_in_an_asterisk_restart_close_failed_unknown_and_wait_their_delay(
+    rig: Rig,
+) -> None:
+    camp = await rig.campaign(make_spec(dial={"mode": "power", "calls_per_ready_agent": 2}))
+    ids = await rig.contacts(camp, no_answer(6))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: len(rig.dialed()) == 2)
+    lost = set(rig.dialed())
+    await rig.sim.restart()  # calls vanish without a Hangup; runtime queue members too
+    await until(lambda: len(rig.finished()) >= 2, limit=10)
+    assert {f.result for f in rig.finished()[:2]} == {CallResult.FAILED_UNKNOWN}
+    # the engine logs its agent in again and dials on, but not the lost contacts
+    await until(lambda: len(set(rig.dialed())) >= 4, limit=10)
+    assert not lost & set(rig.dialed()[2:])
+    for cid in lost:
+        c = await rig.store.get_contact(cid)
+        assert (c.status, c.status_detail) == (Status.OPEN, "$follow_up_auto")
+        assert c.due_at is not None and c.due_at >= rig.clock.now() + timedelta(minutes=10)
+    assert set(rig.dialed()) <= set(ids)
+
+
+async def test_calls_spread_over_servers_within_each_server_limit(tmp_path: Path) -> None:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+        sim2 = SimAsterisk(clock=rig.clock, seed=4)
+        await sim2.start()
+        limited = {
+            name: AsteriskServer(
+                ServerConfig(
+                    name=name, port=port, username="dialer", secret="dialerpass", max_channels=2
+                ),
+                clock=rig.clock,
+            )
+            for name, port in (("east", rig.sim.port), ("west", sim2.port))
+        }
+        for s in limited.values():
+            s.start()
+        try:
+            await until(lambda: all(s.ready for s in limited.values()))
+            camp = await rig.campaign(
+                make_spec(dial={"mode": "power", "calls_per_ready_agent": 3}, ring_timeout="60s")
+            )
+            await rig.contacts(camp, no_answer(10))
+            await rig.agent("a0", AGENTS[0], ("camp",))
+            await rig.agent("a1", AGENTS[1], ("camp",))
+            settings = EngineSettings(holder="spread", agent_servers={"a0": "east", "a1": "west"})
+            engine = Engine(rig.store, limited, rig.clock, settings)
+            task = asyncio.create_task(engine.run())
+            try:
+                await until(lambda: bool(engine.status().campaigns))
+                await engine.agent_login("a0")
+                await engine.agent_login("a1")
+                # 2 ready agents x 3 = 6 wanted; 2 lines per server = 4 placed, 2 on each
+                await until(lambda: len(rig.sim.originate_action_ids) >= 2)
+                await until(lambda: len(sim2.originate_action_ids) >= 2)
+                await rig.wait_clock(5)
+                assert len(rig.sim.originate_action_ids) == 2
+                assert len(sim2.originate_action_ids) == 2
+                assert engine.status().campaigns[0].calls_in_flight == 4
+            finally:
+                await asyncio.wait_for(engine.stop(0), 10)
+                await asyncio.wait_for(task, 10)
+        finally:
+            for s in limited.values():
+                await s.close()
+            await sim2.stop()
+
+
+async def test_amd_campaign_hangs_up_on_machines_and_records_them(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(amd=True, connect_limit="10s"))
+    (machine,) = await rig.contacts(camp, ["555050001"])
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: bool(rig.finished()), limit=10)
+    done = rig.finished()[0]
+    assert done.result is CallResult.MACHINE
+    assert not any(isinstance(e, ScreenPop) for e in rig.events)  # never reached the agent
+    c = await rig.store.get_contact(machine)
+    assert (c.status, c.status_detail) == (Status.FAILED, "$machine")  # no retry rule: final
+
+
+async def test_preview_auto_accepts_after_the_configured_time(rig: Rig) -> None:
+    camp = await rig.campaign(
+        make_spec(dial={"mode": "preview", "preview_auto_accept": "4s"}, connect_limit="10s")
+    )
+    (cid,) = await rig.contacts(camp, live(1))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: any(isinstance(e, PreviewOffered) for e in rig.events))
+    offer = next(e for e in rig.events if isinstance(e, PreviewOffered))
+    assert offer.auto_accept_at is not None
+    await until(lambda: rig.dialed() == [cid])
+    dialed_at = next(
+        e.at for e in rig.events if isinstance(e, CallProgressed) and e.phase == "dialing"
+    )
+    assert dialed_at >= offer.auto_accept_at
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+    assert engine.status().agents[0].state == "talking"
+    # the agent's state reaches the store too (for the API and other daemons)
+    await rig.wait_clock(2.5)
+    assert [(a.name, a.state.value) for a in await rig.store.agents()] == [("a0", "talking")]

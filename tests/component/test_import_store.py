@@ -272,3 +272,20 @@ async def test_big_import_in_worker_processes(store: Store, tmp_path: Path) -> N
     report = await import_file(store, p, campaign="c1", workers=2)
     assert (report.rows, report.imported, report.duplicates) == (6001, 6000, 1)
     assert await store.count_contacts(camp.id) == 6000
+
+
+async def test_database_failure_mid_import_rolls_back_and_stops_the_parser(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    camp = await campaign(store)
+    await import_file(store, csv_file(tmp_path, "a.csv", ["phone", "030 1111111"]), campaign="c1")
+
+    async def broken(*args: object) -> list[ParsedContact]:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr("dialerd.store.imports._drop_existing", broken)
+    p = csv_file(tmp_path, "b.csv", ["phone"] + [f"+4930{4000000 + i}" for i in range(500)])
+    with pytest.raises(RuntimeError, match="connection lost"):
+        await import_file(store, p, campaign="c1")
+    assert [c.phone for c in await contacts_of(store, camp)] == ["+49301111111"]
+    assert (await import_history(store, "c1"))[0]["status"] == "failed"

@@ -9,7 +9,7 @@ import pytest
 from sim_client import RawAmi
 
 from dialerd.domain.clock import ManualClock, ScaledClock
-from dialerd.sim import AgentModel, AgentProfile, SimAsterisk, SimModel
+from dialerd.sim import AgentModel, AgentProfile, QueueConfig, SimAsterisk, SimModel
 
 SPEED = 40.0  # 20 s of talk take 0.5 s
 
@@ -86,7 +86,7 @@ async def test_ringing_past_the_originate_timeout_fails_with_reason_3_and_no_dia
     rr = await ami.call_over("0601")
     elapsed = sim.clock.monotonic() - t0
     assert (rr.get("Response"), rr.get("Reason")) == ("Failure", "3")
-    assert 14.5 <= elapsed <= 17.0
+    assert 14.9 <= elapsed <= 20.0  # the RR itself comes at exactly 15 s
     assert (ami.cause("0601", "a"), ami.cause("0601", "b")) == ("19", "19")
     assert not ami.events("DialEnd", "att-0601-a")
     assert [m.get("DialStatus") for m in ami.events("DialState", "att-0601-a")] == ["RINGING"]
@@ -248,18 +248,37 @@ async def test_agent_with_slow_softphone_rings_longer() -> None:
             await ami.close()
 
 
-async def test_wrapup_keeps_a_member_from_being_rung(ami: RawAmi, sim: SimAsterisk) -> None:
-    await add_agent(ami, 1)
-    ami.originate("555070041", "4101")  # answers at once, hangs up after 3 s
-    await ami.wait_for(lambda m: m.name == "AgentComplete")
-    done = sim.clock.monotonic()
-    ami.originate("555010042", "4102")  # answers after 2 s, then waits for agent-1
-    called = await ami.wait_for(
-        lambda m: m.name == "AgentCalled" and m.get("Linkedid") == "att-4102-a", within=5
-    )
-    assert called.get("Interface") == "Local/agent-1@sim-agents"
-    assert sim.clock.monotonic() - done >= 4.9  # wrapuptime = 5
-    await ami.call_over("4102", within=5)
+async def test_wrapup_keeps_a_member_from_being_rung() -> None:
+    clock = ManualClock()
+    async with SimAsterisk(clock=clock) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await add_agent(ami, 1)
+            ami.originate("555070041", "4101")  # answers at once, talks, hangs up at 3.02 s
+            ami.originate("555010042", "4102")  # answers at 2 s, then waits for agent-1
+            await ami.wait_for(lambda m: m.name == "DialState")
+            completed_at = called_at = None
+            start = clock.monotonic()
+            while called_at is None and clock.monotonic() - start < 12:
+                clock.advance(0.1)
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                now = clock.monotonic() - start
+                if completed_at is None and ami.events("AgentComplete", "att-4101-a"):
+                    completed_at = now
+                if ami.events("AgentCalled", "att-4102-a"):
+                    called_at = now
+            assert completed_at is not None and called_at is not None
+            assert called_at - completed_at >= 5.0  # wrapuptime = 5
+            for _ in range(30):
+                clock.advance(1.0)
+                for _ in range(20):
+                    await asyncio.sleep(0)
+            connect = ami.events("AgentConnect", "att-4102-a")[0]
+            assert connect.get("HoldTime") == "8"
+        finally:
+            await ami.close()
 
 
 async def test_a_manual_clock_steps_a_whole_call() -> None:
@@ -296,5 +315,32 @@ async def test_agent_hanging_up_first_completes_with_reason_agent() -> None:
             assert (complete.get("Reason"), complete.get("TalkTime")) == ("agent", "4")
             assert (ami.cause("5101", "a"), ami.cause("5101", "b")) == ("16", "16")
             assert sim.active_channels == 0
+        finally:
+            await ami.close()
+
+
+async def test_queue_timeout_cuts_a_ring_like_11b() -> None:
+    model = SimModel(queue=QueueConfig(member_timeout=5.0))
+    async with SimAsterisk(clock=ScaledClock(SPEED), model=model) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await add_agent(ami, 1, iface="Local/rna-agent-1@sim-agents")
+            resp = await ami.action(
+                "QueueAdd",
+                Queue="dialer-q1",
+                Interface="Local/agent-2@sim-agents",
+                MemberName="Agent 2",
+                Penalty="1",
+            )
+            assert resp.name == "Success"
+            ami.originate("555010011", "1101")
+            await ami.call_over("1101", within=5)
+            rna = ami.events("AgentRingNoAnswer", "att-1101-a")
+            assert [m.get("RingTime") for m in rna] == ["5000", "4000"]
+            assert all("rna-agent-1" in m.get("Interface", "") for m in rna)  # penalty 1: never
+            assert ami.events("QueueCallerAbandon", "att-1101-a")[0].get("HoldTime") == "10"
+            user = ami.events("UserEvent", "att-1101-a")
+            assert [m.get("Status") for m in user] == ["TIMEOUT"]
         finally:
             await ami.close()

@@ -43,6 +43,7 @@ async def test_dropped_link_keeps_calls_and_never_replays_an_originate(
         chans = await again.list_action("CoreShowChannels", "CoreShowChannelsComplete")
         assert chans[-1].get("ListItems") == "2"
         assert sim.originate_action_ids == ["att-0001"]
+        assert sim.originates_received == 1
     finally:
         await again.close()
 
@@ -60,9 +61,18 @@ async def test_dead_peer_answers_nothing_until_revived(ami: RawAmi, sim: SimAste
     assert pong.get("Ping") == "Pong"
 
 
-async def test_core_restart_now_is_silent_then_closes_refuses_and_comes_back_empty(
-    ami: RawAmi, sim: SimAsterisk
-) -> None:
+async def test_core_restart_now_is_silent_then_closes_refuses_and_comes_back_empty() -> None:
+    # slower clock: the refused window (0.9 s simulated) must outlast a busy test machine
+    async with SimAsterisk(clock=ScaledClock(4.0)) as sim:
+        ami = await RawAmi.connect(sim.port)
+        try:
+            await ami.login()
+            await _restart_during_call(ami, sim)
+        finally:
+            await ami.close()
+
+
+async def _restart_during_call(ami: RawAmi, sim: SimAsterisk) -> None:
     await ami.action(
         "QueueAdd", Queue="dialer-q1", Interface="Local/agent-1@sim-agents", MemberName="Agent 1"
     )

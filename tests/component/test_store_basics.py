@@ -219,3 +219,37 @@ async def test_dnc_numbers_are_never_leased(store: Store) -> None:
     await store.add_dnc(["+492"], "cli", NOW)
     assert await store.lease(other.id, 10, "r", timedelta(minutes=1), NOW) == []
     assert await store.is_dnc("+492", other.id)
+
+
+async def test_unfinished_attempts_are_found_after_restart(store: Store, store_url: str) -> None:
+    camp = await store.create_campaign(spec(), NOW)
+    ids = await store.add_contacts(
+        camp.id, [NewContact(phone="+491"), NewContact(phone="+492")], NOW
+    )
+    task = (await store.tasks(camp.id))[0]
+    for i, cid in enumerate(ids):
+        await store.start_attempt(
+            Attempt(
+                id=f"u{i}",
+                campaign_id=camp.id,
+                contact_id=cid,
+                task_id=task.id,
+                phone="+49",
+                originated_at=NOW + timedelta(seconds=i),
+            )
+        )
+    await store.record_attempt(
+        Attempt(
+            id="u0",
+            campaign_id=camp.id,
+            contact_id=ids[0],
+            task_id=task.id,
+            phone="+49",
+            hungup_at=NOW + timedelta(seconds=20),
+            result=CallResult.BUSY,
+        )
+    )
+    async with await Store.open(store_url) as again:
+        assert [a.id for a in await again.unfinished_attempts(camp.id)] == ["u1"]
+    [done] = [a for a in await store.attempts(ids[0])]
+    assert done.originated_at == NOW and done.result is CallResult.BUSY

@@ -135,3 +135,24 @@ async def test_agents_are_kept_with_their_state(store: Store) -> None:
     )
     with pytest.raises(NotFound, match="no agent"):
         await store.set_agent_state("bob", AgentState.READY, NOW)
+
+
+async def test_lease_follows_a_changed_definition(store: Store) -> None:
+    def sorted_spec(direction: str) -> CampaignSpec:
+        return CampaignSpec.model_validate(
+            {
+                "name": "m",
+                "tasks": [{"name": "call", "type": "call"}],
+                "sort": {"field": "p", "direction": direction},
+            }
+        )
+
+    camp = await store.create_campaign(sorted_spec("asc"), NOW)
+    await store.add_contacts(
+        camp.id, [NewContact(phone=f"+49{p}", fields={"p": p}) for p in (2, 1, 3)], NOW
+    )
+    ttl = timedelta(minutes=1)
+    assert [c.fields["p"] for c in await store.lease(camp.id, 1, "r", ttl, NOW)] == [1]
+    await store.release_all("r")
+    await store.update_campaign(sorted_spec("desc"), NOW)
+    assert [c.fields["p"] for c in await store.lease(camp.id, 1, "r", ttl, NOW)] == [3]

@@ -70,3 +70,19 @@ async def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     async with await Store.open(url) as a, await Store.open(url) as b, a.write():
         # a holds the write lock (BEGIN IMMEDIATE); b can still read at once
         assert await asyncio.wait_for(b.list_campaigns(), timeout=2) == []
+
+
+async def test_database_of_a_newer_dialerd_is_refused_without_migrate_advice(
+    empty_db_url: str,
+) -> None:
+    store_url = empty_db_url  # its own database: the shared session one must stay current
+    await upgrade(store_url)
+    engine = make_engine(store_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dfeed'")
+    finally:
+        await engine.dispose()
+    with pytest.raises(SchemaNotCurrent, match="newer dialerd") as info:
+        await Store.open(store_url)
+    assert "dialerd migrate" not in str(info.value)

@@ -155,28 +155,26 @@ class NotifySocket:
         self.sock.setblocking(False)
         self.messages: list[tuple[float, dict[str, str]]] = []
 
-    async def receive(self, timeout: float) -> dict[str, str] | None:
+    async def receive(self, within: float) -> dict[str, str] | None:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 data = await loop.sock_recv(self.sock, 65536)
         except TimeoutError:
             return None
-        fields = dict(
-            line.split("=", 1) for line in data.decode().splitlines() if "=" in line
-        )
+        fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
         self.messages.append((loop.time(), fields))
         return fields
 
-    async def wait_for(self, key: str, value: str = "1", timeout: float = 20.0) -> dict[str, str]:
+    async def wait_for(self, key: str, value: str = "1", within: float = 20.0) -> dict[str, str]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while (left := deadline - loop.time()) > 0:
             msg = await self.receive(left)
             if msg is not None and msg.get(key) == value:
                 return msg
         raise AssertionError(
-            f"no {key}={value} within {timeout} s; got {[m for _, m in self.messages]}"
+            f"no {key}={value} within {within} s; got {[m for _, m in self.messages]}"
         )
 
     def close(self) -> None:

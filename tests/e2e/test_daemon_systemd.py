@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 DRAIN = 3.0
 
 
-async def test_ready_watchdog_stopping_and_drain(tmp_path: Path) -> None:
+async def test_ready_watchdog_stopping_and_drain_with_calls_in_progress(tmp_path: Path) -> None:
     sim = SimAsterisk(port=0)
     await sim.start()
     notify = NotifySocket(tmp_path / "notify.sock")
@@ -30,7 +30,7 @@ async def test_ready_watchdog_stopping_and_drain(tmp_path: Path) -> None:
         setup = await prepare(tmp_path, sim.port, contacts=40, drain=DRAIN)
         env = {**setup.env, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
         async with daemon_process(setup, env) as proc:
-            ready = await notify.wait_for("READY", timeout=30)
+            ready = await notify.wait_for("READY", within=30)
             # READY only once the store is open and the AMI link has logged in.
             assert sim.logins >= 1
             statuses = [m["STATUS"] for _, m in notify.messages if "STATUS" in m]
@@ -47,15 +47,29 @@ async def test_ready_watchdog_stopping_and_drain(tmp_path: Path) -> None:
                     pings += 1
             assert pings >= 3
 
-            # Let calls get under way, then SIGTERM: STOPPING=1, exit 0 within the drain bound.
+            # Calls under way; then the AMI peer dies: no WATCHDOG=1 while the link is down.
             for _ in range(100):
                 if sim.active_calls > 0:
                     break
                 await asyncio.sleep(0.1)
             assert sim.active_calls > 0, "the daemon placed no calls"
+            sim.set_dead(True)
+            await sim.drop_connections()
+            await asyncio.sleep(1.0)  # a ping already on its way may still arrive
+            while await notify.receive(0.05) is not None:
+                pass
+            until = loop.time() + 1.5
+            pings = 0
+            while loop.time() < until:
+                msg = await notify.receive(until - loop.time())
+                if msg and msg.get("WATCHDOG") == "1":
+                    pings += 1
+            assert pings == 0, "WATCHDOG=1 sent while the AMI link was down"
+
+            # SIGTERM: STOPPING=1, then exit 0 within the drain bound, calls closed and written.
             proc.send_signal(signal.SIGTERM)
             sent = loop.time()
-            stopping = await notify.wait_for("STOPPING", timeout=5)
+            stopping = await notify.wait_for("STOPPING", within=5)
             assert "draining" in stopping.get("STATUS", "")
             rc = await asyncio.wait_for(proc.wait(), DRAIN + 15)
             took = loop.time() - sent
@@ -79,33 +93,3 @@ async def test_ready_watchdog_stopping_and_drain(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(line.get("event") == "dialerd ready" for line in lines)
     assert "dialerpass" not in out  # the AMI secret never reaches the log
-
-
-async def test_watchdog_withheld_while_the_ami_link_is_down(tmp_path: Path) -> None:
-    sim = SimAsterisk(port=0)
-    await sim.start()
-    notify = NotifySocket(tmp_path / "notify.sock")
-    try:
-        setup = await prepare(tmp_path, sim.port, contacts=0)
-        env = {**setup.env, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"}
-        async with daemon_process(setup, env) as proc:
-            await notify.wait_for("READY", timeout=30)
-            await notify.wait_for("WATCHDOG", timeout=2)
-            sim.set_dead(True)  # the peer stops answering: the link's Ping watchdog notices
-            await sim.drop_connections()
-            loop = asyncio.get_running_loop()
-            await asyncio.sleep(1.0)  # pings already on their way
-            while await notify.receive(0.05) is not None:
-                pass
-            until = loop.time() + 1.5
-            pings = 0
-            while loop.time() < until:
-                msg = await notify.receive(until - loop.time())
-                if msg and msg.get("WATCHDOG") == "1":
-                    pings += 1
-            assert pings == 0, "WATCHDOG=1 sent while the AMI link was down"
-            proc.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(proc.wait(), 15) == 0
-    finally:
-        notify.close()
-        await sim.stop()

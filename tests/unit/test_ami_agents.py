@@ -159,3 +159,21 @@ def test_resync_drops_members_asterisk_forgot_and_reads_listing() -> None:
     assert _state(t) is AgentState.WRAPUP
     assert t.get("PJSIP/102").state is AgentState.OFFLINE  # type: ignore[union-attr]
     assert t.get("PJSIP/103").state is AgentState.PAUSED  # type: ignore[union-attr]
+
+
+def test_a_call_event_proves_membership_of_an_agent_not_seen_before() -> None:
+    t = AgentTracker(ManualClock())
+    t.handle(_called())
+    status = t.get(A1)
+    assert status is not None
+    assert status.state is AgentState.RINGING and status.queues == frozenset({Q})
+
+
+def test_logout_during_a_call_stays_logged_out_after_it() -> None:
+    t = AgentTracker(ManualClock(), wrapup_seconds=1)
+    t.handle(_member(MemberChange.ADDED))
+    t.handle(_called())
+    t.handle(_connect())
+    t.handle(_member(MemberChange.REMOVED))
+    t.handle(_complete())
+    assert _state(t) is AgentState.OFFLINE

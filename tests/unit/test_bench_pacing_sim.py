@@ -79,7 +79,7 @@ def test_standard_scenarios_load_with_the_issue_figures() -> None:
 
 def test_a_scenario_with_a_bad_key_is_refused_naming_key_and_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('hours = 8\nagents = 10\nanswer_rate = 0.3\n[talk]\nmaen = 120\n')
+    bad.write_text("hours = 8\nagents = 10\nanswer_rate = 0.3\n[talk]\nmaen = 120\n")
     with pytest.raises(ScenarioError) as err:
         load_scenario(bad)
     assert str(bad) in str(err.value) and "talk.maen" in str(err.value)

@@ -42,7 +42,7 @@ def parse(
         problems: list[RowProblem] = []
         rows = 0
         for chunk in parse_table(table, plan, workers=0, **kw):  # type: ignore[arg-type]
-            contacts += chunk.contacts
+            contacts += [ParsedContact._make(c) for c in chunk.contacts]
             problems += chunk.problems
             rows += chunk.rows
     return contacts, problems, rows
@@ -353,7 +353,8 @@ def test_sample_files_parse_as_documented() -> None:
 def test_parse_rows_accounts_for_every_nonblank_row(cells: list[list[str]]) -> None:
     plan = build_plan(["phone", "first_name", "email", "timezone"], ColumnMapping())
     rows = [(i + 2, r) for i, r in enumerate(cells)]
-    contacts, problems, counted = parse_rows(plan, rows)
+    records, problems, counted = parse_rows(plan, rows)
+    contacts = [ParsedContact._make(c) for c in records]
     nonblank = {n for n, r in rows if any(c.strip() for c in r)}
     assert counted == len(nonblank)
     good = {c.row for c in contacts}

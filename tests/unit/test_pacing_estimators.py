@@ -41,7 +41,9 @@ def test_distribution_estimator_learns_a_fixed_wrapup_and_a_heavy_tail() -> None
     talk = DistributionEstimator(LogNormal(100.0, 50.0), prior_weight=5, half_life=5000)
     for x in rng.lognormal(4.6, 0.6, 5000):
         talk.update(float(x))
-    truth = LogNormal(float(np.exp(4.6 + 0.18)), float(np.exp(4.6 + 0.18) * np.sqrt(np.exp(0.36) - 1)))
+    truth = LogNormal(
+        float(np.exp(4.6 + 0.18)), float(np.exp(4.6 + 0.18) * np.sqrt(np.exp(0.36) - 1))
+    )
     grid = np.array([30.0, 60.0, 100.0, 200.0, 400.0])
     assert np.max(np.abs(talk.distribution.cdf(grid) - truth.cdf(grid))) < 0.03
 

@@ -18,7 +18,6 @@ from dialerd.pacing import (
     decide,
     progressive_count,
 )
-from dialerd.pacing.predictive import affordable_mean
 
 LEARNT = Estimates(
     answer_probability=0.3,
@@ -78,15 +77,6 @@ def test_predictive_falls_back_to_progressive_for_small_teams_and_few_samples() 
     new = Estimates(samples=3)
     few_samples = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 10, estimates=new)
     assert decide(few_samples) == 2
-
-
-def test_affordable_mean_keeps_the_window_under_its_budget() -> None:
-    # with room for one more abandon, a Poisson count with this mean exceeds 1 at most 1 %
-    m = affordable_mean(1, 0.01)
-    p_over = 1 - math.exp(-m) * (1 + m)
-    assert 0.0099 < p_over <= 0.0101
-    assert affordable_mean(-1, 0.01) == 0.0
-    assert affordable_mean(1000, 0.01) < 1000
 
 
 elapsed = st.floats(min_value=0.0, max_value=900.0, allow_nan=False)

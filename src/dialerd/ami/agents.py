@@ -154,13 +154,17 @@ class AgentTracker:
 
     # -- changes ----------------------------------------------------------------------------------
 
-    def _agent(self, interface: str, name: str | None) -> _Agent:
+    def _agent(self, interface: str, name: str | None, queue: str | None = None) -> _Agent:
+        """The agent, created on first sight. ``queue``: being rung from a queue proves
+        membership (only AgentCalled passes it: an AgentComplete may follow a logout)."""
         a = self._agents.get(interface)
         if a is None:
             a = _Agent(interface, name or interface, self._clock.now())
             self._agents[interface] = a
         elif name:
             a.name = name
+        if queue:
+            a.queues.setdefault(queue, False)
         return a
 
     def _update(self, a: _Agent, out: list[AgentChange]) -> None:
@@ -188,7 +192,7 @@ class AgentTracker:
         if isinstance(event, QueueMemberEvent):
             self._on_member(event, out)
         elif isinstance(event, AgentCalled):
-            a = self._agent(event.interface, event.member_name)
+            a = self._agent(event.interface, event.member_name, event.queue)
             if a.phase is not AgentState.TALKING:
                 a.phase = AgentState.RINGING
                 a.call_id = event.linkedid or event.uniqueid

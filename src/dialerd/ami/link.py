@@ -213,10 +213,6 @@ class _Pending:
         self.items: list[Message] | None = None
 
 
-class _SessionEnded(Exception):
-    pass
-
-
 _READY_ONLY = frozenset({LinkState.READY})
 _LOGGED_IN = frozenset({LinkState.LOGGED_IN, LinkState.RESYNCED, LinkState.READY})
 #: How many ChannelIds the link remembers to refuse a second Originate of the same attempt.

@@ -22,6 +22,7 @@ from dialerd.api import (
     routes_imports,
     routes_system,
 )
+from dialerd.api.access_log import AccessLog
 from dialerd.api.auth import TokenGrant, TokenTable
 from dialerd.api.context import ApiContext
 from dialerd.api.engine_control import EngineControl
@@ -48,9 +49,12 @@ def build_app(
     serve_metrics: bool = True,
     health: HealthChecks | None = None,
     region: str = "DE",
+    max_upload_bytes: int = 1 << 30,
 ) -> FastAPI:
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
-    ``False`` when metrics have their own listener, see :func:`build_metrics_app`)."""
+    ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
+    is the default country of numbers written without ``+``; an uploaded import file larger
+    than ``max_upload_bytes`` is refused (413)."""
     checks = health or HealthChecks()
     if checks.store_ping is None:
         checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
@@ -69,8 +73,10 @@ def build_app(
         region=region,
         health=checks,
         registry=registry,
+        max_upload_bytes=max_upload_bytes,
     )
     install_error_handlers(app)
+    app.add_middleware(AccessLog)
     app.include_router(routes_system.router)
     app.include_router(routes_campaigns.router)
     app.include_router(routes_contacts.router)

@@ -29,6 +29,7 @@ class ApiContext:
     region: str = "DE"
     health: HealthChecks = field(default_factory=HealthChecks)
     registry: CollectorRegistry | None = None
+    max_upload_bytes: int = 1 << 30
 
     async def campaign(self, ref: str) -> Campaign:
         """A campaign by name or id (as written in the URL)."""
@@ -56,6 +57,7 @@ _bearer = HTTPBearer(auto_error=False, description="A token from the [api] secti
 
 
 def authenticate(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -64,6 +66,7 @@ def authenticate(
     principal = ctx.tokens.principal(credentials.credentials)
     if principal is None:
         raise ApiError(401, "unknown token")
+    request.state.principal = principal  # for the access log
     return principal
 
 

@@ -38,7 +38,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,6 +48,23 @@ from dialerd.store.errors import AlreadyExists, InvalidChange, NotFound, StaleCo
 log = structlog.get_logger(__name__)
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    field: str | None = None
+
+
+#: Error responses every API route may give (for the OpenAPI document).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "missing or unknown bearer token"},
+    403: {"model": ErrorOut, "description": "the token's role may not do this"},
+    404: {"model": ErrorOut, "description": "campaign, contact, agent ... not found"},
+    409: {"model": ErrorOut, "description": "conflicts with the stored data"},
+    422: {"model": ErrorOut, "description": "invalid request; field names what to fix"},
+}
 
 
 class ApiError(Exception):

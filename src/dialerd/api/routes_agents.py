@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import APIRouter
 
-from dialerd.api.context import AgentActor, Ctx, Reader
-from dialerd.api.errors import ApiError
+from dialerd.api.context import AgentActor, ApiContext, Ctx, Reader
+from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.models_out import (
+    AgentActionOut,
+    AgentList,
+    AgentOut,
+)
 from dialerd.api.schemas import DispositionIn, LoginIn, PauseIn, PreviewIn, plain
 from dialerd.domain.model import Agent
 
-router = APIRouter(prefix="/api/v1", tags=["agents"])
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["agents"], responses=ERROR_RESPONSES)
 
 
 def _agent_view(a: Agent) -> dict[str, Any]:
@@ -32,26 +40,46 @@ def _done(agent: str, action: str, result: object) -> dict[str, Any]:
     return {"agent": agent, "action": action, "result": plain(result)}
 
 
-@router.get("/agents", summary="All agents with their state")
+async def _live(ctx: ApiContext) -> dict[str, Any]:
+    """The engine's own view of each agent (server, queues, pause reason), when it runs."""
+    if ctx.engine is None:
+        return {}
+    try:
+        status = plain(await ctx.call_engine("status"))
+    except Exception as exc:  # the stored state is still worth showing
+        log.warning("api.engine_status_failed", error=repr(exc))
+        return {}
+    agents = status.get("agents", []) if isinstance(status, dict) else []
+    return {a["name"]: a for a in agents if isinstance(a, dict) and "name" in a}
+
+
+@router.get("/agents", response_model=AgentList, summary="All agents with their state")
 async def list_agents(ctx: Ctx, _: Reader) -> dict[str, Any]:
-    return {"agents": [_agent_view(a) for a in await ctx.store.agents()]}
+    live = await _live(ctx)
+    return {
+        "agents": [{**_agent_view(a), "live": live.get(a.name)} for a in await ctx.store.agents()]
+    }
 
 
-@router.get("/agents/{agent}", summary="One agent's state")
+@router.get("/agents/{agent}", response_model=AgentOut, summary="One agent's state")
 async def get_agent(ctx: Ctx, _: Reader, agent: str) -> dict[str, Any]:
     for a in await ctx.store.agents():
         if a.name == agent:
-            return _agent_view(a)
+            return {**_agent_view(a), "live": (await _live(ctx)).get(a.name)}
     raise ApiError(404, f"no agent {agent!r}", "agent")
 
 
-@router.post("/agents/{agent}/login", summary="Log the agent into its campaigns' queues")
+@router.post(
+    "/agents/{agent}/login",
+    response_model=AgentActionOut,
+    summary="Log the agent into its campaigns' queues",
+)
 async def login(ctx: Ctx, _: AgentActor, agent: str, body: LoginIn | None = None) -> dict[str, Any]:
     campaign = body.campaign if body is not None else None
     return _done(agent, "login", await ctx.call_engine("agent_login", agent, campaign))
 
 
-@router.post("/agents/{agent}/logout", summary="Log the agent out")
+@router.post("/agents/{agent}/logout", response_model=AgentActionOut, summary="Log the agent out")
 async def logout(
     ctx: Ctx, _: AgentActor, agent: str, body: LoginIn | None = None
 ) -> dict[str, Any]:
@@ -59,18 +87,28 @@ async def logout(
     return _done(agent, "logout", await ctx.call_engine("agent_logout", agent, campaign))
 
 
-@router.post("/agents/{agent}/pause", summary="Pause the agent (no calls), with a reason")
+@router.post(
+    "/agents/{agent}/pause",
+    response_model=AgentActionOut,
+    summary="Pause the agent (no calls), with a reason",
+)
 async def pause(ctx: Ctx, _: AgentActor, agent: str, body: PauseIn | None = None) -> dict[str, Any]:
     reason = body.reason if body is not None else None
     return _done(agent, "pause", await ctx.call_engine("agent_pause", agent, True, reason))
 
 
-@router.post("/agents/{agent}/unpause", summary="End the agent's pause")
+@router.post(
+    "/agents/{agent}/unpause", response_model=AgentActionOut, summary="End the agent's pause"
+)
 async def unpause(ctx: Ctx, _: AgentActor, agent: str) -> dict[str, Any]:
     return _done(agent, "unpause", await ctx.call_engine("agent_pause", agent, False, None))
 
 
-@router.post("/agents/{agent}/disposition", summary="The agent's result for its current call")
+@router.post(
+    "/agents/{agent}/disposition",
+    response_model=AgentActionOut,
+    summary="The agent's result for its current call",
+)
 async def disposition(ctx: Ctx, _: AgentActor, agent: str, body: DispositionIn) -> dict[str, Any]:
     result = await ctx.call_engine(
         "disposition",
@@ -84,13 +122,21 @@ async def disposition(ctx: Ctx, _: AgentActor, agent: str, body: DispositionIn) 
     return _done(agent, "disposition", result)
 
 
-@router.post("/agents/{agent}/preview/accept", summary="Dial the previewed contact")
+@router.post(
+    "/agents/{agent}/preview/accept",
+    response_model=AgentActionOut,
+    summary="Dial the previewed contact",
+)
 async def preview_accept(ctx: Ctx, _: AgentActor, agent: str, body: PreviewIn) -> dict[str, Any]:
     result = await ctx.call_engine("preview_accept", agent, body.contact_id)
     return _done(agent, "preview_accept", result)
 
 
-@router.post("/agents/{agent}/preview/skip", summary="Skip the previewed contact")
+@router.post(
+    "/agents/{agent}/preview/skip",
+    response_model=AgentActionOut,
+    summary="Skip the previewed contact",
+)
 async def preview_skip(ctx: Ctx, _: AgentActor, agent: str, body: PreviewIn) -> dict[str, Any]:
     result = await ctx.call_engine("preview_skip", agent, body.contact_id)
     return _done(agent, "preview_skip", result)

@@ -15,7 +15,18 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialerd.api.context import Ctx, Designer, Reader, StatusSetter
-from dialerd.api.errors import ApiError, conflict_on_invalid_change, from_validation
+from dialerd.api.errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    conflict_on_invalid_change,
+    from_validation,
+)
+from dialerd.api.models_out import (
+    CampaignDetail,
+    CampaignList,
+    CampaignStatusOut,
+    OverviewOut,
+)
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
 from dialerd.domain.model import Campaign
@@ -23,7 +34,7 @@ from dialerd.store import Store
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], responses=ERROR_RESPONSES)
 
 
 class TasksIn(BaseModel):
@@ -86,24 +97,33 @@ async def _store_change(ctx: Ctx, spec: CampaignSpec) -> dict[str, Any]:
     return {**await _detail(ctx, campaign), "engine_reloaded": await _reload(ctx)}
 
 
-@router.get("", summary="List campaigns")
+@router.get("", response_model=CampaignList, summary="List campaigns")
 async def list_campaigns(ctx: Ctx, _: Reader) -> dict[str, Any]:
     return {"campaigns": [campaign_view(c) for c in await ctx.store.list_campaigns()]}
 
 
-@router.post("", status_code=201, summary="Create a campaign from its definition")
+@router.post(
+    "",
+    status_code=201,
+    response_model=CampaignDetail,
+    summary="Create a campaign from its definition",
+)
 async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str, Any]:
     with conflict_on_invalid_change():
         campaign = await ctx.store.create_campaign(spec, ctx.clock.now())
     return {**await _detail(ctx, campaign), "engine_reloaded": await _reload(ctx)}
 
 
-@router.get("/{campaign}", summary="A campaign and its definition")
+@router.get("/{campaign}", response_model=CampaignDetail, summary="A campaign and its definition")
 async def get_campaign(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     return await _detail(ctx, await ctx.campaign(campaign))
 
 
-@router.put("/{campaign}", summary="Replace a campaign's definition (the name stays)")
+@router.put(
+    "/{campaign}",
+    response_model=CampaignDetail,
+    summary="Replace a campaign's definition (the name stays)",
+)
 async def replace_campaign(
     ctx: Ctx, _: Designer, campaign: str, spec: CampaignSpec
 ) -> dict[str, Any]:
@@ -113,7 +133,11 @@ async def replace_campaign(
     return await _store_change(ctx, spec)
 
 
-@router.patch("/{campaign}", summary="Change parts of a campaign's definition (merge)")
+@router.patch(
+    "/{campaign}",
+    response_model=CampaignDetail,
+    summary="Change parts of a campaign's definition (merge)",
+)
 async def patch_campaign(
     ctx: Ctx, _: Designer, campaign: str, patch: dict[str, Any] = Body(...)
 ) -> dict[str, Any]:
@@ -128,7 +152,11 @@ async def patch_campaign(
     return await _store_change(ctx, spec)
 
 
-@router.put("/{campaign}/status", summary="Enable, disable or schedule (automatic) a campaign")
+@router.put(
+    "/{campaign}/status",
+    response_model=CampaignStatusOut,
+    summary="Enable, disable or schedule (automatic) a campaign",
+)
 async def set_status(
     ctx: Ctx, _: StatusSetter, campaign: str, body: CampaignStatusIn
 ) -> dict[str, Any]:
@@ -195,7 +223,11 @@ async def put_rules(ctx: Ctx, _: Designer, campaign: str, body: RulesIn) -> dict
     return {"rules": rules}
 
 
-@router.get("/{campaign}/overview", summary="Contacts per task x status x status_detail")
+@router.get(
+    "/{campaign}/overview",
+    response_model=OverviewOut,
+    summary="Contacts per task x status x status_detail",
+)
 async def overview(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     current = await ctx.campaign(campaign)
     rows = await ctx.store.overview(current.id)

@@ -18,10 +18,19 @@ from pydantic import ValidationError
 
 from dialerd.api.context import ApiContext, ContactWriter, Ctx, Reader
 from dialerd.api.errors import (
+    ERROR_RESPONSES,
     ApiError,
     conflict_on_invalid_change,
     dotted,
     field_of_invalid_change,
+)
+from dialerd.api.models_out import (
+    AttemptList,
+    BatchOut,
+    ContactAdded,
+    ContactOut,
+    ContactPage,
+    HistoryList,
 )
 from dialerd.api.schemas import (
     BulkEdit,
@@ -42,7 +51,9 @@ from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
 from dialerd.domain.selection import STANDARD_FIELDS, Condition, ContactSelection, SortOrder
 from dialerd.store import lookup
 
-router = APIRouter(prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"])
+router = APIRouter(
+    prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"], responses=ERROR_RESPONSES
+)
 
 _STANDARD_EDIT = ("first_name", "last_name", "company", "email", "external_id", "list_name")
 _CONFIRM_ALL = 'an empty filter selects every contact: confirm with "all": true'
@@ -107,7 +118,12 @@ def _sort(sort: str) -> SortOrder:
 # -- collection -------------------------------------------------------------------------------
 
 
-@router.post("", status_code=201, summary="Add one contact (idempotent by external_id)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=ContactAdded,
+    summary="Add one contact (idempotent by external_id)",
+)
 async def add_contact(
     ctx: Ctx, _: ContactWriter, campaign: str, body: ContactAdd, response: Response
 ) -> dict[str, Any]:
@@ -131,7 +147,9 @@ async def add_contact(
     }
 
 
-@router.post("/batch", summary="Add many contacts; each reported on its own")
+@router.post(
+    "/batch", response_model=BatchOut, summary="Add many contacts; each reported on its own"
+)
 async def add_batch(
     ctx: Ctx, _: ContactWriter, campaign: str, body: ContactBatch
 ) -> dict[str, Any]:
@@ -169,7 +187,11 @@ async def add_batch(
     return {**counts, "results": results}
 
 
-@router.get("", summary="Search contacts (parts of name, e-mail, phone; filters)")
+@router.get(
+    "",
+    response_model=ContactPage,
+    summary="Search contacts (parts of name, e-mail, phone; filters)",
+)
 async def search(
     ctx: Ctx,
     _: Reader,
@@ -182,6 +204,9 @@ async def search(
     status_detail: str | None = None,
     list_name: str | None = None,
     external_id: str | None = None,
+    waiting: Annotated[
+        bool | None, Query(description="true: waiting on a delayed taskflow rule")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     sort: str = "id",
@@ -204,6 +229,7 @@ async def search(
         status_detail=status_detail,
         list_name=list_name,
         conditions=conditions,
+        waiting=waiting,
     )
     with field_of_invalid_change("query.task"):
         found, total = await lookup.search_contacts(
@@ -272,12 +298,14 @@ async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit)
 # -- one contact ------------------------------------------------------------------------------
 
 
-@router.get("/{contact_id}", summary="One contact")
+@router.get("/{contact_id}", response_model=ContactOut, summary="One contact")
 async def get_contact(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[str, Any]:
     return await _view(ctx, await ctx.campaign(campaign), contact_id)
 
 
-@router.patch("/{contact_id}", summary="Change a contact's fields and/or status")
+@router.patch(
+    "/{contact_id}", response_model=ContactOut, summary="Change a contact's fields and/or status"
+)
 async def change_contact(
     ctx: Ctx, who: ContactWriter, campaign: str, contact_id: int, body: ContactChange
 ) -> dict[str, Any]:
@@ -287,6 +315,8 @@ async def change_contact(
     if not given:
         raise ApiError(422, "nothing to change", None)
     now = ctx.clock.now()
+    # Check the number before writing anything, so a bad one changes nothing.
+    phone, zone = _phone(ctx, body.phone) if body.phone else (None, None)
     fields: dict[str, Any] = {k: getattr(body, k) for k in _STANDARD_EDIT if k in given}
     if "timezone" in given and "phone" not in given:
         fields["timezone"] = body.timezone
@@ -306,7 +336,6 @@ async def change_contact(
                 note=body.note,
             )
     if "phone" in given:
-        phone, zone = _phone(ctx, body.phone) if body.phone else (None, None)
         timezone = body.timezone if "timezone" in given else zone
         await lookup.set_phone(ctx.store, contact.id, phone, timezone, who.actor, now)
     return await _view(ctx, current, contact.id)
@@ -321,7 +350,11 @@ async def delete_contact(ctx: Ctx, _: ContactWriter, campaign: str, contact_id: 
     return Response(status_code=204)
 
 
-@router.post("/{contact_id}/move", summary="Move one contact into a task (as open)")
+@router.post(
+    "/{contact_id}/move",
+    response_model=ContactOut,
+    summary="Move one contact into a task (as open)",
+)
 async def move_one(
     ctx: Ctx, who: ContactWriter, campaign: str, contact_id: int, body: MoveOne
 ) -> dict[str, Any]:
@@ -339,7 +372,11 @@ async def move_one(
     return await _view(ctx, current, contact.id)
 
 
-@router.get("/{contact_id}/history", summary="The contact's status history, oldest first")
+@router.get(
+    "/{contact_id}/history",
+    response_model=HistoryList,
+    summary="The contact's status history, oldest first",
+)
 async def history(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[str, Any]:
     current = await ctx.campaign(campaign)
     contact = await _contact(ctx, current, contact_id)
@@ -347,7 +384,11 @@ async def history(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[s
     return {"history": [history_view(h, names) for h in await ctx.store.history(contact.id)]}
 
 
-@router.get("/{contact_id}/attempts", summary="The contact's call attempts, oldest first")
+@router.get(
+    "/{contact_id}/attempts",
+    response_model=AttemptList,
+    summary="The contact's call attempts, oldest first",
+)
 async def attempts(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> dict[str, Any]:
     current = await ctx.campaign(campaign)
     contact = await _contact(ctx, current, contact_id)

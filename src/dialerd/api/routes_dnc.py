@@ -8,12 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from dialerd.api.context import ApiContext, Ctx, DncAdder, DncRemover, Reader
-from dialerd.api.errors import ApiError
+from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.models_out import (
+    DncAdded,
+    DncCheck,
+    DncPage,
+)
 from dialerd.api.schemas import DncAdd
 from dialerd.domain.phone import InvalidPhone, normalize_phone
 from dialerd.store import lookup
 
-router = APIRouter(prefix="/api/v1/dnc", tags=["do-not-call"])
+router = APIRouter(prefix="/api/v1/dnc", tags=["do-not-call"], responses=ERROR_RESPONSES)
 
 
 def _number(ctx: ApiContext, raw: str, field: str) -> str:
@@ -30,7 +35,9 @@ async def _scope(ctx: ApiContext, campaign: str | None) -> tuple[int | None, str
     return found.id, found.name
 
 
-@router.get("", summary="List the numbers of the global or a campaign's list")
+@router.get(
+    "", response_model=DncPage, summary="List the numbers of the global or a campaign's list"
+)
 async def list_numbers(
     ctx: Ctx,
     _: Reader,
@@ -43,7 +50,11 @@ async def list_numbers(
     return {"campaign": name, "total": total, "limit": limit, "offset": offset, "numbers": entries}
 
 
-@router.post("", summary="Add numbers (open contacts with them become failed / $dnc)")
+@router.post(
+    "",
+    response_model=DncAdded,
+    summary="Add numbers (open contacts with them become failed / $dnc)",
+)
 async def add_numbers(ctx: Ctx, who: DncAdder, body: DncAdd) -> dict[str, Any]:
     numbers = [_number(ctx, raw, f"phones.{i}") for i, raw in enumerate(body.phones)]
     campaign_id, name = await _scope(ctx, body.campaign)
@@ -53,7 +64,11 @@ async def add_numbers(ctx: Ctx, who: DncAdder, body: DncAdd) -> dict[str, Any]:
     return {"campaign": name, "added": added, "already_listed": len(set(numbers)) - added}
 
 
-@router.get("/{phone}", summary="Is this number on the global (or the campaign's) list?")
+@router.get(
+    "/{phone}",
+    response_model=DncCheck,
+    summary="Is this number on the global (or the campaign's) list?",
+)
 async def check(ctx: Ctx, _: Reader, phone: str, campaign: str | None = None) -> dict[str, Any]:
     number = _number(ctx, phone, "phone")
     campaign_id, name = await _scope(ctx, campaign)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -19,14 +18,16 @@ from typing import Annotated, Any, BinaryIO
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from dialerd.api.context import Ctx, Importer, Reader
-from dialerd.api.errors import ApiError
+from dialerd.api.errors import ERROR_RESPONSES, ApiError
 from dialerd.domain.contact_import import ImportMode
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.imports import import_history
 from dialerd.taskflow.import_job import import_file
 from dialerd.taskflow.importing import ColumnMapping, ImportFileError, MappingError
 
-router = APIRouter(prefix="/api/v1/campaigns/{campaign}/imports", tags=["imports"])
+router = APIRouter(
+    prefix="/api/v1/campaigns/{campaign}/imports", tags=["imports"], responses=ERROR_RESPONSES
+)
 
 #: Problems listed in the response (counts are always complete).
 MAX_PROBLEMS_SHOWN = 1000
@@ -50,10 +51,19 @@ def _mapping(text: str | None) -> ColumnMapping | None:
         raise ApiError(422, str(exc), "mapping") from None
 
 
-def _spool(source: BinaryIO, suffix: str, directory: str) -> Path:
+class _TooLarge(Exception):
+    pass
+
+
+def _spool(source: BinaryIO, suffix: str, directory: str, limit: int) -> Path:
     path = Path(directory) / f"upload{suffix}"
+    written = 0
     with path.open("wb") as out:
-        shutil.copyfileobj(source, out, 1 << 20)
+        while chunk := source.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise _TooLarge
+            out.write(chunk)
     return path
 
 
@@ -78,7 +88,12 @@ async def upload(
     if suffix not in _SUFFIXES:
         raise ApiError(422, f"{name!r}: expected a .csv or .xlsx file", "file")
     with tempfile.TemporaryDirectory(prefix="dialerd-upload-") as tmp:
-        path = await asyncio.to_thread(_spool, file.file, suffix, tmp)
+        try:
+            path = await asyncio.to_thread(_spool, file.file, suffix, tmp, ctx.max_upload_bytes)
+        except _TooLarge:
+            limit = ctx.max_upload_bytes
+            size = f"{limit / (1 << 20):g} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+            raise ApiError(413, f"{name!r} is larger than the limit of {size}", "file") from None
         renamed = path.with_name(name)
         await asyncio.to_thread(path.rename, renamed)
         try:

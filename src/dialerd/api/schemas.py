@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from dialerd.domain.contact_import import MAX_LENGTH
 from dialerd.domain.enums import CampaignStatus, Status, StatusDetail, is_reserved_detail
@@ -38,6 +38,19 @@ def _check_zone(value: str | None) -> str | None:
             f"unknown time zone {value!r} (an IANA name like 'Europe/Berlin')"
         ) from None
     return value
+
+
+_CUSTOM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,63}")
+
+
+def _check_field_names(fields: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+    """Custom field names as the importer accepts them, so both write the same keys."""
+    for name in fields or {}:
+        if not _CUSTOM_NAME.fullmatch(name):
+            raise ValueError(
+                f"custom field name {name!r}: 1-64 letters, digits, '_', '-', '.', spaces"
+            )
+    return fields
 
 
 def _check_email(value: str | None) -> str | None:
@@ -83,6 +96,11 @@ class ContactIn(Body):
     def _tz(cls, v: str | None) -> str | None:
         return _check_zone(v)
 
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, v: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+        return _check_field_names(v)
+
 
 class ContactAdd(ContactIn):
     task: str | None = Field(None, description="target task; default: the start task")
@@ -92,7 +110,10 @@ class ContactBatch(Body):
     """Many contacts at once. Each item is checked on its own: good items are added, bad ones
     reported with their index, so one typo does not hold back a thousand good contacts."""
 
-    contacts: list[dict[str, Any]] = Field(min_length=1, max_length=10_000)
+    # Items are validated one by one in the handler; the document shows their real shape.
+    contacts: list[Annotated[dict[str, Any], WithJsonSchema(ContactIn.model_json_schema())]] = (
+        Field(min_length=1, max_length=10_000)
+    )
     task: str | None = None
 
 
@@ -125,6 +146,11 @@ class ContactChange(Body):
     @classmethod
     def _tz(cls, v: str | None) -> str | None:
         return _check_zone(v)
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, v: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+        return _check_field_names(v)
 
     @field_validator("status_detail")
     @classmethod

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import random
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -51,6 +52,9 @@ class Measurement:
     rows: int
     inserted: int
     seconds: float
+    #: CPU seconds of this process and of its (finished) worker processes during the run.
+    cpu_seconds: float = 0.0
+    cpu_workers: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
@@ -190,6 +194,19 @@ async def _baseline(csv_path: Path, db: Path) -> Measurement:
     return Measurement("sqlite3 executemany (baseline)", rows, rows, time.perf_counter() - t0)
 
 
+def _cpu() -> tuple[float, float]:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def _measured(m: Measurement, before: tuple[float, float]) -> Measurement:
+    after = _cpu()
+    return Measurement(
+        m.path, m.rows, m.inserted, m.seconds, after[0] - before[0], after[1] - before[1]
+    )
+
+
 def _count(db: Path) -> int:
     con = sqlite3.connect(db)
     try:
@@ -208,8 +225,10 @@ def run(args: argparse.Namespace) -> int:
         bad = generate_csv(csv_path, rows, args.seed)
         gen_s = time.perf_counter() - t0
         sys.stderr.write(f"generated {rows:,} rows ({bad} bad) in {gen_s:.1f} s: {csv_path}\n")
-        baseline = asyncio.run(_baseline(csv_path, tmp / "baseline.sqlite"))
-        real = asyncio.run(_real(csv_path, tmp / "dialerd.sqlite", args.workers))
+        before = _cpu()
+        baseline = _measured(asyncio.run(_baseline(csv_path, tmp / "baseline.sqlite")), before)
+        before = _cpu()
+        real = _measured(asyncio.run(_real(csv_path, tmp / "dialerd.sqlite", args.workers)), before)
         stored = _count(tmp / "dialerd.sqlite")
         if stored != real.inserted:
             raise RuntimeError(f"import reported {real.inserted} rows but {stored} are stored")
@@ -221,25 +240,31 @@ def run(args: argparse.Namespace) -> int:
     ratio = real.rows_per_second / baseline.rows_per_second if baseline.rows_per_second else 0.0
     per_million = 1_000_000 / real.rows_per_second if real.rows_per_second else float("inf")
     lines = [
-        "| path | rows | inserted | seconds | rows/s |",
-        "|---|---:|---:|---:|---:|",
+        "| path | rows | inserted | seconds | rows/s | CPU s (main + workers) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for m in (real, baseline):
         lines.append(
             f"| {m.path} | {m.rows:,} | {m.inserted:,} | {m.seconds:.2f} | "
-            f"{m.rows_per_second:,.0f} |"
+            f"{m.rows_per_second:,.0f} | {m.cpu_seconds:.1f} + {m.cpu_workers:.1f} |"
         )
+    load = os.getloadavg()[0]
     lines.append("")
     lines.append(
         f"ratio dialerd/baseline: {ratio:.2f}; 1M rows take {per_million:.1f} s "
-        f"(target < 120 s: {'met' if per_million < 120 else 'NOT met'})"
+        f"(target < 120 s: {'met' if per_million < 120 else 'NOT met'}); "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs"
     )
     sys.stdout.write("\n".join(lines) + "\n")
     out.mkdir(parents=True, exist_ok=True)
     result = {
         "benchmark": "import",
         "at": datetime.now(UTC).isoformat(),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+        },
         "sqlite": sqlite3.sqlite_version,
         "rows": rows,
         "bad_rows": bad,

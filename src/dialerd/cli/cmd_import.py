@@ -3,33 +3,32 @@
 Every import is one transaction: it is imported completely (good rows; bad and duplicate rows
 reported) or, if it fails, not at all. Exit status: 0 when at least one contact was imported;
 65 (EX_DATAERR) when nothing could be imported (every row bad or a duplicate, or no data rows);
-66 (EX_NOINPUT) when the file cannot be read; 64 (EX_USAGE) for a mapping that does not fit the
-file or an unknown campaign/task.
+66 (EX_NOINPUT) when the file cannot be read or the campaign/task does not exist; 64 (EX_USAGE)
+for a mapping that does not fit the file; the store's codes otherwise (``dialerd.cli.db``: 78
+for an unmigrated database, 69 for an unreachable one).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from dialerd.cli.db import actor, add_db_option, open_store, store_error
 from dialerd.cli.errors import (
     EX_DATAERR,
     EX_NOINPUT,
     EX_SOFTWARE,
-    EX_UNAVAILABLE,
     EX_USAGE,
     CliError,
 )
+from dialerd.daemon.logging import configure_logging
 from dialerd.domain.contact_import import ImportMode, ImportReport
-from dialerd.store.engine import default_url, display_url, make_engine
-from dialerd.store.errors import NotFound, SchemaNotCurrent, StoreError
-from dialerd.store.migrate import check_current
+from dialerd.store.errors import NotFound, StoreError
 from dialerd.taskflow.import_job import import_file
 from dialerd.taskflow.importing import ColumnMapping, ImportFileError, MappingError
 
@@ -77,17 +76,8 @@ def register(sub: Any) -> None:
     p.add_argument("--report", type=Path, help="write every problem row to this CSV file")
     p.add_argument("--show", type=int, default=SHOW_DEFAULT, help="problems to print (20)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--db", help="database URL (default: $DIALERD_DB or ./var/dialerd.sqlite)")
+    add_db_option(p)
     p.set_defaults(func=run)
-
-
-def _actor(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _mapping(args: argparse.Namespace) -> ColumnMapping:
@@ -114,34 +104,23 @@ def _mapping(args: argparse.Namespace) -> ColumnMapping:
 
 
 async def run(args: argparse.Namespace) -> int:
+    # stdout carries the result (possibly JSON); log lines, warnings only, go to stderr.
+    configure_logging(level="warning", fmt="console", stream=sys.stderr)
     try:
         mapping = _mapping(args)
     except MappingError as exc:
         raise CliError(str(exc), EX_USAGE) from None
-    url = args.db or default_url()
-    try:
-        engine = make_engine(url)
-    except ValueError as exc:
-        raise CliError(str(exc), EX_USAGE) from None
-    try:
-        try:
-            await check_current(engine)
-        except SchemaNotCurrent as exc:
-            raise CliError(str(exc), EX_UNAVAILABLE) from None
-        except OSError as exc:
-            raise CliError(
-                f"cannot open database {display_url(url)}: {exc}", EX_UNAVAILABLE
-            ) from None
+    async with open_store(args) as store:
         try:
             report = await import_file(
-                engine,
+                store,
                 args.file,
                 campaign=args.campaign,
                 mapping=mapping,
                 mode=ImportMode(args.mode),
                 list_name=args.list_name,
                 task=args.task,
-                actor=_actor(args.actor),
+                actor=actor(args),
                 region=args.region or "DE",
                 workers=args.workers,
             )
@@ -149,18 +128,19 @@ async def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc), EX_NOINPUT) from None
         except MappingError as exc:
             raise CliError(f"{args.file}: {exc}", EX_USAGE) from None
-        except NotFound as exc:
-            raise CliError(str(exc), EX_USAGE) from None
+        except NotFound:
+            raise  # open_store words it like every other command
         except StoreError as exc:
-            raise CliError(f"import failed, nothing was imported: {exc}", EX_DATAERR) from None
-        except (OSError, RuntimeError, ValueError) as exc:
+            error = store_error(exc)
             raise CliError(
-                f"import failed and was rolled back, nothing was imported: "
+                f"import failed, nothing was imported: {error}", error.exit_code
+            ) from None
+        except Exception as exc:
+            raise CliError(
+                "import failed and was rolled back, nothing was imported: "
                 f"{type(exc).__name__}: {exc}",
                 EX_SOFTWARE,
             ) from None
-    finally:
-        await engine.dispose()
     report_path = _write_problems(report, args.report) if report.problems else None
     if args.json:
         data = report.as_dict(max_problems=JSON_PROBLEMS)

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dialerd.ami import AsteriskServer, LinkState, LinkStateChange, ServerConfig, ServerUpdate
 from dialerd.api import ApiServer, HealthChecks, TokenGrant, build_app, build_metrics_app
@@ -91,11 +90,16 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
     return EngineSettings(**values)
 
 
-def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def _database_error(exc: BaseException) -> bool:
+    module = type(exc).__module__.split(".")[0]
+    return isinstance(exc, OSError) or module in ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite")
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """A TaskGroup wraps the first failure in a group: hand the caller a plain error."""
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            exc = _one_error(exc)
+            exc = first_error(exc)
         if isinstance(exc, DaemonError | KeyboardInterrupt | SystemExit):
             return exc
     first = group.exceptions[0]
@@ -185,7 +189,7 @@ class Daemon:
         try:
             await self._run()
         except BaseExceptionGroup as group:
-            raise _one_error(group) from None
+            raise first_error(group) from None
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -226,7 +230,11 @@ class Daemon:
             return await Store.open(url)
         except SchemaNotCurrent as exc:
             raise DaemonError(str(exc), EX_CONFIG) from None
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except Exception as exc:
+            # Driver errors (SQLAlchemy's, asyncpg's, sqlite3's) stay inside dialerd.store's
+            # vocabulary-free zone; here they only mean "cannot reach the database".
+            if not _database_error(exc):
+                raise
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise DaemonError(f"database {shown} unavailable: {reason}", EX_UNAVAILABLE) from None
 
@@ -352,6 +360,8 @@ class Daemon:
         while len(engine.status().campaigns) < campaigns and not engine_task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         await self._login_agents(engine, [a.name for a in self.config.agents])
+        if engine_task.done():
+            return  # the engine failed to start: _control reports it, no READY=1
         status = self.status_line()
         self.notifier.ready(status)
         self.ready.set()
@@ -482,8 +492,8 @@ class Daemon:
             try:
                 self.notifier.status(self.status_line())
                 await self._refresh_metrics()
-            except (StoreError, OperationalError, DBAPIError) as exc:
-                log.warning("status refresh failed", error=str(exc))
+            except Exception as exc:  # a status line must never take the daemon down
+                log.warning("status refresh failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(STATUS_INTERVAL)  # real time: an operator's cadence
 
     async def _refresh_metrics(self) -> None:

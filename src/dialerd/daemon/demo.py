@@ -33,7 +33,7 @@ import structlog
 
 import dialerd
 from dialerd.config import DaemonConfig, validate_config
-from dialerd.daemon.app import Daemon
+from dialerd.daemon.app import Daemon, first_error
 from dialerd.daemon.console import ConsoleView, ViewHeader, contacts_by_task
 from dialerd.daemon.observe import Totals
 from dialerd.daemon.provision import provision
@@ -326,6 +326,8 @@ async def _run(
                 finally:
                     for h in helpers:
                         h.cancel()
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -339,8 +341,6 @@ async def _run(
         overview=overview,
         imported=report.imported,
     )
-    if view.tty:
-        out.write("\n".join(view.screen()) + "\n")
     out.write("\n".join(summary.lines(options.speed)) + "\n")
     out.flush()
     return summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dialerd.daemon.metrics import Metrics
 from dialerd.domain.enums import AgentState, CallResult, DialMode
@@ -47,6 +48,7 @@ class MetricsListener:
         self.totals = Totals()
         self.agent_states: dict[str, AgentState] = {}
         self.in_flight: dict[str, int] = {}
+        self._figures_at: dict[str, datetime] = {}
 
     def __call__(self, event: EngineEvent) -> None:
         m = self.metrics
@@ -97,6 +99,7 @@ class MetricsListener:
         d = event.decision
         if d is None:
             return
+        self._tick(c, event.at, d.at)
         m.pacing_decision.labels(c).set(d.calls)
         try:
             mode: DialMode | None = DialMode(d.dial_mode)
@@ -116,6 +119,20 @@ class MetricsListener:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)
         for name, value in inputs.items():
             m.pacing_input.labels(c, name).set(float(value))
+
+    def _tick(self, campaign: str, figures_at: datetime | None, decided_at: datetime) -> None:
+        """Tick duration: the decision is stamped when the tick starts, the figures when it
+        ends (after leasing and originating). A decision older than the previous figures was
+        not made in this tick (an idle campaign keeps its last one) and is not a sample."""
+        if figures_at is None:
+            return
+        previous = self._figures_at.get(campaign)
+        self._figures_at[campaign] = figures_at
+        if previous is not None and decided_at < previous:
+            return
+        seconds = (figures_at - decided_at).total_seconds()
+        if seconds >= 0:
+            self.metrics.tick_duration.labels(campaign).observe(seconds)
 
     def agents_by_state(self) -> dict[str, int]:
         counts = Counter(s.value for s in self.agent_states.values())

@@ -8,6 +8,8 @@ status, status_detail) so a desktop or wallboard reads the same words as the API
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -35,10 +37,23 @@ def _plain(value: Any) -> Any:
 
 
 class BusPublisher:
-    """``engine.add_listener(BusPublisher(bus))``."""
+    """``engine.add_listener(BusPublisher(bus))``.
 
-    def __init__(self, bus: MqttBus) -> None:
+    Campaign status and pacing figures come every tick; they are published at most once per
+    ``figures_interval`` seconds of real time per campaign, so an accelerated clock (demo,
+    benchmarks) or many campaigns cannot flood the broker and delay call events behind them.
+    """
+
+    def __init__(
+        self,
+        bus: MqttBus,
+        figures_interval: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.bus = bus
+        self.figures_interval = figures_interval
+        self._monotonic = monotonic
+        self._figures_sent: dict[str, float] = {}
 
     def __call__(self, event: EngineEvent) -> None:
         bus = self.bus
@@ -114,6 +129,11 @@ class BusPublisher:
                 qos=1,
             )
         elif isinstance(event, CampaignFigures):
+            now = self._monotonic()
+            last = self._figures_sent.get(event.campaign)
+            if last is not None and now - last < self.figures_interval:
+                return
+            self._figures_sent[event.campaign] = now
             bus.publish_campaign_status(
                 event.campaign,
                 {

@@ -22,14 +22,16 @@ import structlog
 from dialerd.ami import (
     AgentChange,
     AmiActionFailed,
+    AmiError,
     AsteriskServer,
     CallOutcome,
     CallProgress,
+    LinkState,
     ServerUpdate,
 )
 from dialerd.ami import LinkStateChange as AmiLinkStateChange
 from dialerd.domain.clock import Clock
-from dialerd.domain.enums import CampaignStatus, DialMode, Status, is_reserved_detail
+from dialerd.domain.enums import AgentState, CampaignStatus, DialMode, Status, is_reserved_detail
 from dialerd.domain.model import Agent, Campaign
 from dialerd.engine.errors import (
     AgentNotEligible,
@@ -77,6 +79,11 @@ class Engine:
         self._listeners: list[EngineListener] = []
         self._agents_by_name: dict[str, Agent] = {}
         self._agents_by_iface: dict[str, Agent] = {}
+        # queue memberships this engine made, per (server, interface): queue -> (name, penalty);
+        # re-made after an Asterisk restart (runtime members are lost with it)
+        self._logins: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
+        self._paused: dict[tuple[str, str], tuple[bool, str]] = {}
+        self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._running = False
         self._stopping = False
@@ -141,6 +148,7 @@ class Engine:
                     tg.create_task(self._pump(s), name=f"engine-pump-{name}")
                     for name, s in self.servers.items()
                 ]
+                pumps.append(tg.create_task(self._save_agent_states(), name="engine-agents"))
                 for campaign in await self.store.list_campaigns():
                     self._start_runner(campaign)
                 await self._stop_requested.wait()
@@ -149,6 +157,7 @@ class Engine:
                     self._supervisors = {k: t for k, t in self._supervisors.items() if not t.done()}
                 for p in pumps:
                     p.cancel()
+                await self._flush_agent_states()
         finally:
             self._tg = None
             self._running = False
@@ -215,8 +224,28 @@ class Engine:
                     restarts=runner.restarts,
                     backoff=backoff,
                 )
+            deadline = runner.stop_deadline
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                # stopping and past the drain bound: a runner that cannot even start is given up
+                self._log.error("campaign runner given up at stop", campaign=runner.name)
+                runner.state = "stopped"
+                return
             await self.clock.sleep(backoff)
             backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
+
+    async def _save_agent_states(self) -> None:
+        """Agent states to the store (for the API and other daemons), latest per agent."""
+        while True:
+            await self.clock.sleep(self.settings.tick_seconds)
+            await self._flush_agent_states()
+
+    async def _flush_agent_states(self) -> None:
+        pending, self._agent_states = self._agent_states, {}
+        for name, (state, since) in pending.items():
+            try:
+                await self.store.set_agent_state(name, state, since)
+            except StoreError as exc:
+                self._log.warning("agent state not saved", agent=name, error=str(exc))
 
     async def _pump(self, server: AsteriskServer) -> None:
         async for update in server.updates():
@@ -260,15 +289,33 @@ class Engine:
                 )
             )
             if agent is not None:
-                try:
-                    await self.store.set_agent_state(agent.name, st.state, st.since)
-                except StoreError as exc:
-                    self._log.warning("agent state not saved", agent=agent.name, error=str(exc))
+                # saved in batches by _save_agent_states: the pump never waits for the store
+                self._agent_states[agent.name] = (st.state, st.since)
             return
         if isinstance(update, AmiLinkStateChange):
             self._log.info("asterisk link", server=server, state=update.state.value)
+            if update.state is LinkState.READY:
+                await self._restore_logins(server)
             for runner in self._runners.values():
                 runner.wake()
+
+    async def _restore_logins(self, server_name: str) -> None:
+        """Agents this engine logged in but Asterisk no longer lists (it restarted)."""
+        server = self.servers[server_name]
+        for (srv, iface), queues in list(self._logins.items()):
+            if srv != server_name:
+                continue
+            status = server.agents.get(iface)
+            listed = status.queues if status is not None else frozenset()
+            paused, reason = self._paused.get((srv, iface), (False, ""))
+            for queue, (name, penalty) in queues.items():
+                if queue in listed:
+                    continue
+                try:
+                    await server.queue_add(queue, iface, name, paused=paused, penalty=penalty)
+                    self._log.info("agent logged in again", agent=name, queue=queue)
+                except AmiError as exc:
+                    self._log.warning("agent not logged in again", agent=name, error=str(exc))
 
     async def _load_agents(self) -> None:
         agents = await self.store.agents()
@@ -335,17 +382,14 @@ class Engine:
         for r in runners:
             queue = r.preview_queue(a.name) if r.spec.dial.mode is DialMode.PREVIEW else r.queue
             server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+            penalty = 0 if r.name in a.campaigns else 1
             try:
-                await server.queue_add(
-                    queue,
-                    a.interface,
-                    a.name,
-                    paused=paused,
-                    penalty=0 if r.name in a.campaigns else 1,
-                )
+                await server.queue_add(queue, a.interface, a.name, paused=paused, penalty=penalty)
             except AmiActionFailed as exc:
                 if "already" not in str(exc).lower():
                     raise
+            self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
+            self._paused[(server.name, a.interface)] = (paused, "")
             r.wake()
         return [r.name for r in runners]
 
@@ -359,18 +403,26 @@ class Engine:
         if campaign is not None:
             r = self._runner(campaign)
             queues = {q for q in queues if q == r.queue or q.startswith(r.queue + ".")}
+        logins = self._logins.get((server.name, a.interface), {})
+        if campaign is None:
+            queues |= set(logins)
         for q in sorted(queues):
+            logins.pop(q, None)
             try:
                 await server.queue_remove(q, a.interface)
             except AmiActionFailed as exc:
                 if "not there" not in str(exc).lower():
                     raise
+        if not logins:
+            self._logins.pop((server.name, a.interface), None)
 
     async def agent_pause(self, agent: str, paused: bool, reason: str | None = None) -> None:
         """Pause or unpause the agent in every queue (a break; calls stop reaching them)."""
         self._require_running()
         a = self._agent(agent)
-        await self._server_for(a).queue_pause(a.interface, paused, reason=reason or "")
+        server = self._server_for(a)
+        await server.queue_pause(a.interface, paused, reason=reason or "")
+        self._paused[(server.name, a.interface)] = (paused, reason or "")
 
     # -- dispositions and preview -----------------------------------------------------------------
 

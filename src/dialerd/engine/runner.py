@@ -47,7 +47,7 @@ from dialerd.domain.changes import Transition
 from dialerd.domain.clock import Clock
 from dialerd.domain.enums import AgentState, CallResult, DialMode, Status, StatusDetail
 from dialerd.domain.model import Agent, Attempt, Campaign, Contact, Task, TaskflowRule
-from dialerd.engine.errors import NoSuchCall, NoSuchPreview
+from dialerd.engine.errors import EngineNotRunning, NoSuchCall, NoSuchPreview
 from dialerd.engine.events import (
     AttemptFinished,
     CallProgressed,
@@ -59,6 +59,7 @@ from dialerd.engine.events import (
     ScreenPop,
     WindowFigures,
 )
+from dialerd.engine.history import seed_estimates
 from dialerd.engine.schedule import schedule_open
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.windows import window_specs, window_start
@@ -73,6 +74,8 @@ log = structlog.get_logger(__name__)
 
 #: Largest line count handed to pacing when nothing limits the lines.
 _UNLIMITED = 1_000_000
+#: How long a call the tracker no longer knows may wait for its outcome to arrive.
+_MISSING_GRACE = 15.0
 
 
 class RunnerHost(Protocol):
@@ -108,6 +111,8 @@ class _Call:
     disposition_by_agent: bool = False
     wrapup_deadline: float | None = None
     note: str | None = None
+    missing_since: float | None = None
+    """When the call tracker was first seen not to know this call in flight any more."""
 
     @property
     def in_flight(self) -> bool:
@@ -124,9 +129,6 @@ class _Preview:
     interface: str
     agent: str
     auto_accept_at: float | None
-
-
-_Command = tuple[Callable[[], Awaitable[Any]], "asyncio.Future[Any]"]
 
 
 class CampaignRunner:
@@ -176,6 +178,7 @@ class CampaignRunner:
         self._window_names = list(self.spec.dial.abandonment_windows)
         self.builder = SnapshotBuilder(self._pacing_settings(), windows=self._window_specs())
         self._windows_restored = False
+        self._seeded = False
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -230,6 +233,13 @@ class CampaignRunner:
         self._refresh_at = -math.inf
         self._zones_until = -math.inf
         self._spec_changed = False
+        if not self._seeded:
+            self._seeded = True
+            used = seed_estimates(
+                self.builder.estimates, await self._store.recent_attempts(self.campaign.id)
+            )
+            if used:
+                self._log.info("pacing estimates seeded from history", attempts=used)
         for server in self._servers.values():
             server.agents.wrapup_by_queue[self.queue] = self.spec.wrapup.limit.total_seconds()
             for status in server.agents.snapshot().values():
@@ -266,6 +276,10 @@ class CampaignRunner:
         self._wake.set()
         return fut
 
+    @property
+    def stop_deadline(self) -> float | None:
+        return self._stop_at
+
     def request_stop(self, deadline: float) -> None:
         """Drain: no new calls; calls in progress may finish until ``deadline`` (monotonic)."""
         self._stop_at = deadline
@@ -297,6 +311,10 @@ class CampaignRunner:
             finally:
                 ticker.cancel()
         self.state = "stopped"
+        while self._inbox:
+            kind, _, fut = self._inbox.popleft()
+            if kind == "command" and not fut.done():
+                fut.set_exception(EngineNotRunning(f"campaign {self.name!r} has stopped"))
 
     async def _ticker(self) -> None:
         while True:
@@ -336,8 +354,11 @@ class CampaignRunner:
     def _on_agent(self, server: str, status: AgentStatus, previous: AgentState | None) -> None:
         iface = status.interface
         mono = self._clock.monotonic()
+        known = self.agents.get(iface)
         if self._is_mine(status):
             self.agents[iface] = status
+            if known is not None and known.state is status.state and known.since == status.since:
+                return  # a re-scan (reload, restart): keep the builder's time in state
             self.agent_server[iface] = server
             state = status.state
         elif iface in self.agents:
@@ -573,6 +594,7 @@ class CampaignRunner:
         now = self._clock.now()
         for call in list(self.calls.values()):
             if call.result is None:
+                self._check_tracked(call, mono)
                 continue
             if call.awaiting_disposition:
                 if call.wrapup_deadline is not None and mono >= call.wrapup_deadline:
@@ -590,6 +612,26 @@ class CampaignRunner:
         if mono >= self._refresh_at:
             await self._refresh_windows(now, mono)
             self._refresh_at = mono + self._settings.window_refresh_seconds
+
+    def _check_tracked(self, call: _Call, mono: float) -> None:
+        """Safety net: every originated call ends in one outcome from the tracker; if the
+        tracker forgot a call without one reaching us, close it as lost after a grace."""
+        server = self._servers.get(call.server)
+        if server is None or server.calls.is_open(call.attempt_id):
+            call.missing_since = None
+            return
+        if call.missing_since is None:
+            call.missing_since = mono
+        elif mono - call.missing_since >= _MISSING_GRACE:
+            self._log.warning("call outcome never arrived", attempt=call.attempt_id)
+            call.result = (
+                CallResult.CONNECTED if call.connected_at is not None else CallResult.FAILED_UNKNOWN
+            )
+            call.note = "outcome lost: the call tracker closed the call without an outcome"
+            if call.result is CallResult.CONNECTED:
+                call.wrapup_deadline = mono + self.spec.wrapup.limit.total_seconds()
+            else:
+                self.builder.call_ended(call.attempt_id, mono, call.result)
 
     async def _refresh_windows(self, now: datetime, mono: float) -> None:
         """Windows from the store: persisted, per campaign across daemons and restarts."""
@@ -698,9 +740,10 @@ class CampaignRunner:
             return
         servers = self._call_servers()
         lines = self._free_lines(servers)
-        self.builder.trunk_lines = self.in_flight + lines
+        # pacing counts its own calls in flight (not yet with an agent) against the trunk
+        self.builder.trunk_lines = self.builder.calls_in_flight + lines
         snap = self.builder.build(mono)
-        n = decide(snap)
+        n = min(decide(snap), lines)
         self._record(snap, n, "" if servers else "no server with agents", now)
         if n <= 0 or mono < self._empty_until:
             return
@@ -805,7 +848,13 @@ class CampaignRunner:
         holder = self._settings.holder
         now = self._clock.now()
         phone = contact.phone
-        if not phone or not self._may_call_now(contact, now):
+        # the schedule and the calling hours again: the lease may have taken us past an edge
+        if (
+            not phone
+            or self._stop_at is not None
+            or not self._schedule_open(now)
+            or not self._may_call_now(contact, now)
+        ):
             await self._store.release([contact.id], holder)
             return None
         if await self._store.is_dnc(phone, self.campaign.id):

@@ -73,14 +73,16 @@ class _Window:
     def view(self, now: float) -> AbandonmentWindow:
         self._roll(now)
         spec = self.spec
+        next_s = 0.0
         if spec.rolling:
             left = spec.length_s
         else:
+            next_s = spec.length_s if spec.calling_s is None else min(spec.calling_s, spec.length_s)
             elapsed = (now + spec.offset_s) % spec.length_s
             left = spec.length_s - elapsed
             if spec.calling_s is not None:
                 left = max(0.0, min(left, spec.calling_s - elapsed))
-        return AbandonmentWindow(spec.name, self.live, self.abandoned, left)
+        return AbandonmentWindow(spec.name, self.live, self.abandoned, left, next_s)
 
 
 class SnapshotBuilder:

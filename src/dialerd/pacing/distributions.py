@@ -32,8 +32,7 @@ def erf(x: FloatArray) -> FloatArray:
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
     poly = t * (
-        0.254829592
-        + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
     )
     result: FloatArray = sign * (1.0 - poly * np.exp(-a * a))
     return result

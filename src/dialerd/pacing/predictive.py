@@ -29,15 +29,24 @@ normal approximation for large ones) and a constant c_h. Expected abandons are e
 
 and expected live answers ``EL(n) = sum_k c_k(H) + Q + n q(H)`` (live share applied).
 
-Decision: the largest n <= free lines with ``EA(n) <= alpha * EL(n)``, at least the progressive
-number. ``alpha`` is the abandonment rate the windows can still afford (the controller): for each
-window with live answers l, abandons b, target t and R expected further live answers (seconds
-left x agents / (mean talk + mean wrap-up)), the budget is ``B = t (l + R) - b``; alpha is the
-largest m / R such that a Poisson(m) count of further abandons stays <= B with probability
-1 - risk. The measured abandonment thus steers the rate: a window that has abandoned little
-banks slack and dials harder, one that has abandoned much dials softer, and at ``B < 0``
-(target used up) pacing is progressive. It also falls back to progressive with fewer than
-``min_agents_predictive`` active agents or fewer than ``min_samples`` finished attempts.
+Decision: the largest n <= free lines with ``b * EA(n) <= alpha * EL(n)`` (and no single added call
+with ``b * dEA > MARGINAL * alpha * dEL``), at least the progressive number; ``b`` (MODEL_BIAS)
+corrects ``max_h E[.] <= E[max_h .]`` and the other approximations, as measured on the bench.
+
+``alpha`` is the rate the compliance windows can still afford (the controller): for each window
+with live answers l, abandons a, target t and R expected further live answers (seconds left x
+0.95 x active agents / (mean talk + mean wrap-up)) the budget is ``B = t (l + R) - a`` and
+
+    alpha_w = max(0, B - m) / R,   m = 1 + z_(1-risk) * sqrt(t * R_60)
+
+spends what is left evenly over the rest of the window, keeping a margin of one whole abandon
+plus what the calls in flight may still bring over the next 60 s (R_60 live answers). Pacing
+re-plans on every decision, so the measured abandons steer the rate: a window that has abandoned
+little banks slack and dials harder later, one that has abandoned much dials softer. In the last
+60 s of a fixed window the rate is also held to that of a fresh window (those calls abandon in
+the next one). alpha = min over windows, at most t. At ``B < 0`` (target used up) pacing is
+progressive. It also falls back to progressive with fewer than ``min_agents_predictive`` active
+agents or fewer than ``min_samples`` finished attempts.
 """
 
 from __future__ import annotations
@@ -51,57 +60,29 @@ import numpy as np
 from dialerd.pacing.distributions import (
     Distribution,
     Empirical,
-    FloatArray,
     Fixed,
+    FloatArray,
     conditional_cdf,
     normal_cdf,
 )
 from dialerd.pacing.snapshot import AbandonmentWindow, Snapshot
 
 #: Above this many uncertain items the normal approximation replaces the exact law.
-EXACT_MAX_ITEMS = 40
+EXACT_MAX_ITEMS = 24
 #: An allowed rate above ``BURST x target`` is never used, however much slack a window banks.
-BURST = 2.0
+BURST = 1.0
 #: Seconds over which abandons already committed by calls in flight cannot be taken back.
 REACT_S = 60.0
 #: Live answers per agent per (talk + wrap-up) cycle: agents also wait between calls.
 THROUGHPUT = 0.95
 #: max_h E[...] underestimates E[max_h ...] (about 1.2x measured by Monte Carlo on the bench
 #: scenarios); the controller corrects the rest from the measured abandons.
-MODEL_BIAS = 1.25
+MODEL_BIAS = 1.6
+#: Acceptance thresholds of a marginal call and of the whole set, as multiples of alpha.
+MARGINAL = 1000.0
+TOTAL = 1.0
 _EPS = 1e-6
 _WRAP_POINTS = np.array([1.0 / 6.0, 0.5, 5.0 / 6.0])
-
-
-def _poisson_sf(k: int, m: float) -> float:
-    """P(Poisson(m) > k)."""
-    if m <= 0.0:
-        return 0.0
-    term = math.exp(-m)
-    cdf = term
-    for i in range(1, k + 1):
-        term *= m / i
-        cdf += term
-    return max(0.0, 1.0 - cdf)
-
-
-@lru_cache(maxsize=4096)
-def affordable_mean(budget: int, risk: float) -> float:
-    """Largest mean m of a Poisson count with P(count > budget) <= risk."""
-    if budget < 0:
-        return 0.0
-    if budget > 60:
-        z = _inverse_normal(1.0 - risk)
-        root = (-z + math.sqrt(z * z + 4.0 * budget)) / 2.0
-        return root * root
-    lo, hi = 0.0, budget + 10.0 * math.sqrt(budget + 1.0) + 10.0
-    for _ in range(50):
-        mid = (lo + hi) / 2.0
-        if _poisson_sf(budget, mid) <= risk:
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 @lru_cache(maxsize=64)
@@ -128,6 +109,9 @@ def allowed_rate(snapshot: Snapshot) -> float | None:
         rate = min(rate, _window_rate(w, target, per_second, st.risk))
         if rate < 0.0:
             return None
+        if w.next_s > 0.0 and w.seconds_left < REACT_S:
+            fresh = AbandonmentWindow(w.name, 0, 0, w.next_s)
+            rate = min(rate, max(0.0, _window_rate(fresh, target, per_second, st.risk)))
     return rate
 
 
@@ -179,10 +163,6 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int) -> int:
     if cap <= floor:
         return max(0, cap)
     alpha = allowed_rate(snapshot)
-    import os  # EXPERIMENT
-
-    if os.environ.get("PACING_ALPHA"):
-        alpha = float(os.environ["PACING_ALPHA"])
     if alpha is None:
         return floor
     m = build_model(snapshot)
@@ -190,9 +170,7 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int) -> int:
     q_total = float(m.q[-1])
     if m.n_items <= EXACT_MAX_ITEMS:
         items = [row for b in m.blocks for row in b]
-        n = _search_exact(
-            items, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit
-        )
+        n = _search_exact(items, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit)
     else:
         n = _search_normal(
             m.blocks, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit
@@ -328,6 +306,13 @@ def _wrap_points(dist: Distribution) -> list[float]:
     return [dist.mean]
 
 
+def _accept(ea: float, ea_prev: float, el: float, el_prev: float, alpha: float) -> bool:
+    """The n-th call is placed when its own expected abandons per expected live answer stay
+    under ``MARGINAL x alpha`` and the whole set in flight stays under ``TOTAL x alpha``."""
+    marginal = MODEL_BIAS * (ea - ea_prev) <= MARGINAL * alpha * (el - el_prev) + 1e-12
+    return marginal and MODEL_BIAS * ea <= TOTAL * alpha * el + 1e-12
+
+
 def _search_exact(
     items: list[FloatArray],
     c: FloatArray,
@@ -348,23 +333,19 @@ def _search_exact(
         dist[:, 1 : k + 2] += shifted
     excess = np.maximum(np.arange(size)[None, :] - c[:, None], 0.0)
     top = n_items
-    best = -1
-    prev_gap = math.inf
-    for n in range(limit + 1):
-        if n > 0:
-            shifted = dist[:, : top + 1] * q[:, None]
-            dist[:, : top + 1] *= (1.0 - q)[:, None]
-            dist[:, 1 : top + 2] += shifted
-            top += 1
-        ea = MODEL_BIAS * float((dist[:, : top + 1] * excess[:, : top + 1]).sum(axis=1).max())
+    ea_prev = float((dist[:, : top + 1] * excess[:, : top + 1]).sum(axis=1).max())
+    el_prev = expected_need * live_of_need
+    for n in range(1, limit + 1):
+        shifted = dist[:, : top + 1] * q[:, None]
+        dist[:, : top + 1] *= (1.0 - q)[:, None]
+        dist[:, 1 : top + 2] += shifted
+        top += 1
+        ea = float((dist[:, : top + 1] * excess[:, : top + 1]).sum(axis=1).max())
         el = (expected_need + n * q_total) * live_of_need
-        gap = ea - alpha * el
-        if gap <= 1e-9:
-            best = n
-        elif gap >= prev_gap:
-            break
-        prev_gap = gap
-    return max(best, 0)
+        if not _accept(ea, ea_prev, el, el_prev, alpha):
+            return n - 1
+        ea_prev, el_prev = ea, el
+    return limit
 
 
 def _search_normal(
@@ -383,18 +364,19 @@ def _search_normal(
         mean = mean + b.sum(axis=0)
         var = var + (b * (1.0 - b)).sum(axis=0)
     qv = q * (1.0 - q)
-    best = 0
     start = 0
     block = 8
+    ea_prev = el_prev = 0.0
     while start <= limit:
-        ns = np.arange(start, min(limit, start + block - 1) + 1, dtype=np.float64)[:, None]
-        ea = _positive_part_normal(mean[None, :] + ns * q[None, :], var[None, :] + ns * qv)
-        gap = MODEL_BIAS * ea.max(axis=1) - alpha * (expected_need + ns[:, 0] * q_total) * live_of_need
-        ok = np.nonzero(gap <= 1e-9)[0]
-        if ok.size:
-            best = int(ns[ok[-1], 0])
-        if ok.size < ns.shape[0]:
-            break
+        ns = np.arange(start, min(limit, start + block - 1) + 1, dtype=np.float64)
+        ea = _positive_part_normal(
+            mean[None, :] + ns[:, None] * q[None, :], var[None, :] + ns[:, None] * qv
+        ).max(axis=1)
+        el = (expected_need + ns * q_total) * live_of_need
+        for i, n in enumerate(ns.tolist()):
+            if n > 0 and not _accept(float(ea[i]), ea_prev, float(el[i]), el_prev, alpha):
+                return int(n) - 1
+            ea_prev, el_prev = float(ea[i]), float(el[i])
         start += block
         block *= 2
-    return best
+    return limit

@@ -49,13 +49,16 @@ class AbandonmentWindow:
     """Live answers and abandoned calls so far in one compliance window of the campaign.
 
     ``seconds_left`` is how long the window still runs (a rolling window gives its length):
-    it tells the controller how many more live answers the window will see.
+    it tells the controller how many more live answers the window will see. ``next_s`` is the
+    calling time of the window that follows a fixed window (0 for rolling ones): calls placed
+    just before the edge abandon in the next window, so the edge dials at that window's rate.
     """
 
     name: str
     live_answers: int
     abandoned: int
     seconds_left: float
+    next_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ Out = list[tuple[str, Headers]]
 CONNECT_CONTEXT = "dialer-connect"
 AMD_CONTEXT = "dialer-connect-amd"
 CALLEE_CONTEXT = "sim-callees"
+MAX_REMEMBERED_ORIGINATES = 1_000_000
 RECHECK = 1.001  # app_queue re-checks its turn about once a second (drifting ~1 ms per round)
 
 # AMD results after answer: (status, cause, seconds), as recorded in 15-amd.
@@ -128,6 +129,7 @@ class Pbx:
         self.calls: dict[str, Call] = {}
         self.queues: dict[str, Queue] = {}
         self.originates: list[str] = []
+        self.originate_total = 0
         self._attempts: Counter[str] = Counter()
         self._uid_seq = 0
         self._local_seq = 0
@@ -227,6 +229,9 @@ class Pbx:
     def originate(self, action_id: str, fields: list[tuple[str, str]]) -> None:
         """Start an Originate whose "successfully queued" Response was already written."""
         self.originates.append(action_id)
+        self.originate_total += 1
+        if len(self.originates) > MAX_REMEMBERED_ORIGINATES:  # a demo may run for days
+            del self.originates[: MAX_REMEMBERED_ORIGINATES // 2]
         get = dict((k.lower(), v) for k, v in reversed(fields))
         dial_string = get.get("channel", "")
         variables: list[tuple[str, str]] = []
@@ -862,7 +867,9 @@ class Pbx:
         out: Out = []
         if call.leg is not None:
             leg = call.leg
-            self._drop_leg(call, leg, out, round((now - leg.ring_start) * 1000))
+            # app_queue limits a ring to the whole seconds left (time_t arithmetic), so a ring
+            # cut by the caller's timeout reports 1000, 4000 ... ms (16-load, 11b).
+            self._drop_leg(call, leg, out, round(now - leg.ring_start) * 1000)
         hold = now - call.join_time
         out.append(("VarSet", ev.varset(one, "ABANDONED", "TRUE")))
         position = q.position(call)

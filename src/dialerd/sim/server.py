@@ -94,9 +94,10 @@ class Session(asyncio.Protocol):
 
     # output ----------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.sim.dead and not self.sim.restarting:
-            self.transport.write(data)
-            if self.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
+        t = self.transport
+        if t is not None and not t.is_closing() and not self.sim.dead and not self.sim.restarting:
+            t.write(data)
+            if t.get_write_buffer_size() > MAX_UNREAD_BYTES:
                 # Asterisk drops a session that stops reading instead of buffering forever.
                 log.warning("sim dropping a session that does not read", peer=self.peer)
                 self.abort()
@@ -201,6 +202,11 @@ class SimAsterisk:
     def originate_action_ids(self) -> list[str]:
         """ActionIDs of every Originate received, in order (to assert "no second Originate")."""
         return list(self.pbx.originates)
+
+    @property
+    def originates_received(self) -> int:
+        """How many Originates arrived in total (the id list keeps the last million)."""
+        return self.pbx.originate_total
 
     @property
     def active_channels(self) -> int:

@@ -10,11 +10,19 @@ class StoreError(Exception):
 class SchemaNotCurrent(StoreError):
     """The database is not migrated to this version of dialerd (``dialerd migrate`` fixes it)."""
 
-    def __init__(self, url: str, current: str | None, head: str) -> None:
-        where = "has no dialerd schema" if current is None else f"is at revision {current}"
-        super().__init__(
-            f"database {url} {where}, this dialerd needs {head}: run: dialerd migrate --db {url}"
-        )
+    def __init__(self, url: str, current: str | None, head: str, *, newer: bool = False) -> None:
+        if newer:
+            message = (
+                f"database {url} is at revision {current}, which this dialerd does not know "
+                f"(it needs {head}): the database was migrated by a newer dialerd; run that one"
+            )
+        else:
+            where = "has no dialerd schema" if current is None else f"is at revision {current}"
+            message = (
+                f"database {url} {where}, this dialerd needs {head}: "
+                f"run: dialerd migrate --db {url}"
+            )
+        super().__init__(message)
         self.url = url
         self.current = current
         self.head = head

@@ -38,11 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.domain.contact_import import (
+    ContactRecord,
     ImportMode,
     ImportReport,
     ImportRequest,
     ParsedChunk,
-    ParsedContact,
     ProblemKind,
     RowProblem,
 )
@@ -69,14 +69,12 @@ _INSERT_BATCH = 5000
 _SQLITE_IMPORT_CACHE_KIB = 262_144
 
 _contacts = ContactRow.__table__
+# Values the same for every row of an import: integers and fixed words are written into the
+# statement as literals (fewer parameters to bind per row: about 10% faster on SQLite); the
+# rest are bound, converted once by the column types.
+_LITERAL_COLUMNS = ("campaign_id", "task_id", "import_id", "status", "status_detail", "attempts")
 _COLUMNS = (
-    "campaign_id",
-    "task_id",
     "list_name",
-    "import_id",
-    "status",
-    "status_detail",
-    "attempts",
     "created_at",
     "updated_at",
     "phone",
@@ -88,7 +86,7 @@ _COLUMNS = (
     "external_id",
     "fields",
 )
-_N_CONSTANT = 9
+_N_CONSTANT = 3
 
 
 class HasEngine(Protocol):
@@ -222,8 +220,16 @@ async def _aiter(
     chunks: AsyncIterable[ParsedChunk] | Iterable[ParsedChunk],
 ) -> AsyncGenerator[ParsedChunk, None]:
     if isinstance(chunks, AsyncIterable):
-        async for chunk in chunks:
-            yield chunk
+        stream = chunks.__aiter__()
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            # Close the caller's generator now, not later from the loop's finaliser (a task
+            # nobody owns).
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
     else:
         for chunk in chunks:
             yield chunk
@@ -281,27 +287,16 @@ async def _run(
     constant = tuple(
         value(name, v)
         for name, v in zip(
-            _COLUMNS[:_N_CONSTANT],
-            (
-                campaign_id,
-                task_id,
-                request.list_name,
-                import_id,
-                "open",
-                "$none",
-                0,
-                started,
-                started,
-            ),
-            strict=True,
+            _COLUMNS[:_N_CONSTANT], (request.list_name, started, started), strict=True
         )
     )
+    literals = (int(campaign_id), int(task_id), int(import_id), "'open'", "'$none'", 0)
     fields_proc: Callable[[Any], Any] = processors["fields"] or _identity
     # The parser already wrote custom fields as json.dumps() text; that is exactly what the
     # column type would store unless the engine was given its own JSON serialiser.
     probe = {"k": "v\u00e4"}
     fields_as_text = fields_proc(probe) == json.dumps(probe)
-    sql = _insert_sql(dialect.paramstyle)
+    sql = _insert_sql(dialect.paramstyle, literals)
     async with aclosing(_aiter(chunks)) as stream:
         async for chunk in stream:
             report.rows += chunk.rows
@@ -315,7 +310,7 @@ async def _run(
                     # c[1:] is (phone, first_name, ..., external_id, fields_json): _COLUMNS order.
                     params = [constant + c[1:] for c in batch]
                 else:
-                    params = [constant + c[1:8] + (fields_proc(c.fields),) for c in batch]
+                    params = [constant + c[1:8] + (fields_proc(json.loads(c[8])),) for c in batch]
                 await conn.exec_driver_sql(sql, params)
             report.imported += len(contacts)
             # A row with several bad cells has several problems but is one rejected row.
@@ -345,16 +340,20 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def _insert_sql(paramstyle: str) -> str:
+def _insert_sql(paramstyle: str, literals: tuple[int | str, ...]) -> str:
+    """The INSERT: literal constants (ints and fixed words only, never user text), then one
+    placeholder per column in ``_COLUMNS``."""
     if paramstyle == "qmark":
-        marks = ", ".join("?" for _ in _COLUMNS)
+        marks = ["?" for _ in _COLUMNS]
     elif paramstyle == "numeric_dollar":
-        marks = ", ".join(f"${i}" for i in range(1, len(_COLUMNS) + 1))
+        marks = [f"${i}" for i in range(1, len(_COLUMNS) + 1)]
     elif paramstyle == "format":
-        marks = ", ".join("%s" for _ in _COLUMNS)
+        marks = ["%s" for _ in _COLUMNS]
     else:  # pragma: no cover - both supported drivers are covered above
         raise RuntimeError(f"unsupported DB-API paramstyle {paramstyle!r}")
-    return f"INSERT INTO contacts ({', '.join(_COLUMNS)}) VALUES ({marks})"
+    names = ", ".join(_LITERAL_COLUMNS + _COLUMNS)
+    values = ", ".join([str(v) for v in literals] + marks)
+    return f"INSERT INTO contacts ({names}) VALUES ({values})"
 
 
 async def _remove_untouched(conn: AsyncConnection, campaign_id: int, list_name: str | None) -> int:
@@ -379,11 +378,11 @@ async def _remove_untouched(conn: AsyncConnection, campaign_id: int, list_name: 
 async def _drop_existing(
     conn: AsyncConnection,
     campaign_id: int,
-    contacts: list[ParsedContact],
+    contacts: list[ContactRecord],
     problems: list[RowProblem],
-) -> list[ParsedContact]:
+) -> list[ContactRecord]:
     found: dict[str, int] = {}
-    phones = [c.phone for c in contacts]
+    phones = [c[1] for c in contacts]
     for start in range(0, len(phones), _LOOKUP_BATCH):
         part = phones[start : start + _LOOKUP_BATCH]
         rows = await conn.execute(
@@ -396,18 +395,18 @@ async def _drop_existing(
                 found.setdefault(phone, cid)
     if not found:
         return contacts
-    kept: list[ParsedContact] = []
+    kept: list[ContactRecord] = []
     for c in contacts:
-        existing = found.get(c.phone)
+        existing = found.get(c[1])
         if existing is None:
             kept.append(c)
         else:
             problems.append(
                 RowProblem(
-                    c.row,
+                    c[0],
                     None,
-                    f"number {c.phone} is already in the campaign (contact {existing})",
-                    c.phone,
+                    f"number {c[1]} is already in the campaign (contact {existing})",
+                    c[1],
                     ProblemKind.DUPLICATE,
                 )
             )

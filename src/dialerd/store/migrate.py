@@ -65,7 +65,19 @@ async def check_current(engine: AsyncEngine) -> None:
         raise unavailable(exc, engine.url) from exc
     head = head_revision()
     if current != head:
-        raise SchemaNotCurrent(display_url(engine.url), current, head)
+        raise SchemaNotCurrent(display_url(engine.url), current, head, newer=not _known(current))
+
+
+def _known(revision: str | None) -> bool:
+    if revision is None:
+        return True
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 async def upgrade(url: str | URL, revision: str = "head") -> tuple[str | None, str | None]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -103,11 +104,20 @@ def _aware(at: datetime, what: str) -> datetime:
     return at
 
 
+@dataclass(frozen=True, slots=True)
+class _LeasePlan:
+    settings: dict[str, Any]
+    sort: SortOrder
+    conditions: tuple[Condition, ...]
+    call_tasks: tuple[int, ...]
+
+
 class Store:
     """An open database. Use :meth:`open` (checks the schema) or ``async with Store.open(...)``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._plans: dict[int, _LeasePlan] = {}
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.dialect = engine.dialect.name
 
@@ -496,13 +506,29 @@ class Store:
             )
             return [convert.attempt(r) for r in rows.all()]
 
-    async def unfinished_attempts(self, campaign_id: int) -> list[Attempt]:
-        """Attempts of the campaign with no result yet (in flight, or lost in a crash)."""
+    async def recent_attempts(self, campaign_id: int, limit: int = 500) -> list[Attempt]:
+        """The campaign's latest finished attempts, oldest first (to seed pacing estimates)."""
         async with self.read() as s:
             rows = await s.scalars(
                 select(AttemptRow)
-                .where(AttemptRow.campaign_id == campaign_id, AttemptRow.result.is_(None))
-                .order_by(AttemptRow.originated_at, AttemptRow.id)
+                .where(AttemptRow.campaign_id == campaign_id, AttemptRow.result.is_not(None))
+                .order_by(AttemptRow.hungup_at.desc(), AttemptRow.id.desc())
+                .limit(limit)
+            )
+            return [convert.attempt(r) for r in reversed(rows.all())]
+
+    async def unfinished_attempts(self, campaign_id: int) -> list[Attempt]:
+        """Attempts of the campaign with no result yet (in flight, or lost in a crash).
+
+        Started with ``start_attempt`` and neither hung up nor given a result (the range of the
+        campaign/hang-up index, so it stays cheap with millions of finished attempts).
+        """
+        a = AttemptRow
+        async with self.read() as s:
+            rows = await s.scalars(
+                select(a)
+                .where(a.campaign_id == campaign_id, a.hungup_at.is_(None), a.result.is_(None))
+                .order_by(a.originated_at, a.id)
             )
             return [convert.attempt(r) for r in rows.all()]
 
@@ -582,25 +608,10 @@ class Store:
             return []
         async with self.write() as s:
             camp = await self._campaign_row(s, campaign_id)
-            if sort is None or conditions is None:
-                spec = cs.CampaignSpec.model_validate(camp.settings)
-                sort = spec.sort_order() if sort is None else sort
-                conditions = spec.conditions() if conditions is None else conditions
-            if task_id is None:
-                task_list = list(
-                    (
-                        await s.scalars(
-                            select(TaskRow.id)
-                            .where(
-                                TaskRow.campaign_id == camp.id,
-                                TaskRow.type == TaskType.CALL.value,
-                            )
-                            .order_by(TaskRow.position)
-                        )
-                    ).all()
-                )
-            else:
-                task_list = [task_id]
+            plan = await self._lease_plan(s, camp)
+            sort = plan.sort if sort is None else sort
+            conditions = plan.conditions if conditions is None else conditions
+            task_list = list(plan.call_tasks) if task_id is None else [task_id]
             base = self._lease_base(camp.id, now, agent, any_personal, guard, conditions)
             c = ContactRow
             personal = c.status_detail == StatusDetail.FOLLOW_UP_PERSONAL.value
@@ -640,15 +651,41 @@ class Store:
                     ids.extend((await s.scalars(q)).all())
             if not ids:
                 return []
-            await s.execute(
-                update(ContactRow)
-                .where(ContactRow.id.in_(ids))
-                .values(lease_holder=holder, lease_expires_at=now + ttl)
-                .execution_options(synchronize_session=False)
-            )
-            rows = (await s.scalars(select(ContactRow).where(ContactRow.id.in_(ids)))).all()
+            rows = (
+                await s.scalars(
+                    update(ContactRow)
+                    .where(ContactRow.id.in_(ids))
+                    .values(lease_holder=holder, lease_expires_at=now + ttl)
+                    .returning(ContactRow)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
             by_id = {r.id: r for r in rows}
             return [convert.contact(by_id[i]) for i in ids]
+
+    async def _lease_plan(self, s: AsyncSession, camp: CampaignRow) -> _LeasePlan:
+        """The campaign's sort, filter and call tasks, cached until the campaign changes.
+
+        The stored definition (``settings``) names the tasks too, and every change of tasks goes
+        through ``update_campaign``, which rewrites it: an equal definition means an equal plan,
+        also when another process changed the campaign.
+        """
+        cached = self._plans.get(camp.id)
+        if cached is not None and cached.settings == camp.settings:
+            return cached
+        spec = cs.CampaignSpec.model_validate(camp.settings)
+        call_tasks = (
+            await s.scalars(
+                select(TaskRow.id)
+                .where(TaskRow.campaign_id == camp.id, TaskRow.type == TaskType.CALL.value)
+                .order_by(TaskRow.position)
+            )
+        ).all()
+        plan = _LeasePlan(
+            dict(camp.settings), spec.sort_order(), spec.conditions(), tuple(call_tasks)
+        )
+        self._plans[camp.id] = plan
+        return plan
 
     async def release(self, contact_ids: Sequence[int], holder: str) -> int:
         """Give back leased contacts untouched (e.g. not dialed after all)."""

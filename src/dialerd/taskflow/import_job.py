@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncGenerator, Iterator
-from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from dialerd.taskflow.importing import ColumnMapping, build_plan, open_table, pa
 __all__ = ["import_file"]
 
 _END = object()
+#: Parsed chunks waiting for the database at most (each up to 20,000 rows).
+_AHEAD = 2
 
 
 async def import_file(
@@ -72,24 +73,71 @@ async def import_file(
             actor=actor,
             details={k: v for k, v in details.items() if v is not None},
         )
-        stream = _threaded(parse_table(table, plan, workers=workers))
-        async with aclosing(stream):
-            return await import_contacts(store, request, stream, clock=clock)
+        chunks = parse_table(table, plan, workers=workers)
+        return await _pipeline(store, request, chunks, clock)
     finally:
         await asyncio.to_thread(table.close)
 
 
-async def _threaded(chunks: Iterator[ParsedChunk]) -> AsyncGenerator[ParsedChunk, None]:
+async def _pipeline(
+    store: StoreLike, request: ImportRequest, chunks: Iterator[ParsedChunk], clock: Clock | None
+) -> ImportReport:
+    """Parse ahead in a thread (and its worker processes) while the store inserts.
+
+    The producer never raises: a parsing error travels through the queue and is raised inside
+    the import, so the import's transaction is rolled back and the failure recorded.
+    """
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=_AHEAD)
+    failure: Exception | None = None
+    report: ImportReport | None = None
+    async with asyncio.TaskGroup() as tg:
+        producer = tg.create_task(_produce(chunks, queue), name="import-parse")
+        try:
+            report = await import_contacts(store, request, _consume(queue), clock=clock)
+        except Exception as exc:  # re-raised below, unwrapped from the task group
+            failure = exc
+        finally:
+            producer.cancel()
+    if failure is not None:
+        raise failure
+    assert report is not None
+    return report
+
+
+async def _produce(chunks: Iterator[ParsedChunk], queue: asyncio.Queue[object]) -> None:
+    loop = asyncio.get_running_loop()
     try:
         while True:
-            chunk = await asyncio.to_thread(next, chunks, _END)
-            if chunk is _END:
+            pending = loop.run_in_executor(None, _next_or_error, chunks)
+            try:
+                item = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                await pending  # the thread must leave the generator before it is closed
+                raise
+            await queue.put(item)
+            if item is _END or isinstance(item, BaseException):
                 return
-            assert isinstance(chunk, ParsedChunk)
-            yield chunk
     finally:
         # Closing the generator shuts its worker pool down; that may wait, so not on the loop.
-        await asyncio.to_thread(_close, chunks)
+        await loop.run_in_executor(None, _close, chunks)
+
+
+async def _consume(queue: asyncio.Queue[object]) -> AsyncGenerator[ParsedChunk, None]:
+    while True:
+        item = await queue.get()
+        if item is _END:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, ParsedChunk)
+        yield item
+
+
+def _next_or_error(chunks: Iterator[ParsedChunk]) -> object:
+    try:
+        return next(chunks, _END)
+    except Exception as exc:  # handed to the importing task, which raises it
+        return exc
 
 
 def _close(chunks: Iterator[ParsedChunk]) -> None:

@@ -54,8 +54,8 @@ from dialerd.domain.contact_import import (
     CONTACT_FIELDS,
     CUSTOM_PREFIX,
     MAX_LENGTH,
+    ContactRecord,
     ParsedChunk,
-    ParsedContact,
     ProblemKind,
     RowProblem,
 )
@@ -629,7 +629,7 @@ _ZONE_HINT = "(expected an IANA name like Europe/Berlin)"
 
 def parse_rows(
     plan: RowPlan, rows: Sequence[tuple[int, list[str]]]
-) -> tuple[list[ParsedContact], list[RowProblem], int]:
+) -> tuple[list[ContactRecord], list[RowProblem], int]:
     """Validate and normalise rows: ``(contacts, problems, non-blank rows)``.
 
     A row with several problems reports each of them (one :class:`RowProblem` per column), so a
@@ -659,7 +659,7 @@ def parse_rows(
             base_slots[_TZ_SLOT] = _canonical_zone(value)
         else:
             base_slots[_SLOT[target]] = value
-    contacts: list[ParsedContact] = []
+    contacts: list[ContactRecord] = []
     problems: list[RowProblem] = []
     append = contacts.append
     dumps = json.dumps
@@ -716,19 +716,9 @@ def parse_rows(
             problems.extend(bad)
             continue
         first, last, company, email, zone, external = slots
-        append(
-            ParsedContact(
-                number,
-                phone,
-                first,
-                last,
-                company,
-                email,
-                zone or zone_from_number,
-                external,
-                dumps(custom) if custom else "{}",
-            )
-        )
+        fields_json = dumps(custom) if custom else "{}"
+        zone = zone or zone_from_number
+        append((number, phone, first, last, company, email, zone, external, fields_json))
     return contacts, problems, counted
 
 
@@ -740,22 +730,24 @@ class DuplicateFilter:
         self._column = phone_column
 
     def __call__(
-        self, contacts: list[ParsedContact], problems: list[RowProblem]
-    ) -> list[ParsedContact]:
-        kept: list[ParsedContact] = []
+        self, contacts: list[ContactRecord], problems: list[RowProblem]
+    ) -> list[ContactRecord]:
+        kept: list[ContactRecord] = []
+        keep = kept.append
         first = self._first
         for c in contacts:
-            earlier = first.get(c.phone)
+            row, phone = c[0], c[1]
+            earlier = first.get(phone)
             if earlier is None:
-                first[c.phone] = c.row
-                kept.append(c)
+                first[phone] = row
+                keep(c)
             else:
                 problems.append(
                     RowProblem(
-                        c.row,
+                        row,
                         self._column,
-                        f"duplicate of row {earlier} (same number {c.phone})",
-                        c.phone,
+                        f"duplicate of row {earlier} (same number {phone})",
+                        phone,
                         ProblemKind.DUPLICATE,
                     )
                 )
@@ -797,7 +789,7 @@ def parse_table(
             contacts, problems, counted = parse_rows(plan, chunk)
             yield _finish(dedup, contacts, problems, counted)
         return
-    pending: list[Future[tuple[list[ParsedContact], list[RowProblem], int]]] = []
+    pending: list[Future[tuple[list[ContactRecord], list[RowProblem], int]]] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         try:
             for chunk in _chunks(table.rows, chunk_rows):
@@ -813,7 +805,7 @@ def parse_table(
 
 def _finish(
     dedup: DuplicateFilter,
-    contacts: list[ParsedContact],
+    contacts: list[ContactRecord],
     problems: list[RowProblem],
     counted: int,
 ) -> ParsedChunk:

@@ -83,11 +83,11 @@ def agent_schedule(scenario: Scenario, seed: int) -> list[AgentPlan]:
                 p.logoff_s = at + (float(rng.uniform(0.0, sp)) if sp > 0 else 0.0)
     for br in scenario.breaks:
         at = br.at_h * 3600.0
-        present = [i for i, p in enumerate(plans) if p.login_s <= at < p.logoff_s]
-        chosen = rng.permutation(len(present))[: br.count]
+        on_duty = [i for i, p in enumerate(plans) if p.login_s <= at < p.logoff_s]
+        chosen = rng.permutation(len(on_duty))[: br.count]
         for k in sorted(chosen.tolist()):
             start = at + (float(rng.uniform(0.0, br.spread_min * 60.0)) if br.spread_min else 0.0)
-            plans[present[k]].breaks.append((start, br.duration_min * 60.0))
+            plans[on_duty[k]].breaks.append((start, br.duration_min * 60.0))
     for p in plans:
         p.breaks.sort()
     return plans

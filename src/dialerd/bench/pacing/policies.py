@@ -115,11 +115,7 @@ class VicidialPolicy:
         day = windows.get("day")
         if minute and minute.live_answers > 20 and minute.abandoned > 0.5 * minute.live_answers:
             self.level /= 2.0
-        elif (
-            day
-            and day.live_answers > 50
-            and day.abandoned > self.drop_limit * day.live_answers
-        ):
+        elif day and day.live_answers > 50 and day.abandoned > self.drop_limit * day.live_answers:
             if self.variant == "hard":
                 self.level = 1.0
             else:

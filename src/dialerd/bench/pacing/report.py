@@ -176,17 +176,16 @@ def markdown(summary: dict[str, Any], header: str = "") -> str:
             lines.append(
                 f"Predictive decision time: mean {d['mean']:.3f} ms, p99 {d['p99']:.3f} ms, "
                 f"max {d['max']:.3f} ms over {d['count']} decisions. Simulated day wall time: "
-                + ", ".join(
-                    f"{p} {e['wall_s_per_day']:.2f} s"
-                    for p, e in s["policies"].items()
-                )
+                + ", ".join(f"{p} {e['wall_s_per_day']:.2f} s" for p, e in s["policies"].items())
                 + "."
             )
             lines.append("")
     return "\n".join(lines)
 
 
-def write_json(summary: dict[str, Any], results: list[JobResult], path: Path, meta: dict[str, Any]) -> None:
+def write_json(
+    summary: dict[str, Any], results: list[JobResult], path: Path, meta: dict[str, Any]
+) -> None:
     raw = [
         {
             "scenario": r.scenario,

@@ -272,7 +272,9 @@ def parse_scenario(data: dict[str, Any], path: str, default_name: str = "scenari
     power = data.get("power", {})
     _check_keys(path, "power.", power, {"calls_per_ready_agent", "calls_per_wrapup_agent"})
     if "calls_per_ready_agent" in power:
-        kw["power_ready"] = _num(path, "power.calls_per_ready_agent", power["calls_per_ready_agent"])
+        kw["power_ready"] = _num(
+            path, "power.calls_per_ready_agent", power["calls_per_ready_agent"]
+        )
     if "calls_per_wrapup_agent" in power:
         kw["power_wrapup"] = _num(
             path, "power.calls_per_wrapup_agent", power["calls_per_wrapup_agent"]

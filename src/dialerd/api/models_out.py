@@ -1,0 +1,195 @@
+"""Response shapes, for the OpenAPI document (``/docs``) and to keep responses as documented.
+
+Handlers build plain dicts; FastAPI validates them against these models on the way out, so a
+field the docs promise is never silently missing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    status: str
+    dial_mode: str
+    timezone: str
+
+
+class CampaignList(BaseModel):
+    campaigns: list[CampaignOut]
+
+
+class CampaignDetail(CampaignOut):
+    definition: dict[str, Any]
+    engine_reloaded: bool | None = None
+
+
+class CampaignStatusOut(CampaignOut):
+    engine_reloaded: bool | None = None
+
+
+class ContactOut(BaseModel):
+    id: int
+    campaign_id: int
+    task_id: int
+    task: str | None
+    status: str
+    status_detail: str
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    email: str | None
+    timezone: str | None
+    external_id: str | None
+    list_name: str | None
+    fields: dict[str, Any]
+    attempts: int
+    due_at: datetime | None
+    follow_up_agent: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    pending_task_id: int | None
+    pending_due_at: datetime | None
+    waiting_for: str | None
+    lease_holder: str | None
+    lease_expires_at: datetime | None
+    last_attempt_at: datetime | None
+    import_id: int | None
+
+
+class ContactAdded(BaseModel):
+    result: str
+    contact: ContactOut
+
+
+class BatchItem(BaseModel):
+    index: int
+    result: str
+    contact_id: int | None = None
+    error: str | None = None
+    field: str | None = None
+
+
+class BatchOut(BaseModel):
+    created: int
+    exists: int
+    duplicate_phone: int
+    invalid: int
+    results: list[BatchItem]
+
+
+class ContactPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    contacts: list[ContactOut]
+
+
+class HistoryOut(BaseModel):
+    id: int
+    contact_id: int
+    at: datetime
+    actor: str
+    from_task_id: int | None
+    to_task_id: int | None
+    from_task: str | None
+    to_task: str | None
+    from_status: str | None
+    to_status: str | None
+    from_detail: str | None
+    to_detail: str | None
+    note: str | None
+
+
+class HistoryList(BaseModel):
+    history: list[HistoryOut]
+
+
+class AttemptOut(BaseModel):
+    id: str
+    campaign_id: int
+    contact_id: int
+    task_id: int
+    phone: str
+    server: str | None
+    agent: str | None
+    originated_at: datetime | None
+    ringing_at: datetime | None
+    answered_at: datetime | None
+    connected_at: datetime | None
+    hungup_at: datetime | None
+    result: str | None
+    cause: str | None
+    disposition: str | None
+
+
+class AttemptList(BaseModel):
+    attempts: list[AttemptOut]
+
+
+class OverviewRowOut(BaseModel):
+    task: str
+    status: str
+    status_detail: str
+    count: int
+    waiting_for: str | None
+    next_due: datetime | None
+
+
+class OverviewOut(BaseModel):
+    campaign: str
+    total: int
+    rows: list[OverviewRowOut]
+
+
+class AgentOut(BaseModel):
+    name: str
+    interface: str
+    campaigns: list[str]
+    skills: list[str]
+    state: str
+    live: dict[str, Any] | None = None
+
+
+class AgentList(BaseModel):
+    agents: list[AgentOut]
+
+
+class AgentActionOut(BaseModel):
+    agent: str
+    action: str
+    result: Any = None
+
+
+class DncEntryOut(BaseModel):
+    phone: str
+    campaign_id: int | None
+    added_at: datetime
+    actor: str
+    note: str | None
+
+
+class DncPage(BaseModel):
+    campaign: str | None
+    total: int
+    limit: int
+    offset: int
+    numbers: list[DncEntryOut]
+
+
+class DncAdded(BaseModel):
+    campaign: str | None
+    added: int
+    already_listed: int
+
+
+class DncCheck(BaseModel):
+    phone: str
+    campaign: str | None
+    dnc: bool

@@ -223,7 +223,7 @@ async def test_file_broken_after_the_first_chunk_rolls_back(store: Store, tmp_pa
     p = tmp_path / "broken.csv"
     # A runaway quoted cell: larger than the csv module's field limit.
     p.write_bytes(("\n".join(lines) + "\n").encode() + b'"' + b"x" * 200_000 + b"\n")
-    with pytest.raises(ImportFileError, match="row 7002"):
+    with pytest.raises(ImportFileError, match="line 7002"):
         await import_file(store, p, campaign="c1")
     assert await contacts_of(store, camp) == []
 

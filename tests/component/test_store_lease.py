@@ -145,3 +145,12 @@ async def test_only_call_tasks_and_open_contacts_are_leased(store: Store) -> Non
     call = (await store.tasks(camp.id))[0].id
     await _set(store, cid, call, status=Status.SUCCESS, status_detail="sale")
     assert await store.lease(camp.id, 10, "r", TTL, NOW) == []
+
+
+async def test_lease_after_optimize(store: Store) -> None:
+    """Planner statistics refreshed after a bulk load change nothing about what is leased."""
+    camp = await store.create_campaign(spec(), NOW)
+    ids = await store.add_contacts(camp.id, [NewContact(phone=f"+49{i}") for i in range(20)], NOW)
+    await store.optimize()
+    got = await store.lease(camp.id, 5, "r", TTL, NOW)
+    assert [c.id for c in got] == ids[:5]

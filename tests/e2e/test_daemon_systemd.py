@@ -45,7 +45,7 @@ async def test_ready_watchdog_stopping_and_drain_with_calls_in_progress(tmp_path
                 msg = await notify.receive(until - loop.time())
                 if msg and msg.get("WATCHDOG") == "1":
                     pings += 1
-            assert pings >= 3
+            assert pings >= 2  # every 0.5 s; a loaded host may delay one
 
             # Calls under way; then the AMI peer dies: no WATCHDOG=1 while the link is down.
             for _ in range(100):

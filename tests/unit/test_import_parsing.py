@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 from pathlib import Path
 
 import openpyxl
@@ -377,3 +378,11 @@ def test_parallel_parse_gives_the_same_result(tmp_path: Path) -> None:
     ]
     # 8 bad numbers; rows 351..399 repeat the numbers of rows 1..49 (row 0 and 350 are bad)
     assert sum(len(c.problems) for c in serial) == 8 + 49
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4))
+def test_custom_fields_json_is_exactly_what_json_dumps_writes(values: dict[str, str]) -> None:
+    from dialerd.taskflow.importing import _json_object
+
+    assert _json_object(values) == json.dumps(values)

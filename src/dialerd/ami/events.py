@@ -76,6 +76,11 @@ class NewChannel:
     linkedid: str | None
     channel: str
     state: str
+    # Where the channel starts in the dialplan and who calls: an inbound call on a DID shows as
+    # a new channel in the trunk's context with the DID as extension (dialerd.ami.inbound).
+    caller_id_num: str | None = None
+    context: str = ""
+    exten: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +283,15 @@ def _newchannel(m: Message) -> NewChannel | None:
     uid = _id(m.get("Uniqueid"))
     if uid is None:
         return None
-    return NewChannel(uid, _id(m.get("Linkedid")), _s(m, "Channel"), _s(m, "ChannelStateDesc"))
+    return NewChannel(
+        uid,
+        _id(m.get("Linkedid")),
+        _s(m, "Channel"),
+        _s(m, "ChannelStateDesc"),
+        caller_id_num=_id(m.get("CallerIDNum")),
+        context=_s(m, "Context"),
+        exten=_s(m, "Exten"),
+    )
 
 
 def _hangup(m: Message) -> ChannelHangup | None:

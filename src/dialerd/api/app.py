@@ -20,7 +20,9 @@ from dialerd.api import (
     routes_contacts,
     routes_dnc,
     routes_imports,
+    routes_reports,
     routes_system,
+    routes_work,
 )
 from dialerd.api.access_log import AccessLog
 from dialerd.api.auth import TokenGrant, TokenTable
@@ -30,6 +32,7 @@ from dialerd.api.errors import install_error_handlers
 from dialerd.api.health import HealthChecks
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.store import Store
+from dialerd.taskflow.classify import Classifier
 
 _DESCRIPTION = """\
 Campaigns, contacts, imports, agents, dispositions and the do-not-call list of a dialerd daemon.
@@ -50,6 +53,7 @@ def build_app(
     health: HealthChecks | None = None,
     region: str = "DE",
     max_upload_bytes: int = 1 << 30,
+    classifier: Classifier | None = None,
 ) -> FastAPI:
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
     ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
@@ -83,6 +87,9 @@ def build_app(
     app.include_router(routes_imports.router)
     app.include_router(routes_agents.router)
     app.include_router(routes_dnc.router)
+    app.include_router(routes_work.router)
+    app.include_router(routes_reports.router)
+    app.state.classifier = classifier  # free-text notes; None: the offline rules
     if registry is not None and serve_metrics:
         _add_metrics(app, registry)
     return app

@@ -84,6 +84,7 @@ class Engine:
         self._logins: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
         self._paused: dict[tuple[str, str], tuple[bool, str]] = {}
         self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
+        self._drain_deadline: float | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._running = False
         self._stopping = False
@@ -135,6 +136,7 @@ class Engine:
             raise RuntimeError("the engine is already running")
         self._running = True
         self._stopping = False
+        self._drain_deadline = None
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
         try:
@@ -172,6 +174,7 @@ class Engine:
             return
         self._stopping = True
         deadline = self.clock.monotonic() + max(0.0, drain)
+        self._drain_deadline = deadline
         for runner in self._runners.values():
             runner.request_stop(deadline)
         self._stop_requested.set()
@@ -180,7 +183,7 @@ class Engine:
     async def reload(self) -> None:
         """Re-read campaigns and agents from the store; calls in progress carry on."""
         await self._load_agents()
-        if not self._running or self._stopping:
+        if not self._running or self._stopping or self._tg is None:
             return
         campaigns = {c.id: c for c in await self.store.list_campaigns()}
         for cid, runner in list(self._runners.items()):
@@ -203,11 +206,20 @@ class Engine:
             host=self,
         )
         self._runners[campaign.id] = runner
+        if self._drain_deadline is not None:  # stop() came while the engine was starting
+            runner.request_stop(self._drain_deadline)
         self._supervisors[campaign.id] = self._tg.create_task(
             self._supervise(runner), name=f"campaign-{campaign.name}"
         )
 
     async def _supervise(self, runner: CampaignRunner) -> None:
+        try:
+            await self._keep_running(runner)
+        finally:
+            if not self._stopping and self._runners.get(runner.campaign.id) is runner:
+                del self._runners[runner.campaign.id]  # a campaign removed by a reload
+
+    async def _keep_running(self, runner: CampaignRunner) -> None:
         backoff = self.settings.restart_backoff_min
         while True:
             try:

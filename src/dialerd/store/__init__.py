@@ -29,3 +29,6 @@ __all__ = [
     "default_url",
     "upgrade",
 ]
+
+# Register the agent-work tables on the shared metadata (migrations and tests compare it).
+from dialerd.store import agentwork_models as _agentwork_models  # noqa: E402,F401

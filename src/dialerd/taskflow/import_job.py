@@ -1,9 +1,14 @@
 """One contact import from a file to the store: open, map, parse (in workers), write.
 
-The one entry point the CLI, the API and the benchmark share, so all of them import through the
-same code path. Parsing is blocking work (file reading, phone numbers in worker processes); it is
-driven from a thread, one chunk at a time, so an event loop that also serves the API or dials
-stays responsive while a big file is imported.
+The one entry point the CLI, the API, the drop folder and the benchmark share, so all of them
+import through the same code path. Parsing is blocking work (file reading, phone numbers,
+possibly in worker processes); a producer task drives it from a thread up to two chunks ahead of
+the database, so parsing overlaps the inserts and an event loop that also serves the API or
+dials stays responsive while a big file is imported.
+
+Worker processes are started with ``spawn``, which re-imports the main module: a script that
+imports big files must keep its top level behind ``if __name__ == "__main__":`` (the
+``dialerd`` command does).
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from typing import Any
 from dialerd.domain.clock import Clock
 from dialerd.domain.contact_import import ImportMode, ImportReport, ImportRequest, ParsedChunk
 from dialerd.store.imports import StoreLike, import_contacts
-from dialerd.taskflow.importing import ColumnMapping, build_plan, open_table, parse_table
+from dialerd.taskflow.importing import (
+    ColumnMapping,
+    auto_workers,
+    build_plan,
+    open_table,
+    parse_table,
+)
 
 __all__ = ["import_file"]
 
@@ -54,7 +65,10 @@ async def import_file(
     )
     try:
         plan = build_plan(table.header, mapping, region)
+        if workers is None:
+            workers = auto_workers(table.size)
         details: dict[str, Any] = {
+            "workers": workers,
             "format": table.format,
             "encoding": table.encoding,
             "delimiter": table.delimiter,

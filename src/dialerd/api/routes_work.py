@@ -1,0 +1,254 @@
+"""Agent work: the lead work queue, reserve/release, notes, close, call (preview accept).
+
+Who acts: an agent token always acts as its own agent; admin and supervisor tokens name the
+agent in the body (``agent``) and may release any hold. A lead held by someone else answers 409
+with the holder in the message, so the agent's screen can say who has it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from dialerd.api.auth import Permission, Principal, Role
+from dialerd.api.context import Ctx, Reader, StatusSetter, authenticate
+from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.schemas import plain
+from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
+from dialerd.store import agentwork as work
+from dialerd.taskflow.classify import Classifier, RulesClassifier
+
+router = APIRouter(prefix="/api/v1", tags=["agent work"], responses=ERROR_RESPONSES)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentIn(_Body):
+    agent: str | None = Field(None, description="required for admin/supervisor tokens")
+
+
+class NoteIn(_Body):
+    agent: str | None = Field(None, description="required for admin/supervisor tokens")
+    text: str | None = Field(None, max_length=10_000)
+    predefined: str | None = Field(None, description="key of a predefined note of the campaign")
+    result_label: str | None = Field(None, max_length=100)
+    close: bool = False
+
+
+class PredefinedIn(_Body):
+    key: str = Field(min_length=1, max_length=100)
+    text: str = Field(min_length=1)
+    result_label: str = Field(min_length=1, max_length=100)
+    result_class: ResultClass = ResultClass.UNCLASSIFIED
+    closes: bool = False
+
+
+class PredefinedListIn(_Body):
+    notes: list[PredefinedIn]
+
+
+def classifier_of(request: Request) -> Classifier:
+    found = getattr(request.app.state, "classifier", None)
+    return found if found is not None else RulesClassifier()
+
+
+Principal_ = Annotated[Principal, Depends(authenticate)]
+
+
+def acting_agent(principal: Principal, named: str | None) -> str:
+    """The agent a request acts for (agent tokens: their own; others: the one named)."""
+    if not principal.may(Permission.AGENT_OPS):
+        raise ApiError(403, f"role {principal.role.value!r} may not act for agents")
+    if principal.role is Role.AGENT:
+        if named is not None and named != principal.agent:
+            raise ApiError(403, f"this token acts only for agent {principal.agent!r}", "agent")
+        assert principal.agent is not None
+        return principal.agent
+    if not named:
+        raise ApiError(422, "name the agent this request acts for", "agent")
+    return named
+
+
+def note_view(n: LeadNote | None) -> dict[str, Any] | None:
+    if n is None:
+        return None
+    return {
+        "id": n.id,
+        "agent": n.agent,
+        "at": n.at.isoformat(),
+        "text": n.text,
+        "predefined": n.predefined_key,
+        "result_label": n.result_label,
+        "result_class": n.result_class.value,
+        "closes": n.closes,
+    }
+
+
+def lead_view(lead: Lead) -> dict[str, Any]:
+    c = lead.contact
+    return {
+        "contact_id": c.id,
+        "campaign_id": c.campaign_id,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "company": c.company,
+        "phone": c.phone,
+        "email": c.email,
+        "status": c.status.value,
+        "status_detail": c.status_detail,
+        "attempts": c.attempts,
+        "due_at": c.due_at.isoformat() if c.due_at else None,
+        "state": lead.state.value,
+        "holder": lead.holder,
+        "held_since": lead.held_since.isoformat() if lead.held_since else None,
+        "closed": lead.closed,
+        "last_note": note_view(lead.last_note),
+    }
+
+
+def _conflict(exc: work.LeadHeld | work.LeadClosed) -> ApiError:
+    return ApiError(409, str(exc), "contact_id")
+
+
+@router.get("/campaigns/{campaign}/work/queue", summary="The campaign's leads in working order")
+async def queue(
+    ctx: Ctx,
+    _: Reader,
+    campaign: str,
+    state: LeadState | None = None,
+    available_for: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    camp = await ctx.campaign(campaign)
+    leads = await work.work_queue(
+        ctx.store,
+        camp.id,
+        ctx.clock.now(),
+        state=state,
+        available_for=available_for,
+        limit=limit,
+        offset=offset,
+    )
+    return {"leads": [lead_view(x) for x in leads]}
+
+
+@router.get("/campaigns/{campaign}/work/next", summary="The next lead this agent may take")
+async def next_lead(
+    ctx: Ctx, principal: Principal_, campaign: str, agent: str | None = None
+) -> dict[str, Any]:
+    who = acting_agent(principal, agent)
+    camp = await ctx.campaign(campaign)
+    lead = await work.next_lead(ctx.store, camp.id, who, ctx.clock.now())
+    return {"agent": who, "lead": lead_view(lead) if lead is not None else None}
+
+
+@router.get("/campaigns/{campaign}/work/predefined-notes", summary="Predefined notes")
+async def get_predefined(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
+    camp = await ctx.campaign(campaign)
+    return {"notes": [plain(n) for n in await work.predefined_notes(ctx.store, camp.id)]}
+
+
+@router.put("/campaigns/{campaign}/work/predefined-notes", summary="Replace predefined notes")
+async def put_predefined(
+    ctx: Ctx, _: StatusSetter, campaign: str, body: PredefinedListIn
+) -> dict[str, Any]:
+    camp = await ctx.campaign(campaign)
+    notes = [
+        PredefinedNote(n.key, n.text, n.result_label, n.result_class, n.closes) for n in body.notes
+    ]
+    saved = await work.set_predefined_notes(ctx.store, camp.id, notes)
+    return {"notes": [plain(n) for n in saved]}
+
+
+@router.get("/leads/{contact_id}", summary="A lead: holder, closed flag, all notes")
+async def get_lead(ctx: Ctx, _: Reader, contact_id: int) -> dict[str, Any]:
+    lead = await work.get_lead(ctx.store, contact_id)
+    notes = await work.lead_notes(ctx.store, contact_id)
+    return {**lead_view(lead), "notes": [note_view(n) for n in notes]}
+
+
+@router.post("/leads/{contact_id}/reserve", summary="Hold the lead for the agent")
+async def reserve(
+    ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
+) -> dict[str, Any]:
+    who = acting_agent(principal, body.agent if body else None)
+    try:
+        lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
+    except (work.LeadHeld, work.LeadClosed) as exc:
+        raise _conflict(exc) from exc
+    return lead_view(lead)
+
+
+@router.post("/leads/{contact_id}/release", summary="Give the lead back")
+async def release(
+    ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
+) -> dict[str, Any]:
+    named = body.agent if body else None
+    # Supervisors and admins release whoever holds it; agents only their own hold.
+    agent = None if principal.role in (Role.ADMIN, Role.SUPERVISOR) and not named else named
+    if principal.role is Role.AGENT or principal.role is Role.READONLY:
+        agent = acting_agent(principal, named)
+    try:
+        lead = await work.release(ctx.store, contact_id, agent)
+    except work.LeadHeld as exc:
+        raise ApiError(403, f"{exc}; only its agent or a supervisor releases it", "agent") from exc
+    return lead_view(lead)
+
+
+async def _write_note(
+    ctx: Ctx, request: Request, principal: Principal, contact_id: int, body: NoteIn, close: bool
+) -> dict[str, Any]:
+    who = acting_agent(principal, body.agent)
+    result_class = ResultClass.UNCLASSIFIED
+    if body.predefined is None:
+        if not body.text or not body.text.strip():
+            raise ApiError(422, "write a text or pick a predefined note", "text")
+        result_class = await classifier_of(request).classify(body.text)
+    try:
+        note = await work.add_note(
+            ctx.store,
+            contact_id,
+            who,
+            ctx.clock.now(),
+            text=body.text,
+            predefined_key=body.predefined,
+            result_label=body.result_label,
+            result_class=result_class,
+            close=close or body.close,
+        )
+    except (work.LeadHeld, work.LeadClosed) as exc:
+        raise _conflict(exc) from exc
+    lead = await work.get_lead(ctx.store, contact_id)
+    return {"note": note_view(note), "lead": lead_view(lead)}
+
+
+@router.post("/leads/{contact_id}/notes", status_code=201, summary="Write a note (holds the lead)")
+async def add_note(
+    ctx: Ctx, request: Request, principal: Principal_, contact_id: int, body: NoteIn
+) -> dict[str, Any]:
+    return await _write_note(ctx, request, principal, contact_id, body, close=False)
+
+
+@router.post("/leads/{contact_id}/close", status_code=201, summary="Close the lead with a note")
+async def close(
+    ctx: Ctx, request: Request, principal: Principal_, contact_id: int, body: NoteIn
+) -> dict[str, Any]:
+    return await _write_note(ctx, request, principal, contact_id, body, close=True)
+
+
+@router.post("/leads/{contact_id}/call", summary="Hold the lead and dial it (preview accept)")
+async def call(
+    ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
+) -> dict[str, Any]:
+    who = acting_agent(principal, body.agent if body else None)
+    try:
+        lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
+    except (work.LeadHeld, work.LeadClosed) as exc:
+        raise _conflict(exc) from exc
+    attempt = await ctx.call_engine("preview_accept", who, contact_id)
+    return {"attempt": plain(attempt), "lead": lead_view(lead)}

@@ -1,0 +1,285 @@
+"""Runs the tasks beyond the call (export, email, webhook, wait, new_contact) of a campaign.
+
+Each run leases the due open contacts of every non-call task (so two runners or two daemons
+never send one email twice), hands them to the task's executor and records each outcome as a
+transition through the campaign's taskflow rules (contact, history and rule in one
+transaction). It also lets contacts whose delayed rule is due enter their next task.
+
+A task whose settings cannot work is skipped with one logged error and its contacts wait;
+a batch that fails as a whole gives its leases back and is tried again on a later run.
+
+Engine hook: run :meth:`TaskService.run` in the engine's TaskGroup (cancel it at stop); it
+follows the store's campaigns by itself and also watches drop folders and inbound calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+
+from dialerd.ami import AsteriskServer
+from dialerd.domain.clock import Clock
+from dialerd.domain.enums import TaskType
+from dialerd.domain.model import Contact, Task, TaskflowRule
+from dialerd.engine.dropfolder import DropFolderWatcher
+from dialerd.engine.inbound import InboundIntake
+from dialerd.store import Store
+from dialerd.store.errors import NotFound, StaleContact, StoreError
+from dialerd.store.task_lease import lease_task_contacts
+from dialerd.taskflow.decide import UnknownTask, transition_for
+from dialerd.taskflow.tasks import (
+    Executor,
+    TaskConfigError,
+    TaskItem,
+    TaskOutcome,
+    TaskRunError,
+    build_executor,
+)
+from dialerd.taskflow.tasks.settings import ExportSettings, parse_settings
+
+log = structlog.get_logger(__name__)
+
+ExecutorFactory = Callable[[Task, str], Executor | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRunnerSettings:
+    """Times in seconds of the runner's clock."""
+
+    tick_seconds: float = 1.0
+    lease_ttl: float = 600.0
+    batch_size: int = 50
+    export_batch_size: int = 5000
+    campaigns_refresh_seconds: float = 10.0
+
+
+class TaskRunner:
+    """The non-call tasks of one campaign."""
+
+    def __init__(
+        self,
+        store: Store,
+        campaign_id: int,
+        clock: Clock,
+        *,
+        holder: str,
+        settings: TaskRunnerSettings | None = None,
+        factory: ExecutorFactory = build_executor,
+    ) -> None:
+        self.store = store
+        self.campaign_id = campaign_id
+        self.clock = clock
+        self.holder = holder
+        self.settings = settings or TaskRunnerSettings()
+        self._factory = factory
+        self._executors: dict[int, tuple[str, Executor | None]] = {}
+        #: Per task name: why it is not running (bad settings, last batch failure).
+        self.errors: dict[str, str] = {}
+        self._last_export: dict[int, datetime] = {}
+        self._log = log.bind(campaign_id=campaign_id)
+
+    def _executor(self, task: Task, campaign: str) -> Executor | None:
+        key = json.dumps(task.settings, sort_keys=True, default=str)
+        cached = self._executors.get(task.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            executor = self._factory(task, campaign)
+        except TaskConfigError as exc:
+            if self.errors.get(task.name) != str(exc):
+                self._log.error("task not run: bad settings", task=task.name, error=str(exc))
+            self.errors[task.name] = str(exc)
+            self._executors.pop(task.id, None)
+            return None
+        self.errors.pop(task.name, None)
+        self._executors[task.id] = (key, executor)
+        return executor
+
+    async def run(self) -> None:
+        """Run until cancelled; a failing run is logged and the next one tried."""
+        while True:
+            try:
+                await self.run_once()
+            except StoreError as exc:
+                self._log.warning("task run failed", error=str(exc))
+            except Exception:
+                self._log.exception("task run crashed; trying again")
+            await self.clock.sleep(self.settings.tick_seconds)
+
+    async def run_once(self) -> int:
+        """One pass over every non-call task; returns how many contacts got an outcome."""
+        now = self.clock.now()
+        await self.store.promote_due(now, campaign_id=self.campaign_id)
+        campaign = await self.store.get_campaign(self.campaign_id)
+        tasks = await self.store.tasks(self.campaign_id)
+        rules = await self.store.rules(self.campaign_id)
+        task_ids = {t.name: t.id for t in tasks}
+        done = 0
+        for task in tasks:
+            if task.type is TaskType.CALL:
+                continue
+            executor = self._executor(task, campaign.name)
+            if executor is None:
+                continue
+            done += await self._run_task(task, campaign.name, executor, rules, task_ids)
+        return done
+
+    def _export_due(self, task: Task, now: datetime) -> bool:
+        if task.type is not TaskType.EXPORT:
+            return True
+        try:
+            every = parse_settings(ExportSettings, task.settings, task.name).every
+        except TaskConfigError:
+            return False
+        last = self._last_export.get(task.id)
+        return every is None or last is None or now - last >= every
+
+    async def _run_task(
+        self,
+        task: Task,
+        campaign: str,
+        executor: Executor,
+        rules: Sequence[TaskflowRule],
+        task_ids: Mapping[str, int],
+    ) -> int:
+        now = self.clock.now()
+        if not self._export_due(task, now):
+            return 0
+        n = (
+            self.settings.export_batch_size
+            if task.type is TaskType.EXPORT
+            else self.settings.batch_size
+        )
+        ttl = timedelta(seconds=self.settings.lease_ttl)
+        contacts = await lease_task_contacts(self.store, task.id, n, self.holder, ttl, now)
+        if not contacts:
+            return 0
+        if task.type is TaskType.EXPORT:
+            self._last_export[task.id] = now
+        try:
+            items = [await self._item(c, campaign, task, executor) for c in contacts]
+            outcomes = await executor.execute(items, now)
+            if len(outcomes) != len(contacts):
+                raise TaskRunError(f"{len(outcomes)} outcomes for {len(contacts)} contacts")
+        except TaskRunError as exc:
+            self.errors[task.name] = str(exc)
+            self._log.error("task batch failed; contacts stay open", task=task.name, error=str(exc))
+            await self.store.release([c.id for c in contacts], self.holder)
+            return 0
+        except Exception:
+            self._log.exception("task batch crashed; contacts stay open", task=task.name)
+            await self.store.release([c.id for c in contacts], self.holder)
+            return 0
+        self.errors.pop(task.name, None)
+        done = 0
+        for contact, outcome in zip(contacts, outcomes, strict=True):
+            done += await self._apply(contact, outcome, task, rules, task_ids)
+        return done
+
+    async def _item(self, c: Contact, campaign: str, task: Task, executor: Executor) -> TaskItem:
+        if not executor.needs_history:
+            return TaskItem(c, campaign, task.name)
+        history = await self.store.history(c.id)
+        attempts = await self.store.attempts(c.id)
+        return TaskItem(c, campaign, task.name, attempts[-1] if attempts else None, tuple(history))
+
+    async def _apply(
+        self,
+        contact: Contact,
+        outcome: TaskOutcome,
+        task: Task,
+        rules: Sequence[TaskflowRule],
+        task_ids: Mapping[str, int],
+    ) -> int:
+        now = self.clock.now()
+        try:
+            t = transition_for(
+                contact,
+                outcome.outcome,
+                rules=rules,
+                task_ids=task_ids,
+                now=now,
+                actor=f"task:{task.name}",
+                count_attempt=outcome.count_attempt,
+            )
+        except UnknownTask as exc:
+            self._log.error("taskflow rule broken", task=task.name, error=str(exc))
+            await self.store.release([contact.id], self.holder)
+            return 0
+        if outcome.fields_update:
+            t = replace(t, fields_update=outcome.fields_update)
+        try:
+            await self.store.apply_transition(t)
+        except (StaleContact, NotFound) as exc:
+            self._log.info("task outcome dropped", contact=contact.id, reason=str(exc))
+            return 0
+        return 1
+
+
+class TaskService:
+    """Every campaign's task runner and drop folders, and the inbound intake, for one store.
+
+    The engine runs ``TaskService(store, clock, holder=..., servers=...).run()`` in its
+    TaskGroup and cancels it at stop. Campaigns added or removed are followed by re-reading
+    the store every ``campaigns_refresh_seconds``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        holder: str,
+        servers: Mapping[str, AsteriskServer] | None = None,
+        settings: TaskRunnerSettings | None = None,
+        factory: ExecutorFactory = build_executor,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.holder = f"{holder}/tasks"
+        self.settings = settings or TaskRunnerSettings()
+        self.runners: dict[int, TaskRunner] = {}
+        self.dropfolders = DropFolderWatcher(store, clock)
+        self.inbound = InboundIntake(store, servers or {}, clock) if servers else None
+        self._factory = factory
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            if self.inbound is not None:
+                tg.create_task(self.inbound.run(), name="task-inbound")
+            tg.create_task(self.dropfolders.run(), name="task-dropfolders")
+            tg.create_task(self._campaigns(tg), name="task-campaigns")
+
+    async def _campaigns(self, tg: asyncio.TaskGroup) -> None:
+        running: dict[int, asyncio.Task[None]] = {}
+        while True:
+            try:
+                campaigns = await self.store.list_campaigns()
+            except StoreError as exc:
+                log.warning("campaigns not read", error=str(exc))
+                campaigns = None
+            if campaigns is not None:
+                ids = {c.id for c in campaigns}
+                for cid, t in list(running.items()):
+                    if cid not in ids:
+                        t.cancel()
+                        del running[cid]
+                        self.runners.pop(cid, None)
+                for c in campaigns:
+                    if c.id not in running:
+                        runner = TaskRunner(
+                            self.store,
+                            c.id,
+                            self.clock,
+                            holder=self.holder,
+                            settings=self.settings,
+                            factory=self._factory,
+                        )
+                        self.runners[c.id] = runner
+                        running[c.id] = tg.create_task(runner.run(), name=f"tasks-{c.name}")
+            await self.clock.sleep(self.settings.campaigns_refresh_seconds)

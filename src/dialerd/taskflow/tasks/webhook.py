@@ -1,0 +1,185 @@
+"""The webhook task: POST the contact (with its last attempt and history) as signed JSON.
+
+The receiver checks ``X-Dialerd-Signature: sha256=<hex>``, the HMAC-SHA256 of the exact body
+bytes with the shared secret, so it can trust a status change it did not ask for. 2xx is
+``success``; the JSON response may set custom fields (``{"fields": {...}}``) and the
+status_detail (``{"status_detail": "crm_created"}``). A 4xx other than 408/429 is permanent
+(resending the same body cannot help); 5xx, 408, 429, timeouts and refused connections are
+retried by the task's retry policy with capped backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from dialerd.domain.enums import StatusDetail, is_reserved_detail
+from dialerd.domain.model import Attempt, Contact, HistoryEntry
+from dialerd.taskflow.tasks.base import TaskItem, TaskOutcome, success
+from dialerd.taskflow.tasks.settings import WebhookSettings
+
+log = structlog.get_logger(__name__)
+
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def contact_json(c: Contact) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "campaign_id": c.campaign_id,
+        "external_id": c.external_id,
+        "phone": c.phone,
+        "first_name": c.first_name,
+        "last_name": c.last_name,
+        "company": c.company,
+        "email": c.email,
+        "timezone": c.timezone,
+        "list_name": c.list_name,
+        "status": c.status.value,
+        "status_detail": c.status_detail,
+        "fields": dict(c.fields),
+        "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+    }
+
+
+def attempt_json(a: Attempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "phone": a.phone,
+        "agent": a.agent,
+        "originated_at": _iso(a.originated_at),
+        "answered_at": _iso(a.answered_at),
+        "connected_at": _iso(a.connected_at),
+        "hungup_at": _iso(a.hungup_at),
+        "result": a.result.value if a.result is not None else None,
+        "cause": a.cause,
+        "disposition": a.disposition,
+    }
+
+
+def history_json(h: HistoryEntry) -> dict[str, Any]:
+    return {
+        "at": _iso(h.at),
+        "actor": h.actor,
+        "from_task_id": h.from_task_id,
+        "to_task_id": h.to_task_id,
+        "from_status": h.from_status.value if h.from_status is not None else None,
+        "to_status": h.to_status.value if h.to_status is not None else None,
+        "from_detail": h.from_detail,
+        "to_detail": h.to_detail,
+        "note": h.note,
+    }
+
+
+class WebhookExecutor:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        where: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.retry = settings.retry()
+        self.needs_history = settings.include_history or settings.include_attempt
+        self._secret = settings.hmac_secret(where)
+        self._transport = transport
+
+    def payload(self, item: TaskItem, now: datetime) -> bytes:
+        data: dict[str, Any] = {
+            "event": "contact",
+            "campaign": item.campaign,
+            "task": item.task,
+            "sent_at": now.isoformat(),
+            "contact": contact_json(item.contact),
+        }
+        if self.settings.include_attempt:
+            data["last_attempt"] = (
+                attempt_json(item.last_attempt) if item.last_attempt is not None else None
+            )
+        if self.settings.include_history:
+            data["history"] = [history_json(h) for h in item.history]
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]:
+        gate = asyncio.Semaphore(self.settings.concurrency)
+        timeout = httpx.Timeout(self.settings.timeout.total_seconds())
+        async with httpx.AsyncClient(
+            timeout=timeout, transport=self._transport, follow_redirects=False
+        ) as client:
+
+            async def one(item: TaskItem) -> TaskOutcome:
+                async with gate:
+                    return await self._post(client, item, now)
+
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(one(i)) for i in items]
+        return [t.result() for t in tasks]
+
+    async def _post(self, client: httpx.AsyncClient, item: TaskItem, now: datetime) -> TaskOutcome:
+        body = self.payload(item, now)
+        headers = {"Content-Type": "application/json", **self.settings.headers}
+        if self._secret:
+            headers[self.settings.signature_header] = sign(self._secret, body)
+        try:
+            response = await client.post(self.settings.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return self._failed(item, now, "webhook timed out", "http_timeout", False)
+        except httpx.HTTPError as exc:
+            return self._failed(
+                item,
+                now,
+                f"webhook unreachable: {type(exc).__name__}: {exc}",
+                "http_unreachable",
+                False,
+            )
+        code = response.status_code
+        if 200 <= code < 300:
+            return self._accepted(response)
+        text = " ".join(response.text[:200].split())
+        permanent = 400 <= code < 500 and code not in _RETRYABLE_4XX
+        return self._failed(item, now, f"webhook HTTP {code}: {text}", f"http_{code}", permanent)
+
+    def _failed(
+        self, item: TaskItem, now: datetime, reason: str, detail: str, permanent: bool
+    ) -> TaskOutcome:
+        log.info("webhook failed", contact=item.contact.id, reason=reason, permanent=permanent)
+        return self.retry.after_failure(
+            item.contact, now, reason=reason, detail=detail, permanent=permanent
+        )
+
+    def _accepted(self, response: httpx.Response) -> TaskOutcome:
+        outcome = success(note=f"webhook HTTP {response.status_code}")
+        try:
+            data = response.json() if response.content else None
+        except ValueError:
+            return outcome  # a 2xx without JSON is plain success
+        if not isinstance(data, dict):
+            return outcome
+        fields = data.get("fields")
+        detail = data.get("status_detail")
+        if isinstance(detail, str) and detail and not is_reserved_detail(detail):
+            outcome = replace(outcome, outcome=replace(outcome.outcome, status_detail=detail))
+        elif detail is not None and detail != StatusDetail.NONE.value:
+            log.warning("webhook response status_detail ignored", status_detail=str(detail)[:50])
+        if isinstance(fields, dict) and fields:
+            outcome = replace(outcome, fields_update={str(k): v for k, v in fields.items()})
+        return outcome

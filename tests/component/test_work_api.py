@@ -1,0 +1,175 @@
+"""Agent work through the API: next lead, reserve, call, notes, close; reports move with it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from api_testkit import START, Api, create_campaign, open_api
+
+from dialerd.domain.changes import NewContact
+from dialerd.domain.enums import CallResult
+from dialerd.domain.model import Attempt
+from dialerd.store import Store
+
+W = "/api/v1"
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[Api]:
+    async for a in open_api(store):
+        yield a
+
+
+async def _setup(api: Api) -> tuple[int, list[int]]:
+    camp = await create_campaign(api)
+    ids = await api.store.add_contacts(
+        camp["id"],
+        [
+            NewContact(phone="+493012345601", first_name="Ada", last_name="Adler"),
+            NewContact(phone="+493012345602", first_name="Bea", last_name="Bauer"),
+        ],
+        START,
+    )
+    r = await api.call(
+        "PUT",
+        f"{W}/campaigns/sales/work/predefined-notes",
+        role="supervisor",
+        json={
+            "notes": [
+                {"key": "sale", "text": "Sale", "result_label": "sale",
+                 "result_class": "positive", "closes": True},
+                {"key": "cb", "text": "Call back", "result_label": "callback",
+                 "result_class": "partial"},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    return camp["id"], ids
+
+
+async def _report(api: Api, **params: str) -> dict[str, object]:
+    r = await api.call("GET", f"{W}/reports", role="readonly", params=params)
+    assert r.status_code == 200, r.text
+    data: dict[str, object] = r.json()
+    return data
+
+
+async def test_agent_works_a_lead_end_to_end(api: Api) -> None:
+    camp_id, (ada, bea) = await _setup(api)
+    before = await _report(api)
+    assert before["totals"] == {
+        "calls": 0, "contacts_reached": 0, "closed_leads": 0, "talk_seconds": 0.0
+    }
+
+    nxt = await api.call("GET", f"{W}/campaigns/sales/work/next", role="agent")
+    assert nxt.status_code == 200, nxt.text
+    assert nxt.json()["agent"] == "agent-1"
+    lead = nxt.json()["lead"]
+    assert lead["contact_id"] == ada and lead["state"] == "none"
+
+    r = await api.call("POST", f"{W}/leads/{ada}/reserve", role="agent")
+    assert r.status_code == 200 and r.json()["holder"] == "agent-1"
+    # A supervisor acting for another agent cannot take it: 409 names the holder.
+    taken = await api.call(
+        "POST", f"{W}/leads/{ada}/reserve", role="supervisor", json={"agent": "agent-2"}
+    )
+    assert taken.status_code == 409
+    assert taken.json() == {"error": f"lead {ada} is held by agent-1", "field": "contact_id"}
+    # ... and agent-2's next lead is Bea.
+    other = await api.call(
+        "GET", f"{W}/campaigns/sales/work/next", role="supervisor", params={"agent": "agent-2"}
+    )
+    assert other.json()["lead"]["contact_id"] == bea
+
+    call = await api.call("POST", f"{W}/leads/{ada}/call", role="agent")
+    assert call.status_code == 200, call.text
+    assert call.json()["attempt"] == "attempt-2"
+    assert ("preview_accept", ("agent-1", ada)) in api.engine.calls
+    # The engine records the call; here we write what it would have written.
+    await api.store.record_attempt(
+        Attempt(
+            "a-1", camp_id, ada, call.json()["lead"]["contact_id"] and 1, "+493012345601",
+            agent="agent-1", originated_at=START, answered_at=START + timedelta(seconds=5),
+            connected_at=START + timedelta(seconds=6), hungup_at=START + timedelta(seconds=126),
+            result=CallResult.CONNECTED,
+        )
+    )
+
+    free = await api.call(
+        "POST", f"{W}/leads/{ada}/notes", role="agent",
+        json={"text": "Interessiert, möchte Unterlagen per Mail"},
+    )
+    assert free.status_code == 201, free.text
+    assert free.json()["note"]["result_class"] == "partial"
+    closing = await api.call(
+        "POST", f"{W}/leads/{ada}/close", role="agent", json={"predefined": "sale"}
+    )
+    assert closing.status_code == 201, closing.text
+    assert closing.json()["note"]["result_label"] == "sale"
+    assert closing.json()["lead"]["closed"] is True
+    assert closing.json()["lead"]["holder"] is None
+    assert closing.json()["lead"]["last_note"]["text"] == "Sale"
+
+    detail = await api.call("GET", f"{W}/leads/{ada}", role="readonly")
+    assert [n["result_class"] for n in detail.json()["notes"]] == ["partial", "positive"]
+
+    after = await _report(api)
+    assert after["totals"] == {
+        "calls": 1, "contacts_reached": 1, "closed_leads": 1, "talk_seconds": 120.0
+    }
+    assert after["per_agent"]["agent-1"]["closed_leads"] == 1
+    assert after["per_campaign"]["sales"]["calls"] == 1
+    assert after["per_result_class"] == {
+        "positive": 1, "negative": 0, "partial": 0, "unclassified": 0
+    }
+    day = after["per_day"][0]  # type: ignore[index]
+    assert day["day"] == "2026-03-02" and day["live_answers"] == 1 and day["abandoned"] == 0
+
+    # Date filters: the day before and after see nothing; an unknown campaign is a 404.
+    empty = await _report(api, **{"from": "2026-03-03", "to": "2026-03-10"})
+    assert empty["totals"]["calls"] == 0 and empty["totals"]["closed_leads"] == 0  # type: ignore[index]
+    empty = await _report(api, **{"to": "2026-03-01"})
+    assert empty["totals"]["calls"] == 0  # type: ignore[index]
+    same = await _report(api, **{"from": "2026-03-02", "to": "2026-03-02", "agent": "agent-1"})
+    assert same["totals"]["calls"] == 1  # type: ignore[index]
+    bad = await api.call("GET", f"{W}/reports", params={"from": "2026-03-05", "to": "2026-03-01"})
+    assert bad.status_code == 422 and bad.json()["field"] == "query.to"
+
+    text = (await api.call("GET", f"{W}/reports", params={"format": "csv"})).text
+    rows = list(csv.reader(io.StringIO(text)))
+    assert ["totals", "", "1", "1", "1", "120.0"] in rows
+    assert ["result_class", "positive", "1"] in rows
+
+
+async def test_who_may_do_what(api: Api) -> None:
+    _, (ada, _bea) = await _setup(api)
+    ro = await api.call("POST", f"{W}/leads/{ada}/reserve", role="readonly")
+    assert ro.status_code == 403
+    sup = await api.call("POST", f"{W}/leads/{ada}/reserve", role="supervisor")
+    assert sup.status_code == 422 and sup.json()["field"] == "agent"
+    spoof = await api.call(
+        "POST", f"{W}/leads/{ada}/notes", role="agent", json={"agent": "agent-2", "text": "x"}
+    )
+    assert spoof.status_code == 403
+    await api.call("POST", f"{W}/leads/{ada}/reserve", role="admin", json={"agent": "agent-2"})
+    # agent-1 may not release agent-2's hold; a supervisor may.
+    assert (await api.call("POST", f"{W}/leads/{ada}/release", role="agent")).status_code == 403
+    rel = await api.call("POST", f"{W}/leads/{ada}/release", role="supervisor")
+    assert rel.status_code == 200 and rel.json()["holder"] is None
+    empty = await api.call("POST", f"{W}/leads/{ada}/notes", role="agent", json={"text": " "})
+    assert empty.status_code == 422 and empty.json()["field"] == "text"
+    unknown = await api.call(
+        "POST", f"{W}/leads/{ada}/notes", role="agent", json={"predefined": "nope"}
+    )
+    assert unknown.status_code == 404
+    missing = await api.call("POST", f"{W}/leads/99999/reserve", role="agent")
+    assert missing.status_code == 404

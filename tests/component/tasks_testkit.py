@@ -166,7 +166,7 @@ def pdf_pages(data: bytes) -> int:
 def pdf_text(data: bytes) -> str:
     """The text drawn on the pages (reportlab's content streams, inflated)."""
     out = []
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\n?endstream", data, re.S):
         raw = m.group(1)
         for decode in (zlib.decompress, _ascii85_flate):
             try:

@@ -23,8 +23,12 @@ class FakeChat:
     delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode().split("\r\n")
@@ -45,6 +49,13 @@ class FakeChat:
             pass
         finally:
             writer.close()
+            self.handlers.discard(task)
+
+    async def stop(self) -> None:
+        """Cancel handlers still sleeping (the client timed out and left)."""
+        for t in list(self.handlers):
+            t.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
 
 
 @pytest.fixture
@@ -54,6 +65,7 @@ async def fake() -> AsyncIterator[tuple[FakeChat, str]]:
     port = server.sockets[0].getsockname()[1]
     async with server:
         yield chat, f"http://127.0.0.1:{port}/v1"
+        await chat.stop()
         server.close()
         await server.wait_closed()
 

@@ -23,25 +23,46 @@ import dialerd
 from dialerd.cli.errors import EX_SOFTWARE, CliError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_modules() -> list[str]:
+    import dialerd.cli as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("cmd_"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser; with ``only``, import just that command's module.
+
+    Command modules pull in heavy libraries (SQLAlchemy, FastAPI, matplotlib); importing all of
+    them for every invocation made each start cost seconds, which systemd, scripts and the test
+    suite all pay. ``dialerd --help`` and unknown commands still load everything.
+    """
     parser = argparse.ArgumentParser(
         prog="dialerd", description="Predictive dialer for Asterisk (AMI)."
     )
     parser.add_argument("--version", action="version", version=f"dialerd {dialerd.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    import dialerd.cli as pkg
-
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"dialerd.cli.{info.name}")
-            module.register(sub)
+    names = _command_modules()
+    if only is not None and only in names:
+        names = [only]
+    for name in names:
+        module = importlib.import_module(f"dialerd.cli.{name}")
+        module.register(sub)
     return parser
 
 
+def _requested_module(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return "cmd_" + arg.replace("-", "_")
+        return None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_requested_module(args_list))
+    args = parser.parse_args(args_list)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import importlib
 import inspect
+import os
 import pkgutil
 import sys
+import traceback
 from collections.abc import Sequence
 
 import dialerd
@@ -79,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+    except Exception as exc:  # last line of defence: one line, traceback only on request
+        if os.environ.get("DIALERD_DEBUG"):
+            traceback.print_exc()
         sys.stderr.write(f"dialerd: internal error: {type(exc).__name__}: {exc}\n")
         return EX_SOFTWARE
 

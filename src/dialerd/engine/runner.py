@@ -849,19 +849,26 @@ class CampaignRunner:
         now = self._clock.now()
         phone = contact.phone
         # the schedule and the calling hours again: the lease may have taken us past an edge
-        if (
-            not phone
-            or self._stop_at is not None
-            or not self._schedule_open(now)
-            or not self._may_call_now(contact, now)
-        ):
-            await self._store.release([contact.id], holder)
-            return None
-        if await self._store.is_dnc(phone, self.campaign.id):
+        why = (
+            "no phone number"
+            if not phone
+            else "stopping"
+            if self._stop_at is not None
+            else "schedule closed"
+            if not self._schedule_open(now)
+            else "outside the contact's calling hours"
+            if not self._may_call_now(contact, now)
+            else None
+        )
+        if why is None and phone and await self._store.is_dnc(phone, self.campaign.id):
+            self._log.info("not dialed: do-not-call", contact=contact.id)
             await self._close_dnc(contact, now)
             return None
-        server = self._pick_server(servers)
-        if server is None:
+        server = self._pick_server(servers) if why is None else None
+        if why is None and server is None:
+            why = "no ready server with room" if servers else "no server with this agent"
+        if why is not None or server is None or not phone:
+            self._log.info("not dialed", contact=contact.id, why=why)
             await self._store.release([contact.id], holder)
             return None
         attempt_id = f"d{self.campaign.id}-{uuid.uuid4().hex[:16]}"

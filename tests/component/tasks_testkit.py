@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import ssl
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ class MailBox:
     reject: dict[str, str] = field(default_factory=dict)
     logins: list[str] = field(default_factory=list)
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         reply = self.reject.get(address)
@@ -38,9 +39,7 @@ class MailBox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.content if isinstance(envelope.content, bytes) else b""
         self.messages.append(message_from_bytes(raw))
         self.envelopes.append(envelope)
@@ -52,7 +51,11 @@ class MailBox:
 
 @asynccontextmanager
 async def smtp_server(
-    box: MailBox, *, user: str | None = None, password: str | None = None
+    box: MailBox,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[int]:
     """Yields the port of an SMTP server delivering into ``box``."""
 
@@ -70,13 +73,15 @@ async def smtp_server(
 
     def factory() -> SMTP:
         if user is None:
-            return SMTP(box, hostname="mx.test")
+            return SMTP(box, hostname="mx.test", tls_context=tls)
         return SMTP(
             box,
             hostname="mx.test",
             authenticator=authenticator,
             auth_required=True,
-            auth_require_tls=False,
+            auth_require_tls=tls is not None,
+            tls_context=tls,
+            require_starttls=tls is not None,
         )
 
     loop = asyncio.get_running_loop()

@@ -538,7 +538,7 @@ async def test_preview_dials_only_after_the_agent_accepts_and_connects_that_agen
     offers = {e.agent: e.contact.id for e in rig.events if isinstance(e, PreviewOffered)}
     await engine.preview_skip("a1", offers["a1"])
     attempt = await engine.preview_accept("a0", offers["a0"])
-    assert attempt is not None
+    assert attempt is not None, (engine.status().agents, rig.server.agents.snapshot())
     await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
     pop = next(e for e in rig.events if isinstance(e, ScreenPop))
     assert (pop.agent, pop.contact.id, pop.attempt_id) == ("a0", offers["a0"], attempt)

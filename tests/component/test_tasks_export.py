@@ -55,5 +55,3 @@ async def test_pdf_letters_one_per_contact(tmp_path: Path) -> None:
     assert data.startswith(b"%PDF-")
     assert pdf_pages(data) == 2  # 73 lines do not fit one A4 page
     assert "Dear Erika Muster1," in pdf_text(data)
-
-

@@ -45,10 +45,19 @@ async def _setup(api: Api) -> tuple[int, list[int]]:
         role="supervisor",
         json={
             "notes": [
-                {"key": "sale", "text": "Sale", "result_label": "sale",
-                 "result_class": "positive", "closes": True},
-                {"key": "cb", "text": "Call back", "result_label": "callback",
-                 "result_class": "partial"},
+                {
+                    "key": "sale",
+                    "text": "Sale",
+                    "result_label": "sale",
+                    "result_class": "positive",
+                    "closes": True,
+                },
+                {
+                    "key": "cb",
+                    "text": "Call back",
+                    "result_label": "callback",
+                    "result_class": "partial",
+                },
             ]
         },
     )
@@ -67,7 +76,10 @@ async def test_agent_works_a_lead_end_to_end(api: Api) -> None:
     camp_id, (ada, bea) = await _setup(api)
     before = await _report(api)
     assert before["totals"] == {
-        "calls": 0, "contacts_reached": 0, "closed_leads": 0, "talk_seconds": 0.0
+        "calls": 0,
+        "contacts_reached": 0,
+        "closed_leads": 0,
+        "talk_seconds": 0.0,
     }
 
     nxt = await api.call("GET", f"{W}/campaigns/sales/work/next", role="agent")
@@ -97,15 +109,24 @@ async def test_agent_works_a_lead_end_to_end(api: Api) -> None:
     # The engine records the call; here we write what it would have written.
     await api.store.record_attempt(
         Attempt(
-            "a-1", camp_id, ada, call.json()["lead"]["contact_id"] and 1, "+493012345601",
-            agent="agent-1", originated_at=START, answered_at=START + timedelta(seconds=5),
-            connected_at=START + timedelta(seconds=6), hungup_at=START + timedelta(seconds=126),
+            "a-1",
+            camp_id,
+            ada,
+            call.json()["lead"]["contact_id"] and 1,
+            "+493012345601",
+            agent="agent-1",
+            originated_at=START,
+            answered_at=START + timedelta(seconds=5),
+            connected_at=START + timedelta(seconds=6),
+            hungup_at=START + timedelta(seconds=126),
             result=CallResult.CONNECTED,
         )
     )
 
     free = await api.call(
-        "POST", f"{W}/leads/{ada}/notes", role="agent",
+        "POST",
+        f"{W}/leads/{ada}/notes",
+        role="agent",
         json={"text": "Interessiert, möchte Unterlagen per Mail"},
     )
     assert free.status_code == 201, free.text
@@ -124,12 +145,18 @@ async def test_agent_works_a_lead_end_to_end(api: Api) -> None:
 
     after = await _report(api)
     assert after["totals"] == {
-        "calls": 1, "contacts_reached": 1, "closed_leads": 1, "talk_seconds": 120.0
+        "calls": 1,
+        "contacts_reached": 1,
+        "closed_leads": 1,
+        "talk_seconds": 120.0,
     }
     assert after["per_agent"]["agent-1"]["closed_leads"] == 1
     assert after["per_campaign"]["sales"]["calls"] == 1
     assert after["per_result_class"] == {
-        "positive": 1, "negative": 0, "partial": 0, "unclassified": 0
+        "positive": 1,
+        "negative": 0,
+        "partial": 0,
+        "unclassified": 0,
     }
     day = after["per_day"][0]  # type: ignore[index]
     assert day["day"] == "2026-03-02" and day["live_answers"] == 1 and day["abandoned"] == 0
@@ -137,7 +164,7 @@ async def test_agent_works_a_lead_end_to_end(api: Api) -> None:
     # Date filters: the day before and after see nothing; an unknown campaign is a 404.
     empty = await _report(api, **{"from": "2026-03-03", "to": "2026-03-10"})
     assert empty["totals"]["calls"] == 0 and empty["totals"]["closed_leads"] == 0  # type: ignore[index]
-    empty = await _report(api, **{"to": "2026-03-01"})
+    empty = await _report(api, to="2026-03-01")
     assert empty["totals"]["calls"] == 0  # type: ignore[index]
     same = await _report(api, **{"from": "2026-03-02", "to": "2026-03-02", "agent": "agent-1"})
     assert same["totals"]["calls"] == 1  # type: ignore[index]
@@ -171,5 +198,13 @@ async def test_who_may_do_what(api: Api) -> None:
         "POST", f"{W}/leads/{ada}/notes", role="agent", json={"predefined": "nope"}
     )
     assert unknown.status_code == 404
+    found = await api.call(
+        "GET", f"{W}/campaigns/sales/work/search", role="agent", params={"q": "030 1234 5602"}
+    )
+    assert found.status_code == 200, found.text
+    assert [x["last_name"] for x in found.json()["leads"]] == ["Bauer"]
+    assert (found.json()["total"], found.json()["more"]) == (1, False)
+    blank = await api.call("GET", f"{W}/campaigns/sales/work/search", params={"q": " "})
+    assert blank.status_code == 422 and blank.json()["field"] == "query.q"
     missing = await api.call("POST", f"{W}/leads/99999/reserve", role="agent")
     assert missing.status_code == 404

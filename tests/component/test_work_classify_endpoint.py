@@ -42,7 +42,8 @@ class FakeChat:
             ).encode()
             writer.write(
                 f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+                + payload
             )
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):

@@ -58,7 +58,12 @@ async def test_queue_order_and_state_filter(store: Store) -> None:
             )
     queue = await work.work_queue(store, camp.id, NOW)
     assert [x.contact.last_name for x in queue] == [
-        "Adler", "Kraus", "Zeller", "Bauer", "Meier", "Huber"
+        "Adler",
+        "Kraus",
+        "Zeller",
+        "Bauer",
+        "Meier",
+        "Huber",
     ]
     assert all(x.state is LeadState.NONE for x in queue)
 

@@ -87,8 +87,15 @@ async def test_release_by_holder_or_supervisor_only(store: Store) -> None:
     assert (await work.reserve(store, c1, "ben", NOW)).holder == "ben"
     assert (await work.release(store, c1, None)).holder is None  # a supervisor
     # Closing is a note: the lead is closed, released, and nobody takes it any more.
-    note = await work.add_note(store, c2, "anna", NOW, text="Vertrag unterschrieben", close=True,
-                               result_class=ResultClass.POSITIVE)
+    note = await work.add_note(
+        store,
+        c2,
+        "anna",
+        NOW,
+        text="Vertrag unterschrieben",
+        close=True,
+        result_class=ResultClass.POSITIVE,
+    )
     assert note.closes
     lead = await work.get_lead(store, c2)
     assert (lead.state, lead.closed, lead.holder) == (LeadState.CLOSED, True, None)

@@ -48,7 +48,7 @@ def test_the_oracle_never_abandons_its_agents_never_wait_and_reach_the_limit() -
 
 
 def test_a_seeded_run_is_repeatable_bit_for_bit() -> None:
-    sc = parse_scenario({**FIXED, "hours": 0.5, "talk": {"mean": 100}}, "<test>")
+    sc = parse_scenario({**FIXED, "hours": 0.25, "talk": {"mean": 100}}, "<test>")
     a = run_day(sc, 7, make_policy("predictive", sc))
     b = run_day(sc, 7, make_policy("predictive", sc))
     assert a.metrics() == b.metrics()
@@ -102,7 +102,7 @@ def test_the_command_line_writes_table_json_and_plots(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sc = tmp_path / "short.toml"
-    sc.write_text('name = "short"\nhours = 0.5\nagents = 6\nanswer_rate = 0.3\n')
+    sc.write_text('name = "short"\nhours = 0.25\nagents = 6\nanswer_rate = 0.3\n')
     code = main(
         ["bench", "pacing", "--scenario", str(sc), "--seeds", "2", "--out", str(tmp_path),
          "--workers", "1", "--quiet", "--policies", "progressive,predictive,oracle"]
@@ -112,3 +112,23 @@ def test_the_command_line_writes_table_json_and_plots(
     assert "| predictive |" in out and "/oracle" in out
     assert (tmp_path / "pacing.json").is_file()
     assert (tmp_path / "pacing-occupancy-vs-abandonment.png").stat().st_size > 1000
+
+
+def test_breaks_and_log_offs_leave_the_logged_in_time_and_are_honoured() -> None:
+    sc = parse_scenario(
+        {
+            **FIXED,
+            "hours": 2,
+            "agents": 4,
+            "breaks": [{"at_h": 0.5, "count": 2, "duration_min": 30}],
+            "agent_changes": [{"at_h": 1.0, "count": -1}, {"at_h": 1.0, "count": 1}],
+        },
+        "<test>",
+    )
+    r = run_day(sc, 1, make_policy("progressive", sc))
+    # 4 agents x 2 h, minus 2 x 30 min of breaks; the agent leaving at 1 h is replaced at 1 h.
+    # Breaks and the log-off wait for the current call and wrap-up (at most ~110 s here).
+    expected = 4 * 7200 - 2 * 1800
+    assert expected - 3 * 150 <= r.logged_s <= expected + 3 * 150
+    oracle = run_oracle(sc, 1)
+    assert abs(oracle.logged_s - r.logged_s) < 3 * 150

@@ -100,7 +100,9 @@ def test_backoff_doubles_and_is_capped() -> None:
 
 def test_failure_retries_then_fails_with_the_reason() -> None:
     r = DeliveryRetry(3, timedelta(seconds=30), timedelta(minutes=5))
-    first = r.after_failure(contact(), NOW, reason="SMTP 451 busy", detail="smtp_451", permanent=False)
+    first = r.after_failure(
+        contact(), NOW, reason="SMTP 451 busy", detail="smtp_451", permanent=False
+    )
     assert first.outcome.status is Status.OPEN
     assert first.outcome.status_detail == StatusDetail.FOLLOW_UP_AUTO.value
     assert first.outcome.due_at == NOW + timedelta(seconds=30)
@@ -164,7 +166,9 @@ async def test_export_csv_and_xlsx_read_back(tmp_path: Path) -> None:
     with path.open(encoding="utf-8-sig", newline="") as f:
         rows = list(csv.reader(f, delimiter=";"))
     assert rows[0] == columns
-    assert rows[1:] == [[str(i), "Erika", f"Muster{i}", f"+49301234{i:03d}", "gold"] for i in (1, 2, 3)]
+    assert rows[1:] == [
+        [str(i), "Erika", f"Muster{i}", f"+49301234{i:03d}", "gold"] for i in (1, 2, 3)
+    ]
 
     xlsx_exp = build_executor(
         task(TaskType.EXPORT, {"path": str(tmp_path / "out" / "won.xlsx"), "columns": columns})
@@ -226,3 +230,32 @@ def test_inbound_detector_matches_dids_once_per_call() -> None:
     assert d.handle(_newchannel("u5", "4930901820", channel="Local/x@sim-callees-1;1")) is None
     ctx = InboundDetector(["4930901820"], context="from-pstn", clock=ManualClock(NOW))
     assert ctx.handle(_newchannel("u6", "4930901820")) is None
+
+
+def test_export_for_download_gives_the_file_bytes() -> None:
+    import io
+
+    from dialerd.taskflow.tasks.export import export_table
+
+    data = export_table([contact(1), contact(2)], ["id", "last_name", "fields.plan"], "csv")
+    text = data.decode("utf-8-sig").splitlines()
+    assert text == ["id;last_name;fields.plan", "1;Muster1;gold", "2;Muster2;gold"]
+    xlsx = export_table([contact(3)], ["id", "phone"], "xlsx")
+    ws = load_workbook(io.BytesIO(xlsx), read_only=True).active
+    assert [list(r) for r in ws.iter_rows(values_only=True)] == [
+        ["id", "phone"],
+        [3, "+49301234003"],
+    ]
+    with pytest.raises(ValueError, match="csv or xlsx"):
+        export_table([contact(1)], ["id"], "pdf")
+
+
+def test_shipped_campaigns_have_valid_task_settings() -> None:
+    from dialerd.domain.campaign_spec import load_campaign_spec
+    from dialerd.taskflow.tasks import check_tasks
+
+    config = Path(__file__).resolve().parents[2] / "config" / "campaigns"
+    for path in sorted(config.glob("*.toml")):
+        assert check_tasks(load_campaign_spec(path)) == [], path.name
+    flow = load_campaign_spec(config / "followup-flow.toml")
+    assert any("DIALERD_SMTP_PASSWORD" in p for p in check_tasks(flow, secrets=True))

@@ -224,7 +224,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}
 form label{margin-right:1em}
-.cards{display:flex;gap:1em}
+.cards{display:flex;flex-wrap:wrap;gap:1em}
+.legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em}
 .card{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:9em}
 .card b{display:block;font-size:1.8em}
 </style></head><body>
@@ -250,6 +251,8 @@ form label{margin-right:1em}
 {% endfor %}
 </div>
 <h2>Calls per day</h2>
+<div class="legend"><span style="background:#1565c0"></span>calls
+<span style="background:#c62828"></span>abandoned; strip below: leads by result class</div>
 {{ chart | safe }}
 <h2>Per agent</h2>
 <table id="per-agent"><tr><th>agent</th>

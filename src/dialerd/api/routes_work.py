@@ -137,6 +137,25 @@ async def queue(
     return {"leads": [lead_view(x) for x in leads]}
 
 
+@router.get("/campaigns/{campaign}/work/search", summary="Find leads by name, e-mail or phone")
+async def search(
+    ctx: Ctx,
+    _: Reader,
+    campaign: str,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="as the agent typed it")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    camp = await ctx.campaign(campaign)
+    if not q.strip():
+        raise ApiError(422, "type a name, e-mail or phone number", "query.q")
+    leads, total = await work.search_leads(ctx.store, camp.id, q, limit=limit)
+    return {
+        "leads": [lead_view(x) for x in leads],
+        "total": min(total, work.SEARCH_COUNT_CAP),
+        "more": total > work.SEARCH_COUNT_CAP,
+    }
+
+
 @router.get("/campaigns/{campaign}/work/next", summary="The next lead this agent may take")
 async def next_lead(
     ctx: Ctx, principal: Principal_, campaign: str, agent: str | None = None

@@ -30,7 +30,7 @@ from dialerd.engine.dropfolder import DropFolderWatcher
 from dialerd.engine.inbound import InboundIntake
 from dialerd.store import Store
 from dialerd.store.errors import NotFound, StaleContact, StoreError
-from dialerd.store.task_lease import lease_task_contacts
+from dialerd.store.task_lease import due_task_ids, has_pending_due, lease_task_contacts
 from dialerd.taskflow.decide import UnknownTask, transition_for
 from dialerd.taskflow.tasks import (
     Executor,
@@ -114,20 +114,45 @@ class TaskRunner:
     async def run_once(self) -> int:
         """One pass over every non-call task; returns how many contacts got an outcome."""
         now = self.clock.now()
-        await self.store.promote_due(now, campaign_id=self.campaign_id)
+        while await has_pending_due(self.store, self.campaign_id, now):
+            await self.store.promote_due(now, campaign_id=self.campaign_id, limit=5000)
         campaign = await self.store.get_campaign(self.campaign_id)
         tasks = await self.store.tasks(self.campaign_id)
-        rules = await self.store.rules(self.campaign_id)
         task_ids = {t.name: t.id for t in tasks}
-        done = 0
+        runnable: list[tuple[Task, Executor]] = []
         for task in tasks:
             if task.type is TaskType.CALL:
                 continue
             executor = self._executor(task, campaign.name)
-            if executor is None:
-                continue
-            done += await self._run_task(task, campaign.name, executor, rules, task_ids)
+            if executor is not None:
+                runnable.append((task, executor))
+        due = await due_task_ids(self.store, self.campaign_id, [t.id for t, _ in runnable], now)
+        if not due:
+            return 0
+        rules = await self.store.rules(self.campaign_id)
+        done = 0
+        for task, executor in runnable:
+            if task.id in due:
+                done += await self._run_task(task, campaign.name, executor, rules, task_ids)
         return done
+
+    async def export_now(self, task_name: str) -> int:
+        """Run an export task at once, whatever its schedule (an export on demand)."""
+        campaign = await self.store.get_campaign(self.campaign_id)
+        tasks = await self.store.tasks(self.campaign_id)
+        task = next((t for t in tasks if t.name == task_name), None)
+        if task is None or task.type is not TaskType.EXPORT:
+            raise TaskConfigError(f"{campaign.name}: no export task {task_name!r}")
+        executor = self._executor(task, campaign.name)
+        if executor is None:
+            raise TaskConfigError(
+                self.errors.get(task.name)
+                or f"{campaign.name}: export task {task_name!r} has no folder or path"
+            )
+        rules = await self.store.rules(self.campaign_id)
+        self._last_export.pop(task.id, None)
+        task_ids = {t.name: t.id for t in tasks}
+        return await self._run_task(task, campaign.name, executor, rules, task_ids)
 
     def _export_due(self, task: Task, now: datetime) -> bool:
         if task.type is not TaskType.EXPORT:

@@ -31,4 +31,4 @@ __all__ = [
 ]
 
 # Register the agent-work tables on the shared metadata (migrations and tests compare it).
-from dialerd.store import agentwork_models as _agentwork_models  # noqa: E402,F401
+from dialerd.store import agentwork_models as _agentwork_models  # noqa: F401

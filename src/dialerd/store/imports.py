@@ -46,6 +46,7 @@ from dialerd.domain.contact_import import (
     ProblemKind,
     RowProblem,
 )
+from dialerd.store.engine import READ
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.models import (
     AttemptRow,
@@ -130,6 +131,8 @@ async def import_contacts(
     if request.list_name is not None and len(request.list_name) > 200:
         raise InvalidChange("list name longer than 200 characters")
     async with engine.connect() as probe:
+        # A read: on SQLite it must not take the write lock (BEGIN IMMEDIATE).
+        await probe.execution_options(**READ)
         campaign_id, task_id, task_name = await _resolve(probe, request)
     report.task = task_name
     try:
@@ -138,7 +141,10 @@ async def import_contacts(
             try:
                 await _run(conn, request, report, chunks, campaign_id, task_id, clock)
             finally:
-                await restore()
+                try:
+                    await restore()
+                except Exception as exc:  # never hide the import's own error behind this one
+                    log.warning("could not restore the page cache size", error=str(exc))
     except BaseException as exc:
         report.finished_at = clock.now()
         report.imported = 0
@@ -465,6 +471,7 @@ async def import_history(store: StoreLike, campaign: str, limit: int = 50) -> li
     """The campaign's latest imports, newest first, as plain dicts (for the CLI and the API)."""
     engine = _engine_of(store)
     async with engine.connect() as conn:
+        await conn.execution_options(**READ)
         cid = (
             await conn.execute(select(CampaignRow.id).where(CampaignRow.name == campaign))
         ).scalar_one_or_none()

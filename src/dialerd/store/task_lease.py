@@ -8,6 +8,7 @@ rules, so the claim lives here, next to the store, on the store's own transactio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -81,3 +82,46 @@ async def find_contact_by_phone(store: Store, campaign_id: int, phone: str) -> C
             .limit(1)
         )
         return convert.contact(row) if row is not None else None
+
+
+async def due_task_ids(
+    store: Store, campaign_id: int, task_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """Which of ``task_ids`` have a contact to lease now (a read: no write lock taken).
+
+    The runner asks this every tick, so an idle campaign costs one read instead of a write
+    transaction per task.
+    """
+    if not task_ids:
+        return set()
+    c = ContactRow
+    async with store.read() as s:
+        rows = await s.scalars(
+            select(c.task_id)
+            .where(
+                c.campaign_id == campaign_id,
+                c.task_id.in_(list(task_ids)),
+                c.status == Status.OPEN.value,
+                c.pending_task_id.is_(None),
+                or_(c.due_at.is_(None), c.due_at <= now),
+                or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
+            )
+            .distinct()
+        )
+        return set(rows.all())
+
+
+async def has_pending_due(store: Store, campaign_id: int, now: datetime) -> bool:
+    """Whether a contact of the campaign waits for a delayed rule that is due (a read)."""
+    c = ContactRow
+    async with store.read() as s:
+        found = await s.scalar(
+            select(c.id)
+            .where(
+                c.campaign_id == campaign_id,
+                c.pending_task_id.is_not(None),
+                c.pending_due_at <= now,
+            )
+            .limit(1)
+        )
+        return found is not None

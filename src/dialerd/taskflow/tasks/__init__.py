@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.enums import TaskType
 from dialerd.domain.model import Task
 from dialerd.taskflow.tasks.base import (
@@ -26,6 +27,7 @@ from dialerd.taskflow.tasks.settings import (
     NewContactSettings,
     WaitSettings,
     WebhookSettings,
+    drop_folder_settings,
     parse_settings,
 )
 from dialerd.taskflow.tasks.wait import WaitExecutor
@@ -33,6 +35,7 @@ from dialerd.taskflow.tasks.webhook import WebhookExecutor
 
 __all__ = [
     "DeliveryRetry",
+    "check_tasks",
     "Executor",
     "TaskConfigError",
     "TaskItem",
@@ -64,3 +67,25 @@ def build_executor(task: Task, campaign: str = "") -> Executor | None:
     if task.type is TaskType.NEW_CONTACT:
         return NewContactExecutor(parse_settings(NewContactSettings, s, where), where)
     raise TaskConfigError(f"task {task.name!r} is a {task.type.value} task, not run here")
+
+
+def check_tasks(spec: CampaignSpec, *, secrets: bool = False) -> list[str]:
+    """Every problem of the campaign's task settings, one line each (for check-config).
+
+    ``secrets=False`` does not require the ``*_env`` variables to be set (they may only exist
+    in the daemon's environment).
+    """
+    problems: list[str] = []
+    for i, t in enumerate(spec.tasks):
+        task = Task(i, 0, t.name, t.type, dict(t.settings))
+        where = f"{spec.name}: tasks.{t.name}.settings"
+        try:
+            drop_folder_settings(task.settings, where)
+            if t.type is not TaskType.CALL:  # call task settings belong to the engine
+                build_executor(task, spec.name)
+        except TaskConfigError as exc:
+            text = str(exc)
+            if not secrets and "environment variable" in text:
+                continue
+            problems.append(text)
+    return problems

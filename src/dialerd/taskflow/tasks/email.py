@@ -111,6 +111,7 @@ class EmailExecutor:
                 password=self._password if s.username else None,
                 use_tls=s.tls == "tls",
                 start_tls=s.tls == "starttls",
+                cert_bundle=s.ca_file,
                 timeout=s.timeout.total_seconds(),
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

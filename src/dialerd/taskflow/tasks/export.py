@@ -13,6 +13,7 @@ import asyncio
 import csv
 import os
 import re
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
@@ -26,6 +27,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from dialerd.domain.enums import Status
+from dialerd.domain.model import Contact
 from dialerd.domain.selection import split_field
 from dialerd.taskflow.decide import Outcome
 from dialerd.taskflow.tasks.base import TaskConfigError, TaskItem, TaskOutcome, TaskRunError
@@ -131,6 +133,24 @@ class ExportExecutor:
             self.written.append(path)
             out.append(TaskOutcome(Outcome(Status.SUCCESS, note=f"letter {path.name}")))
         return out
+
+
+def export_table(
+    contacts: Sequence[Contact], columns: Sequence[str], file_format: str, delimiter: str = ";"
+) -> bytes:
+    """CSV or XLSX bytes of ``contacts`` (an export for download: no file, no status change)."""
+    items = [TaskItem(c, "", "") for c in contacts]
+    rows = [[column_value(i, c) for c in columns] for i in items]
+    settings = ExportSettings(folder=".", columns=list(columns), delimiter=delimiter)
+    with tempfile.TemporaryDirectory(prefix="dialerd-export-") as tmp:
+        path = Path(tmp) / f"export.{file_format}"
+        if file_format == "csv":
+            _write_csv(path, settings, rows)
+        elif file_format == "xlsx":
+            _write_xlsx(path, settings, rows)
+        else:
+            raise ValueError(f"cannot export {file_format!r} for download (csv or xlsx)")
+        return path.read_bytes()
 
 
 def _unique(path: Path) -> Path:

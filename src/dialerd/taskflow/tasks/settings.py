@@ -113,6 +113,8 @@ class EmailSettings(_Retry):
     smtp_port: int = Field(25, ge=1, le=65535)
     #: ``starttls`` upgrades a plain connection, ``tls`` is TLS from the start (port 465).
     tls: Literal["none", "starttls", "tls"] = "none"
+    #: CA certificates (PEM) to verify the server with, e.g. a company CA; default: the system's.
+    ca_file: str | None = None
     username: str | None = None
     password: str | None = None
     password_env: str | None = None

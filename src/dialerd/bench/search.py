@@ -1,0 +1,196 @@
+"""``dialerd bench search``: contact search (name, e-mail, phone; partial) on one million contacts.
+
+Builds a fresh, migrated SQLite file with N contacts in one campaign (bulk-inserted with the
+standard library, since the subject here is reading), then runs the searches agents type, in
+the same run on the same file, two ways: the baseline is the contact search of the REST API
+(:func:`dialerd.store.lookup.search_contacts`: ``lower(column) LIKE`` per column, exact total);
+the candidate is the work-queue search (:func:`dialerd.store.agentwork.search_leads`: one box for
+name, e-mail or phone as typed, plain ``LIKE`` on SQLite, total capped). Both return a page of
+20 and a count. A substring ``LIKE '%x%'`` cannot seek in a b-tree index on either back end, so
+what is measured is the cost of one scan per query; on PostgreSQL a pg_trgm GIN index would make
+it a seek (not built here: it needs the extension on the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dialerd.domain import campaign_spec as cs
+from dialerd.store import Store, upgrade
+from dialerd.store.agentwork import search_leads
+from dialerd.store.lookup import search_contacts
+
+INDEX = "ix_contacts_search"
+INDEX_SQL = (
+    f"CREATE INDEX {INDEX} ON contacts (campaign_id, last_name, first_name, company, email, phone)"
+)
+_FIRST = ("Anna", "Ben", "Carla", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jonas")
+_LAST = ("Müller", "Schmidt", "Fischer", "Weber", "Meyer", "Wagner", "Smith", "Brown", "Koch")
+_COMPANY = ("GmbH", "AG", "KG", "Ltd", "Inc", "e.K.")
+
+#: (label, search kind, text for the API search, text as an agent types it in the work queue).
+QUERIES: tuple[tuple[str, str, str, str], ...] = (
+    ("name, common", "name", "schmi", "schmi"),
+    ("name, rare", "name", "zeller-9", "zeller-9"),
+    ("full name", "name", "anna müller", "anna müller"),
+    ("email, partial", "email", "greta.wag", "greta.wag"),
+    ("email, rare", "email", "x-42@", "x-42@"),
+    ("phone, national digits", "phone", "30123", "030 123"),
+    ("phone, rare digits", "phone", "9876543", "987 6543"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    query: str
+    kind: str
+    text: str
+    matches: int
+    matches_capped: int
+    baseline_ms: float
+    work_search_ms: float
+
+    @property
+    def speedup(self) -> float:
+        return self.baseline_ms / self.work_search_ms if self.work_search_ms else 0.0
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "search", help="contact search (name/email/phone, partial) on 1M contacts"
+    )
+    p.add_argument("--contacts", type=int, default=1_000_000, help="contacts (1,000,000)")
+    p.add_argument("--repeat", type=int, default=5, help="runs per query (median reported)")
+    p.add_argument("--out", default="bench/results", help="directory for the JSON results")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=run)
+
+
+def _fill(path: Path, campaign_id: int, task_id: int, n: int, seed: int) -> None:
+    rnd = random.Random(seed)
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=OFF")
+
+        def rows() -> Any:
+            for i in range(n):
+                first, last = rnd.choice(_FIRST), rnd.choice(_LAST)
+                if i % 100_000 == 9:
+                    last = f"Zeller-{i // 100_000}"
+                phone = f"+49{rnd.choice(('30', '40', '89', '221'))}{rnd.randrange(10**7, 10**8)}"
+                email = f"{first}.{last}{i}@example.com".lower()
+                if i % 250_000 == 42:
+                    email = f"x-{i // 250_000 + 42}@example.org"
+                company = f"{last} {rnd.choice(_COMPANY)}"
+                yield (campaign_id, task_id, phone, first, last, company, email, now, now)
+
+        con.executemany(
+            "INSERT INTO contacts (campaign_id, task_id, status, status_detail, phone, "
+            "first_name, last_name, company, email, fields, attempts, created_at, updated_at) "
+            "VALUES (?, ?, 'open', '$none', ?, ?, ?, ?, ?, '{\"segment\": \"A\"}', 0, ?, ?)",
+            rows(),
+        )
+        con.commit()
+        con.execute("ANALYZE")
+        con.commit()
+    finally:
+        con.close()
+
+
+async def _median(fn: Any, repeat: int) -> tuple[float, int]:
+    runs: list[float] = []
+    total = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        _, total = await fn()
+        runs.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(runs), total
+
+
+async def _measure(path: Path, campaign_id: int, repeat: int) -> list[Row]:
+    out: list[Row] = []
+    async with await Store.open(f"sqlite+aiosqlite:///{path}") as store:
+        for label, kind, api_text, typed in QUERIES:
+            kw: dict[str, Any] = {
+                "name": {"name": api_text},
+                "email": {"email": api_text},
+                "phone": {"phone_digits": api_text},
+            }[kind]
+
+            def baseline(kw: dict[str, Any] = kw) -> Any:
+                return search_contacts(store, campaign_id, limit=20, **kw)
+
+            def candidate(typed: str = typed) -> Any:
+                return search_leads(store, campaign_id, typed, limit=20)
+
+            base_ms, base_total = await _median(baseline, repeat)
+            new_ms, new_total = await _median(candidate, repeat)
+            out.append(Row(label, kind, typed, base_total, new_total, base_ms, new_ms))
+    return out
+
+
+def _write(outdir: Path, result: dict[str, Any]) -> Path:
+    outdir.mkdir(parents=True, exist_ok=True)
+    target = outdir / "search.json"
+    target.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return target
+
+
+async def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="dialerd-bench-search-") as tmp:
+        path = Path(tmp) / "search.sqlite"
+        url = f"sqlite+aiosqlite:///{path}"
+        await upgrade(url)
+        spec = cs.CampaignSpec.model_validate(
+            {"name": "bench", "tasks": [{"name": "call", "type": "call"}]}
+        )
+        async with await Store.open(url) as store:
+            camp = await store.create_campaign(spec, datetime.now(UTC))
+            task_id = (await store.tasks(camp.id))[0].id
+        t0 = time.perf_counter()
+        _fill(path, camp.id, task_id, args.contacts, args.seed)
+        fill_s = time.perf_counter() - t0
+        rows = await _measure(path, camp.id, args.repeat)
+        size_mb = path.stat().st_size / 1e6
+    out = sys.stdout
+    out.write(
+        f"\n## contact search, {args.contacts:,} contacts (SQLite {sqlite3.sqlite_version}, "
+        f"median of {args.repeat}, page of 20 + total count)\n\n"
+    )
+    out.write(
+        "| query | typed | matches | API search, baseline (ms) | work search (ms) | speed-up |\n"
+    )
+    out.write("|---|---|---:|---:|---:|---:|\n")
+    for r in rows:
+        out.write(
+            f"| {r.query} | `{r.text}` | {r.matches:,} | {r.baseline_ms:.1f} | "
+            f"{r.work_search_ms:.1f} | {r.speedup:.1f}x |\n"
+        )
+    result = {
+        "benchmark": "search",
+        "contacts": args.contacts,
+        "repeat": args.repeat,
+        "fill_seconds": round(fill_s, 2),
+        "db_megabytes": round(size_mb, 1),
+        "sqlite": sqlite3.sqlite_version,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "rows": [{**asdict(r), "speedup": round(r.speedup, 2)} for r in rows],
+    }
+    target = _write(Path(args.out), result)
+    out.write(f"\nresults: {target}\n")
+    return 0

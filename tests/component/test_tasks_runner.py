@@ -1,0 +1,257 @@
+"""The task runner on a real store: leasing, outcomes through the taskflow, webhooks over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tasks_testkit import HttpRecorder, http_server
+
+from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.changes import NewContact
+from dialerd.domain.clock import ManualClock
+from dialerd.domain.enums import Status, StatusDetail
+from dialerd.domain.model import Campaign
+from dialerd.engine.tasks import TaskRunner
+from dialerd.store import Store
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+SECRET = "hook-secret"
+
+
+def spec(hook: dict[str, Any], **extra_tasks: dict[str, Any]) -> CampaignSpec:
+    tasks = [
+        {"name": "hook", "type": "webhook", "settings": hook},
+        {"name": "after", "type": "wait"},
+        {"name": "review", "type": "wait"},
+    ]
+    tasks += [{"name": n, **t} for n, t in extra_tasks.items()]
+    return CampaignSpec.model_validate(
+        {
+            "name": "flow",
+            "tasks": tasks,
+            "start_task": "hook",
+            "rules": [
+                {"from": "hook", "status": "success", "to": "after"},
+                {"from": "hook", "status": "failed", "to": "review"},
+            ],
+        }
+    )
+
+
+async def setup(store: Store, s: CampaignSpec, n: int = 3) -> tuple[Campaign, list[int]]:
+    camp = await store.create_campaign(s, NOW)
+    ids = await store.add_contacts(
+        camp.id,
+        [
+            NewContact(phone=f"+4930123{i:04d}", first_name=f"C{i}", external_id=f"x{i}")
+            for i in range(n)
+        ],
+        NOW,
+    )
+    return camp, ids
+
+
+async def where(store: Store, camp: Campaign, cid: int) -> tuple[str, Status, str]:
+    names = {t.id: t.name for t in await store.tasks(camp.id)}
+    c = await store.get_contact(cid)
+    return names[c.task_id], c.status, c.status_detail
+
+
+def hook(url: str, **over: Any) -> dict[str, Any]:
+    return {"url": url + "/crm", "secret": SECRET, "retry_delay": "30s", **over}
+
+
+async def test_webhook_posts_signed_json_and_moves_contacts_on(store: Store) -> None:
+    rec = HttpRecorder(replies=[(200, {"fields": {"crm_id": "A-1"}, "status_detail": "created"})])
+    clock = ManualClock(NOW)
+    async with http_server(rec) as url:
+        camp, ids = await setup(store, spec(hook(url)))
+        runner = TaskRunner(store, camp.id, clock, holder="t1")
+        assert await runner.run_once() == 3
+    assert len(rec.requests) == 3
+    for req in rec.requests:
+        want = "sha256=" + hmac.new(SECRET.encode(), req.body, hashlib.sha256).hexdigest()
+        assert req.headers["x-dialerd-signature"] == want
+        assert req.path == "/crm"
+    body = rec.requests[0].json()
+    assert body["campaign"] == "flow" and body["task"] == "hook"
+    assert body["contact"]["external_id"] in {"x0", "x1", "x2"}
+    assert body["last_attempt"] is None and isinstance(body["history"], list)
+    for cid in ids:
+        assert await where(store, camp, cid) == ("after", Status.OPEN, StatusDetail.NONE.value)
+        c = await store.get_contact(cid)
+        assert c.fields["crm_id"] == "A-1" and c.lease_holder is None
+    history = await store.history(ids[0])
+    assert any(h.to_status is Status.SUCCESS and h.to_detail == "created" for h in history)
+    assert await runner.run_once() == 0  # "after" is a sink: nothing more to do
+
+
+async def test_webhook_retries_with_backoff_then_succeeds_or_fails(store: Store) -> None:
+    rec = HttpRecorder(replies=[(500, {"e": 1}), (503, None), (200, None)])
+    clock = ManualClock(NOW)
+    async with http_server(rec) as url:
+        camp, (cid,) = await setup(store, spec(hook(url, max_attempts=5)), n=1)
+        runner = TaskRunner(store, camp.id, clock, holder="t1")
+        await runner.run_once()
+        c = await store.get_contact(cid)
+        assert (c.status, c.status_detail, c.attempts) == (Status.OPEN, "$follow_up_auto", 1)
+        assert c.due_at == NOW + timedelta(seconds=30)
+        await runner.run_once()
+        assert len(rec.requests) == 1  # not due yet: nothing sent
+        clock.advance(30)
+        await runner.run_once()
+        c = await store.get_contact(cid)
+        assert c.due_at == clock.now() + timedelta(seconds=60)  # doubled
+        clock.advance(60)
+        await runner.run_once()
+    assert len(rec.requests) == 3
+    assert (await where(store, camp, cid))[0] == "after"
+
+
+async def test_webhook_client_error_fails_at_once_with_the_reason(store: Store) -> None:
+    rec = HttpRecorder(replies=[(400, {"error": "unknown customer"})])
+    async with http_server(rec) as url:
+        camp, (cid,) = await setup(store, spec(hook(url)), n=1)
+        await TaskRunner(store, camp.id, ManualClock(NOW), holder="t1").run_once()
+    assert await where(store, camp, cid) == ("review", Status.OPEN, StatusDetail.NONE.value)
+    history = await store.history(cid)
+    failed = next(h for h in history if h.to_status is Status.FAILED)
+    assert failed.to_detail == "http_400" and "unknown customer" in (failed.note or "")
+
+
+async def test_unreachable_webhook_fails_after_the_retries(store: Store) -> None:
+    rec = HttpRecorder()
+    async with http_server(rec) as url:
+        pass  # closed again: nothing listens on that port now
+    clock = ManualClock(NOW)
+    camp, (cid,) = await setup(store, spec(hook(url, max_attempts=2, timeout="2s")), n=1)
+    runner = TaskRunner(store, camp.id, clock, holder="t1")
+    await runner.run_once()
+    clock.advance(30)
+    await runner.run_once()
+    assert (await where(store, camp, cid))[0] == "review"
+    failed = next(h for h in await store.history(cid) if h.to_status is Status.FAILED)
+    assert failed.to_detail == "http_unreachable" and "after 2 attempt" in (failed.note or "")
+
+
+async def test_two_runners_never_send_one_contact_twice(store: Store) -> None:
+    rec = HttpRecorder(delay=0.05)
+    clock = ManualClock(NOW)
+    async with http_server(rec) as url:
+        camp, ids = await setup(store, spec(hook(url)), n=12)
+        a = TaskRunner(store, camp.id, clock, holder="daemon-a")
+        b = TaskRunner(store, camp.id, clock, holder="daemon-b")
+        done = await asyncio.gather(a.run_once(), b.run_once(), a.run_once(), b.run_once())
+    assert sum(done) == 12
+    sent = [r.json()["contact"]["id"] for r in rec.requests]
+    assert sorted(sent) == sorted(ids)
+
+
+async def test_bad_settings_touch_no_contact_and_say_why(store: Store, tmp_path: Path) -> None:
+    camp, ids = await setup(
+        store,
+        spec(
+            hook("http://127.0.0.1:9"),
+            mail={"type": "email", "settings": {"from": "a@b", "subject": "{% if", "body": "x"}},
+        ),
+    )
+    await store.move(camp.id, _select(ids), "mail", "test", NOW)
+    runner = TaskRunner(store, camp.id, ManualClock(NOW), holder="t1")
+    assert await runner.run_once() == 0
+    assert "tasks.mail.settings.subject: bad template" in runner.errors["mail"]
+    for cid in ids:
+        c = await store.get_contact(cid)
+        assert (c.status, c.lease_holder) == (Status.OPEN, None)
+
+
+async def test_a_batch_that_cannot_be_written_keeps_its_contacts_open(
+    store: Store, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    camp, ids = await setup(
+        store,
+        spec(
+            hook("http://127.0.0.1:9"),
+            out={"type": "export", "settings": {"folder": str(blocker / "sub")}},
+        ),
+    )
+    await store.move(camp.id, _select(ids), "out", "test", NOW)
+    runner = TaskRunner(store, camp.id, ManualClock(NOW), holder="t1")
+    assert await runner.run_once() == 0
+    assert "export folder" in runner.errors["out"]
+    for cid in ids:
+        c = await store.get_contact(cid)
+        assert (c.status, c.lease_holder) == (Status.OPEN, None)
+    blocker.unlink()
+    blocker.mkdir()
+    assert await runner.run_once() == 3
+    assert len(list((blocker / "sub").glob("*.csv"))) == 1
+
+
+async def test_wait_then_promote_a_delayed_rule(store: Store) -> None:
+    s = CampaignSpec.model_validate(
+        {
+            "name": "w",
+            "tasks": [
+                {"name": "pause", "type": "wait", "settings": {"duration": "1h"}},
+                {"name": "next", "type": "wait"},
+            ],
+            "rules": [{"from": "pause", "status": "success", "to": "next", "delay": "10m"}],
+        }
+    )
+    camp = await store.create_campaign(s, NOW)
+    [cid] = await store.add_contacts(camp.id, [NewContact(email="a@b.test")], NOW)
+    clock = ManualClock(NOW)
+    runner = TaskRunner(store, camp.id, clock, holder="t1")
+    await runner.run_once()
+    assert (await store.get_contact(cid)).due_at == NOW + timedelta(hours=1)
+    clock.advance(3600)
+    await runner.run_once()
+    c = await store.get_contact(cid)
+    assert c.status is Status.SUCCESS and c.pending_due_at == clock.now() + timedelta(minutes=10)
+    clock.advance(600)
+    await runner.run_once()
+    assert await where(store, camp, cid) == ("next", Status.OPEN, StatusDetail.NONE.value)
+
+
+def _select(ids: list[int]) -> Any:
+    from dialerd.domain.selection import ContactSelection
+
+    return ContactSelection(contact_ids=tuple(ids))
+
+
+async def test_scheduled_export_runs_at_most_every_interval_or_on_demand(
+    store: Store, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "exports"
+    s = CampaignSpec.model_validate(
+        {
+            "name": "ex",
+            "tasks": [
+                {
+                    "name": "out",
+                    "type": "export",
+                    "settings": {"folder": str(out_dir), "format": "xlsx", "every": "1h"},
+                }
+            ],
+        }
+    )
+    camp = await store.create_campaign(s, NOW)
+    clock = ManualClock(NOW)
+    runner = TaskRunner(store, camp.id, clock, holder="t1")
+    await store.add_contacts(camp.id, [NewContact(phone="+49301111111")], NOW)
+    assert await runner.run_once() == 1
+    await store.add_contacts(camp.id, [NewContact(phone="+49302222222")], NOW)
+    clock.advance(600)
+    assert await runner.run_once() == 0  # the next export is due in 50 minutes
+    assert await runner.export_now("out") == 1  # unless asked for now
+    await store.add_contacts(camp.id, [NewContact(phone="+49303333333")], NOW)
+    clock.advance(3600)
+    assert await runner.run_once() == 1
+    assert len(list(out_dir.glob("*.xlsx"))) == 3

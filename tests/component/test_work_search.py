@@ -1,0 +1,75 @@
+"""Work-queue search: name words, e-mail parts, phone digits as typed; both back ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dialerd.domain import campaign_spec as cs
+from dialerd.domain.changes import NewContact
+from dialerd.store import InvalidChange, Store
+from dialerd.store import agentwork as work
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+async def test_search_by_name_email_and_phone_as_typed(store: Store) -> None:
+    spec = cs.CampaignSpec.model_validate(
+        {"name": "sales", "tasks": [{"name": "call", "type": "call"}]}
+    )
+    camp = await store.create_campaign(spec, NOW)
+    other = await store.create_campaign(spec.model_copy(update={"name": "other"}), NOW)
+    people = [
+        NewContact(
+            phone="+493012345678",
+            first_name="Anna",
+            last_name="Müller",
+            email="anna.mueller@example.com",
+            company="Bäckerei Müller",
+        ),
+        NewContact(
+            phone="+4940987654",
+            first_name="Ben",
+            last_name="Schmidt",
+            email="ben@schmidt-bau.de",
+            company="Schmidt Bau",
+        ),
+        NewContact(
+            phone="+12125550100",
+            first_name="Carla",
+            last_name="Smith",
+            email="c.smith@example.org",
+            company="100%_Sure Inc",
+        ),
+    ]
+    ids = await store.add_contacts(camp.id, people, NOW)
+    await store.add_contacts(other.id, people[:1], NOW)  # campaigns stay apart
+
+    async def found(text: str) -> list[int]:
+        leads, total = await work.search_leads(store, camp.id, text)
+        assert total == len(leads)
+        return [x.contact.id for x in leads]
+
+    anna, ben, carla = ids
+    assert await found("müll") == [anna]
+    # PostgreSQL (ILIKE) folds every letter; SQLite's LIKE folds ASCII letters only.
+    assert await found("MÜLLER") == ([anna] if store.dialect == "postgresql" else [])
+    assert await found("MüLLER") == [anna]
+    assert await found("anna müller") == [anna]  # every word matches somewhere
+    assert await found("SCHMIDT") == [ben]
+    assert await found("bau") == [ben]
+    assert await found("@example") == [anna, carla]
+    assert await found("030 1234 5678") == [anna]  # national format
+    assert await found("0049 30 12345") == [anna]  # international prefix
+    assert await found("+1 212 555") == [carla]
+    assert await found("9876") == [ben]
+    assert await found("100%_") == [carla]  # LIKE wildcards are literal
+    assert await found("100%x") == []
+    assert await found("nobody") == []
+    with pytest.raises(InvalidChange):
+        await work.search_leads(store, camp.id, "  ")
+    # The hold shows in the results.
+    await work.reserve(store, ben, "anna-agent", NOW)
+    leads, _ = await work.search_leads(store, camp.id, "schmidt")
+    assert leads[0].holder == "anna-agent"

@@ -259,7 +259,7 @@ async def test_dispositions_in_bad_ones_counted_never_fatal(mqtt_url: str, prefi
         async with asyncio.timeout(5):
             await got.wait()
     (disposition,) = received
-    assert disposition.agent == "agent-1" and disposition.attempt == 5
+    assert disposition.agent == "agent-1" and disposition.attempt == "5"
     assert disposition.status is Status.OPEN and disposition.callback_at is not None
     assert bus.stats.dispositions_rejected == len(bad)
     assert bus.stats.dispositions_failed == 1

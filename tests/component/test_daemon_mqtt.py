@@ -70,7 +70,9 @@ async def test_events_out_and_a_disposition_in(tmp_path: Path, mqtt_url: str) ->
             assert call.agent == "agent-1"
             await obs.publish(
                 f"{prefix}/agent/agent-1/disposition",
-                json.dumps({"attempt": 1, "status": "success", "status_detail": "sale"}),
+                json.dumps(
+                    {"attempt": call.attempt_id, "status": "success", "status_detail": "sale"}
+                ),
                 qos=1,
             )
             await until(lambda: call.attempt_id in finished, within=30)

@@ -41,6 +41,7 @@ from dialerd.store import Store, upgrade
 
 MONDAY_10_UTC = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 SPEED = 20.0
+DEAD_PEER = 120.0  # clock seconds (6 s real at SPEED)
 
 
 def make_spec(name: str = "camp", **over: Any) -> CampaignSpec:
@@ -160,7 +161,15 @@ async def rig_at(
     sim = SimAsterisk(clock=clock, seed=3)
     await sim.start()
     server = AsteriskServer(
-        ServerConfig(name="sim1", port=sim.port, username="dialer", secret="dialerpass"),
+        ServerConfig(
+            name="sim1",
+            port=sim.port,
+            username="dialer",
+            secret="dialerpass",
+            # generous in accelerated time: a busy test machine must not look like a dead peer
+            dead_peer_timeout=DEAD_PEER,
+            action_timeout=DEAD_PEER / 2,
+        ),
         clock=clock,
     )
     server.start()
@@ -606,7 +615,13 @@ async def test_calls_spread_over_servers_within_each_server_limit(tmp_path: Path
         limited = {
             name: AsteriskServer(
                 ServerConfig(
-                    name=name, port=port, username="dialer", secret="dialerpass", max_channels=2
+                    name=name,
+                    port=port,
+                    username="dialer",
+                    secret="dialerpass",
+                    max_channels=2,
+                    dead_peer_timeout=DEAD_PEER,
+                    action_timeout=DEAD_PEER / 2,
                 ),
                 clock=rig.clock,
             )

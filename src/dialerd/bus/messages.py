@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dialerd.domain.enums import Status, StatusDetail
 
@@ -42,11 +42,20 @@ class Disposition(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     agent: str = Field(min_length=1, max_length=64)
-    attempt: int = Field(ge=1)
+    #: The attempt id as the engine reports it; absent = the agent's current call.
+    attempt: str | None = Field(default=None, min_length=1, max_length=128)
     status: Status
     status_detail: str = StatusDetail.NONE.value
     note: str | None = Field(default=None, max_length=4000)
     callback_at: AwareDatetime | None = None
+
+    @field_validator("attempt", mode="before")
+    @classmethod
+    def _attempt_as_text(cls, value: object) -> object:
+        # Desktops that kept numeric ids still work: an int is taken as its text.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Disposition:

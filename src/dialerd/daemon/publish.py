@@ -170,7 +170,7 @@ def disposition_handler(engine: Engine) -> Any:
 
     async def handle(d: Disposition) -> None:
         attempt = await engine.disposition(
-            d.agent, d.status, d.status_detail, d.note, d.callback_at, None
+            d.agent, d.status, d.status_detail, d.note, d.callback_at, d.attempt
         )
         log.info("disposition over mqtt", agent=d.agent, attempt=attempt, status=d.status.value)
 

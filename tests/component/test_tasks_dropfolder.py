@@ -100,6 +100,10 @@ async def test_a_bad_file_goes_to_failed_with_the_reason_and_nothing_is_lost(
         assert report["status"] == "failed" and report["error"] == r.error
     assert (folder / "failed" / "wrong.csv").read_text(encoding="utf-8") == wrong
     assert "Telefon" in (results["wrong.csv"].error or "")
+    history = {h["file"]: h for h in await import_history(store, "drop")}
+    assert set(history) == {"wrong.csv", "garbage.xlsx"}
+    assert all(h["status"] == "failed" and h["imported"] == 0 for h in history.values())
+    assert history["wrong.csv"]["report"]["error"] == results["wrong.csv"].error
     # the same name dropped again is kept beside the first one, not overwritten
     (folder / "wrong.csv").write_text(wrong, encoding="utf-8")
     await watcher.poll_once()

@@ -69,7 +69,15 @@ async def test_followup_flow_end_to_end(tmp_path: Path, monkeypatch: pytest.Monk
     sim = SimAsterisk(clock=clock, seed=3)
     await sim.start()
     server = AsteriskServer(
-        ServerConfig(name="sim1", port=sim.port, username="dialer", secret="dialerpass"),
+        # generous in engine seconds: at 20x a busy test machine must not look like a dead peer
+        ServerConfig(
+            name="sim1",
+            port=sim.port,
+            username="dialer",
+            secret="dialerpass",
+            dead_peer_timeout=300.0,
+            action_timeout=100.0,
+        ),
         clock=clock,
     )
     server.start()

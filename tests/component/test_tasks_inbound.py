@@ -38,7 +38,15 @@ async def wire(tmp_path: Path) -> AsyncIterator[tuple[SimAsterisk, AsteriskServe
     sim = SimAsterisk(clock=clock)
     await sim.start()
     server = AsteriskServer(
-        ServerConfig(name="sim1", port=sim.port, username="dialer", secret="dialerpass"),
+        # generous in engine seconds: at 20x a busy test machine must not look like a dead peer
+        ServerConfig(
+            name="sim1",
+            port=sim.port,
+            username="dialer",
+            secret="dialerpass",
+            dead_peer_timeout=300.0,
+            action_timeout=100.0,
+        ),
         clock=clock,
     )
     server.start()

@@ -255,3 +255,14 @@ async def test_scheduled_export_runs_at_most_every_interval_or_on_demand(
     clock.advance(3600)
     assert await runner.run_once() == 1
     assert len(list(out_dir.glob("*.xlsx"))) == 3
+
+
+async def test_a_slow_webhook_times_out_and_is_retried(store: Store) -> None:
+    rec = HttpRecorder(delay=1.0)
+    async with http_server(rec) as url:
+        camp, (cid,) = await setup(store, spec(hook(url, timeout="0.3s")), n=1)
+        await TaskRunner(store, camp.id, ManualClock(NOW), holder="t1").run_once()
+    c = await store.get_contact(cid)
+    assert (c.status, c.status_detail, c.attempts) == (Status.OPEN, "$follow_up_auto", 1)
+    note = (await store.history(cid))[-1].note or ""
+    assert "timed out" in note

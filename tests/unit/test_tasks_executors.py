@@ -259,3 +259,12 @@ def test_shipped_campaigns_have_valid_task_settings() -> None:
         assert check_tasks(load_campaign_spec(path)) == [], path.name
     flow = load_campaign_spec(config / "followup-flow.toml")
     assert any("DIALERD_SMTP_PASSWORD" in p for p in check_tasks(flow, secrets=True))
+
+
+@given(nsn=st.from_regex(r"[1-9][0-9]{6,10}", fullmatch=True), uid=st.uuids())
+def test_a_did_matches_in_every_form_a_trunk_delivers_it(nsn: str, uid: object) -> None:
+    d = InboundDetector([f"+49{nsn}"], clock=ManualClock(NOW))
+    for i, form in enumerate((f"49{nsn}", f"0049{nsn}", f"0{nsn}", f"+49{nsn}")):
+        call = d.handle(_newchannel(f"{uid}-{i}", form))
+        assert call is not None and call.did == f"+49{nsn}"
+    assert d.handle(_newchannel(f"{uid}-x", f"49{nsn}1")) is None  # one digit more: not ours

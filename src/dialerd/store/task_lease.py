@@ -16,7 +16,7 @@ from sqlalchemy import or_, select, update
 from dialerd.domain.enums import Status, TaskType
 from dialerd.domain.model import Contact
 from dialerd.store import convert
-from dialerd.store.models import ContactRow, TaskRow
+from dialerd.store.models import CampaignRow, ContactRow, ImportRow, TaskRow
 from dialerd.store.store import Store
 
 
@@ -125,3 +125,43 @@ async def has_pending_due(store: Store, campaign_id: int, now: datetime) -> bool
             .limit(1)
         )
         return found is not None
+
+
+async def record_unreadable_import(
+    store: Store,
+    campaign: str,
+    *,
+    file_name: str,
+    mode: str,
+    list_name: str | None,
+    task: str | None,
+    actor: str,
+    at: datetime,
+    error: str,
+) -> None:
+    """An import history row for a dropped file that failed before its import began.
+
+    A file that cannot be opened or whose header does not fit the mapping never reaches
+    ``import_contacts`` (which records its own failures); the drop folder still owes the
+    operator a line in the import history saying what happened to it.
+    """
+    async with store.write() as s:
+        cid = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == campaign))
+        if cid is None:
+            return
+        s.add(
+            ImportRow(
+                campaign_id=cid,
+                actor=actor[:200],
+                at=at,
+                file_name=file_name[:1000],
+                mode=mode,
+                list_name=list_name,
+                rows=0,
+                imported=0,
+                rejected=0,
+                duplicates=0,
+                replaced=0,
+                report={"status": "failed", "task": task, "error": error},
+            )
+        )

@@ -4,7 +4,7 @@ Drop folder: a file placed in a task's ``drop_folder`` (as an FTP server leaves 
 imported through the same path as ``dialerd import`` with the folder's mapping and mode, then
 moved to ``done/`` or ``failed/`` with ``<name>.report.json`` beside it. The file is moved, never
 deleted, so a failed import loses nothing: fix the mapping and drop it again. The import history
-records every import that reached the store (also failed ones).
+records every dropped file, also one that could not be read at all.
 
 Inbound: a caller's number becomes a contact of the campaign's ``new_contact`` task, unless the
 campaign already knows the number.
@@ -28,9 +28,15 @@ from dialerd.domain.contact_import import ImportMode
 from dialerd.domain.phone import InvalidPhone, normalize_phone
 from dialerd.store import Store
 from dialerd.store.errors import StoreError
-from dialerd.store.task_lease import find_contact_by_phone
+from dialerd.store.task_lease import find_contact_by_phone, record_unreadable_import
 from dialerd.taskflow.import_job import import_file
-from dialerd.taskflow.importing import ColumnMapping, ImportFileError, MappingError
+from dialerd.taskflow.importing import (
+    ColumnMapping,
+    ImportFileError,
+    MappingError,
+    build_plan,
+    open_table,
+)
 from dialerd.taskflow.tasks.settings import DropFolderSettings
 
 log = structlog.get_logger(__name__)
@@ -95,6 +101,21 @@ def _move_with_report(path: Path, sub: str, report: dict[str, Any]) -> tuple[Pat
     return dest, report_path
 
 
+def _check_header(path: Path, mapping: ColumnMapping, region: str) -> bool:
+    """Open the file and fit the mapping to its header, as the import will (raises the same).
+
+    Done first so a failure here is known to come before the import, which records its own.
+    """
+    table = open_table(
+        path, sheet=mapping.sheet, delimiter=mapping.delimiter, encoding=mapping.encoding
+    )
+    try:
+        build_plan(table.header, mapping, mapping.region or region)
+    finally:
+        table.close()
+    return True
+
+
 async def import_dropped(
     store: Store,
     path: Path,
@@ -111,8 +132,11 @@ async def import_dropped(
     ok = False
     error: str | None = None
     report: dict[str, Any]
+    started_import = False
     try:
         mapping = ColumnMapping.from_dict(settings.mapping, where)
+        table_ok = await asyncio.to_thread(_check_header, path, mapping, settings.region)
+        started_import = table_ok
         result = await import_file(
             store,
             path,
@@ -130,6 +154,21 @@ async def import_dropped(
         ok = True
     except (ImportFileError, MappingError, StoreError) as exc:
         error = str(exc) or type(exc).__name__
+        if not started_import:
+            try:
+                await record_unreadable_import(
+                    store,
+                    campaign,
+                    file_name=path.name,
+                    mode=settings.mode,
+                    list_name=settings.list_name,
+                    task=task,
+                    actor=actor,
+                    at=started,
+                    error=error,
+                )
+            except StoreError as record_exc:
+                log.error("failed drop not recorded", file=path.name, error=str(record_exc))
         report = {
             "status": "failed",
             "campaign": campaign,

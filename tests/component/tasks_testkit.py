@@ -125,7 +125,12 @@ _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 50
 async def http_server(rec: HttpRecorder) -> AsyncIterator[str]:
     """Yields the base URL of an HTTP/1.1 server recording into ``rec``."""
 
+    handlers: set[asyncio.Task[Any]] = set()
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        me = asyncio.current_task()
+        if me is not None:
+            handlers.add(me)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
@@ -153,6 +158,8 @@ async def http_server(rec: HttpRecorder) -> AsyncIterator[str]:
             pass
         finally:
             writer.close()
+            if me is not None:
+                handlers.discard(me)
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     try:
@@ -160,6 +167,9 @@ async def http_server(rec: HttpRecorder) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.close()
+        for task in list(handlers):  # a reply still delayed when the test is done
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
 
 

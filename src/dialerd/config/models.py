@@ -201,6 +201,37 @@ class ApiConfig(_Table):
         return self.metrics_port is not None
 
 
+# ---------------------------------------------------------------------------------- classifier
+
+
+class ClassifierConfig(_Table):
+    """How free-text agent notes get a result class.
+
+    Without ``url`` the built-in offline keyword rules classify (no network needed). With ``url``
+    an OpenAI-compatible chat endpoint is asked; on any error the rules answer instead.
+    """
+
+    url: str | None = None
+    model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+    api_key: SecretStr | None = None
+    timeout: Seconds = Field(default=5.0, gt=0, le=120)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any, info: ValidationInfo) -> Any:
+        return resolve_secret(data, "api_key", info)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like http(s)://HOST[:PORT]/v1/chat/completions")
+        return value
+
+
 # ---------------------------------------------------------------------------------------- mqtt
 
 
@@ -462,6 +493,7 @@ class DaemonConfig(_Table):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     source: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ from dialerd.ami import AsteriskServer, LinkState, LinkStateChange, ServerConfig
 from dialerd.api import ApiServer, HealthChecks, TokenGrant, build_app, build_metrics_app
 from dialerd.bus import MqttBus
 from dialerd.config import ConfigError, DaemonConfig, load_config
+from dialerd.config.models import ClassifierConfig
 from dialerd.daemon.health import METRIC_STATE, LoopLag, link_states, links_ready
 from dialerd.daemon.metrics import Metrics
 from dialerd.daemon.mqtt_settings import bus_settings
@@ -40,6 +41,7 @@ from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
 from dialerd.store import SchemaNotCurrent, Store, StoreError
+from dialerd.taskflow.classify import ClassifierSettings, make_classifier
 
 log = structlog.get_logger(__name__)
 
@@ -267,6 +269,7 @@ class Daemon:
             registry=self.metrics.registry,
             serve_metrics=not api.metrics_separate,
             health=health,
+            classifier=make_classifier(classifier_settings(self.config.classifier)),
         )
         servers = [ApiServer(app, api.host, api.port, name="api")]
         if api.metrics_port is not None:
@@ -514,3 +517,13 @@ class Daemon:
                 key = (row.task, status)
                 counts[key] = counts.get(key, 0) + row.count
             m.set_contacts(view.name, [(t, s, n) for (t, s), n in counts.items()])
+
+
+def classifier_settings(cfg: ClassifierConfig) -> ClassifierSettings:
+    """``[classifier]`` of the config as the taskflow's settings (the secret unwrapped here)."""
+    return ClassifierSettings(
+        url=cfg.url,
+        model=cfg.model,
+        api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+        timeout=cfg.timeout,
+    )

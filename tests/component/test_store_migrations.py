@@ -43,7 +43,11 @@ def _diff(conn: Connection) -> list[object]:
 
 def _expression_index(diff: object) -> bool:
     # Expression indexes (coalesce(campaign_id, 0)) cannot be reflected for comparison.
-    return "uq_dnc_scope_phone" in repr(diff)
+    # The contact search indexes of revision 0004 cannot be models: on SQLite an FTS5 virtual
+    # table (reflected as its shadow tables contacts_search_*) kept in sync by triggers, on
+    # PostgreSQL GIN indexes with the pg_trgm operator class on that dialect only.
+    text = repr(diff)
+    return "uq_dnc_scope_phone" in text or "contacts_search" in text or "ix_contacts_trgm_" in text
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index")

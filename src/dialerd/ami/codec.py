@@ -25,7 +25,7 @@ an empty line, a line without a colon) take the line-by-line path, which gives t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import repeat
@@ -54,58 +54,93 @@ _KIND_BY_KEY = {
 _KIND_BY_LOWER_KEY = {k.lower(): v for k, v in _KIND_BY_KEY.items()}
 
 
-class Message(tuple[MessageKind, str, tuple[str, ...], tuple[str, ...]]):
+class Message:
     """One AMI message. ``name`` is the Event, Response or Action value (or the banner text).
 
-    Immutable and hashable (a tuple underneath: kind, name, keys, values). Build one with
-    ``Message(kind, name, headers)`` where ``headers`` is a sequence of ``(key, value)`` pairs.
+    Immutable and hashable. Build one with ``Message(kind, name, headers)`` where ``headers`` is a
+    sequence of ``(key, value)`` pairs. A message that :class:`AmiDecoder` framed keeps its text and
+    splits it into keys and values only when a header is first read (see the module docstring);
+    from the outside the two kinds of message are indistinguishable, and equal when their kind,
+    name and headers are.
     """
 
-    __slots__ = ()
+    __slots__ = ("_kind", "_name", "_text", "_keys", "_values")
 
-    def __new__(
-        cls, kind: MessageKind, name: str, headers: Iterable[tuple[str, str]] = ()
-    ) -> Message:
+    _kind: MessageKind
+    _name: str
+    _text: str | None
+    _keys: tuple[str, ...]
+    _values: tuple[str, ...]
+
+    def __init__(
+        self, kind: MessageKind, name: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
         pairs = tuple(headers)
-        keys = tuple(k for k, _ in pairs)
-        values = tuple(v for _, v in pairs)
-        return tuple.__new__(cls, (kind, name, keys, values))
+        _set_kind(self, kind)
+        _set_name(self, name)
+        _set_text(self, None)
+        _set_keys(self, tuple(k for k, _ in pairs))
+        _set_values(self, tuple(v for _, v in pairs))
 
-    @classmethod
-    def _from_parts(
-        cls, kind: MessageKind, name: str, keys: tuple[str, ...], values: tuple[str, ...]
-    ) -> Message:
-        return tuple.__new__(cls, (kind, name, keys, values))
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Message is immutable (cannot set {name!r})")
 
-    # Fields are read by unpacking (C speed): ``__getitem__`` is overridden for header lookup.
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Message is immutable (cannot delete {name!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Message, (self._kind, self._name, self.headers))
+
     @property
     def kind(self) -> MessageKind:
-        kind, _, _, _ = self
-        return kind
+        return self._kind
 
     @property
     def name(self) -> str:
-        _, name, _, _ = self
-        return name
+        return self._name
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        _, _, keys, _ = self
+    def _split(self) -> tuple[str, ...]:
+        """Split the kept text into keys and values (once); return the keys.
+
+        The decoder proved at framing time that every line is ``key: value`` with a key of word
+        characters, so the split cannot fail. When no value holds ``": "``, one replace and one
+        split in C give keys and values alternately; otherwise each line is partitioned.
+        """
+        text = self._text
+        assert text is not None
+        parts = text.replace(": ", "\r\n").split("\r\n")
+        if len(parts) == 2 * text.count(": "):
+            keys = tuple(parts[0::2])
+            values = tuple(parts[1::2])
+        else:
+            keys, _, values = zip(*map(_partition, text.split("\r\n"), repeat(": ")), strict=True)
+        _set_keys(self, keys)
+        _set_values(self, values)
         return keys
 
     @property
+    def keys(self) -> tuple[str, ...]:
+        try:
+            return self._keys
+        except AttributeError:
+            return self._split()
+
+    @property
     def values(self) -> tuple[str, ...]:
-        _, _, _, values = self
-        return values
+        try:
+            return self._values
+        except AttributeError:
+            self._split()
+            return self._values
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
-        _, _, keys, values = self
-        return tuple(zip(keys, values, strict=True))
+        return tuple(zip(self.keys, self._values, strict=True))
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """First value of ``key`` (exact spelling first, then case-insensitive), or ``default``."""
-        _, _, keys, values = self
+        keys = self.keys
+        values = self._values
         try:
             return values[keys.index(key)]
         except ValueError:
@@ -117,19 +152,16 @@ class Message(tuple[MessageKind, str, tuple[str, ...], tuple[str, ...]]):
                 return values[i]
         return default
 
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            value = self.get(key)
-            if value is None:
-                raise KeyError(key)
-            return value
-        return tuple.__getitem__(self, key)
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
     def getall(self, key: str) -> list[str]:
         """Every value of a repeated key, in order (case-insensitive)."""
         lk = key.lower()
-        _, _, keys, values = self
-        return [v for k, v in zip(keys, values, strict=True) if k.lower() == lk]
+        return [v for k, v in zip(self.keys, self._values, strict=True) if k.lower() == lk]
 
     @property
     def action_id(self) -> str | None:
@@ -138,14 +170,45 @@ class Message(tuple[MessageKind, str, tuple[str, ...], tuple[str, ...]]):
     def as_dict(self) -> dict[str, str]:
         """First value per key; for logging and tests."""
         out: dict[str, str] = {}
-        _, _, keys, values = self
-        for k, v in zip(keys, values, strict=True):
+        for k, v in zip(self.keys, self._values, strict=True):
             out.setdefault(k, v)
         return out
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        if self._kind is not other._kind or self._name != other._name:
+            return False
+        if self._text is not None and self._text == other._text:
+            return True  # the same text splits the same way
+        return self.keys == other.keys and self._values == other._values
+
+    def __hash__(self) -> int:
+        # By content, not by text: messages from different texts can be equal ("K:" and "K: ").
+        return hash((self._kind, self._name, self.keys, self._values))
+
     def __repr__(self) -> str:
-        kind, name, _, _ = self
-        return f"Message({kind.value}, {name!r}, {self.headers!r})"
+        return f"Message({self._kind.value}, {self._name!r}, {self.headers!r})"
+
+
+# Slot setters that bypass the blocked __setattr__ (C-level descriptors: the decoder's hot path).
+_slot = vars(Message)
+_set_kind: Callable[[Message, MessageKind], None] = _slot["_kind"].__set__
+_set_name: Callable[[Message, str], None] = _slot["_name"].__set__
+_set_text: Callable[[Message, str | None], None] = _slot["_text"].__set__
+_set_keys: Callable[[Message, tuple[str, ...]], None] = _slot["_keys"].__set__
+_set_values: Callable[[Message, tuple[str, ...]], None] = _slot["_values"].__set__
+_new_message = object.__new__
+
+
+def _eager(kind: MessageKind, name: str, keys: tuple[str, ...], values: tuple[str, ...]) -> Message:
+    m: Message = _new_message(Message)
+    _set_kind(m, kind)
+    _set_name(m, name)
+    _set_text(m, None)
+    _set_keys(m, keys)
+    _set_values(m, values)
+    return m
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +222,9 @@ class ProtocolError:
 # Where a real message may start inside a block that began with garbage.
 _MESSAGE_START = re.compile(r"(?:Event|Response|Action): ")
 _partition = str.partition
+# A line break not followed by ``key: `` (key of word characters and dashes) or by the empty line
+# between messages: where it is absent from a region, every line of it is ``key: value``.
+_BAD_LINE = re.compile(r"\r\n(?![\w-]++: |\r\n)")
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -178,7 +244,7 @@ def _decode_text(text: str, raw: bytes) -> Message | ProtocolError:
     keys, seps, values = zip(*map(_partition, text.split("\r\n"), repeat(": ")), strict=True)
     kind = _KIND_BY_KEY.get(keys[0])
     if kind is not None and "" not in seps and "" not in keys:
-        return Message._from_parts(kind, values[0], keys, values)
+        return _eager(kind, values[0], keys, values)
     return _decode_slow(text, raw)
 
 
@@ -198,7 +264,7 @@ def _decode_slow(text: str, raw: bytes) -> Message | ProtocolError:
     for i, key in enumerate(keys):
         kind = _KIND_BY_KEY.get(key) or _KIND_BY_LOWER_KEY.get(key.lower())
         if kind is not None:
-            return Message._from_parts(kind, values[i], tuple(keys), tuple(values))
+            return _eager(kind, values[i], tuple(keys), tuple(values))
     return ProtocolError("message has no Event, Response or Action", raw[:_RAW_KEEP])
 
 
@@ -237,10 +303,12 @@ class AmiDecoder:
     ``dropped`` counts them.
     """
 
-    __slots__ = ("_buf", "_expect_banner", "protocol_errors", "_drop", "dropped")
+    __slots__ = ("_buf", "_expect_banner", "protocol_errors", "_drop", "dropped", "_lazy")
 
     def __init__(self, expect_banner: bool = True, drop_events: Iterable[str] = ()) -> None:
         self._buf = b""
+        #: Off only in tests, to compare on-demand splitting with the eager decode.
+        self._lazy = True
         self._expect_banner = expect_banner
         self._drop = frozenset(drop_events)
         self.protocol_errors = 0
@@ -267,7 +335,7 @@ class AmiDecoder:
             buf = buf[nl + 2 :]
             self._expect_banner = False
             if line.startswith(BANNER_PREFIX):
-                out.append(Message._from_parts(MessageKind.BANNER, line, (), ()))
+                out.append(_eager(MessageKind.BANNER, line, (), ()))
             else:
                 out.append(ProtocolError("no AMI banner", line.encode()[:_RAW_KEEP]))
                 self.protocol_errors += 1
@@ -278,11 +346,14 @@ class AmiDecoder:
             rest = buf[end + 4 :]
             region = buf[:end]
             try:
-                blocks = region.decode("utf-8").split("\r\n\r\n")
+                text = region.decode("utf-8")
             except UnicodeDecodeError:
                 # Only the blocks holding bad bytes get replacement characters.
                 blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
-            self._decode_blocks(blocks, out)
+                self._decode_blocks(blocks, out, lazy=False)
+            else:
+                lazy = self._lazy and _BAD_LINE.search(text) is None
+                self._decode_blocks(text.split("\r\n\r\n"), out, lazy)
         if len(rest) > MAX_MESSAGE_BYTES:
             out.append(ProtocolError("message larger than MAX_MESSAGE_BYTES", rest[:_RAW_KEEP]))
             self.protocol_errors += 1
@@ -290,26 +361,46 @@ class AmiDecoder:
         self._buf = rest
         return out
 
-    def _decode_blocks(self, blocks: list[str], out: list[Message | ProtocolError]) -> None:
+    def _decode_blocks(
+        self, blocks: list[str], out: list[Message | ProtocolError], lazy: bool
+    ) -> None:
+        """Decode complete blocks into ``out``.
+
+        ``lazy`` says that every line of every block is ``key: value`` (the caller checked the
+        whole region with one regular expression): a block whose first line names its kind then
+        becomes a message holding its text, split later if at all. Anything else is decoded now.
+        """
         drop = self._drop
         kinds = _KIND_BY_KEY
-        new = tuple.__new__
+        event = MessageKind.EVENT
+        new = _new_message
         cls = Message
+        set_kind, set_name, set_text = _set_kind, _set_name, _set_text
+        find = str.find
         sep = ": "
         append = out.append
         for block in blocks:
-            if drop and block[:7] == "Event: ":
-                nl = block.find("\r\n")
-                if (block[7:nl] if nl >= 0 else block[7:]) in drop:
+            i = find(block, sep)
+            kind = kinds.get(block[:i]) if i > 0 else None
+            if kind is not None:
+                nl = find(block, "\r\n", i)
+                name = block[i + 2 : nl] if nl >= 0 else block[i + 2 :]
+                if kind is event and drop and name in drop:
                     self.dropped += 1
                     continue
-            keys, seps, values = zip(
-                *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
-            )
-            kind = kinds.get(keys[0])
-            if kind is not None and "" not in seps and "" not in keys:
-                append(new(cls, (kind, values[0], keys, values)))
-                continue
+                if lazy:
+                    m = new(cls)
+                    set_kind(m, kind)
+                    set_name(m, name)
+                    set_text(m, block)
+                    append(m)
+                    continue
+                keys, seps, values = zip(
+                    *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
+                )
+                if "" not in seps and "" not in keys:
+                    append(_eager(kind, name, keys, values))
+                    continue
             if not block.strip("\r\n"):
                 continue
             msg = _decode_slow(block, block.encode("utf-8", errors="replace"))

@@ -40,6 +40,7 @@ from dialerd.daemon.publish import BusPublisher, disposition_handler
 from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
+from dialerd.engine.tasks import TaskService
 from dialerd.store import SchemaNotCurrent, Store, StoreError
 from dialerd.taskflow.classify import ClassifierSettings, make_classifier
 
@@ -324,6 +325,12 @@ class Daemon:
                     )
                 )
             aux.append(tg.create_task(self._status_loop(), name="status"))
+            # Non-call tasks (export, email, webhook, wait, new_contact), delayed taskflow moves
+            # (promote_due), drop folders and inbound intake; its leases use "<holder>/tasks".
+            tasks = TaskService(
+                store, self.clock, holder=engine.settings.holder, servers=self.servers
+            )
+            aux.append(tg.create_task(tasks.run(), name="tasks"))
             try:
                 if await self._wait_links():
                     engine_task = tg.create_task(engine.run(), name="engine")

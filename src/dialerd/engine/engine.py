@@ -392,15 +392,21 @@ class Engine:
             runners = [r for r in self._runners.values() if self._eligible(a, r)]
         server = self._server_for(a)
         for r in runners:
-            queue = r.preview_queue(a.name) if r.spec.dial.mode is DialMode.PREVIEW else r.queue
-            server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+            # The agent's own queue takes preview calls and, in the other modes, the personal
+            # callbacks booked for this agent (connected to nobody else).
+            own = r.preview_queue(a.name)
+            queues = [own] if r.spec.dial.mode is DialMode.PREVIEW else [r.queue, own]
             penalty = 0 if r.name in a.campaigns else 1
-            try:
-                await server.queue_add(queue, a.interface, a.name, paused=paused, penalty=penalty)
-            except AmiActionFailed as exc:
-                if "already" not in str(exc).lower():
-                    raise
-            self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
+            for queue in queues:
+                server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+                try:
+                    await server.queue_add(
+                        queue, a.interface, a.name, paused=paused, penalty=penalty
+                    )
+                except AmiActionFailed as exc:
+                    if "already" not in str(exc).lower():
+                        raise
+                self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
             self._paused[(server.name, a.interface)] = (paused, "")
             r.wake()
         return [r.name for r in runners]
@@ -541,6 +547,7 @@ class Engine:
                 runner=r.state,
                 restarts=r.restarts,
                 last_error=r.last_error,
+                callbacks_waiting=dict(r.waiting_callbacks),
             )
             for r in sorted(self._runners.values(), key=lambda r: r.name)
         )

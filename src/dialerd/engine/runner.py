@@ -65,6 +65,7 @@ from dialerd.engine.settings import EngineSettings
 from dialerd.engine.windows import window_specs, window_start
 from dialerd.pacing import PacingSettings, Snapshot, SnapshotBuilder, WindowSpec, decide
 from dialerd.store import Store
+from dialerd.store.callbacks import due_callbacks
 from dialerd.store.errors import NotFound, StaleContact
 from dialerd.taskflow.call import Disposition, call_outcome
 from dialerd.taskflow.calling_hours import inside, lease_guard
@@ -179,6 +180,9 @@ class CampaignRunner:
         self.builder = SnapshotBuilder(self._pacing_settings(), windows=self._window_specs())
         self._windows_restored = False
         self._seeded = False
+        self._callbacks_until = -math.inf
+        self.waiting_callbacks: dict[str, int] = {}
+        """Agent name -> personal callbacks due and not yet dialed (e.g. the agent is away)."""
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -738,6 +742,7 @@ class CampaignRunner:
         if self.spec.dial.mode is DialMode.PREVIEW:
             await self._pace_preview(now, mono)
             return
+        await self._dial_callbacks(now, mono)
         servers = self._call_servers()
         lines = self._free_lines(servers)
         # pacing counts its own calls in flight (not yet with an agent) against the trunk
@@ -944,6 +949,58 @@ class CampaignRunner:
             )
         except (StaleContact, NotFound):
             await self._store.release([contact.id], self._settings.holder)
+
+    # -- personal callbacks ---------------------------------------------------------------------
+
+    async def _dial_callbacks(self, now: datetime, mono: float) -> None:
+        """Due personal callbacks, in the modes that dial for the pool.
+
+        A callback booked for one agent is dialed when that agent is ready, through the agent's
+        own queue (``<queue>.<agent>``, as preview calls), so it connects to that agent only.
+        Until the call leaves flight the agent and the call are reserved outside the pool
+        (``SnapshotBuilder.reserved``), so pacing neither counts the agent as free nor the call
+        as a pool call. A callback whose agent is not ready waits, personal, for as long as it
+        takes; ``waiting_callbacks`` shows it in the campaign's figures.
+        """
+        reserved = self.builder.reserved
+        for attempt_id in [a for a in reserved if not self._call_in_flight(a)]:
+            del reserved[attempt_id]
+        if mono < self._callbacks_until:
+            return
+        self._callbacks_until = mono + self._settings.tick_seconds
+        due = await due_callbacks(self._store, self.campaign.id, now)
+        if due:
+            busy = set(reserved.values())
+            for iface, st in list(self.agents.items()):
+                if st.state is not AgentState.READY or iface in busy or self._stop_at is not None:
+                    continue
+                name = self._agent_name(iface) or iface
+                if not due.get(name):
+                    continue
+                contacts = await self._lease(1, now, agent=name)
+                if not contacts:
+                    continue
+                contact = contacts[0]
+                if (
+                    contact.status_detail != StatusDetail.FOLLOW_UP_PERSONAL.value
+                    or contact.follow_up_agent != name
+                ):
+                    await self._store.release([contact.id], self._settings.holder)
+                    continue
+                attempt_id = await self._dial(
+                    contact,
+                    self._call_servers(iface),
+                    preview_agent=iface,
+                    queue=self.preview_queue(name),
+                )
+                if attempt_id is not None:
+                    reserved[attempt_id] = iface
+                    due[name] -= 1
+        self.waiting_callbacks = {a: n for a, n in due.items() if n > 0}
+
+    def _call_in_flight(self, attempt_id: Any) -> bool:
+        call = self.calls.get(str(attempt_id))
+        return call is not None and call.in_flight
 
     # -- preview --------------------------------------------------------------------------------
 

@@ -25,6 +25,9 @@ class CampaignView:
     """starting, running, restarting, stopped."""
     restarts: int = 0
     last_error: str | None = None
+    callbacks_waiting: dict[str, int] = field(default_factory=dict)
+    """Agent name -> personal callbacks due but not dialed (the agent is not ready): they wait
+    for that agent, they never go to another one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,10 @@ class SnapshotBuilder:
         self._ringing: dict[Hashable, float] = {}  # call -> placed at
         self._screening: dict[Hashable, float] = {}  # call -> answered at
         self._queued: dict[Hashable, float] = {}  # call -> queued at
+        self.reserved: dict[Hashable, Hashable] = {}
+        """call -> agent: a call placed for one agent (a personal callback). Until it leaves
+        flight the pair is outside the pool: the agent is not free for pool calls and the
+        call is no pool call in flight (it still takes a line)."""
 
     # --- agents ---------------------------------------------------------------------------
     def agent_state(
@@ -219,6 +223,8 @@ class SnapshotBuilder:
         if self._estimates is None or now - self._estimates_at >= self.estimates_refresh_s:
             self._estimates = self.estimates.estimates()
             self._estimates_at = now
+        if self.reserved:
+            return self._build_reserved(now, talking, wrapup, n_leaving, accepted_previews)
         return Snapshot(
             settings=self.settings,
             estimates=self._estimates,
@@ -232,6 +238,34 @@ class SnapshotBuilder:
             ringing=tuple([now - t for t in self._ringing.values()]),
             screening=tuple([now - t for t in self._screening.values()]),
             queued=tuple([now - t for t in self._queued.values()]),
+            windows=tuple(w.view(now) for w in self._windows),
+            accepted_previews=accepted_previews,
+        )
+
+    def _build_reserved(
+        self,
+        now: float,
+        talking: tuple[float, ...],
+        wrapup: tuple[float, ...],
+        leaving: int,
+        accepted_previews: int,
+    ) -> Snapshot:
+        calls = self.reserved
+        agents = set(calls.values())
+        assert self._estimates is not None
+        return Snapshot(
+            settings=self.settings,
+            estimates=self._estimates,
+            free_lines=max(0, self.trunk_lines - self.calls_in_flight),
+            ready=tuple([now - t for a, t in self._ready.items() if a not in agents]),
+            talking=talking,
+            wrapup=wrapup,
+            paused=tuple([now - t for t in self._paused.values()]),
+            leaving=leaving,
+            offline=self._offline,
+            ringing=tuple([now - t for c, t in self._ringing.items() if c not in calls]),
+            screening=tuple([now - t for c, t in self._screening.items() if c not in calls]),
+            queued=tuple([now - t for c, t in self._queued.items() if c not in calls]),
             windows=tuple(w.view(now) for w in self._windows),
             accepted_previews=accepted_previews,
         )

@@ -14,7 +14,6 @@ ratio is finished in Python from per-agent-and-day aggregates.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -53,6 +52,7 @@ from dialerd.store.agentwork_models import LeadNoteRow, LeadWorkRow, PredefinedN
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.models import AbandonmentBucketRow, AttemptRow, CampaignRow, ContactRow
 from dialerd.store.query import sort_expression
+from dialerd.store.search import fts_available, match_clauses, typed_terms
 from dialerd.store.store import Store
 
 __all__ = [
@@ -250,44 +250,6 @@ async def get_lead(store: Store, contact_id: int) -> Lead:
 #: Totals above this are reported as "more than": counting every match of a common name in a
 #: million contacts costs a second full scan for a number nobody reads exactly.
 SEARCH_COUNT_CAP = 1000
-_PHONE_CHARS = re.compile(r"^[\d\s+()/.-]+$")
-
-
-def _search_clause(store: Store, text: str) -> ColumnElement[bool]:
-    """What an agent types, as one condition: phone digits, an e-mail part, or name words.
-
-    SQLite compares with plain ``LIKE`` (case-insensitive for ASCII) instead of
-    ``lower(col) LIKE``: the function call per row and column made a scan of a million contacts
-    several times slower (see ``dialerd bench search``). PostgreSQL uses ``ILIKE``.
-    """
-    c = ContactRow
-
-    def has(col: Any, part: str) -> ColumnElement[bool]:
-        if store.dialect == "postgresql":
-            found: ColumnElement[bool] = col.icontains(part, autoescape=True)
-        else:
-            found = col.contains(part, autoescape=True)
-        return found
-
-    text = text.strip()
-    digits = re.sub(r"\D", "", text)
-    if len(digits) >= 3 and _PHONE_CHARS.match(text):
-        # National (0301234) and international (0049301234, +49 30 1234) input alike: the
-        # stored E.164 number contains the digits after the trunk or international prefix.
-        if digits.startswith("00"):
-            digits = digits[2:]
-        elif digits.startswith("0"):
-            digits = digits[1:]
-        return c.phone.contains(digits, autoescape=True)
-    if "@" in text:
-        return has(c.email, text)
-    words = text.split()
-    return and_(
-        *(
-            or_(has(c.first_name, w), has(c.last_name, w), has(c.company, w), has(c.email, w))
-            for w in words
-        )
-    )
 
 
 async def search_leads(
@@ -298,8 +260,10 @@ async def search_leads(
     if not text.strip():
         raise InvalidChange("search text is empty")
     c = ContactRow
-    where = [c.campaign_id == campaign_id, _search_clause(store, text)]
     async with store.read() as s:
+        fts = await fts_available(s, store.dialect)
+        where = [c.campaign_id == campaign_id]
+        where.extend(match_clauses(store.dialect, typed_terms(text), fts=fts))
         capped = select(c.id).where(*where).limit(SEARCH_COUNT_CAP + 1).subquery()
         total = int(await s.scalar(select(func.count()).select_from(capped)) or 0)
         rows = (await s.execute(_lead_select().where(*where).order_by(c.id).limit(limit))).all()

@@ -3,8 +3,9 @@
 Kept in its own module so the core store stays about the dialing path. Same rules as the store:
 domain values in and out, times passed in by the caller, one transaction per write.
 
-- Search matches parts of names, e-mail addresses and phone numbers (case-insensitive); a name
-  matches first name, last name, "first last" or company.
+- Search matches parts of names, e-mail addresses and phone numbers (case-insensitive); every
+  word of a name matches first name, last name or company. The conditions come from
+  :mod:`dialerd.store.search` (trigram indexes on both back ends).
 - Idempotent add: a contact whose ``external_id`` is already in the campaign is not added again
   (the existing id is returned), and a phone number already in the campaign is reported as a
   duplicate, as the importer does. Look-up and insert run in one write transaction (SQLite
@@ -18,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import delete, func, select
 
 from dialerd.domain.changes import NewContact
 from dialerd.domain.enums import Status, StatusDetail
@@ -31,6 +31,7 @@ from dialerd.store import convert
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.models import AttemptRow, ContactRow, DncRow, HistoryRow
 from dialerd.store.query import selection_clauses, sort_expression
+from dialerd.store.search import NAME_COLUMNS, SearchTerms, fts_available, match_clauses
 from dialerd.store.store import Store
 
 __all__ = [
@@ -44,11 +45,6 @@ __all__ = [
 #: Class id of the two-key advisory locks taken here (distinct key space from one-key locks).
 _LOCK_CLASS = 0x4441504E  # "DAPN"
 _BATCH = 500
-
-
-def _contains(expr: Any, text: str) -> ColumnElement[bool]:
-    result: ColumnElement[bool] = func.lower(expr).contains(text.lower(), autoescape=True)
-    return result
 
 
 async def search_contacts(
@@ -70,28 +66,17 @@ async def search_contacts(
     match when either does: a short run of digits may also be a valid number of its own.
     """
     c = ContactRow
+    terms = SearchTerms(
+        words=tuple(name.split()) if name else (),
+        word_columns=NAME_COLUMNS,
+        email=email or None,
+        phone_digits=phone_digits or None,
+        phone_exact=phone_exact or None,
+    )
     async with store.read() as s:
         task_ids = await store._task_ids(s, campaign_id)
         where = selection_clauses(campaign_id, selection, task_ids)
-        if name:
-            full = func.coalesce(c.first_name, "") + " " + func.coalesce(c.last_name, "")
-            where.append(
-                or_(
-                    _contains(c.first_name, name),
-                    _contains(c.last_name, name),
-                    _contains(full, name),
-                    _contains(c.company, name),
-                )
-            )
-        if email:
-            where.append(_contains(c.email, email))
-        phone_match: list[ColumnElement[bool]] = []
-        if phone_exact:
-            phone_match.append(c.phone == phone_exact)
-        if phone_digits:
-            phone_match.append(c.phone.contains(phone_digits, autoescape=True))
-        if phone_match:
-            where.append(or_(*phone_match))
+        where.extend(match_clauses(store.dialect, terms, fts=await fts_available(s, store.dialect)))
         total = int(await s.scalar(select(func.count()).select_from(c).where(*where)) or 0)
         rows = await s.scalars(
             select(c)

@@ -66,6 +66,7 @@ from dialerd.domain.model import (
 )
 from dialerd.domain.selection import Condition, ContactSelection, SortOrder, split_field
 from dialerd.store import convert
+from dialerd.store.agentwork_models import LeadWorkRow
 from dialerd.store.engine import READ, display_url, make_engine, unavailable
 from dialerd.store.errors import AlreadyExists, InvalidChange, NotFound, StaleContact
 from dialerd.store.migrate import check_current
@@ -579,6 +580,13 @@ class Store:
                 or_(dnc.campaign_id.is_(None), dnc.campaign_id == campaign_id),
             ),
         ]
+        # A lead an agent holds (issue 9 reservation) is dialed for that agent only; a pool
+        # call (no agent) never takes a held lead. Closing a lead clears its holder.
+        held = LeadWorkRow
+        held_by_other: ColumnElement[bool] = held.holder.is_not(None)
+        if agent is not None:
+            held_by_other = and_(held_by_other, held.holder != agent)
+        where.append(~exists().where(held.contact_id == c.id, held_by_other))
         personal = c.status_detail == StatusDetail.FOLLOW_UP_PERSONAL.value
         if not any_personal:
             if agent is None:
@@ -750,8 +758,35 @@ class Store:
     # -- transitions ---------------------------------------------------------------------------
 
     async def start_attempt(self, attempt: Attempt) -> None:
-        """Record an attempt as it starts (so a crash leaves a trace of calls in flight)."""
+        """Record an attempt as it starts (so a crash leaves a trace of calls in flight).
+
+        Runs once per dial: a new attempt is one ``INSERT ... ON CONFLICT DO NOTHING`` (no
+        read first); only an id already stored takes the merging path of ``record_attempt``.
+        """
         async with self.write() as s:
+            if attempt.result is None and attempt.hungup_at is None:
+                a = attempt
+                inserted = await s.execute(
+                    self._insert(AttemptRow)
+                    .values(
+                        id=a.id,
+                        campaign_id=a.campaign_id,
+                        contact_id=a.contact_id,
+                        task_id=a.task_id,
+                        phone=a.phone,
+                        server=a.server,
+                        agent=a.agent,
+                        originated_at=a.originated_at,
+                        ringing_at=a.ringing_at,
+                        answered_at=a.answered_at,
+                        connected_at=a.connected_at,
+                        cause=a.cause,
+                        disposition=a.disposition,
+                    )
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+                if inserted.rowcount == 1:  # type: ignore[attr-defined]
+                    return
             await self._upsert_attempt(s, attempt)
 
     async def record_attempt(self, attempt: Attempt) -> None:
@@ -759,8 +794,14 @@ class Store:
         async with self.write() as s:
             await self._upsert_attempt(s, attempt)
 
-    async def _upsert_attempt(self, s: AsyncSession, a: Attempt) -> None:
-        row = await s.get(AttemptRow, a.id)
+    async def _upsert_attempt(
+        self, s: AsyncSession, a: Attempt, *, loaded: bool = False
+    ) -> None:
+        """``loaded``: the caller already read the row into ``s`` (or found none), so the
+        identity map answers and no SELECT is sent."""
+        row = s.identity_map.get(s.identity_key(AttemptRow, a.id)) if loaded else None
+        if not loaded:
+            row = await s.get(AttemptRow, a.id)
         previous_result = row.result if row is not None else None
         if row is None:
             row = AttemptRow(
@@ -843,12 +884,18 @@ class Store:
         """Persist a taskflow decision: contact, history row and attempt in one transaction."""
         _aware(t.at, "transition time")
         async with self.write() as s:
-            q = select(ContactRow).where(ContactRow.id == t.contact_id)
+            q: Any = select(ContactRow).where(ContactRow.id == t.contact_id)
+            if t.attempt is not None:
+                # The attempt row in the same round trip: its upsert below then reads nothing.
+                q = q.add_columns(AttemptRow).outerjoin(
+                    AttemptRow, AttemptRow.id == t.attempt.id
+                )
             if self.dialect == "postgresql":
-                q = q.with_for_update()
-            row = await s.scalar(q)
-            if row is None:
+                q = q.with_for_update(of=ContactRow)
+            found = (await s.execute(q)).first()
+            if found is None:
                 raise NotFound(f"no contact {t.contact_id}")
+            row = found[0]
             if t.expect_task_id is not None and row.task_id != t.expect_task_id:
                 raise StaleContact(
                     f"contact {row.id} is no longer in task {t.expect_task_id} (now {row.task_id})"
@@ -929,7 +976,7 @@ class Store:
             if t.attempt is not None:
                 if t.attempt.contact_id != row.id:
                     raise InvalidChange(f"attempt {t.attempt.id} is not contact {row.id}'s")
-                await self._upsert_attempt(s, t.attempt)
+                await self._upsert_attempt(s, t.attempt, loaded=True)
             await s.flush()
             return convert.contact(row)
 

@@ -1,0 +1,115 @@
+"""Personal callbacks and agent reservations in the pool dial modes, against SimAsterisk.
+
+A personal follow-up (``open`` + ``$follow_up_personal``) is booked for one agent at one time;
+in progressive, power and predictive modes the engine must dial it for that agent only, when it
+is due and the agent is ready, and must not let it inflate the pool's pacing. A lead an agent
+holds (issue 9 reservation) is never dialed for anybody else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, no_answer, rig_at, until
+
+from dialerd.domain.changes import Transition
+from dialerd.domain.enums import Status, StatusDetail
+from dialerd.domain.model import Campaign
+from dialerd.engine import ScreenPop
+from dialerd.store import agentwork as work
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as r:
+        yield r
+
+
+async def book_callback(rig: Rig, camp: Campaign, contact_id: int, agent: str, in_s: float) -> None:
+    call_task = (await rig.store.tasks(camp.id))[0].id
+    now = rig.clock.now()
+    await rig.store.apply_transition(
+        Transition(
+            contact_id=contact_id,
+            actor=f"agent:{agent}",
+            at=now,
+            task_id=call_task,
+            status=Status.OPEN,
+            status_detail=StatusDetail.FOLLOW_UP_PERSONAL.value,
+            due_at=now + timedelta(seconds=in_s),
+            follow_up_agent=agent,
+        )
+    )
+
+
+def pops(rig: Rig) -> list[ScreenPop]:
+    return [e for e in rig.events if isinstance(e, ScreenPop)]
+
+
+async def test_a_due_callback_is_dialed_for_its_agent_only_and_not_before_its_time(
+    rig: Rig,
+) -> None:
+    camp = await rig.campaign(make_spec(connect_limit="10s"))
+    (cid,) = await rig.contacts(camp, live(1))
+    await book_callback(rig, camp, cid, "a1", in_s=20)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    await rig.agent("a1", AGENTS[1], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await engine.agent_login("a1")
+    await rig.wait_clock(10)
+    assert rig.sim.originate_action_ids == [], "dialed before the callback was due"
+    await until(lambda: bool(pops(rig)))
+    assert rig.clock.now() >= MONDAY_10_UTC + timedelta(seconds=20)
+    assert [(p.agent, p.contact.id) for p in pops(rig)] == [("a1", cid)]
+    assert rig.dialed() == [cid]
+
+
+async def test_a_callback_waits_for_its_absent_agent_and_never_goes_to_another(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(connect_limit="10s"))
+    (cid,) = await rig.contacts(camp, live(1))
+    await book_callback(rig, camp, cid, "a1", in_s=0)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    await rig.agent("a1", AGENTS[1], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: engine.status().campaigns[0].callbacks_waiting == {"a1": 1})
+    await rig.wait_clock(10)
+    assert rig.sim.originate_action_ids == []
+    await engine.agent_login("a1")
+    await until(lambda: bool(pops(rig)))
+    assert [(p.agent, p.contact.id) for p in pops(rig)] == [("a1", cid)]
+    await until(lambda: engine.status().campaigns[0].callbacks_waiting == {})
+
+
+async def test_an_agent_reserved_for_a_callback_is_not_free_for_pool_calls(rig: Rig) -> None:
+    """Progressive with two ready agents, one of them due for a callback: two calls, not three."""
+    camp = await rig.campaign(make_spec(ring_timeout="60s"))
+    callback, *pool = await rig.contacts(camp, no_answer(8))
+    await book_callback(rig, camp, callback, "a0", in_s=0)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    await rig.agent("a1", AGENTS[1], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await engine.agent_login("a1")
+    await until(lambda: len(rig.sim.originate_action_ids) >= 2)
+    await rig.wait_clock(6)  # well within the ring timeout: nothing has ended
+    assert len(rig.sim.originate_action_ids) == 2
+    dialed = rig.dialed()
+    assert callback in dialed and len(set(dialed) & set(pool)) == 1
+
+
+async def test_a_lead_held_by_another_agent_is_not_dialed(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(ring_timeout="60s"))
+    held, free = await rig.contacts(camp, no_answer(2))
+    await work.reserve(rig.store, held, "a1", rig.clock.now())
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    await rig.agent("a1", AGENTS[1], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: bool(rig.dialed()))
+    await rig.wait_clock(6)
+    assert rig.dialed() == [free]

@@ -85,21 +85,31 @@ async def test_a_callback_waits_for_its_absent_agent_and_never_goes_to_another(r
     await until(lambda: engine.status().campaigns[0].callbacks_waiting == {})
 
 
-async def test_an_agent_reserved_for_a_callback_is_not_free_for_pool_calls(rig: Rig) -> None:
-    """Progressive with two ready agents, one of them due for a callback: two calls, not three."""
-    camp = await rig.campaign(make_spec(ring_timeout="60s"))
-    callback, *pool = await rig.contacts(camp, no_answer(8))
+@pytest.mark.parametrize(
+    ("dial", "expected"),
+    [
+        # the callback + one pool call for the other ready agent
+        ({"mode": "progressive"}, 2),
+        # the callback + 1 free agent x 2 (the reserved agent is no base for 2 more pool calls)
+        ({"mode": "power", "calls_per_ready_agent": 2.0}, 3),
+    ],
+)
+async def test_an_agent_reserved_for_a_callback_is_not_free_for_pool_calls(
+    rig: Rig, dial: dict[str, object], expected: int
+) -> None:
+    camp = await rig.campaign(make_spec(dial=dial, ring_timeout="60s"))
+    callback, *pool = await rig.contacts(camp, no_answer(10))
     await book_callback(rig, camp, callback, "a0", in_s=0)
     await rig.agent("a0", AGENTS[0], ("camp",))
     await rig.agent("a1", AGENTS[1], ("camp",))
     engine = await rig.start()
     await engine.agent_login("a0")
     await engine.agent_login("a1")
-    await until(lambda: len(rig.sim.originate_action_ids) >= 2)
+    await until(lambda: len(rig.sim.originate_action_ids) >= expected)
     await rig.wait_clock(6)  # well within the ring timeout: nothing has ended
-    assert len(rig.sim.originate_action_ids) == 2
+    assert len(rig.sim.originate_action_ids) == expected
     dialed = rig.dialed()
-    assert callback in dialed and len(set(dialed) & set(pool)) == 1
+    assert callback in dialed and len(set(dialed) & set(pool)) == expected - 1
 
 
 async def test_a_lead_held_by_another_agent_is_not_dialed(rig: Rig) -> None:

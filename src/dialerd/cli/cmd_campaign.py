@@ -57,6 +57,11 @@ async def run_create(args: argparse.Namespace) -> int:
         spec = load_campaign_spec(args.file)
     except CampaignSpecError as exc:
         raise CliError(str(exc), EX_CONFIG) from None
+    from dialerd.taskflow.tasks import check_tasks
+
+    problems = check_tasks(spec)
+    if problems:
+        raise CliError(f"{args.file}: " + "; ".join(problems), EX_CONFIG)
     if args.check:
         sys.stdout.write(f"{args.file}: campaign {spec.name!r} is valid\n")
         return 0

@@ -14,6 +14,7 @@ from typing import Any
 from dialerd.cli.errors import EX_CONFIG
 from dialerd.config import ConfigError, DaemonConfig, load_config
 from dialerd.domain.campaign_spec import CampaignSpecError, load_campaign_spec
+from dialerd.taskflow.tasks import check_tasks
 
 
 def register(sub: Any) -> None:
@@ -85,6 +86,7 @@ def check_campaigns(config: DaemonConfig) -> tuple[list[str], list[str]]:
             continue
         seen[spec.name] = str(path)
         names.append(spec.name)
+        problems.extend(f"{path}: {p}" for p in check_tasks(spec))
     return names, problems
 
 

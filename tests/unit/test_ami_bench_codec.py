@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dialerd.bench.codec import measure
+from dialerd.bench.codec import FULL, ON_DEMAND, measure
 from dialerd.cli.main import main
 
 
@@ -15,7 +15,7 @@ def test_all_parsers_see_every_message_of_the_recorded_stream(transcripts_dir: P
     from dialerd.ami.transcript import received_stream
 
     rows = measure(received_stream(transcripts_dir / "16-load.txt")[:200_000], 4096, 1)
-    assert [r.parser for r in rows] == ["panoramisk", "dialerd full", "dialerd link"]
+    assert [r.parser for r in rows] == ["panoramisk", ON_DEMAND, FULL, "dialerd link"]
     assert len({r.messages for r in rows}) == 1
     assert rows[0].vs_panoramisk == 1.0
 
@@ -39,4 +39,4 @@ def test_cli_writes_json(
     assert "| panoramisk |" in capsys.readouterr().out
     (result,) = tmp_path.glob("codec-*.json")
     data = json.loads(result.read_text())
-    assert data["benchmark"] == "codec" and len(data["results"]) == 3
+    assert data["benchmark"] == "codec" and len(data["results"]) == 4

@@ -220,3 +220,120 @@ def test_any_split_of_any_stream_gives_the_same_messages_and_error_count(
     assert sum(isinstance(m, ProtocolError) for m in split) == sum(
         isinstance(m, ProtocolError) for m in whole
     )
+
+
+# --- Headers on demand: a framed message keeps its text and splits it when first read. ---------
+
+
+def _eager_decoder(**kw: object) -> AmiDecoder:
+    dec = AmiDecoder(**kw)  # type: ignore[arg-type]
+    dec._lazy = False  # the line-by-line decode the on-demand path must agree with
+    return dec
+
+
+def _run(dec: AmiDecoder, chunks: list[bytes]) -> list[Message | ProtocolError]:
+    out: list[Message | ProtocolError] = []
+    for c in chunks:
+        out += dec.feed(c)
+    return out
+
+
+def _assert_same(lazy: list[Message | ProtocolError], eager: list[Message | ProtocolError]) -> None:
+    """Equal, and equal field by field through every accessor (not only ``__eq__``)."""
+    assert lazy == eager
+    for a, b in zip(lazy, eager, strict=True):
+        if isinstance(a, ProtocolError) or isinstance(b, ProtocolError):
+            assert a == b
+            continue
+        assert (a.kind, a.name, a.keys, a.values) == (b.kind, b.name, b.keys, b.values)
+        assert a.headers == b.headers and a.as_dict() == b.as_dict()
+        assert hash(a) == hash(b) and repr(a) == repr(b)
+        for key in {*a.keys, "ActionID", "nosuchkey"}:
+            assert a.get(key) == b.get(key) and a.getall(key) == b.getall(key)
+
+
+@given(MESSAGES, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_on_demand_and_eager_decoding_agree_on_valid_streams(
+    msgs: list[tuple[str, str, list[tuple[str, str]]]], cuts: list[int]
+) -> None:
+    data = _stream(msgs)
+    drop = {name for first, name, _ in msgs[::2] if first == "Event"}
+    for kw in ({}, {"drop_events": drop}):
+        lazy, eager = AmiDecoder(**kw), _eager_decoder(**kw)  # type: ignore[arg-type]
+        chunks = _split(data, cuts)
+        _assert_same(_run(lazy, chunks), _run(eager, chunks))
+        assert (lazy.dropped, lazy.protocol_errors) == (eager.dropped, eager.protocol_errors)
+
+
+@given(FRAGMENTS, st.lists(st.integers(min_value=0, max_value=400), max_size=10))
+@settings(max_examples=400, deadline=None)
+def test_on_demand_and_eager_decoding_agree_on_any_stream(
+    fragments: list[bytes], cuts: list[int]
+) -> None:
+    data = banner() + b"".join(fragments) + b"\r\n\r\n"
+    for kw in ({}, {"drop_events": {"Hangup"}}):
+        lazy, eager = AmiDecoder(**kw), _eager_decoder(**kw)  # type: ignore[arg-type]
+        chunks = _split(data, cuts)
+        _assert_same(_run(lazy, chunks), _run(eager, chunks))
+        assert (lazy.dropped, lazy.protocol_errors) == (eager.dropped, eager.protocol_errors)
+
+
+LINE = st.one_of(
+    st.tuples(KEY, VALUE).map(lambda kv: f"{kv[0]}: {kv[1]}"),
+    st.sampled_from(["nonsense", ": no key", "Key:", "a:b: c", "Key: a: b", "Key: x\r", "\n"]),
+    VALUE,
+)
+
+
+@given(
+    st.lists(st.tuples(FIRST, VALUE, st.lists(LINE, max_size=6)), min_size=1, max_size=5),
+    st.lists(st.integers(min_value=0, max_value=2_000), max_size=8),
+)
+@settings(max_examples=400, deadline=None)
+def test_on_demand_and_eager_decoding_agree_on_odd_lines(
+    blocks: list[tuple[str, str, list[str]]], cuts: list[int]
+) -> None:
+    """Lines the framing check must send to the eager path: no colon, empty key, bare colon..."""
+    text = "".join(
+        "\r\n".join([f"{first}: {name}", *lines]) + "\r\n\r\n" for first, name, lines in blocks
+    )
+    data = banner() + text.encode("utf-8", errors="replace")
+    chunks = _split(data, cuts)
+    lazy, eager = AmiDecoder(drop_events={"VarSet"}), _eager_decoder(drop_events={"VarSet"})
+    _assert_same(_run(lazy, chunks), _run(eager, chunks))
+    assert (lazy.dropped, lazy.protocol_errors) == (eager.dropped, eager.protocol_errors)
+
+
+def test_on_demand_and_eager_decoding_agree_on_every_recording(transcripts_dir: Path) -> None:
+    recordings = sorted(transcripts_dir.glob("*.txt"))
+    assert recordings
+    for path in recordings:
+        data = received_stream(path)
+        chunks = [data[i : i + 1400] for i in range(0, len(data), 1400)]
+        lazy, eager = AmiDecoder(), _eager_decoder()
+        out = _run(lazy, chunks)
+        assert len(out) > 1, path.name
+        _assert_same(out, _run(eager, chunks))
+        assert lazy.protocol_errors == eager.protocol_errors == 0, path.name
+
+
+def test_a_message_is_immutable_and_hashable() -> None:
+    dec = AmiDecoder(expect_banner=False)
+    (framed,) = dec.feed(encode("Event", "Hangup", [("Uniqueid", "a-1"), ("Cause", "16")]))
+    built = Message(
+        MessageKind.EVENT, "Hangup", [("Event", "Hangup"), ("Uniqueid", "a-1"), ("Cause", "16")]
+    )
+    assert framed == built and hash(framed) == hash(built) and {framed: 1}[built] == 1
+    assert isinstance(framed, Message)
+    for msg in (framed, built):
+        try:
+            msg.name = "Other"  # type: ignore[misc]
+        except AttributeError:
+            pass
+        else:
+            raise AssertionError("a message was changed")
+        assert msg.name == "Hangup" and msg["cause"] == "16"
+    import pickle
+
+    assert pickle.loads(pickle.dumps(framed)) == built

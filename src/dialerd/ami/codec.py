@@ -25,10 +25,12 @@ an empty line, a line without a colon) take the line-by-line path, which gives t
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import repeat
+from itertools import compress, repeat
+from operator import getitem, not_
 from typing import Any
 
 BANNER_PREFIX = "Asterisk Call Manager/"
@@ -69,7 +71,7 @@ class Message:
     _kind: MessageKind
     _name: str
     _text: str | None
-    _keys: tuple[str, ...]
+    _keys: tuple[str, ...] | None  # None until the kept text is split
     _values: tuple[str, ...]
 
     def __init__(
@@ -120,18 +122,16 @@ class Message:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        try:
-            return self._keys
-        except AttributeError:
+        keys = self._keys
+        if keys is None:
             return self._split()
+        return keys
 
     @property
     def values(self) -> tuple[str, ...]:
-        try:
-            return self._values
-        except AttributeError:
+        if self._keys is None:
             self._split()
-            return self._values
+        return self._values
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
@@ -177,18 +177,21 @@ class Message:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
-        if self._kind is not other._kind or self._name != other._name:
-            return False
         if self._text is not None and self._text == other._text:
             return True  # the same text splits the same way
-        return self.keys == other.keys and self._values == other._values
+        return (
+            self.kind is other.kind
+            and self.name == other.name
+            and self.keys == other.keys
+            and self._values == other._values
+        )
 
     def __hash__(self) -> int:
         # By content, not by text: messages from different texts can be equal ("K:" and "K: ").
-        return hash((self._kind, self._name, self.keys, self._values))
+        return hash((self.kind, self.name, self.keys, self._values))
 
     def __repr__(self) -> str:
-        return f"Message({self._kind.value}, {self._name!r}, {self.headers!r})"
+        return f"Message({self.kind.value}, {self.name!r}, {self.headers!r})"
 
 
 # Slot setters that bypass the blocked __setattr__ (C-level descriptors: the decoder's hot path).
@@ -196,7 +199,7 @@ _slot = vars(Message)
 _set_kind: Callable[[Message, MessageKind], None] = _slot["_kind"].__set__
 _set_name: Callable[[Message, str], None] = _slot["_name"].__set__
 _set_text: Callable[[Message, str | None], None] = _slot["_text"].__set__
-_set_keys: Callable[[Message, tuple[str, ...]], None] = _slot["_keys"].__set__
+_set_keys: Callable[[Message, tuple[str, ...] | None], None] = _slot["_keys"].__set__
 _set_values: Callable[[Message, tuple[str, ...]], None] = _slot["_values"].__set__
 _new_message = object.__new__
 
@@ -222,9 +225,12 @@ class ProtocolError:
 # Where a real message may start inside a block that began with garbage.
 _MESSAGE_START = re.compile(r"(?:Event|Response|Action): ")
 _partition = str.partition
-# A line break not followed by ``key: `` (key of word characters and dashes) or by the empty line
-# between messages: where it is absent from a region, every line of it is ``key: value``.
-_BAD_LINE = re.compile(r"\r\n(?![\w-]++: |\r\n)")
+# A line break not followed by ``key: `` (ASCII word characters and dashes) or by the empty line
+# between messages: where it is absent from a region, every line of it is ``key: value``. Searched
+# in the raw bytes (ASCII classes are cheaper than Unicode ones; UTF-8 never hides CR, LF, colon or
+# space inside a multi-byte character, so the lines are the same as in the decoded text).
+_KIND_PREFIXES = ("Event: ", "Response: ", "Action: ")
+_BAD_LINE = re.compile(rb"\r\n(?![A-Za-z0-9_-]++: |\r\n)")
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -303,7 +309,15 @@ class AmiDecoder:
     ``dropped`` counts them.
     """
 
-    __slots__ = ("_buf", "_expect_banner", "protocol_errors", "_drop", "dropped", "_lazy")
+    __slots__ = (
+        "_buf",
+        "_expect_banner",
+        "protocol_errors",
+        "_drop",
+        "_drop_prefixes",
+        "dropped",
+        "_lazy",
+    )
 
     def __init__(self, expect_banner: bool = True, drop_events: Iterable[str] = ()) -> None:
         self._buf = b""
@@ -311,6 +325,7 @@ class AmiDecoder:
         self._lazy = True
         self._expect_banner = expect_banner
         self._drop = frozenset(drop_events)
+        self._drop_prefixes = tuple(f"Event: {name}\r\n" for name in self._drop)
         self.protocol_errors = 0
         self.dropped = 0
 
@@ -352,14 +367,45 @@ class AmiDecoder:
                 blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
                 self._decode_blocks(blocks, out, lazy=False)
             else:
-                lazy = self._lazy and _BAD_LINE.search(text) is None
-                self._decode_blocks(text.split("\r\n\r\n"), out, lazy)
+                blocks = text.split("\r\n\r\n")
+                if not self._lazy or _BAD_LINE.search(region) is not None:
+                    self._decode_blocks(blocks, out, lazy=False)
+                elif not self._frame(blocks, out):
+                    self._decode_blocks(blocks, out, lazy=True)
         if len(rest) > MAX_MESSAGE_BYTES:
             out.append(ProtocolError("message larger than MAX_MESSAGE_BYTES", rest[:_RAW_KEEP]))
             self.protocol_errors += 1
             rest = b""
         self._buf = rest
         return out
+
+    def _frame(self, blocks: list[str], out: list[Message | ProtocolError]) -> bool:
+        """The common case at C speed: every line of the region is ``key: value`` and every block
+        starts with its kind. Each block becomes a message holding its text; ``False`` (nothing
+        done) when a block does not fit, for :meth:`_decode_blocks` to take them one by one."""
+        if not all(map(str.startswith, blocks, repeat(_KIND_PREFIXES))):
+            return False
+        if not all(map(str.__contains__, blocks, repeat("\r\n"))):
+            return False  # a one-line block: its whole text is its first line
+        if self._drop:
+            keep = list(map(not_, map(str.startswith, blocks, repeat(self._drop_prefixes))))
+            kept = list(compress(blocks, keep))
+            self.dropped += len(blocks) - len(kept)
+            blocks = kept
+        if not blocks:
+            return True
+        # First lines without copying the rest of each block; "Kind: name" partitioned.
+        first_lines: Iterator[str] = map(
+            getitem, blocks, map(slice, map(str.find, blocks, repeat("\r\n")))
+        )
+        kind_keys, _, names = zip(*map(str.partition, first_lines, repeat(": ")), strict=True)
+        messages: list[Message] = list(map(_new_message, repeat(Message, len(blocks))))
+        deque(map(_set_kind, messages, map(_KIND_BY_KEY.__getitem__, kind_keys)), maxlen=0)
+        deque(map(_set_name, messages, names), maxlen=0)
+        deque(map(_set_text, messages, blocks), maxlen=0)
+        deque(map(_set_keys, messages, repeat(None)), maxlen=0)
+        out += messages
+        return True
 
     def _decode_blocks(
         self, blocks: list[str], out: list[Message | ProtocolError], lazy: bool
@@ -375,7 +421,7 @@ class AmiDecoder:
         event = MessageKind.EVENT
         new = _new_message
         cls = Message
-        set_kind, set_name, set_text = _set_kind, _set_name, _set_text
+        set_kind, set_name, set_text, set_keys = _set_kind, _set_name, _set_text, _set_keys
         find = str.find
         sep = ": "
         append = out.append
@@ -393,6 +439,7 @@ class AmiDecoder:
                     set_kind(m, kind)
                     set_name(m, name)
                     set_text(m, block)
+                    set_keys(m, None)
                     append(m)
                     continue
                 keys, seps, values = zip(

@@ -181,6 +181,7 @@ class CampaignRunner:
         self._windows_restored = False
         self._seeded = False
         self._callbacks_until = -math.inf
+        self._callbacks_ready: frozenset[str] = frozenset()
         self.waiting_callbacks: dict[str, int] = {}
         """Agent name -> personal callbacks due and not yet dialed (e.g. the agent is away)."""
 
@@ -965,7 +966,11 @@ class CampaignRunner:
         reserved = self.builder.reserved
         for attempt_id in [a for a in reserved if not self._call_in_flight(a)]:
             del reserved[attempt_id]
-        if mono < self._callbacks_until:
+        ready = frozenset(i for i, st in self.agents.items() if st.state is AgentState.READY)
+        # once per tick, and at once when an agent becomes ready (before pool calls take it)
+        newly_ready = not ready <= self._callbacks_ready
+        self._callbacks_ready = ready
+        if mono < self._callbacks_until and not newly_ready:
             return
         self._callbacks_until = mono + self._settings.tick_seconds
         due = await due_callbacks(self._store, self.campaign.id, now)

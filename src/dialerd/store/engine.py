@@ -9,19 +9,25 @@ gets a plain deferred ``BEGIN``, so the overview never waits behind an import.
 
 pysqlite/aiosqlite emit their own BEGIN lazily; we switch that off (``isolation_level = None``) and
 emit our own in the ``begin`` event, the recipe from the SQLAlchemy SQLite dialect documentation.
+
+The driver is aiosqlite through :mod:`dialerd.store.sqlite_driver`: one hand-off to the
+connection's thread per statement instead of three or four.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dialerd.store import sqlite_driver
 from dialerd.store.errors import StoreUnavailable
 
 DEFAULT_URL = "sqlite+aiosqlite:///./var/dialerd.sqlite"
@@ -76,6 +82,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
+        kwargs.setdefault("module", AsyncAdapt_aiosqlite_dbapi(sqlite_driver.module(), sqlite3))
         engine = create_async_engine(u, **kwargs)
         _install_sqlite_hooks(engine)
         return engine

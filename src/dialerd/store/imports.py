@@ -46,6 +46,7 @@ from dialerd.domain.contact_import import (
     ProblemKind,
     RowProblem,
 )
+from dialerd.store import search
 from dialerd.store.engine import READ
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.models import (
@@ -303,6 +304,8 @@ async def _run(
     probe = {"k": "v\u00e4"}
     fields_as_text = fields_proc(probe) == json.dumps(probe)
     sql = _insert_sql(dialect.paramstyle, literals)
+    # SQLite: index the new contacts for search in one go at the end (see dialerd.store.search).
+    suspended = await search.suspend_insert_indexing(conn)
     async with aclosing(_aiter(chunks)) as stream:
         async for chunk in stream:
             report.rows += chunk.rows
@@ -327,6 +330,7 @@ async def _run(
             ):
                 problems.sort(key=lambda p: p.row)
             report.problems.extend(problems)
+    await search.index_import(conn, import_id, suspended)
     report.finished_at = clock.now()
     await conn.execute(
         update(ImportRow)

@@ -15,22 +15,35 @@ A line's key is the text before its first ``": "`` (what Asterisk writes); a lin
 back as a :class:`ProtocolError` in the message stream, which the link logs and counts. When garbage
 was glued in front of a real message (no empty line between them), the message is salvaged.
 
-Speed: a loaded dialer receives thousands of events a second, half of them noise (VarSet,
-Newexten). The fast path decodes a whole message with two C-level string operations (replace
-``": "`` by CRLF, split) and keeps keys and values as two tuples; ``headers`` pairs are built only
-when asked for. Messages that the fast path cannot prove well-formed (a value containing ``": "``,
-an empty line, a line without a colon) take the line-by-line path, which gives the same result.
+Speed: a loaded dialer receives thousands of events a second, and most of them are never read
+beyond their name (VarSet, Newexten, DeviceStateChange: about half of a busy server's traffic,
+dropped by the link or ignored by :func:`dialerd.ami.events.normalise`). So headers are parsed on
+demand: :meth:`AmiDecoder.feed` decodes each read's complete region once, splits it into blocks,
+and in the common case builds every message in C as ``(kind, name, text)``; keys and values are
+split from ``text`` the first time a header is read, and cached. Framing a message costs about
+as much as finding its name; the full split is paid only by messages someone reads.
+
+Why on-demand parsing gives exactly the eager results: whether a block is a message or a
+:class:`ProtocolError` must be known at framing time, so before any block is kept unsplit one
+regular expression over the region proves that every line is ``key: value`` (a key of ASCII word
+characters or dashes, then ``": "``) and every block starts with its ``Event``/``Response``/
+``Action`` line (whose name it captures). For such lines the later split (``": "`` replaced by
+CRLF and one split, or a partition per line when a value holds ``": "``) is the same as the eager
+decode's ``partition(": ")`` per line. Anything else -- a bad line anywhere in the read, a lone CR
+or LF in a first line, a one-line message, invalid UTF-8 -- sends that read's blocks through the
+eager, line-by-line decode. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid
+streams, arbitrary byte soup and streams with odd lines through both paths (``_lazy`` off and on)
+under random read splits and compare every accessor; the recorded sessions are compared too.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import compress, repeat
-from operator import getitem, not_
+from operator import not_
 from typing import Any
 
 BANNER_PREFIX = "Asterisk Call Manager/"
@@ -56,33 +69,24 @@ _KIND_BY_KEY = {
 _KIND_BY_LOWER_KEY = {k.lower(): v for k, v in _KIND_BY_KEY.items()}
 
 
-class Message:
+class Message(tuple[MessageKind, str, str | None]):
     """One AMI message. ``name`` is the Event, Response or Action value (or the banner text).
 
     Immutable and hashable. Build one with ``Message(kind, name, headers)`` where ``headers`` is a
     sequence of ``(key, value)`` pairs. A message that :class:`AmiDecoder` framed keeps its text and
     splits it into keys and values only when a header is first read (see the module docstring);
-    from the outside the two kinds of message are indistinguishable, and equal when their kind,
-    name and headers are.
+    from the outside the two are indistinguishable, and equal when their kind, name and headers
+    are. Underneath it is the tuple ``(kind, name, text)`` (built in C, one per message, which is
+    what makes framing cheap); the split headers are cached in the instance dict, once.
     """
 
-    __slots__ = ("_kind", "_name", "_text", "_keys", "_values")
-
-    _kind: MessageKind
-    _name: str
-    _text: str | None
-    _keys: tuple[str, ...] | None  # None until the kept text is split
-    _values: tuple[str, ...]
-
-    def __init__(
-        self, kind: MessageKind, name: str, headers: Iterable[tuple[str, str]] = ()
-    ) -> None:
+    def __new__(
+        cls, kind: MessageKind, name: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> Message:
         pairs = tuple(headers)
-        _set_kind(self, kind)
-        _set_name(self, name)
-        _set_text(self, None)
-        _set_keys(self, tuple(k for k, _ in pairs))
-        _set_values(self, tuple(v for _, v in pairs))
+        self = tuple.__new__(cls, (kind, name, None))
+        self.__dict__["_kv_cache"] = (tuple(k for k, _ in pairs), tuple(v for _, v in pairs))
+        return self
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Message is immutable (cannot set {name!r})")
@@ -91,56 +95,57 @@ class Message:
         raise AttributeError(f"Message is immutable (cannot delete {name!r})")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Message, (self._kind, self._name, self.headers))
+        kind, name, _ = self
+        return (Message, (kind, name, self.headers))
 
     @property
     def kind(self) -> MessageKind:
-        return self._kind
+        kind, _, _ = self
+        return kind
 
     @property
     def name(self) -> str:
-        return self._name
+        _, name, _ = self
+        return name
 
-    def _split(self) -> tuple[str, ...]:
-        """Split the kept text into keys and values (once); return the keys.
+    def _kv(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Keys and values; the kept text is split on the first call.
 
         The decoder proved at framing time that every line is ``key: value`` with a key of word
         characters, so the split cannot fail. When no value holds ``": "``, one replace and one
         split in C give keys and values alternately; otherwise each line is partitioned.
         """
-        text = self._text
+        cache = self.__dict__
+        kv: tuple[tuple[str, ...], tuple[str, ...]] | None = cache.get("_kv_cache")
+        if kv is not None:
+            return kv
+        _, _, text = self
         assert text is not None
         parts = text.replace(": ", "\r\n").split("\r\n")
         if len(parts) == 2 * text.count(": "):
-            keys = tuple(parts[0::2])
-            values = tuple(parts[1::2])
+            kv = (tuple(parts[0::2]), tuple(parts[1::2]))
         else:
             keys, _, values = zip(*map(_partition, text.split("\r\n"), repeat(": ")), strict=True)
-        _set_keys(self, keys)
-        _set_values(self, values)
-        return keys
+            kv = (keys, values)
+        cache["_kv_cache"] = kv
+        return kv
 
     @property
     def keys(self) -> tuple[str, ...]:
-        keys = self._keys
-        if keys is None:
-            return self._split()
-        return keys
+        return self._kv()[0]
 
     @property
     def values(self) -> tuple[str, ...]:
-        if self._keys is None:
-            self._split()
-        return self._values
+        return self._kv()[1]
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
-        return tuple(zip(self.keys, self._values, strict=True))
+        keys, values = self._kv()
+        return tuple(zip(keys, values, strict=True))
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """First value of ``key`` (exact spelling first, then case-insensitive), or ``default``."""
-        keys = self.keys
-        values = self._values
+        keys, values = self._kv()
         try:
             return values[keys.index(key)]
         except ValueError:
@@ -152,16 +157,19 @@ class Message:
                 return values[i]
         return default
 
-    def __getitem__(self, key: str) -> str:
-        value = self.get(key)
-        if value is None:
-            raise KeyError(key)
-        return value
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            value = self.get(key)
+            if value is None:
+                raise KeyError(key)
+            return value
+        return tuple.__getitem__(self, key)
 
     def getall(self, key: str) -> list[str]:
         """Every value of a repeated key, in order (case-insensitive)."""
         lk = key.lower()
-        return [v for k, v in zip(self.keys, self._values, strict=True) if k.lower() == lk]
+        keys, values = self._kv()
+        return [v for k, v in zip(keys, values, strict=True) if k.lower() == lk]
 
     @property
     def action_id(self) -> str | None:
@@ -170,47 +178,46 @@ class Message:
     def as_dict(self) -> dict[str, str]:
         """First value per key; for logging and tests."""
         out: dict[str, str] = {}
-        for k, v in zip(self.keys, self._values, strict=True):
+        keys, values = self._kv()
+        for k, v in zip(keys, values, strict=True):
             out.setdefault(k, v)
         return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Message):
             return NotImplemented
-        if self._text is not None and self._text == other._text:
+        kind, name, text = self
+        other_kind, other_name, other_text = other
+        if kind is not other_kind or name != other_name:
+            return False
+        if text is not None and text == other_text:
             return True  # the same text splits the same way
-        return (
-            self.kind is other.kind
-            and self.name == other.name
-            and self.keys == other.keys
-            and self._values == other._values
-        )
+        return self._kv() == other._kv()
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __hash__(self) -> int:
         # By content, not by text: messages from different texts can be equal ("K:" and "K: ").
-        return hash((self.kind, self.name, self.keys, self._values))
+        kind, name, _ = self
+        return hash((kind, name, self._kv()))
 
     def __repr__(self) -> str:
-        return f"Message({self.kind.value}, {self.name!r}, {self.headers!r})"
+        kind, name, _ = self
+        return f"Message({kind.value}, {name!r}, {self.headers!r})"
 
 
-# Slot setters that bypass the blocked __setattr__ (C-level descriptors: the decoder's hot path).
-_slot = vars(Message)
-_set_kind: Callable[[Message, MessageKind], None] = _slot["_kind"].__set__
-_set_name: Callable[[Message, str], None] = _slot["_name"].__set__
-_set_text: Callable[[Message, str | None], None] = _slot["_text"].__set__
-_set_keys: Callable[[Message, tuple[str, ...] | None], None] = _slot["_keys"].__set__
-_set_values: Callable[[Message, tuple[str, ...]], None] = _slot["_values"].__set__
-_new_message = object.__new__
+_tuple_new = tuple.__new__
+
+
+def _framed(kind: MessageKind, name: str, text: str) -> Message:
+    return _tuple_new(Message, (kind, name, text))
 
 
 def _eager(kind: MessageKind, name: str, keys: tuple[str, ...], values: tuple[str, ...]) -> Message:
-    m: Message = _new_message(Message)
-    _set_kind(m, kind)
-    _set_name(m, name)
-    _set_text(m, None)
-    _set_keys(m, keys)
-    _set_values(m, values)
+    m: Message = _tuple_new(Message, (kind, name, None))
+    m.__dict__["_kv_cache"] = (keys, values)
     return m
 
 
@@ -225,12 +232,14 @@ class ProtocolError:
 # Where a real message may start inside a block that began with garbage.
 _MESSAGE_START = re.compile(r"(?:Event|Response|Action): ")
 _partition = str.partition
-# A line break not followed by ``key: `` (ASCII word characters and dashes) or by the empty line
-# between messages: where it is absent from a region, every line of it is ``key: value``. Searched
-# in the raw bytes (ASCII classes are cheaper than Unicode ones; UTF-8 never hides CR, LF, colon or
-# space inside a multi-byte character, so the lines are the same as in the decoded text).
+# One pass over a region: each ``(key, name)`` of a message's first line after an empty line, and
+# ``("", "")`` for a line break followed neither by ``key: `` (ASCII word characters and dashes) nor
+# by the empty line between messages. With no ``("", "")``, every line is ``key: value``.
+_HEADS_AND_BAD_LINES = re.compile(
+    r"\r\n\r\n(Event|Response|Action): ([^\r\n]*+)(?=\r\n)|\r\n(?![A-Za-z0-9_-]++: |\r\n)"
+)
+_BAD = ("", "")
 _KIND_PREFIXES = ("Event: ", "Response: ", "Action: ")
-_BAD_LINE = re.compile(rb"\r\n(?![A-Za-z0-9_-]++: |\r\n)")
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -368,10 +377,10 @@ class AmiDecoder:
                 self._decode_blocks(blocks, out, lazy=False)
             else:
                 blocks = text.split("\r\n\r\n")
-                if not self._lazy or _BAD_LINE.search(region) is not None:
-                    self._decode_blocks(blocks, out, lazy=False)
-                elif not self._frame(blocks, out):
-                    self._decode_blocks(blocks, out, lazy=True)
+                heads = _HEADS_AND_BAD_LINES.findall(text) if self._lazy else [_BAD]
+                lines_ok = _BAD not in heads
+                if not (lines_ok and self._frame(blocks, heads, out)):
+                    self._decode_blocks(blocks, out, lines_ok)
         if len(rest) > MAX_MESSAGE_BYTES:
             out.append(ProtocolError("message larger than MAX_MESSAGE_BYTES", rest[:_RAW_KEEP]))
             self.protocol_errors += 1
@@ -379,32 +388,35 @@ class AmiDecoder:
         self._buf = rest
         return out
 
-    def _frame(self, blocks: list[str], out: list[Message | ProtocolError]) -> bool:
-        """The common case at C speed: every line of the region is ``key: value`` and every block
-        starts with its kind. Each block becomes a message holding its text; ``False`` (nothing
-        done) when a block does not fit, for :meth:`_decode_blocks` to take them one by one."""
+    def _frame(
+        self, blocks: list[str], heads: list[tuple[str, str]], out: list[Message | ProtocolError]
+    ) -> bool:
+        """The common case at C speed; ``False`` (nothing done) when a block does not fit.
+
+        Every line of the region is ``key: value`` (the caller checked), every block starts with
+        its kind and has more than one line, and ``heads`` holds the kind and name of every block
+        but the first. Each block becomes a message holding its text.
+        """
+        if len(heads) != len(blocks) - 1:
+            return False  # a first line with a lone CR or LF in its name
         if not all(map(str.startswith, blocks, repeat(_KIND_PREFIXES))):
             return False
         if not all(map(str.__contains__, blocks, repeat("\r\n"))):
             return False  # a one-line block: its whole text is its first line
+        first = blocks[0]
+        i = first.find(": ")
+        heads.insert(0, (first[:i], first[i + 2 : first.find("\r\n")]))
         if self._drop:
             keep = list(map(not_, map(str.startswith, blocks, repeat(self._drop_prefixes))))
             kept = list(compress(blocks, keep))
             self.dropped += len(blocks) - len(kept)
+            if not kept:
+                return True
             blocks = kept
-        if not blocks:
-            return True
-        # First lines without copying the rest of each block; "Kind: name" partitioned.
-        first_lines: Iterator[str] = map(
-            getitem, blocks, map(slice, map(str.find, blocks, repeat("\r\n")))
-        )
-        kind_keys, _, names = zip(*map(str.partition, first_lines, repeat(": ")), strict=True)
-        messages: list[Message] = list(map(_new_message, repeat(Message, len(blocks))))
-        deque(map(_set_kind, messages, map(_KIND_BY_KEY.__getitem__, kind_keys)), maxlen=0)
-        deque(map(_set_name, messages, names), maxlen=0)
-        deque(map(_set_text, messages, blocks), maxlen=0)
-        deque(map(_set_keys, messages, repeat(None)), maxlen=0)
-        out += messages
+            heads = list(compress(heads, keep))
+        kind_keys, names = zip(*heads, strict=True)
+        kinds = map(_KIND_BY_KEY.__getitem__, kind_keys)
+        out += map(_tuple_new, repeat(Message), zip(kinds, names, blocks, strict=True))
         return True
 
     def _decode_blocks(
@@ -419,9 +431,6 @@ class AmiDecoder:
         drop = self._drop
         kinds = _KIND_BY_KEY
         event = MessageKind.EVENT
-        new = _new_message
-        cls = Message
-        set_kind, set_name, set_text, set_keys = _set_kind, _set_name, _set_text, _set_keys
         find = str.find
         sep = ": "
         append = out.append
@@ -435,12 +444,7 @@ class AmiDecoder:
                     self.dropped += 1
                     continue
                 if lazy:
-                    m = new(cls)
-                    set_kind(m, kind)
-                    set_name(m, name)
-                    set_text(m, block)
-                    set_keys(m, None)
-                    append(m)
+                    append(_framed(kind, name, block))
                     continue
                 keys, seps, values = zip(
                     *map(_partition, block.split("\r\n"), repeat(sep)), strict=True

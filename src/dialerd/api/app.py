@@ -19,6 +19,7 @@ from dialerd.api import (
     routes_campaigns,
     routes_contacts,
     routes_dnc,
+    routes_exports,
     routes_imports,
     routes_reports,
     routes_system,
@@ -89,6 +90,7 @@ def build_app(
     app.include_router(routes_dnc.router)
     app.include_router(routes_work.router)
     app.include_router(routes_reports.router)
+    app.include_router(routes_exports.router)
     app.state.classifier = classifier  # free-text notes; None: the offline rules
     if registry is not None and serve_metrics:
         _add_metrics(app, registry)

@@ -32,10 +32,10 @@ from dialerd.store import Store, upgrade
 from dialerd.store.agentwork import search_leads
 from dialerd.store.lookup import search_contacts
 
-INDEX = "ix_contacts_search"
-INDEX_SQL = (
-    f"CREATE INDEX {INDEX} ON contacts (campaign_id, last_name, first_name, company, email, phone)"
-)
+#: The FTS5 table and its triggers (migration 0004); dropped for the LIKE baseline.
+FTS_TABLE = "contacts_search"
+INSERT_TRIGGER = "contacts_search_ai"
+TRIGGERS = (INSERT_TRIGGER, "contacts_search_ad", "contacts_search_au")
 _FIRST = ("Anna", "Ben", "Carla", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jonas")
 _LAST = ("Müller", "Schmidt", "Fischer", "Weber", "Meyer", "Wagner", "Smith", "Brown", "Koch")
 _COMPANY = ("GmbH", "AG", "KG", "Ltd", "Inc", "e.K.")
@@ -59,12 +59,18 @@ class Row:
     text: str
     matches: int
     matches_capped: int
-    baseline_ms: float
-    work_search_ms: float
+    api_like_ms: float
+    api_index_ms: float
+    work_like_ms: float
+    work_index_ms: float
 
     @property
-    def speedup(self) -> float:
-        return self.baseline_ms / self.work_search_ms if self.work_search_ms else 0.0
+    def api_speedup(self) -> float:
+        return self.api_like_ms / self.api_index_ms if self.api_index_ms else 0.0
+
+    @property
+    def work_speedup(self) -> float:
+        return self.work_like_ms / self.work_index_ms if self.work_index_ms else 0.0
 
 
 def register(sub: Any) -> None:
@@ -78,13 +84,20 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _fill(path: Path, campaign_id: int, task_id: int, n: int, seed: int) -> None:
+def _fill(path: Path, campaign_id: int, task_id: int, n: int, seed: int) -> tuple[float, bool]:
+    """Insert ``n`` contacts; returns the seconds spent building the search index and whether
+    there is one (no FTS5/trigram in this SQLite: the migration leaves it out)."""
     rnd = random.Random(seed)
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     con = sqlite3.connect(path)
     try:
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=OFF")
+        trigger = con.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (INSERT_TRIGGER,)
+        ).fetchone()
+        if trigger is not None:
+            con.execute(f"DROP TRIGGER {INSERT_TRIGGER}")
 
         def rows() -> Any:
             for i in range(n):
@@ -105,7 +118,25 @@ def _fill(path: Path, campaign_id: int, task_id: int, n: int, seed: int) -> None
             rows(),
         )
         con.commit()
+        t0 = time.perf_counter()
+        if trigger is not None:
+            con.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
+            con.execute(trigger[0])
+            con.commit()
+        index_s = time.perf_counter() - t0
         con.execute("ANALYZE")
+        con.commit()
+    finally:
+        con.close()
+    return index_s, trigger is not None
+
+
+def _drop_index(path: Path) -> None:
+    con = sqlite3.connect(path)
+    try:
+        for name in TRIGGERS:
+            con.execute(f"DROP TRIGGER IF EXISTS {name}")
+        con.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
         con.commit()
     finally:
         con.close()
@@ -121,25 +152,26 @@ async def _median(fn: Any, repeat: int) -> tuple[float, int]:
     return statistics.median(runs), total
 
 
-async def _measure(path: Path, campaign_id: int, repeat: int) -> list[Row]:
-    out: list[Row] = []
-    async with await Store.open(f"sqlite+aiosqlite:///{path}") as store:
-        for label, kind, api_text, typed in QUERIES:
+async def _measure(url: str, campaign_id: int, repeat: int) -> list[tuple[float, int, float, int]]:
+    """Per query: (API ms, API total, work ms, work total)."""
+    out: list[tuple[float, int, float, int]] = []
+    async with await Store.open(url) as store:
+        for _label, kind, api_text, typed in QUERIES:
             kw: dict[str, Any] = {
                 "name": {"name": api_text},
                 "email": {"email": api_text},
                 "phone": {"phone_digits": api_text},
             }[kind]
 
-            def baseline(kw: dict[str, Any] = kw) -> Any:
+            def api(kw: dict[str, Any] = kw) -> Any:
                 return search_contacts(store, campaign_id, limit=20, **kw)
 
-            def candidate(typed: str = typed) -> Any:
+            def work(typed: str = typed) -> Any:
                 return search_leads(store, campaign_id, typed, limit=20)
 
-            base_ms, base_total = await _median(baseline, repeat)
-            new_ms, new_total = await _median(candidate, repeat)
-            out.append(Row(label, kind, typed, base_total, new_total, base_ms, new_ms))
+            api_ms, api_total = await _median(api, repeat)
+            work_ms, work_total = await _median(work, repeat)
+            out.append((api_ms, api_total, work_ms, work_total))
     return out
 
 
@@ -162,34 +194,57 @@ async def run(args: argparse.Namespace) -> int:
             camp = await store.create_campaign(spec, datetime.now(UTC))
             task_id = (await store.tasks(camp.id))[0].id
         t0 = time.perf_counter()
-        _fill(path, camp.id, task_id, args.contacts, args.seed)
+        index_s, indexed = _fill(path, camp.id, task_id, args.contacts, args.seed)
         fill_s = time.perf_counter() - t0
-        rows = await _measure(path, camp.id, args.repeat)
+        with_index = await _measure(url, camp.id, args.repeat)
         size_mb = path.stat().st_size / 1e6
+        _drop_index(path)
+        with_like = await _measure(url, camp.id, args.repeat)
+    rows: list[Row] = []
+    for (label, kind, _api_text, typed), idx, like in zip(
+        QUERIES, with_index, with_like, strict=True
+    ):
+        if (idx[1], idx[3]) != (like[1], like[3]):
+            raise RuntimeError(f"{label}: index and LIKE disagree: {idx} vs {like}")
+        rows.append(Row(label, kind, typed, idx[1], idx[3], like[0], idx[0], like[2], idx[2]))
     out = sys.stdout
     out.write(
         f"\n## contact search, {args.contacts:,} contacts (SQLite {sqlite3.sqlite_version}, "
         f"median of {args.repeat}, page of 20 + total count)\n\n"
+        f"Baseline: `LIKE '%x%'` scan (index dropped). Candidate: FTS5 trigram index "
+        f"({'built' if indexed else 'NOT AVAILABLE in this SQLite'}, {index_s:.1f} s for "
+        f"{args.contacts:,} rows).\n\n"
     )
     out.write(
-        "| query | typed | matches | API search, baseline (ms) | work search (ms) | speed-up |\n"
+        "| query | typed | matches | API LIKE (ms) | API index (ms) | speed-up "
+        "| work LIKE (ms) | work index (ms) | speed-up |\n"
     )
-    out.write("|---|---|---:|---:|---:|---:|\n")
+    out.write("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
     for r in rows:
         out.write(
-            f"| {r.query} | `{r.text}` | {r.matches:,} | {r.baseline_ms:.1f} | "
-            f"{r.work_search_ms:.1f} | {r.speedup:.1f}x |\n"
+            f"| {r.query} | `{r.text}` | {r.matches:,} | {r.api_like_ms:.1f} | "
+            f"{r.api_index_ms:.1f} | {r.api_speedup:.1f}x | {r.work_like_ms:.1f} | "
+            f"{r.work_index_ms:.1f} | {r.work_speedup:.1f}x |\n"
         )
     result = {
         "benchmark": "search",
         "contacts": args.contacts,
         "repeat": args.repeat,
         "fill_seconds": round(fill_s, 2),
+        "index_seconds": round(index_s, 2),
+        "indexed": indexed,
         "db_megabytes": round(size_mb, 1),
         "sqlite": sqlite3.sqlite_version,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "rows": [{**asdict(r), "speedup": round(r.speedup, 2)} for r in rows],
+        "rows": [
+            {
+                **asdict(r),
+                "api_speedup": round(r.api_speedup, 2),
+                "work_speedup": round(r.work_speedup, 2),
+            }
+            for r in rows
+        ],
     }
     target = _write(Path(args.out), result)
     out.write(f"\nresults: {target}\n")

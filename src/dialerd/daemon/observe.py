@@ -133,6 +133,7 @@ class MetricsListener:
         seconds = (figures_at - decided_at).total_seconds()
         if seconds >= 0:
             self.metrics.tick_duration.labels(campaign).observe(seconds)
+            self.metrics.tick_last.labels(campaign).set(seconds)
 
     def agents_by_state(self) -> dict[str, int]:
         counts = Counter(s.value for s in self.agent_states.values())

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import (
@@ -120,6 +120,7 @@ class Store:
         self._engine = engine
         self._plans: dict[int, _LeasePlan] = {}
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._read_engine = engine.execution_options(**READ)
         self.dialect = engine.dialect.name
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -184,6 +185,21 @@ class Store:
             async with self._sessions() as s:
                 await s.connection(execution_options=READ)
                 yield s
+        except (OperationalError, InterfaceError) as exc:
+            raise unavailable(exc, self._engine.url) from exc
+
+    @asynccontextmanager
+    async def _core(self, *, read: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction on a Core connection, without an ORM session.
+
+        For the statements run once per call (a dial's do-not-call check and its attempt row):
+        there the session's bookkeeping cost more CPU than the statement. Errors as ``write``.
+        """
+        try:
+            async with (self._read_engine if read else self._engine).begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise InvalidChange(f"refused by the database: {exc.orig}") from exc
         except (OperationalError, InterfaceError) as exc:
             raise unavailable(exc, self._engine.url) from exc
 
@@ -763,10 +779,10 @@ class Store:
         Runs once per dial: a new attempt is one ``INSERT ... ON CONFLICT DO NOTHING`` (no
         read first); only an id already stored takes the merging path of ``record_attempt``.
         """
-        async with self.write() as s:
-            if attempt.result is None and attempt.hungup_at is None:
-                a = attempt
-                inserted = await s.execute(
+        if attempt.result is None and attempt.hungup_at is None:
+            a = attempt
+            async with self._core() as conn:
+                inserted = await conn.execute(
                     self._insert(AttemptRow)
                     .values(
                         id=a.id,
@@ -785,8 +801,10 @@ class Store:
                     )
                     .on_conflict_do_nothing(index_elements=["id"])
                 )
-                if inserted.rowcount == 1:  # type: ignore[attr-defined]
-                    return
+            if inserted.rowcount == 1:
+                return
+            # The id is stored already (nothing was written): merge as record_attempt does.
+        async with self.write() as s:
             await self._upsert_attempt(s, attempt)
 
     async def record_attempt(self, attempt: Attempt) -> None:
@@ -794,9 +812,7 @@ class Store:
         async with self.write() as s:
             await self._upsert_attempt(s, attempt)
 
-    async def _upsert_attempt(
-        self, s: AsyncSession, a: Attempt, *, loaded: bool = False
-    ) -> None:
+    async def _upsert_attempt(self, s: AsyncSession, a: Attempt, *, loaded: bool = False) -> None:
         """``loaded``: the caller already read the row into ``s`` (or found none), so the
         identity map answers and no SELECT is sent."""
         row = s.identity_map.get(s.identity_key(AttemptRow, a.id)) if loaded else None
@@ -887,9 +903,7 @@ class Store:
             q: Any = select(ContactRow).where(ContactRow.id == t.contact_id)
             if t.attempt is not None:
                 # The attempt row in the same round trip: its upsert below then reads nothing.
-                q = q.add_columns(AttemptRow).outerjoin(
-                    AttemptRow, AttemptRow.id == t.attempt.id
-                )
+                q = q.add_columns(AttemptRow).outerjoin(AttemptRow, AttemptRow.id == t.attempt.id)
             if self.dialect == "postgresql":
                 q = q.with_for_update(of=ContactRow)
             found = (await s.execute(q)).first()
@@ -1368,11 +1382,13 @@ class Store:
         return added
 
     async def is_dnc(self, phone: str, campaign_id: int | None = None) -> bool:
-        async with self.read() as s:
-            scope: ColumnElement[bool] = DncRow.campaign_id.is_(None)
-            if campaign_id is not None:
-                scope = or_(scope, DncRow.campaign_id == campaign_id)
-            found = await s.scalar(select(DncRow.id).where(DncRow.phone == phone, scope).limit(1))
+        scope: ColumnElement[bool] = DncRow.campaign_id.is_(None)
+        if campaign_id is not None:
+            scope = or_(scope, DncRow.campaign_id == campaign_id)
+        async with self._core(read=True) as conn:
+            found = (
+                await conn.execute(select(DncRow.id).where(DncRow.phone == phone, scope).limit(1))
+            ).scalar()
             return found is not None
 
     async def remove_dnc(self, phone: str, campaign_id: int | None = None) -> bool:

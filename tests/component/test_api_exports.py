@@ -1,0 +1,61 @@
+"""REST API: a task's contacts downloaded as CSV or XLSX (issue 8: export for download)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+
+import openpyxl
+import pytest
+from api_testkit import Api, create_campaign, open_api
+
+from dialerd.store import Store
+
+EXPORT = "/api/v1/campaigns/sales/tasks/call/export"
+
+
+@pytest.fixture
+async def api(store: Store) -> AsyncIterator[Api]:
+    async for a in open_api(store):
+        await create_campaign(a)
+        for i, (first, phone) in enumerate([("Erika", "+49301234567"), ("Max", "+49401234567")]):
+            r = await a.call(
+                "POST",
+                "/api/v1/campaigns/sales/contacts",
+                json={"first_name": first, "phone": phone, "fields": {"plan": f"p{i}"}},
+            )
+            assert r.status_code == 201, r.text
+        yield a
+
+
+async def test_csv_download_has_every_contact_of_the_task(api: Api) -> None:
+    r = await api.call("GET", EXPORT, role="readonly")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert 'filename="sales-call.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text), delimiter=";"))
+    assert sorted(row["first_name"] for row in rows) == ["Erika", "Max"]
+    assert {row["status"] for row in rows} == {"open"}
+
+
+async def test_xlsx_download_with_chosen_columns_including_custom_fields(api: Api) -> None:
+    r = await api.call("GET", EXPORT, params={"format": "xlsx", "columns": "phone,fields.plan"})
+    assert r.status_code == 200, r.text
+    sheet = openpyxl.load_workbook(io.BytesIO(r.content)).active
+    values = [tuple(c.value for c in row) for row in sheet.iter_rows()]
+    assert values[0] == ("phone", "fields.plan")
+    assert sorted(values[1:]) == [("+49301234567", "p0"), ("+49401234567", "p1")]
+
+
+async def test_unknown_task_is_404_naming_the_field(api: Api) -> None:
+    r = await api.call("GET", "/api/v1/campaigns/sales/tasks/nope/export")
+    assert r.status_code == 404
+    assert r.json()["field"] == "task"
+
+
+async def test_download_changes_nothing(api: Api) -> None:
+    before = (await api.call("GET", "/api/v1/campaigns/sales/overview")).json()
+    assert (await api.call("GET", EXPORT)).status_code == 200
+    after = (await api.call("GET", "/api/v1/campaigns/sales/overview")).json()
+    assert before == after

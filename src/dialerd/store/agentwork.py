@@ -52,7 +52,7 @@ from dialerd.store.agentwork_models import LeadNoteRow, LeadWorkRow, PredefinedN
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.models import AbandonmentBucketRow, AttemptRow, CampaignRow, ContactRow
 from dialerd.store.query import sort_expression
-from dialerd.store.search import fts_available, match_clauses, typed_terms
+from dialerd.store.search import contact_filter, fts_available, typed_terms
 from dialerd.store.store import Store
 
 __all__ = [
@@ -262,11 +262,12 @@ async def search_leads(
     c = ContactRow
     async with store.read() as s:
         fts = await fts_available(s, store.dialect)
-        where = [c.campaign_id == campaign_id]
-        where.extend(match_clauses(store.dialect, typed_terms(text), fts=fts))
-        capped = select(c.id).where(*where).limit(SEARCH_COUNT_CAP + 1).subquery()
+        found = contact_filter(store.dialect, typed_terms(text), fts=fts)
+        mine = c.campaign_id == campaign_id
+        capped = found.apply(select(c.id).where(mine)).limit(SEARCH_COUNT_CAP + 1).subquery()
         total = int(await s.scalar(select(func.count()).select_from(capped)) or 0)
-        rows = (await s.execute(_lead_select().where(*where).order_by(c.id).limit(limit))).all()
+        page = found.apply(_lead_select().where(mine)).order_by(found.id_order()).limit(limit)
+        rows = (await s.execute(page)).all()
         return [_lead(r[0], r[1], r[2]) for r in rows], total
 
 

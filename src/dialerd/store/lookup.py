@@ -31,7 +31,7 @@ from dialerd.store import convert
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.models import AttemptRow, ContactRow, DncRow, HistoryRow
 from dialerd.store.query import selection_clauses, sort_expression
-from dialerd.store.search import NAME_COLUMNS, SearchTerms, fts_available, match_clauses
+from dialerd.store.search import NAME_COLUMNS, SearchTerms, contact_filter, fts_available
 from dialerd.store.store import Store
 
 __all__ = [
@@ -76,10 +76,12 @@ async def search_contacts(
     async with store.read() as s:
         task_ids = await store._task_ids(s, campaign_id)
         where = selection_clauses(campaign_id, selection, task_ids)
-        where.extend(match_clauses(store.dialect, terms, fts=await fts_available(s, store.dialect)))
-        total = int(await s.scalar(select(func.count()).select_from(c).where(*where)) or 0)
+        found = contact_filter(store.dialect, terms, fts=await fts_available(s, store.dialect))
+        total = int(
+            await s.scalar(found.apply(select(func.count()).select_from(c)).where(*where)) or 0
+        )
         rows = await s.scalars(
-            select(c)
+            found.apply(select(c))
             .where(*where)
             .order_by(*sort_expression(order, store.dialect))
             .limit(limit)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, text
+from sqlalchemy import ColumnElement, Select, bindparam, column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from dialerd.store.models import ContactRow
@@ -31,9 +31,12 @@ from dialerd.store.models import ContactRow
 __all__ = [
     "FTS_TABLE",
     "MIN_INDEXED",
+    "ContactFilter",
     "SearchTerms",
+    "contact_filter",
     "fts_available",
-    "match_clauses",
+    "index_import",
+    "suspend_insert_indexing",
     "phone_digits",
     "typed_terms",
 ]
@@ -115,25 +118,50 @@ def _fts_term(columns: Sequence[str], part: str) -> str:
     return "{" + " ".join(columns) + "} : " + quoted
 
 
+_FTS = table(FTS_TABLE, column("rowid"))
+
+
 def _fts_clause(query: str) -> ColumnElement[bool]:
     matches = (
         select(text("rowid"))
         .select_from(text(FTS_TABLE))
-        .where(
-            text(f"{FTS_TABLE} MATCH :fts_query").bindparams(
-                bindparam("fts_query", query, unique=True)
-            )
-        )
+        .where(text(f"{FTS_TABLE} MATCH :q").bindparams(bindparam("q", query, unique=True)))
     )
     clause: ColumnElement[bool] = ContactRow.id.in_(matches.scalar_subquery())
     return clause
 
 
-def match_clauses(dialect: str, terms: SearchTerms, *, fts: bool) -> list[ColumnElement[bool]]:
-    """WHERE conditions for ``terms`` on ``contacts``, using the trigram index where one exists.
+@dataclass(frozen=True, slots=True)
+class ContactFilter:
+    """Search conditions to put on a SELECT over ``contacts`` (see :func:`contact_filter`).
+
+    With FTS the index is *joined* (``JOIN contacts_search ON rowid = contacts.id``), not used
+    through ``id IN (SELECT rowid …)``: the join reads the index lazily in rowid order, so a
+    page of 20 or a count capped at 1001 of a term in 100,000 contacts stops early (under a
+    millisecond), where the ``IN`` list is built in full first (100+ ms).
+    """
+
+    where: tuple[ColumnElement[bool], ...]
+    fts_query: str | None = None
+
+    def apply(self, stmt: Select[Any]) -> Select[Any]:
+        if self.fts_query is not None:
+            match = text(f"{FTS_TABLE} MATCH :fts_q").bindparams(
+                bindparam("fts_q", self.fts_query, unique=True)
+            )
+            stmt = stmt.join(_FTS, _FTS.c.rowid == ContactRow.id).where(match)
+        return stmt.where(*self.where)
+
+    def id_order(self) -> Any:
+        """Contact id order the index can give without sorting (``rowid`` is ``contacts.id``)."""
+        return _FTS.c.rowid if self.fts_query is not None else ContactRow.id
+
+
+def contact_filter(dialect: str, terms: SearchTerms, *, fts: bool) -> ContactFilter:
+    """Conditions for ``terms`` on ``contacts``, using the trigram index where one exists.
 
     ``fts`` says the SQLite FTS table exists (see :func:`fts_available`). All indexable parts
-    go into a single MATCH so FTS5 intersects their lists itself.
+    that must hold together go into one MATCH, so FTS5 intersects their lists itself.
     """
     where: list[ColumnElement[bool]] = []
     fts_parts: list[str] = []
@@ -158,15 +186,14 @@ def match_clauses(dialect: str, terms: SearchTerms, *, fts: bool) -> list[Column
         if indexed(terms.phone_digits) and not phone:
             fts_parts.append(_fts_term(("phone",), terms.phone_digits))
         elif indexed(terms.phone_digits):
+            # OR with the exact number: cannot be a join; a (fully built) id list instead.
             phone.append(_fts_clause(_fts_term(("phone",), terms.phone_digits)))
         else:
             # Digits only: no case folding needed, and PostgreSQL's trigram index serves LIKE.
             phone.append(ContactRow.phone.like(_like_pattern(terms.phone_digits), escape="\\"))
     if phone:
         where.append(or_(*phone))
-    if fts_parts:
-        where.append(_fts_clause(" AND ".join(fts_parts)))
-    return [and_(*where)] if len(where) > 1 else where
+    return ContactFilter(tuple(where), " AND ".join(fts_parts) if fts_parts else None)
 
 
 # -- bulk indexing for imports (SQLite) ---------------------------------------------------------

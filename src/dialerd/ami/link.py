@@ -438,10 +438,11 @@ class AmiLink:
             sleeper.cancel()
             if not work.done():
                 work.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await work
-            with contextlib.suppress(asyncio.CancelledError):
-                await sleeper
+            # Wait for both to finish without awaiting them directly: ``await work`` inside
+            # ``suppress(CancelledError)`` also swallowed a cancellation of *this* task arriving
+            # at that moment, so a cancelled engine kept running and its TaskGroup never ended.
+            # ``asyncio.wait`` never raises the children's errors, only our own cancellation.
+            await asyncio.wait((work, sleeper))
         if work.cancelled():
             raise TimeoutError
         return work.result()

@@ -37,7 +37,7 @@ corrects ``max_h E[.] <= E[max_h .]`` and the other approximations, as measured 
 with live answers l, abandons a, target t and R expected further live answers (seconds left x
 0.95 x active agents / (mean talk + mean wrap-up)) the budget is ``B = t (l + R) - a`` and
 
-    alpha_w = max(0, B - m) / R,   m = max(1 + z_(1-risk) sqrt(t R_60), z_(1-risk) sqrt(t R_900))
+    alpha_w = max(0, B - m) / R,   m = max(1 + z sqrt(t R_60), z sqrt(t R_900), 2 t R_900)
 
 spends what is left evenly over the rest of the window, keeping a margin of one whole abandon
 plus what the calls in flight may still bring over the next 60 s (R_60 live answers), or, when
@@ -136,6 +136,10 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     ``SETTLE_S`` (``z sqrt(t R_settle)``). On large teams the second term dominates (the last
     minutes of an hour bring tens of abandons whose Poisson noise the feedback no longer
     absorbs); on tiny teams the whole-abandon term does (one abandon is most of the budget).
+    From about 20 agents a third term, ``2 t R_settle``, binds: even at an allowed rate near
+    zero the calls in flight keep abandoning at about the target rate for minutes (measured
+    on s2-large: hours ended about five abandons above the controller's aim), so the window
+    keeps two settle horizons' worth of budget in reserve (one was measured not to be enough).
     """
     remaining = max(w.seconds_left, 0.0) * per_second
     budget = target * (w.live_answers + remaining) - w.abandoned
@@ -146,7 +150,9 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     z = _inverse_normal(1.0 - risk)
     react = min(remaining, REACT_S * per_second)
     settle = min(remaining, SETTLE_S * per_second)
-    margin = max(1.0 + z * math.sqrt(target * react), z * math.sqrt(target * settle))
+    margin = max(
+        1.0 + z * math.sqrt(target * react), z * math.sqrt(target * settle), 2.0 * target * settle
+    )
     return max(0.0, budget - margin) / remaining
 
 

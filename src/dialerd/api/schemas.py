@@ -72,7 +72,26 @@ def _check_detail(value: str | None) -> str | None:
     return value
 
 
-class ContactIn(Body):
+class _ContactChecks(Body):
+    """The field checks shared by a new contact and a change to one (same rules for both)."""
+
+    @field_validator("email", check_fields=False)
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return _check_email(v)
+
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return _check_zone(v)
+
+    @field_validator("fields", check_fields=False)
+    @classmethod
+    def _field_names(cls, v: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+        return _check_field_names(v)
+
+
+class ContactIn(_ContactChecks):
     """A contact to add; ``phone`` in any usual notation (normalised to E.164)."""
 
     phone: str | None = Field(None, max_length=64)
@@ -85,21 +104,6 @@ class ContactIn(Body):
     list_name: str | None = Field(None, max_length=MAX_LENGTH["list_name"])
     fields: dict[str, FieldValue] = Field(default_factory=dict)
     due_at: AwareDatetime | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return _check_email(v)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str | None) -> str | None:
-        return _check_zone(v)
-
-    @field_validator("fields")
-    @classmethod
-    def _field_names(cls, v: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
-        return _check_field_names(v)
 
 
 class ContactAdd(ContactIn):
@@ -117,7 +121,7 @@ class ContactBatch(Body):
     task: str | None = None
 
 
-class ContactChange(Body):
+class ContactChange(_ContactChecks):
     """Fields to change on one contact; absent keys stay, ``null`` clears a field.
 
     ``fields`` merges into the custom fields (a ``null`` value removes that field). A status
@@ -136,21 +140,6 @@ class ContactChange(Body):
     status: Status | None = None
     status_detail: str | None = None
     note: str | None = Field(None, max_length=2000)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return _check_email(v)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str | None) -> str | None:
-        return _check_zone(v)
-
-    @field_validator("fields")
-    @classmethod
-    def _field_names(cls, v: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
-        return _check_field_names(v)
 
     @field_validator("status_detail")
     @classmethod

@@ -248,8 +248,16 @@ def _assert_same(lazy: list[Message | ProtocolError], eager: list[Message | Prot
         assert (a.kind, a.name, a.keys, a.values) == (b.kind, b.name, b.keys, b.values)
         assert a.headers == b.headers and a.as_dict() == b.as_dict()
         assert hash(a) == hash(b) and repr(a) == repr(b)
-        for key in {*a.keys, "ActionID", "nosuchkey"}:
-            assert a.get(key) == b.get(key) and a.getall(key) == b.getall(key)
+        # Every key, other spellings of it (get falls back to ignoring case), the kind keys
+        # (the first line), keys that are missing or outside the key alphabet.
+        spellings = {
+            spelled
+            for key in {*a.keys, "ActionID", "nosuchkey", "Event", "Response", "Action", "a b"}
+            for spelled in (key, key.lower(), key.upper(), key.swapcase())
+        }
+        for key in spellings:
+            assert a.get(key) == b.get(key), key
+            assert a.getall(key) == b.getall(key), key
 
 
 @given(MESSAGES, st.lists(st.integers(min_value=0, max_value=10_000), max_size=20))
@@ -337,3 +345,62 @@ def test_a_message_is_immutable_and_hashable() -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(framed)) == built
+
+
+# Keys that collide when case is ignored, are prefixes of each other, or equal a kind key.
+CLASHING_KEY = st.sampled_from(
+    ["ActionID", "actionid", "ACTIONID", "Cause", "cause", "Cause-txt", "Event", "event", "EVENT"]
+)
+CLASHING_VALUE = st.one_of(
+    VALUE, st.sampled_from(["ActionID: x", "Cause: 16", "Ünïcode: ß", "İstanbul", ""])
+)
+
+
+@given(
+    st.lists(
+        st.tuples(FIRST, VALUE, st.lists(st.tuples(CLASHING_KEY, CLASHING_VALUE), max_size=6)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.integers(min_value=0, max_value=2_000), max_size=6),
+)
+@settings(max_examples=300, deadline=None)
+def test_on_demand_get_agrees_with_eager_on_clashing_keys(
+    msgs: list[tuple[str, str, list[tuple[str, str]]]], cuts: list[int]
+) -> None:
+    """``get`` on framed text searches for the key's line; it must pick the line the split
+    would: exact spelling first, then the first ignoring case, never a key's prefix or a value."""
+    chunks = _split(_stream(msgs), cuts)
+    _assert_same(_run(AmiDecoder(), chunks), _run(_eager_decoder(), chunks))
+
+
+def test_get_on_framed_text_prefers_the_exact_spelling() -> None:
+    (msg,) = AmiDecoder(expect_banner=False).feed(
+        b"Event: X\r\nACTIONID: a\r\nAppData: Cause: 1\r\nActionID: b\r\nCause-txt: Unknown\r\n\r\n"
+    )
+    assert isinstance(msg, Message) and msg[2] is not None  # framed, not split yet
+    assert msg.get("ActionID") == "b"
+    assert msg.get("actionid") == "a"
+    assert msg.get("Cause") is None  # only in a value and as a prefix of Cause-txt
+    assert msg.get("event") == "X" and msg.get("Event") == "X"
+    assert msg.get("Response") is None
+
+
+def test_first_lines_are_learned_once_and_names_shared() -> None:
+    from dialerd.ami import codec
+
+    dec = AmiDecoder(expect_banner=False, drop_events={"VarSet"})
+    data = (
+        encode("Event", "Hangup", [("Uniqueid", "a")])
+        + b"Event: VarSet\r\n\r\n"  # one line: no CRLF after the name, still dropped
+        + encode("Event", "Hangup", [("Uniqueid", "b")])
+    )
+    first, second = dec.feed(data)
+    assert isinstance(first, Message) and isinstance(second, Message)
+    assert first.name == second.name == "Hangup" and first.name is second.name
+    assert dec.dropped == 1 and dec.protocol_errors == 0
+    # A peer inventing names cannot grow the table without bound.
+    many = b"".join(encode("Event", f"E{i}", [("K", "v")]) for i in range(codec._HEADS_MAX + 10))
+    out = dec.feed(many)
+    assert [m.name for m in out if isinstance(m, Message)][-1] == f"E{codec._HEADS_MAX + 9}"
+    assert len(dec._heads) <= codec._HEADS_MAX

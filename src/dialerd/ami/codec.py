@@ -17,23 +17,28 @@ was glued in front of a real message (no empty line between them), the message i
 
 Speed: a loaded dialer receives thousands of events a second, and most of them are never read
 beyond their name (VarSet, Newexten, DeviceStateChange: about half of a busy server's traffic,
-dropped by the link or ignored by :func:`dialerd.ami.events.normalise`). So headers are parsed on
-demand: :meth:`AmiDecoder.feed` decodes each read's complete region once, splits it into blocks,
-and in the common case builds every message in C as ``(kind, name, text)``; keys and values are
-split from ``text`` the first time a header is read, and cached. Framing a message costs about
-as much as finding its name; the full split is paid only by messages someone reads.
+dropped by the link or ignored by :func:`dialerd.ami.events.normalise`). So nothing is done per
+message in Python while framing: :meth:`AmiDecoder.feed` decodes each read's complete region
+once, splits it into blocks, drops noise events by their first line, and builds every other
+message in C as ``(kind, name, text)``. A header is read by a substring search of ``text``
+(:meth:`Message.get`); keys and values are split from ``text`` only when all of them are asked
+for (``keys``, ``values``, ``headers``, equality), and kept.
 
 Why on-demand parsing gives exactly the eager results: whether a block is a message or a
-:class:`ProtocolError` must be known at framing time, so before any block is kept unsplit one
-regular expression over the region proves that every line is ``key: value`` (a key of ASCII word
-characters or dashes, then ``": "``) and every block starts with its ``Event``/``Response``/
-``Action`` line (whose name it captures). For such lines the later split (``": "`` replaced by
-CRLF and one split, or a partition per line when a value holds ``": "``) is the same as the eager
-decode's ``partition(": ")`` per line. Anything else -- a bad line anywhere in the read, a lone CR
-or LF in a first line, a one-line message, invalid UTF-8 -- sends that read's blocks through the
-eager, line-by-line decode. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid
-streams, arbitrary byte soup and streams with odd lines through both paths (``_lazy`` off and on)
-under random read splits and compare every accessor; the recorded sessions are compared too.
+:class:`ProtocolError` must be known at framing time, so before a block is kept unsplit one
+regular expression (``_BAD_LINE``), run once over all kept blocks of the read, proves that every
+line is ``key: value`` (a key of ASCII letters, digits, ``_`` or ``-``, then ``": "``), and each
+block's first line is taken apart into its ``Event``/``Response``/``Action`` kind and name. For
+such lines the later split (``": "`` replaced by CRLF and one split, or a partition per line
+when a value holds ``": "``) is the same as the eager decode's ``partition(": ")`` per line, and
+the line a search for ``"\\r\\n" + key + ": "`` finds is the one the split would give that key
+(see :func:`_needles`). Dropped blocks are not checked beyond their first line, as in the eager
+decode. A block that does not fit -- a bad line, a one-line message, a first line that is not
+``Kind: name`` -- goes through the eager, line-by-line decode on its own; invalid UTF-8 sends the
+read's blocks there. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid streams,
+arbitrary byte soup, streams with odd lines and keys that clash when case is ignored through both
+paths (``_lazy`` off and on) under random read splits and compare every accessor; the recorded
+sessions are compared too.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import compress, repeat
-from operator import not_
-from typing import Any
+from operator import add, is_not, itemgetter, not_
+from typing import Any, cast, overload
 
 BANNER_PREFIX = "Asterisk Call Manager/"
 _SEP = b"\r\n\r\n"
@@ -69,15 +74,42 @@ _KIND_BY_KEY = {
 _KIND_BY_LOWER_KEY = {k.lower(): v for k, v in _KIND_BY_KEY.items()}
 
 
+class _SplitHeaders:
+    """``Message.keys`` and ``Message.values``: split on the first read, then plain attributes.
+
+    A non-data descriptor: once :meth:`Message._kv` has put ``keys`` and ``values`` in the
+    instance dict, attribute lookup finds them there in C and this is not called again.
+    """
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index: int) -> None:
+        self._index = index
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any] | None = None) -> _SplitHeaders: ...
+
+    @overload
+    def __get__(self, obj: Message, owner: type[Any] | None = None) -> tuple[str, ...]: ...
+
+    def __get__(
+        self, obj: Message | None, owner: type[Any] | None = None
+    ) -> tuple[str, ...] | _SplitHeaders:
+        if obj is None:
+            return self
+        return obj._kv()[self._index]
+
+
 class Message(tuple[MessageKind, str, str | None]):
     """One AMI message. ``name`` is the Event, Response or Action value (or the banner text).
 
     Immutable and hashable. Build one with ``Message(kind, name, headers)`` where ``headers`` is a
-    sequence of ``(key, value)`` pairs. A message that :class:`AmiDecoder` framed keeps its text and
-    splits it into keys and values only when a header is first read (see the module docstring);
-    from the outside the two are indistinguishable, and equal when their kind, name and headers
-    are. Underneath it is the tuple ``(kind, name, text)`` (built in C, one per message, which is
-    what makes framing cheap); the split headers are cached in the instance dict, once.
+    sequence of ``(key, value)`` pairs. A message that :class:`AmiDecoder` framed keeps its text,
+    reads single headers out of it, and splits it into keys and values only when they are asked
+    for (see the module docstring); from the outside the two are indistinguishable, and equal when
+    their kind, name and headers are. Underneath it is the tuple ``(kind, name, text)`` (built in
+    C, one per message, which is what makes framing cheap); the split headers are kept in the
+    instance dict, once.
     """
 
     def __new__(
@@ -85,7 +117,9 @@ class Message(tuple[MessageKind, str, str | None]):
     ) -> Message:
         pairs = tuple(headers)
         self = tuple.__new__(cls, (kind, name, None))
-        self.__dict__["_kv_cache"] = (tuple(k for k, _ in pairs), tuple(v for _, v in pairs))
+        cache = self.__dict__
+        cache["keys"] = tuple(k for k, _ in pairs)
+        cache["values"] = tuple(v for _, v in pairs)
         return self
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -113,30 +147,30 @@ class Message(tuple[MessageKind, str, str | None]):
 
         The decoder proved at framing time that every line is ``key: value`` with a key of word
         characters, so the split cannot fail. When no value holds ``": "``, one replace and one
-        split in C give keys and values alternately; otherwise each line is partitioned.
+        split in C give keys and values alternately; otherwise each line is partitioned. With
+        ``L`` lines, each holding at least one ``": "``, the replace-split gives ``L + count(": ")``
+        parts, and ``count(":") >= count(": ") >= L``: so ``2 * count(":")`` parts (a count of one
+        character, the cheaper one) or ``2 * count(": ")`` prove one ``": "`` per line.
         """
         cache = self.__dict__
-        kv: tuple[tuple[str, ...], tuple[str, ...]] | None = cache.get("_kv_cache")
-        if kv is not None:
-            return kv
+        keys: tuple[str, ...] | None = cache.get("keys")
+        if keys is not None:
+            return keys, cache["values"]
         _, _, text = self
         assert text is not None
         parts = text.replace(": ", "\r\n").split("\r\n")
-        if len(parts) == 2 * text.count(": "):
-            kv = (tuple(parts[0::2]), tuple(parts[1::2]))
+        n = len(parts)
+        if n == 2 * text.count(":") or n == 2 * text.count(": "):
+            keys = tuple(parts[0::2])
+            values = tuple(parts[1::2])
         else:
             keys, _, values = zip(*map(_partition, text.split("\r\n"), repeat(": ")), strict=True)
-            kv = (keys, values)
-        cache["_kv_cache"] = kv
-        return kv
+        cache["keys"] = keys
+        cache["values"] = values
+        return keys, values
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return self._kv()[0]
-
-    @property
-    def values(self) -> tuple[str, ...]:
-        return self._kv()[1]
+    keys = _SplitHeaders(0)
+    values = _SplitHeaders(1)
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
@@ -144,7 +178,52 @@ class Message(tuple[MessageKind, str, str | None]):
         return tuple(zip(keys, values, strict=True))
 
     def get(self, key: str, default: str | None = None) -> str | None:
-        """First value of ``key`` (exact spelling first, then case-insensitive), or ``default``."""
+        """First value of ``key`` (exact spelling first, then case-insensitive), or ``default``.
+
+        On framed text this is a substring search for the key's line, without splitting the
+        message (see :func:`_needles` for why that finds exactly the line the split would).
+        """
+        _, _, text = self
+        if text is not None:
+            needles = _NEEDLES.get(key)
+            if needles is None:
+                needles = _needles(key)
+            if needles is not _NO_NEEDLES:
+                line, skip, head, _, _ = needles
+                if head and text.startswith(head):
+                    i = len(head)
+                else:
+                    i = text.find(line)
+                    if i < 0:
+                        return self._get_folded(text, key, needles, default)
+                    i += skip
+                j = text.find("\r\n", i)
+                return text[i:j] if j >= 0 else text[i:]
+        return self._get_split(key, default)
+
+    def _get_folded(
+        self, text: str, key: str, needles: _Needles, default: str | None
+    ) -> str | None:
+        """``get`` when no line has exactly ``key``: the first line whose key matches ignoring case.
+
+        On ASCII text lowering keeps every position, so the value is cut from ``text`` where the
+        lowered needle was found in the lowered text.
+        """
+        if not text.isascii():
+            return self._get_split(key, default)
+        _, _, _, line, head = needles
+        low = text.lower()
+        if head and low.startswith(head):
+            i = len(head)
+        else:
+            i = low.find(line)
+            if i < 0:
+                return default
+            i += len(line)
+        j = text.find("\r\n", i)
+        return text[i:j] if j >= 0 else text[i:]
+
+    def _get_split(self, key: str, default: str | None) -> str | None:
         keys, values = self._kv()
         try:
             return values[keys.index(key)]
@@ -211,13 +290,11 @@ class Message(tuple[MessageKind, str, str | None]):
 _tuple_new = tuple.__new__
 
 
-def _framed(kind: MessageKind, name: str, text: str) -> Message:
-    return _tuple_new(Message, (kind, name, text))
-
-
 def _eager(kind: MessageKind, name: str, keys: tuple[str, ...], values: tuple[str, ...]) -> Message:
     m: Message = _tuple_new(Message, (kind, name, None))
-    m.__dict__["_kv_cache"] = (keys, values)
+    cache = m.__dict__
+    cache["keys"] = keys
+    cache["values"] = values
     return m
 
 
@@ -232,14 +309,51 @@ class ProtocolError:
 # Where a real message may start inside a block that began with garbage.
 _MESSAGE_START = re.compile(r"(?:Event|Response|Action): ")
 _partition = str.partition
-# One pass over a region: each ``(key, name)`` of a message's first line after an empty line, and
-# ``("", "")`` for a line break followed neither by ``key: `` (ASCII word characters and dashes) nor
-# by the empty line between messages. With no ``("", "")``, every line is ``key: value``.
-_HEADS_AND_BAD_LINES = re.compile(
-    r"\r\n\r\n(Event|Response|Action): ([^\r\n]*+)(?=\r\n)|\r\n(?![A-Za-z0-9_-]++: |\r\n)"
-)
-_BAD = ("", "")
-_KIND_PREFIXES = ("Event: ", "Response: ", "Action: ")
+_first = itemgetter(0)
+_Head = tuple[MessageKind, str]
+#: A first line: an event the decoder drops, or not ``Event|Response|Action: name`` at all.
+#: (A first line has no CRLF, so these never equal a real one.)
+_DROP: _Head = (MessageKind.EVENT, "\r\n drop")
+_ODD: _Head = (MessageKind.BANNER, "\r\n odd")
+_HEADS_MAX = 4096
+# A line break that is followed neither by ``key: `` (a key of ASCII letters, digits, ``_`` or
+# ``-``) nor by the empty line between messages. Where this never matches, every line but the
+# region's first is ``key: value``.
+# (Two lookaheads run faster in ``re`` than one with an alternation.)
+_BAD_LINE = re.compile(r"\r\n(?![A-Za-z0-9_-]++: )(?!\r\n)")
+_KEY = re.compile(r"[A-Za-z0-9_-]+")
+#: :meth:`Message.get`'s needles per key (see :func:`_needles`). Keys come from code, so this stays
+#: small; bounded anyway.
+_Needles = tuple[str, int, str, str, str]
+_NEEDLES: dict[str, _Needles] = {}
+_NEEDLES_MAX = 4096
+_NO_NEEDLES: _Needles = ("", 0, "", "", "")
+_LOWER_KIND_KEYS = frozenset(k.lower() for k in _KIND_BY_KEY)
+
+
+def _needles(key: str) -> _Needles:
+    """What :meth:`Message.get` searches framed text for: ``\\r\\nKey: ``, its length, ``Key: ``
+    when the key can be the first line's (a kind key, else ``""``), and the lowered two.
+
+    Framed text has passed ``_BAD_LINE``: every line is ``key: value`` with a key of
+    ``[A-Za-z0-9_-]``, and the first line is ``Event: ``, ``Response: `` or ``Action: ``. For a
+    ``key`` of that alphabet, a line starts with ``key + ": "`` exactly when the split gives it
+    that key (the key has no colon, so its first ``": "`` is right after it), and every line but
+    the first starts after ``\\r\\n``. Other keys (``_NO_NEEDLES``) go through the split.
+    """
+    needles = _NO_NEEDLES
+    if _KEY.fullmatch(key):
+        lower = key.lower()
+        needles = (
+            f"\r\n{key}: ",
+            len(key) + 4,
+            f"{key}: " if key in _KIND_BY_KEY else "",
+            f"\r\n{lower}: ",
+            f"{lower}: " if lower in _LOWER_KIND_KEYS else "",
+        )
+    if len(_NEEDLES) < _NEEDLES_MAX:
+        _NEEDLES[key] = needles
+    return needles
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -324,6 +438,7 @@ class AmiDecoder:
         "protocol_errors",
         "_drop",
         "_drop_prefixes",
+        "_heads",
         "dropped",
         "_lazy",
     )
@@ -335,6 +450,8 @@ class AmiDecoder:
         self._expect_banner = expect_banner
         self._drop = frozenset(drop_events)
         self._drop_prefixes = tuple(f"Event: {name}\r\n" for name in self._drop)
+        #: First lines seen, taken apart: ``(kind, name)``, ``_DROP`` or ``_ODD`` (see _frame).
+        self._heads: dict[str, _Head] = {}
         self.protocol_errors = 0
         self.dropped = 0
 
@@ -374,13 +491,12 @@ class AmiDecoder:
             except UnicodeDecodeError:
                 # Only the blocks holding bad bytes get replacement characters.
                 blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
-                self._decode_blocks(blocks, out, lazy=False)
+                self._decode_blocks(blocks, out)
             else:
-                blocks = text.split("\r\n\r\n")
-                heads = _HEADS_AND_BAD_LINES.findall(text) if self._lazy else [_BAD]
-                lines_ok = _BAD not in heads
-                if not (lines_ok and self._frame(blocks, heads, out)):
-                    self._decode_blocks(blocks, out, lines_ok)
+                if self._lazy:
+                    self._frame(text, out)
+                else:
+                    self._decode_blocks(text.split("\r\n\r\n"), out)
         if len(rest) > MAX_MESSAGE_BYTES:
             out.append(ProtocolError("message larger than MAX_MESSAGE_BYTES", rest[:_RAW_KEEP]))
             self.protocol_errors += 1
@@ -388,45 +504,77 @@ class AmiDecoder:
         self._buf = rest
         return out
 
-    def _frame(
-        self, blocks: list[str], heads: list[tuple[str, str]], out: list[Message | ProtocolError]
-    ) -> bool:
-        """The common case at C speed; ``False`` (nothing done) when a block does not fit.
+    def _frame(self, text: str, out: list[Message | ProtocolError]) -> None:
+        """Frame a decoded region (complete messages, without the last empty line) into ``out``.
 
-        Every line of the region is ``key: value`` (the caller checked), every block starts with
-        its kind and has more than one line, and ``heads`` holds the kind and name of every block
-        but the first. Each block becomes a message holding its text.
+        The common case runs at C speed, a few passes over the whole region and none in Python
+        per message: split into blocks, drop noise by its first line, look every other first line
+        up in the decoder's table of first lines (``Event: Hangup`` -> kind and name; a handful
+        of distinct ones per session, so the names are shared strings), and prove with one
+        search of ``_BAD_LINE`` over the kept text that every other line is ``key: value``.
+        Each kept block then becomes a message holding its text. Dropped blocks are never looked
+        at beyond their first line, as in the eager decode. If anything in the read does not
+        fit, its blocks are sorted out one by one: a block that fits is still framed, any other
+        goes through the eager decode, so one odd message costs only itself.
         """
-        if len(heads) != len(blocks) - 1:
-            return False  # a first line with a lone CR or LF in its name
-        if not all(map(str.startswith, blocks, repeat(_KIND_PREFIXES))):
-            return False
-        if not all(map(str.__contains__, blocks, repeat("\r\n"))):
-            return False  # a one-line block: its whole text is its first line
-        first = blocks[0]
-        i = first.find(": ")
-        heads.insert(0, (first[:i], first[i + 2 : first.find("\r\n")]))
+        blocks = text.split("\r\n\r\n")
         if self._drop:
-            keep = list(map(not_, map(str.startswith, blocks, repeat(self._drop_prefixes))))
-            kept = list(compress(blocks, keep))
-            self.dropped += len(blocks) - len(kept)
-            if not kept:
-                return True
-            blocks = kept
-            heads = list(compress(heads, keep))
-        kind_keys, names = zip(*heads, strict=True)
-        kinds = map(_KIND_BY_KEY.__getitem__, kind_keys)
-        out += map(_tuple_new, repeat(Message), zip(kinds, names, blocks, strict=True))
-        return True
+            # Most of a busy stream is noise: drop it before anything else is done per block.
+            noise = map(str.startswith, blocks, repeat(self._drop_prefixes))
+            kept = list(compress(blocks, map(not_, noise)))
+            if len(kept) < len(blocks):
+                self.dropped += len(blocks) - len(kept)
+                if not kept:
+                    return
+                blocks = kept
+                text = "\r\n\r\n".join(kept)
+        heads = list(map(_first, map(_partition, blocks, repeat("\r\n"))))
+        learned = self._heads
+        got = list(map(learned.get, heads))
+        if None in got:
+            info = [h or self._learn(head) for h, head in zip(got, heads, strict=True)]
+        else:
+            info = cast(list[_Head], got)
+        if _DROP in info:  # a one-line event to drop: no CRLF after its name
+            keep = list(map(is_not, info, repeat(_DROP)))
+            blocks = list(compress(blocks, keep))
+            info = list(compress(info, keep))
+            self.dropped += len(keep) - len(blocks)
+            if not blocks:
+                return
+            text = "\r\n\r\n".join(blocks)
+        if _ODD not in info and _BAD_LINE.search(text) is None:
+            out += map(_tuple_new, repeat(Message), map(add, info, zip(blocks)))
+            return
+        search = _BAD_LINE.search
+        for block, head in zip(blocks, info, strict=True):
+            if head is not _ODD and search(block) is None:
+                out.append(_tuple_new(Message, (*head, block)))
+            else:
+                self._decode_blocks((block,), out)
 
-    def _decode_blocks(
-        self, blocks: list[str], out: list[Message | ProtocolError], lazy: bool
-    ) -> None:
-        """Decode complete blocks into ``out``.
+    def _learn(self, head: str) -> _Head:
+        """Take a first line apart as the eager decode does, and remember it (names repeat)."""
+        known = self._heads.get(head)  # learned earlier in the same read
+        if known is not None:
+            return known
+        key, sep, name = head.partition(": ")
+        kind = _KIND_BY_KEY.get(key)
+        if kind is None or not sep:
+            info = _ODD
+        elif kind is MessageKind.EVENT and name in self._drop:
+            info = _DROP
+        else:
+            info = (kind, name)
+        if len(self._heads) >= _HEADS_MAX:
+            self._heads.clear()  # a peer inventing names: keep the cache small
+        self._heads[head] = info
+        return info
 
-        ``lazy`` says that every line of every block is ``key: value`` (the caller checked the
-        whole region with one regular expression): a block whose first line names its kind then
-        becomes a message holding its text, split later if at all. Anything else is decoded now.
+    def _decode_blocks(self, blocks: Iterable[str], out: list[Message | ProtocolError]) -> None:
+        """Decode complete blocks into ``out`` now, line by line (the eager decode).
+
+        The framing path must give the same messages; the tests compare both (``_lazy``).
         """
         drop = self._drop
         kinds = _KIND_BY_KEY
@@ -442,9 +590,6 @@ class AmiDecoder:
                 name = block[i + 2 : nl] if nl >= 0 else block[i + 2 :]
                 if kind is event and drop and name in drop:
                     self.dropped += 1
-                    continue
-                if lazy:
-                    append(_framed(kind, name, block))
                     continue
                 keys, seps, values = zip(
                     *map(_partition, block.split("\r\n"), repeat(sep)), strict=True

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,6 +13,7 @@ from dialerd.bench.pacing.policies import make_policy
 from dialerd.bench.pacing.scenario import ScenarioError, load_scenario, parse_scenario
 from dialerd.bench.pacing.simulate import run_day, run_oracle
 from dialerd.cli.main import main
+from dialerd.pacing import Estimates, Snapshot
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "bench" / "scenarios"
 
@@ -112,6 +116,53 @@ def test_the_command_line_writes_table_json_and_plots(
     assert "| predictive |" in out and "/oracle" in out
     assert (tmp_path / "pacing.json").is_file()
     assert (tmp_path / "pacing-occupancy-vs-abandonment.png").stat().st_size > 1000
+
+
+def test_the_speed_report_times_one_day_of_every_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = tmp_path / "short.toml"
+    sc.write_text('name = "short"\nhours = 0.25\nagents = 6\nanswer_rate = 0.3\n')
+    code = main(
+        ["bench", "pacing", "--speed", "--scenario", str(sc), "--out", str(tmp_path),
+         "--workers", "1", "--policies", "progressive,predictive,oracle"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "One day with 3 policies" in out and "in 1 process(es)" in out
+    assert "predictive decision: p50" in out
+    report = json.loads((tmp_path / "pacing-speed.json").read_text())
+    assert set(report["policies"]) == {"progressive", "predictive", "oracle"}
+    decide = report["policies"]["predictive"]["decide_ms"]
+    assert decide["count"] == report["policies"]["predictive"]["decisions"] > 0
+    assert 0 < decide["p50"] <= decide["p99"] <= decide["max"]
+
+
+def test_policies_that_do_not_read_estimates_decide_the_same_without_their_refresh() -> None:
+    """The bench skips refreshing the snapshot's estimates for the simple policies: their
+    decisions must not depend on them (the days match a builder that does refresh)."""
+    sc = parse_scenario({**FIXED, "hours": 0.5}, "<test>")
+    for name in ("progressive", "power", "vicidial-hard"):
+        policy = make_policy(name, sc)
+        seen: list[int] = []
+        decide = policy.decide
+
+        def record(
+            snapshot: Snapshot, now: float, decide: Any = decide, seen: list[int] = seen
+        ) -> int:
+            n: int = decide(dataclasses.replace(snapshot, estimates=Estimates()), now)
+            seen.append(n)
+            return n
+
+        policy.decide = record  # type: ignore[method-assign]
+        fresh = run_day(sc, 4, policy)
+        plain = run_day(sc, 4, make_policy(name, sc))
+        assert (fresh.placed, fresh.waits, fresh.abandoned) == (
+            plain.placed,
+            plain.waits,
+            plain.abandoned,
+        )
+        assert len(seen) == plain.decisions > 0
 
 
 def test_breaks_and_log_offs_leave_the_logged_in_time_and_are_honoured() -> None:

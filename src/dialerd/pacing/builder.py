@@ -15,8 +15,10 @@ from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from dialerd.domain.enums import AgentState, CallResult
+from dialerd.domain.enums import AgentState, CallResult, DialMode
+from dialerd.pacing.calibration import Calibration
 from dialerd.pacing.estimators import OnlineEstimates
+from dialerd.pacing.predictive import planning_rate
 from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings, Snapshot
 
 
@@ -114,6 +116,7 @@ class SnapshotBuilder:
         self._ringing: dict[Hashable, float] = {}  # call -> placed at
         self._screening: dict[Hashable, float] = {}  # call -> answered at
         self._queued: dict[Hashable, float] = {}  # call -> queued at
+        self.calibration = Calibration()
         self.reserved: dict[Hashable, Hashable] = {}
         """call -> agent: a call placed for one agent (a personal callback). Until it leaves
         flight the pair is outside the pool: the agent is not free for pool calls and the
@@ -161,6 +164,7 @@ class SnapshotBuilder:
     # --- calls ----------------------------------------------------------------------------
     def call_placed(self, call: Hashable, now: float) -> None:
         self._ringing[call] = now
+        self.calibration.placed(call)
 
     def call_answered(self, call: Hashable, now: float) -> None:
         """The callee picked up: screened by AMD when the campaign has it, else queued."""
@@ -186,6 +190,10 @@ class SnapshotBuilder:
         if live:
             for w in self._windows:
                 w.add(now, 1, 0)
+        if live:
+            self.calibration.live_answer(call, False)
+        else:
+            self.calibration.forget(call)
 
     def call_ended(self, call: Hashable, now: float, result: CallResult) -> None:
         """A call left flight without an agent: unanswered, machine, or abandoned."""
@@ -197,6 +205,9 @@ class SnapshotBuilder:
         if result is CallResult.ABANDONED:
             for w in self._windows:
                 w.add(now, 1, 1)
+            self.calibration.live_answer(call, True)
+        else:
+            self.calibration.forget(call)
 
     def restore_window(self, name: str, live_answers: int, abandoned: int) -> None:
         """Persisted counts after a restart, so a restart does not reset the rate."""
@@ -224,7 +235,23 @@ class SnapshotBuilder:
             self._estimates = self.estimates.estimates()
             self._estimates_at = now
         if self.reserved:
-            return self._build_reserved(now, talking, wrapup, n_leaving, accepted_previews)
+            snap = self._build_reserved(now, talking, wrapup, n_leaving, accepted_previews)
+        else:
+            snap = self._build(now, talking, wrapup, n_leaving, accepted_previews)
+        if self.settings.dial_mode is DialMode.PREDICTIVE:
+            # the calls placed on this snapshot carry the rate the model plans with
+            self.calibration.plan_rate = planning_rate(snap) or 0.0
+        return snap
+
+    def _build(
+        self,
+        now: float,
+        talking: tuple[float, ...],
+        wrapup: tuple[float, ...],
+        n_leaving: int,
+        accepted_previews: int,
+    ) -> Snapshot:
+        assert self._estimates is not None
         return Snapshot(
             settings=self.settings,
             estimates=self._estimates,
@@ -238,8 +265,9 @@ class SnapshotBuilder:
             ringing=tuple([now - t for t in self._ringing.values()]),
             screening=tuple([now - t for t in self._screening.values()]),
             queued=tuple([now - t for t in self._queued.values()]),
-            windows=tuple(w.view(now) for w in self._windows),
+            windows=tuple([w.view(now) for w in self._windows]),
             accepted_previews=accepted_previews,
+            calibration=self.calibration.ratio,
         )
 
     def _build_reserved(
@@ -266,6 +294,7 @@ class SnapshotBuilder:
             ringing=tuple([now - t for c, t in self._ringing.items() if c not in calls]),
             screening=tuple([now - t for c, t in self._screening.items() if c not in calls]),
             queued=tuple([now - t for c, t in self._queued.items() if c not in calls]),
-            windows=tuple(w.view(now) for w in self._windows),
+            windows=tuple([w.view(now) for w in self._windows]),
             accepted_previews=accepted_previews,
+            calibration=self.calibration.ratio,
         )

@@ -29,19 +29,22 @@ normal approximation for large ones) and a constant c_h. Expected abandons are e
 
 and expected live answers ``EL(n) = sum_k c_k(H) + Q + n q(H)`` (live share applied).
 
-Decision: the largest n <= free lines with ``b * EA(n) <= alpha * EL(n)`` (and no single added call
-with ``b * dEA > MARGINAL * alpha * dEL``), at least the progressive number; ``b`` (MODEL_BIAS)
-corrects ``max_h E[.] <= E[max_h .]`` and the other approximations, as measured on the bench.
+Decision: the largest n <= free lines with ``EA(n) <= alpha_plan * EL(n)`` (and no single added
+call with ``dEA > MARGINAL * alpha_plan * dEL``), at least the progressive number.
+``alpha_plan = alpha / k`` where ``k`` is the campaign's measured ratio of abandons seen to
+abandons planned (:mod:`dialerd.pacing.calibration`): ``max_h E[.]`` is at most ``E[max_h .]``,
+later decisions add calls that compete for the same agents and the estimates lag, so the model
+under-forecasts by a factor (2-4 on the bench) that differs between campaigns and is learnt.
 
 ``alpha`` is the rate the compliance windows can still afford (the controller): for each window
 with live answers l, abandons a, target t and R expected further live answers (seconds left x
 0.95 x active agents / (mean talk + mean wrap-up)) the budget is ``B = t (l + R) - a`` and
 
-    alpha_w = max(0, B - m) / R,   m = max(1 + z sqrt(t R_60), z sqrt(t R_900), 2 t R_900)
+    alpha_w = max(0, B - m) / R,   m = max(1 + z sqrt(t R_60), z sqrt(t R_300))
 
 spends what is left evenly over the rest of the window, keeping a margin of one whole abandon
 plus what the calls in flight may still bring over the next 60 s (R_60 live answers), or, when
-larger, the upper confidence bound of the abandons of the next 15 minutes (R_900), which the
+larger, the upper confidence bound of the abandons of the next 5 minutes (R_300), which the
 feedback cannot absorb any more before the window closes. Pacing
 re-plans on every decision, so the measured abandons steer the rate: a window that has abandoned
 little banks slack and dials harder later, one that has abandoned much dials softer. In the last
@@ -59,6 +62,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from dialerd.pacing import poisson_binomial as pb
 from dialerd.pacing.distributions import (
     Distribution,
     Empirical,
@@ -69,28 +73,27 @@ from dialerd.pacing.distributions import (
 )
 from dialerd.pacing.snapshot import AbandonmentWindow, Snapshot
 
-#: Above this many uncertain items the normal approximation replaces the exact law.
-EXACT_MAX_ITEMS = 24
-#: Below ``TAIL_SHARE x target`` the allowed abandons sit in the right tail of ``Y_h``, where the
-#: normal approximation misses the skew of sums of rare events (measured on s2-large: at an
-#: allowed rate near 0.3 % the normal model let through abandons at about 7 %); there the exact
-#: law is used up to ``TAIL_MAX_ITEMS`` uncertain items.
-TAIL_SHARE = 0.5
-TAIL_MAX_ITEMS = 160
+#: Up to this many uncertain items the exact (Poisson-binomial) law is used: the abandons the
+#: model plans for sit in the right tail of ``Y_h``, where a normal approximation misses the skew
+#: of sums of rare events (measured on s2-large: at a planned rate near 0.3 % the normal model
+#: let through abandons at about 7 %). Above it (very large teams) the normal law is used.
+EXACT_MAX_ITEMS = 160
 #: An allowed rate above ``BURST x target`` is never used, however much slack a window banks.
 BURST = 1.0
 #: Seconds over which abandons already committed by calls in flight cannot be taken back.
 REACT_S = 60.0
 #: Seconds the window's feedback needs to absorb a run of bad luck: abandons over this horizon
 #: are planned against a lower confidence bound of the budget, not its mean.
-SETTLE_S = 900.0
+SETTLE_S = 300.0
+#: Abandons kept in hand for the count being whole (see ``_window_rate``).
+WHOLE = 1.0
+#: Variance of a window's abandon count over its mean: abandons come in bursts (several answers
+#: at once find no agent), so the count is over-dispersed against Poisson.
+DISPERSION = 2.0
 #: Live answers per agent per (talk + wrap-up) cycle: agents also wait between calls.
 THROUGHPUT = 0.95
-#: max_h E[...] underestimates E[max_h ...] (about 1.2x measured by Monte Carlo on the bench
-#: scenarios); the controller corrects the rest from the measured abandons.
-MODEL_BIAS = 1.6
 #: Acceptance thresholds of a marginal call and of the whole set, as multiples of alpha.
-MARGINAL = 1000.0
+MARGINAL = 3.0
 TOTAL = 1.0
 _EPS = 1e-6
 _WRAP_POINTS = np.array([1.0 / 6.0, 0.5, 5.0 / 6.0])
@@ -126,6 +129,14 @@ def allowed_rate(snapshot: Snapshot) -> float | None:
     return rate
 
 
+def planning_rate(snapshot: Snapshot) -> float | None:
+    """The rate the model plans with: what the windows allow, over the measured calibration."""
+    alpha = allowed_rate(snapshot)
+    if alpha is None:
+        return None
+    return alpha / max(snapshot.calibration, 1e-3)
+
+
 def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: float) -> float:
     """Spend what is left of the window's budget evenly over its expected live answers.
 
@@ -136,10 +147,9 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     ``SETTLE_S`` (``z sqrt(t R_settle)``). On large teams the second term dominates (the last
     minutes of an hour bring tens of abandons whose Poisson noise the feedback no longer
     absorbs); on tiny teams the whole-abandon term does (one abandon is most of the budget).
-    From about 20 agents a third term, ``2 t R_settle``, binds: even at an allowed rate near
-    zero the calls in flight keep abandoning at about the target rate for minutes (measured
-    on s2-large: hours ended about five abandons above the controller's aim), so the window
-    keeps two settle horizons' worth of budget in reserve (one was measured not to be enough).
+    The margins assume the model's forecasts are calibrated, which
+    :mod:`dialerd.pacing.calibration` sees to (before it, a fixed reserve of two settle horizons
+    stood in for the model's under-forecast and cost about 0.01 of the oracle's talk time).
     """
     remaining = max(w.seconds_left, 0.0) * per_second
     budget = target * (w.live_answers + remaining) - w.abandoned
@@ -150,9 +160,8 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     z = _inverse_normal(1.0 - risk)
     react = min(remaining, REACT_S * per_second)
     settle = min(remaining, SETTLE_S * per_second)
-    margin = max(
-        1.0 + z * math.sqrt(target * react), z * math.sqrt(target * settle), 2.0 * target * settle
-    )
+    spread = z * math.sqrt(DISPERSION * target)
+    margin = max(WHOLE + spread * math.sqrt(react), spread * math.sqrt(settle))
     return max(0.0, budget - margin) / remaining
 
 
@@ -199,15 +208,13 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int) -> int:
     """Calls to place now under the model above; ``floor`` is the progressive count."""
     if cap <= floor:
         return max(0, cap)
-    alpha = allowed_rate(snapshot)
+    alpha = planning_rate(snapshot)
     if alpha is None:
         return floor
     m = build_model(snapshot)
     limit = max(0, cap)
     q_total = float(m.q[-1])
-    if m.n_items <= EXACT_MAX_ITEMS or (
-        alpha < TAIL_SHARE * snapshot.settings.abandonment_target and m.n_items <= TAIL_MAX_ITEMS
-    ):
+    if m.n_items <= EXACT_MAX_ITEMS:
         items = [row for b in m.blocks for row in b]
         n = _search_exact(items, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit)
     else:
@@ -237,18 +244,25 @@ _last: list[tuple[object, object, _Static]] = []
 def _static(snapshot: Snapshot) -> _Static:
     st = snapshot.settings
     est = snapshot.estimates
-    if _last and _last[0][0] is est and _last[0][1] is st:
-        return _last[0][2]
+    last = _last[0] if _last else None
+    if last is not None and last[0] is est and last[1] is st:
+        return last[2]
     amd = st.amd_delay_s
-    grid = np.arange(0.0, math.ceil(st.ring_timeout_s + amd) + 1.0)
+    if last is not None and last[1] is st:
+        # new estimates, same settings (every estimates refresh): keep the grid
+        grid, reach, shifted = last[2].grid, last[2].reach, last[2].shifted
+    else:
+        grid = np.arange(0.0, math.ceil(st.ring_timeout_s + amd) + 1.0)
+        reach = grid + st.connect_limit_s
+        shifted = np.maximum(grid - amd, 0.0)
     p = min(max(est.answer_probability, 0.0), 1.0)
     need = est.live_share if amd > 0.0 else 1.0
-    shifted = np.maximum(grid - amd, 0.0)
     q = p * need * est.answer_delay.cdf(shifted)
-    q[grid < amd] = 0.0
+    if amd > 0.0:
+        q[grid < amd] = 0.0
     value = _Static(
         grid=grid,
-        reach=grid + st.connect_limit_s,
+        reach=reach,
         wraps=tuple(_wrap_points(est.wrapup)),
         q=q,
         p=p,
@@ -272,7 +286,9 @@ def build_model(snapshot: Snapshot) -> Model:
     if snapshot.wrapup:
         wr = np.sort(np.asarray(snapshot.wrapup))
         certain += np.searchsorted(wr, reach, side="right")
-    blocks: list[FloatArray] = []  # rows are probabilities that add one to Y_h
+    # rows are probabilities that add one to Y_h; the parts become one array at the end, so
+    # that the exact search reads its items as the rows of one array (no second stacking)
+    parts: list[FloatArray] = []
     n_uncertain_agents = 0
     if snapshot.talking:
         e = np.asarray(snapshot.talking)
@@ -285,14 +301,14 @@ def build_model(snapshot: Snapshot) -> Model:
             avail /= len(k.wraps)
         sure = avail[:, 0] > 1.0 - _EPS
         keep = avail[:, -1] > _EPS
-        n_sure = int(sure.sum())
+        n_sure = int(np.count_nonzero(sure))
         if n_sure:
             certain += n_sure
             keep &= ~sure
         unsure = 1.0 - avail[keep]
         if unsure.shape[0]:
             n_uncertain_agents = unsure.shape[0]
-            blocks.append(unsure)
+            parts.append(unsure)
 
     # --- answers needing an agent by h ----------------------------------------------------
     p = k.p
@@ -302,7 +318,7 @@ def build_model(snapshot: Snapshot) -> Model:
     if snapshot.screening:
         sc = np.asarray(snapshot.screening)
         rows = need * ((amd - sc)[:, None] <= k.grid[None, :]).astype(np.float64)
-        blocks.append(rows)
+        parts.append(rows)
         expected_need += need * len(sc)
     if snapshot.ringing:
         r = np.asarray(snapshot.ringing)
@@ -311,13 +327,15 @@ def build_model(snapshot: Snapshot) -> Model:
         s_f = 1.0 - est.failure_delay.cdf(r)
         # P(answer eventually | ringing at r) / S_D(r): one factor per call
         factor = (need * p) / np.maximum(p * s_d + (1.0 - p) * s_f, 1e-12)
-        f_h = est.answer_delay.cdf(r[:, None] + k.shifted[None, :])
-        rows = (f_h - f_r[:, None]) * factor[:, None]
+        rows = est.answer_delay.cdf(r[:, None] + k.shifted[None, :])
+        rows -= f_r[:, None]
+        rows *= factor[:, None]
         if amd > 0.0:
             rows[:, k.grid < amd] = 0.0
-        blocks.append(rows)
+        parts.append(rows)
         expected_need += float(rows[:, -1].sum())
     c = certain + (n_uncertain_agents - queued)
+    blocks = [np.concatenate(parts)] if len(parts) > 1 else parts
     return Model(blocks, c, k.q, expected_need, k.live_of_need)
 
 
@@ -325,12 +343,13 @@ def _cond(dist: Distribution, e: FloatArray, more: FloatArray) -> FloatArray:
     """P(duration <= e + more | duration > e) for each e (rows) and more (columns)."""
     f_e = dist.cdf(e)
     surv = 1.0 - f_e
-    out: FloatArray = (dist.cdf(e[:, None] + more[None, :]) - f_e[:, None]) / np.maximum(
-        surv, 1e-12
-    )[:, None]
     if surv.min() <= 1e-6:
         return conditional_cdf(dist, e[:, None], more[None, :])
-    np.clip(out, 0.0, 1.0, out=out)
+    out: FloatArray = dist.cdf(e[:, None] + more[None, :]) - f_e[:, None]
+    out /= surv[:, None]  # every survival is above 1e-6 here
+    # np.clip's Python wrapper costs more than the two ufuncs it ends in
+    np.maximum(out, 0.0, out=out)
+    np.minimum(out, 1.0, out=out)
     return out
 
 
@@ -348,8 +367,8 @@ def _wrap_points(dist: Distribution) -> list[float]:
 def _accept(ea: float, ea_prev: float, el: float, el_prev: float, alpha: float) -> bool:
     """The n-th call is placed when its own expected abandons per expected live answer stay
     under ``MARGINAL x alpha`` and the whole set in flight stays under ``TOTAL x alpha``."""
-    marginal = MODEL_BIAS * (ea - ea_prev) <= MARGINAL * alpha * (el - el_prev) + 1e-12
-    return marginal and MODEL_BIAS * ea <= TOTAL * alpha * el + 1e-12
+    marginal = ea - ea_prev <= MARGINAL * alpha * (el - el_prev) + 1e-12
+    return marginal and ea <= TOTAL * alpha * el + 1e-12
 
 
 def _search_exact(
@@ -362,29 +381,37 @@ def _search_exact(
     live_of_need: float,
     limit: int,
 ) -> int:
-    n_items = len(items)
-    size = n_items + limit + 2
-    dist = np.zeros((c.shape[0], size))
-    dist[:, 0] = 1.0
-    for k, row in enumerate(items):
-        shifted = dist[:, : k + 1] * row[:, None]
-        dist[:, : k + 1] *= (1.0 - row)[:, None]
-        dist[:, 1 : k + 2] += shifted
-    excess = np.maximum(np.arange(size)[None, :] - c[:, None], 0.0)
-    top = n_items
-    ea_prev = float((dist[:, : top + 1] * excess[:, : top + 1]).sum(axis=1).max())
+    # E[(Y_h - c_h)^+] from the lower tail of the complement count N - Y_h (see
+    # dialerd.pacing.poisson_binomial); EA(n) comes for a range of n per kernel call, the
+    # range doubling while every call is accepted.
+    grid = c.shape[0]
+    rows = items[0].base if items else None
+    if not (
+        isinstance(rows, np.ndarray)
+        and rows.shape == (len(items), grid)
+        and all(row.base is rows for row in items)
+    ):
+        # not the rows of build_model's one array (the law does not depend on their order)
+        rows = np.array(items) if items else np.zeros((0, grid))
+    complement = 1.0 - rows
+    start = len(items) - c
+    ea_prev = 0.0
     el_prev = expected_need * live_of_need
-    for n in range(1, limit + 1):
-        shifted = dist[:, : top + 1] * q[:, None]
-        dist[:, : top + 1] *= (1.0 - q)[:, None]
-        dist[:, 1 : top + 2] += shifted
-        top += 1
-        ea = float((dist[:, : top + 1] * excess[:, : top + 1]).sum(axis=1).max())
-        el = (expected_need + n * q_total) * live_of_need
-        if not _accept(ea, ea_prev, el, el_prev, alpha):
-            return n - 1
-        ea_prev, el_prev = ea, el
-    return limit
+    first, step = 0, 8
+    while True:
+        last = min(limit, first + step)
+        curve = pb.excess_curve(complement, start, q, first, last).tolist()
+        if first == 0:
+            ea_prev = curve[0]
+        for n in range(max(first, 1), last + 1):
+            ea = curve[n - first]
+            el = (expected_need + n * q_total) * live_of_need
+            if not _accept(ea, ea_prev, el, el_prev, alpha):
+                return n - 1
+            ea_prev, el_prev = ea, el
+        if last >= limit:
+            return limit
+        first, step = last + 1, step * 2
 
 
 def _search_normal(

@@ -108,6 +108,8 @@ class Snapshot:
     queued: tuple[float, ...] = ()
     windows: tuple[AbandonmentWindow, ...] = ()
     accepted_previews: int = 0
+    calibration: float = 1.0
+    """Abandons measured per abandon the model planned (see :mod:`dialerd.pacing.calibration`)."""
 
     @property
     def calls_in_flight(self) -> int:

@@ -50,6 +50,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument(
+        "--speed",
+        action="store_true",
+        help="speed report instead: one day (the first seed) of one scenario (default s2-large) "
+        "with every policy, wall time and predictive's cost per decision",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -81,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
                        EX_USAGE)  # fmt: skip
     if args.seeds < 1:
         raise CliError("--seeds must be at least 1", EX_USAGE)
+    if args.speed:
+        if not args.scenario:
+            args.scenario = [str(scenarios_dir() / "s2-large.toml")]
+        return _speed(_load(args)[0], args.first_seed, policies, args.workers, Path(args.out))
     scenarios = _load(args)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
@@ -111,4 +121,61 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         written += plot(summary, out)
     sys.stdout.write("Written: " + ", ".join(str(p) for p in written) + "\n")
+    return 0
+
+
+def _speed(scenario: Scenario, seed: int, policies: list[str], workers: int, out: Path) -> int:
+    """Issue #11's speed figures: the wall time of one day with every policy (each policy a
+    job for the worker processes) and predictive's cost per decision, next to the load."""
+    import json
+    import os
+
+    import numpy as np
+
+    from dialerd.bench.pacing.runner import Job, run_jobs
+
+    jobs = [Job(scenario, seed, pol) for pol in policies]
+    load_before = os.getloadavg()
+    t0 = time.perf_counter()
+    results = run_jobs(jobs, workers=workers)
+    wall = time.perf_counter() - t0
+    load_after = os.getloadavg()
+    processes = min(workers, len(jobs)) if workers > 1 and len(jobs) > 1 else 1
+    lines = [
+        f"Speed: {scenario.name}, seed {seed}, {scenario.hours:g} h, {scenario.agents} agents. "
+        f"One day with {len(jobs)} policies: {wall:.2f} s wall time in {processes} "
+        f"process(es). Load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.",
+        "",
+        "| policy | decisions | day (s, in its process) |",
+        "|---|---|---|",
+    ]
+    report: dict[str, Any] = {
+        "scenario": scenario.source,
+        "seed": seed,
+        "wall_s": wall,
+        "processes": processes,
+        "loadavg_before": load_before[0],
+        "loadavg_after": load_after[0],
+        "policies": {},
+    }
+    costs: list[str] = []
+    for r in results:
+        lines.append(f"| {r.policy} | {r.decisions} | {r.wall_s:.2f} |")
+        entry: dict[str, Any] = {"wall_s": r.wall_s, "decisions": r.decisions}
+        if r.decide_s:
+            ms = np.asarray(r.decide_s) * 1e3
+            entry["decide_ms"] = {
+                q: float(np.percentile(ms, v)) for q, v in (("p50", 50), ("p99", 99))
+            } | {"mean": float(ms.mean()), "max": float(ms.max()), "count": int(ms.size)}
+            d = entry["decide_ms"]
+            costs.append(
+                f"{r.policy} decision: p50 {d['p50']:.3f} ms, p99 {d['p99']:.3f} ms, mean "
+                f"{d['mean']:.3f} ms, max {d['max']:.2f} ms over {d['count']} decisions."
+            )
+        report["policies"][r.policy] = entry
+    sys.stdout.write("\n".join([*lines, "", *costs]) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "pacing-speed.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    sys.stdout.write(f"Written: {path}\n")
     return 0

@@ -20,7 +20,7 @@ import numpy as np
 from dialerd.bench.pacing.model import AgentPlan, Contacts, agent_schedule
 from dialerd.bench.pacing.policies import Policy
 from dialerd.bench.pacing.scenario import Scenario
-from dialerd.domain.enums import AgentState, CallResult
+from dialerd.domain.enums import AgentState, CallResult, DialMode
 from dialerd.pacing import OnlineEstimates, SnapshotBuilder
 from dialerd.pacing.estimators import DEFAULT_PRIOR
 
@@ -79,12 +79,17 @@ class _Day:
         self.n_hours = max(1, math.ceil(scenario.hours))
         self.contacts = Contacts(scenario, seed)
         self.plans: list[AgentPlan] = agent_schedule(scenario, seed)
+        # Only predictive pacing reads the snapshot's estimates; for the other policies the
+        # builder skips refreshing them (its estimators still learn): about 15 % of their
+        # simulated day (profiled on s2-large), and none of their decisions changes.
         self.builder = SnapshotBuilder(
             policy.settings,
             OnlineEstimates(DEFAULT_PRIOR),
             windows=policy.windows,
             trunk_lines=scenario.trunk_lines,
         )
+        if policy.settings.dial_mode is not DialMode.PREDICTIVE:
+            self.builder.estimates_refresh_s = math.inf
         self.res = DayResult(policy.name, scenario.name, seed)
         self.res.hourly_live = [0] * self.n_hours
         self.res.hourly_abandoned = [0] * self.n_hours

@@ -18,7 +18,7 @@ from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, no_a
 from dialerd.domain.changes import Transition
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Campaign
-from dialerd.engine import ScreenPop
+from dialerd.engine import CallProgressed, ScreenPop
 from dialerd.store import agentwork as work
 
 
@@ -123,3 +123,80 @@ async def test_a_lead_held_by_another_agent_is_not_dialed(rig: Rig) -> None:
     await until(lambda: bool(rig.dialed()))
     await rig.wait_clock(6)
     assert rig.dialed() == [free]
+
+
+def connected(rig: Rig) -> list[tuple[str | None, int]]:
+    """(agent, contact) of each call connected to an agent, in order."""
+    return [
+        (e.agent, e.contact_id)
+        for e in rig.events
+        if isinstance(e, CallProgressed) and e.phase == "connected"
+    ]
+
+
+@pytest.mark.parametrize(
+    "dial",
+    [
+        {"mode": "progressive"},
+        {"mode": "predictive"},  # two agents: too few for statistics -> progressive
+        {"mode": "power", "calls_per_ready_agent": 3.0},
+    ],
+)
+async def test_an_agent_whose_callback_rings_takes_no_pool_call_meanwhile(
+    rig: Rig, dial: dict[str, object]
+) -> None:
+    # the pool's numbers answer after 2 s, the callback's after 8.7 s (the simulator's plan for
+    # it with seed 3): pool calls reach the queue while the callback rings
+    camp = await rig.campaign(make_spec(dial=dial, connect_limit="10s"))
+    callback, *pool = await rig.contacts(camp, ["+493055500133", *live(8)])
+    await book_callback(rig, camp, callback, "a0", in_s=0)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    await rig.agent("a1", AGENTS[1], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")  # a0 first: the queue's rrmemory would offer it a call first
+    await engine.agent_login("a1")
+    await until(lambda: ("a0", callback) in connected(rig))
+    while_ringing = connected(rig)[: connected(rig).index(("a0", callback))]
+    assert [c for a, c in while_ringing if a == "a0"] == [], "a pool call took the callback's agent"
+    assert any(a == "a1" and c in pool for a, c in while_ringing), "no pool call was answered"
+    # the hold ends with the callback: a0 takes pool calls again afterwards
+    queue = rig.sim.pbx.queues["q-camp"]
+    await until(lambda: callback in [f.contact_id for f in rig.finished()], limit=15)
+    await until(lambda: not queue.members[AGENTS[0]].paused)
+    await until(lambda: any(a == "a0" and c in pool for a, c in connected(rig)), limit=15)
+
+
+async def test_an_agent_held_for_a_ringing_callback_is_released_when_the_engine_stops(
+    rig: Rig,
+) -> None:
+    camp = await rig.campaign(make_spec(ring_timeout="60s"))
+    (callback,) = await rig.contacts(camp, no_answer(1))
+    await book_callback(rig, camp, callback, "a0", in_s=0)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: rig.dialed() == [callback])
+    members = rig.sim.pbx.queues["q-camp"].members
+    assert members[AGENTS[0]].paused, "the agent was not held out of the pool's queue"
+    assert not rig.sim.pbx.queues["q-camp.a0"].members[AGENTS[0]].paused
+    await rig.stop()
+    assert not members[AGENTS[0]].paused, "the engine stopped with the agent still held"
+
+
+async def test_a_break_taken_while_the_callback_rings_outlasts_the_hold(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(ring_timeout="15s"))
+    (callback,) = await rig.contacts(camp, no_answer(1))
+    await book_callback(rig, camp, callback, "a0", in_s=0)
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: rig.dialed() == [callback])
+    members = rig.sim.pbx.queues["q-camp"].members
+    assert members[AGENTS[0]].paused
+    await engine.agent_pause("a0", True, "lunch")
+    await until(lambda: callback in [f.contact_id for f in rig.finished()], limit=15)
+    await rig.wait_clock(3)
+    assert members[AGENTS[0]].paused and members[AGENTS[0]].paused_reason == "lunch"
+    assert rig.sim.pbx.queues["q-camp.a0"].members[AGENTS[0]].paused
+    await engine.agent_pause("a0", False)
+    await until(lambda: not members[AGENTS[0]].paused)

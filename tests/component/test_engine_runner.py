@@ -695,3 +695,56 @@ async def test_preview_auto_accepts_after_the_configured_time(rig: Rig) -> None:
     # the agent's state reaches the store too (for the API and other daemons)
     await rig.wait_clock(2.5)
     assert [(a.name, a.state.value) for a in await rig.store.agents()] == [("a0", "talking")]
+
+
+async def test_a_pool_batch_sends_its_originates_at_once_within_the_server_limit(
+    tmp_path: Path,
+) -> None:
+    """Asterisk answering slowly (4 s per action) does not slow a batch to one call per reply,
+    and the replies still outstanding do not let the next decision pass the server's lines."""
+    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+        slow = AsteriskServer(
+            ServerConfig(
+                name="slow",
+                port=rig.sim.port,
+                username="dialer",
+                secret="dialerpass",
+                max_channels=8,
+                dead_peer_timeout=DEAD_PEER,
+                action_timeout=DEAD_PEER / 2,
+            ),
+            clock=rig.clock,
+        )
+        slow.start()
+        try:
+            await until(lambda: slow.ready)
+            camp = await rig.campaign(
+                make_spec(dial={"mode": "power", "calls_per_ready_agent": 6}, ring_timeout="120s")
+            )
+            await rig.contacts(camp, no_answer(20))
+            await rig.agent("a0", AGENTS[0], ("camp",))
+            await rig.agent("a1", AGENTS[1], ("camp",))
+            engine = Engine(rig.store, {"slow": slow}, rig.clock, EngineSettings(holder="slow"))
+            engine.add_listener(rig.events.append)
+            task = asyncio.create_task(engine.run())
+            try:
+                await until(lambda: bool(engine.status().campaigns))
+                await engine.agent_login("a0")
+                await engine.agent_login("a1")
+                await until(lambda: engine.status().campaigns[0].agents_by_state["ready"] == 2)
+                rig.sim.set_response_delay(4.0)
+                started = rig.clock.monotonic()
+                # 2 ready agents x 6 = 12 wanted; the server has 8 lines
+                await until(lambda: rig.sim.originates_received >= 8)
+                assert rig.clock.monotonic() - started < 12, "one reply awaited per Originate"
+                await rig.wait_clock(20)
+                assert rig.sim.originates_received == 8
+                assert len(set(rig.sim.originate_action_ids)) == 8
+                assert len(set(rig.dialed())) == 8
+                assert engine.status().campaigns[0].calls_in_flight == 8
+            finally:
+                rig.sim.set_response_delay(0.0)
+                await asyncio.wait_for(engine.stop(0), 10)
+                await asyncio.wait_for(task, 10)
+        finally:
+            await slow.close()

@@ -245,6 +245,14 @@ class AsteriskServer:
         await self.link.send("QueuePause", fields)
         self._publish(self.agents.note_paused(interface, paused, queue, reason))
 
+    def paused_in(self, interface: str, queue: str) -> bool | None:
+        """Whether the member is paused in ``queue`` (None: not a member), as the tracker knows
+        it from our own QueuePause actions and the queue events. :class:`AgentStatus` carries
+        one pause reason per agent only; holding an agent out of one queue needs the flag of
+        that queue."""
+        a = self.agents._agents.get(interface)  # the tracker's own per-queue facts
+        return None if a is None else a.queues.get(queue)
+
     def end_wrapup(self, interface: str) -> None:
         """The agent gave a disposition: their wrap-up ends now."""
         self._publish(self.agents.end_wrapup(interface))

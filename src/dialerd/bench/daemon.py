@@ -24,6 +24,10 @@ load. For each phase, after the ramp-up, a window is measured:
 - start-up (process start to ``READY=1``) and shutdown (SIGTERM to exit, drain included);
 - the simulators' CPU share of one core (this process): near 100 % means the simulator, not
   the daemon, limits the load, and the figures say less about the daemon.
+
+The output states issue #6's target (2,000 concurrent calls with 500 agents; ``TARGET_*``) and
+whether the full phase reached it: calls in flight reached the target, averaged at least 90 %
+of it over the window, and the tick p99 stayed under a second.
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ from dialerd.domain.changes import NewContact
 from dialerd.sim import SimAsterisk, SimModel
 from dialerd.sim.model import CalleeModel
 from dialerd.store import Store, upgrade
+
+#: Issue #6's target: the daemon holds this many concurrent calls with this many agents.
+TARGET_CALLS = 2000
+TARGET_AGENTS = 500
+#: "Holds": calls in flight reach the target and average this share of it over the window,
+#: with pacing ticks under a second at the 99th percentile.
+TARGET_MEAN_SHARE = 0.9
+TARGET_TICK_P99_MS = 1000.0
 
 CAMPAIGN = "bench"
 RING_TIMEOUT = 20.0
@@ -126,6 +138,7 @@ async def run(args: argparse.Namespace) -> int:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
     sys.stdout.write(table(results) + "\n")
+    sys.stdout.write(target_line(results[-1]) + "\n")
     if len(results) == 2:
         base, full = results
         sys.stdout.write(
@@ -459,9 +472,10 @@ def table(results: list[PhaseResult]) -> str:
     head = (
         "| phase | agents | lines | calls in flight mean/max | placed/s | ticks "
         "| ticks measured | tick p50 ms | tick p99 ms | tick max ms | CPU share | CPU ms/call "
-        "| sim CPU | ready s | stop s |"
+        "| sim CPU | ready s | stop s "
+        f"| target {TARGET_CALLS:,} calls / {TARGET_AGENTS} agents |"
     )
-    rows = [head, "|" + "---|" * 15]
+    rows = [head, "|" + "---|" * 16]
     for r in results:
         rows.append(
             f"| {r.phase} | {r.agents} | {r.lines} | {r.calls_mean:g}/{r.calls_max} "
@@ -469,9 +483,34 @@ def table(results: list[PhaseResult]) -> str:
             f"| {r.tick_p99_ms:g} | {r.tick_max_ms:g} "
             f"| {r.cpu_share:.0%} | {r.cpu_ms_per_call:g} | {r.sim_cpu_share:.0%} "
             f"| {r.ready_seconds:g} "
-            f"| {r.stop_seconds:g} |"
+            f"| {r.stop_seconds:g} "
+            f"| {'reached' if target_reached(r) else 'not reached'} |"
         )
     return "\n".join(rows)
+
+
+def target_reached(r: PhaseResult) -> bool:
+    """Whether a phase shows issue #6's target (see ``TARGET_*``)."""
+    return (
+        r.agents >= TARGET_AGENTS
+        and r.lines >= TARGET_CALLS
+        and r.calls_max >= TARGET_CALLS
+        and r.calls_mean >= TARGET_MEAN_SHARE * TARGET_CALLS
+        and r.tick_p99_ms < TARGET_TICK_P99_MS
+        and r.exit_code == 0
+    )
+
+
+def target_line(r: PhaseResult) -> str:
+    verdict = "REACHED" if target_reached(r) else "NOT reached"
+    return (
+        f"target (issue #6): {TARGET_CALLS:,} concurrent calls with {TARGET_AGENTS} agents, "
+        f"i.e. calls in flight reach {TARGET_CALLS:,} and average >= "
+        f"{TARGET_MEAN_SHARE:.0%} of it, tick p99 < {TARGET_TICK_P99_MS:g} ms: {verdict} "
+        f"(phase {r.phase}: {r.agents} agents, {r.lines} lines, calls in flight "
+        f"{r.calls_mean:g} mean / {r.calls_max} max, tick p99 {r.tick_p99_ms:g} ms, "
+        f"{r.cpu_ms_per_call:g} ms CPU per call)"
+    )
 
 
 def write_json(out_dir: Path, results: list[PhaseResult], args: argparse.Namespace) -> Path:
@@ -496,6 +535,13 @@ def write_json(out_dir: Path, results: list[PhaseResult], args: argparse.Namespa
             "callee": asdict(CALLEE),
         },
         "results": [asdict(r) for r in results],
+        "target": {
+            "calls": TARGET_CALLS,
+            "agents": TARGET_AGENTS,
+            "mean_share": TARGET_MEAN_SHARE,
+            "tick_p99_ms": TARGET_TICK_P99_MS,
+            "reached": target_reached(results[-1]),
+        },
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

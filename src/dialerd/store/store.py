@@ -15,16 +15,19 @@ for ``failed`` then apply when the engine or an operator runs them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
+    bindparam,
     delete,
     exists,
     func,
@@ -122,6 +125,13 @@ class Store:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._read_engine = engine.execution_options(**READ)
         self.dialect = engine.dialect.name
+        # SQLite: one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler (1 ms growing to 100 ms per retry). Within one process that
+        # starves: a coroutine writing in a loop (agent states, a transition per finished call)
+        # takes the lock again before the sleeper wakes, and the engine's lease or a finished
+        # call waited seconds. Writers of this process queue here instead, first come first
+        # served; other processes still meet the busy timeout.
+        self._write_gate: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -171,12 +181,21 @@ class Store:
         unreachable database as ``StoreUnavailable``.
         """
         try:
-            async with self._sessions() as s, s.begin():
+            async with self._writer(), self._sessions() as s, s.begin():
                 yield s
         except IntegrityError as exc:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
         except (OperationalError, InterfaceError) as exc:
             raise unavailable(exc, self._engine.url) from exc
+
+    @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        """Hold this process's SQLite write turn (see ``__init__``); nothing on PostgreSQL."""
+        if self._write_gate is None:
+            yield
+            return
+        async with self._write_gate:
+            yield
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -196,8 +215,12 @@ class Store:
         there the session's bookkeeping cost more CPU than the statement. Errors as ``write``.
         """
         try:
-            async with (self._read_engine if read else self._engine).begin() as conn:
-                yield conn
+            if read:
+                async with self._read_engine.begin() as conn:
+                    yield conn
+            else:
+                async with self._writer(), self._engine.begin() as conn:
+                    yield conn
         except IntegrityError as exc:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
         except (OperationalError, InterfaceError) as exc:
@@ -544,6 +567,31 @@ class Store:
             )
             return [convert.attempt(r) for r in rows.all()]
 
+    async def contact_record(
+        self, contact_id: int
+    ) -> tuple[Contact, list[HistoryEntry], list[Attempt]]:
+        """The contact with its history and attempts, in one read transaction (the screen pop
+        of every connected call: three transactions before)."""
+        async with self.read() as s:
+            row = await s.get(ContactRow, contact_id)
+            if row is None:
+                raise NotFound(f"no contact {contact_id}")
+            history = await s.scalars(
+                select(HistoryRow)
+                .where(HistoryRow.contact_id == contact_id)
+                .order_by(HistoryRow.id)
+            )
+            attempts = await s.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.contact_id == contact_id)
+                .order_by(AttemptRow.originated_at, AttemptRow.id)
+            )
+            return (
+                convert.contact(row),
+                [convert.history(r) for r in history.all()],
+                [convert.attempt(r) for r in attempts.all()],
+            )
+
     async def recent_attempts(self, campaign_id: int, limit: int = 500) -> list[Attempt]:
         """The campaign's latest finished attempts, oldest first (to seed pacing estimates)."""
         async with self.read() as s:
@@ -780,25 +828,10 @@ class Store:
         read first); only an id already stored takes the merging path of ``record_attempt``.
         """
         if attempt.result is None and attempt.hungup_at is None:
-            a = attempt
             async with self._core() as conn:
                 inserted = await conn.execute(
                     self._insert(AttemptRow)
-                    .values(
-                        id=a.id,
-                        campaign_id=a.campaign_id,
-                        contact_id=a.contact_id,
-                        task_id=a.task_id,
-                        phone=a.phone,
-                        server=a.server,
-                        agent=a.agent,
-                        originated_at=a.originated_at,
-                        ringing_at=a.ringing_at,
-                        answered_at=a.answered_at,
-                        connected_at=a.connected_at,
-                        cause=a.cause,
-                        disposition=a.disposition,
-                    )
+                    .values(**_attempt_values(attempt))
                     .on_conflict_do_nothing(index_elements=["id"])
                 )
             if inserted.rowcount == 1:
@@ -806,6 +839,26 @@ class Store:
             # The id is stored already (nothing was written): merge as record_attempt does.
         async with self.write() as s:
             await self._upsert_attempt(s, attempt)
+
+    async def start_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Record a batch of attempts as they start: one transaction, one multi-row INSERT.
+
+        The engine writes a pacing decision's attempts together before it sends any of their
+        Originates, so a crash mid-batch leaves each dialed contact's attempt behind (closed
+        ``failed_unknown`` at the next start) and none is dialed twice. Ids already stored (only
+        a resend of the same attempts could do that) are merged as ``start_attempt`` does.
+        """
+        if not attempts:
+            return
+        rows = [_attempt_values(a) for a in attempts]
+        async with self._core() as conn:
+            inserted = await conn.execute(
+                self._insert(AttemptRow).on_conflict_do_nothing(index_elements=["id"]), rows
+            )
+        if inserted.rowcount == len(attempts):
+            return
+        for a in attempts:
+            await self.start_attempt(a)
 
     async def record_attempt(self, attempt: Attempt) -> None:
         """Write a finished attempt without changing the contact (e.g. after ``StaleContact``)."""
@@ -860,7 +913,7 @@ class Store:
                 await self._count_answer(s, a.campaign_id, at, a.result.value == "abandoned")
 
     async def _count_answer(
-        self, s: AsyncSession, campaign_id: int, at: datetime, abandoned: bool
+        self, s: AsyncSession | AsyncConnection, campaign_id: int, at: datetime, abandoned: bool
     ) -> None:
         ins = self._insert(AbandonmentBucketRow).values(
             campaign_id=campaign_id,
@@ -897,102 +950,172 @@ class Store:
             return AbandonmentCount(int(row[0]), int(row[1]))
 
     async def apply_transition(self, t: Transition) -> Contact:
-        """Persist a taskflow decision: contact, history row and attempt in one transaction."""
+        """Persist a taskflow decision: contact, history row and attempt in one transaction.
+
+        SQLAlchemy Core, not ORM objects: this runs once per finished call, and at a few
+        thousand calls in flight the session's identity map, change tracking and flush
+        planning cost more CPU than the statements. Round trips: one SELECT (the contact with
+        its attempt row), one INSERT of the history row(s), one UPDATE of the contact, one
+        INSERT or UPDATE of the attempt (and the abandonment bucket for a live answer).
+        """
         _aware(t.at, "transition time")
-        async with self.write() as s:
-            q: Any = select(ContactRow).where(ContactRow.id == t.contact_id)
+        async with self._core() as conn:
+            pg = self.dialect == "postgresql"
             if t.attempt is not None:
                 # The attempt row in the same round trip: its upsert below then reads nothing.
-                q = q.add_columns(AttemptRow).outerjoin(AttemptRow, AttemptRow.id == t.attempt.id)
-            if self.dialect == "postgresql":
-                q = q.with_for_update(of=ContactRow)
-            found = (await s.execute(q)).first()
+                q = _SELECT_CONTACT_ATTEMPT_PG if pg else _SELECT_CONTACT_ATTEMPT
+                params = {"cid": t.contact_id, "aid": t.attempt.id}
+            else:
+                q = _SELECT_CONTACT_PG if pg else _SELECT_CONTACT
+                params = {"cid": t.contact_id}
+            found = (await conn.execute(q, params)).first()
             if found is None:
                 raise NotFound(f"no contact {t.contact_id}")
-            row = found[0]
-            if t.expect_task_id is not None and row.task_id != t.expect_task_id:
+            row: dict[str, Any] = dict(zip(_CONTACT_COLUMNS, found, strict=False))
+            cid = row["id"]
+            if t.expect_task_id is not None and row["task_id"] != t.expect_task_id:
                 raise StaleContact(
-                    f"contact {row.id} is no longer in task {t.expect_task_id} (now {row.task_id})"
+                    f"contact {cid} is no longer in task {t.expect_task_id} (now {row['task_id']})"
                 )
-            if t.expect_status is not None and row.status != t.expect_status.value:
+            if t.expect_status is not None and row["status"] != t.expect_status.value:
                 raise StaleContact(
-                    f"contact {row.id} is {row.status}, expected {t.expect_status.value}"
+                    f"contact {cid} is {row['status']}, expected {t.expect_status.value}"
                 )
-            if t.task_id != row.task_id or t.pending_task_id is not None:
-                valid = await self._task_names(s, row.campaign_id)
+            if t.task_id != row["task_id"] or t.pending_task_id is not None:
+                valid = set(
+                    (
+                        await conn.execute(
+                            select(TaskRow.id).where(TaskRow.campaign_id == row["campaign_id"])
+                        )
+                    ).scalars()
+                )
                 for tid in (t.task_id, t.pending_task_id):
                     if tid is not None and tid not in valid:
-                        raise InvalidChange(
-                            f"task {tid} is not a task of contact {row.id}'s campaign"
-                        )
-            s.add(
-                HistoryRow(
-                    campaign_id=row.campaign_id,
-                    contact_id=row.id,
-                    at=t.at,
-                    actor=t.actor,
-                    from_task_id=row.task_id,
-                    to_task_id=t.task_id,
-                    from_status=row.status,
-                    to_status=t.status.value,
-                    from_detail=row.status_detail,
-                    to_detail=t.status_detail,
-                    note=t.note,
-                )
-            )
+                        raise InvalidChange(f"task {tid} is not a task of contact {cid}'s campaign")
+            if t.attempt is not None and t.attempt.contact_id != cid:
+                raise InvalidChange(f"attempt {t.attempt.id} is not contact {cid}'s")
+            history = [
+                {
+                    "campaign_id": row["campaign_id"],
+                    "contact_id": cid,
+                    "at": t.at,
+                    "actor": t.actor,
+                    "from_task_id": row["task_id"],
+                    "to_task_id": t.task_id,
+                    "from_status": row["status"],
+                    "to_status": t.status.value,
+                    "from_detail": row["status_detail"],
+                    "to_detail": t.status_detail,
+                    "note": t.note,
+                }
+            ]
+            changes: dict[str, Any] = {}
             if t.count_attempt:
-                row.attempts += 1
-                row.last_attempt_at = t.at
-            if t.task_id != row.task_id:
-                row.attempts = 0
-            row.task_id = t.task_id
-            row.status = t.status.value
-            row.status_detail = t.status_detail
-            row.due_at = t.due_at
-            row.follow_up_agent = t.follow_up_agent
-            row.pending_task_id = t.pending_task_id
-            row.pending_due_at = t.pending_due_at
+                changes["attempts"] = row["attempts"] + 1
+                changes["last_attempt_at"] = t.at
+            if t.task_id != row["task_id"]:
+                changes["attempts"] = 0
+            changes.update(
+                task_id=t.task_id,
+                status=t.status.value,
+                status_detail=t.status_detail,
+                due_at=t.due_at,
+                follow_up_agent=t.follow_up_agent,
+                pending_task_id=t.pending_task_id,
+                pending_due_at=t.pending_due_at,
+                updated_at=t.at,
+            )
             if t.fields_update:
-                row.fields = {**(row.fields or {}), **t.fields_update}
+                changes["fields"] = {**(row["fields"] or {}), **t.fields_update}
             if t.release_lease:
-                row.lease_holder = None
-                row.lease_expires_at = None
-            row.updated_at = t.at
+                changes["lease_holder"] = None
+                changes["lease_expires_at"] = None
             if (
                 t.pending_task_id is not None
                 and t.pending_due_at is not None
                 and t.pending_due_at <= t.at
             ):
                 # A rule without delay: enter the target task now, as its own history step.
-                s.add(
-                    HistoryRow(
-                        campaign_id=row.campaign_id,
-                        contact_id=row.id,
-                        at=t.at,
-                        actor="taskflow",
-                        from_task_id=row.task_id,
-                        to_task_id=t.pending_task_id,
-                        from_status=row.status,
-                        to_status=Status.OPEN.value,
-                        from_detail=row.status_detail,
-                        to_detail=StatusDetail.NONE.value,
-                        note="taskflow rule",
-                    )
+                history.append(
+                    {
+                        "campaign_id": row["campaign_id"],
+                        "contact_id": cid,
+                        "at": t.at,
+                        "actor": "taskflow",
+                        "from_task_id": t.task_id,
+                        "to_task_id": t.pending_task_id,
+                        "from_status": t.status.value,
+                        "to_status": Status.OPEN.value,
+                        "from_detail": t.status_detail,
+                        "to_detail": StatusDetail.NONE.value,
+                        "note": "taskflow rule",
+                    }
                 )
-                row.task_id = t.pending_task_id
-                row.status = Status.OPEN.value
-                row.status_detail = StatusDetail.NONE.value
-                row.attempts = 0
-                row.due_at = None
-                row.follow_up_agent = None
-                row.pending_task_id = None
-                row.pending_due_at = None
+                changes.update(
+                    task_id=t.pending_task_id,
+                    status=Status.OPEN.value,
+                    status_detail=StatusDetail.NONE.value,
+                    attempts=0,
+                    due_at=None,
+                    follow_up_agent=None,
+                    pending_task_id=None,
+                    pending_due_at=None,
+                )
+            await conn.execute(_INSERT_HISTORY, history)
+            await conn.execute(_UPDATE_CONTACT, {"b_cid": cid, **changes})
+            row.update(changes)
             if t.attempt is not None:
-                if t.attempt.contact_id != row.id:
-                    raise InvalidChange(f"attempt {t.attempt.id} is not contact {row.id}'s")
-                await self._upsert_attempt(s, t.attempt, loaded=True)
-            await s.flush()
-            return convert.contact(row)
+                tail = found[len(_CONTACT_COLUMNS) :]
+                stored = dict(zip(_ATTEMPT_MERGED, tail, strict=False)) if tail[-1] else None
+                await self._write_attempt(conn, t.attempt, stored)
+            return _contact(row)
+
+    async def _write_attempt(
+        self, conn: AsyncConnection, a: Attempt, stored: dict[str, Any] | None
+    ) -> None:
+        """``_upsert_attempt`` in Core, with the stored row (None: none) already read."""
+        values = dict(stored) if stored is not None else {}
+        for name in _ATTEMPT_MERGED:
+            if name == "result":
+                continue
+            value = getattr(a, name)
+            if value is not None:
+                values[name] = value
+        if a.result is not None:
+            values["result"] = a.result.value
+        hungup = values.get("hungup_at")
+        originated = values.get("originated_at")
+        answered = values.get("answered_at")
+        if hungup is not None:
+            start = answered or originated
+            if originated is not None:
+                ring_end = answered or hungup
+                values["ring_seconds"] = (
+                    ring_end - (values.get("ringing_at") or originated)
+                ).total_seconds()
+            if answered is not None and start is not None:
+                values["talk_seconds"] = (
+                    hungup - (values.get("connected_at") or start)
+                ).total_seconds()
+        if stored is None:
+            await conn.execute(
+                _INSERT_ATTEMPT,
+                {
+                    "id": a.id,
+                    "campaign_id": a.campaign_id,
+                    "contact_id": a.contact_id,
+                    "task_id": a.task_id,
+                    "phone": a.phone,
+                    **values,
+                },
+            )
+        else:
+            await conn.execute(_UPDATE_ATTEMPT, {"b_aid": a.id, **values})
+        previous_result = stored["result"] if stored is not None else None
+        if a.result is not None and a.result.live_answer and previous_result is None:
+            when = a.answered_at or a.hungup_at or a.originated_at
+            if when is not None:
+                await self._count_answer(conn, a.campaign_id, when, a.result.value == "abandoned")
 
     async def promote_due(
         self, now: datetime, *, campaign_id: int | None = None, limit: int = 10_000
@@ -1381,6 +1504,24 @@ class Store:
                 )
         return added
 
+    async def dnc_numbers(self, phones: Iterable[str], campaign_id: int | None = None) -> set[str]:
+        """Which of ``phones`` are on the global list or the campaign's: one query for a batch
+        (the engine's check just before it originates a pacing decision's calls)."""
+        wanted = sorted({p for p in phones if p})
+        if not wanted:
+            return set()
+        scope: ColumnElement[bool] = DncRow.campaign_id.is_(None)
+        if campaign_id is not None:
+            scope = or_(scope, DncRow.campaign_id == campaign_id)
+        found: set[str] = set()
+        async with self._core(read=True) as conn:
+            for chunk in _chunks(wanted, 500):
+                result = await conn.execute(
+                    select(DncRow.phone).where(DncRow.phone.in_(chunk), scope).distinct()
+                )
+                found.update(result.scalars())
+        return found
+
     async def is_dnc(self, phone: str, campaign_id: int | None = None) -> bool:
         scope: ColumnElement[bool] = DncRow.campaign_id.is_(None)
         if campaign_id is not None:
@@ -1471,3 +1612,92 @@ def _as_utc(value: Any) -> datetime | None:
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+_CONTACTS = cast(Table, ContactRow.__table__)
+_ATTEMPTS = cast(Table, AttemptRow.__table__)
+_HISTORY = cast(Table, HistoryRow.__table__)
+#: Attempt columns a later write of the same attempt merges into (non-None values win).
+_ATTEMPT_MERGED = (
+    "server",
+    "agent",
+    "originated_at",
+    "ringing_at",
+    "answered_at",
+    "connected_at",
+    "hungup_at",
+    "cause",
+    "disposition",
+    "result",
+)
+
+
+# The per-call statements, built once: constructing a statement and its cache key on every
+# execution cost as much CPU as running it.
+_CONTACT_COLUMNS = tuple(c.name for c in _CONTACTS.c)
+_SELECT_CONTACT = select(*_CONTACTS.c).where(_CONTACTS.c.id == bindparam("cid"))
+_SELECT_CONTACT_ATTEMPT = (
+    select(
+        *_CONTACTS.c,
+        *(_ATTEMPTS.c[name].label(f"a_{name}") for name in _ATTEMPT_MERGED),
+        _ATTEMPTS.c.id.label("a_id"),
+    )
+    .select_from(_CONTACTS.outerjoin(_ATTEMPTS, _ATTEMPTS.c.id == bindparam("aid")))
+    .where(_CONTACTS.c.id == bindparam("cid"))
+)
+_SELECT_CONTACT_PG = _SELECT_CONTACT.with_for_update()
+_SELECT_CONTACT_ATTEMPT_PG = _SELECT_CONTACT_ATTEMPT.with_for_update(of=_CONTACTS)
+_INSERT_HISTORY = insert(_HISTORY)
+_UPDATE_CONTACT = update(_CONTACTS).where(_CONTACTS.c.id == bindparam("b_cid"))
+_INSERT_ATTEMPT = insert(_ATTEMPTS)
+_UPDATE_ATTEMPT = update(_ATTEMPTS).where(_ATTEMPTS.c.id == bindparam("b_aid"))
+
+
+def _contact(v: dict[str, Any]) -> Contact:
+    """A contact from its column values (as ``convert.contact`` from a row object)."""
+    return Contact(
+        id=v["id"],
+        campaign_id=v["campaign_id"],
+        task_id=v["task_id"],
+        status=Status(v["status"]),
+        status_detail=v["status_detail"],
+        phone=v["phone"],
+        first_name=v["first_name"],
+        last_name=v["last_name"],
+        company=v["company"],
+        email=v["email"],
+        timezone=v["timezone"],
+        external_id=v["external_id"],
+        list_name=v["list_name"],
+        fields=dict(v["fields"] or {}),
+        attempts=v["attempts"],
+        due_at=v["due_at"],
+        follow_up_agent=v["follow_up_agent"],
+        created_at=v["created_at"],
+        updated_at=v["updated_at"],
+        pending_task_id=v["pending_task_id"],
+        pending_due_at=v["pending_due_at"],
+        lease_holder=v["lease_holder"],
+        lease_expires_at=v["lease_expires_at"],
+        last_attempt_at=v["last_attempt_at"],
+        import_id=v["import_id"],
+    )
+
+
+def _attempt_values(a: Attempt) -> dict[str, Any]:
+    """The columns of an attempt as it starts (no result yet)."""
+    return {
+        "id": a.id,
+        "campaign_id": a.campaign_id,
+        "contact_id": a.contact_id,
+        "task_id": a.task_id,
+        "phone": a.phone,
+        "server": a.server,
+        "agent": a.agent,
+        "originated_at": a.originated_at,
+        "ringing_at": a.ringing_at,
+        "answered_at": a.answered_at,
+        "connected_at": a.connected_at,
+        "cause": a.cause,
+        "disposition": a.disposition,
+    }

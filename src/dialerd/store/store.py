@@ -881,17 +881,7 @@ class Store:
                 phone=a.phone,
             )
             s.add(row)
-        for name in (
-            "server",
-            "agent",
-            "originated_at",
-            "ringing_at",
-            "answered_at",
-            "connected_at",
-            "hungup_at",
-            "cause",
-            "disposition",
-        ):
+        for name in _ATTEMPT_MERGED[:-1]:  # "result" is an enum, stored by value below
             value = getattr(a, name)
             if value is not None:
                 setattr(row, name, value)

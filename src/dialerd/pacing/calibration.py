@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 #: The ratio before the campaign has shown its own (mid-range of what the bench measures).
-PRIOR_RATIO = 2.0
+PRIOR_RATIO = 3.0
 #: Weight of the prior, in planned abandons.
 PRIOR_WEIGHT = 2.0
 #: Half-life of the measured ratio, in live answers.

@@ -38,11 +38,11 @@ under-forecasts by a factor (2-4 on the bench) that differs between campaigns an
 
 ``alpha`` is the rate the compliance windows can still afford (the controller): for each window
 with live answers l, abandons a, target t and R expected further live answers (seconds left x
-0.95 x active agents / (mean talk + mean wrap-up)) the budget is ``B = t (l + R) - a`` and
+0.85 x active agents / (mean talk + mean wrap-up)) the budget is ``B = t (l + R) - a`` and
 
-    alpha_w = max(0, B - m) / R,   m = max(1 + z sqrt(t R_60), z sqrt(t R_300))
+    alpha_w = max(0, B - m) / R,   m = max(0.5 + z sqrt(2 t R_60), z sqrt(2 t R_300))
 
-spends what is left evenly over the rest of the window, keeping a margin of one whole abandon
+spends what is left evenly over the rest of the window, keeping a margin of half an abandon
 plus what the calls in flight may still bring over the next 60 s (R_60 live answers), or, when
 larger, the upper confidence bound of the abandons of the next 5 minutes (R_300), which the
 feedback cannot absorb any more before the window closes. Pacing
@@ -85,13 +85,17 @@ REACT_S = 60.0
 #: Seconds the window's feedback needs to absorb a run of bad luck: abandons over this horizon
 #: are planned against a lower confidence bound of the budget, not its mean.
 SETTLE_S = 300.0
-#: Abandons kept in hand for the count being whole (see ``_window_rate``).
-WHOLE = 1.0
+#: Abandons kept in hand for the count being whole (see ``_window_rate``); binds only on tiny
+#: teams, where a whole abandon (1.0, measured) left s3-tiny no budget at all at risk 0.5 %.
+WHOLE = 0.5
 #: Variance of a window's abandon count over its mean: abandons come in bursts (several answers
 #: at once find no agent), so the count is over-dispersed against Poisson.
 DISPERSION = 2.0
-#: Live answers per agent per (talk + wrap-up) cycle: agents also wait between calls.
-THROUGHPUT = 0.95
+#: Live answers per agent per (talk + wrap-up) cycle: agents also wait between calls, and a
+#: team can shrink before the window ends (shift ends, breaks), so the forecast of the window's
+#: remaining live answers errs low: measured on s4-drift, 0.95 let hours where agents left
+#: end above the target.
+THROUGHPUT = 0.85
 #: Acceptance thresholds of a marginal call and of the whole set, as multiples of alpha.
 MARGINAL = 3.0
 TOTAL = 1.0
@@ -161,7 +165,9 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     react = min(remaining, REACT_S * per_second)
     settle = min(remaining, SETTLE_S * per_second)
     spread = z * math.sqrt(DISPERSION * target)
-    margin = max(WHOLE + spread * math.sqrt(react), spread * math.sqrt(settle))
+    # Late in the window an abandon can no longer be paid back: keep a whole one in hand.
+    whole = 1.0 if w.seconds_left < SETTLE_S else WHOLE
+    margin = max(whole + spread * math.sqrt(react), spread * math.sqrt(settle))
     return max(0.0, budget - margin) / remaining
 
 

@@ -31,7 +31,7 @@ class PacingSettings:
     connect_limit_s: float = 2.0
     ring_timeout_s: float = 25.0
     amd_delay_s: float = 0.0
-    risk: float = 0.01
+    risk: float = 0.005
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.abandonment_target < 1.0:

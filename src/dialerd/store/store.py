@@ -1041,16 +1041,7 @@ class Store:
                         "note": "taskflow rule",
                     }
                 )
-                changes.update(
-                    task_id=t.pending_task_id,
-                    status=Status.OPEN.value,
-                    status_detail=StatusDetail.NONE.value,
-                    attempts=0,
-                    due_at=None,
-                    follow_up_agent=None,
-                    pending_task_id=None,
-                    pending_due_at=None,
-                )
+                changes.update(task_id=t.pending_task_id, **_ENTER_PENDING_TASK)
             await conn.execute(_INSERT_HISTORY, history)
             await conn.execute(_UPDATE_CONTACT, {"b_cid": cid, **changes})
             row.update(changes)
@@ -1142,13 +1133,7 @@ class Store:
                 .where(c.id.in_(ids))
                 .values(
                     task_id=c.pending_task_id,
-                    status=Status.OPEN.value,
-                    status_detail=StatusDetail.NONE.value,
-                    attempts=0,
-                    due_at=None,
-                    follow_up_agent=None,
-                    pending_task_id=None,
-                    pending_due_at=None,
+                    **_ENTER_PENDING_TASK,
                     lease_holder=None,
                     lease_expires_at=None,
                     updated_at=now,
@@ -1604,6 +1589,16 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
+#: A contact entering the task a delayed taskflow rule had scheduled for it: open, fresh.
+_ENTER_PENDING_TASK: dict[str, object] = {
+    "status": Status.OPEN.value,
+    "status_detail": StatusDetail.NONE.value,
+    "attempts": 0,
+    "due_at": None,
+    "follow_up_agent": None,
+    "pending_task_id": None,
+    "pending_due_at": None,
+}
 _CONTACTS = cast(Table, ContactRow.__table__)
 _ATTEMPTS = cast(Table, AttemptRow.__table__)
 _HISTORY = cast(Table, HistoryRow.__table__)

@@ -18,7 +18,7 @@ from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, no_a
 from dialerd.domain.changes import Transition
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Campaign
-from dialerd.engine import CallProgressed, ScreenPop
+from dialerd.engine import CallProgressed, Engine, ScreenPop
 from dialerd.store import agentwork as work
 
 
@@ -166,16 +166,22 @@ async def test_an_agent_whose_callback_rings_takes_no_pool_call_meanwhile(
     await until(lambda: any(a == "a0" and c in pool for a, c in connected(rig)), limit=15)
 
 
-async def test_an_agent_held_for_a_ringing_callback_is_released_when_the_engine_stops(
-    rig: Rig,
-) -> None:
-    camp = await rig.campaign(make_spec(ring_timeout="60s"))
+async def ring_a_callback_for_a0(rig: Rig, ring_timeout: str) -> tuple[Engine, int]:
+    """Agent a0 logged in with a due callback whose call (never answered) is ringing."""
+    camp = await rig.campaign(make_spec(ring_timeout=ring_timeout))
     (callback,) = await rig.contacts(camp, no_answer(1))
     await book_callback(rig, camp, callback, "a0", in_s=0)
     await rig.agent("a0", AGENTS[0], ("camp",))
     engine = await rig.start()
     await engine.agent_login("a0")
     await until(lambda: rig.dialed() == [callback])
+    return engine, callback
+
+
+async def test_an_agent_held_for_a_ringing_callback_is_released_when_the_engine_stops(
+    rig: Rig,
+) -> None:
+    engine, callback = await ring_a_callback_for_a0(rig, ring_timeout="60s")
     members = rig.sim.pbx.queues["q-camp"].members
     assert members[AGENTS[0]].paused, "the agent was not held out of the pool's queue"
     assert not rig.sim.pbx.queues["q-camp.a0"].members[AGENTS[0]].paused
@@ -184,13 +190,7 @@ async def test_an_agent_held_for_a_ringing_callback_is_released_when_the_engine_
 
 
 async def test_a_break_taken_while_the_callback_rings_outlasts_the_hold(rig: Rig) -> None:
-    camp = await rig.campaign(make_spec(ring_timeout="15s"))
-    (callback,) = await rig.contacts(camp, no_answer(1))
-    await book_callback(rig, camp, callback, "a0", in_s=0)
-    await rig.agent("a0", AGENTS[0], ("camp",))
-    engine = await rig.start()
-    await engine.agent_login("a0")
-    await until(lambda: rig.dialed() == [callback])
+    engine, callback = await ring_a_callback_for_a0(rig, ring_timeout="15s")
     members = rig.sim.pbx.queues["q-camp"].members
     assert members[AGENTS[0]].paused
     await engine.agent_pause("a0", True, "lunch")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from test_pacing_modes import LEARNT
+
 from dialerd.domain.enums import AgentState, CallResult, DialMode
 from dialerd.pacing import (
-    Estimates,
-    Fixed,
-    LogNormal,
     PacingSettings,
     Snapshot,
     SnapshotBuilder,
@@ -16,16 +15,6 @@ from dialerd.pacing import (
     decide,
 )
 from dialerd.pacing.calibration import HIGH, LOW, PRIOR_RATIO, Calibration
-
-LEARNT = Estimates(
-    answer_probability=0.3,
-    answer_delay=LogNormal(8.0, 4.0),
-    failure_delay=LogNormal(20.0, 8.0),
-    talk=LogNormal(120.0, 72.0),
-    wrapup=Fixed(15.0),
-    samples=500,
-    answered_samples=150,
-)
 
 
 def test_without_data_the_ratio_is_the_prior() -> None:

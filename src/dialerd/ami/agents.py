@@ -142,6 +142,13 @@ class AgentTracker:
         a = self._agents.get(interface)
         return None if a is None else a.status()
 
+    def paused_in(self, interface: str, queue: str) -> bool | None:
+        """Whether the member is paused in ``queue`` (None: not a member of it).
+        :class:`AgentStatus` carries one pause reason per agent; holding an agent out of one
+        queue needs the flag of that queue."""
+        a = self._agents.get(interface)
+        return None if a is None else a.queues.get(queue)
+
     def snapshot(self) -> dict[str, AgentStatus]:
         return {i: a.status() for i, a in self._agents.items()}
 

@@ -247,11 +247,8 @@ class AsteriskServer:
 
     def paused_in(self, interface: str, queue: str) -> bool | None:
         """Whether the member is paused in ``queue`` (None: not a member), as the tracker knows
-        it from our own QueuePause actions and the queue events. :class:`AgentStatus` carries
-        one pause reason per agent only; holding an agent out of one queue needs the flag of
-        that queue."""
-        a = self.agents._agents.get(interface)  # the tracker's own per-queue facts
-        return None if a is None else a.queues.get(queue)
+        it from our own QueuePause actions and the queue events."""
+        return self.agents.paused_in(interface, queue)
 
     def end_wrapup(self, interface: str) -> None:
         """The agent gave a disposition: their wrap-up ends now."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 
 from dialerd.domain.enums import AgentState, CallResult, DialMode
@@ -223,78 +223,46 @@ class SnapshotBuilder:
 
     def build(self, now: float, accepted_previews: int = 0) -> Snapshot:
         leaving = self._leaving
+        talking = _elapsed(now, self._talking, leaving)
         if leaving:
-            talking = tuple([now - t for a, t in self._talking.items() if a not in leaving])
             wrapup = tuple([max(0.0, t - now) for a, t in self._wrapup.items() if a not in leaving])
             n_leaving = sum(1 for a in leaving if a in self._talking or a in self._wrapup)
         else:
-            talking = tuple([now - t for t in self._talking.values()])
             wrapup = tuple([t - now if t > now else 0.0 for t in self._wrapup.values()])
             n_leaving = 0
         if self._estimates is None or now - self._estimates_at >= self.estimates_refresh_s:
             self._estimates = self.estimates.estimates()
             self._estimates_at = now
-        if self.reserved:
-            snap = self._build_reserved(now, talking, wrapup, n_leaving, accepted_previews)
-        else:
-            snap = self._build(now, talking, wrapup, n_leaving, accepted_previews)
+        # a call placed for one agent (personal callback) and that agent are outside the pool
+        calls = self.reserved
+        agents = set(calls.values())
+        snap = Snapshot(
+            settings=self.settings,
+            estimates=self._estimates,
+            free_lines=max(0, self.trunk_lines - self.calls_in_flight),
+            ready=_elapsed(now, self._ready, agents),
+            talking=talking,
+            wrapup=wrapup,
+            paused=_elapsed(now, self._paused, ()),
+            leaving=n_leaving,
+            offline=self._offline,
+            ringing=_elapsed(now, self._ringing, calls),
+            screening=_elapsed(now, self._screening, calls),
+            queued=_elapsed(now, self._queued, calls),
+            windows=tuple([w.view(now) for w in self._windows]),
+            accepted_previews=accepted_previews,
+            calibration=self.calibration.ratio,
+        )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
             # the calls placed on this snapshot carry the rate the model plans with
             self.calibration.plan_rate = planning_rate(snap) or 0.0
         return snap
 
-    def _build(
-        self,
-        now: float,
-        talking: tuple[float, ...],
-        wrapup: tuple[float, ...],
-        n_leaving: int,
-        accepted_previews: int,
-    ) -> Snapshot:
-        assert self._estimates is not None
-        return Snapshot(
-            settings=self.settings,
-            estimates=self._estimates,
-            free_lines=max(0, self.trunk_lines - self.calls_in_flight),
-            ready=tuple([now - t for t in self._ready.values()]),
-            talking=talking,
-            wrapup=wrapup,
-            paused=tuple([now - t for t in self._paused.values()]),
-            leaving=n_leaving,
-            offline=self._offline,
-            ringing=tuple([now - t for t in self._ringing.values()]),
-            screening=tuple([now - t for t in self._screening.values()]),
-            queued=tuple([now - t for t in self._queued.values()]),
-            windows=tuple([w.view(now) for w in self._windows]),
-            accepted_previews=accepted_previews,
-            calibration=self.calibration.ratio,
-        )
 
-    def _build_reserved(
-        self,
-        now: float,
-        talking: tuple[float, ...],
-        wrapup: tuple[float, ...],
-        leaving: int,
-        accepted_previews: int,
-    ) -> Snapshot:
-        calls = self.reserved
-        agents = set(calls.values())
-        assert self._estimates is not None
-        return Snapshot(
-            settings=self.settings,
-            estimates=self._estimates,
-            free_lines=max(0, self.trunk_lines - self.calls_in_flight),
-            ready=tuple([now - t for a, t in self._ready.items() if a not in agents]),
-            talking=talking,
-            wrapup=wrapup,
-            paused=tuple([now - t for t in self._paused.values()]),
-            leaving=leaving,
-            offline=self._offline,
-            ringing=tuple([now - t for c, t in self._ringing.items() if c not in calls]),
-            screening=tuple([now - t for c, t in self._screening.items() if c not in calls]),
-            queued=tuple([now - t for c, t in self._queued.items() if c not in calls]),
-            windows=tuple([w.view(now) for w in self._windows]),
-            accepted_previews=accepted_previews,
-            calibration=self.calibration.ratio,
-        )
+def _elapsed(
+    now: float, since: dict[Hashable, float], skip: Collection[Hashable]
+) -> tuple[float, ...]:
+    """Seconds since each entry's time, leaving out the keys in ``skip``."""
+    if skip:
+        return tuple([now - t for k, t in since.items() if k not in skip])
+    return tuple([now - t for t in since.values()])

@@ -67,9 +67,9 @@ def test_exact_search_matches_the_dense_programme(
     rng = np.random.default_rng(seed)
     block = rng.random((n_items, grid)) ** rng.uniform(0.3, 4.0)
     block[rng.random(block.shape) < 0.2] = 0.0
-    items = list(block) if one_block else [row.copy() for row in block]
     c = np.sort(rng.integers(0, agents + 1, size=grid)).astype(np.float64)
     q = np.sort(rng.random(grid) * 0.6)
     q[: rng.integers(0, grid)] = 0.0
-    args = (items, c, q, alpha, float(block[:, -1].sum()), float(q[-1]), 1.0, limit)
-    assert predictive._search_exact(*args) == dense_search(*args)
+    rows = block if one_block else np.asfortranarray(block)  # any layout of the same rows
+    args = (c, q, alpha, float(block[:, -1].sum()), float(q[-1]), 1.0, limit)
+    assert predictive._search_exact(rows, *args) == dense_search(list(block), *args)

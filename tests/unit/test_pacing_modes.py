@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from dialerd.pacing import (
     PacingSettings,
     Snapshot,
     decide,
+    predictive,
     progressive_count,
 )
 
@@ -176,3 +178,24 @@ def test_predictive_at_the_abandonment_limit_is_progressive(
         windows=(*s.windows, at_limit),
     )
     assert decide(capped) == min(progressive_count(capped), capped.free_lines)
+
+
+def test_predictive_with_a_spent_window_margin_still_predials_a_wrapup_ending_now(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window whose safety margin has used up its spare budget (but not its target) plans at
+    a floor rate, not 0: a call for an agent whose wrap-up ends before the call can be answered
+    is all but risk-free, and refusing it would make the rest of the window progressive. The
+    floor is lower once one more abandon would break the window."""
+    target = PacingSettings().abandonment_target
+    # the hour will have ~210 live answers (3 %: 6.4 abandons); 5 or 6 abandons so far leave
+    # 1.4 or 0.4 to spare, both under the margin
+    for abandoned, floor in ((5, predictive.FLOOR), (6, predictive.FLOOR_SPENT)):
+        window = AbandonmentWindow("hour", 100, abandoned, 1800.0)
+        s = snap(DialMode.PREDICTIVE, wrapup=(4.0,), talking=(30.0,) * 9, windows=(window,))
+        assert predictive.allowed_rate(s) == pytest.approx(floor * target)
+        assert progressive_count(s) == 0
+        assert decide(s) >= 1
+    monkeypatch.setattr(predictive, "FLOOR", 0.0)
+    monkeypatch.setattr(predictive, "FLOOR_SPENT", 0.0)
+    assert decide(s) == 0

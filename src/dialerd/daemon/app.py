@@ -41,6 +41,7 @@ from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
 from dialerd.engine.tasks import TaskService
+from dialerd.pacing import load_pacing_kernels
 from dialerd.store import SchemaNotCurrent, Store, StoreError
 from dialerd.taskflow.classify import ClassifierSettings, make_classifier
 
@@ -180,6 +181,7 @@ class Daemon:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        load_pacing_kernels()
         installed: list[signal.Signals] = []
         if self.handle_signals:
             for sig, handler in (

@@ -1,9 +1,12 @@
 """dialerd.pacing: PURE pacing. A :class:`Snapshot` in, the number of calls to place now out.
 
 No I/O, no clock reads, deterministic. The engine and the benchmark build snapshots with
-:class:`SnapshotBuilder` and call :func:`decide`.
+:class:`SnapshotBuilder` and call :func:`decide`. The one side effect is optional:
+:func:`load_pacing_kernels` loads the compiled kernels (numba, ``dialerd[fast]``) in a thread at
+daemon start; decisions are the same with or without them.
 """
 
+from dialerd.pacing._kernels import load_in_background as load_pacing_kernels
 from dialerd.pacing.builder import SnapshotBuilder, WindowSpec
 from dialerd.pacing.distributions import Distribution, Empirical, Fixed, LogNormal
 from dialerd.pacing.estimators import DistributionEstimator, OnlineEstimates, RateEstimator
@@ -27,6 +30,7 @@ __all__ = [
     "WindowSpec",
     "allowed_rate",
     "decide",
+    "load_pacing_kernels",
     "power_count",
     "predictive_decision",
     "progressive_count",

@@ -73,18 +73,25 @@ class _Window:
             self._buckets[-1][2] += abandoned
 
     def view(self, now: float) -> AbandonmentWindow:
-        self._roll(now)
         spec = self.spec
-        next_s = 0.0
         if spec.rolling:
-            left = spec.length_s
-        else:
-            next_s = spec.length_s if spec.calling_s is None else min(spec.calling_s, spec.length_s)
-            elapsed = (now + spec.offset_s) % spec.length_s
-            left = spec.length_s - elapsed
-            if spec.calling_s is not None:
-                left = max(0.0, min(left, spec.calling_s - elapsed))
-        return AbandonmentWindow(spec.name, self.live, self.abandoned, left, next_s)
+            self._roll(now)
+            return AbandonmentWindow(spec.name, self.live, self.abandoned, spec.length_s, 0.0)
+        # a fixed window: _roll inlined (every snapshot views every window)
+        length = spec.length_s
+        shifted = now + spec.offset_s
+        index = int(shifted // length)
+        if index != self._index:
+            self._index = index
+            self.live = 0
+            self.abandoned = 0
+        calling = spec.calling_s
+        elapsed = shifted % length
+        left = length - elapsed
+        if calling is None:
+            return AbandonmentWindow(spec.name, self.live, self.abandoned, left, length)
+        left = max(0.0, min(left, calling - elapsed))
+        return AbandonmentWindow(spec.name, self.live, self.abandoned, left, min(calling, length))
 
 
 class SnapshotBuilder:
@@ -117,6 +124,7 @@ class SnapshotBuilder:
         self._screening: dict[Hashable, float] = {}  # call -> answered at
         self._queued: dict[Hashable, float] = {}  # call -> queued at
         self.calibration = Calibration()
+        self._plan_snapshot: Snapshot | None = None
         self.reserved: dict[Hashable, Hashable] = {}
         """call -> agent: a call placed for one agent (a personal callback). Until it leaves
         flight the pair is outside the pool: the agent is not free for pool calls and the
@@ -164,6 +172,11 @@ class SnapshotBuilder:
     # --- calls ----------------------------------------------------------------------------
     def call_placed(self, call: Hashable, now: float) -> None:
         self._ringing[call] = now
+        snap = self._plan_snapshot
+        if snap is not None:
+            # the first call placed on a predictive snapshot: the rate the model planned with
+            self._plan_snapshot = None
+            self.calibration.plan_rate = planning_rate(snap) or 0.0
         self.calibration.placed(call)
 
     def call_answered(self, call: Hashable, now: float) -> None:
@@ -235,11 +248,12 @@ class SnapshotBuilder:
             self._estimates_at = now
         # a call placed for one agent (personal callback) and that agent are outside the pool
         calls = self.reserved
-        agents = set(calls.values())
+        agents = set(calls.values()) if calls else ()
+        in_flight = len(self._ringing) + len(self._screening) + len(self._queued)
         snap = Snapshot(
             settings=self.settings,
             estimates=self._estimates,
-            free_lines=max(0, self.trunk_lines - self.calls_in_flight),
+            free_lines=max(0, self.trunk_lines - in_flight),
             ready=_elapsed(now, self._ready, agents),
             talking=talking,
             wrapup=wrapup,
@@ -254,8 +268,9 @@ class SnapshotBuilder:
             calibration=self.calibration.ratio,
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
-            # the calls placed on this snapshot carry the rate the model plans with
-            self.calibration.plan_rate = planning_rate(snap) or 0.0
+            # the calls placed on this snapshot carry the rate the model plans with; worked
+            # out when the first of them is placed (most decisions place none)
+            self._plan_snapshot = snap
         return snap
 
 
@@ -263,6 +278,8 @@ def _elapsed(
     now: float, since: dict[Hashable, float], skip: Collection[Hashable]
 ) -> tuple[float, ...]:
     """Seconds since each entry's time, leaving out the keys in ``skip``."""
+    if not since:
+        return ()
     if skip:
         return tuple([now - t for k, t in since.items() if k not in skip])
     return tuple([now - t for t in since.values()])

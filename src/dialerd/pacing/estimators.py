@@ -86,10 +86,13 @@ class DistributionEstimator:
     @property
     def distribution(self) -> Empirical:
         if self._cached is None:
-            cum = np.empty(_EDGES.shape[0])
-            cum[0] = 0.0
-            np.cumsum(self._weights, out=cum[1:])
-            probs = cum / cum[-1]
+            # rebuilt on every estimates refresh after an update: np.add.accumulate and an
+            # in-place division are np.cumsum and ``cum / cum[-1]`` (same values) without
+            # their Python wrappers and a second array
+            probs = np.empty(_EDGES.shape[0])
+            probs[0] = 0.0
+            np.add.accumulate(self._weights, out=probs[1:])
+            probs /= probs[-1]
             self._cached = Empirical(_EDGES, probs, self._mean_sum / self._total)
         return self._cached
 

@@ -33,6 +33,7 @@ import threading
 import numpy as np
 from numpy.typing import NDArray
 
+from dialerd.pacing import _kernels
 from dialerd.pacing.distributions import FloatArray
 
 IntArray = NDArray[np.int64]
@@ -246,7 +247,19 @@ def excess_curve(
     item's chance of *not* adding to the answers-minus-agents count, ``start = N - c`` and ``q``
     a new call's chance of needing an agent; the result is ``EA(n)``, the model's expected
     abandons (the largest over the horizons) with ``n`` new calls.
+
+    With numba installed this runs as one compiled kernel (:mod:`dialerd.pacing._kernels`),
+    else in numpy below; both are exact up to rounding.
     """
+    kernels = _kernels.kernels()
+    if kernels is not None:
+        return kernels.excess_curve(
+            np.ascontiguousarray(complement, dtype=np.float64),
+            np.ascontiguousarray(start, dtype=np.float64),
+            np.ascontiguousarray(q, dtype=np.float64),
+            int(first),
+            int(last),
+        )
     window = shortfall_window(complement, start, last)
     if last <= TABLE_MAX_CALLS:
         weights = binomial_weights(q, first, last)

@@ -67,6 +67,43 @@ def test_predictive_beats_progressive_within_the_target_on_a_short_day() -> None
     assert pred["abandon_rate"] <= 0.03
 
 
+class _Spy:
+    """A policy that records the ring time it gives each decision's calls."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.event_driven = inner.event_driven
+        self.settings = inner.settings
+        self.windows = inner.windows
+        self.rings: list[float] = []
+
+    def decide(self, snapshot: Snapshot, now: float) -> int:
+        n: int = self.inner.decide(snapshot, now)
+        return n
+
+    def ring_timeout(self, snapshot: Snapshot) -> float:
+        ring: float = self.inner.ring_timeout(snapshot)
+        self.rings.append(ring)
+        return ring
+
+
+def test_predictive_rings_15_s_where_answers_come_early_and_25_s_where_they_come_late() -> None:
+    day = {**FIXED, "hours": 1, "answer_rate": 0.3}
+    early = parse_scenario(day, "<test>")
+    spy = _Spy(make_policy("predictive", early))
+    fast = run_day(early, 2, spy)
+    assert spy.rings[0] == 25.0  # no history yet
+    assert set(spy.rings[-100:]) == {15.0}
+    assert fast.live > 0
+    # callees who answer after 20 s: shortening would lose every answer
+    late = parse_scenario({**day, "ring": {"dist": "fixed", "mean": 20}}, "<test>")
+    spy = _Spy(make_policy("predictive", late))
+    slow = run_day(late, 2, spy)
+    assert set(spy.rings) == {25.0}
+    assert slow.live > 0.2 * slow.placed
+
+
 def test_standard_scenarios_load_with_the_issue_figures() -> None:
     s2 = load_scenario(SCENARIOS / "s2-large.toml")
     assert (s2.agents, s2.answer_rate, s2.hours) == (50, ((0.0, 0.35),), 8.0)

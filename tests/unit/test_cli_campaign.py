@@ -80,8 +80,10 @@ def test_migrate_create_list_show(db: str, capsys: pytest.CaptureFixture[str]) -
         "recall",
     ]
     assert shown["definition"]["ring_timeout"] == "25s"
+    assert shown["definition"]["dial"]["min_ring"] == "15s"
     code, out, _ = run(capsys, "campaign", "show", "example-2026")
     assert code == 0 and "$max_attempts" in out
+    assert "ring timeout 25s (predictive: 15s when late answers are rare)" in out
     code, _, err = run(capsys, "campaign", "show", "nope")
     assert code == 66 and err == "dialerd: error: no campaign 'nope'\n"
 

@@ -44,6 +44,7 @@ def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
     spec = load_campaign_spec(write(tmp_path, MINIMAL))
     assert spec.connect_limit == timedelta(seconds=2)
     assert spec.ring_timeout == timedelta(seconds=25)
+    assert spec.dial.min_ring == timedelta(seconds=15)
     assert spec.calling_hours.enabled
     assert (spec.calling_hours.start.hour, spec.calling_hours.end.hour) == (8, 21)
     assert spec.first_task == "call"
@@ -56,6 +57,7 @@ def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
         ('ring_timeout = "10s"\n', "ring_timeout: ring_timeout must be between 15 s"),
         ('colour = "red"\n', "colour: unknown key"),
         ('[dial]\nmode = "fast"\n', "dial.mode:"),
+        ('[dial]\nmin_ring = "10s"\n', "dial.min_ring: min_ring must be between 15 s"),
         ('timezone = "Mars/Base"\n', "timezone: unknown time zone 'Mars/Base'"),
         ('caller_ids = ["hello"]\n', "caller_ids: caller ID 'hello'"),
         ('abandon_hold_off = "soon"\n', "abandon_hold_off: 'soon' is not a duration"),

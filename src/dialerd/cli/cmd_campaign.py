@@ -16,6 +16,7 @@ from dialerd.cli.db import (
 )
 from dialerd.cli.errors import EX_CONFIG, EX_DATAERR, CliError
 from dialerd.domain.clock import SystemClock
+from dialerd.domain.enums import DialMode
 
 
 def register(sub: Any) -> None:
@@ -151,7 +152,12 @@ async def run_show(args: argparse.Namespace) -> int:
         f"  abandonment target {spec.dial.abandonment_target:.1%} over "
         f"{', '.join(spec.dial.abandonment_windows)}; connect limit "
         f"{format_duration(spec.connect_limit)}; ring timeout {format_duration(spec.ring_timeout)}"
-        f"; hold-off after abandon {format_duration(spec.abandon_hold_off)}\n"
+        + (
+            f" (predictive: {format_duration(spec.dial.min_ring)} when late answers are rare)"
+            if spec.dial.mode is DialMode.PREDICTIVE and spec.dial.min_ring < spec.ring_timeout
+            else ""
+        )
+        + f"; hold-off after abandon {format_duration(spec.abandon_hold_off)}\n"
     )
     hours = spec.calling_hours
     out(

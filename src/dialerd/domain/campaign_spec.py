@@ -122,8 +122,22 @@ class DialSettings(_Model):
         default_factory=_default_windows, min_length=1
     )
     min_agents_predictive: int = Field(5, ge=1)
+    min_ring: Duration = timedelta(seconds=15)
+    """Predictive only: the shortest ring an unanswered call may get before dialerd gives up
+    on it, when the campaign's answer delays say a call still ringing then is rarely answered
+    (see dialerd.pacing.ring). At or above ``ring_timeout`` every call rings the full time."""
     preview_auto_accept: Duration | None = None
     max_concurrent_calls: int | None = Field(None, ge=1)
+
+    @field_validator("min_ring")
+    @classmethod
+    def _min_ring(cls, v: timedelta) -> timedelta:
+        if not timedelta(seconds=15) <= v <= timedelta(seconds=120):
+            raise ValueError(
+                "min_ring must be between 15 s (the legal minimum ring, FCC 64.1200(a)(6))"
+                " and 120 s"
+            )
+        return v
 
 
 class WeeklyPeriod(_Model):

@@ -65,7 +65,14 @@ from dialerd.engine.history import seed_estimates
 from dialerd.engine.schedule import schedule_open
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.windows import window_specs, window_start
-from dialerd.pacing import PacingSettings, Snapshot, SnapshotBuilder, WindowSpec, decide
+from dialerd.pacing import (
+    PacingSettings,
+    Snapshot,
+    SnapshotBuilder,
+    WindowSpec,
+    decide,
+    ring_timeout,
+)
 from dialerd.store import Store
 from dialerd.store.callbacks import due_callbacks
 from dialerd.store.errors import NotFound, StaleContact
@@ -250,6 +257,7 @@ class CampaignRunner:
             min_agents_predictive=d.min_agents_predictive,
             connect_limit_s=self.spec.connect_limit.total_seconds(),
             ring_timeout_s=self.spec.ring_timeout.total_seconds(),
+            min_ring_s=d.min_ring.total_seconds(),
             amd_delay_s=self._settings.amd_delay_seconds if self.spec.amd else 0.0,
         )
 
@@ -818,7 +826,7 @@ class CampaignRunner:
         if len(contacts) < n:
             self._empty_until = mono + self._settings.tick_seconds
         if contacts:
-            await self._dial_many(contacts, servers, wait=False)
+            await self._dial_many(contacts, servers, wait=False, ring_s=ring_timeout(snap))
 
     def _record(self, snap: Snapshot | None, n: int, reason: str, now: datetime) -> None:
         if snap is None:
@@ -927,6 +935,7 @@ class CampaignRunner:
         preview_agent: str | None = None,
         queue: str | None = None,
         wait: bool = True,
+        ring_s: float | None = None,
     ) -> list[str]:
         """Dial leased contacts once each, as one batch. Returns the attempt ids dialed.
 
@@ -947,6 +956,8 @@ class CampaignRunner:
         replies are handled in the loop when they come: a tick is not held up by Asterisk's
         round trips; the next batch waits until this one's replies are in (``_sends``), so the
         per-server line counts the next decision sees include every call of this one.
+        ``ring_s``: how long an unanswered call rings (pacing's choice; default the campaign's
+        ``ring_timeout``).
         """
         holder = self._settings.holder
         now = self._clock.now()
@@ -981,7 +992,9 @@ class CampaignRunner:
                 continue
             room[best] -= 1
             dials.append(
-                self._prepare(contact, contact.phone, by_name[best], now, preview_agent, queue)
+                self._prepare(
+                    contact, contact.phone, by_name[best], now, preview_agent, queue, ring_s
+                )
             )
         if release:
             await self._store.release(release, holder)
@@ -1075,6 +1088,7 @@ class CampaignRunner:
         now: datetime,
         preview_agent: str | None,
         queue: str | None,
+        ring_s: float | None = None,
     ) -> _Dial:
         attempt_id = f"d{self.campaign.id}-{uuid.uuid4().hex[:16]}"
         variables = {
@@ -1088,7 +1102,7 @@ class CampaignRunner:
             attempt_id=attempt_id,
             channel=self._settings.dial_string(phone),
             context=self._settings.amd_context if self.spec.amd else self._settings.connect_context,
-            timeout=self.spec.ring_timeout.total_seconds(),
+            timeout=self.spec.ring_timeout.total_seconds() if ring_s is None else ring_s,
             caller_id=self._caller_id(),
             variables=variables,
         )

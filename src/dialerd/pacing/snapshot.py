@@ -32,6 +32,9 @@ class PacingSettings:
     ring_timeout_s: float = 25.0
     amd_delay_s: float = 0.0
     risk: float = 0.005
+    min_ring_s: float = 15.0
+    """The shortest ring predictive may give an unanswered call (see :mod:`dialerd.pacing.ring`);
+    at or above ``ring_timeout_s`` every call rings the full timeout."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.abandonment_target < 1.0:
@@ -40,6 +43,8 @@ class PacingSettings:
             raise ValueError("calls per agent must not be negative")
         if self.connect_limit_s < 0 or self.ring_timeout_s <= 0 or self.amd_delay_s < 0:
             raise ValueError("connect limit, ring timeout and AMD delay must not be negative")
+        if self.min_ring_s <= 0:
+            raise ValueError("min_ring_s must be positive")
         if not 0.0 < self.risk < 1.0:
             raise ValueError("risk must be in (0, 1)")
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from dialerd.bench.pacing.scenario import Scenario
 from dialerd.domain.enums import DialMode
-from dialerd.pacing import PacingSettings, Snapshot, WindowSpec, decide
+from dialerd.pacing import PacingSettings, Snapshot, WindowSpec, decide, ring_timeout
 
 POLICY_NAMES = (
     "progressive",
@@ -36,6 +36,10 @@ class Policy(Protocol):
 
     def decide(self, snapshot: Snapshot, now: float) -> int: ...
 
+    def ring_timeout(self, snapshot: Snapshot) -> float:
+        """Seconds the calls placed on this snapshot ring before they are given up."""
+        ...
+
 
 def base_settings(scenario: Scenario, mode: DialMode) -> PacingSettings:
     return PacingSettings(
@@ -45,6 +49,7 @@ def base_settings(scenario: Scenario, mode: DialMode) -> PacingSettings:
         abandonment_target=scenario.abandonment_target,
         connect_limit_s=scenario.connect_limit_s,
         ring_timeout_s=scenario.ring_timeout_s,
+        min_ring_s=scenario.min_ring_s,
         amd_delay_s=scenario.amd_delay_s if scenario.amd else 0.0,
     )
 
@@ -68,6 +73,9 @@ class ModePolicy:
 
     def decide(self, snapshot: Snapshot, now: float) -> int:
         return decide(snapshot)
+
+    def ring_timeout(self, snapshot: Snapshot) -> float:
+        return ring_timeout(snapshot)
 
 
 @dataclass
@@ -108,6 +116,10 @@ class VicidialPolicy:
         goal = int(self.level * agents + 0.5)
         active = snapshot.calls_in_flight + len(snapshot.talking) + snapshot.leaving
         return max(0, min(goal - active, snapshot.free_lines))
+
+    def ring_timeout(self, snapshot: Snapshot) -> float:
+        """VICIdial rings every call the campaign's dial timeout."""
+        return self.settings.ring_timeout_s
 
     def _adapt(self, snapshot: Snapshot) -> None:
         windows = {w.name: w for w in snapshot.windows}

@@ -61,6 +61,7 @@ class Scenario:
     machine_share: float = 0.0
     machine_talk_s: float = 10.0
     ring_timeout_s: float = 25.0
+    min_ring_s: float = 15.0
     connect_limit_s: float = 2.0
     abandonment_target: float = 0.03
     abandonment_window_s: float = 3600.0
@@ -107,6 +108,7 @@ _TOP_KEYS: dict[str, type | tuple[type, ...]] = {
     "machine_share": (int, float),
     "machine_talk_s": (int, float),
     "ring_timeout_s": (int, float),
+    "min_ring_s": (int, float),
     "connect_limit_s": (int, float),
     "abandonment_target": (int, float),
     "abandonment_window_s": (int, float),
@@ -127,6 +129,7 @@ _POSITIVE = (
     "busy_after_s",
     "invalid_after_s",
     "ring_timeout_s",
+    "min_ring_s",
     "abandonment_window_s",
     "tick_s",
 )
@@ -218,6 +221,8 @@ def parse_scenario(data: dict[str, Any], path: str, default_name: str = "scenari
             kw[key] = v
     if kw.get("ring_timeout_s", 25.0) < 15.0:
         raise _fail(path, "ring_timeout_s", "must be at least 15 s (FCC 64.1200(a)(6))")
+    if kw.get("min_ring_s", 15.0) < 15.0:
+        raise _fail(path, "min_ring_s", "must be at least 15 s (FCC 64.1200(a)(6))")
     agents = data["agents"]
     if agents < 1:
         raise _fail(path, "agents", "must be at least 1")

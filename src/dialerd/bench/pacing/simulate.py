@@ -132,10 +132,14 @@ class _Day:
         else:
             n = self.policy.decide(snap, now)
         self.res.decisions += 1
-        for _ in range(n):
-            self.place(now)
+        if n:
+            timeout = self.policy.ring_timeout(snap)
+            for _ in range(n):
+                self.place(now, timeout)
 
-    def place(self, now: float) -> None:
+    def place(self, now: float, timeout: float) -> None:
+        """Dial the next contact; unanswered, it rings ``timeout`` seconds (the policy's
+        choice, at most the scenario's ring timeout)."""
         sc = self.sc
         c = self.contacts
         i = self.next_contact
@@ -148,17 +152,17 @@ class _Day:
         p = sc.answer_rate_at(now)
         u = c.u[i]
         live = True
-        if u < p and c.ring[i] <= sc.ring_timeout_s:
+        if u < p and c.ring[i] <= timeout:
             live = c.um[i] >= sc.machine_share
             self.push(now + c.ring[i], _ANSWER, call)
         elif u < p:
-            self.push(now + sc.ring_timeout_s, _FAIL, call, 0)
+            self.push(now + timeout, _FAIL, call, 0)
         elif u < p + sc.busy_share:
             self.push(now + sc.busy_after_s, _FAIL, call, 1)
         elif u < p + sc.busy_share + sc.invalid_share:
             self.push(now + sc.invalid_after_s, _FAIL, call, 2)
         else:
-            self.push(now + sc.ring_timeout_s, _FAIL, call, 0)
+            self.push(now + timeout, _FAIL, call, 0)
         self.call_live.append(live)
 
     # --- calls -----------------------------------------------------------------------------

@@ -293,6 +293,7 @@ class CampaignRunner:
                 self.builder.estimates, await self._store.recent_attempts(self.campaign.id)
             )
             if used:
+                self.builder.estimates_changed()
                 self._log.info("pacing estimates seeded from history", attempts=used)
         for server in self._servers.values():
             server.agents.wrapup_by_queue[self.queue] = self.spec.wrapup.limit.total_seconds()

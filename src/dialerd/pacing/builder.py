@@ -222,6 +222,11 @@ class SnapshotBuilder:
         else:
             self.calibration.forget(call)
 
+    def estimates_changed(self) -> None:
+        """The estimates were fed from outside the transitions (a campaign's history at start):
+        the next snapshot takes them at once, not at the next refresh."""
+        self._estimates = None
+
     def restore_window(self, name: str, live_answers: int, abandoned: int) -> None:
         """Persisted counts after a restart, so a restart does not reset the rate."""
         for w in self._windows:

@@ -2,8 +2,8 @@ r"""The predictive model: how many calls to place now so that agents wait little
 are abandoned within the target.
 
 Notation at the snapshot's instant (time 0), on a grid of horizons h = 0, 1, ..., H seconds with
-H = ring timeout + AMD delay (no call placed now reaches an agent later than that), and the
-connect limit L (2 s):
+H = the ring time of the calls placed now (``ring_timeout(snapshot)``) + AMD delay (no call
+placed now reaches an agent later than that), and the connect limit L (2 s):
 
 * Agents free by ``h + L`` (an answer at h may wait L seconds for one):
   ready agents (certain); wrap-up agents with remaining wrap-up w: 1 if w <= h + L;
@@ -75,6 +75,7 @@ from dialerd.pacing.distributions import (
     conditional_cdf,
     normal_cdf,
 )
+from dialerd.pacing.ring import ring_timeout
 from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings, Snapshot
 
 #: Up to this many uncertain items the exact (Poisson-binomial) law is used: the abandons the
@@ -108,9 +109,10 @@ THROUGHPUT = 0.85
 #: the oracle, a constant planned 0.05 % 0.79). ``FLOOR_SPENT`` applies once one more abandon
 #: would break the window (the full floor there broke an hour on 2 of 20 more s1-small seeds).
 #: Measured, seeds 1-40, every hour <= 3 % in 40/40 (s1) and 39/40 (s3) days: s1-small 0.862 ->
-#: 0.872 of the oracle, s3-tiny 0.817 -> 0.826.
+#: 0.872 of the oracle, s3-tiny 0.817 -> 0.826. With the 15 s ring (:mod:`dialerd.pacing.ring`)
+#: ``FLOOR_SPENT`` 0.03 let 2 of 40 s3-tiny days break an hour, 0.01 none (for 0.001 of talk).
 FLOOR = 0.1
-FLOOR_SPENT = 0.03
+FLOOR_SPENT = 0.01
 #: Acceptance thresholds of a marginal call and of the whole set, as multiples of alpha.
 MARGINAL = 3.0
 TOTAL = 1.0
@@ -175,7 +177,9 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     if budget < 0.0:
         return -1.0
     if remaining < 1.0:
-        return target * BURST
+        # the window's last seconds: its own budget decides whether one more abandon fits
+        # (calls placed now still answer in it); the next window's rate is applied by the caller
+        return target * BURST if budget >= 1.0 else FLOOR_SPENT * target
     z = _inverse_normal(1.0 - risk)
     react = min(remaining, REACT_S * per_second)
     settle = min(remaining, SETTLE_S * per_second)
@@ -282,10 +286,11 @@ class _CompiledStatic(NamedTuple):
 
 
 class _Grid(NamedTuple):
-    """The horizons of one campaign's settings (the grid, the reach, the grid less the AMD
-    delay, and the three as one array for the kernel)."""
+    """The horizons of one campaign's settings and ring time (the grid, the reach, the grid
+    less the AMD delay, and the three as one array for the kernel)."""
 
     settings: PacingSettings
+    ring: float
     grid: FloatArray
     reach: FloatArray
     shifted: FloatArray
@@ -306,7 +311,11 @@ def _static(snapshot: Snapshot) -> _Static:
     if last is not None and last[0] is est and last[1] is st:
         return last[2]
     amd = st.amd_delay_s
-    g = _grids[0] if _grids and _grids[0].settings is st else _new_grid(st)
+    # calls placed now ring at most this long: no answer of theirs comes later
+    ring = ring_timeout(snapshot)
+    g = _grids[0] if _grids and _grids[0].settings is st and _grids[0].ring == ring else None
+    if g is None:
+        g = _new_grid(st, ring)
     grid = g.grid
     p = min(max(est.answer_probability, 0.0), 1.0)
     need = est.live_share if amd > 0.0 else 1.0
@@ -329,12 +338,12 @@ def _static(snapshot: Snapshot) -> _Static:
     return value
 
 
-def _new_grid(st: PacingSettings) -> _Grid:
+def _new_grid(st: PacingSettings, ring: float) -> _Grid:
     amd = st.amd_delay_s
-    grid = np.arange(0.0, math.ceil(st.ring_timeout_s + amd) + 1.0)
+    grid = np.arange(0.0, math.ceil(ring + amd) + 1.0)
     reach = grid + st.connect_limit_s
     shifted = np.maximum(grid - amd, 0.0)
-    value = _Grid(st, grid, reach, shifted, np.stack((grid, shifted, reach)))
+    value = _Grid(st, ring, grid, reach, shifted, np.stack((grid, shifted, reach)))
     _grids[:] = [value]
     _derived.clear()  # what was derived on another grid
     return value

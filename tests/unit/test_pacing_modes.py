@@ -199,3 +199,18 @@ def test_predictive_with_a_spent_window_margin_still_predials_a_wrapup_ending_no
     monkeypatch.setattr(predictive, "FLOOR", 0.0)
     monkeypatch.setattr(predictive, "FLOOR_SPENT", 0.0)
     assert decide(s) == 0
+
+
+def test_the_last_seconds_of_a_window_one_abandon_from_breaking_it_dial_near_certain_calls() -> (
+    None
+):
+    """An hour with 58 live answers and 1 abandon, 20 s left: one more abandon breaks it
+    (2 / 59 > 3 %), so the calls placed now (they answer within this hour) may carry only the
+    spent floor's risk, not the full target."""
+    target = PacingSettings().abandonment_target
+    spent = AbandonmentWindow("hour", 58, 1, 20.0)
+    s = snap(DialMode.PREDICTIVE, ready=(1.0,), talking=(30.0,) * 4, windows=(spent,))
+    assert predictive.allowed_rate(s) == pytest.approx(predictive.FLOOR_SPENT * target)
+    spare = AbandonmentWindow("hour", 58, 0, 20.0)
+    s = snap(DialMode.PREDICTIVE, ready=(1.0,), talking=(30.0,) * 4, windows=(spare,))
+    assert predictive.allowed_rate(s) == pytest.approx(target)

@@ -41,8 +41,12 @@ def power_count(snapshot: Snapshot) -> int:
     return max(0, math.floor(goal + 0.5) - snapshot.calls_in_flight)
 
 
-def predictive_decision(snapshot: Snapshot) -> int:
-    """Predictive, or progressive where statistics would not hold (see the module docs)."""
+def predictive_decision(snapshot: Snapshot, planning_rate: float | None = None) -> int:
+    """Predictive, or progressive where statistics would not hold (see the module docs).
+
+    ``planning_rate`` replaces the rate the compliance windows and the calibration give (the
+    benchmark's frontier: the model's talk time against abandons at fixed rates).
+    """
     floor = progressive_count(snapshot)
     st = snapshot.settings
     est = snapshot.estimates
@@ -53,4 +57,4 @@ def predictive_decision(snapshot: Snapshot) -> int:
     need = est.answer_probability * (est.live_share if st.amd_delay_s > 0 else 1.0)
     bound = int(2 * (snapshot.active_agents + 1) / max(need, 0.05)) + 5
     cap = min(snapshot.free_lines, bound)
-    return predictive_count(snapshot, floor, cap)
+    return predictive_count(snapshot, floor, cap, planning_rate)

@@ -231,11 +231,15 @@ class Model:
         return sum(b.shape[0] for b in self.blocks)
 
 
-def predictive_count(snapshot: Snapshot, floor: int, cap: int) -> int:
-    """Calls to place now under the model above; ``floor`` is the progressive count."""
+def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | None = None) -> int:
+    """Calls to place now under the model above; ``floor`` is the progressive count.
+
+    ``alpha``, when given, is the planning rate instead of :func:`planning_rate`'s.
+    """
     if cap <= floor:
         return max(0, cap)
-    alpha = planning_rate(snapshot)
+    if alpha is None:
+        alpha = planning_rate(snapshot)
     if alpha is None:
         return floor
     m = build_model(snapshot)

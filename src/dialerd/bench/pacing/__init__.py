@@ -8,6 +8,7 @@ than real time. See ``docs/pacing.md`` for the model, the baselines and the resu
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -56,6 +57,15 @@ def register(sub: Any) -> None:
         help="speed report instead: one day (the first seed) of one scenario (default s2-large) "
         "with every policy, wall time and predictive's cost per decision",
     )
+    p.add_argument(
+        "--frontier",
+        nargs="?",
+        const="default",
+        metavar="RATES",
+        help="the predictive model's curve instead: it plans at each fixed abandonment rate "
+        "(comma-separated, e.g. 0,0.005,0.01; default a sweep from 0 to 4 %%) with no window "
+        "and no calibration, next to the oracle, progressive and the windowed predictive",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -93,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         return _speed(_load(args)[0], args.first_seed, policies, args.workers, Path(args.out))
     scenarios = _load(args)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.frontier:
+        return _frontier(args, scenarios, seeds)
     jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
     t0 = time.perf_counter()
     bar = ProgressBar(enabled=not args.quiet)
@@ -120,6 +132,61 @@ def run(args: argparse.Namespace) -> int:
     written = [out / "pacing.json"]
     if not args.no_plots:
         written += plot(summary, out)
+    sys.stdout.write("Written: " + ", ".join(str(p) for p in written) + "\n")
+    return 0
+
+
+def _rates(text: str) -> tuple[float, ...]:
+    from dialerd.bench.pacing.frontier import DEFAULT_RATES
+    from dialerd.cli.errors import EX_USAGE, CliError
+
+    if text == "default":
+        return DEFAULT_RATES
+    rates = []
+    for part in text.split(","):
+        try:
+            rate = float(part)
+        except ValueError:
+            rate = math.nan
+        if not 0.0 <= rate < 1.0:
+            raise CliError(
+                f"--frontier: {part.strip()!r} is not a planning rate (a share in [0, 1), "
+                "e.g. 0.005 for 0.5 %)",
+                EX_USAGE,
+            )
+        rates.append(rate)
+    return tuple(sorted(set(rates)))
+
+
+def _frontier(args: argparse.Namespace, scenarios: list[Scenario], seeds: range) -> int:
+    """The model's talk-against-abandons curve at fixed planning rates (see ``frontier``)."""
+    import json
+
+    from dialerd.bench.pacing import frontier
+    from dialerd.bench.pacing.runner import Job, ProgressBar, run_jobs
+
+    rates = _rates(args.frontier)
+    policies = frontier.policy_names(rates)
+    jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
+    t0 = time.perf_counter()
+    results = run_jobs(jobs, workers=args.workers, progress=ProgressBar(enabled=not args.quiet))
+    wall = time.perf_counter() - t0
+    summary = frontier.summarise(results)
+    command = "dialerd bench pacing " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    header = (
+        f"Command: `{command.strip()}` — {len(jobs)} simulated days in {wall:.0f} s "
+        f"with {args.workers} worker(s)."
+    )
+    sys.stdout.write(frontier.markdown(summary, header) + "\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "pacing-frontier.json"
+    meta = {"command": command.strip(), "seeds": list(seeds), "rates": list(rates), "wall_s": wall}
+    path.write_text(json.dumps({"meta": meta, "summary": summary}, indent=1) + "\n")
+    written = [path]
+    if not args.no_plots:
+        png = frontier.plot(summary, out)
+        written += [png] if png else []
     sys.stdout.write("Written: " + ", ".join(str(p) for p in written) + "\n")
     return 0
 

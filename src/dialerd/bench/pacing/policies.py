@@ -16,6 +16,7 @@ from typing import Protocol
 from dialerd.bench.pacing.scenario import Scenario
 from dialerd.domain.enums import DialMode
 from dialerd.pacing import PacingSettings, Snapshot, WindowSpec, decide, ring_timeout
+from dialerd.pacing.modes import predictive_decision
 
 POLICY_NAMES = (
     "progressive",
@@ -76,6 +77,31 @@ class ModePolicy:
 
     def ring_timeout(self, snapshot: Snapshot) -> float:
         return ring_timeout(snapshot)
+
+
+@dataclass
+class FixedRatePolicy:
+    """dialerd's predictive model planning at one fixed abandonment rate: no compliance window,
+    no calibration. A sweep over rates traces the model's own curve of talk time against
+    abandons (``dialerd bench pacing --frontier``): what any controller on top of this model
+    can reach at a given abandonment, and so what limits the windowed policy."""
+
+    name: str
+    settings: PacingSettings
+    windows: tuple[WindowSpec, ...]
+    rate: float
+    event_driven: bool = True
+
+    def decide(self, snapshot: Snapshot, now: float) -> int:
+        n = predictive_decision(snapshot, planning_rate=self.rate)
+        return max(0, min(n, snapshot.free_lines))
+
+    def ring_timeout(self, snapshot: Snapshot) -> float:
+        return ring_timeout(snapshot)
+
+
+#: Prefix of a fixed-rate predictive policy's name: ``predictive@0.005`` plans at 0.5 %.
+FIXED_RATE = "predictive@"
 
 
 @dataclass
@@ -153,6 +179,12 @@ def make_policy(name: str, scenario: Scenario) -> Policy:
         return ModePolicy(
             name, base_settings(scenario, DialMode.PREDICTIVE), campaign_windows(scenario)
         )
+    if name.startswith(FIXED_RATE):
+        rate = float(name.removeprefix(FIXED_RATE))
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"planning rate of {name!r} must be in [0, 1)")
+        settings = base_settings(scenario, DialMode.PREDICTIVE)
+        return FixedRatePolicy(name, settings, campaign_windows(scenario), rate)
     if name in ("vicidial-hard", "vicidial-average"):
         windows = (WindowSpec("minute", 60.0, rolling=True), WindowSpec("day", 86400.0))
         return VicidialPolicy(

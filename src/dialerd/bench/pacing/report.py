@@ -38,7 +38,7 @@ def _by(results: list[JobResult]) -> dict[str, dict[str, dict[int, JobResult]]]:
     return out
 
 
-def _hours_ok(r: JobResult, target: float) -> bool:
+def hours_ok(r: JobResult, target: float) -> bool:
     return all(
         a <= target * lv + 1e-9 for a, lv in zip(r.hourly_abandoned, r.hourly_live, strict=True)
     )
@@ -64,7 +64,7 @@ def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:
                 ]
                 hourly.append(float(np.mean(rates)) if rates else 0.0)
             entry["abandon_by_hour"] = hourly
-            entry["seeds_all_hours_ok"] = sum(_hours_ok(r, target) for r in seeds.values()) / len(
+            entry["seeds_all_hours_ok"] = sum(hours_ok(r, target) for r in seeds.values()) / len(
                 seeds
             )
             entry["seeds_day_ok"] = sum(

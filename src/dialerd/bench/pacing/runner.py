@@ -58,7 +58,7 @@ def run_job(job: Job) -> JobResult:
 
 def _cost(job: Job) -> float:
     """Rough relative cost, so the slowest jobs start first and the workers finish together."""
-    weight = 8.0 if job.policy == "predictive" else 1.0
+    weight = 8.0 if job.policy.startswith("predictive") else 1.0
     if job.policy == "oracle":
         weight = 0.1
     return weight * job.scenario.hours * (job.scenario.agents + 20)

@@ -58,10 +58,11 @@ def test_the_command_line_prints_the_curve_and_where_the_target_needs_it(
     sc.write_text('name = "s3-tiny"\nhours = 0.5\nagents = 5\nanswer_rate = 0.2\n')
     code = main(
         ["bench", "pacing", "--frontier", "0,0.02", "--scenario", str(sc), "--seeds", "2",
-         "--out", str(tmp_path), "--workers", "1", "--quiet", "--no-plots"]
+         "--out", str(tmp_path), "--workers", "1", "--quiet"]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
+    assert (tmp_path / "pacing-frontier.png").stat().st_size > 1000
     assert "| predictive@0 | 0 % |" in out and "| predictive@0.02 | 2 % |" in out
     assert "| predictive | windows |" in out
     assert "Talk ≥ 0.86 × oracle: reached on this curve" in out

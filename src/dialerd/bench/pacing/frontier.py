@@ -12,13 +12,19 @@ point is a same-seed ratio like the main report's.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from dialerd.bench.pacing.policies import FIXED_RATE
-from dialerd.bench.pacing.report import ORACLE_TARGET, PROGRESSIVE_TARGET, hours_ok
+from dialerd.bench.pacing.report import (
+    ORACLE_TARGET,
+    PROGRESSIVE_TARGET,
+    finish_panel,
+    hours_ok,
+    panels,
+    save_panels,
+)
 from dialerd.bench.pacing.runner import JobResult
 from dialerd.bench.pacing.stats import mean_ci
 
@@ -160,17 +166,10 @@ def markdown(summary: dict[str, Any], header: str, target: float = 0.03) -> str:
 
 
 def plot(summary: dict[str, Any], out: Path, target: float = 0.03) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     scens = [s for s in summary if summary[s]["rows"]]
     if not scens:
         return None
-    cols = min(3, len(scens))
-    rows = math.ceil(len(scens) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    fig, axes = panels(len(scens))
     for ax, scen in zip(axes.flat, scens, strict=False):
         s = summary[scen]
         curve = [r for r in s["rows"] if r["rate"] is not None]
@@ -186,14 +185,7 @@ def plot(summary: dict[str, Any], out: Path, target: float = 0.03) -> Path | Non
         if scen in ORACLE_TARGET:
             ax.axhline(ORACLE_TARGET[scen], color="grey", linestyle="--", label="talk target")
         ax.axvline(100 * target, color="grey", linestyle=":")
-        ax.set_title(scen)
-        ax.set_xlabel("abandoned over the day (% of live answers)")
-        ax.set_ylabel("talk ÷ oracle (same seeds)")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(scens) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    path = out / "pacing-frontier.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        finish_panel(
+            ax, scen, "abandoned over the day (% of live answers)", "talk ÷ oracle (same seeds)"
+        )
+    return save_panels(fig, axes, len(scens), out / "pacing-frontier.png")

@@ -202,19 +202,42 @@ def write_json(
     path.write_text(json.dumps({"meta": meta, "summary": summary, "runs": raw}, indent=1))
 
 
-def plot(summary: dict[str, Any], out: Path) -> list[Path]:
+def panels(n: int) -> tuple[Any, Any]:
+    """A headless figure with one panel per scenario, three to a row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    return plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+
+
+def finish_panel(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+
+
+def save_panels(fig: Any, axes: Any, used: int, path: Path) -> Path:
+    """Blanks the panels no scenario used, writes the PNG and frees the figure."""
+    import matplotlib.pyplot as plt
+
+    for ax in list(axes.flat)[used:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot(summary: dict[str, Any], out: Path) -> list[Path]:
     scens = list(summary)
     if not scens:
         return []
-    paths = []
-    cols = min(3, len(scens))
-    rows = (len(scens) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    fig, axes = panels(len(scens))
     for ax, scen in zip(axes.flat, scens, strict=False):
         for pol in POLICY_ORDER:
             e = summary[scen]["policies"].get(pol)
@@ -232,19 +255,12 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
                 capsize=3,
             )
         ax.axvline(3.0, color="grey", linestyle=":")
-        ax.set_title(scen)
-        ax.set_xlabel("abandoned, worst hour (% of live answers)")
-        ax.set_ylabel("occupancy (% talk of logged-in)")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(scens) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    p1 = out / "pacing-occupancy-vs-abandonment.png"
-    fig.savefig(p1, dpi=100)
-    plt.close(fig)
-    paths.append(p1)
+        finish_panel(
+            ax, scen, "abandoned, worst hour (% of live answers)", "occupancy (% talk of logged-in)"
+        )
+    p1 = save_panels(fig, axes, len(scens), out / "pacing-occupancy-vs-abandonment.png")
 
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    fig, axes = panels(len(scens))
     for ax, scen in zip(axes.flat, scens, strict=False):
         for pol in POLICY_ORDER:
             e = summary[scen]["policies"].get(pol)
@@ -253,15 +269,6 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
             hourly = e["abandon_by_hour"]
             ax.plot(range(1, len(hourly) + 1), [100 * v for v in hourly], marker="o", label=pol)
         ax.axhline(3.0, color="grey", linestyle=":")
-        ax.set_title(scen)
-        ax.set_xlabel("hour of the day")
-        ax.set_ylabel("abandoned (% of live answers, mean over seeds)")
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(scens) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    p2 = out / "pacing-abandonment-by-hour.png"
-    fig.savefig(p2, dpi=100)
-    plt.close(fig)
-    paths.append(p2)
-    return paths
+        finish_panel(ax, scen, "hour of the day", "abandoned (% of live answers, mean over seeds)")
+    p2 = save_panels(fig, axes, len(scens), out / "pacing-abandonment-by-hour.png")
+    return [p1, p2]

@@ -12,7 +12,6 @@ point is a same-seed ratio like the main report's.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from dialerd.bench.pacing.policies import FIXED_RATE
 from dialerd.bench.pacing.report import (
     ORACLE_TARGET,
     PROGRESSIVE_TARGET,
+    by_scenario,
     finish_panel,
     hours_ok,
     panels,
@@ -45,11 +45,8 @@ def _rate(policy: str) -> float | None:
 def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:
     """Per scenario: each policy's same-seed talk ratios, abandonment and hours kept, and where
     the fixed-rate curve crosses the scenario's talk-time targets."""
-    by: dict[str, dict[str, dict[int, JobResult]]] = defaultdict(lambda: defaultdict(dict))
-    for r in results:
-        by[r.scenario][r.policy][r.seed] = r
     out: dict[str, Any] = {}
-    for scen, pols in sorted(by.items()):
+    for scen, pols in sorted(by_scenario(results).items()):
         oracle, prog = pols.get("oracle", {}), pols.get("progressive", {})
         rows = []
         for pol, days in pols.items():

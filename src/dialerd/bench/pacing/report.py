@@ -31,7 +31,8 @@ PROGRESSIVE_TARGET = {"s2-large": 1.32, "s3-tiny": 1.22}
 VICIDIAL_TARGET = 1.05
 
 
-def _by(results: list[JobResult]) -> dict[str, dict[str, dict[int, JobResult]]]:
+def by_scenario(results: list[JobResult]) -> dict[str, dict[str, dict[int, JobResult]]]:
+    """scenario -> policy -> seed -> that day's result."""
     out: dict[str, dict[str, dict[int, JobResult]]] = defaultdict(lambda: defaultdict(dict))
     for r in results:
         out[r.scenario][r.policy][r.seed] = r
@@ -45,7 +46,7 @@ def hours_ok(r: JobResult, target: float) -> bool:
 
 
 def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:
-    data = _by(results)
+    data = by_scenario(results)
     summary: dict[str, Any] = {}
     for scen, pols in sorted(data.items()):
         s: dict[str, Any] = {"policies": {}, "ratios": {}, "targets": {}}

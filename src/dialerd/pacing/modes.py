@@ -14,8 +14,11 @@ from dialerd.pacing.predictive import predictive_count
 from dialerd.pacing.snapshot import Snapshot
 
 
-def decide(snapshot: Snapshot) -> int:
-    """How many new calls to start now (0 <= result <= free lines)."""
+def decide(snapshot: Snapshot, planning_rate: float | None = None) -> int:
+    """How many new calls to start now (0 <= result <= free lines).
+
+    ``planning_rate``: see :func:`predictive_decision` (predictive only).
+    """
     mode = snapshot.settings.dial_mode
     if mode is DialMode.PREVIEW:
         n = snapshot.accepted_previews
@@ -24,7 +27,7 @@ def decide(snapshot: Snapshot) -> int:
     elif mode is DialMode.POWER:
         n = power_count(snapshot)
     else:
-        n = predictive_decision(snapshot)
+        n = predictive_decision(snapshot, planning_rate)
     return max(0, min(n, snapshot.free_lines))
 
 

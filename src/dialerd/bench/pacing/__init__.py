@@ -8,7 +8,6 @@ than real time. See ``docs/pacing.md`` for the model, the baselines and the resu
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 import time
@@ -138,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _rates(text: str) -> tuple[float, ...]:
     from dialerd.bench.pacing.frontier import DEFAULT_RATES
+    from dialerd.bench.pacing.policies import planning_rate
     from dialerd.cli.errors import EX_USAGE, CliError
 
     if text == "default":
@@ -145,16 +145,13 @@ def _rates(text: str) -> tuple[float, ...]:
     rates = []
     for part in text.split(","):
         try:
-            rate = float(part)
+            rates.append(planning_rate(part.strip()))
         except ValueError:
-            rate = math.nan
-        if not 0.0 <= rate < 1.0:
             raise CliError(
                 f"--frontier: {part.strip()!r} is not a planning rate (a share in [0, 1), "
                 "e.g. 0.005 for 0.5 %)",
                 EX_USAGE,
-            )
-        rates.append(rate)
+            ) from None
     return tuple(sorted(set(rates)))
 
 

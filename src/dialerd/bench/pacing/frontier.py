@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dialerd.bench.pacing.policies import FIXED_RATE
+from dialerd.bench.pacing.policies import FIXED_RATE, fixed_rate
 from dialerd.bench.pacing.report import (
     ORACLE_TARGET,
     PROGRESSIVE_TARGET,
@@ -38,10 +38,6 @@ def policy_names(rates: tuple[float, ...]) -> list[str]:
     return [*REFERENCES, *(f"{FIXED_RATE}{r:g}" for r in rates)]
 
 
-def _rate(policy: str) -> float | None:
-    return float(policy.removeprefix(FIXED_RATE)) if policy.startswith(FIXED_RATE) else None
-
-
 def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:
     """Per scenario: each policy's same-seed talk ratios, abandonment and hours kept, and where
     the fixed-rate curve crosses the scenario's talk-time targets."""
@@ -62,7 +58,7 @@ def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:
             abandoned = sum(sum(days[s].hourly_abandoned) for s in seeds)
             row: dict[str, Any] = {
                 "policy": pol,
-                "rate": _rate(pol),
+                "rate": fixed_rate(pol),
                 "oracle": mean_ci(vs_oracle),
                 "progressive": mean_ci(vs_prog),
                 "abandoned": abandoned / live if live else 0.0,

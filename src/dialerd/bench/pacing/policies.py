@@ -16,7 +16,6 @@ from typing import Protocol
 from dialerd.bench.pacing.scenario import Scenario
 from dialerd.domain.enums import DialMode
 from dialerd.pacing import PacingSettings, Snapshot, WindowSpec, decide, ring_timeout
-from dialerd.pacing.modes import predictive_decision
 
 POLICY_NAMES = (
     "progressive",
@@ -65,36 +64,23 @@ def campaign_windows(scenario: Scenario) -> tuple[WindowSpec, ...]:
 
 @dataclass
 class ModePolicy:
-    """One of dialerd's dial modes, exactly as the daemon runs it."""
+    """One of dialerd's dial modes, exactly as the daemon runs it.
+
+    ``planning_rate`` set: dialerd's predictive model planning at that one abandonment rate,
+    with no compliance window and no calibration. A sweep over rates traces the model's own
+    curve of talk time against abandons (``dialerd bench pacing --frontier``): what any
+    controller on top of this model can reach at a given abandonment, and so what limits the
+    windowed policy.
+    """
 
     name: str
     settings: PacingSettings
     windows: tuple[WindowSpec, ...]
     event_driven: bool = True
+    planning_rate: float | None = None
 
     def decide(self, snapshot: Snapshot, now: float) -> int:
-        return decide(snapshot)
-
-    def ring_timeout(self, snapshot: Snapshot) -> float:
-        return ring_timeout(snapshot)
-
-
-@dataclass
-class FixedRatePolicy:
-    """dialerd's predictive model planning at one fixed abandonment rate: no compliance window,
-    no calibration. A sweep over rates traces the model's own curve of talk time against
-    abandons (``dialerd bench pacing --frontier``): what any controller on top of this model
-    can reach at a given abandonment, and so what limits the windowed policy."""
-
-    name: str
-    settings: PacingSettings
-    windows: tuple[WindowSpec, ...]
-    rate: float
-    event_driven: bool = True
-
-    def decide(self, snapshot: Snapshot, now: float) -> int:
-        n = predictive_decision(snapshot, planning_rate=self.rate)
-        return max(0, min(n, snapshot.free_lines))
+        return decide(snapshot, self.planning_rate)
 
     def ring_timeout(self, snapshot: Snapshot) -> float:
         return ring_timeout(snapshot)
@@ -102,6 +88,19 @@ class FixedRatePolicy:
 
 #: Prefix of a fixed-rate predictive policy's name: ``predictive@0.005`` plans at 0.5 %.
 FIXED_RATE = "predictive@"
+
+
+def planning_rate(text: str) -> float:
+    """A planning rate written as a share (``0.005`` for 0.5 %); ValueError outside [0, 1)."""
+    rate = float(text)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"planning rate {text!r} must be in [0, 1)")
+    return rate
+
+
+def fixed_rate(name: str) -> float | None:
+    """The planning rate a ``predictive@<rate>`` policy name gives; None for other names."""
+    return planning_rate(name.removeprefix(FIXED_RATE)) if name.startswith(FIXED_RATE) else None
 
 
 @dataclass
@@ -179,12 +178,10 @@ def make_policy(name: str, scenario: Scenario) -> Policy:
         return ModePolicy(
             name, base_settings(scenario, DialMode.PREDICTIVE), campaign_windows(scenario)
         )
-    if name.startswith(FIXED_RATE):
-        rate = float(name.removeprefix(FIXED_RATE))
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"planning rate of {name!r} must be in [0, 1)")
+    rate = fixed_rate(name)
+    if rate is not None:
         settings = base_settings(scenario, DialMode.PREDICTIVE)
-        return FixedRatePolicy(name, settings, campaign_windows(scenario), rate)
+        return ModePolicy(name, settings, campaign_windows(scenario), planning_rate=rate)
     if name in ("vicidial-hard", "vicidial-average"):
         windows = (WindowSpec("minute", 60.0, rolling=True), WindowSpec("day", 86400.0))
         return VicidialPolicy(

@@ -220,3 +220,13 @@ def test_breaks_and_log_offs_leave_the_logged_in_time_and_are_honoured() -> None
     assert expected - 3 * 150 <= r.logged_s <= expected + 3 * 150
     oracle = run_oracle(sc, 1)
     assert abs(oracle.logged_s - r.logged_s) < 3 * 150
+
+
+@pytest.mark.parametrize("policy", ["progressive", "predictive", "vicidial-hard", "oracle"])
+def test_a_short_contact_list_runs_out_and_dialing_stops(policy: str) -> None:
+    sc = parse_scenario({**FIXED, "hours": 1, "contacts": 120}, "<test>")
+    r = run_oracle(sc, 4) if policy == "oracle" else run_day(sc, 4, make_policy(policy, sc))
+    # the list is dialed to its end, not beyond; the agents stay logged in the whole hour
+    assert r.placed == 120
+    assert r.logged_s == pytest.approx(10 * 3600.0)
+    assert 0 < r.live < 120

@@ -132,7 +132,9 @@ class _Day:
         else:
             n = self.policy.decide(snap, now)
         self.res.decisions += 1
-        if n:
+        # the list runs out: no policy can dial a contact the campaign does not have
+        n = min(n, self.sc.contacts - self.next_contact)
+        if n > 0:
             timeout = self.policy.ring_timeout(snap)
             for _ in range(n):
                 self.place(now, timeout)
@@ -401,7 +403,7 @@ def run_oracle(scenario: Scenario, seed: int) -> DayResult:
         if free >= plan.logoff_s or free >= end:
             res.logged_s += min(free, end, max(plan.logoff_s, free)) - min(since, end)
             continue
-        while True:
+        while nxt < sc.contacts:
             c.ensure(nxt + 1)
             i = nxt
             nxt += 1
@@ -414,6 +416,11 @@ def run_oracle(scenario: Scenario, seed: int) -> DayResult:
                 and c.ufp[i] >= sc.amd_false_positive
             ):
                 break
+        else:
+            # the list ran out: the agent stays logged in, idle, until a break, log-off or the end
+            idle_until = min(plan.logoff_s, end, *(b[0] for b in breaks[a][:1]))
+            heapq.heappush(heap, (idle_until, a, since))
+            continue
         res.hourly_live[min(int(free // 3600.0), n_hours - 1)] += 1
         res.live += 1
         res.waits.append(0.0)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dialerd.bench.pacing.frontier import crossing, curve_at
-from dialerd.bench.pacing.policies import make_policy
+from dialerd.bench.pacing.policies import fixed_rate, make_policy
 from dialerd.bench.pacing.scenario import parse_scenario
 from dialerd.bench.pacing.simulate import run_day
 from dialerd.cli.main import main
@@ -77,3 +77,44 @@ def test_a_bad_rate_is_refused_naming_it(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert code != 0
     assert "'half'" in err and "--frontier" in err and "Traceback" not in err
+
+
+def test_knowing_when_agents_free_up_keeps_them_busier_at_no_abandon_risk() -> None:
+    # a 1 s wrap-up announces nothing: agents free up when their talk ends, which the
+    # ordinary model forecasts from elapsed talk and the experiment is told exactly
+    sc = parse_scenario(
+        {**SHORT, "agents": 10, "answer_rate": 0.3, "talk": {"mean": 60},
+         "wrapup": {"dist": "fixed", "mean": 1}},
+        "<test>",
+    )  # fmt: skip
+    for seed in (1, 2):
+        plain = run_day(sc, seed, make_policy("predictive@0", sc))
+        known = run_day(sc, seed, make_policy("predictive@0+known-agents", sc))
+        assert plain.abandoned == known.abandoned == 0
+        assert known.metrics()["occupancy"] > plain.metrics()["occupancy"] + 0.01
+
+
+def test_known_agents_applies_to_dialerds_modes_only() -> None:
+    sc = parse_scenario(SHORT, "<test>")
+    policy = make_policy("predictive@0.01+known-agents", sc)
+    assert policy.known_agents and fixed_rate(policy.name) == 0.01
+    with pytest.raises(ValueError, match="known-agents"):
+        make_policy("vicidial-hard+known-agents", sc)
+
+
+def test_the_command_line_traces_the_known_agents_curve_and_refuses_it_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sc = tmp_path / "tiny.toml"
+    sc.write_text('name = "tiny"\nhours = 0.25\nagents = 5\nanswer_rate = 0.2\n')
+    code = main(
+        ["bench", "pacing", "--frontier", "0", "--known-agents", "--scenario", str(sc),
+         "--seeds", "1", "--out", str(tmp_path), "--workers", "1", "--quiet", "--no-plots"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| predictive@0+known-agents | 0 % |" in out and "exact free time" in out
+    report = json.loads((tmp_path / "pacing-frontier.json").read_text())
+    assert report["meta"]["known_agents"] is True
+    assert main(["bench", "pacing", "--known-agents", "--seeds", "1"]) != 0
+    assert "--frontier" in capsys.readouterr().err

@@ -76,6 +76,7 @@ class _Spy:
         self.event_driven = inner.event_driven
         self.settings = inner.settings
         self.windows = inner.windows
+        self.known_agents = inner.known_agents
         self.rings: list[float] = []
 
     def decide(self, snapshot: Snapshot, now: float) -> int:

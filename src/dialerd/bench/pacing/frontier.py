@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dialerd.bench.pacing.policies import FIXED_RATE, fixed_rate
+from dialerd.bench.pacing.policies import FIXED_RATE, KNOWN_AGENTS, fixed_rate
 from dialerd.bench.pacing.report import (
     ORACLE_TARGET,
     PROGRESSIVE_TARGET,
@@ -34,8 +34,11 @@ DEFAULT_RATES = (0.0, 0.0003, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04)
 REFERENCES = ("oracle", "progressive", "predictive")
 
 
-def policy_names(rates: tuple[float, ...]) -> list[str]:
-    return [*REFERENCES, *(f"{FIXED_RATE}{r:g}" for r in rates)]
+def policy_names(rates: tuple[float, ...], known_agents: bool = False) -> list[str]:
+    """The references and one fixed-rate predictive per rate (told every agent's free time
+    with ``known_agents``: the curve a perfect forecast of agents would give)."""
+    suffix = KNOWN_AGENTS if known_agents else ""
+    return [*REFERENCES, *(f"{FIXED_RATE}{r:g}{suffix}" for r in rates)]
 
 
 def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:

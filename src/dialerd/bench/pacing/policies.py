@@ -33,6 +33,8 @@ class Policy(Protocol):
     event_driven: bool
     settings: PacingSettings
     windows: tuple[WindowSpec, ...]
+    #: The simulator shows the policy each busy agent's exact free time (see ``KNOWN_AGENTS``).
+    known_agents: bool
 
     def decide(self, snapshot: Snapshot, now: float) -> int: ...
 
@@ -78,6 +80,7 @@ class ModePolicy:
     windows: tuple[WindowSpec, ...]
     event_driven: bool = True
     planning_rate: float | None = None
+    known_agents: bool = False
 
     def decide(self, snapshot: Snapshot, now: float) -> int:
         return decide(snapshot, self.planning_rate)
@@ -88,6 +91,11 @@ class ModePolicy:
 
 #: Prefix of a fixed-rate predictive policy's name: ``predictive@0.005`` plans at 0.5 %.
 FIXED_RATE = "predictive@"
+#: Suffix of a policy that is told every busy agent's exact free time (``predictive@0.01+known
+#: -agents``): each agent connected to a person shows as in wrap-up until its talk and wrap-up
+#: end, a forecast no dialer has. Not a policy to compare; an experiment on what limits one:
+#: where its curve is the ordinary one, a better forecast of agents cannot lift it.
+KNOWN_AGENTS = "+known-agents"
 
 
 def planning_rate(text: str) -> float:
@@ -100,6 +108,7 @@ def planning_rate(text: str) -> float:
 
 def fixed_rate(name: str) -> float | None:
     """The planning rate a ``predictive@<rate>`` policy name gives; None for other names."""
+    name = name.removesuffix(KNOWN_AGENTS)
     return planning_rate(name.removeprefix(FIXED_RATE)) if name.startswith(FIXED_RATE) else None
 
 
@@ -125,6 +134,7 @@ class VicidialPolicy:
     adapt_every_s: float = 15.0
     drop_limit: float = 0.03
     event_driven: bool = False
+    known_agents: bool = False
     _samples: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=15))
     _next_adapt: float = 15.0
     levels: list[tuple[float, float]] = field(default_factory=list)
@@ -168,6 +178,12 @@ class VicidialPolicy:
 
 
 def make_policy(name: str, scenario: Scenario) -> Policy:
+    if name.endswith(KNOWN_AGENTS):
+        policy = make_policy(name.removesuffix(KNOWN_AGENTS), scenario)
+        if not isinstance(policy, ModePolicy):
+            raise ValueError(f"{KNOWN_AGENTS} applies to dialerd's own modes, not to {name!r}")
+        policy.name, policy.known_agents = name, True
+        return policy
     if name == "progressive":
         return ModePolicy(
             name, base_settings(scenario, DialMode.PROGRESSIVE), campaign_windows(scenario)

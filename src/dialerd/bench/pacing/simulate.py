@@ -237,6 +237,10 @@ class _Day:
             duration = self.sc.machine_talk_s
         self.talk_start[agent] = now
         self.push(now + duration, _TALK_END, agent)
+        if live and self.policy.known_agents:
+            # the experiment of KNOWN_AGENTS: the dialer sees when this agent will be free
+            wrap = self.contacts.wrap[i]
+            self.builder.agent_state(agent, AgentState.WRAPUP, now, wrapup_s=duration + wrap)
 
     # --- agents ----------------------------------------------------------------------------
     def agent_ready(self, now: float, agent: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from dialerd.bench.pacing.simulate import run_day
 from dialerd.cli.main import main
 
 SHORT = {"name": "short", "hours": 1, "agents": 6, "answer_rate": 0.25}
+
+#: the ``bench_pacing`` fixture (tests/unit/conftest.py)
+BenchPacing = Callable[..., tuple[int, str]]
 
 
 def _point(rate: float, abandoned: float, ratio: float) -> dict[str, Any]:
@@ -52,15 +56,13 @@ def test_a_noisy_dip_in_the_curve_does_not_move_the_crossing() -> None:
 
 
 def test_the_command_line_prints_the_curve_and_where_the_target_needs_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, bench_pacing: BenchPacing
 ) -> None:
-    sc = tmp_path / "s3-tiny.toml"  # named so: the report knows this scenario's targets
-    sc.write_text('name = "s3-tiny"\nhours = 0.5\nagents = 5\nanswer_rate = 0.2\n')
-    code = main(
-        ["bench", "pacing", "--frontier", "0,0.02", "--scenario", str(sc), "--seeds", "2",
-         "--out", str(tmp_path), "--workers", "1", "--quiet"]
-    )  # fmt: skip
-    out = capsys.readouterr().out
+    code, out = bench_pacing(
+        'name = "s3-tiny"\nhours = 0.5\nagents = 5\nanswer_rate = 0.2\n',
+        *("--frontier", "0,0.02", "--seeds", "2", "--quiet"),
+        name="s3-tiny",
+    )
     assert code == 0
     assert (tmp_path / "pacing-frontier.png").stat().st_size > 1000
     assert "| predictive@0 | 0 % |" in out and "| predictive@0.02 | 2 % |" in out
@@ -103,15 +105,12 @@ def test_known_agents_applies_to_dialerds_modes_only() -> None:
 
 
 def test_the_command_line_traces_the_known_agents_curve_and_refuses_it_alone(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bench_pacing: BenchPacing
 ) -> None:
-    sc = tmp_path / "tiny.toml"
-    sc.write_text('name = "tiny"\nhours = 0.25\nagents = 5\nanswer_rate = 0.2\n')
-    code = main(
-        ["bench", "pacing", "--frontier", "0", "--known-agents", "--scenario", str(sc),
-         "--seeds", "1", "--out", str(tmp_path), "--workers", "1", "--quiet", "--no-plots"]
-    )  # fmt: skip
-    out = capsys.readouterr().out
+    code, out = bench_pacing(
+        'name = "tiny"\nhours = 0.25\nagents = 5\nanswer_rate = 0.2\n',
+        *("--frontier", "0", "--known-agents", "--seeds", "1", "--quiet", "--no-plots"),
+    )
     assert code == 0
     assert "| predictive@0+known-agents | 0 % |" in out and "exact free time" in out
     report = json.loads((tmp_path / "pacing-frontier.json").read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ FIXED = {
     "talk": {"dist": "fixed", "mean": 100},
     "wrapup": {"dist": "fixed", "mean": 10},
 }
+
+#: the ``bench_pacing`` fixture (tests/unit/conftest.py)
+BenchPacing = Callable[..., tuple[int, str]]
 
 
 def test_progressive_with_fixed_times_gives_the_renewal_formula_occupancy() -> None:
@@ -140,16 +144,15 @@ def test_the_command_line_reports_a_bad_scenario_in_one_line(
     assert "agents" in err and str(bad) in err and "Traceback" not in err
 
 
+SHORT_TOML = 'name = "short"\nhours = 0.25\nagents = 6\nanswer_rate = 0.3\n'
+
+
 def test_the_command_line_writes_table_json_and_plots(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, bench_pacing: BenchPacing
 ) -> None:
-    sc = tmp_path / "short.toml"
-    sc.write_text('name = "short"\nhours = 0.25\nagents = 6\nanswer_rate = 0.3\n')
-    code = main(
-        ["bench", "pacing", "--scenario", str(sc), "--seeds", "2", "--out", str(tmp_path),
-         "--workers", "1", "--quiet", "--policies", "progressive,predictive,oracle"]
-    )  # fmt: skip
-    out = capsys.readouterr().out
+    code, out = bench_pacing(
+        SHORT_TOML, "--seeds", "2", "--quiet", "--policies", "progressive,predictive,oracle"
+    )
     assert code == 0
     assert "| predictive |" in out and "/oracle" in out
     assert (tmp_path / "pacing.json").is_file()
@@ -157,15 +160,9 @@ def test_the_command_line_writes_table_json_and_plots(
 
 
 def test_the_speed_report_times_one_day_of_every_policy(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, bench_pacing: BenchPacing
 ) -> None:
-    sc = tmp_path / "short.toml"
-    sc.write_text('name = "short"\nhours = 0.25\nagents = 6\nanswer_rate = 0.3\n')
-    code = main(
-        ["bench", "pacing", "--speed", "--scenario", str(sc), "--out", str(tmp_path),
-         "--workers", "1", "--policies", "progressive,predictive,oracle"]
-    )  # fmt: skip
-    out = capsys.readouterr().out
+    code, out = bench_pacing(SHORT_TOML, "--speed", "--policies", "progressive,predictive,oracle")
     assert code == 0
     assert "One day with 3 policies" in out and "in 1 process(es)" in out
     assert "predictive decision: p50" in out

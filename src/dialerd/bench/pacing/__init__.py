@@ -12,10 +12,13 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialerd.bench.pacing.policies import POLICY_NAMES
 from dialerd.bench.pacing.scenario import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from dialerd.bench.pacing.runner import JobResult
 
 STANDARD = ("s1-small", "s2-large", "s3-tiny", "s4-drift", "s5-amd")
 
@@ -93,7 +96,6 @@ def _load(args: argparse.Namespace) -> list[Scenario]:
 
 def run(args: argparse.Namespace) -> int:
     from dialerd.bench.pacing.report import markdown, plot, summarise, write_json
-    from dialerd.bench.pacing.runner import Job, ProgressBar, run_jobs
     from dialerd.cli.errors import EX_USAGE, CliError
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -113,28 +115,14 @@ def run(args: argparse.Namespace) -> int:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.frontier:
         return _frontier(args, scenarios, seeds)
-    jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
-    t0 = time.perf_counter()
-    bar = ProgressBar(enabled=not args.quiet)
-    results = run_jobs(jobs, workers=args.workers, progress=bar)
-    wall = time.perf_counter() - t0
+    results, wall, command, header = _simulate(args, scenarios, seeds, policies)
     summary = summarise(results)
-    command = "dialerd bench pacing " + " ".join(shlex.quote(a) for a in sys.argv[3:])
-    header = (
-        f"Command: `{command.strip()}` — {len(jobs)} simulated days in {wall:.0f} s "
-        f"with {args.workers} worker(s)."
-    )
-    if args.known_agents:
-        header += (
-            " The fixed-rate policies are told every busy agent's exact free time "
-            "(`+known-agents`); the windowed predictive is not."
-        )
     text = markdown(summary, header)
     sys.stdout.write(text + "\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
-        "command": command.strip(),
+        "command": command,
         "seeds": list(seeds),
         "policies": policies,
         "scenarios": [sc.source for sc in scenarios],
@@ -169,25 +157,35 @@ def _rates(text: str) -> tuple[float, ...]:
     return tuple(sorted(set(rates)))
 
 
+def _simulate(
+    args: argparse.Namespace, scenarios: list[Scenario], seeds: range, policies: list[str]
+) -> tuple[list[JobResult], float, str, str]:
+    """Every (scenario, seed, policy) day in the workers: the results, the wall time, the
+    command as typed and the report's header line saying both."""
+    from dialerd.bench.pacing.runner import Job, ProgressBar, run_jobs
+
+    jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
+    t0 = time.perf_counter()
+    results = run_jobs(jobs, workers=args.workers, progress=ProgressBar(enabled=not args.quiet))
+    wall = time.perf_counter() - t0
+    command = ("dialerd bench pacing " + " ".join(shlex.quote(a) for a in sys.argv[3:])).strip()
+    header = (
+        f"Command: `{command}` — {len(jobs)} simulated days in {wall:.0f} s "
+        f"with {args.workers} worker(s)."
+    )
+    return results, wall, command, header
+
+
 def _frontier(args: argparse.Namespace, scenarios: list[Scenario], seeds: range) -> int:
     """The model's talk-against-abandons curve at fixed planning rates (see ``frontier``)."""
     import json
 
     from dialerd.bench.pacing import frontier
-    from dialerd.bench.pacing.runner import Job, ProgressBar, run_jobs
 
     rates = _rates(args.frontier)
     policies = frontier.policy_names(rates, known_agents=args.known_agents)
-    jobs = [Job(sc, seed, pol) for sc in scenarios for seed in seeds for pol in policies]
-    t0 = time.perf_counter()
-    results = run_jobs(jobs, workers=args.workers, progress=ProgressBar(enabled=not args.quiet))
-    wall = time.perf_counter() - t0
+    results, wall, command, header = _simulate(args, scenarios, seeds, policies)
     summary = frontier.summarise(results)
-    command = "dialerd bench pacing " + " ".join(shlex.quote(a) for a in sys.argv[3:])
-    header = (
-        f"Command: `{command.strip()}` — {len(jobs)} simulated days in {wall:.0f} s "
-        f"with {args.workers} worker(s)."
-    )
     if args.known_agents:
         header += (
             " The fixed-rate policies are told every busy agent's exact free time "
@@ -198,7 +196,7 @@ def _frontier(args: argparse.Namespace, scenarios: list[Scenario], seeds: range)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "pacing-frontier.json"
     meta = {
-        "command": command.strip(),
+        "command": command,
         "seeds": list(seeds),
         "rates": list(rates),
         "known_agents": args.known_agents,

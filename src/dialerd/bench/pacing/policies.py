@@ -91,10 +91,10 @@ class ModePolicy:
 
 #: Prefix of a fixed-rate predictive policy's name: ``predictive@0.005`` plans at 0.5 %.
 FIXED_RATE = "predictive@"
-#: Suffix of a policy that is told every busy agent's exact free time (``predictive@0.01+known
-#: -agents``): each agent connected to a person shows as in wrap-up until its talk and wrap-up
-#: end, a forecast no dialer has. Not a policy to compare; an experiment on what limits one:
-#: where its curve is the ordinary one, a better forecast of agents cannot lift it.
+#: Suffix of a policy that is told every busy agent's exact free time, as in
+#: ``predictive@0.01+known-agents``: each agent connected to a person shows as in wrap-up until
+#: its talk and wrap-up end, a forecast no dialer has. Not a policy to compare; an experiment on
+#: what limits one: where its curve is the ordinary one, a better forecast of agents cannot lift it.
 KNOWN_AGENTS = "+known-agents"
 
 

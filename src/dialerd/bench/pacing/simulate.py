@@ -228,19 +228,20 @@ class _Day:
             self.res.waits.append(now - self.ready_since[agent])
         self.state[agent] = _TALK
         self.agent_call[agent] = call
-        self.builder.agent_state(agent, AgentState.TALKING, now)
         i = self.call_contact[call]
         if live:
             self.count_answer(now, abandoned=False)
             duration = self.contacts.talk[i]
         else:
             duration = self.sc.machine_talk_s
-        self.talk_start[agent] = now
-        self.push(now + duration, _TALK_END, agent)
         if live and self.policy.known_agents:
             # the experiment of KNOWN_AGENTS: the dialer sees when this agent will be free
-            wrap = self.contacts.wrap[i]
-            self.builder.agent_state(agent, AgentState.WRAPUP, now, wrapup_s=duration + wrap)
+            free_in = duration + self.contacts.wrap[i]
+            self.builder.agent_state(agent, AgentState.WRAPUP, now, wrapup_s=free_in)
+        else:
+            self.builder.agent_state(agent, AgentState.TALKING, now)
+        self.talk_start[agent] = now
+        self.push(now + duration, _TALK_END, agent)
 
     # --- agents ----------------------------------------------------------------------------
     def agent_ready(self, now: float, agent: int) -> None:
@@ -280,6 +281,10 @@ class _Day:
             self.res.talk_s += self.clip(now) - self.clip(self.talk_start[agent])
             if now <= self.end:
                 self.res.completed += 1
+            if self.policy.known_agents:
+                # the builder saw this agent in wrap-up from the connect on, so it did not see
+                # the talk end: the talk-time estimate learns it here, as in an ordinary run
+                self.builder.estimates.record_talk(now - self.talk_start[agent])
         wrap = self.contacts.wrap[self.call_contact[call]]
         self.state[agent] = _WRAP
         self.builder.agent_state(agent, AgentState.WRAPUP, now, wrapup_s=wrap)

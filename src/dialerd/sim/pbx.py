@@ -803,22 +803,8 @@ class Pbx:
         out.append(("DialEnd", ev.dial(a1, caller, ("DialStatus", "ANSWER"))))
         out.append(("MusicOnHoldStop", ev.channel_event(caller)))
         position = q.position(call)
-        q.callers.remove(call)
-        self._queue_state(q, out)
-        out.append(
-            (
-                "QueueCallerLeave",
-                [
-                    ev.AGENT,
-                    *caller.block(),
-                    ("Queue", q.name),
-                    ("Position", str(position)),
-                    ("Count", str(len(q.callers))),
-                ],
-            )
-        )
+        self._leave_queue(call, q, position, out)
         hold = now - call.join_time
-        out.append(("VarSet", ev.varset(caller, "QUEUEPOSITION", str(position))))
         out.append(("VarSet", ev.varset(caller, "QUEUEWAIT", str(int(hold)))))
         out.append(("VarSet", ev.varset(caller, "QUEUEWAIT_MS", str(int(hold * 1000)))))
         out.append(
@@ -876,23 +862,9 @@ class Pbx:
         out.append(("QueueCallerAbandon", self._abandon(call, q, position, hold)))
         self._wait_vars(call, hold, out)
         out.append(("MusicOnHoldStop", ev.channel_event(one)))
-        q.callers.remove(call)
         q.stats.abandoned += 1
         q.stats.holdtime_total += hold
-        self._queue_state(q, out)
-        out.append(
-            (
-                "QueueCallerLeave",
-                [
-                    ev.AGENT,
-                    *one.block(),
-                    ("Queue", q.name),
-                    ("Position", str(position)),
-                    ("Count", str(len(q.callers))),
-                ],
-            )
-        )
-        out.append(("VarSet", ev.varset(one, "QUEUEPOSITION", str(position))))
+        self._leave_queue(call, q, position, out)
         out.append(("VarSet", ev.varset(one, "QUEUESTATUS", "TIMEOUT")))
         call.stage = Stage.DIALPLAN
         call.queue = None
@@ -925,6 +897,24 @@ class Pbx:
         out.append(("VarSet", ev.varset(one, "DIALEDTIME_MS", str(int(dialed * 1000)))))
         out.append(("VarSet", ev.varset(one, "ANSWEREDTIME", "0")))
         out.append(("VarSet", ev.varset(one, "ANSWEREDTIME_MS", "0")))
+
+    def _leave_queue(self, call: Call, q: Queue, position: int, out: Out) -> None:
+        """app_queue's leave, the same whether an agent took the caller or not."""
+        q.callers.remove(call)
+        self._queue_state(q, out)
+        out.append(
+            (
+                "QueueCallerLeave",
+                [
+                    ev.AGENT,
+                    *call.one.block(),
+                    ("Queue", q.name),
+                    ("Position", str(position)),
+                    ("Count", str(len(q.callers))),
+                ],
+            )
+        )
+        out.append(("VarSet", ev.varset(call.one, "QUEUEPOSITION", str(position))))
 
     def _abandon(self, call: Call, q: Queue, position: int, hold: float) -> Headers:
         return [
@@ -981,23 +971,9 @@ class Pbx:
             self._wait_vars(call, hold, out)
             out.append(("VarSet", ev.varset(one, "ABANDONED", "TRUE")))
             out.append(("QueueCallerAbandon", self._abandon(call, q, position, hold)))
-            q.callers.remove(call)
             q.stats.abandoned += 1
             q.stats.holdtime_total += hold
-            self._queue_state(q, out)
-            out.append(
-                (
-                    "QueueCallerLeave",
-                    [
-                        ev.AGENT,
-                        *one.block(),
-                        ("Queue", q.name),
-                        ("Position", str(position)),
-                        ("Count", str(len(q.callers))),
-                    ],
-                )
-            )
-            out.append(("VarSet", ev.varset(one, "QUEUEPOSITION", str(position))))
+            self._leave_queue(call, q, position, out)
             out.append(h2[1])
         self._flush_rr(call, out)
         out.append(("SoftHangupRequest", ev.hangup_request(one, 16)))

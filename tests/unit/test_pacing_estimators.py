@@ -29,6 +29,57 @@ def test_rate_estimator_follows_a_drop_in_answer_rate() -> None:
     assert abs(r.value - 0.1) < 0.03
 
 
+def _outcomes(rate: float, n: int, seed: int) -> list[bool]:
+    return [bool(x) for x in np.random.default_rng(seed).random(n) < rate]
+
+
+def test_rate_estimator_follows_a_sudden_rise_within_dozens_of_outcomes() -> None:
+    # a dialer that kept planning on 10 % after its callees began to answer 40 % of calls
+    # would place four times the calls its agents can take
+    decay = 2.0 ** (-1.0 / 150.0)
+    before, soon, later, average_only = [], [], [], []
+    for seed in range(10):
+        r = RateEstimator(prior=0.3)
+        hits, total = 3.0, 10.0  # the recency-weighted average alone, for comparison
+        for ok in _outcomes(0.10, 3000, seed=seed):
+            r.update(ok)
+            hits, total = hits * decay + ok, total * decay + 1.0
+        before.append(r.value)
+        after, plain = [], []
+        for ok in _outcomes(0.40, 300, seed=100 + seed):
+            r.update(ok)
+            hits, total = hits * decay + ok, total * decay + 1.0
+            after.append(r.value)
+            plain.append(hits / total)
+        soon.append(np.mean(after[40:100]))
+        later.append(np.mean(after[150:]))
+        average_only.append(np.mean(plain[40:100]))
+    assert abs(np.mean(before) - 0.10) < 0.02
+    # 40-100 outcomes after the rise: about 0.38 against the average's 0.19
+    assert np.mean(soon) > 0.32 > 0.22 > np.mean(average_only)
+    assert abs(np.mean(later) - 0.40) < 0.05
+
+
+def test_rate_estimator_on_a_steady_rate_stays_near_it_and_never_dips_below_its_average() -> None:
+    r = RateEstimator(prior=0.35)
+    seen = []
+    for ok in _outcomes(0.35, 20000, seed=3):
+        r.update(ok)
+        seen.append(r.value)
+    tail = np.array(seen[1000:])
+    assert abs(tail.mean() - 0.35) < 0.02
+    # too low an answer rate over-dials: the estimate follows falls only at the average's pace
+    assert tail.min() > 0.25
+
+
+def test_rate_estimator_with_a_certain_prior_takes_a_contrary_outcome() -> None:
+    r = RateEstimator(prior=1.0)  # e.g. the live share before any machine was seen
+    r.update(False)
+    r.update(True)
+    assert 0.8 < r.value < 1.0
+    assert np.isfinite(r.value)
+
+
 def test_distribution_estimator_learns_a_fixed_wrapup_and_a_heavy_tail() -> None:
     fixed = DistributionEstimator(LogNormal(60.0, 30.0), prior_weight=5)
     for _ in range(500):

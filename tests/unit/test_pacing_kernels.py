@@ -21,12 +21,16 @@ from dialerd.bench.pacing.simulate import run_day
 from dialerd.pacing import _kernels, predictive
 from dialerd.pacing import poisson_binomial as pb
 from dialerd.pacing.distributions import Empirical, Fixed, FloatArray, LogNormal
-from dialerd.pacing.estimators import DEFAULT_PRIOR, OnlineEstimates
+from dialerd.pacing.estimators import DEFAULT_PRIOR, OnlineEstimates, change_point_update
 from dialerd.pacing.snapshot import PacingSettings, Snapshot
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "bench" / "scenarios"
 
-PLAIN = _kernels.Kernels(model_rows=_kernels.model_rows, excess_curve=_kernels.excess_curve)
+PLAIN = _kernels.Kernels(
+    model_rows=_kernels.model_rows,
+    excess_curve=_kernels.excess_curve,
+    change_point_update=_kernels.change_point_update,
+)
 """The kernels as plain Python: what numba compiles, run by the interpreter."""
 
 
@@ -214,6 +218,29 @@ def test_rare_tails_keep_their_relative_precision_in_the_kernel(kernels: _kernel
     got = kernels.excess_curve(np.full((40, 1), 0.999), np.array([1.0]), np.zeros(1), 0, 0)
     assert got[0] == pytest.approx(1e-120, rel=1e-9)
     assert math.isfinite(float(got[0]))
+
+
+def test_change_point_update_is_numpys_bit_for_bit(kernels: _kernels.Kernels) -> None:
+    # through the filling of every run length, their merging at the cap, a certain prior
+    # (a share of 1) and a rise, the answer-rate estimator's state stays numpy's to the bit
+    rng = np.random.default_rng(5)
+    outcomes = np.concatenate([np.ones(20), rng.random(300) < 0.1, rng.random(200) < 0.5])
+    cap = 200  # past 128, where numpy's sums go pairwise
+    states = []
+    for update in (change_point_update, kernels.change_point_update):
+        post, succ, fail, grown = np.zeros(cap), np.zeros(cap), np.zeros(cap), np.zeros(cap)
+        post[0], succ[0], fail[0] = 1.0, 10.0, 0.0
+        runs, value, trace = 1, 1.0, []
+        for x in outcomes:
+            runs, value = update(post, succ, fail, grown, runs, float(x), 5e-4, 0.99, value)
+            trace.append(value)
+        states.append((runs, np.array(trace), post.copy(), succ.copy(), fail.copy()))
+    (r1, t1, *a1), (r2, t2, *a2) = states
+    assert r1 == r2 == cap
+    np.testing.assert_array_equal(t1, t2)
+    for x, y in zip(a1, a2, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert 0.3 < t1[-1] < 0.7  # and it is an estimate: the last 200 outcomes were 50 %
 
 
 @pytest.mark.parametrize("name", ["s2-large", "s5-amd"])

@@ -20,7 +20,10 @@ from dialerd.bench.pacing.scenario import Scenario, ScenarioError, load_scenario
 if TYPE_CHECKING:
     from dialerd.bench.pacing.runner import JobResult
 
+#: issue 11's scenarios, which its targets are for
 STANDARD = ("s1-small", "s2-large", "s3-tiny", "s4-drift", "s5-amd")
+#: the abrupt changes issue 11 also asks about (never worse than progressive there)
+STRESS = ("s6-steps", "s7-shift")
 
 
 def scenarios_dir() -> Path:
@@ -41,7 +44,7 @@ def register(sub: Any) -> None:
         "--scenario",
         action="append",
         metavar="FILE",
-        help="scenario TOML (repeatable; default: the standard scenarios s1..s5)",
+        help="scenario TOML (repeatable; default: s1..s5, issue 11's, and s6-steps, s7-shift)",
     )
     p.add_argument("--seeds", type=int, default=20, help="seeds per scenario (default 20)")
     p.add_argument("--first-seed", type=int, default=1, help="first seed (default 1)")
@@ -82,7 +85,7 @@ def register(sub: Any) -> None:
 def _load(args: argparse.Namespace) -> list[Scenario]:
     from dialerd.cli.errors import EX_DATAERR, EX_NOINPUT, CliError
 
-    files = args.scenario or [str(scenarios_dir() / f"{n}.toml") for n in STANDARD]
+    files = args.scenario or [str(scenarios_dir() / f"{n}.toml") for n in STANDARD + STRESS]
     out = []
     for f in files:
         if not Path(f).is_file():

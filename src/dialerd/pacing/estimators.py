@@ -51,6 +51,8 @@ class RateEstimator:
     ) -> None:
         if not 0.0 <= prior <= 1.0:
             raise ValueError("prior must be a probability")
+        if prior_weight <= 0.0:
+            raise ValueError("prior_weight must be positive")
         self._decay = 2.0 ** (-1.0 / half_life)
         self._hits = prior * prior_weight
         self._total = prior_weight

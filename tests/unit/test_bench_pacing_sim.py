@@ -71,6 +71,19 @@ def test_predictive_beats_progressive_within_the_target_on_a_short_day() -> None
     assert pred["abandon_rate"] <= 0.03
 
 
+@pytest.mark.parametrize(("name", "hours"), [("s6-steps", 2.0), ("s7-shift", 4.5)])
+def test_predictive_is_never_worse_than_progressive_through_abrupt_changes(
+    name: str, hours: float
+) -> None:
+    # s6: the answer rate quadruples at each clock hour and falls back at the half hour;
+    # s7: a third of the team breaks together at 2 h, half of it logs off at once at 4 h
+    sc = dataclasses.replace(load_scenario(SCENARIOS / f"{name}.toml"), hours=hours)
+    prog = run_day(sc, 2, make_policy("progressive", sc)).metrics()
+    pred = run_day(sc, 2, make_policy("predictive", sc)).metrics()
+    assert pred["occupancy"] > prog["occupancy"] * 1.1
+    assert pred["abandon_rate"] <= 0.03
+
+
 class _Spy:
     """A policy that records the ring time it gives each decision's calls."""
 

@@ -177,3 +177,33 @@ def test_estimates_learn_the_answer_rate_from_finished_attempts() -> None:
     est = b.build(400.0).estimates
     assert abs(est.answer_probability - 0.25) < 0.05
     assert est.samples == 300
+
+
+def _attempts(b: SnapshotBuilder, start: int, count: int, every: int, at: float) -> None:
+    """``count`` finished attempts at time ``at``, one in ``every`` answered."""
+    for i in range(start, start + count):
+        b.call_placed(i, at)
+        if i % every == 0:
+            b.call_answered(i, at + 8.0)
+            b.call_connected(i, at + 8.0)
+        else:
+            b.call_ended(i, at + 15.0, CallResult.NO_ANSWER)
+
+
+def test_builder_keeps_the_highest_measured_answer_rate_of_the_last_hour() -> None:
+    b = make_builder()
+    b.estimates_refresh_s = 0.0
+    _attempts(b, 0, 20, 2, 0.0)
+    # fewer attempts than min_samples: the estimate is mostly the prior, not remembered
+    assert b.build(20.0).answer_probability_high == 0.0
+    _attempts(b, 20, 400, 2, 30.0)  # 50 %
+    b.build(60.0)
+    high = b.estimates.answer.average
+    assert high > 0.4
+    _attempts(b, 420, 2000, 10, 600.0)  # 10 %
+    s = b.build(700.0)
+    assert s.estimates.answer_probability < 0.2
+    assert s.answer_probability_high == high
+    # an hour after the high rate was last seen it is forgotten
+    s = b.build(3661.0)
+    assert s.answer_probability_high == b.estimates.answer.average < 0.2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -127,6 +128,8 @@ def snapshots(draw: st.DrawFn, mode: DialMode | None = None) -> Snapshot:
         queued=draw(st.lists(st.floats(0.0, 2.0), max_size=3).map(tuple)),
         windows=tuple(windows),
         accepted_previews=draw(st.integers(0, 10)),
+        calibration=draw(st.floats(0.5, 8.0)),
+        answer_probability_high=draw(st.floats(0.0, 1.0)),
     )
 
 
@@ -214,3 +217,78 @@ def test_the_last_seconds_of_a_window_one_abandon_from_breaking_it_dial_near_cer
     spare = AbandonmentWindow("hour", 58, 0, 20.0)
     s = snap(DialMode.PREDICTIVE, ready=(1.0,), talking=(30.0,) * 4, windows=(spare,))
     assert predictive.allowed_rate(s) == pytest.approx(target)
+
+
+def test_a_burst_on_a_fallen_answer_rate_is_held_to_what_the_hour_can_take_if_it_rises() -> None:
+    """Ten agents idle at the start of an hour, the answer rate measured at 10 % after an hour
+    that also saw 40 %: the model alone fills the lines (about 4 answers expected), but were the
+    rate back at 40 % those calls would abandon more callers than the whole hour may. The
+    burst is cut to what the hour's budget takes at the high rate; with no such high rate, or
+    no window, or at a fixed planning rate, the model's count stands."""
+    low = replace(LEARNT, answer_probability=0.1)
+    hour = AbandonmentWindow("hour", 0, 0, 3600.0)
+    base = snap(
+        DialMode.PREDICTIVE,
+        ready=(30.0,) * 10,
+        talking=(60.0,) * 10,
+        estimates=low,
+        windows=(hour,),
+        calibration=3.0,
+    )
+    free = decide(base)
+    assert free >= 30
+    assert decide(replace(base, answer_probability_high=0.1)) == free
+    unwindowed = replace(base, windows=())
+    assert decide(replace(unwindowed, answer_probability_high=0.4)) == decide(unwindowed)
+    stressed = replace(base, answer_probability_high=0.4)
+    n = decide(stressed)
+    assert progressive_count(stressed) == 10 <= n < free
+    cap = predictive.remaining_budget(stressed) / stressed.calibration
+    at_high = predictive.build_model(stressed, answer_probability=0.4)
+    curve = predictive._excess(at_high, free)
+    assert curve[n] <= cap < curve[free]
+    # a fixed planning rate (the benchmark's frontier) is the model alone, windows or not
+    unstressed = replace(stressed, answer_probability_high=0.0)
+    assert decide(stressed, 0.01) == decide(unstressed, 0.01) > n
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    snapshots(DialMode.PREDICTIVE),
+    st.floats(0.02, 0.6),
+    st.floats(1.0, 6.0),
+    st.builds(
+        AbandonmentWindow,
+        name=st.just("hour"),
+        live_answers=st.integers(0, 400),
+        abandoned=st.integers(0, 12),
+        seconds_left=st.floats(0.0, 3600.0),
+    ),
+)
+def test_the_bound_that_spares_most_decisions_the_burst_stress_test_never_changes_a_count(
+    drawn: Snapshot, p: float, rise: float, hour: AbandonmentWindow
+) -> None:
+    """The stress test skips its second model when a bound clears the burst; the count must
+    be the one the full test gives."""
+    s = replace(
+        drawn,
+        estimates=replace(drawn.estimates, answer_probability=p, samples=1000),
+        answer_probability_high=min(p * rise, 1.0),
+        windows=(hour,),
+        free_lines=drawn.free_lines * 3,
+    )
+    real = predictive.stress_count
+    seen: list[tuple[int, int]] = []
+
+    def both(
+        snapshot: Snapshot, floor: int, n: int, model: predictive.Model, planned: float
+    ) -> int:
+        quick = real(snapshot, floor, n, model, planned)
+        seen.append((quick, real(snapshot, floor, n, model, math.inf)))
+        return quick
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(predictive, "stress_count", both)
+        decide(s)
+    for quick, full in seen:
+        assert quick == full

@@ -21,6 +21,10 @@ from dialerd.pacing.estimators import OnlineEstimates
 from dialerd.pacing.predictive import planning_rate
 from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings, Snapshot
 
+#: How far back ``Snapshot.answer_probability_high`` looks: a compliance window's length (an
+#: hour), so a burst at the start of a window is checked against the rate of the last one.
+HIGH_MEMORY_S = 3600.0
+
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
@@ -109,6 +113,9 @@ class SnapshotBuilder:
         self.estimates_refresh_s = estimates_refresh_s
         self._estimates_at = -math.inf
         self._estimates: Estimates | None = None
+        # (time, answer probability) at each refresh, the probabilities decreasing: the front
+        # is the highest of the last HIGH_MEMORY_S seconds (a sliding-window maximum)
+        self._highs: deque[tuple[float, float]] = deque()
         self._offline = 0
         self.estimates = estimates or OnlineEstimates()
         self.trunk_lines = trunk_lines
@@ -251,6 +258,7 @@ class SnapshotBuilder:
         if self._estimates is None or now - self._estimates_at >= self.estimates_refresh_s:
             self._estimates = self.estimates.estimates()
             self._estimates_at = now
+            self._remember_high(now, self._estimates.samples, self.estimates.answer.average)
         # a call placed for one agent (personal callback) and that agent are outside the pool
         calls = self.reserved
         agents = set(calls.values()) if calls else ()
@@ -271,12 +279,24 @@ class SnapshotBuilder:
             windows=tuple([w.view(now) for w in self._windows]),
             accepted_previews=accepted_previews,
             calibration=self.calibration.ratio,
+            answer_probability_high=self._highs[0][1] if self._highs else 0.0,
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
             # the calls placed on this snapshot carry the rate the model plans with; worked
             # out when the first of them is placed (most decisions place none)
             self._plan_snapshot = snap
         return snap
+
+    def _remember_high(self, now: float, samples: int, p: float) -> None:
+        """Keep the highest answer rate of the last hour, from measured rates only (before
+        ``min_samples`` the estimate is mostly the prior)."""
+        highs = self._highs
+        if samples >= self.settings.min_samples:
+            while highs and highs[-1][1] <= p:
+                highs.pop()
+            highs.append((now, p))
+        while highs and highs[0][0] < now - HIGH_MEMORY_S:
+            highs.popleft()
 
 
 def _elapsed(

@@ -53,6 +53,10 @@ the next one). alpha = min over windows, at most t, at least ``FLOOR x t`` (a ra
 refuse even the calls with no real abandon risk; ``FLOOR_SPENT x t`` once ``B < 1``). At
 ``B < 0`` (target used up) pacing is progressive. It also falls back to progressive with fewer
 than ``min_agents_predictive`` active agents or fewer than ``min_samples`` finished attempts.
+
+Last, a burst is stress-tested (:func:`stress_count`): were the answer rate back at its highest
+of the last hour, the calls in flight must not be expected to spend more than the tightest
+window has left.
 """
 
 from __future__ import annotations
@@ -234,10 +238,12 @@ class Model:
 def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | None = None) -> int:
     """Calls to place now under the model above; ``floor`` is the progressive count.
 
-    ``alpha``, when given, is the planning rate instead of :func:`planning_rate`'s.
+    ``alpha``, when given, is the planning rate instead of :func:`planning_rate`'s (and the
+    windows' :func:`stress_count` is not applied: a fixed rate knows no windows).
     """
     if cap <= floor:
         return max(0, cap)
+    windowed = alpha is None
     if alpha is None:
         alpha = planning_rate(snapshot)
     if alpha is None:
@@ -255,7 +261,98 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | No
         n = _search_normal(
             m.blocks, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit
         )
-    return max(floor, min(n, limit))
+    n = max(floor, min(n, limit))
+    if n <= floor or not windowed:
+        return n
+    # the search accepted n: its expected abandons are at most alpha x its live answers
+    planned = alpha * (m.expected_need + n * q_total) * m.live_of_need
+    return stress_count(snapshot, floor, n, m, planned)
+
+
+def remaining_budget(snapshot: Snapshot) -> float:
+    """Abandons the tightest compliance window can still take: ``t (l + R) - b`` (inf with
+    no window)."""
+    st = snapshot.settings
+    est = snapshot.estimates
+    cycle = max(est.talk.mean + est.wrapup.mean, 1.0)
+    per_second = THROUGHPUT * max(snapshot.active_agents, 1) / cycle
+    target = st.abandonment_target
+    budget = math.inf
+    for w in snapshot.windows:
+        remaining = max(w.seconds_left, 0.0) * per_second
+        budget = min(budget, target * (w.live_answers + remaining) - w.abandoned)
+    return budget
+
+
+def stress_count(snapshot: Snapshot, floor: int, n: int, model: Model, planned: float) -> int:
+    """At most ``n`` calls, fewer where the calls in flight would spend more than the window
+    has left were the answer rate back at its highest of the last hour.
+
+    The model plans on the answer rate measured so far, and no estimator sees a rise before
+    the calls placed on the old rate are answered. Most decisions place a few calls and a
+    rise costs little, but a burst for many idle agents at a low rate (the start of an hour
+    after one spent at progressive) is answered all at once: on the bench's s6-steps day
+    (answer rate 10 % / 40 %, alternating every 30 min) 47 calls placed at 6:00 on a measured
+    10 %, answered at 40 %, abandoned 19 callers within 15 s and the day ended above 3 %.
+    So the calls in flight, the new ones with them, must expect at
+    ``Snapshot.answer_probability_high`` no more abandons than the tightest window's remaining
+    budget (over the calibration: the model's abandons are a lower bound). Counting the new
+    calls alone is not enough: each decision of a run then adds its share, and at 1:00 on
+    s6-steps seed 15 five decisions in a row added 61 calls to 40 already ringing (18 abandons
+    in the hour). Where the rate has not fallen, or no window is set, nothing changes.
+
+    ``model`` is the snapshot's model and ``planned`` a bound on its expected abandons with
+    ``n`` new calls. Most decisions are cleared by a bound without a second model: a higher
+    answer rate adds at most the extra answers it brings to the abandons (an answer chance
+    grows with the rate, so each answer at the high rate can be paired with one at the
+    estimate), a new call's by the ratio ``r`` of the rates and a ringing call's by at most
+    ``r (1 - p) / (1 - p_high)``.
+    """
+    high = min(snapshot.answer_probability_high, 1.0)
+    p = snapshot.estimates.answer_probability
+    if high <= p * (1.0 + _EPS) or p <= 0.0:
+        return n
+    budget = remaining_budget(snapshot)
+    if not math.isfinite(budget):
+        return n
+    cap = max(budget, 0.0) / max(snapshot.calibration, 1e-3)
+    if high < 1.0:
+        r = high / p
+        extra = model.expected_need * (r * (1.0 - p) / (1.0 - high) - 1.0)
+        extra += n * float(model.q[-1]) * (r - 1.0)
+        if planned + extra <= cap:
+            return n
+    m = build_model(snapshot, answer_probability=high)
+    curve = _excess(m, n)
+    over = np.flatnonzero(curve[floor:] > cap + 1e-12)
+    return n if over.shape[0] == 0 else floor + max(int(over[0]) - 1, 0)
+
+
+def _excess(m: Model, last: int) -> FloatArray:
+    """``EA(0..last)``: the model's expected abandons with 0 to ``last`` new calls."""
+    if m.n_items <= EXACT_MAX_ITEMS:
+        rows = np.concatenate(m.blocks) if m.blocks else np.zeros((0, m.c.shape[0]))
+        return pb.excess_curve(1.0 - rows, rows.shape[0] - m.c, m.q, 0, last)
+    mean, var = _normal_moments(m.blocks, m.c)
+    ns = np.arange(0, last + 1, dtype=np.float64)
+    return _excess_normal(mean, var, m.q, ns)
+
+
+def _normal_moments(blocks: list[FloatArray], c: FloatArray) -> tuple[FloatArray, FloatArray]:
+    mean = -c
+    var = np.zeros_like(c)
+    for b in blocks:
+        mean = mean + b.sum(axis=0)
+        var = var + (b * (1.0 - b)).sum(axis=0)
+    return mean, var
+
+
+def _excess_normal(mean: FloatArray, var: FloatArray, q: FloatArray, ns: FloatArray) -> FloatArray:
+    """``max_h E[(Y_h - c_h)^+]`` by the normal law, for each count of new calls in ``ns``."""
+    out: FloatArray = _positive_part_normal(
+        mean[None, :] + ns[:, None] * q[None, :], var[None, :] + ns[:, None] * (q * (1.0 - q))
+    ).max(axis=1)
+    return out
 
 
 class _Static(NamedTuple):
@@ -396,8 +493,15 @@ def _knots(dist: Empirical) -> tuple[FloatArray, FloatArray]:
 _NO_TAILS = np.zeros((0, 1))
 
 
-def build_model(snapshot: Snapshot) -> Model:
+def build_model(snapshot: Snapshot, answer_probability: float | None = None) -> Model:
+    """The snapshot's model; ``answer_probability`` replaces the estimated one (the stress
+    test of :func:`stress_count`)."""
     k = _static(snapshot)
+    if answer_probability is not None and answer_probability != k.p:
+        if k.p <= 0.0:
+            raise ValueError("a model at another answer probability needs an estimate above 0")
+        # a new call's chance of needing an agent is proportional to the answer probability
+        k = k._replace(p=answer_probability, q=k.q * (answer_probability / k.p))
     fast = k.compiled
     kernels = _kernels.kernels() if fast is not None else None
     if fast is None or kernels is None:
@@ -581,20 +685,13 @@ def _search_normal(
     live_of_need: float,
     limit: int,
 ) -> int:
-    mean = -c
-    var = np.zeros_like(c)
-    for b in blocks:
-        mean = mean + b.sum(axis=0)
-        var = var + (b * (1.0 - b)).sum(axis=0)
-    qv = q * (1.0 - q)
+    mean, var = _normal_moments(blocks, c)
     start = 0
     block = 8
     ea_prev = el_prev = 0.0
     while start <= limit:
         ns = np.arange(start, min(limit, start + block - 1) + 1, dtype=np.float64)
-        ea = _positive_part_normal(
-            mean[None, :] + ns[:, None] * q[None, :], var[None, :] + ns[:, None] * qv
-        ).max(axis=1)
+        ea = _excess_normal(mean, var, q, ns)
         el = (expected_need + ns * q_total) * live_of_need
         for i, n in enumerate(ns.tolist()):
             if n > 0 and not _accept(float(ea[i]), ea_prev, float(el[i]), el_prev, alpha):

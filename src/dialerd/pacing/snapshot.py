@@ -115,6 +115,11 @@ class Snapshot:
     accepted_previews: int = 0
     calibration: float = 1.0
     """Abandons measured per abandon the model planned (see :mod:`dialerd.pacing.calibration`)."""
+    answer_probability_high: float = 0.0
+    """The highest answer rate of the last hour (0: none measured yet), by the recency-weighted
+    average (the change-point estimate jumps on a short run of answers). Predictive checks
+    its calls in flight against it: a rate that fell may rise again before the calls placed
+    on the low one are answered (see ``predictive.stress_count``)."""
 
     @property
     def calls_in_flight(self) -> int:

@@ -60,6 +60,7 @@ PACING_INPUTS = (
     "calls_in_flight",
     "free_lines",
     "answer_rate",
+    "answer_rate_high",
     "ring_seconds",
     "talk_seconds",
     "wrapup_seconds",

@@ -114,6 +114,7 @@ class MetricsListener:
             "calls_in_flight": event.calls_in_flight,
             "free_lines": d.free_lines,
             "answer_rate": d.answer_probability,
+            "answer_rate_high": d.answer_probability_high,
         }
         if event.abandonment:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)

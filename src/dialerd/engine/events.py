@@ -120,6 +120,8 @@ class PacingDecision:
     answer_probability: float
     samples: int
     reason: str = ""
+    answer_probability_high: float = 0.0
+    """The highest answer rate of the last hour, which predictive checks bursts against."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -853,6 +853,7 @@ class CampaignRunner:
             answer_probability=snap.estimates.answer_probability,
             samples=snap.estimates.samples,
             reason=reason,
+            answer_probability_high=snap.answer_probability_high,
         )
 
     async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:

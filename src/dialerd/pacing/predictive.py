@@ -140,9 +140,7 @@ def allowed_rate(snapshot: Snapshot) -> float | None:
     """The abandonment rate the windows can afford from now on; None when one is used up."""
     st = snapshot.settings
     target = st.abandonment_target
-    est = snapshot.estimates
-    cycle = max(est.talk.mean + est.wrapup.mean, 1.0)
-    per_second = THROUGHPUT * max(snapshot.active_agents, 1) / cycle
+    per_second = _live_per_second(snapshot)
     rate = target * BURST
     for w in snapshot.windows:
         rate = min(rate, _window_rate(w, target, per_second, st.risk))
@@ -162,6 +160,13 @@ def planning_rate(snapshot: Snapshot) -> float | None:
     return alpha / max(snapshot.calibration, 1e-3)
 
 
+def _live_per_second(snapshot: Snapshot) -> float:
+    """The live answers the team is expected to take per second from now on."""
+    est = snapshot.estimates
+    cycle = max(est.talk.mean + est.wrapup.mean, 1.0)
+    return THROUGHPUT * max(snapshot.active_agents, 1) / cycle
+
+
 def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: float) -> float:
     """Spend what is left of the window's budget evenly over its expected live answers.
 
@@ -176,8 +181,7 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     :mod:`dialerd.pacing.calibration` sees to (before it, a fixed reserve of two settle horizons
     stood in for the model's under-forecast and cost about 0.01 of the oracle's talk time).
     """
-    remaining = max(w.seconds_left, 0.0) * per_second
-    budget = target * (w.live_answers + remaining) - w.abandoned
+    remaining, budget = _budget(w, target, per_second)
     if budget < 0.0:
         return -1.0
     if remaining < 1.0:
@@ -194,6 +198,12 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
     rate = max(0.0, budget - margin) / remaining
     # near-certain calls stay allowed; more nearly certain once one more abandon would break it
     return max(rate, (FLOOR if budget >= 1.0 else FLOOR_SPENT) * target)
+
+
+def _budget(w: AbandonmentWindow, target: float, per_second: float) -> tuple[float, float]:
+    """The window's expected further live answers ``R`` and its budget ``t (l + R) - b``."""
+    remaining = max(w.seconds_left, 0.0) * per_second
+    return remaining, target * (w.live_answers + remaining) - w.abandoned
 
 
 def _excess_table() -> tuple[FloatArray, FloatArray]:
@@ -252,10 +262,7 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | No
     limit = max(0, cap)
     q_total = float(m.q[-1])
     if m.n_items <= EXACT_MAX_ITEMS:
-        if len(m.blocks) == 1:
-            rows = m.blocks[0]
-        else:
-            rows = np.concatenate(m.blocks) if m.blocks else np.zeros((0, m.c.shape[0]))
+        rows = _rows(m)
         n = _search_exact(rows, m.c, m.q, alpha, m.expected_need, q_total, m.live_of_need, limit)
     else:
         n = _search_normal(
@@ -272,16 +279,9 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | No
 def remaining_budget(snapshot: Snapshot) -> float:
     """Abandons the tightest compliance window can still take: ``t (l + R) - b`` (inf with
     no window)."""
-    st = snapshot.settings
-    est = snapshot.estimates
-    cycle = max(est.talk.mean + est.wrapup.mean, 1.0)
-    per_second = THROUGHPUT * max(snapshot.active_agents, 1) / cycle
-    target = st.abandonment_target
-    budget = math.inf
-    for w in snapshot.windows:
-        remaining = max(w.seconds_left, 0.0) * per_second
-        budget = min(budget, target * (w.live_answers + remaining) - w.abandoned)
-    return budget
+    target = snapshot.settings.abandonment_target
+    per_second = _live_per_second(snapshot)
+    return min((_budget(w, target, per_second)[1] for w in snapshot.windows), default=math.inf)
 
 
 def stress_count(snapshot: Snapshot, floor: int, n: int, model: Model, planned: float) -> int:
@@ -331,11 +331,18 @@ def stress_count(snapshot: Snapshot, floor: int, n: int, model: Model, planned: 
 def _excess(m: Model, last: int) -> FloatArray:
     """``EA(0..last)``: the model's expected abandons with 0 to ``last`` new calls."""
     if m.n_items <= EXACT_MAX_ITEMS:
-        rows = np.concatenate(m.blocks) if m.blocks else np.zeros((0, m.c.shape[0]))
+        rows = _rows(m)
         return pb.excess_curve(1.0 - rows, rows.shape[0] - m.c, m.q, 0, last)
     mean, var = _normal_moments(m.blocks, m.c)
     ns = np.arange(0, last + 1, dtype=np.float64)
     return _excess_normal(mean, var, m.q, ns)
+
+
+def _rows(m: Model) -> FloatArray:
+    """The model's items as the rows of one array (the exact law reads them so)."""
+    if len(m.blocks) == 1:
+        return m.blocks[0]
+    return np.concatenate(m.blocks) if m.blocks else np.zeros((0, m.c.shape[0]))
 
 
 def _normal_moments(blocks: list[FloatArray], c: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -121,11 +121,14 @@ class ConsoleView:
             dec = c.last_decision
             if dec is not None:
                 why = f" ({dec.reason})" if dec.reason else ""
+                high = dec.answer_probability_high
+                # the rate a burst is checked against (see dialerd.pacing.predictive)
+                fallen = f", last hour up to {high:.2f}" if high > dec.answer_probability else ""
                 lines.append(
                     f"  pacing: dial {dec.calls} now [{dec.dial_mode}]{why}: ready {dec.ready}, "
                     f"talking {dec.talking}, wrapup {dec.wrapup}, ringing {dec.ringing}, "
                     f"queued {dec.queued}, free lines {dec.free_lines}, "
-                    f"answer p {dec.answer_probability:.2f} ({dec.samples} samples)"
+                    f"answer p {dec.answer_probability:.2f} ({dec.samples} samples{fallen})"
                 )
             if c.abandonment:
                 lines.append(

@@ -81,14 +81,14 @@ class RateEstimator:
         )  # fmt: skip
 
     @property
-    def value(self) -> float:
-        return max(self._value, self._hits / self._total)
-
-    @property
     def average(self) -> float:
         """The recency-weighted average alone: slow, but free of the change-point model's
         jumps on a short run of answers."""
         return self._hits / self._total
+
+    @property
+    def value(self) -> float:
+        return max(self._value, self.average)
 
 
 def change_point_update(

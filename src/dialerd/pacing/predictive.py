@@ -120,6 +120,12 @@ FLOOR_SPENT = 0.01
 #: Acceptance thresholds of a marginal call and of the whole set, as multiples of alpha.
 MARGINAL = 3.0
 TOTAL = 1.0
+#: The answers counted at horizon h came in the second before it, and are paired with the
+#: agents free by ``h + L - PAIRING_LAG_S``: 0 reads each answer at the end of its second
+#: (an answer at h - 0.9 s is taken to wait until h + L: up to a second optimistic), 1 at its
+#: start (up to a second pessimistic). Measured both ways: docs/pacing-experiments.md,
+#: "Answers inside a second of the grid".
+PAIRING_LAG_S = 0.0
 _EPS = 1e-6
 _WRAP_POINTS = np.array([1.0 / 6.0, 0.5, 5.0 / 6.0])
 
@@ -449,7 +455,7 @@ def _static(snapshot: Snapshot) -> _Static:
 def _new_grid(st: PacingSettings, ring: float) -> _Grid:
     amd = st.amd_delay_s
     grid = np.arange(0.0, math.ceil(ring + amd) + 1.0)
-    reach = grid + st.connect_limit_s
+    reach = grid + (st.connect_limit_s - PAIRING_LAG_S)
     shifted = np.maximum(grid - amd, 0.0)
     value = _Grid(st, ring, grid, reach, shifted, np.stack((grid, shifted, reach)))
     _grids[:] = [value]

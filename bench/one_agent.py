@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dialerd.bench.pacing.scenario import DurationSpec, Scenario, load_scenario
+from dialerd.bench.pacing.scenario import Scenario, load_scenario
 from dialerd.domain.enums import DialMode
 from dialerd.pacing import predictive
 from dialerd.pacing.distributions import Empirical, Fixed, LogNormal
@@ -48,13 +48,6 @@ LAMBDAS = tuple(round(50 * 1.2**i) for i in range(24))
 RATES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 Ages = tuple[int, ...]
-
-
-def _cdf(spec: DurationSpec) -> tuple[float, float]:
-    if spec.kind != "lognormal":
-        raise SystemExit("one_agent: the ring-to-answer time must be lognormal")
-    s2 = math.log(1.0 + (spec.sd / spec.mean) ** 2)
-    return math.log(spec.mean) - s2 / 2.0, math.sqrt(s2)
 
 
 @dataclass(frozen=True)
@@ -97,6 +90,23 @@ class Calls:
 
     def eventually(self, a: int) -> float:
         return self.p * (self.f(self.ring) - self.f(a)) / self.alive(a)
+
+
+def calls_of(sc: Scenario) -> Calls:
+    """The scenario's calls at its first answer rate, ringing the minimum ring."""
+    if sc.ring.kind != "lognormal":
+        raise SystemExit("one_agent: the ring-to-answer time must be lognormal")
+    mu, sigma = LogNormal(sc.ring.mean, sc.ring.sd).log_params
+    return Calls(
+        p=sc.answer_rate[0][1],
+        busy=sc.busy_share,
+        busy_at=max(1, round(sc.busy_after_s)),
+        invalid=sc.invalid_share,
+        invalid_at=max(1, round(sc.invalid_after_s)),
+        ring=int(min(sc.min_ring_s, sc.ring_timeout_s)),
+        mu=mu,
+        sigma=sigma,
+    )
 
 
 class Mdp:
@@ -295,18 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     sc = load_scenario(Path(args.scenario))
     if sc.wrapup.kind != "fixed" or sc.amd:
         raise SystemExit("one_agent: needs a fixed wrap-up and no AMD")
-    mu, sigma = _cdf(sc.ring)
-    ring = int(min(sc.min_ring_s, sc.ring_timeout_s))
-    calls = Calls(
-        p=sc.answer_rate[0][1],
-        busy=sc.busy_share,
-        busy_at=max(1, round(sc.busy_after_s)),
-        invalid=sc.invalid_share,
-        invalid_at=max(1, round(sc.invalid_after_s)),
-        ring=ring,
-        mu=mu,
-        sigma=sigma,
-    )
+    calls = calls_of(sc)
+    ring = calls.ring
     wrap = round(sc.wrapup.mean)
     cycle = sc.talk.mean + wrap  # talk + wrap-up: the oracle's cycle
     mdp = Mdp(calls, wrap, sc.connect_limit_s)

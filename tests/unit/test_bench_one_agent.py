@@ -29,10 +29,7 @@ def test_dialerds_rule_with_answers_paired_at_the_start_of_their_second_is_the_b
 ) -> None:
     oa = _script()
     sc = load_scenario(ROOT / "bench" / "scenarios" / "s3-tiny.toml")
-    mu, sigma = oa._cdf(sc.ring)
-    calls = oa.Calls(
-        p=0.2, busy=0.1, busy_at=5, invalid=0.0, invalid_at=1, ring=15, mu=mu, sigma=sigma
-    )
+    calls = oa.calls_of(sc)
     mdp = oa.Mdp(calls, 30, 2.0)
     price = 800.0  # idle seconds one abandon is worth
     best_cost, best = mdp.solve(1.0, price)

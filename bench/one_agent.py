@@ -19,7 +19,8 @@ dynamics and read against that curve.
 The scenario gives the answer rate (its first value), the ring-to-answer law, the busy and
 invalid shares, the connect limit, the minimum ring (the ring predictive uses) and a fixed
 wrap-up. Time moves in steps of one second; an answer in a step comes at its middle.
-``--lag`` sets ``dialerd.pacing.predictive.PAIRING_LAG_S`` for dialerd's rule.
+``--lag`` sets ``dialerd.pacing.predictive.PAIRING_LAG_S`` for dialerd's rule (shipped: 1; 0 pairs
+an answer with the agents free by the end of its second).
 """
 
 from __future__ import annotations
@@ -300,7 +301,9 @@ def _idle_at(curve: Sequence[tuple[float, float]], ab: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default="bench/scenarios/s3-tiny.toml")
-    ap.add_argument("--lag", default="0", help="PAIRING_LAG_S values for dialerd's rule")
+    ap.add_argument(
+        "--lag", default="1", help="PAIRING_LAG_S values for dialerd's rule (shipped: 1)"
+    )
     args = ap.parse_args(argv)
     sc = load_scenario(Path(args.scenario))
     if sc.wrapup.kind != "fixed" or sc.amd:

@@ -85,7 +85,7 @@ def test_knowing_when_agents_free_up_keeps_them_busier_at_no_abandon_risk() -> N
     # a 1 s wrap-up announces nothing: agents free up when their talk ends, which the
     # ordinary model forecasts from elapsed talk and the experiment is told exactly
     sc = parse_scenario(
-        {**SHORT, "agents": 10, "answer_rate": 0.3, "talk": {"mean": 60},
+        {**SHORT, "agents": 10, "answer_rate": 0.3, "talk": {"mean": 30},
          "wrapup": {"dist": "fixed", "mean": 1}},
         "<test>",
     )  # fmt: skip

@@ -21,6 +21,7 @@ from dialerd.pacing import (
     predictive,
     progressive_count,
 )
+from dialerd.pacing import poisson_binomial as pb
 
 LEARNT = Estimates(
     answer_probability=0.3,
@@ -195,7 +196,7 @@ def test_predictive_with_a_spent_window_margin_still_predials_a_wrapup_ending_no
     # 1.4 or 0.4 to spare, both under the margin
     for abandoned, floor in ((5, predictive.FLOOR), (6, predictive.FLOOR_SPENT)):
         window = AbandonmentWindow("hour", 100, abandoned, 1800.0)
-        s = snap(DialMode.PREDICTIVE, wrapup=(4.0,), talking=(30.0,) * 9, windows=(window,))
+        s = snap(DialMode.PREDICTIVE, wrapup=(3.0,), talking=(30.0,) * 9, windows=(window,))
         assert predictive.allowed_rate(s) == pytest.approx(floor * target)
         assert progressive_count(s) == 0
         assert decide(s) >= 1
@@ -217,6 +218,38 @@ def test_the_last_seconds_of_a_window_one_abandon_from_breaking_it_dial_near_cer
     spare = AbandonmentWindow("hour", 58, 0, 20.0)
     s = snap(DialMode.PREDICTIVE, ready=(1.0,), talking=(30.0,) * 4, windows=(spare,))
     assert predictive.allowed_rate(s) == pytest.approx(target)
+
+
+def test_a_window_that_cannot_take_two_more_abandons_is_not_risked_on_two_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five agents, four ready, an hour of 40 live answers and 1 abandon (1.3 abandons left):
+    one more abandon fits, two would break the hour, so the calls are cut until the expected
+    abandons beyond the first are a small share of the planned ones. With no abandon yet (2.3
+    left) the model's count stands."""
+
+    def count(abandoned: int, guard: bool) -> int:
+        hour = AbandonmentWindow("hour", 40, abandoned, 1200.0)
+        s = snap(DialMode.PREDICTIVE, ready=(10.0,) * 4, wrapup=(4.0,), windows=(hour,))
+        with monkeypatch.context() as m:
+            if not guard:
+                m.setattr(predictive, "PAIR_BUDGET", 0.0)
+            return decide(s)
+
+    assert count(0, guard=True) == count(0, guard=False) >= 5
+    n = count(1, guard=True)
+    assert 4 <= n < count(1, guard=False)
+    hour = AbandonmentWindow("hour", 40, 1, 1200.0)
+    s = snap(DialMode.PREDICTIVE, ready=(10.0,) * 4, wrapup=(4.0,), windows=(hour,))
+    assert 1.0 < predictive.remaining_budget(s) < predictive.PAIR_BUDGET
+    alpha = predictive.planning_rate(s)
+    assert alpha is not None
+    model = predictive.build_model(s)
+    rows = predictive._rows(model)
+    beyond_first = pb.excess_curve(1.0 - rows, rows.shape[0] - model.c - 1.0, model.q, 0, n + 1)
+    live = [(model.expected_need + k * float(model.q[-1])) * model.live_of_need for k in (n, n + 1)]
+    assert beyond_first[n] <= predictive.PAIR_SHARE * alpha * live[0]
+    assert beyond_first[n + 1] > predictive.PAIR_SHARE * alpha * live[1]
 
 
 def test_a_burst_on_a_fallen_answer_rate_is_held_to_what_the_hour_can_take_if_it_rises() -> None:

@@ -22,11 +22,12 @@ from collections.abc import Hashable
 #: planned: on 50 agents the measured ratio soon holds about 7 planned abandons (a half-life of
 #: 600 live answers at a planning rate near 1 %) and the prior a fifth of the weight; a 5-agent
 #: team has about 240 live answers a day and the prior outweighs its own all day. So it is the
-#: small teams' value: pooled over seeds, abandons seen per abandon planned were 1.8 on s3-tiny
-#: and 2.3 on s1-small (2.6 s4-drift, 2.7 s5-amd, 3.2 s2-large). 3.0 cost s3-tiny 0.003 and
-#: s1-small 0.001 of the oracle's talk time (40 seeds each; with 2.3 every hour stayed <= 3 % in
-#: 40 of 40 s3-tiny days and 39 of 40 s1-small days).
-PRIOR_RATIO = 2.3
+#: small teams' value: with answers paired at the start of their second
+#: (``predictive.PAIRING_LAG_S``), abandons seen per abandon planned at fixed planning rates were
+#: 1.1-1.3 on s3-tiny and 1.5-1.8 on s1-small (1.9 s2-large). On s3-tiny (80 seeds, no pair
+#: guard) 2.3 gave 0.8451 of the oracle's talk time, 2.0 0.8463, 1.6 0.8492, 1.3 0.8505, with 3-5
+#: days of 80 over 3 % in an hour; the pair guard (``predictive.pair_count``) holds 1.6 at none.
+PRIOR_RATIO = 1.6
 #: Weight of the prior, in planned abandons.
 PRIOR_WEIGHT = 2.0
 #: Half-life of the measured ratio, in live answers.

@@ -5,7 +5,9 @@ Notation at the snapshot's instant (time 0), on a grid of horizons h = 0, 1, ...
 H = the ring time of the calls placed now (``ring_timeout(snapshot)``) + AMD delay (no call
 placed now reaches an agent later than that), and the connect limit L (2 s):
 
-* Agents free by ``h + L`` (an answer at h may wait L seconds for one):
+* Agents free by ``h + L`` (an answer at h may wait L seconds for one; the grid's answers at h
+  came in the second before it and are paired with the agents free by ``h - 1 + L``, see
+  ``PAIRING_LAG_S``):
   ready agents (certain); wrap-up agents with remaining wrap-up w: 1 if w <= h + L;
   talking agents with talk so far e, talk time T and wrap-up W:
   ``a_i(h) = P(T - e + W <= h + L | T > e)`` from the campaign's learnt talk-time distribution
@@ -56,7 +58,8 @@ than ``min_agents_predictive`` active agents or fewer than ``min_samples`` finis
 
 Last, a burst is stress-tested (:func:`stress_count`): were the answer rate back at its highest
 of the last hour, the calls in flight must not be expected to spend more than the tightest
-window has left.
+window has left; and a window that cannot take two more abandons is not risked on two at once
+(:func:`pair_count`).
 """
 
 from __future__ import annotations
@@ -123,9 +126,18 @@ TOTAL = 1.0
 #: The answers counted at horizon h came in the second before it, and are paired with the
 #: agents free by ``h + L - PAIRING_LAG_S``: 0 reads each answer at the end of its second
 #: (an answer at h - 0.9 s is taken to wait until h + L: up to a second optimistic), 1 at its
-#: start (up to a second pessimistic). Measured both ways: docs/pacing-experiments.md,
-#: "Answers inside a second of the grid".
-PAIRING_LAG_S = 0.0
+#: start (up to a second pessimistic). 1: for one agent, solved exactly, the rule then lies on
+#: the best curve of idle time against abandons (at 0 it idles the agent 1-5 s a cycle more at
+#: the same abandonment), and on the bench abandons seen per abandon planned fall from 1.5-3.6 to
+#: 1.1-1.9. Measured both ways: docs/pacing-experiments.md, "Answers inside a second of the grid".
+PAIRING_LAG_S = 1.0
+#: Once the tightest window cannot take two more abandons (budget below ``PAIR_BUDGET``), two
+#: abandons of one burst would break it: the calls are cut until the expected abandons beyond
+#: the first, ``max_h E[(Y_h - c_h - 1)^+]``, are at most ``PAIR_SHARE x alpha x EL(n)``
+#: (:func:`pair_count`). Measured with ``PAIRING_LAG_S`` 1, whose better calibrated model
+#: otherwise let pairs of abandons within a second break an hour on 5 of 80 s3-tiny days.
+PAIR_BUDGET = 2.0
+PAIR_SHARE = 0.02
 _EPS = 1e-6
 _WRAP_POINTS = np.array([1.0 / 6.0, 0.5, 5.0 / 6.0])
 
@@ -279,7 +291,8 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | No
         return n
     # the search accepted n: its expected abandons are at most alpha x its live answers
     planned = alpha * (m.expected_need + n * q_total) * m.live_of_need
-    return stress_count(snapshot, floor, n, m, planned)
+    n = stress_count(snapshot, floor, n, m, planned)
+    return pair_count(snapshot, floor, n, m, alpha)
 
 
 def remaining_budget(snapshot: Snapshot) -> float:
@@ -332,6 +345,29 @@ def stress_count(snapshot: Snapshot, floor: int, n: int, model: Model, planned: 
     curve = _excess(m, n)
     over = np.flatnonzero(curve[floor:] > cap + 1e-12)
     return n if over.shape[0] == 0 else floor + max(int(over[0]) - 1, 0)
+
+
+def pair_count(snapshot: Snapshot, floor: int, n: int, model: Model, alpha: float) -> int:
+    """At most ``n`` calls, fewer where a window that cannot take two more abandons would
+    risk two at once.
+
+    The search bounds the expected abandons, which a window with one whole abandon left can
+    afford; what breaks it is a second one, and abandons come in bursts (two answers within a
+    second for one agent). So with less than ``PAIR_BUDGET`` left in the tightest window, the
+    largest count whose expected abandons beyond the first stay within ``PAIR_SHARE`` of the
+    planned rate's share of its live answers. Only the exact law is read: on the teams where
+    one abandon is most of an hour's budget it always applies.
+    """
+    if n <= floor or model.n_items > EXACT_MAX_ITEMS or remaining_budget(snapshot) >= PAIR_BUDGET:
+        return n
+    rows = _rows(model)
+    curve = pb.excess_curve(1.0 - rows, rows.shape[0] - model.c - 1.0, model.q, floor, n)
+    q_total = float(model.q[-1])
+    for k in range(n, floor, -1):
+        live = (model.expected_need + k * q_total) * model.live_of_need
+        if float(curve[k - floor]) <= PAIR_SHARE * alpha * live + 1e-12:
+            return k
+    return floor
 
 
 def _excess(m: Model, last: int) -> FloatArray:

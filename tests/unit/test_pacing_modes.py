@@ -252,6 +252,34 @@ def test_a_window_that_cannot_take_two_more_abandons_is_not_risked_on_two_at_onc
     assert beyond_first[n + 1] > predictive.PAIR_SHARE * alpha * live[1]
 
 
+def test_an_hour_that_takes_a_single_abandon_is_planned_on_a_higher_risk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five agents with 240 s talks and 30 s wrap-ups take about 57 live answers an hour: the
+    hour's whole allowance is 1.7 abandons, so the first is allowed and the second breaks it.
+    Such a window plans on 4 x the risk (the rate after the first abandon and the pair guard
+    stop the second); a larger team's hour, or a team still logging in below the predictive
+    minimum, keeps the ordinary margin."""
+    tiny = replace(LEARNT, talk=LogNormal(240.0, 144.0), wrapup=Fixed(30.0))
+    hour = AbandonmentWindow("hour", 0, 0, 3600.0)
+
+    def rates(agents: int, estimates: Estimates) -> tuple[float | None, float | None]:
+        s = snap(
+            DialMode.PREDICTIVE, talking=(60.0,) * agents, estimates=estimates, windows=(hour,)
+        )
+        with monkeypatch.context() as m:
+            m.setattr(predictive, "ONE_ABANDON_RISK_FACTOR", 1.0)
+            ordinary = predictive.allowed_rate(s)
+        return ordinary, predictive.allowed_rate(s)
+
+    ordinary, single = rates(5, tiny)
+    assert ordinary is not None and single is not None
+    assert 1.5 * ordinary < single < PacingSettings().abandonment_target
+    for agents, estimates in ((10, tiny), (5, LEARNT), (4, tiny)):
+        ordinary, single = rates(agents, estimates)
+        assert single == ordinary
+
+
 def test_a_burst_on_a_fallen_answer_rate_is_held_to_what_the_hour_can_take_if_it_rises() -> None:
     """Ten agents idle at the start of an hour, the answer rate measured at 10 % after an hour
     that also saw 40 %: the model alone fills the lines (about 4 answers expected), but were the

@@ -138,6 +138,13 @@ PAIRING_LAG_S = 1.0
 #: otherwise let pairs of abandons within a second break an hour on 5 of 80 s3-tiny days.
 PAIR_BUDGET = 2.0
 PAIR_SHARE = 0.02
+#: A window whose whole allowance ``t (l + R)`` is under ``PAIR_BUDGET`` abandons (an hour of a
+#: 5-agent team: about 1.7) takes one abandon and breaks on the second. The margin's normal
+#: bound on an over-dispersed count does not describe that: after the first abandon the rate
+#: falls to ``FLOOR_SPENT`` and the pair guard bounds two at once, so such a window plans at
+#: ``risk x ONE_ABANDON_RISK_FACTOR`` (0.5 % -> 2 %). s3-tiny, seeds 1-240: 0.8476 -> 0.8502 of the
+#: oracle's talk, days with an hour over 3 %: 5 -> 4 of 240 (docs/pacing-experiments.md).
+ONE_ABANDON_RISK_FACTOR = 4.0
 _EPS = 1e-6
 _WRAP_POINTS = np.array([1.0 / 6.0, 0.5, 5.0 / 6.0])
 
@@ -159,14 +166,17 @@ def allowed_rate(snapshot: Snapshot) -> float | None:
     st = snapshot.settings
     target = st.abandonment_target
     per_second = _live_per_second(snapshot)
+    # below the predictive minimum the team is still logging in (or leaving): its forecast of
+    # a window's live answers says nothing of the campaign's, and pacing is progressive anyway
+    staffed = snapshot.active_agents >= st.min_agents_predictive
     rate = target * BURST
     for w in snapshot.windows:
-        rate = min(rate, _window_rate(w, target, per_second, st.risk))
+        rate = min(rate, _window_rate(w, target, per_second, st.risk, staffed))
         if rate < 0.0:
             return None
         if w.next_s > 0.0 and w.seconds_left < REACT_S:
             fresh = AbandonmentWindow(w.name, 0, 0, w.next_s)
-            rate = min(rate, max(0.0, _window_rate(fresh, target, per_second, st.risk)))
+            rate = min(rate, max(0.0, _window_rate(fresh, target, per_second, st.risk, staffed)))
     return rate
 
 
@@ -185,7 +195,9 @@ def _live_per_second(snapshot: Snapshot) -> float:
     return THROUGHPUT * max(snapshot.active_agents, 1) / cycle
 
 
-def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: float) -> float:
+def _window_rate(
+    w: AbandonmentWindow, target: float, per_second: float, risk: float, staffed: bool = True
+) -> float:
     """Spend what is left of the window's budget evenly over its expected live answers.
 
     Budget ``B = t (l + R) - b``. The policy re-plans on every decision, so it only needs a
@@ -206,6 +218,9 @@ def _window_rate(w: AbandonmentWindow, target: float, per_second: float, risk: f
         # the window's last seconds: its own budget decides whether one more abandon fits
         # (calls placed now still answer in it); the next window's rate is applied by the caller
         return target * BURST if budget >= 1.0 else FLOOR_SPENT * target
+    if staffed and target * (w.live_answers + remaining) < PAIR_BUDGET:
+        # a window that takes one abandon (see ONE_ABANDON_RISK_FACTOR)
+        risk = min(risk * ONE_ABANDON_RISK_FACTOR, 0.5)
     z = _inverse_normal(1.0 - risk)
     react = min(remaining, REACT_S * per_second)
     settle = min(remaining, SETTLE_S * per_second)

@@ -228,19 +228,20 @@ def test_a_window_that_cannot_take_two_more_abandons_is_not_risked_on_two_at_onc
     abandons beyond the first are a small share of the planned ones. With no abandon yet (2.3
     left) the model's count stands."""
 
-    def count(abandoned: int, guard: bool) -> int:
+    def team(abandoned: int) -> Snapshot:
         hour = AbandonmentWindow("hour", 40, abandoned, 1200.0)
-        s = snap(DialMode.PREDICTIVE, ready=(10.0,) * 4, wrapup=(4.0,), windows=(hour,))
+        return snap(DialMode.PREDICTIVE, ready=(10.0,) * 4, wrapup=(4.0,), windows=(hour,))
+
+    def count(abandoned: int, guard: bool) -> int:
         with monkeypatch.context() as m:
             if not guard:
                 m.setattr(predictive, "PAIR_BUDGET", 0.0)
-            return decide(s)
+            return decide(team(abandoned))
 
     assert count(0, guard=True) == count(0, guard=False) >= 5
     n = count(1, guard=True)
     assert 4 <= n < count(1, guard=False)
-    hour = AbandonmentWindow("hour", 40, 1, 1200.0)
-    s = snap(DialMode.PREDICTIVE, ready=(10.0,) * 4, wrapup=(4.0,), windows=(hour,))
+    s = team(1)
     assert 1.0 < predictive.remaining_budget(s) < predictive.PAIR_BUDGET
     alpha = predictive.planning_rate(s)
     assert alpha is not None

@@ -135,7 +135,8 @@ PAIRING_LAG_S = 1.0
 #: abandons of one burst would break it: the calls are cut until the expected abandons beyond
 #: the first, ``max_h E[(Y_h - c_h - 1)^+]``, are at most ``PAIR_SHARE x alpha x EL(n)``
 #: (:func:`pair_count`). Measured with ``PAIRING_LAG_S`` 1, whose better calibrated model
-#: otherwise let pairs of abandons within a second break an hour on 5 of 80 s3-tiny days.
+#: otherwise let pairs of abandons within a second break an hour on 5 of 80 s3-tiny days; a
+#: share of 0.05 did as well on s3-tiny but broke 5 of 80 s1-small days against 3 at 0.02.
 PAIR_BUDGET = 2.0
 PAIR_SHARE = 0.02
 #: A window whose whole allowance ``t (l + R)`` is under ``PAIR_BUDGET`` abandons (an hour of a
@@ -196,7 +197,7 @@ def _live_per_second(snapshot: Snapshot) -> float:
 
 
 def _window_rate(
-    w: AbandonmentWindow, target: float, per_second: float, risk: float, staffed: bool = True
+    w: AbandonmentWindow, target: float, per_second: float, risk: float, staffed: bool
 ) -> float:
     """Spend what is left of the window's budget evenly over its expected live answers.
 

@@ -376,8 +376,7 @@ def pair_count(snapshot: Snapshot, floor: int, n: int, model: Model, alpha: floa
     """
     if n <= floor or model.n_items > EXACT_MAX_ITEMS or remaining_budget(snapshot) >= PAIR_BUDGET:
         return n
-    rows = _rows(model)
-    curve = pb.excess_curve(1.0 - rows, rows.shape[0] - model.c - 1.0, model.q, floor, n)
+    curve = _excess(model, n, first=floor, beyond=1.0)
     q_total = float(model.q[-1])
     for k in range(n, floor, -1):
         live = (model.expected_need + k * q_total) * model.live_of_need
@@ -386,13 +385,15 @@ def pair_count(snapshot: Snapshot, floor: int, n: int, model: Model, alpha: floa
     return floor
 
 
-def _excess(m: Model, last: int) -> FloatArray:
-    """``EA(0..last)``: the model's expected abandons with 0 to ``last`` new calls."""
+def _excess(m: Model, last: int, first: int = 0, beyond: float = 0.0) -> FloatArray:
+    """``EA(first..last)``: the model's expected abandons with ``first`` to ``last`` new calls;
+    with ``beyond`` > 0, those beyond the first ``beyond`` (``max_h E[(Y_h - c_h - beyond)^+]``)."""
+    c = m.c + beyond
     if m.n_items <= EXACT_MAX_ITEMS:
         rows = _rows(m)
-        return pb.excess_curve(1.0 - rows, rows.shape[0] - m.c, m.q, 0, last)
-    mean, var = _normal_moments(m.blocks, m.c)
-    ns = np.arange(0, last + 1, dtype=np.float64)
+        return pb.excess_curve(1.0 - rows, rows.shape[0] - c, m.q, first, last)
+    mean, var = _normal_moments(m.blocks, c)
+    ns = np.arange(first, last + 1, dtype=np.float64)
     return _excess_normal(mean, var, m.q, ns)
 
 

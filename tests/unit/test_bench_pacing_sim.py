@@ -94,6 +94,16 @@ def test_a_burst_after_the_answer_rate_fell_keeps_every_hour_of_the_day_under_th
     assert all(a <= 0.03 * lv for a, lv in hours), hours
 
 
+def test_a_burst_of_abandons_on_a_cold_list_is_kept_in_hand_and_every_hour_stays_under() -> None:
+    """s8-lowrate seed 34 (5 % answered): abandons come in bursts of 3 to 5 within seconds.
+    With one abandon kept in hand, hour 1 spent its budget to the end and a last burst of 5
+    at 0:59 ended it at 21 of 663 (3.2 %); kept in hand, every hour stays under 3 %."""
+    sc = load_scenario(SCENARIOS / "s8-lowrate.toml")
+    res = run_day(sc, 34, make_policy("predictive", sc))
+    hours = list(zip(res.hourly_abandoned, res.hourly_live, strict=True))
+    assert all(a <= 0.03 * lv for a, lv in hours), hours
+
+
 class _Spy:
     """A policy that records the ring time it gives each decision's calls."""
 

@@ -33,7 +33,21 @@ def finished(result: CallResult, **times: datetime) -> AttemptFinished:
 
 def decision(at: datetime, calls: int = 3) -> PacingDecision:
     return PacingDecision(
-        at, calls, "predictive", 4, 2, 1, 0, 5, 0, 0, 20, 0.4, 100, answer_probability_high=0.45
+        at,
+        calls,
+        "predictive",
+        4,
+        2,
+        1,
+        0,
+        5,
+        0,
+        0,
+        20,
+        0.4,
+        100,
+        answer_probability_high=0.45,
+        abandon_burst=3,
     )
 
 
@@ -86,6 +100,7 @@ def test_figures_set_pacing_abandonment_and_tick_duration() -> None:
     assert value(m, "dialerd_pacing_decision_calls", campaign="spring") == 3
     assert value(m, "dialerd_pacing_input", campaign="spring", input="agents_ready") == 4
     assert value(m, "dialerd_pacing_input", campaign="spring", input="answer_rate_high") == 0.45
+    assert value(m, "dialerd_pacing_input", campaign="spring", input="abandon_burst") == 3
     assert value(m, "dialerd_pacing_mode", campaign="spring", mode="predictive") == 1
     assert value(m, "dialerd_campaign_active", campaign="spring") == 1
     assert value(m, "dialerd_tick_duration_seconds_count", campaign="spring") == 1

@@ -190,6 +190,31 @@ def _attempts(b: SnapshotBuilder, start: int, count: int, every: int, at: float)
             b.call_ended(i, at + 15.0, CallResult.NO_ANSWER)
 
 
+def test_builder_keeps_the_largest_burst_of_abandons_of_the_last_hour() -> None:
+    """Abandons within a few seconds of each other are one burst; the snapshot carries the
+    largest of the last hour, and forgets it an hour later."""
+    b = make_builder()
+    assert b.build(0.0).abandon_burst == 0
+
+    def abandon(call: int, at: float) -> None:
+        b.call_placed(call, at - 10.0)
+        b.call_answered(call, at - 2.0)
+        b.call_ended(call, at, CallResult.ABANDONED)
+
+    abandon(1, 100.0)
+    abandon(2, 200.0)  # a minute and more apart: bursts of one
+    assert b.build(201.0).abandon_burst == 1
+    for i, at in enumerate((300.0, 301.0, 302.5, 304.0)):
+        abandon(10 + i, at)
+    assert b.build(305.0).abandon_burst == 4
+    abandon(20, 1000.0)
+    abandon(21, 1003.0)
+    assert b.build(1004.0).abandon_burst == 4
+    # an hour after the burst of 4 only the later one of 2 is left, then nothing
+    assert b.build(3905.0).abandon_burst == 2
+    assert b.build(4604.0).abandon_burst == 0
+
+
 def test_builder_keeps_the_highest_measured_answer_rate_of_the_last_hour() -> None:
     b = make_builder()
     b.estimates_refresh_s = 0.0

@@ -281,6 +281,28 @@ def test_an_hour_that_takes_a_single_abandon_is_planned_on_a_higher_risk(
         assert single == ordinary
 
 
+def test_an_hour_that_just_had_a_burst_of_abandons_keeps_one_as_large_in_hand() -> None:
+    """Twenty agents, ten minutes of an hour left with 400 live answers and 8 abandons (6.3
+    more allowed). After abandons that came one at a time the hour spends the rest at the
+    target; after a burst of 4 within seconds it keeps 3 more abandons in hand and plans on
+    half the rate, and after a burst of 6, only the near-certain calls."""
+    hour = AbandonmentWindow("hour", 400, 8, 600.0)
+    base = snap(DialMode.PREDICTIVE, talking=(60.0,) * 20, windows=(hour,))
+    target = base.settings.abandonment_target
+
+    def rate(burst: int, abandoned: int = 8) -> float:
+        s = replace(base, windows=(replace(hour, abandoned=abandoned),), abandon_burst=burst)
+        r = predictive.allowed_rate(s)
+        assert r is not None
+        return r
+
+    assert rate(0) == rate(1) == target
+    assert predictive.FLOOR * target < rate(4) < rate(1) / 2
+    assert rate(6) == rate(8) == predictive.FLOOR * target
+    # a budget used up is used up, burst or not
+    assert predictive.allowed_rate(replace(base, windows=(replace(hour, abandoned=40),))) is None
+
+
 def test_a_burst_on_a_fallen_answer_rate_is_held_to_what_the_hour_can_take_if_it_rises() -> None:
     """Ten agents idle at the start of an hour, the answer rate measured at 10 % after an hour
     that also saw 40 %: the model alone fills the lines (about 4 answers expected), but were the

@@ -65,6 +65,7 @@ PACING_INPUTS = (
     "talk_seconds",
     "wrapup_seconds",
     "abandonment_rate",
+    "abandon_burst",
 )
 
 

@@ -115,6 +115,7 @@ class MetricsListener:
             "free_lines": d.free_lines,
             "answer_rate": d.answer_probability,
             "answer_rate_high": d.answer_probability_high,
+            "abandon_burst": d.abandon_burst,
         }
         if event.abandonment:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)

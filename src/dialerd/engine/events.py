@@ -122,6 +122,9 @@ class PacingDecision:
     reason: str = ""
     answer_probability_high: float = 0.0
     """The highest answer rate of the last hour, which predictive checks bursts against."""
+    abandon_burst: int = 0
+    """The most abandons of the last hour within seconds of each other, which predictive's
+    compliance windows keep in hand."""
 
 
 @dataclass(frozen=True, slots=True)

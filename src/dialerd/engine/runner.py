@@ -854,6 +854,7 @@ class CampaignRunner:
             samples=snap.estimates.samples,
             reason=reason,
             answer_probability_high=snap.answer_probability_high,
+            abandon_burst=snap.abandon_burst,
         )
 
     async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:

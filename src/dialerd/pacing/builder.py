@@ -24,6 +24,12 @@ from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings
 #: How far back ``Snapshot.answer_probability_high`` looks: a compliance window's length (an
 #: hour), so a burst at the start of a window is checked against the rate of the last one.
 HIGH_MEMORY_S = 3600.0
+#: ``Snapshot.abandon_burst`` counts the abandons within this many seconds of each other (one
+#: burst: several answers at once found no agent) ...
+BURST_SPAN_S = 5.0
+#: ... over the last hour (a compliance window's length): the largest burst a window just had
+#: is the one it must be ready for again.
+BURST_MEMORY_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,10 @@ class SnapshotBuilder:
         # (time, answer probability) at each refresh, the probabilities decreasing: the front
         # is the highest of the last HIGH_MEMORY_S seconds (a sliding-window maximum)
         self._highs: deque[tuple[float, float]] = deque()
+        # abandon times of the last BURST_SPAN_S, and (time, burst size) at each abandon, the
+        # sizes decreasing: the front is the largest burst of the last BURST_MEMORY_S
+        self._abandons: deque[float] = deque()
+        self._bursts: deque[tuple[float, int]] = deque()
         self._offline = 0
         self.estimates = estimates or OnlineEstimates()
         self.trunk_lines = trunk_lines
@@ -226,6 +236,7 @@ class SnapshotBuilder:
             for w in self._windows:
                 w.add(now, 1, 1)
             self.calibration.live_answer(call, True)
+            self._remember_burst(now)
         else:
             self.calibration.forget(call)
 
@@ -280,6 +291,7 @@ class SnapshotBuilder:
             accepted_previews=accepted_previews,
             calibration=self.calibration.ratio,
             answer_probability_high=self._highs[0][1] if self._highs else 0.0,
+            abandon_burst=self._burst(now),
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
             # the calls placed on this snapshot carry the rate the model plans with; worked
@@ -297,6 +309,24 @@ class SnapshotBuilder:
             highs.append((now, p))
         while highs and highs[0][0] < now - HIGH_MEMORY_S:
             highs.popleft()
+
+    def _remember_burst(self, now: float) -> None:
+        """An abandon: the burst it ends is the abandons of the last ``BURST_SPAN_S``."""
+        recent = self._abandons
+        recent.append(now)
+        while recent[0] < now - BURST_SPAN_S:
+            recent.popleft()
+        size = len(recent)
+        bursts = self._bursts
+        while bursts and bursts[-1][1] <= size:
+            bursts.pop()
+        bursts.append((now, size))
+
+    def _burst(self, now: float) -> int:
+        bursts = self._bursts
+        while bursts and bursts[0][0] < now - BURST_MEMORY_S:
+            bursts.popleft()
+        return bursts[0][1] if bursts else 0
 
 
 def _elapsed(

@@ -120,6 +120,10 @@ class Snapshot:
     average (the change-point estimate jumps on a short run of answers). Predictive checks
     its calls in flight against it: a rate that fell may rise again before the calls placed
     on the low one are answered (see ``predictive.stress_count``)."""
+    abandon_burst: int = 0
+    """The most abandons of the last hour within a few seconds of each other (0: none). A
+    compliance window keeps that many in hand, not one: the next burst can be as large
+    (see ``predictive._window_rate``)."""
 
     @property
     def calls_in_flight(self) -> int:

@@ -47,6 +47,30 @@ class WindowSpec:
     calling_s: float | None = None
 
 
+class _SlidingMax:
+    """The largest value pushed within the last ``memory_s`` seconds: a deque of (time, value)
+    whose values decrease, so its front is the answer and each push pops what it outranks."""
+
+    def __init__(self, memory_s: float) -> None:
+        self.memory_s = memory_s
+        self._q: deque[tuple[float, float]] = deque()
+
+    def push(self, now: float, value: float) -> None:
+        q = self._q
+        while q and q[-1][1] <= value:
+            q.pop()
+        q.append((now, value))
+
+    def expire(self, now: float) -> None:
+        q = self._q
+        while q and q[0][0] < now - self.memory_s:
+            q.popleft()
+
+    def largest(self) -> float:
+        """0 when nothing was pushed within the memory."""
+        return self._q[0][1] if self._q else 0.0
+
+
 class _Window:
     def __init__(self, spec: WindowSpec) -> None:
         self.spec = spec
@@ -119,13 +143,9 @@ class SnapshotBuilder:
         self.estimates_refresh_s = estimates_refresh_s
         self._estimates_at = -math.inf
         self._estimates: Estimates | None = None
-        # (time, answer probability) at each refresh, the probabilities decreasing: the front
-        # is the highest of the last HIGH_MEMORY_S seconds (a sliding-window maximum)
-        self._highs: deque[tuple[float, float]] = deque()
-        # abandon times of the last BURST_SPAN_S, and (time, burst size) at each abandon, the
-        # sizes decreasing: the front is the largest burst of the last BURST_MEMORY_S
-        self._abandons: deque[float] = deque()
-        self._bursts: deque[tuple[float, int]] = deque()
+        self._highs = _SlidingMax(HIGH_MEMORY_S)  # the answer probability at each refresh
+        self._abandons: deque[float] = deque()  # abandon times of the last BURST_SPAN_S
+        self._bursts = _SlidingMax(BURST_MEMORY_S)  # at each abandon, the burst it ends
         self._offline = 0
         self.estimates = estimates or OnlineEstimates()
         self.trunk_lines = trunk_lines
@@ -290,7 +310,7 @@ class SnapshotBuilder:
             windows=tuple([w.view(now) for w in self._windows]),
             accepted_previews=accepted_previews,
             calibration=self.calibration.ratio,
-            answer_probability_high=self._highs[0][1] if self._highs else 0.0,
+            answer_probability_high=self._highs.largest(),
             abandon_burst=self._burst(now),
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
@@ -302,13 +322,9 @@ class SnapshotBuilder:
     def _remember_high(self, now: float, samples: int, p: float) -> None:
         """Keep the highest answer rate of the last hour, from measured rates only (before
         ``min_samples`` the estimate is mostly the prior)."""
-        highs = self._highs
         if samples >= self.settings.min_samples:
-            while highs and highs[-1][1] <= p:
-                highs.pop()
-            highs.append((now, p))
-        while highs and highs[0][0] < now - HIGH_MEMORY_S:
-            highs.popleft()
+            self._highs.push(now, p)
+        self._highs.expire(now)
 
     def _remember_burst(self, now: float) -> None:
         """An abandon: the burst it ends is the abandons of the last ``BURST_SPAN_S``."""
@@ -316,17 +332,11 @@ class SnapshotBuilder:
         recent.append(now)
         while recent[0] < now - BURST_SPAN_S:
             recent.popleft()
-        size = len(recent)
-        bursts = self._bursts
-        while bursts and bursts[-1][1] <= size:
-            bursts.pop()
-        bursts.append((now, size))
+        self._bursts.push(now, float(len(recent)))
 
     def _burst(self, now: float) -> int:
-        bursts = self._bursts
-        while bursts and bursts[0][0] < now - BURST_MEMORY_S:
-            bursts.popleft()
-        return bursts[0][1] if bursts else 0
+        self._bursts.expire(now)
+        return int(self._bursts.largest())
 
 
 def _elapsed(

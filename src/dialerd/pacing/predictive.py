@@ -291,6 +291,10 @@ class Model:
     def n_items(self) -> int:
         return sum(b.shape[0] for b in self.blocks)
 
+    def expected_live(self, n: int) -> float:
+        """``EL(n)``: the live answers expected from the calls in flight and ``n`` new ones."""
+        return (self.expected_need + n * float(self.q[-1])) * self.live_of_need
+
 
 def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | None = None) -> int:
     """Calls to place now under the model above; ``floor`` is the progressive count.
@@ -319,7 +323,7 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | No
     if n <= floor or not windowed:
         return n
     # the search accepted n: its expected abandons are at most alpha x its live answers
-    planned = alpha * (m.expected_need + n * q_total) * m.live_of_need
+    planned = alpha * m.expected_live(n)
     n = stress_count(snapshot, floor, n, m, planned)
     return pair_count(snapshot, floor, n, m, alpha)
 
@@ -390,10 +394,8 @@ def pair_count(snapshot: Snapshot, floor: int, n: int, model: Model, alpha: floa
     if n <= floor or model.n_items > EXACT_MAX_ITEMS or remaining_budget(snapshot) >= PAIR_BUDGET:
         return n
     curve = _excess(model, n, first=floor, beyond=1.0)
-    q_total = float(model.q[-1])
     for k in range(n, floor, -1):
-        live = (model.expected_need + k * q_total) * model.live_of_need
-        if float(curve[k - floor]) <= PAIR_SHARE * alpha * live + 1e-12:
+        if float(curve[k - floor]) <= PAIR_SHARE * alpha * model.expected_live(k) + 1e-12:
             return k
     return floor
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dialerd.bench.pacing.policies import POLICY_NAMES
+from dialerd.bench.pacing.policies import POLICY_NAMES, TARGET
 from dialerd.bench.pacing.scenario import Scenario, ScenarioError, load_scenario
 
 if TYPE_CHECKING:
@@ -53,7 +53,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--policies",
         default=",".join(POLICY_NAMES),
-        help=f"comma-separated subset of {', '.join(POLICY_NAMES)}",
+        help=f"comma-separated subset of {', '.join(POLICY_NAMES)}; also {TARGET}<target>, "
+        "predictive on a campaign whose abandonment target is <target> (a share, e.g. "
+        f"{TARGET}0.005), to compare with a baseline at its own lower abandonment",
     )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -99,14 +101,18 @@ def _load(args: argparse.Namespace) -> list[Scenario]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dialerd.bench.pacing.policies import known_policy
     from dialerd.bench.pacing.report import markdown, plot, summarise, write_json
     from dialerd.cli.errors import EX_USAGE, CliError
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    unknown = [p for p in policies if p not in POLICY_NAMES]
+    unknown = [p for p in policies if not known_policy(p)]
     if unknown:
-        raise CliError(f"unknown policy: {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)})",
-                       EX_USAGE)  # fmt: skip
+        raise CliError(
+            f"unknown policy: {', '.join(unknown)} (known: {', '.join(POLICY_NAMES)}, and "
+            f"{TARGET}<target> with the target a share in (0, 1), e.g. {TARGET}0.005)",
+            EX_USAGE,
+        )
     if args.seeds < 1:
         raise CliError("--seeds must be at least 1", EX_USAGE)
     if args.known_agents and not args.frontier:

@@ -9,8 +9,9 @@ a policy over snapshots: it is computed from the drawn outcomes (see ``simulate.
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from dialerd.bench.pacing.scenario import Scenario
@@ -98,6 +99,14 @@ FIXED_RATE = "predictive@"
 KNOWN_AGENTS = "+known-agents"
 
 
+#: Prefix of a predictive policy held to another abandonment target than the scenario's:
+#: ``predictive:0.005`` is dialerd's predictive, windows and all, on a campaign whose operator
+#: set the target to 0.5 %. A baseline that abandons far less than the legal limit (the
+#: VICIdial-style ratio on a cold list) is compared with it at equal abandonment, as a
+#: campaign manager who wanted that abandonment would configure dialerd.
+TARGET = "predictive:"
+
+
 def planning_rate(text: str) -> float:
     """A planning rate written as a share (``0.005`` for 0.5 %); ValueError outside [0, 1)."""
     rate = float(text)
@@ -110,6 +119,36 @@ def fixed_rate(name: str) -> float | None:
     """The planning rate a ``predictive@<rate>`` policy name gives; None for other names."""
     name = name.removesuffix(KNOWN_AGENTS)
     return planning_rate(name.removeprefix(FIXED_RATE)) if name.startswith(FIXED_RATE) else None
+
+
+def abandonment_target(name: str) -> float | None:
+    """The campaign target a ``predictive:<target>`` name gives; None for other names.
+
+    ValueError unless the target is a share in (0, 1).
+    """
+    if not name.startswith(TARGET):
+        return None
+    text = name.removeprefix(TARGET)
+    try:
+        target = float(text)
+    except ValueError:
+        target = math.nan
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"{name!r}: the abandonment target must be a share in (0, 1), e.g. 0.005")
+    return target
+
+
+def is_predictive(name: str) -> bool:
+    """dialerd's windowed predictive, at the scenario's target or at its own (not fixed-rate)."""
+    return name == "predictive" or name.startswith(TARGET)
+
+
+def known_policy(name: str) -> bool:
+    """A policy name ``--policies`` takes: one of ``POLICY_NAMES`` or ``predictive:<target>``."""
+    try:
+        return name in POLICY_NAMES or abandonment_target(name) is not None
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -194,6 +233,10 @@ def make_policy(name: str, scenario: Scenario) -> Policy:
         return ModePolicy(
             name, base_settings(scenario, DialMode.PREDICTIVE), campaign_windows(scenario)
         )
+    target = abandonment_target(name)
+    if target is not None:
+        settings = replace(base_settings(scenario, DialMode.PREDICTIVE), abandonment_target=target)
+        return ModePolicy(name, settings, campaign_windows(scenario))
     rate = fixed_rate(name)
     if rate is not None:
         settings = base_settings(scenario, DialMode.PREDICTIVE)

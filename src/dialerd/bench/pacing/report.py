@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dialerd.bench.pacing.policies import TARGET, abandonment_target, is_predictive
 from dialerd.bench.pacing.runner import JobResult
 from dialerd.bench.pacing.stats import mean_ci
 
@@ -85,25 +87,29 @@ def summarise(results: list[JobResult], target: float = 0.03) -> dict[str, Any]:
                     "count": int(arr.size),
                 }
             s["policies"][pol] = entry
-        pred = pols.get("predictive")
-        if pred:
+        if "predictive" in pols:
             for base in BASELINES:
-                if base not in pols:
-                    continue
-                ratios = [
-                    pred[k].metrics["talk_min_per_agent_hour"]
-                    / max(pols[base][k].metrics["talk_min_per_agent_hour"], 1e-9)
-                    for k in pred
-                    if k in pols[base]
-                ]
-                m, lo, hi = mean_ci(ratios)
-                s["ratios"][base] = {"mean": m, "low": lo, "high": hi}
-            s["targets"] = _targets(scen, s)
+                if base in pols:
+                    s["ratios"][base] = talk_ratio(pols["predictive"], pols[base])
+            s["targets"] = _targets(scen, s, pols)
         summary[scen] = s
     return summary
 
 
-def _targets(scen: str, s: dict[str, Any]) -> list[dict[str, Any]]:
+def talk_ratio(a: dict[int, JobResult], b: dict[int, JobResult]) -> dict[str, float]:
+    """Mean and 95 % interval of a's talk time over b's, paired by seed."""
+    ratios = [
+        a[k].metrics["talk_min_per_agent_hour"] / max(b[k].metrics["talk_min_per_agent_hour"], 1e-9)
+        for k in a
+        if k in b
+    ]
+    m, lo, hi = mean_ci(ratios)
+    return {"mean": m, "low": lo, "high": hi}
+
+
+def _targets(
+    scen: str, s: dict[str, Any], days: dict[str, dict[int, JobResult]]
+) -> list[dict[str, Any]]:
     pol = s["policies"]
     pred = pol["predictive"]
     rat = s["ratios"]
@@ -123,13 +129,45 @@ def _targets(scen: str, s: dict[str, Any]) -> list[dict[str, Any]]:
         add("talk / progressive", rat["progressive"]["mean"], f">= {goal}",
             rat["progressive"]["mean"] >= goal)  # fmt: skip
     for v in ("vicidial-hard", "vicidial-average"):
-        if v in rat:
-            worst_p = pred["abandon_worst_hour"]["mean"]
-            worst_v = pol[v]["abandon_worst_hour"]["mean"]
-            ok = rat[v]["mean"] >= VICIDIAL_TARGET and worst_p <= worst_v + 1e-12
-            add(f"talk / {v} (worst hour {100 * worst_p:.2f} % vs {100 * worst_v:.2f} %)",
-                rat[v]["mean"], f">= {VICIDIAL_TARGET} at <= worst hour", ok)  # fmt: skip
+        if v not in rat:
+            continue
+        # at equal or lower worst-hour abandonment: the predictive of the run (at the scenario's
+        # target or at an operator's lower one, ``predictive:<target>``) that talks most within
+        # the baseline's worst hour; the plain one when none keeps to it
+        worst_v = pol[v]["abandon_worst_hour"]["mean"]
+        fits = [p for p in pol if is_predictive(p) and _worst(pol, p) <= worst_v + 1e-12]
+        best = max(fits, key=lambda p: pol[p]["talk_min_per_agent_hour"]["mean"], default=None)
+        who = best or "predictive"
+        ratio = talk_ratio(days[who], days[v])["mean"]
+        ok = best is not None and ratio >= VICIDIAL_TARGET
+        label = "" if who == "predictive" else f"{who}, "
+        add(f"talk / {v} ({label}worst hour {100 * _worst(pol, who):.2f} % vs "
+            f"{100 * worst_v:.2f} %)", ratio, f">= {VICIDIAL_TARGET} at <= worst hour",
+            ok)  # fmt: skip
     return out
+
+
+def _worst(pol: dict[str, Any], name: str) -> float:
+    worst: float = pol[name]["abandon_worst_hour"]["mean"]
+    return worst
+
+
+def ordered(policies: Iterable[str]) -> list[str]:
+    """Policies in the report's order; ``predictive:<target>`` ones after predictive, the
+    highest target first."""
+    names = set(policies)
+    targets = sorted((p for p in names if p.startswith(TARGET)), key=_target_key, reverse=True)
+    out: list[str] = []
+    for p in POLICY_ORDER:
+        if p in names:
+            out.append(p)
+        if p == "predictive":
+            out += targets
+    return out
+
+
+def _target_key(name: str) -> float:
+    return abandonment_target(name) or 0.0
 
 
 def _fmt(entry: dict[str, float], scale: float, fmt: str) -> str:
@@ -150,9 +188,7 @@ def markdown(summary: dict[str, Any], header: str = "") -> str:
         lines.append("")
         lines.append("| policy | " + " | ".join(label for _, label, _, _ in METRICS) + " |")
         lines.append("|---" * (len(METRICS) + 1) + "|")
-        for pol in POLICY_ORDER:
-            if pol not in s["policies"]:
-                continue
+        for pol in ordered(s["policies"]):
             e = s["policies"][pol]
             cells = [_fmt(e[key], scale, fmt) for key, _, scale, fmt in METRICS]
             lines.append(f"| {pol} | " + " | ".join(cells) + " |")
@@ -240,10 +276,8 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
         return []
     fig, axes = panels(len(scens))
     for ax, scen in zip(axes.flat, scens, strict=False):
-        for pol in POLICY_ORDER:
-            e = summary[scen]["policies"].get(pol)
-            if not e:
-                continue
+        for pol in ordered(summary[scen]["policies"]):
+            e = summary[scen]["policies"][pol]
             x = e["abandon_worst_hour"]
             y = e["occupancy"]
             ax.errorbar(
@@ -263,10 +297,8 @@ def plot(summary: dict[str, Any], out: Path) -> list[Path]:
 
     fig, axes = panels(len(scens))
     for ax, scen in zip(axes.flat, scens, strict=False):
-        for pol in POLICY_ORDER:
-            e = summary[scen]["policies"].get(pol)
-            if not e:
-                continue
+        for pol in ordered(summary[scen]["policies"]):
+            e = summary[scen]["policies"][pol]
             hourly = e["abandon_by_hour"]
             ax.plot(range(1, len(hourly) + 1), [100 * v for v in hourly], marker="o", label=pol)
         ax.axhline(3.0, color="grey", linestyle=":")

@@ -177,3 +177,17 @@ def test_logout_during_a_call_stays_logged_out_after_it() -> None:
     t.handle(_member(MemberChange.REMOVED))
     t.handle(_complete())
     assert _state(t) is AgentState.OFFLINE
+
+
+def test_joining_or_leaving_a_queue_in_the_same_state_is_reported() -> None:
+    """A campaign whose queue a ready agent joins learns of the agent at once, not at the
+    agent's next call."""
+    t = AgentTracker(ManualClock())
+    [first] = t.handle(_member(MemberChange.ADDED, queue="a"))
+    assert first.status.queues == {"a"} and first.status.state is AgentState.READY
+    [joined] = t.handle(_member(MemberChange.ADDED, queue="b"))
+    assert joined.previous is AgentState.READY and joined.status.queues == {"a", "b"}
+    assert joined.status.since == first.status.since  # still ready since the first queue
+    assert t.handle(_member(MemberChange.ADDED, queue="b")) == []  # nothing new: no change
+    [left] = t.note_removed("a", A1)
+    assert left.status.queues == {"b"} and left.status.state is AgentState.READY

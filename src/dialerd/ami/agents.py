@@ -76,6 +76,7 @@ class _Agent:
         "wrapup_at",
         "state",
         "since",
+        "published_queues",
     )
 
     def __init__(self, interface: str, name: str, now: datetime) -> None:
@@ -91,6 +92,7 @@ class _Agent:
         self.wrapup_at: datetime | None = None
         self.state = AgentState.OFFLINE
         self.since = now
+        self.published_queues: frozenset[str] = frozenset()
 
     def derive(self) -> AgentState:
         if not self.queues or self.unavailable:
@@ -175,12 +177,21 @@ class AgentTracker:
         return a
 
     def _update(self, a: _Agent, out: list[AgentChange]) -> None:
+        """A change when the state changes, and when the agent joins or leaves a queue in the
+        same state: a campaign whose queue a ready agent joins must learn of it at once, not at
+        the agent's next call."""
         new = a.derive()
+        queues = frozenset(a.queues)
         if new is not a.state:
             previous = a.state
             a.state = new
             a.since = self._clock.now()
-            out.append(AgentChange(a.status(), previous))
+        elif queues != a.published_queues:
+            previous = a.state
+        else:
+            return
+        a.published_queues = queues
+        out.append(AgentChange(a.status(), previous))
 
     def _start_wrapup(self, a: _Agent, queue: str | None) -> None:
         seconds = self.wrapup_by_queue.get(queue or "", self.wrapup_seconds)

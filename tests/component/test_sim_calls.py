@@ -344,3 +344,26 @@ async def test_queue_timeout_cuts_a_ring_like_11b() -> None:
             assert [m.get("Status") for m in user] == ["TIMEOUT"]
         finally:
             await ami.close()
+
+
+async def test_an_agent_talking_for_one_queue_is_not_rung_by_another(ami: RawAmi) -> None:
+    """ringinuse=no follows the device: an agent in two queues takes one call at a time."""
+    await add_agent(ami, 1)
+    resp = await ami.action(
+        "QueueAdd", Queue="dialer-q2", Interface="Local/agent-1@sim-agents", MemberName="Agent 1"
+    )
+    assert resp.name == "Success"
+    ami.originate("555010051", "5101")  # answers at 2 s, connects to agent-1, talks 20 s
+    await ami.wait_for(lambda m: m.name == "AgentConnect")
+    ami.originate(
+        "555010052", "5102", variables=["DIALER_QUEUE=dialer-q2", "DIALER_CONNECT_TIMEOUT=2"]
+    )
+    await ami.call_over("5102", within=10)
+    assert not ami.events("AgentCalled", "att-5102-a")
+    assert ami.events("QueueCallerAbandon", "att-5102-a")
+    busy = [
+        m
+        for m in ami.events("QueueMemberStatus")
+        if m.get("Queue") == "dialer-q2" and m.get("Status") == "2"
+    ]
+    assert busy  # the other queue's member shows in use, as app_queue reports it

@@ -696,6 +696,7 @@ class Pbx:
         out.append(("QueueMemberStatus", self._member_event(q, member)))
         self.avail_device(q, out)
         out.append(("DeviceStateChange", ev.device_state(member.state_interface, "INUSE")))
+        self._device_in_use(member, True, q, out)
         self.emit_all(out)
         remaining = call.join_time + call.queue_timeout - now
         ring_limit = self.member_timeout
@@ -748,6 +749,28 @@ class Pbx:
         if q.members.get(m.interface) is m:
             out.append(("QueueMemberStatus", self._member_event(q, m)))
             self.avail_device(q, out)
+        self._device_in_use(m, False, q, out)
+
+    def device_in_use(self, state_interface: str) -> bool:
+        """The device rings or talks for some queue (a member added now starts in use)."""
+        return any(
+            m.busy and m.state_interface == state_interface
+            for q in self.queues.values()
+            for m in q.members.values()
+        )
+
+    def _device_in_use(self, member: Member, busy: bool, done: Queue, out: Out) -> None:
+        """ringinuse=no follows the device, not the queue: an agent ringing or talking for one
+        queue is in use for every other queue they are a member of (app_queue updates each of
+        those members from the device state, with a QueueMemberStatus each)."""
+        for q in self.queues.values():
+            m = q.members.get(member.interface)
+            if q is done or m is None or m.state_interface != member.state_interface:
+                continue
+            if m.busy is not busy:
+                m.busy = busy
+                out.append(("QueueMemberStatus", self._member_event(q, m)))
+                self.avail_device(q, out)
 
     def _drop_leg(self, call: Call, leg: AgentLeg, out: Out, elapsed_ms: int | None) -> None:
         """End a ringing agent leg: AgentRingNoAnswer (with ``elapsed_ms``), DialEnds, hangups."""

@@ -579,15 +579,17 @@ class SimAsterisk:
             penalty = 0
         paused = _truthy(msg.get("Paused"))
         epoch = int(self.clock.now().timestamp())
+        state_interface = msg.get("StateInterface") or iface
         m = Member(
             interface=iface,
             name=msg.get("MemberName") or iface,
-            state_interface=msg.get("StateInterface") or iface,
+            state_interface=state_interface,
             penalty=penalty,
             paused=paused,
             paused_reason=(msg.get("Reason") or "") if paused else "",
             login_time=epoch,
             last_pause=epoch if paused else 0,
+            busy=self.pbx.device_in_use(state_interface),
         )
         q.members[iface] = m
         session.respond(aid, "Success", [("Message", "Added interface to queue")])

@@ -202,3 +202,22 @@ async def test_a_break_taken_while_the_callback_rings_outlasts_the_hold(rig: Rig
     assert rig.sim.pbx.queues["q-camp.a0"].members[AGENTS[0]].paused
     await engine.agent_pause("a0", False)
     await until(lambda: not members[AGENTS[0]].paused)
+
+
+async def test_a_callback_of_another_campaign_takes_the_shared_agent_from_its_pool(
+    rig: Rig,
+) -> None:
+    pool = await rig.campaign(make_spec("a", ring_timeout="120s"))
+    await rig.contacts(pool, no_answer(5))
+    camp = await rig.campaign(make_spec("b", connect_limit="10s"))
+    (cid,) = await rig.contacts(camp, live(1, base=100))
+    await book_callback(rig, camp, cid, "a0", in_s=20)
+    await rig.agent("a0", AGENTS[0], ("a", "b"))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: len(rig.sim.originate_action_ids) == 1)
+    assert [a.paced_by for a in engine.status().agents] == ["a"]  # b has nothing to dial yet
+    await until(lambda: bool(pops(rig)))
+    assert [(p.agent, p.contact.id) for p in pops(rig)] == [("a0", cid)]
+    # b took the agent when its callback came due: a no longer dials for them
+    assert [a.paced_by for a in engine.status().agents] == ["b"]

@@ -748,3 +748,49 @@ async def test_a_pool_batch_sends_its_originates_at_once_within_the_server_limit
                 await asyncio.wait_for(task, 10)
         finally:
             await slow.close()
+
+
+# --------------------------------------------------------------------------- shared agents
+
+
+async def test_campaigns_sharing_an_agent_place_one_call_at_a_time_for_them(rig: Rig) -> None:
+    """Each campaign counting the agent as its own would place two calls for one agent, and
+    the answer that finds the agent taken would be abandoned."""
+    for name in ("a", "b"):
+        camp = await rig.campaign(make_spec(name, ring_timeout="60s", wrapup={"limit": "3s"}))
+        await rig.contacts(camp, live(20, base=0 if name == "a" else 100))
+    await rig.agent("a0", AGENTS[0], ("a", "b"))
+    engine = await rig.start()
+    assert sorted(await engine.agent_login("a0")) == ["a", "b"]
+    most = 0
+    for _ in range(150):
+        await rig.wait_clock(1)
+        most = max(most, sum(c.calls_in_flight for c in engine.status().campaigns))
+    results = [f.result for f in rig.finished()]
+    assert most == 1
+    assert CallResult.ABANDONED not in results and results.count(CallResult.CONNECTED) >= 4
+
+
+async def test_shared_agents_split_between_campaigns_and_follow_the_one_that_dials(
+    rig: Rig,
+) -> None:
+    camps = {}
+    for name in ("a", "b"):
+        camps[name] = await rig.campaign(make_spec(name, ring_timeout="120s"))
+        await rig.contacts(camps[name], no_answer(20, base=0 if name == "a" else 100))
+    for i in range(4):
+        await rig.agent(f"a{i}", AGENTS[i], ("a", "b"))
+    engine = await rig.start()
+    for i in range(4):
+        await engine.agent_login(f"a{i}")
+    await until(lambda: len(rig.sim.originate_action_ids) >= 4)
+    await rig.wait_clock(5)
+    flight = {c.name: c.calls_in_flight for c in engine.status().campaigns}
+    assert flight == {"a": 2, "b": 2}  # one call per agent, the agents split evenly
+    # a is disabled: its calls ring on, and b takes its agents (one call each)
+    await rig.store.set_campaign_status(camps["a"].id, CampaignStatus.DISABLED, rig.clock.now())
+    await engine.reload()
+    await until(lambda: sum(c.calls_in_flight for c in engine.status().campaigns) == 6)
+    await rig.wait_clock(5)
+    flight = {c.name: c.calls_in_flight for c in engine.status().campaigns}
+    assert flight == {"a": 2, "b": 4}

@@ -14,13 +14,14 @@ that campaign's runner loop (:meth:`CampaignRunner.submit`), so they never race 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import structlog
 
 from dialerd.ami import (
     AgentChange,
+    AgentStatus,
     AmiActionFailed,
     AmiError,
     AsteriskServer,
@@ -44,6 +45,7 @@ from dialerd.engine.errors import (
     UnknownCampaign,
 )
 from dialerd.engine.events import AgentStateChanged, EngineEvent, EngineListener
+from dialerd.engine.pools import AgentPools, PoolCandidate
 from dialerd.engine.runner import CampaignRunner
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.status import AgentView, CampaignView, EngineStatus
@@ -84,6 +86,7 @@ class Engine:
         self._logins: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
         self._paused: dict[tuple[str, str], tuple[bool, str]] = {}
         self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
+        self._pools = AgentPools()
         self._drain_deadline: float | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._running = False
@@ -119,6 +122,72 @@ class Engine:
 
     def agent_by_interface(self, interface: str) -> Agent | None:
         return self._agents_by_iface.get(interface)
+
+    def paces_for(self, status: AgentStatus, runner: CampaignRunner) -> bool:
+        """Whether ``runner`` counts the agent in its pacing (see :mod:`dialerd.engine.pools`)."""
+        owner = self._pools.owner(status.interface)
+        if owner is None:
+            owner = self._pools.place(status.interface, self._candidates(status))
+        return owner == runner.campaign.id
+
+    def claim_agent(self, status: AgentStatus, runner: CampaignRunner) -> None:
+        """``runner`` takes the agent into its pool now (a personal callback due for them)."""
+        if self._pools.owner(status.interface) != runner.campaign.id:
+            self._pools.claim(status.interface, runner.campaign.id)
+            self._redeliver(status.interface)
+
+    # -- agent pools ----------------------------------------------------------------------------
+
+    def _candidates(
+        self, status: AgentStatus, joining: Sequence[CampaignRunner] = ()
+    ) -> list[PoolCandidate]:
+        agent = self._agents_by_iface.get(status.interface)
+        return [
+            PoolCandidate(
+                r.campaign.id,
+                r.name,
+                0 if agent is None or r.name in agent.campaigns else 1,
+                r.dialing,
+            )
+            for r in self._runners.values()
+            if r in joining or r.is_member(status)
+        ]
+
+    def _member_of(self, status: AgentStatus) -> tuple[str, ...]:
+        """The campaigns in whose queues the agent is."""
+        return tuple(r.name for r in self._runners.values() if r.is_member(status))
+
+    def _paced_by(self, interface: str) -> str | None:
+        owner = self._pools.owner(interface)
+        runner = self._runners.get(owner) if owner is not None else None
+        return runner.name if runner is not None else None
+
+    def _status_of(self, interface: str) -> tuple[str, AgentStatus] | None:
+        for name, server in self.servers.items():
+            status = server.agents.get(interface)
+            if status is not None and status.queues:
+                return name, status
+        return None
+
+    def _redeliver(self, interface: str) -> None:
+        """The agent's status again to every runner, after its pool changed."""
+        found = self._status_of(interface)
+        if found is None:
+            return
+        server, status = found
+        for runner in self._runners.values():
+            runner.deliver(server, AgentChange(status, status.state))
+
+    def _replace_agents(self) -> None:
+        """Agents whose campaign stopped dialing (or is gone) move to one that dials."""
+        for interface, owner in list(self._pools.owners().items()):
+            runner = self._runners.get(owner)
+            if runner is not None and runner.dialing:
+                continue
+            found = self._status_of(interface)
+            cands = self._candidates(found[1]) if found is not None else []
+            if self._pools.place(interface, cands) != owner:
+                self._redeliver(interface)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -246,9 +315,11 @@ class Engine:
             backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
 
     async def _save_agent_states(self) -> None:
-        """Agent states to the store (for the API and other daemons), latest per agent."""
+        """Agent states to the store (for the API and other daemons), latest per agent; and the
+        agents of a campaign that stopped dialing to one that dials."""
         while True:
             await self.clock.sleep(self.settings.tick_seconds)
+            self._replace_agents()
             await self._flush_agent_states()
 
     async def _flush_agent_states(self) -> None:
@@ -279,15 +350,17 @@ class Engine:
                 )
             return
         if isinstance(update, AgentChange):
+            # the end of a talk may move the agent to even out the campaigns' pools
+            self._pools.place(
+                update.status.interface,
+                self._candidates(update.status),
+                rebalance=update.previous is AgentState.TALKING,
+            )
             for runner in self._runners.values():
                 runner.deliver(server, update)
             st = update.status
             agent = self._agents_by_iface.get(st.interface)
-            campaigns = tuple(
-                r.name
-                for r in self._runners.values()
-                if any(q == r.queue or q.startswith(r.queue + ".") for q in st.queues)
-            )
+            campaigns = self._member_of(st)
             self.emit(
                 AgentStateChanged(
                     agent=agent.name if agent is not None else st.interface,
@@ -391,6 +464,21 @@ class Engine:
         else:
             runners = [r for r in self._runners.values() if self._eligible(a, r)]
         server = self._server_for(a)
+        status = server.agents.get(a.interface)
+        self._pools.pin(
+            a.interface,
+            self._candidates(status or _joining_status(a, self.clock.now()), joining=runners),
+        )
+        try:
+            await self._join_queues(server, a, runners, paused)
+        finally:
+            self._pools.unpin(a.interface)
+            self._redeliver(a.interface)
+        return [r.name for r in runners]
+
+    async def _join_queues(
+        self, server: AsteriskServer, a: Agent, runners: list[CampaignRunner], paused: bool
+    ) -> None:
         for r in runners:
             # The agent's own queue takes preview calls and, in the other modes, the personal
             # callbacks booked for this agent (connected to nobody else).
@@ -409,7 +497,6 @@ class Engine:
                 self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
             self._paused[(server.name, a.interface)] = (paused, "")
             r.wake()
-        return [r.name for r in runners]
 
     async def agent_logout(self, agent: str, campaign: str | int | None = None) -> None:
         """Take the agent out of ``campaign``'s queue (default: out of every queue)."""
@@ -561,12 +648,9 @@ class Engine:
                         interface=st.interface,
                         state=st.state.value,
                         server=name,
-                        campaigns=tuple(
-                            r.name
-                            for r in self._runners.values()
-                            if any(q == r.queue or q.startswith(r.queue + ".") for q in st.queues)
-                        ),
+                        campaigns=self._member_of(st),
                         paused_reason=st.paused_reason,
+                        paced_by=self._paced_by(st.interface),
                     )
                 )
         return EngineStatus(
@@ -583,3 +667,8 @@ def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _joining_status(agent: Agent, now: datetime) -> AgentStatus:
+    """An agent the server does not know yet: in no queue, offline."""
+    return AgentStatus(agent.interface, agent.name, AgentState.OFFLINE, now, frozenset())

@@ -91,6 +91,10 @@ _MISSING_GRACE = 15.0
 _ORIGINATE_CONCURRENCY = 64
 #: Inbox items handled between two pacing decisions.
 _INBOX_SLICE = 50
+#: How long a campaign whose lease found no contact counts as not dialing, for the agents it
+#: shares with other campaigns (:mod:`dialerd.engine.pools`); then it may take them back.
+NO_CONTACTS_HOLD_S = 30.0
+
 #: QueuePause reason of an agent held out of the campaign queue while their callback rings.
 CALLBACK_HOLD_REASON = "dialerd: personal callback"
 
@@ -105,6 +109,13 @@ class RunnerHost(Protocol):
     def unregister_attempt(self, attempt_id: str) -> None: ...
 
     def agent_by_interface(self, interface: str) -> Agent | None: ...
+
+    def paces_for(self, status: AgentStatus, runner: CampaignRunner) -> bool:
+        """Whether the runner counts the agent in its pacing: an agent in several campaigns'
+        queues is in one campaign's pool at a time (:mod:`dialerd.engine.pools`)."""
+        ...
+
+    def claim_agent(self, status: AgentStatus, runner: CampaignRunner) -> None: ...
 
 
 @dataclass(slots=True)
@@ -198,6 +209,8 @@ class CampaignRunner:
         self.calls: dict[str, _Call] = {}
         self.agents: dict[str, AgentStatus] = {}
         self.agent_server: dict[str, str] = {}
+        self._pooled: set[str] = set()
+        """Agents this campaign paces for (the others of ``agents`` are in another's pool)."""
         self.previews: dict[str, _Preview] = {}
         self.active: bool | None = None
         self.last_decision: PacingDecision | None = None
@@ -209,6 +222,7 @@ class CampaignRunner:
         self._tick_due = True
         self._stop_at: float | None = None
         self._empty_until = -math.inf
+        self._no_contacts_until = -math.inf
         self._zones: set[str | None] = set()
         self._zones_until = -math.inf
         self._renew_at = -math.inf
@@ -308,7 +322,8 @@ class CampaignRunner:
         )
         mono = self._clock.monotonic()
         for iface, st in self.agents.items():
-            self.builder.agent_state(iface, st.state, mono)
+            pooled = iface in self._pooled
+            self.builder.agent_state(iface, st.state if pooled else AgentState.OFFLINE, mono)
         for call in self.calls.values():
             if call.in_flight and call.connected_at is None:
                 self.builder.call_placed(call.attempt_id, mono)
@@ -334,6 +349,16 @@ class CampaignRunner:
     @property
     def stop_deadline(self) -> float | None:
         return self._stop_at
+
+    @property
+    def dialing(self) -> bool:
+        """Active, not stopping, and its last lease found contacts (or was long enough ago):
+        a campaign with nothing to dial leaves the agents it shares to the others."""
+        return (
+            self.active is not False
+            and self._stop_at is None
+            and self._clock.monotonic() >= self._no_contacts_until
+        )
 
     def request_stop(self, deadline: float) -> None:
         """Drain: no new calls; calls in progress may finish until ``deadline`` (monotonic)."""
@@ -414,7 +439,8 @@ class CampaignRunner:
 
     # -- agents -----------------------------------------------------------------------------------
 
-    def _is_mine(self, status: AgentStatus) -> bool:
+    def is_member(self, status: AgentStatus) -> bool:
+        """The agent is in this campaign's queue or in their own queue of it."""
         prefix = self.queue + "."
         return any(q == self.queue or q.startswith(prefix) for q in status.queues)
 
@@ -422,17 +448,27 @@ class CampaignRunner:
         iface = status.interface
         mono = self._clock.monotonic()
         known = self.agents.get(iface)
-        if self._is_mine(status):
+        if self.is_member(status):
             self.agents[iface] = status
-            if known is not None and known.state is status.state and known.since == status.since:
+            pooled = self._host.paces_for(status, self)
+            if (
+                known is not None
+                and known.state is status.state
+                and known.since == status.since
+                and pooled is (iface in self._pooled)
+            ):
                 return  # a re-scan (reload, restart): keep the builder's time in state
             self.agent_server[iface] = server
-            state = status.state
+            state = status.state if pooled else AgentState.OFFLINE
         elif iface in self.agents:
             del self.agents[iface]
-            state = AgentState.OFFLINE
+            pooled, state = False, AgentState.OFFLINE
         else:
             return
+        if pooled:
+            self._pooled.add(iface)
+        else:
+            self._pooled.discard(iface)
         wrap: float | None = None
         if state is AgentState.WRAPUP and status.wrapup_until is not None:
             wrap = max(0.0, (status.wrapup_until - self._clock.now()).total_seconds())
@@ -826,6 +862,8 @@ class CampaignRunner:
         contacts = await self._lease(n, now)
         if len(contacts) < n:
             self._empty_until = mono + self._settings.tick_seconds
+        if not contacts:
+            self._no_contacts_until = mono + NO_CONTACTS_HOLD_S
         if contacts:
             await self._dial_many(contacts, servers, wait=False, ring_s=ring_timeout(snap))
 
@@ -1217,6 +1255,10 @@ class CampaignRunner:
                 if not await self._hold(iface):
                     await self._store.release([contact.id], self._settings.holder)
                     continue
+                if iface not in self._pooled:
+                    # the agent was in another campaign's pool: theirs to take now, so that
+                    # campaign stops dialing for them
+                    self._host.claim_agent(st, self)
                 attempt_id = await self._dial(
                     contact,
                     self._call_servers(iface),
@@ -1310,12 +1352,15 @@ class CampaignRunner:
         for iface, st in list(self.agents.items()):
             if st.state is not AgentState.READY or iface in self.previews or iface in busy:
                 continue
+            if iface not in self._pooled:
+                continue  # another campaign paces for the agent
             if mono < self._empty_until:
                 break
             name = self._agent_name(iface) or iface
             contacts = await self._lease(1, now, agent=name)
             if not contacts:
                 self._empty_until = mono + self._settings.tick_seconds
+                self._no_contacts_until = mono + NO_CONTACTS_HOLD_S
                 break
             auto = self.spec.dial.preview_auto_accept
             p = _Preview(

@@ -38,6 +38,9 @@ class AgentView:
     server: str
     campaigns: tuple[str, ...] = ()
     paused_reason: str = ""
+    paced_by: str | None = None
+    """The campaign that dials for the agent: of ``campaigns``, one at a time (docs/engine.md,
+    "Agents in several campaigns")."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,7 +188,11 @@ class DemoDesk:
         self.given = 0
 
     def __call__(self, event: EngineEvent) -> None:
-        if isinstance(event, AgentStateChanged) and event.state is AgentState.WRAPUP:
+        if (
+            isinstance(event, AgentStateChanged)
+            and event.state is AgentState.WRAPUP
+            and event.previous is not AgentState.WRAPUP  # not a queue joined in wrap-up
+        ):
             self.queue.put_nowait(event.agent)
 
     async def run(self, daemon: Daemon) -> None:

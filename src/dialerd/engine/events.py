@@ -55,6 +55,9 @@ class AttemptFinished:
 
 @dataclass(frozen=True, slots=True)
 class AgentStateChanged:
+    """An agent's state changed, or the campaigns whose queues they are in did, in the same
+    state (then ``previous`` is ``state``)."""
+
     agent: str
     interface: str
     state: AgentState

@@ -85,6 +85,7 @@ def test_the_baseline_is_compared_with_the_predictive_that_keeps_to_its_worst_ho
     assert row["met"] and row["value"] == pytest.approx(40.0 / 30.0)
     assert "predictive:0.004" in str(row["target"])
     text = markdown(summarise(days))
+    assert "to compare at its abandonment" not in text  # predictive:0.004 already does
     order = [text.index(f"| {p} |") for p in ("predictive", "predictive:0.006", "vicidial-hard")]
     assert order == sorted(order) and text.index("| predictive:0.002 |") > order[1]
 
@@ -102,6 +103,10 @@ def test_with_no_predictive_within_the_baselines_worst_hour_the_target_is_not_me
     row = _vicidial_row(days)
     assert not row["met"] and row["value"] == pytest.approx(46.0 / 30.0)
     assert "(worst hour 2.50 % vs 0.50 %)" in str(row["target"])
+    # the report says how to compare at the baseline's abandonment
+    assert "`--policies predictive,predictive:0.003,vicidial-hard,oracle`" in markdown(
+        summarise(days)
+    )
 
 
 def test_the_command_line_runs_a_target_and_refuses_a_bad_one(

@@ -147,6 +147,27 @@ def _targets(
     return out
 
 
+def _equal_abandonment_hint(scen: str, s: dict[str, Any]) -> str:
+    """Where a VICIdial-style baseline abandons less than any predictive of the run: how to
+    compare at its abandonment (a campaign target below its worst hour)."""
+    pol = s["policies"]
+    lower = [
+        v
+        for v in ("vicidial-hard", "vicidial-average")
+        if v in pol and all(_worst(pol, v) < _worst(pol, p) for p in pol if is_predictive(p))
+    ]
+    if not lower:
+        return ""
+    worst = min(_worst(pol, v) for v in lower)
+    target = max(round(worst * 0.6, 4), 0.0001)
+    return (
+        f"The VICIdial-style baseline abandons less than predictive on {scen} (worst hour "
+        f"{100 * worst:.2f} %): to compare at its abandonment, add predictive on a lower "
+        f"campaign target, e.g. `--policies predictive,{TARGET}{target:g},vicidial-hard,oracle` "
+        "(an hour's bursts can exceed a low target: try a few)."
+    )
+
+
 def _worst(pol: dict[str, Any], name: str) -> float:
     worst: float = pol[name]["abandon_worst_hour"]["mean"]
     return worst
@@ -207,6 +228,9 @@ def markdown(summary: dict[str, Any], header: str = "") -> str:
                 mark = "yes" if t["met"] else "**NO**"
                 lines.append(f"| {t['target']} | {t['value']:.3f} | {t['goal']} | {mark} |")
             lines.append("")
+            hint = _equal_abandonment_hint(scen, s)
+            if hint:
+                lines += [hint, ""]
         pred = s["policies"].get("predictive", {})
         if "decide_ms" in pred:
             d = pred["decide_ms"]

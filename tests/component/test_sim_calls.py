@@ -367,3 +367,20 @@ async def test_an_agent_talking_for_one_queue_is_not_rung_by_another(ami: RawAmi
         if m.get("Queue") == "dialer-q2" and m.get("Status") == "2"
     ]
     assert busy  # the other queue's member shows in use, as app_queue reports it
+
+
+async def test_queue_penalty_sends_the_caller_to_the_lower_penalty_member(ami: RawAmi) -> None:
+    await add_agent(ami, 1)
+    await add_agent(ami, 2)
+    resp = await ami.action(
+        "QueuePenalty", Queue="dialer-q1", Interface="Local/agent-1@sim-agents", Penalty="10"
+    )
+    assert resp.name == "Success"
+    event = await ami.wait_for(lambda m: m.name == "QueueMemberPenalty")
+    assert (event.get("Interface"), event.get("Penalty")) == ("Local/agent-1@sim-agents", "10")
+    ami.originate("555010061", "6101")  # rrmemory would ring agent-1, the first member, first
+    await ami.wait_for(lambda m: m.name == "AgentConnect")
+    [called] = ami.events("AgentCalled", "att-6101-a")
+    assert called.get("Interface") == "Local/agent-2@sim-agents"
+    bad = await ami.action("QueuePenalty", Interface="Local/agent-9@sim-agents", Penalty="1")
+    assert bad.name == "Error"

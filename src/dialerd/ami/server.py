@@ -245,6 +245,13 @@ class AsteriskServer:
         await self.link.send("QueuePause", fields)
         self._publish(self.agents.note_paused(interface, paused, queue, reason))
 
+    async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
+        """The member's penalty in ``queue``: app_queue offers a caller to the free members of
+        the lowest penalty first."""
+        await self.link.send(
+            "QueuePenalty", {"Queue": queue, "Interface": interface, "Penalty": str(penalty)}
+        )
+
     def paused_in(self, interface: str, queue: str) -> bool | None:
         """Whether the member is paused in ``queue`` (None: not a member), as the tracker knows
         it from our own QueuePause actions and the queue events."""

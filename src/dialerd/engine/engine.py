@@ -45,7 +45,7 @@ from dialerd.engine.errors import (
     UnknownCampaign,
 )
 from dialerd.engine.events import AgentStateChanged, EngineEvent, EngineListener
-from dialerd.engine.pools import AgentPools, PoolCandidate
+from dialerd.engine.pools import POOL_PENALTY, AgentPools, PoolCandidate
 from dialerd.engine.runner import CampaignRunner
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.status import AgentView, CampaignView, EngineStatus
@@ -87,6 +87,9 @@ class Engine:
         self._paused: dict[tuple[str, str], tuple[bool, str]] = {}
         self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
         self._pools = AgentPools()
+        self._penalties: dict[tuple[str, str, str], int] = {}
+        """(server, interface, campaign queue) -> the penalty last set there (see
+        ``POOL_PENALTY``); absent: not known (the agent was already in the queue)."""
         self._drain_deadline: float | None = None
         self._tg: asyncio.TaskGroup | None = None
         self._running = False
@@ -152,6 +155,39 @@ class Engine:
             for r in self._runners.values()
             if r in joining or r.is_member(status)
         ]
+
+    def _penalty(self, agent: Agent | None, runner: CampaignRunner, queue: str) -> int:
+        """The agent's penalty in one of the campaign's queues: 0 for a campaign they name, 1
+        for one taken by skill; in the campaign queue, ``POOL_PENALTY`` more while another
+        campaign paces for them, so that a caller of this campaign goes to its own agents first
+        and takes this one only when none of those is free."""
+        base = 0 if agent is None or runner.name in agent.campaigns else 1
+        if agent is None or queue != runner.queue:
+            return base
+        owner = self._pools.owner(agent.interface)
+        return base if owner is None or owner == runner.campaign.id else base + POOL_PENALTY
+
+    async def _sync_penalties(self) -> None:
+        """The queue penalties follow the pools (see :meth:`_penalty`)."""
+        for (srv, iface), queues in list(self._logins.items()):
+            server = self.servers.get(srv)
+            if server is None or not server.ready:
+                continue
+            agent = self._agents_by_iface.get(iface)
+            for r in list(self._runners.values()):
+                if r.queue not in queues:
+                    continue
+                want = self._penalty(agent, r, r.queue)
+                key = (srv, iface, r.queue)
+                if self._penalties.get(key) == want:
+                    continue
+                try:
+                    await server.queue_penalty(r.queue, iface, want)
+                except AmiError as exc:
+                    self._log.warning("agent penalty not set", interface=iface, error=str(exc))
+                    continue
+                self._penalties[key] = want
+                queues[r.queue] = (queues[r.queue][0], want)  # an Asterisk restart re-adds it
 
     def _member_of(self, status: AgentStatus) -> tuple[str, ...]:
         """The campaigns in whose queues the agent is."""
@@ -315,11 +351,13 @@ class Engine:
             backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
 
     async def _save_agent_states(self) -> None:
-        """Agent states to the store (for the API and other daemons), latest per agent; and the
-        agents of a campaign that stopped dialing to one that dials."""
+        """Agent states to the store (for the API and other daemons), latest per agent; the
+        agents of a campaign that stopped dialing to one that dials, and the queue penalties
+        after the pools."""
         while True:
             await self.clock.sleep(self.settings.tick_seconds)
             self._replace_agents()
+            await self._sync_penalties()
             await self._flush_agent_states()
 
     async def _flush_agent_states(self) -> None:
@@ -398,6 +436,7 @@ class Engine:
                     continue
                 try:
                     await server.queue_add(queue, iface, name, paused=paused, penalty=penalty)
+                    self._penalties[(srv, iface, queue)] = penalty
                     self._log.info("agent logged in again", agent=name, queue=queue)
                 except AmiError as exc:
                     self._log.warning("agent not logged in again", agent=name, error=str(exc))
@@ -484,16 +523,19 @@ class Engine:
             # callbacks booked for this agent (connected to nobody else).
             own = r.preview_queue(a.name)
             queues = [own] if r.spec.dial.mode is DialMode.PREVIEW else [r.queue, own]
-            penalty = 0 if r.name in a.campaigns else 1
             for queue in queues:
                 server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+                penalty = self._penalty(a, r, queue)
+                key = (server.name, a.interface, queue)
                 try:
                     await server.queue_add(
                         queue, a.interface, a.name, paused=paused, penalty=penalty
                     )
+                    self._penalties[key] = penalty
                 except AmiActionFailed as exc:
                     if "already" not in str(exc).lower():
                         raise
+                    self._penalties.pop(key, None)  # as a previous run left it: set it anew
                 self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
             self._paused[(server.name, a.interface)] = (paused, "")
             r.wake()

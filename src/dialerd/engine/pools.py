@@ -23,6 +23,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+#: Added to an agent's penalty in the queue of a campaign that does not pace for them:
+#: app_queue offers a caller to the free members of the lowest penalty first, so a caller of
+#: that campaign goes to the agents it dialed for, and to this one only when none is free.
+POOL_PENALTY = 10
+
 
 @dataclass(frozen=True, slots=True)
 class PoolCandidate:

@@ -651,6 +651,32 @@ class SimAsterisk:
             self.pbx.avail_device(q, out)
             self.pbx.emit_all(out)
 
+    def _queue_penalty(self, session: Session, msg: Message, aid: str | None) -> None:
+        """app_queue's QueuePenalty: in one queue, or in every queue without ``Queue``."""
+        iface = msg.get("Interface") or ""
+        qname = msg.get("Queue") or None
+        try:
+            penalty = int(msg.get("Penalty") or "")
+        except ValueError:
+            penalty = -1
+        if not iface or penalty < 0:
+            session.respond(aid, "Error", [("Message", "Invalid interface, queuename or penalty")])
+            return
+        found = [
+            (q, m)
+            for q in self.pbx.queues.values()
+            if (qname is None or q.name == qname) and (m := q.members.get(iface)) is not None
+        ]
+        if not found:
+            session.respond(aid, "Error", [("Message", "Invalid interface, queuename or penalty")])
+            return
+        session.respond(aid, "Success", [("Message", "Interface penalty set successfully")])
+        out: list[tuple[str, Headers]] = []
+        for q, m in found:
+            m.penalty = penalty
+            out.append(("QueueMemberPenalty", self.pbx.member_event(q, m)))
+        self.pbx.emit_all(out)
+
     def _originate(self, session: Session, msg: Message, aid: str | None) -> None:
         if not msg.get("Channel"):
             session.respond(aid, "Error", [("Message", "Channel not specified")])
@@ -689,5 +715,6 @@ _HANDLERS = {
     "queueadd": SimAsterisk._queue_add,
     "queueremove": SimAsterisk._queue_remove,
     "queuepause": SimAsterisk._queue_pause,
+    "queuepenalty": SimAsterisk._queue_penalty,
     "originate": SimAsterisk._originate,
 }

@@ -187,7 +187,9 @@ class Engine:
                     self._log.warning("agent penalty not set", interface=iface, error=str(exc))
                     continue
                 self._penalties[key] = want
-                queues[r.queue] = (queues[r.queue][0], want)  # an Asterisk restart re-adds it
+                entry = queues.get(r.queue)  # a log-off may have come meanwhile
+                if entry is not None:
+                    queues[r.queue] = (entry[0], want)  # an Asterisk restart re-adds it so
 
     def _member_of(self, status: AgentStatus) -> tuple[str, ...]:
         """The campaigns in whose queues the agent is."""
@@ -356,8 +358,11 @@ class Engine:
         after the pools."""
         while True:
             await self.clock.sleep(self.settings.tick_seconds)
-            self._replace_agents()
-            await self._sync_penalties()
+            try:
+                self._replace_agents()
+                await self._sync_penalties()
+            except Exception:  # the pools' upkeep must not take the engine down
+                self._log.exception("agent pools not kept up this tick")
             await self._flush_agent_states()
 
     async def _flush_agent_states(self) -> None:

@@ -87,3 +87,23 @@ async def test_connected_call_and_agent_states_on_real_asterisk(server: Asterisk
         assert server.agents.get(agent).state is AgentState.WRAPUP  # type: ignore[union-attr]
     finally:
         await server.queue_remove("dialer-q1", agent)
+
+
+async def test_queue_penalty_sends_the_caller_to_the_lower_penalty_member_on_real_asterisk(
+    server: AsteriskServer,
+) -> None:
+    """What the agent pools rely on (docs/engine.md, "Agents in several campaigns")."""
+    first, second = "Local/agent-1@sim-agents", "Local/agent-2@sim-agents"
+    await server.queue_add("dialer-q1", first, "Agent 1")
+    await server.queue_add("dialer-q1", second, "Agent 2")
+    try:
+        await server.queue_penalty("dialer-q1", first, 10)
+        attempt = f"pen-{os.urandom(3).hex()}"
+        waiter = asyncio.ensure_future(_outcomes(server, 1, 40))
+        await server.originate(_req(attempt, "555010001"))
+        found = await waiter
+        assert found[attempt].result is CallResult.CONNECTED
+        assert found[attempt].agent == second
+    finally:
+        await server.queue_remove("dialer-q1", first)
+        await server.queue_remove("dialer-q1", second)

@@ -58,6 +58,14 @@ def _req(attempt: str, number: str, context: str = "dialer-connect") -> Originat
     )
 
 
+async def _live_call(server: AsteriskServer, prefix: str) -> CallOutcome:
+    """One call a live person answers (555010001), to its outcome."""
+    attempt = f"{prefix}-{os.urandom(3).hex()}"
+    waiter = asyncio.ensure_future(_outcomes(server, 1, 40))
+    await server.originate(_req(attempt, "555010001"))
+    return (await waiter)[attempt]
+
+
 async def test_failed_outcomes_on_real_asterisk(server: AsteriskServer) -> None:
     tag = os.urandom(3).hex()
     numbers = {
@@ -78,12 +86,9 @@ async def test_connected_call_and_agent_states_on_real_asterisk(server: Asterisk
     agent = "Local/agent-1@sim-agents"
     await server.queue_add("dialer-q1", agent, "Agent 1")
     try:
-        attempt = f"conn-{os.urandom(3).hex()}"
-        waiter = asyncio.ensure_future(_outcomes(server, 1, 40))
-        await server.originate(_req(attempt, "555010001"))
-        found = await waiter
-        assert found[attempt].result is CallResult.CONNECTED
-        assert found[attempt].agent == agent
+        outcome = await _live_call(server, "conn")
+        assert outcome.result is CallResult.CONNECTED
+        assert outcome.agent == agent
         assert server.agents.get(agent).state is AgentState.WRAPUP  # type: ignore[union-attr]
     finally:
         await server.queue_remove("dialer-q1", agent)
@@ -98,12 +103,9 @@ async def test_queue_penalty_sends_the_caller_to_the_lower_penalty_member_on_rea
     await server.queue_add("dialer-q1", second, "Agent 2")
     try:
         await server.queue_penalty("dialer-q1", first, 10)
-        attempt = f"pen-{os.urandom(3).hex()}"
-        waiter = asyncio.ensure_future(_outcomes(server, 1, 40))
-        await server.originate(_req(attempt, "555010001"))
-        found = await waiter
-        assert found[attempt].result is CallResult.CONNECTED
-        assert found[attempt].agent == second
+        outcome = await _live_call(server, "pen")
+        assert outcome.result is CallResult.CONNECTED
+        assert outcome.agent == second
     finally:
         await server.queue_remove("dialer-q1", first)
         await server.queue_remove("dialer-q1", second)

@@ -146,12 +146,7 @@ class Engine:
     ) -> list[PoolCandidate]:
         agent = self._agents_by_iface.get(status.interface)
         return [
-            PoolCandidate(
-                r.campaign.id,
-                r.name,
-                0 if agent is None or r.name in agent.campaigns else 1,
-                r.dialing,
-            )
+            PoolCandidate(r.campaign.id, r.name, _base_penalty(agent, r), r.dialing)
             for r in self._runners.values()
             if r in joining or r.is_member(status)
         ]
@@ -161,7 +156,7 @@ class Engine:
         for one taken by skill; in the campaign queue, ``POOL_PENALTY`` more while another
         campaign paces for them, so that a caller of this campaign goes to its own agents first
         and takes this one only when none of those is free."""
-        base = 0 if agent is None or runner.name in agent.campaigns else 1
+        base = _base_penalty(agent, runner)
         if agent is None or queue != runner.queue:
             return base
         owner = self._pools.owner(agent.interface)
@@ -714,6 +709,11 @@ def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _base_penalty(agent: Agent | None, runner: CampaignRunner) -> int:
+    """0 in a campaign the agent names, 1 in one they take by skill (an unknown agent: 0)."""
+    return 0 if agent is None or runner.name in agent.campaigns else 1
 
 
 def _joining_status(agent: Agent, now: datetime) -> AgentStatus:

@@ -171,7 +171,18 @@ async def test_tasks_and_rules(api: Api) -> None:
 
     # a new task keeps the ids of the old ones (contacts stay where they are)
     new_tasks = [*(({"name": t["name"], "type": t["type"]}) for t in tasks["tasks"])]
-    new_tasks.append({"name": "mail", "type": "email"})
+    mail: dict[str, object] = {"name": "mail", "type": "email"}
+    new_tasks.append(mail)
+    # a task whose settings cannot run is refused as check-config refuses it in a file
+    r = await api.call("PUT", f"{BASE}/sales/tasks", json={"tasks": new_tasks})
+    assert r.status_code == 422
+    assert r.json()["field"] == "tasks"
+    assert "tasks.mail.settings.subject: Field required" in r.json()["error"]
+    mail["settings"] = {
+        "from": "shop@example.com",
+        "subject": "Hello",
+        "body": "Hi {{ first_name }}",
+    }
     r = await api.call("PUT", f"{BASE}/sales/tasks", json={"tasks": new_tasks})
     assert r.status_code == 200, r.text
     after = {t["name"]: t["id"] for t in r.json()["tasks"]}

@@ -90,6 +90,38 @@ async def test_bad_contact_is_422_naming_the_field(api: Api) -> None:
     assert (await api.call("GET", C)).json()["total"] == 0
 
 
+async def test_a_number_no_reader_could_parse_is_refused_and_the_campaign_stays_usable(
+    api: Api,
+) -> None:
+    json_type = {"Content-Type": "application/json"}
+    for raw in (b"1e400", b"NaN", b"-Infinity"):
+        body = b'{"phone": "+49301234567", "fields": {"n": ' + raw + b"}}"
+        r = await api.call("POST", C, content=body, headers=json_type)
+        assert r.status_code == 422, (raw, r.text)
+        assert r.json()["field"].startswith("fields.n"), r.text
+    await add(api, phone="+49301234568", fields={"a": "x"})
+    r = await api.call("GET", C, params={"sort": "fields.a"})
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 1
+
+
+async def test_out_of_range_ids_and_dates_are_client_errors(api: Api) -> None:
+    huge = "9" * 25
+    for method, path, kw in (
+        ("GET", f"/api/v1/campaigns/{huge}/contacts", {}),
+        ("GET", f"{C}/9223372036854775808", {}),
+        ("GET", C, {"params": {"offset": huge}}),
+        ("GET", "/api/v1/campaigns/%C2%B2", {}),
+        ("POST", f"{C}/bulk-edit", {"json": {"filter": {"ids": [int(huge)]}, "status": "open"}}),
+        ("GET", "/api/v1/dnc", {"params": {"campaign": huge}}),
+    ):
+        r = await api.call(method, path, **kw)
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+        assert r.json()["error"], path
+    r = await api.call("GET", "/api/v1/reports", params={"to": "9999-12-31"})
+    assert r.status_code == 200, r.text
+
+
 async def test_add_into_a_named_task(api: Api) -> None:
     r = await add(api, phone="+49301111111", task="won")
     assert r["contact"]["task"] == "won"
@@ -336,6 +368,26 @@ async def test_bulk_edit(api: Api) -> None:
         json={"filter": {"conditions": [{"field": "x", "op": "like"}]}, "status": "open"},
     )
     assert r.json()["field"] == "filter.conditions.0.op"
+
+
+async def test_bulk_edit_checks_values_as_a_single_change_does(api: Api) -> None:
+    await add(api, phone="+49301234560", first_name="Erika")
+    for fields, words in (
+        ({"email": "notmail"}, "not an e-mail address"),
+        ({"timezone": "Mars/X"}, "unknown time zone"),
+        ({"first_name": "x" * 300}, "at most 200"),
+        ({"bad name!": "x"}, "custom field name"),
+        ({"fields.note": "x" * 70_000}, "at most 65536"),
+    ):
+        r = await api.call("POST", f"{C}/bulk-edit", json={"filter": {}, "fields": fields})
+        assert r.status_code == 422, (fields, r.text)
+        assert words in r.json()["error"], r.text
+    [contact] = (await api.call("GET", C)).json()["contacts"]
+    assert (contact["first_name"], contact["email"], contact["timezone"]) == (
+        "Erika",
+        None,
+        "Europe/Berlin",
+    )
 
 
 async def test_attempts(api: Api) -> None:

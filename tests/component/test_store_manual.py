@@ -47,6 +47,15 @@ async def test_bulk_edit_sets_and_removes_custom_fields(store: Store) -> None:
     assert [c.first_name for c in got] == [None, "Eva", "Eva"]
     with pytest.raises(InvalidChange, match="cannot be edited"):
         await store.bulk_edit(camp.id, ContactSelection(), "op", NOW, fields={"attempts": 3})
+    # the command line's `dialerd edit` reaches the store directly: it checks the values too
+    for fields, words in (
+        ({"timezone": "Mars/X"}, "unknown time zone"),
+        ({"email": "notanemail"}, "not an e-mail address"),
+        ({"n": float("inf")}, "not a finite number"),
+    ):
+        with pytest.raises(InvalidChange, match=words):
+            await store.bulk_edit(camp.id, ContactSelection(), "op", NOW, fields=fields)
+    assert [c.timezone for c in await store.find_contacts(camp.id)] == [None] * 3
 
 
 async def test_sort_by_custom_numeric_field_and_desc(store: Store) -> None:

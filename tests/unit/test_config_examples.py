@@ -99,3 +99,16 @@ def test_campaign_files_are_validated_too(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     name = load_campaign_spec(CONFIG / "campaigns" / "example.toml").name
     assert f"campaign names: {name}" in result.stdout
+
+
+def test_an_agent_naming_a_campaign_no_file_defines_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text((CONFIG / "campaigns" / "example.toml").read_text())
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nfile = "c.toml"\n'
+        '[[agents]]\nname = "anna"\ninterface = "PJSIP/101"\ncampaigns = ["ghost"]\n'
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 0, result.stderr  # the API may create it later
+    assert f"{path}: warning: agents[0].campaigns: 'ghost' is not defined" in result.stderr

@@ -67,6 +67,14 @@ def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
         ),
         ('[schedule]\nstatus = "automatic"\n', "schedule: status 'automatic' needs"),
         ('[retry.results.abandoned]\ndelay = "1h"\n', "'abandoned' cannot be retried"),
+        (
+            '[[filter]]\nfield = "first_name"\nop = "in"\nvalue = 5\n',
+            "filter.0: operator 'in' needs a list value",
+        ),
+        ('queue = "q\\r\\nAction: Originate"\n', "queue: queue 'q\\r\\nAction: Originate' is not"),
+        ('queue = "two words"\n', "queue: queue 'two words' is not an Asterisk queue name"),
+        ("[dial]\nmax_concurrent_calls = 100000000000000000000000\n", "dial.max_concurrent_calls"),
+        ("[retry]\nmax_attempts = 1000\n", "retry.max_attempts"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, extra: str, needle: str) -> None:
@@ -99,3 +107,58 @@ def test_durations() -> None:
 def test_format_duration_round_trips(seconds: int, millis: int) -> None:
     d = timedelta(seconds=seconds, milliseconds=millis)
     assert parse_duration(format_duration(d)) == d
+
+
+def _flow(tasks: str, rules: list[tuple[str, str, str]]) -> str:
+    text = 'name = "x"\n[[tasks]]\nname = "call"\ntype = "call"\n' + tasks
+    for frm, to, extra in rules:
+        text += f'[[rules]]\nfrom = "{frm}"\nstatus = "success"\nto = "{to}"\n{extra}'
+    return text
+
+
+INSTANT = (
+    '[[tasks]]\nname = "a"\ntype = "new_contact"\n[[tasks]]\nname = "b"\ntype = "new_contact"\n'
+)
+HOOK = '[[tasks]]\nname = "hook"\ntype = "webhook"\nsettings = { url = "http://127.0.0.1:9/x" }\n'
+
+
+@pytest.mark.parametrize(
+    ("tasks", "rules", "needle"),
+    [
+        # Two tasks that hand a contact on at once, back and forth: it would loop for ever.
+        (INSTANT, [("a", "b", ""), ("b", "a", "")], "rules.0, rules.1 send a contact round a loop"),
+        # A webhook that calls itself on success would post the same contact without end.
+        (HOOK, [("call", "hook", ""), ("hook", "hook", "")], "rules.1 send a contact round"),
+        (
+            '[[tasks]]\nname = "w"\ntype = "wait"\nsettings = { duration = "0s" }\n',
+            [("w", "w", "")],
+            "(w -> w)",
+        ),
+    ],
+)
+def test_a_loop_that_never_waits_is_refused(
+    tmp_path: Path, tasks: str, rules: list[tuple[str, str, str]], needle: str
+) -> None:
+    with pytest.raises(CampaignSpecError) as info:
+        load_campaign_spec(write(tmp_path, _flow(tasks, rules)))
+    assert needle in str(info.value)
+    assert "give one of the rules a 'delay'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("tasks", "rules"),
+    [
+        (INSTANT, [("a", "b", ""), ("b", "a", 'delay = "1d"\n')]),  # a delay holds it
+        (INSTANT, [("a", "b", ""), ("b", "call", ""), ("call", "a", "")]),  # so does a call
+        (
+            '[[tasks]]\nname = "w"\ntype = "wait"\nsettings = { duration = "7d" }\n' + HOOK,
+            [("hook", "w", ""), ("w", "hook", "")],  # a weekly reminder
+        ),
+        (INSTANT, [("a", "b", ""), ("call", "a", "")]),  # no loop at all
+    ],
+)
+def test_loops_that_hold_a_contact_are_allowed(
+    tmp_path: Path, tasks: str, rules: list[tuple[str, str, str]]
+) -> None:
+    spec = load_campaign_spec(write(tmp_path, _flow(tasks, rules)))
+    assert len(spec.rules) == len(rules)

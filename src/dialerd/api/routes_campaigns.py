@@ -31,6 +31,7 @@ from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
 from dialerd.domain.model import Campaign
 from dialerd.store import Store
+from dialerd.taskflow.tasks import check_tasks
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +92,16 @@ async def _reload(ctx: Ctx) -> bool | None:
     return True
 
 
+def _check_task_settings(spec: CampaignSpec) -> None:
+    """Refuse what ``dialerd check-config`` refuses in a file: a task whose settings cannot run
+    would otherwise be stored and only show as an error in the log."""
+    problems = check_tasks(spec, secrets=True)
+    if problems:
+        raise ApiError(422, "; ".join(problems), "tasks")
+
+
 async def _store_change(ctx: Ctx, spec: CampaignSpec) -> dict[str, Any]:
+    _check_task_settings(spec)
     with conflict_on_invalid_change():
         campaign = await ctx.store.update_campaign(spec, ctx.clock.now())
     return {**await _detail(ctx, campaign), "engine_reloaded": await _reload(ctx)}
@@ -109,6 +119,7 @@ async def list_campaigns(ctx: Ctx, _: Reader) -> dict[str, Any]:
     summary="Create a campaign from its definition",
 )
 async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str, Any]:
+    _check_task_settings(spec)
     with conflict_on_invalid_change():
         campaign = await ctx.store.create_campaign(spec, ctx.clock.now())
     return {**await _detail(ctx, campaign), "engine_reloaded": await _reload(ctx)}

@@ -32,6 +32,8 @@ router = APIRouter(
 #: Problems listed in the response (counts are always complete).
 MAX_PROBLEMS_SHOWN = 1000
 _SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx"}
+#: Longer names cannot be a file name on most file systems (255 bytes) once spooled.
+_MAX_NAME_BYTES = 200
 
 
 def _mapping(text: str | None) -> ColumnMapping | None:
@@ -85,6 +87,8 @@ async def upload(
     column_mapping = _mapping(mapping)
     name = Path(file.filename or "upload.csv").name
     suffix = Path(name).suffix.lower()
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        raise ApiError(422, f"the file name is longer than {_MAX_NAME_BYTES} bytes", "file")
     if suffix not in _SUFFIXES:
         raise ApiError(422, f"{name!r}: expected a .csv or .xlsx file", "file")
     with tempfile.TemporaryDirectory(prefix="dialerd-upload-") as tmp:

@@ -42,6 +42,8 @@ def _filter_of(
 ) -> ReportFilter:
     if start is not None and end is not None and end < start:
         raise ApiError(422, "'to' is before 'from'", "query.to")
+    if end is not None and end >= date.max:
+        end = None  # the last day there is: no end
     return ReportFilter(
         start=datetime.combine(start, time(), UTC) if start else None,
         end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,

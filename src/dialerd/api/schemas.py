@@ -6,57 +6,44 @@ Responses use the vocabulary of DESIGN.md; contacts show their task by name as w
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from dialerd.domain.contact_import import MAX_LENGTH
+from dialerd.domain.contact_values import (
+    check_custom_name,
+    check_custom_value,
+    check_edit,
+    check_email,
+    check_zone,
+)
 from dialerd.domain.enums import CampaignStatus, Status, StatusDetail, is_reserved_detail
 from dialerd.domain.model import Campaign, Contact, HistoryEntry
 from dialerd.domain.selection import OPERATORS, Condition, ContactSelection
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _RESERVED = frozenset(d.value for d in StatusDetail)
-FieldValue = str | int | float | bool | None
+#: A custom field's value; the bounds keep it storable (finite, 64-bit) and are checked again,
+#: with the length, by ``check_custom_value``.
+FieldValue = (
+    str
+    | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | None
+)
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_zone(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {value!r} (an IANA name like 'Europe/Berlin')"
-        ) from None
-    return value
-
-
-_CUSTOM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,63}")
-
-
 def _check_field_names(fields: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
-    """Custom field names as the importer accepts them, so both write the same keys."""
-    for name in fields or {}:
-        if not _CUSTOM_NAME.fullmatch(name):
-            raise ValueError(
-                f"custom field name {name!r}: 1-64 letters, digits, '_', '-', '.', spaces"
-            )
+    for name, value in (fields or {}).items():
+        check_custom_value(check_custom_name(name), value)
     return fields
-
-
-def _check_email(value: str | None) -> str | None:
-    if value is not None and value != "" and not _EMAIL.fullmatch(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value or None
 
 
 def _check_detail(value: str | None) -> str | None:
@@ -78,12 +65,12 @@ class _ContactChecks(Body):
     @field_validator("email", check_fields=False)
     @classmethod
     def _email(cls, v: str | None) -> str | None:
-        return _check_email(v)
+        return check_email(v)
 
     @field_validator("timezone", check_fields=False)
     @classmethod
     def _tz(cls, v: str | None) -> str | None:
-        return _check_zone(v)
+        return check_zone(v)
 
     @field_validator("fields", check_fields=False)
     @classmethod
@@ -207,6 +194,11 @@ class BulkEdit(Body):
     status: Status | None = None
     status_detail: str | None = None
     note: str | None = Field(None, max_length=2000)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, FieldValue] | None) -> dict[str, FieldValue] | None:
+        return None if v is None else check_edit(v)
 
     @field_validator("status_detail")
     @classmethod

@@ -90,6 +90,18 @@ def check_campaigns(config: DaemonConfig) -> tuple[list[str], list[str]]:
     return names, problems
 
 
+def unknown_agent_campaigns(config: DaemonConfig, names: list[str]) -> list[str]:
+    """Agents naming a campaign no file defines: a warning, as the API may create it later."""
+    known = set(names)
+    return [
+        f"agents[{i}].campaigns: {name!r} is not defined by any campaign file; agent"
+        f" {agent.name!r} takes no calls of it until a campaign of that name exists"
+        for i, agent in enumerate(config.agents)
+        for name in agent.campaigns
+        if name not in known
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file, resolve_secrets=not args.skip_secrets)
@@ -108,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dump:
         sys.stdout.write(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
         return 0
+    for warning in unknown_agent_campaigns(config, names):
+        sys.stderr.write(f"{args.file}: warning: {warning}\n")
     note = " (secrets not checked)" if args.skip_secrets else ""
     lines = summary(config)
     if names:

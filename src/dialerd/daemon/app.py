@@ -380,10 +380,19 @@ class Daemon:
         log.info("dialerd ready", status=status, **self.api_urls)
 
     async def _login_agents(self, engine: Engine, names: list[str]) -> None:
+        named = {a.name: a.campaigns for a in self.config.agents}
         for name in names:
             try:
                 joined = await engine.agent_login(name)
                 log.info("agent logged in", agent=name, campaigns=joined)
+                missing = [c for c in named.get(name, []) if c not in joined]
+                if missing:
+                    log.warning(
+                        "agent names campaigns it is not logged into (no such campaign, or"
+                        " not running)",
+                        agent=name,
+                        campaigns=missing,
+                    )
             except (EngineError, Exception) as exc:  # one agent's failure must not stop dialing
                 log.warning("agent login failed", agent=name, error=str(exc))
 

@@ -35,6 +35,7 @@ from dialerd.domain.selection import OPERATORS, Condition, SortOrder
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)")
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,79}")
 
 
 def parse_duration(value: object) -> timedelta:
@@ -121,13 +122,13 @@ class DialSettings(_Model):
     abandonment_windows: list[AbandonmentWindow] = Field(
         default_factory=_default_windows, min_length=1
     )
-    min_agents_predictive: int = Field(5, ge=1)
+    min_agents_predictive: int = Field(5, ge=1, le=10_000)
     min_ring: Duration = timedelta(seconds=15)
     """Predictive only: the shortest ring an unanswered call may get before dialerd gives up
     on it, when the campaign's answer delays say a call still ringing then is rarely answered
     (see dialerd.pacing.ring). At or above ``ring_timeout`` every call rings the full time."""
     preview_auto_accept: Duration | None = None
-    max_concurrent_calls: int | None = Field(None, ge=1)
+    max_concurrent_calls: int | None = Field(None, ge=1, le=100_000)
 
     @field_validator("min_ring")
     @classmethod
@@ -194,7 +195,7 @@ class CallingHours(_Model):
 
 class RetryResult(_Model):
     delay: Duration
-    max_attempts: int = Field(5, ge=1)
+    max_attempts: int = Field(5, ge=1, le=100)
 
 
 RETRYABLE: frozenset[CallResult] = frozenset(
@@ -220,7 +221,7 @@ def _default_retry_results() -> dict[CallResult, RetryResult]:
 class RetrySpec(_Model):
     """Retry policy per call result; a result without an entry is final (``failed``)."""
 
-    max_attempts: int = Field(5, ge=1)
+    max_attempts: int = Field(5, ge=1, le=100)
     results: dict[CallResult, RetryResult] = Field(default_factory=_default_retry_results)
 
     @field_validator("results")
@@ -276,6 +277,15 @@ class FilterSpec(_Model):
         if op not in OPERATORS:
             raise ValueError(f"unknown operator {op!r} (one of {', '.join(sorted(OPERATORS))})")
         return op
+
+    @model_validator(mode="after")
+    def _condition(self) -> FilterSpec:
+        """Build the condition now, so a filter the runner could not use is refused here."""
+        self.condition()
+        return self
+
+    def condition(self) -> Condition:
+        return Condition(self.field, self.op, self.value)  # type: ignore[arg-type]
 
 
 class WrapupSpec(_Model):
@@ -341,6 +351,18 @@ class CampaignSpec(_Model):
             out.append(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
         return out
 
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, queue: str | None) -> str | None:
+        # An Asterisk queue name: a queues.conf section (at most 79 characters, no brackets),
+        # sent in AMI headers (no line breaks or colons).
+        if queue is not None and not _QUEUE_NAME.fullmatch(queue):
+            raise ValueError(
+                f"queue {queue!r} is not an Asterisk queue name (1-79 letters, digits or"
+                " - _ . @ +, no spaces)"
+            )
+        return queue
+
     @field_validator("connect_limit")
     @classmethod
     def _connect_limit(cls, v: timedelta) -> timedelta:
@@ -379,7 +401,65 @@ class CampaignSpec(_Model):
                     + (f" detail {r.detail!r}" if r.detail else "")
                 )
             seen.add(key3)
+        loop = self._endless_loop()
+        if loop:
+            tasks = [self.rules[i].from_task for i in loop]
+            raise ValueError(
+                f"{', '.join(f'rules.{i}' for i in loop)} send a contact round a loop without"
+                f" end ({' -> '.join([*tasks, tasks[0]])}): none of its tasks holds a contact"
+                " and no rule has a delay; give one of the rules a 'delay' or put a call or wait"
+                " task in the loop"
+            )
         return self
+
+    def _holds(self, task: TaskSpec) -> bool:
+        """Whether a contact entering ``task`` stays there for a while.
+
+        A call waits for its dial, a wait task for its time (or for good, as a bin); the
+        other tasks finish a contact within a run, so a loop of them without a delay would
+        send the same email or webhook again and again, as fast as the daemon can.
+        """
+        if task.type is TaskType.CALL:
+            return True
+        if task.type is not TaskType.WAIT:
+            return False
+        duration = task.settings.get("duration")
+        if duration is None:
+            return True  # until a date field, or a bin
+        try:
+            return parse_duration(duration) > timedelta(0)
+        except ValueError:
+            return True  # the task's own settings check reports it
+
+    def _endless_loop(self) -> list[int]:
+        """Rule indices of a loop through tasks that hold no contact and rules without delay."""
+        passing = {t.name for t in self.tasks if not self._holds(t)}
+        edges: dict[str, list[int]] = {}
+        for i, r in enumerate(self.rules):
+            if r.delay <= timedelta(0) and r.from_task in passing and r.to_task in passing:
+                edges.setdefault(r.from_task, []).append(i)
+        done: set[str] = set()
+
+        def visit(task: str, path: list[int], on_path: dict[str, int]) -> list[int]:
+            on_path[task] = len(path)
+            for i in edges.get(task, []):
+                nxt = self.rules[i].to_task
+                if nxt in on_path:
+                    return path[on_path[nxt] :] + [i]
+                if nxt not in done:
+                    found = visit(nxt, [*path, i], on_path)
+                    if found:
+                        return found
+            del on_path[task]
+            done.add(task)
+            return []
+
+        for start in sorted(edges):
+            if start not in done:
+                found = visit(start, [], {})
+                if found:
+                    return found
+        return []
 
     @property
     def first_task(self) -> str:
@@ -405,7 +485,7 @@ class CampaignSpec(_Model):
         return SortOrder(self.sort.field, self.sort.direction == "desc")
 
     def conditions(self) -> tuple[Condition, ...]:
-        return tuple(Condition(f.field, f.op, f.value) for f in self.filter)  # type: ignore[arg-type]
+        return tuple(f.condition() for f in self.filter)
 
 
 class CampaignSpecError(ValueError):

@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialerd.domain import campaign_spec as cs
@@ -51,6 +51,7 @@ from dialerd.domain.changes import (
     OverviewRow,
     Transition,
 )
+from dialerd.domain.contact_values import check_edit
 from dialerd.domain.enums import (
     AgentState,
     CampaignStatus,
@@ -90,11 +91,16 @@ from dialerd.store.query import condition_clause, selection_clauses, sort_expres
 BUCKET_SECONDS = 300
 
 #: Columns a bulk edit may set directly; other keys go to the custom ``fields``.
-EDITABLE_COLUMNS = frozenset(
-    {"first_name", "last_name", "company", "email", "timezone", "external_id", "list_name"}
-)
-
 _STATUS_ORDER = {s: i for i, s in enumerate(Status)}
+
+
+def _overflow(exc: BaseException) -> OverflowError | None:
+    """The overflow behind a driver error: a number the driver cannot send (an id or offset
+    past 64 bits) is the caller's mistake, to be said as such, not a crash of the store."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OverflowError):
+        cause = cause.__cause__ or cause.__context__
+    return cause
 
 
 def bucket_start(at: datetime) -> datetime:
@@ -187,6 +193,11 @@ class Store:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
         except (OperationalError, InterfaceError) as exc:
             raise unavailable(exc, self._engine.url) from exc
+        except (OverflowError, DBAPIError) as exc:
+            overflow = _overflow(exc)
+            if overflow is None:
+                raise
+            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
@@ -206,6 +217,11 @@ class Store:
                 yield s
         except (OperationalError, InterfaceError) as exc:
             raise unavailable(exc, self._engine.url) from exc
+        except (OverflowError, DBAPIError) as exc:
+            overflow = _overflow(exc)
+            if overflow is None:
+                raise
+            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
 
     @asynccontextmanager
     async def _core(self, *, read: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -225,6 +241,11 @@ class Store:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
         except (OperationalError, InterfaceError) as exc:
             raise unavailable(exc, self._engine.url) from exc
+        except (OverflowError, DBAPIError) as exc:
+            overflow = _overflow(exc)
+            if overflow is None:
+                raise
+            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
 
     async def optimize(self) -> None:
         """Refresh the query planner's statistics (after a bulk load such as a big import).
@@ -362,7 +383,7 @@ class Store:
             row = await s.get(CampaignRow, ref)
         else:
             row = await s.scalar(select(CampaignRow).where(CampaignRow.name == ref))
-            if row is None and ref.isdigit():
+            if row is None and ref.isascii() and ref.isdigit():
                 row = await s.get(CampaignRow, int(ref))
         if row is None:
             raise NotFound(f"no campaign {ref!r}")
@@ -1290,19 +1311,18 @@ class Store:
         _aware(now, "now")
         if not fields and status is None and status_detail is None:
             raise InvalidChange("nothing to change: give fields and/or a status")
+        try:
+            fields = check_edit(fields or {})
+        except ValueError as exc:
+            raise InvalidChange(str(exc)) from None
         values: dict[str, Any] = {"updated_at": now}
         custom: dict[str, Any] = {}
-        for key, value in (fields or {}).items():
+        for key, value in fields.items():
             is_custom, name = split_field(key)
             if is_custom:
                 custom[name] = value
-            elif name in EDITABLE_COLUMNS:
-                values[name] = value
             else:
-                raise InvalidChange(
-                    f"field {name!r} cannot be edited in bulk "
-                    f"(editable: {', '.join(sorted(EDITABLE_COLUMNS))} or custom fields)"
-                )
+                values[name] = value
         if status is not None:
             values["status"] = status.value
             values["status_detail"] = status_detail or StatusDetail.NONE.value

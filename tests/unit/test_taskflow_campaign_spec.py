@@ -56,6 +56,7 @@ def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
     [
         ('ring_timeout = "10s"\n', "ring_timeout: ring_timeout must be between 15 s"),
         ('colour = "red"\n', "colour: unknown key"),
+        ('[dial]\nmod = "predictive"\n', "dial.mod: unknown key (did you mean 'mode'?)"),
         ('[dial]\nmode = "fast"\n', "dial.mode:"),
         ('[dial]\nmin_ring = "10s"\n', "dial.min_ring: min_ring must be between 15 s"),
         ('timezone = "Mars/Base"\n', "timezone: unknown time zone 'Mars/Base'"),

@@ -6,7 +6,6 @@ in the file (``asterisk[0].port``); values of secret keys are never echoed back.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from dialerd.config.errors import ConfigError, ConfigProblem, FieldProblem
 from dialerd.config.models import DaemonConfig
+from dialerd.domain.keys import unknown_key
 
 _SECRET_KEY = re.compile(r"secret|password|token", re.IGNORECASE)
 
@@ -87,29 +87,6 @@ def _join(base: str, sub: str) -> str:
     return base + sub if sub.startswith("[") else f"{base}.{sub}"
 
 
-def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """Field names of the table at ``loc`` (for "did you mean")."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        is_model = isinstance(current, type) and issubclass(current, BaseModel)
-        field = current.model_fields.get(part) if is_model else None
-        if field is None:
-            return []
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        candidates = [ann, *args]
-        current = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-        if current is None:
-            return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [n for n in current.model_fields if n != "source"]
-    return []
-
-
 def describe(exc: ValidationError, model: type[BaseModel]) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     for err in exc.errors(include_url=False):
@@ -121,9 +98,7 @@ def describe(exc: ValidationError, model: type[BaseModel]) -> list[ConfigProblem
             key = _join(key, error.key)
             message = error.message
         elif kind == "extra_forbidden":
-            name = str(loc[-1])
-            close = difflib.get_close_matches(name, _known_keys(model, loc[:-1]), n=1)
-            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+            message = unknown_key(model, loc)
         elif kind == "missing":
             message = "required key is missing"
         else:

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from dialerd.domain.enums import CallResult, CampaignStatus, DialMode, Status, TaskType
+from dialerd.domain.keys import unknown_key
 from dialerd.domain.model import RetryPolicy, RetryRule, TaskflowRule, TimePeriod
 from dialerd.domain.selection import OPERATORS, Condition, SortOrder
 
@@ -505,7 +506,7 @@ def validate_campaign_spec(data: dict[str, Any], source: str = "<campaign>") -> 
             msg = err["msg"].removeprefix("Value error, ")
             loc = _loc(err["loc"])
             if err["type"] == "extra_forbidden":
-                msg = "unknown key"
+                msg = unknown_key(CampaignSpec, tuple(err["loc"]))
             lines.append(f"{source}: {loc}: {msg}")
         raise CampaignSpecError("; ".join(lines)) from None
 

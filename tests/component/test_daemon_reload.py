@@ -73,3 +73,51 @@ async def test_sighup_adds_a_campaign_and_an_agent_without_dropping_calls(tmp_pa
             await task
     finally:
         await sim.stop()
+
+
+async def test_a_failed_reload_changes_nothing_and_a_login_missed_while_ami_is_down_is_made_later(
+    tmp_path: Path,
+) -> None:
+    clock = ScaledClock(10.0, start=datetime.now(UTC))
+    db_url = await prepare(tmp_path, "alpha", clock.now(), contacts=20)
+    sim = SimAsterisk(port=0, clock=clock)
+    await sim.start()
+    cfg = tmp_path / "dialerd.toml"
+    two = [("agent-1", "alpha"), ("agent-2", "alpha")]
+    cfg.write_text(config(db_url, sim.port, two))
+    daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+
+    def members() -> set[str]:
+        return {m.interface.split("@")[0].removeprefix("Local/") for m in sim.queue_members()}
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(daemon.run())
+            await until(daemon.ready.is_set)
+            await until(lambda: members() == {"agent-1", "agent-2"})
+
+            # agent-2 removed, but a campaign file broken: the reload fails as a whole, and
+            # agent-2 stays logged in (it was logged out before the files were read).
+            good = (tmp_path / "campaigns" / "alpha.toml").read_text()
+            (tmp_path / "campaigns" / "alpha.toml").write_text(good + "\nbroken = = 1\n")
+            cfg.write_text(config(db_url, sim.port, two[:1]))
+            daemon.request_reload()
+            await asyncio.sleep(1.0)
+            assert members() == {"agent-1", "agent-2"}
+            assert [a.name for a in daemon.config.agents] == ["agent-1", "agent-2"]
+
+            # Asterisk away while agent-3 is added: its log-in fails, and is made once the
+            # link is back (the engine re-adds only the logins it made itself).
+            (tmp_path / "campaigns" / "alpha.toml").write_text(good)
+            cfg.write_text(config(db_url, sim.port, [*two, ("agent-3", "alpha")]))
+            sim.set_dead(True)
+            await sim.drop_connections()
+            daemon.request_reload()
+            await asyncio.sleep(1.0)
+            assert "agent-3" not in members()
+            sim.set_dead(False)
+            await until(lambda: "agent-3" in members(), within=60)
+            daemon.request_stop()
+            await task
+    finally:
+        await sim.stop()

@@ -140,6 +140,8 @@ class Daemon:
         self._settings_overrides = settings or {}
         self._watchdog = watchdog if watchdog is not None else watchdog_interval()
         self.lag = LoopLag()
+        #: Agents whose log-in failed while an AMI link was not ready: logged in once it is.
+        self._pending_logins: set[str] = set()
         self.ready = asyncio.Event()
         self.store: Store | None = None
         self.engine: Engine | None = None
@@ -394,7 +396,14 @@ class Daemon:
                         campaigns=missing,
                     )
             except (EngineError, Exception) as exc:  # one agent's failure must not stop dialing
-                log.warning("agent login failed", agent=name, error=str(exc))
+                retry = not links_ready(self.servers)
+                if retry:  # the engine re-adds only the logins it made: try again once ready
+                    self._pending_logins.add(name)
+                log.warning(
+                    "agent login failed", agent=name, error=str(exc), retry_when_ready=retry
+                )
+            else:
+                self._pending_logins.discard(name)
 
     def _store(self) -> Store:
         assert self.store is not None
@@ -412,6 +421,8 @@ class Daemon:
             if self._reload:
                 self._reload = False
                 await self._apply_reload()
+            if self._pending_logins and links_ready(self.servers) and self.engine is not None:
+                await self._login_agents(self.engine, sorted(self._pending_logins))
 
     async def _drain(self, engine: Engine, engine_task: asyncio.Task[None]) -> None:
         self.stopping = True
@@ -451,10 +462,12 @@ class Daemon:
             update={"campaigns": new.campaigns, "agents": new.agents, "compliance": new.compliance}
         )
         try:
+            # The files are checked (and stored) first: a reload that fails changes nothing.
+            await self._provision(self._store())
             for name in sorted(old_agents - new_agents):
+                self._pending_logins.discard(name)
                 with contextlib.suppress(EngineError, Exception):
                     await engine.agent_logout(name)
-            await self._provision(self._store())
             await engine.reload()
             # Existing agents may take new campaigns; logging in again is harmless.
             await self._login_agents(engine, [a.name for a in self.config.agents])

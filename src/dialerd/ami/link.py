@@ -149,6 +149,8 @@ class LinkCounters:
     dead_peers: int = 0
     actions_sent: int = 0
     action_timeouts: int = 0
+    action_errors: int = 0
+    actions_lost: int = 0
     originates_sent: int = 0
     events_received: int = 0
     events_dropped: int = 0
@@ -425,6 +427,7 @@ class AmiLink:
                 future.cancel()
         first = reply[0] if isinstance(reply, list) else reply
         if check and first.name not in ("Success", "Goodbye", "Follows"):
+            self.counters.action_errors += 1
             raise AmiActionFailed(action, first)
         return reply
 
@@ -573,6 +576,10 @@ class AmiLink:
             if logged_in:
                 log.warning("ami link lost", link=self.name, reason=reason)
                 self._emit(LinkDown(reason))
+            elif auth_failed is None:
+                # A peer that takes the connection but never completes the log-in (a hung
+                # Asterisk, a firewall, a wrong port): said once per attempt, not only as states.
+                log.warning("ami log-in did not complete", link=self.name, reason=reason)
         if auth_failed is not None:
             raise auth_failed
         return reached_ready
@@ -587,6 +594,7 @@ class AmiLink:
         pending, self._pending = self._pending, {}
         for p in pending.values():
             if not p.future.done():
+                self.counters.actions_lost += 1
                 p.future.set_exception(AmiLinkLost(f"{p.action}: {why}"))
 
     async def _login(self) -> None:

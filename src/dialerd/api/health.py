@@ -30,6 +30,8 @@ class HealthChecks:
 
     store_ping: Callable[[], Awaitable[object]] | None = None
     links: Callable[[], Mapping[str, str]] | None = None
+    #: Why each link that is not ready is not (its last error).
+    link_errors: Callable[[], Mapping[str, str]] | None = None
     loop_lag: Callable[[], float] | None = None
     max_loop_lag: float = 1.0
     store_timeout: float = 2.0
@@ -63,6 +65,8 @@ async def run_checks(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
         links_ok = bool(states) and all(s == "ready" for s in states.values())
         ok = ok and links_ok
         report["links"] = {"ok": links_ok, "states": states}
+        if checks.link_errors is not None and not links_ok:
+            report["links"]["errors"] = dict(checks.link_errors())
     lag = checks.loop_lag() if checks.loop_lag is not None else await measure_loop_lag()
     lag_ok = lag <= checks.max_loop_lag
     ok = ok and lag_ok

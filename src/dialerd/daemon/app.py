@@ -22,16 +22,24 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import structlog
 
-from dialerd.ami import AsteriskServer, LinkState, LinkStateChange, ServerConfig, ServerUpdate
+from dialerd.ami import (
+    AsteriskServer,
+    LinkCounters,
+    LinkState,
+    LinkStateChange,
+    ServerConfig,
+    ServerUpdate,
+)
 from dialerd.api import ApiServer, HealthChecks, TokenGrant, build_app, build_metrics_app
 from dialerd.bus import MqttBus
 from dialerd.config import ConfigError, DaemonConfig, load_config
 from dialerd.config.models import ClassifierConfig
-from dialerd.daemon.health import METRIC_STATE, LoopLag, link_states, links_ready
+from dialerd.daemon.health import METRIC_STATE, LoopLag, link_errors, link_states, links_ready
 from dialerd.daemon.metrics import Metrics
 from dialerd.daemon.mqtt_settings import bus_settings
 from dialerd.daemon.observe import MetricsListener
@@ -154,6 +162,7 @@ class Daemon:
         self._reload = False
         self._ever_ready: set[str] = set()
         self._restarts: dict[str, int] = {}
+        self._link_seen: dict[str, dict[str, int]] = {}
         self._listeners: list[EngineListener] = []
 
     def add_listener(self, callback: EngineListener) -> None:
@@ -263,6 +272,7 @@ class Daemon:
             return []
         health = HealthChecks(
             links=lambda: link_states(self.servers),
+            link_errors=lambda: link_errors(self.servers),
             loop_lag=lambda: self.lag.lag,
             max_loop_lag=self.lag.max_lag,
         )
@@ -530,10 +540,23 @@ class Daemon:
                 log.warning("status refresh failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(STATUS_INTERVAL)  # real time: an operator's cadence
 
+    def _link_counters(self, name: str, counters: LinkCounters) -> None:
+        """The AMI link's own counters as Prometheus counters (they count from 0 per process)."""
+        m = self.metrics
+        m.ami_reconnects.labels(name)  # present at 0 before the first reconnect
+        grown = _counter_deltas(self._link_seen.setdefault(name, {}), asdict(counters))
+        if grown.get("protocol_errors"):
+            m.ami_protocol_errors.labels(name).inc(grown["protocol_errors"])
+        for field, reason in _ACTION_FAILURES.items():
+            m.ami_action_failures.labels(name, reason).inc(grown.get(field, 0))
+        for field, reason in _LINK_FAILURES.items():
+            m.ami_link_failures.labels(name, reason).inc(grown.get(field, 0))
+
     async def _refresh_metrics(self) -> None:
         m = self.metrics
         for name, server in self.servers.items():
             m.server_calls.labels(name).set(server.calls.open_count)
+            self._link_counters(name, server.link.counters)
         engine = self.engine
         if engine is None or self.store is None:
             return
@@ -548,6 +571,27 @@ class Daemon:
                 key = (row.task, status)
                 counts[key] = counts.get(key, 0) + row.count
             m.set_contacts(view.name, [(t, s, n) for (t, s), n in counts.items()])
+
+
+#: LinkCounters field -> reason label of dialerd_ami_action_failures_total.
+_ACTION_FAILURES = {
+    "action_timeouts": "timeout",
+    "action_errors": "error",
+    "actions_lost": "link_lost",
+}
+#: LinkCounters field -> reason label of dialerd_ami_link_failures_total.
+_LINK_FAILURES = {
+    "connect_failures": "connect_failed",
+    "auth_failures": "login_refused",
+    "dead_peers": "dead_peer",
+}
+
+
+def _counter_deltas(seen: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    """How much each of the link's monotonic counters grew since ``seen`` (updated)."""
+    grown = {k: v - seen.get(k, 0) for k, v in now.items() if v > seen.get(k, 0)}
+    seen.update(now)
+    return grown
 
 
 def classifier_settings(cfg: ClassifierConfig) -> ClassifierSettings:

@@ -52,5 +52,12 @@ def link_states(servers: Mapping[str, AsteriskServer]) -> dict[str, str]:
     return {name: s.link.state.value for name, s in servers.items()}
 
 
+def link_errors(servers: Mapping[str, AsteriskServer]) -> dict[str, str]:
+    """Why each link that is not ready is not (its last error), for /healthz and the status."""
+    return {
+        name: s.link.last_error or "not connected yet" for name, s in servers.items() if not s.ready
+    }
+
+
 def links_ready(servers: Mapping[str, AsteriskServer]) -> bool:
     return bool(servers) and all(s.ready for s in servers.values())

@@ -216,6 +216,12 @@ class Metrics:
             ["server", "reason"],
             registry=r,
         )
+        self.ami_link_failures = Counter(
+            "dialerd_ami_link_failures",
+            "Why an AMI link could not be had: connect_failed, login_refused, dead_peer.",
+            ["server", "reason"],
+            registry=r,
+        )
         self.server_calls = Gauge(
             "dialerd_server_calls", "Calls in progress on an Asterisk.", ["server"], registry=r
         )

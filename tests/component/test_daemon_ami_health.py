@@ -1,0 +1,68 @@
+"""What an operator sees of an AMI link in trouble: metrics that count it, /healthz saying why.
+
+The daemon runs in this process against the simulated Asterisk; the metrics are read from its
+registry after the status loop's refresh, as a scrape would see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from daemon_component_support import config, prepare, until
+
+from dialerd.api.health import HealthChecks, run_checks
+from dialerd.config import load_config
+from dialerd.daemon.app import Daemon
+from dialerd.daemon.health import link_errors, link_states
+from dialerd.daemon.sdnotify import Notifier
+from dialerd.domain.clock import ScaledClock
+from dialerd.sim import SimAsterisk
+
+
+async def test_protocol_errors_and_a_lost_link_are_counted_and_explained(tmp_path: Path) -> None:
+    clock = ScaledClock(10.0, start=datetime.now(UTC))
+    db_url = await prepare(tmp_path, "alpha", clock.now(), contacts=5)
+    sim = SimAsterisk(port=0, clock=clock)
+    await sim.start()
+    port = sim.port
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(config(db_url, port, [("agent-1", "alpha")]))
+    daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+    registry = daemon.metrics.registry
+
+    def sample(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, {"server": "sim", **labels}) or 0.0
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(daemon.run())
+            await until(daemon.ready.is_set)
+            await daemon._refresh_metrics()
+            # Before anything went wrong the series exist at 0 (a dashboard shows 0, not no data).
+            assert registry.get_sample_value("dialerd_ami_reconnects_total", {"server": "sim"}) == 0
+            assert sample("dialerd_ami_protocol_errors_total") == 0
+
+            await sim.inject_garbage(b"this is not an AMI header\r\n\r\n")
+            await asyncio.sleep(0.3)
+            await daemon._refresh_metrics()
+            assert sample("dialerd_ami_protocol_errors_total") >= 1
+
+            await sim.stop()  # Asterisk gone: the port refuses connections
+            await until(lambda: link_states(daemon.servers)["sim"] != "ready")
+            await until(lambda: "failed" in link_errors(daemon.servers).get("sim", ""), within=30)
+            await daemon._refresh_metrics()
+            assert sample("dialerd_ami_link_failures_total", reason="connect_failed") >= 1
+            ok, report = await run_checks(
+                HealthChecks(
+                    links=lambda: link_states(daemon.servers),
+                    link_errors=lambda: link_errors(daemon.servers),
+                )
+            )
+            assert not ok
+            assert f"connect to 127.0.0.1:{port} failed" in report["links"]["errors"]["sim"]
+            daemon.request_stop()
+            await task
+    finally:
+        await sim.stop()

@@ -173,3 +173,43 @@ async def test_healthz_when_the_database_is_gone(store_url: str, tmp_path: Path)
         assert r.json()["checks"]["store"]["ok"] is False
     finally:
         await lost.close()
+
+
+async def test_healthz_fails_while_writes_fail_though_reads_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding SQLite's write lock: reads (the ping) go on, the dialer's
+    writes do not, and /healthz says so until a write goes through again."""
+    import sqlite3
+
+    from dialerd.domain.changes import NewContact
+    from dialerd.store import StoreUnavailable, upgrade
+    from dialerd.store import engine as store_engine
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locked.sqlite'}"
+    await upgrade(url)
+    monkeypatch.setattr(store_engine, "BUSY_TIMEOUT_MS", 100)
+    store = await Store.open(url, connect_args={"timeout": 0.1})
+    try:
+        from dialerd.domain.campaign_spec import CampaignSpec
+
+        camp = await store.create_campaign(CampaignSpec.model_validate(campaign_body()), START)
+        assert (await _health(store, HealthChecks())).status_code == 200
+        other = sqlite3.connect(tmp_path / "locked.sqlite", isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.add_contacts(camp.id, [NewContact(phone="+4930111")], START)
+            r = await _health(store, HealthChecks())
+            assert r.status_code == 503
+            checks = r.json()["checks"]
+            assert checks["store"]["ok"] is True  # reading still works
+            assert checks["store_writes"]["ok"] is False
+            assert "locked" in checks["store_writes"]["error"]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await store.add_contacts(camp.id, [NewContact(phone="+4930111")], START)
+        assert (await _health(store, HealthChecks())).status_code == 200
+    finally:
+        await store.close()

@@ -63,6 +63,8 @@ def build_app(
     checks = health or HealthChecks()
     if checks.store_ping is None:
         checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
+    if checks.store_writes is None:
+        checks = dataclasses.replace(checks, store_writes=lambda: store.writes.failing)
     app = FastAPI(
         title="dialerd",
         version=dialerd.__version__,

@@ -29,6 +29,8 @@ class HealthChecks:
     """
 
     store_ping: Callable[[], Awaitable[object]] | None = None
+    #: The error while the store's latest write failed, else ``None`` (the ping only reads).
+    store_writes: Callable[[], str | None] | None = None
     links: Callable[[], Mapping[str, str]] | None = None
     #: Why each link that is not ready is not (its last error).
     link_errors: Callable[[], Mapping[str, str]] | None = None
@@ -60,6 +62,10 @@ async def run_checks(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
             ok = False
             log.warning("health.store_failed", error=repr(exc))
             report["store"] = {"ok": False, "error": type(exc).__name__}
+    if checks.store_writes is not None:
+        failing = checks.store_writes()
+        ok = ok and failing is None
+        report["store_writes"] = {"ok": failing is None, "error": failing}
     if checks.links is not None:
         states = dict(checks.links())
         links_ok = bool(states) and all(s == "ready" for s in states.values())

@@ -16,8 +16,9 @@ for ``failed`` then apply when the engine or an operator runs them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -94,6 +95,31 @@ BUCKET_SECONDS = 300
 _STATUS_ORDER = {s: i for i, s in enumerate(Status)}
 
 
+@dataclass
+class WriteHealth:
+    """The outcome of the latest write transactions (monotonic times)."""
+
+    ok_at: float | None = None
+    failed_at: float | None = None
+    error: str | None = None
+    failures: int = 0
+
+    def succeeded(self) -> None:
+        self.ok_at = time.monotonic()
+
+    def failed(self, error: str) -> None:
+        self.failed_at = time.monotonic()
+        self.error = error
+        self.failures += 1
+
+    @property
+    def failing(self) -> str | None:
+        """The error while the latest write failed, else ``None``."""
+        if self.failed_at is None or (self.ok_at is not None and self.ok_at > self.failed_at):
+            return None
+        return self.error
+
+
 def _overflow(exc: BaseException) -> OverflowError | None:
     """The overflow behind a driver error: a number the driver cannot send (an id or offset
     past 64 bits) is the caller's mistake, to be said as such, not a crash of the store."""
@@ -138,6 +164,9 @@ class Store:
         # call waited seconds. Writers of this process queue here instead, first come first
         # served; other processes still meet the busy timeout.
         self._write_gate: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+        #: Whether the last write went through: reads (the health probe) can succeed while
+        #: every write fails (a lock held by another process, a full disk, a read-only file).
+        self.writes = WriteHealth()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -186,18 +215,29 @@ class Store:
         Driver errors leave as store errors: a constraint as ``InvalidChange``, a lost or
         unreachable database as ``StoreUnavailable``.
         """
-        try:
+        with self._errors(writing=True):
             async with self._writer(), self._sessions() as s, s.begin():
                 yield s
+
+    @contextmanager
+    def _errors(self, *, writing: bool) -> Iterator[None]:
+        """Driver errors as store errors; whether writes go through, for /healthz."""
+        try:
+            yield
         except IntegrityError as exc:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
         except (OperationalError, InterfaceError) as exc:
+            if writing:
+                self.writes.failed(f"{type(exc.orig).__name__}: {exc.orig}")
             raise unavailable(exc, self._engine.url) from exc
         except (OverflowError, DBAPIError) as exc:
             overflow = _overflow(exc)
             if overflow is None:
                 raise
             raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
+        else:
+            if writing:
+                self.writes.succeeded()
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
@@ -211,17 +251,10 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """One read transaction that never takes the SQLite write lock."""
-        try:
+        with self._errors(writing=False):
             async with self._sessions() as s:
                 await s.connection(execution_options=READ)
                 yield s
-        except (OperationalError, InterfaceError) as exc:
-            raise unavailable(exc, self._engine.url) from exc
-        except (OverflowError, DBAPIError) as exc:
-            overflow = _overflow(exc)
-            if overflow is None:
-                raise
-            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
 
     @asynccontextmanager
     async def _core(self, *, read: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -230,22 +263,13 @@ class Store:
         For the statements run once per call (a dial's do-not-call check and its attempt row):
         there the session's bookkeeping cost more CPU than the statement. Errors as ``write``.
         """
-        try:
+        with self._errors(writing=not read):
             if read:
                 async with self._read_engine.begin() as conn:
                     yield conn
             else:
                 async with self._writer(), self._engine.begin() as conn:
                     yield conn
-        except IntegrityError as exc:
-            raise InvalidChange(f"refused by the database: {exc.orig}") from exc
-        except (OperationalError, InterfaceError) as exc:
-            raise unavailable(exc, self._engine.url) from exc
-        except (OverflowError, DBAPIError) as exc:
-            overflow = _overflow(exc)
-            if overflow is None:
-                raise
-            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
 
     async def optimize(self) -> None:
         """Refresh the query planner's statistics (after a bulk load such as a big import).

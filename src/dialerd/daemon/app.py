@@ -363,6 +363,7 @@ class Daemon:
 
     async def _wait_links(self) -> bool:
         """Until every AMI link is ready (True) or a stop is requested (False)."""
+        shown = ""
         while not links_ready(self.servers):
             if self._stop:
                 return False
@@ -371,7 +372,9 @@ class Daemon:
                 for name, state in link_states(self.servers).items()
                 if state != LinkState.READY.value
             )
-            self.notifier.status(f"waiting for AMI: {waiting}")
+            if waiting != shown:  # a datagram per change, not five a second
+                self.notifier.status(f"waiting for AMI: {waiting}")
+                shown = waiting
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.2):

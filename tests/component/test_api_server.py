@@ -91,7 +91,9 @@ async def test_separate_metrics_listener_and_cancellation(
                 r = await client.get(f"{metrics.url}/metrics")
                 assert "dialerd_calls_placed_total" in r.text
                 assert (await client.get(f"{api.url}/metrics")).status_code == 404
-                assert (await client.get(f"{metrics.url}/api/v1/campaigns")).status_code == 404
+                missing = await client.get(f"{metrics.url}/api/v1/campaigns")
+                assert missing.status_code == 404
+                assert missing.json() == {"error": "Not Found", "field": None}  # as on the API
             raise RuntimeError("daemon stops: the TaskGroup cancels both listeners")
     async with httpx.AsyncClient() as client:
         for url in (api.url, metrics.url):

@@ -102,6 +102,7 @@ def build_app(
 def build_metrics_app(registry: CollectorRegistry) -> FastAPI:
     """A tiny app serving only ``/metrics``, for a separate metrics listener."""
     app = FastAPI(title="dialerd metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)  # the same {"error", "field"} shape as the API, e.g. for a 404
     _add_metrics(app, registry)
     return app
 

@@ -386,3 +386,18 @@ def test_custom_fields_json_is_exactly_what_json_dumps_writes(values: dict[str, 
     from dialerd.taskflow.importing import _json_object
 
     assert _json_object(values) == json.dumps(values)
+
+
+# ---- Phone numbers a spreadsheet exported as floats
+
+
+def test_float_exported_phone_numbers_are_rejected_not_imported_wrong(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone\n4930123456.0\n030123456.0\n4.930123456E9\n030 1234567\n")
+    contacts, problems, _ = parse(p)
+    assert [c.phone for c in contacts] == ["+49301234567"]
+    assert [(q.row, q.column, q.value) for q in problems] == [
+        (2, "phone", "4930123456.0"),
+        (3, "phone", "030123456.0"),
+        (4, "phone", "4.930123456E9"),
+    ]
+    assert all("exported as a float" in q.reason for q in problems)

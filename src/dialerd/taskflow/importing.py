@@ -24,7 +24,9 @@ Decisions a user should know about:
   a column mapped to the same field wins over the variable.
 - Phone numbers are normalised to E.164 with the file's default region; the time zone comes from
   the ``timezone`` column when it has a value (an IANA name, checked), otherwise from the number
-  (see :meth:`dialerd.domain.phone.PhoneNormalizer.normalize` for the several-zones rule).
+  (see :meth:`dialerd.domain.phone.PhoneNormalizer.normalize` for the several-zones rule). A
+  number a spreadsheet exported as a float (``4930123456.0``, ``4.93012E+09``) is rejected: its
+  digits cannot be trusted.
 - Duplicates within the file (same E.164 number) are reported with the row that came first; the
   first row is imported, the later ones are not. Duplicates against contacts already in the
   campaign are the store's job.

@@ -91,6 +91,7 @@ def test_json_output_and_append_of_the_same_file_gives_duplicates(
         (["--file", "{csv}", "--region", "XX"], 64, "unknown region 'XX'"),
         (["--file", "{bad}"], 65, "nothing imported: all 1 rows were rejected"),
         (["--file", "{empty}"], 65, "has no data rows"),
+        (["--file", "{csv}", "--sheet", "Kontakte"], 66, "a CSV file, which has no sheets"),
     ],
 )
 def test_errors_are_one_line_with_distinct_exit_codes(

@@ -224,6 +224,12 @@ def test_xlsx_rows_numbers_and_numeric_cells(tmp_path: Path) -> None:
     assert rows == 3
 
 
+def test_a_sheet_given_for_a_csv_file_is_refused(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone\n030 1234567\n")
+    with pytest.raises(ImportFileError, match="sheet 'Kontakte' .* CSV file, which has no sheets"):
+        open_table(p, sheet="Kontakte")
+
+
 def test_xlsx_sheet_selection(tmp_path: Path) -> None:
     p = make_xlsx(tmp_path / "c.xlsx", [["phone"], ["030 1234567"]])
     with open_table(p) as t:

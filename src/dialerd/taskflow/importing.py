@@ -168,6 +168,12 @@ def open_table(
         return _open_xlsx(p, size, sheet)
     if p.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         raise ImportFileError(f"{p}: not an XLSX workbook (old .xls files: save as .xlsx or CSV)")
+    if sheet is not None:
+        # Ignoring it would import whatever the file holds while the user meant one sheet.
+        raise ImportFileError(
+            f"{p}: sheet {sheet!r} was asked for, but this is a CSV file, which has no sheets: "
+            "leave out --sheet (file.sheet in a mapping)"
+        )
     return _open_csv(p, size, delimiter, encoding)
 
 

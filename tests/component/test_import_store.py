@@ -228,6 +228,21 @@ async def test_file_broken_after_the_first_chunk_rolls_back(store: Store, tmp_pa
     assert await contacts_of(store, camp) == []
 
 
+async def test_an_external_id_already_in_the_campaign_is_a_duplicate(
+    store: Store, tmp_path: Path
+) -> None:
+    camp = await campaign(store)
+    first = csv_file(tmp_path, "a.csv", ["phone,external_id", "030 1111111,K1"])
+    await import_file(store, first, campaign="c1")
+    again = csv_file(tmp_path, "b.csv", ["phone,external_id", "030 2222222,K1", "030 3333333,K2"])
+    report = await import_file(store, again, campaign="c1")
+    assert (report.imported, report.duplicates) == (1, 1)
+    [problem] = report.problems
+    assert problem.row == 2 and problem.kind is ProblemKind.DUPLICATE
+    assert problem.reason.startswith("external id K1 is already in the campaign (contact ")
+    assert sorted(c.external_id or "" for c in await contacts_of(store, camp)) == ["K1", "K2"]
+
+
 async def test_xlsx_import(store: Store, tmp_path: Path) -> None:
     camp = await campaign(store)
     wb = openpyxl.Workbook()

@@ -104,6 +104,16 @@ def test_duplicates_are_found_across_chunks(tmp_path: Path) -> None:
     assert [(q.row, q.kind) for q in problems] == [(32, ProblemKind.DUPLICATE)]
 
 
+def test_the_same_external_id_twice_in_a_file_is_a_duplicate(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone,external_id\n+4930600001,K1\n+4930600002,K1\n+4930600003,K2\n")
+    contacts, problems, _ = parse(p)
+    assert [c.row for c in contacts] == [2, 4]
+    assert [(q.row, q.column, q.kind, q.value) for q in problems] == [
+        (3, "external_id", ProblemKind.DUPLICATE, "K1")
+    ]
+    assert "duplicate of row 2 (same external id K1)" in problems[0].reason
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"])
 def test_encodings_are_detected(tmp_path: Path, encoding: str) -> None:
     text = "Telefon;Vorname;Nachname\n030 1234567;Jürgen;Weiß\n"

@@ -27,9 +27,10 @@ Decisions a user should know about:
   (see :meth:`dialerd.domain.phone.PhoneNormalizer.normalize` for the several-zones rule). A
   number a spreadsheet exported as a float (``4930123456.0``, ``4.93012E+09``) is rejected: its
   digits cannot be trusted.
-- Duplicates within the file (same E.164 number) are reported with the row that came first; the
-  first row is imported, the later ones are not. Duplicates against contacts already in the
-  campaign are the store's job.
+- Duplicates within the file (same E.164 number, or same external id: the key a CRM knows a
+  contact by, which the API adds contacts idempotently by) are reported with the row that came
+  first; the first row is imported, the later ones are not. Duplicates against contacts already
+  in the campaign are the store's job.
 """
 
 from __future__ import annotations
@@ -777,11 +778,18 @@ def parse_rows(
 
 
 class DuplicateFilter:
-    """Drops later rows whose number was already seen in this file, reporting each one."""
+    """Drops later rows whose number, or external id, was already seen in this file, reporting
+    each one.
 
-    def __init__(self, phone_column: str | None) -> None:
+    The external id is the key a CRM knows a contact by (the API adds contacts idempotently by
+    it), so two rows with the same one are the same contact twice, as with the same number.
+    """
+
+    def __init__(self, phone_column: str | None, external_id_column: str | None = None) -> None:
         self._first: dict[str, int] = {}
+        self._first_external: dict[str, int] = {}
         self._column = phone_column
+        self._external_column = external_id_column
 
     def __call__(
         self, contacts: list[ContactRecord], problems: list[RowProblem]
@@ -789,13 +797,11 @@ class DuplicateFilter:
         kept: list[ContactRecord] = []
         keep = kept.append
         first = self._first
+        first_external = self._first_external
         for c in contacts:
-            row, phone = c[0], c[1]
+            row, phone, external = c[0], c[1], c[7]
             earlier = first.get(phone)
-            if earlier is None:
-                first[phone] = row
-                keep(c)
-            else:
+            if earlier is not None:
                 problems.append(
                     RowProblem(
                         row,
@@ -805,6 +811,23 @@ class DuplicateFilter:
                         ProblemKind.DUPLICATE,
                     )
                 )
+                continue
+            if external is not None:
+                earlier = first_external.get(external)
+                if earlier is not None:
+                    problems.append(
+                        RowProblem(
+                            row,
+                            self._external_column,
+                            f"duplicate of row {earlier} (same external id {external})",
+                            external,
+                            ProblemKind.DUPLICATE,
+                        )
+                    )
+                    continue
+                first_external[external] = row
+            first[phone] = row
+            keep(c)
         return kept
 
 
@@ -850,7 +873,8 @@ def parse_table(
     if workers is None:
         workers = auto_workers(table.size)
     phone_col = next((name for _, name, t in plan.columns if t == "phone"), None)
-    dedup = DuplicateFilter(phone_col)
+    external_col = next((name for _, name, t in plan.columns if t == "external_id"), None)
+    dedup = DuplicateFilter(phone_col, external_col)
     if workers <= 1:
         for chunk in table.blocks(chunk_rows):
             contacts, problems, counted = parse_rows(plan, chunk)

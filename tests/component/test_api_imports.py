@@ -123,6 +123,7 @@ BAD_UPLOADS: list[tuple[dict[str, Any], dict[str, str], str]] = [
     ({"file": ("x.csv", CSV, "text/csv")}, {"mode": "merge"}, "mode"),
     ({"file": ("x.csv", CSV, "text/csv")}, {"task": "nowhere"}, "task"),
     ({"file": ("x.xlsx", b"not a zip", "application/octet-stream")}, {}, "file"),
+    ({"file": ("x.csv", b"Telefon;Notiz;Notiz\n030 1234567;a;b\n", "text/csv")}, {}, "mapping"),
     ({}, {}, "file"),
 ]
 

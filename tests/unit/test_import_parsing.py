@@ -326,6 +326,33 @@ def test_mapping_errors_name_the_problem(
         build_plan(header, ColumnMapping.from_dict(mapping))
 
 
+def test_columns_with_the_same_name_refuse_the_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone,note,note\n+4930600001,x,y\n")
+    with pytest.raises(MappingError, match=r"2 columns are named 'note' \(columns 2, 3\)"):
+        parse(p)
+    with pytest.raises(MappingError, match="named 'note'"):
+        parse(p, ColumnMapping.from_dict({"columns": {"phone": "phone"}, "unmapped": "fields"}))
+    # A mapping file that ignores unmapped columns does not need them.
+    contacts, _, _ = parse(p, ColumnMapping.from_dict({"columns": {"phone": "phone"}}))
+    assert len(contacts) == 1
+
+
+def test_headers_alike_in_their_first_64_characters_refuse_the_file(tmp_path: Path) -> None:
+    long = "x" * 64
+    p = write(tmp_path, f"phone,{long}1,{long}2\n+4930600001,a,b\n")
+    with pytest.raises(MappingError, match="would both be custom field .*first 64 characters"):
+        parse(p)
+
+
+def test_a_value_in_a_column_without_a_name_rejects_its_row(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone,,x\n+4930600001,lost,y\n+4930600002,,z\n")
+    contacts, problems, rows = parse(p)
+    assert [(c.row, c.fields) for c in contacts] == [(3, {"x": "z"})]
+    assert [(q.row, q.column, q.value) for q in problems] == [(2, "column 2", "lost")]
+    assert "without a name in the header" in problems[0].reason
+    assert rows == 2
+
+
 def test_mapping_file_errors(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no such mapping file"):
         ColumnMapping.from_toml(tmp_path / "none.toml")

@@ -18,8 +18,11 @@ Decisions a user should know about:
   ``company``, ``email``, ``timezone``, ``external_id``), to a custom field ``fields.<name>`` or
   to ``ignore``. Without a mapping file, headers are matched to fields by common names
   (``Phone``, ``Telefon``, ``First name``...), ``--map`` pairs override single columns, and all
-  other columns become custom fields, so nothing is lost. With a mapping file (a ``[columns]``
-  table), unmapped columns are ignored unless ``unmapped = "fields"``.
+  other columns become custom fields, so nothing is lost: two columns with the same name (or
+  with custom field names the same in their first 64 characters) refuse the file, naming them,
+  since which one is meant cannot be known; a value in a column without a name rejects its row.
+  With a mapping file (a ``[columns]`` table), unmapped columns are ignored unless
+  ``unmapped = "fields"``.
 - Variables are values common to the whole file (``source = "fair 2026"``); a non-empty cell of
   a column mapped to the same field wins over the variable.
 - Phone numbers are normalised to E.164 with the file's default region; the time zone comes from
@@ -542,6 +545,9 @@ class RowPlan:
     columns: tuple[tuple[int, str, str], ...]
     variables: tuple[tuple[str, str], ...]
     region: str
+    #: Columns without a header name whose values would have been kept (no mapping file, or
+    #: ``unmapped = "fields"``): a value in one has nowhere to go, so its row is reported.
+    unnamed: tuple[int, ...] = ()
 
     @property
     def targets(self) -> dict[str, str]:
@@ -549,19 +555,23 @@ class RowPlan:
 
 
 def build_plan(header: Sequence[str], mapping: ColumnMapping, region: str = "DE") -> RowPlan:
-    """Resolve ``mapping`` against ``header``; raises :class:`MappingError` on any mismatch."""
+    """Resolve ``mapping`` against ``header``; raises :class:`MappingError` on any mismatch.
+
+    No column whose data would be kept is dropped silently: two columns of the same name (or
+    whose custom field names would be the same) refuse the file before anything is imported,
+    since which one is meant cannot be known; a column without a name is kept in the plan
+    (:attr:`RowPlan.unnamed`) so that each row with a value in it is reported.
+    """
     region = (mapping.region or region).upper()
     try:
         PhoneNormalizer(region)
     except ValueError as exc:
         raise MappingError(str(exc)) from None
-    seen: dict[str, int] = {}
-    duplicated: set[str] = set()
+    positions: dict[str, list[int]] = {}
     for i, name in enumerate(header):
-        if name in seen:
-            duplicated.add(name)
-        else:
-            seen.setdefault(name, i)
+        positions.setdefault(name, []).append(i)
+    seen = {name: where[0] for name, where in positions.items()}
+    duplicated = {name for name, where in positions.items() if name and len(where) > 1}
     lowered = {_header_key(n): i for i, n in enumerate(header) if n}
     explicit: dict[int, str] = {}
     for col, target in mapping.columns.items():
@@ -575,24 +585,31 @@ def build_plan(header: Sequence[str], mapping: ColumnMapping, region: str = "DE"
             raise MappingError(f"column {col!r} is not in the file (columns: {available})")
         explicit[index] = target
     columns = [(i, header[i], t) for i, t in sorted(explicit.items()) if t != IGNORE]
+    keep_rest = mapping.auto or mapping.unmapped == "fields"
+    unnamed: tuple[int, ...] = ()
+    if keep_rest:
+        for name in sorted(duplicated, key=lambda n: positions[n][0]):
+            numbers = ", ".join(str(i + 1) for i in positions[name])
+            raise MappingError(
+                f"{len(positions[name])} columns are named {name!r} (columns {numbers}): give "
+                "each column its own name in the header, so that no column's data is dropped"
+            )
+        unnamed = tuple(i for i in positions.get("", []) if i not in explicit)
     rest = [i for i, name in enumerate(header) if i not in explicit and name]
-    rest = [i for i in rest if header[i] not in duplicated]
     if mapping.auto:
         guessed = []
         for i in rest:
             name = header[i]
             target = _SYNONYMS.get(_header_key(name)) or CUSTOM_PREFIX + name[:64]
             guessed.append((i, name, target))
-        taken = {t for _, _, t in columns}
+        taken = {t: name for _, name, t in columns}
         columns = sorted(columns + _first_per_target(guessed, taken))
     elif mapping.unmapped == "fields":
         columns = sorted(columns + [(i, header[i], CUSTOM_PREFIX + header[i][:64]) for i in rest])
     targets: dict[str, str] = {}
     for _, name, target in columns:
         if target in targets:
-            raise MappingError(
-                f"columns {targets[target]!r} and {name!r} are both mapped to {target}"
-            )
+            raise MappingError(_clash(targets[target], name, target))
         targets[target] = name
     if not any(target == "phone" for _, _, target in columns):
         available = ", ".join(repr(h) for h in header if h)
@@ -608,22 +625,37 @@ def build_plan(header: Sequence[str], mapping: ColumnMapping, region: str = "DE"
         columns=tuple(columns),
         variables=tuple(mapping.variables.items()),
         region=region,
+        unnamed=unnamed,
     )
 
 
 def _first_per_target(
-    columns: list[tuple[int, str, str]], taken: set[str]
+    columns: list[tuple[int, str, str]], taken: dict[str, str]
 ) -> list[tuple[int, str, str]]:
-    """Guessed targets: the first column wins a field, later ones become custom fields."""
+    """Guessed targets: the first column wins a field, later ones become custom fields.
+
+    ``taken`` maps the targets already used to their columns; a custom field that is taken too
+    (two headers alike in their first 64 characters) is an error, not a dropped column.
+    """
     out: list[tuple[int, str, str]] = []
     for i, name, target in columns:
         if target in taken:
             target = CUSTOM_PREFIX + name[:64]
-            if target in taken or not _CUSTOM_NAME.fullmatch(name[:64]):
-                continue
-        taken.add(target)
+            if target in taken:
+                raise MappingError(_clash(taken[target], name, target))
+        taken[target] = name
         out.append((i, name, target))
     return out
+
+
+def _clash(first: str, second: str, target: str) -> str:
+    if target.startswith(CUSTOM_PREFIX) and max(len(first), len(second)) > 64:
+        return (
+            f"columns {first!r} and {second!r} would both be custom field {target!r} (a custom "
+            "field name keeps the first 64 characters of the header): shorten one of the "
+            "headers, or map one of the columns with --map COLUMN=FIELD"
+        )
+    return f"columns {first!r} and {second!r} are both mapped to {target}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,6 +700,10 @@ _SLOT = {name: i for i, name in enumerate(_SLOTS)}
 _TZ_SLOT = _SLOT["timezone"]
 _PLAIN, _EMAIL_CHECK, _ZONE_CHECK = 0, 1, 2
 _ZONE_HINT = "(expected an IANA name like Europe/Berlin)"
+_UNNAMED = (
+    "a value in a column without a name in the header row: name the column (or delete it), so "
+    "its values are not lost"
+)
 
 
 def _json_object(values: dict[str, str]) -> str:
@@ -719,6 +755,7 @@ def parse_rows(
     problems: list[RowProblem] = []
     append = contacts.append
     counted = 0
+    unnamed = plan.unnamed
     for number, cells in rows:
         if not "".join(cells).strip():
             continue  # blank row
@@ -727,6 +764,10 @@ def parse_rows(
         bad: list[RowProblem] | None = None
         if n > width and "".join(cells[width:]).strip():
             bad = [RowProblem(number, None, f"{n} cells but the header has {width} columns")]
+        for index in unnamed:
+            if index < n and cells[index].strip():
+                value = cells[index].strip()[:200]
+                bad = (bad or []) + [RowProblem(number, f"column {index + 1}", _UNNAMED, value)]
         slots = base_slots.copy()
         custom = base_custom.copy()
         for index, name, slot, key, limit, check in columns:

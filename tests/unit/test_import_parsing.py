@@ -175,6 +175,16 @@ def test_too_long_values_are_reported_not_truncated(tmp_path: Path) -> None:
     assert "longer than 200" in problems[0].reason
 
 
+def test_custom_field_values_have_a_length_limit(tmp_path: Path) -> None:
+    p = write(tmp_path, f"phone,note\n+4930600001,{'a' * 100_000}\n+4930600002,{'b' * 65_536}\n")
+    contacts, problems, _ = parse(p)
+    assert [c.row for c in contacts] == [3]
+    assert [(q.row, q.column) for q in problems] == [(2, "note")]
+    assert "longer than 65,536 characters (100,000)" in problems[0].reason
+    with pytest.raises(MappingError, match="variable fields.source: longer than 65,536"):
+        build_plan(["phone"], ColumnMapping().with_pairs(variables=[f"source={'x' * 70_000}"]))
+
+
 def test_empty_and_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ImportFileError, match="empty"):
         open_table(write(tmp_path, "\n\n"))

@@ -23,6 +23,8 @@ Decisions a user should know about:
   since which one is meant cannot be known; a value in a column without a name rejects its row.
   With a mapping file (a ``[columns]`` table), unmapped columns are ignored unless
   ``unmapped = "fields"``.
+- Sizes: a contact field holds what its column does (``MAX_LENGTH``), a custom field value up to
+  ``MAX_FIELD_VALUE`` (64 KiB) characters; a longer cell rejects its row, with its size.
 - Variables are values common to the whole file (``source = "fair 2026"``); a non-empty cell of
   a column mapped to the same field wins over the variable.
 - Phone numbers are normalised to E.164 with the file's default region; the time zone comes from
@@ -60,6 +62,7 @@ import structlog
 from dialerd.domain.contact_import import (
     CONTACT_FIELDS,
     CUSTOM_PREFIX,
+    MAX_FIELD_VALUE,
     MAX_LENGTH,
     ContactRecord,
     ParsedChunk,
@@ -674,9 +677,9 @@ def _canonical_zone(name: str) -> str | None:
 
 def _check_value(target: str, value: str) -> str | None:
     """Why ``value`` is not acceptable for ``target`` (``None`` if it is)."""
-    limit = MAX_LENGTH.get(target)
+    limit = MAX_FIELD_VALUE if target.startswith(CUSTOM_PREFIX) else MAX_LENGTH.get(target)
     if limit is not None and len(value) > limit:
-        return f"longer than {limit} characters"
+        return f"longer than {limit:,} characters ({len(value):,})"
     if target == "email" and value and not _EMAIL.fullmatch(value):
         return "not a valid e-mail address"
     if target == "timezone" and value and _canonical_zone(value) is None:
@@ -738,7 +741,8 @@ def parse_rows(
         if target == "phone":
             phone_index, phone_col = index, name
         elif target.startswith(CUSTOM_PREFIX):
-            columns.append((index, name, -1, target[len(CUSTOM_PREFIX) :], 0, _PLAIN))
+            key = target[len(CUSTOM_PREFIX) :]
+            columns.append((index, name, -1, key, MAX_FIELD_VALUE, _PLAIN))
         else:
             check = {"email": _EMAIL_CHECK, "timezone": _ZONE_CHECK}.get(target, _PLAIN)
             columns.append((index, name, _SLOT[target], "", MAX_LENGTH[target], check))
@@ -777,8 +781,8 @@ def parse_rows(
             if not cell:
                 continue
             reason = None
-            if limit and len(cell) > limit:
-                reason = f"longer than {limit} characters"
+            if len(cell) > limit:
+                reason = f"longer than {limit:,} characters ({len(cell):,})"
             elif check == _EMAIL_CHECK:
                 if not _EMAIL.fullmatch(cell):
                     reason = "not a valid e-mail address"

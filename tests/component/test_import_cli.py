@@ -92,6 +92,7 @@ def test_json_output_and_append_of_the_same_file_gives_duplicates(
         (["--file", "{bad}"], 65, "nothing imported: all 1 rows were rejected"),
         (["--file", "{empty}"], 65, "has no data rows"),
         (["--file", "{csv}", "--sheet", "Kontakte"], 66, "a CSV file, which has no sheets"),
+        (["--file", "{csv}", "--encoding", "utf-16"], 66, "cannot be read as utf-16 text"),
         (["--file", "{dupes}"], 64, "2 columns are named 'note' (columns 2, 3)"),
     ],
 )

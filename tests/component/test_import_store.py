@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,14 +219,31 @@ async def test_failed_import_leaves_the_store_as_it_was(store: Store, tmp_path: 
 
 async def test_file_broken_after_the_first_chunk_rolls_back(store: Store, tmp_path: Path) -> None:
     camp = await campaign(store)
-    # Past the 64 KiB the sniffer reads, so the bad byte is only met while importing.
-    lines = ["phone"] + [f"+4930{2000000 + i}" for i in range(7000)]
+    # Past the first chunk and the 64 KiB the sniffer reads, so the damage is only met while
+    # importing: a lone UTF-16 surrogate, which no error handler can carry as a row's problem.
+    lines = "phone\n" + "".join(f"+4930{2000000 + i}\n" for i in range(21_000))
     p = tmp_path / "broken.csv"
-    # A runaway quoted cell: larger than the csv module's field limit.
-    p.write_bytes(("\n".join(lines) + "\n").encode() + b'"' + b"x" * 200_000 + b"\n")
-    with pytest.raises(ImportFileError, match="line 7002"):
-        await import_file(store, p, campaign="c1")
+    p.write_bytes(codecs.BOM_UTF16_LE + lines.encode("utf-16-le") + b"\x00\xdc")
+    with pytest.raises(ImportFileError, match="cannot be read as utf-16 text at or after line"):
+        await import_file(store, p, campaign="c1", workers=0)
     assert await contacts_of(store, camp) == []
+    assert (await import_history(store, "c1"))[0]["status"] == "failed"
+
+
+async def test_a_runaway_quote_or_a_huge_cell_costs_its_row_not_the_import(
+    store: Store, tmp_path: Path
+) -> None:
+    camp = await campaign(store)
+    lines = ["phone,note"] + [f"+4930{2000000 + i},n" for i in range(25_000)]
+    lines.append(f"+4930600001,{'x' * 140_000}")  # over the csv module's 128 KiB cell limit
+    lines.append('+4930600002,"a quote that is never closed')
+    lines += [f"+4940{2000000 + i},n" for i in range(3)]
+    report = await import_file(store, csv_file(tmp_path, "big.csv", lines), campaign="c1")
+    assert (report.rows, report.imported, report.rejected) == (25_005, 25_003, 2)
+    assert [(p.row, p.column) for p in report.problems] == [(25_002, "note"), (25_003, "note")]
+    assert "(140,000)" in report.problems[0].reason
+    assert "never closed" in report.problems[1].reason
+    assert await store.count_contacts(camp.id) == 25_003
 
 
 async def test_an_external_id_already_in_the_campaign_is_a_duplicate(

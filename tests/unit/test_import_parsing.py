@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from dialerd.domain.contact_import import ParsedContact, ProblemKind, RowProblem
 from dialerd.taskflow.importing import (
+    CSV_CELL_LIMIT,
     ColumnMapping,
     ImportFileError,
     MappingError,
@@ -123,6 +124,12 @@ def test_encodings_are_detected(tmp_path: Path, encoding: str) -> None:
     assert (contacts[0].first_name, contacts[0].last_name) == ("Jürgen", "Weiß")
 
 
+def test_a_wrong_encoding_given_is_a_file_error_naming_it(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone\n030 1234567\n")
+    with pytest.raises(ImportFileError, match="cannot be read as utf-16 text"):
+        open_table(p, encoding="utf-16")
+
+
 def test_bom_is_not_part_of_the_first_header(tmp_path: Path) -> None:
     p = tmp_path / "bom.csv"
     p.write_bytes(codecs.BOM_UTF8 + b"phone,name\n+49301234567,x\n")
@@ -158,6 +165,61 @@ def test_row_numbers_count_records_and_skip_blank_rows(tmp_path: Path) -> None:
     assert contacts[0].fields == {"note": "two\nlines"}
     assert [q.row for q in problems] == [5]  # header 1, quoted record 2, blank 3, empty 4
     assert rows == 2
+
+
+def test_an_unclosed_quote_is_reported_and_the_rows_after_it_are_kept(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "phone,first_name\n"
+        '+4930600001,"unterminated\n'  # row 2: the quote never closes
+        "+4930600002,B\n"
+        '+4930600003,"Smith, J"\n'  # a properly quoted cell after it
+        '+4930600004,"two\nlines"\n'  # a quoted cell spanning lines is still one cell
+        '+4930600005,"Smith" Jr\n'  # text after a closing quote: read leniently, as always
+        '+4930600006,"open at the end',
+    )
+    contacts, problems, rows = parse(p)
+    assert [(c.row, c.first_name) for c in contacts] == [
+        (3, "B"),
+        (4, "Smith, J"),
+        (5, "two\nlines"),
+        (6, "Smith Jr"),
+    ]
+    assert [(q.row, q.column, q.value) for q in problems] == [
+        (2, "first_name", '"unterminated'),
+        (7, "first_name", '"open at the end'),
+    ]
+    assert "quote that opens this cell is never closed" in problems[0].reason
+    assert rows == 6
+
+
+def test_an_unclosed_quote_in_a_big_file_costs_one_row(tmp_path: Path) -> None:
+    # Without a later quote the unclosed one ran on over every following line up to the csv
+    # module's cell limit (128 KiB), and the whole file failed.
+    body = "".join(f"+4930{2000000 + i},N{i}\n" for i in range(12_000))
+    p = write(tmp_path, 'phone,first_name\n+4930600001,"no end\n' + body)
+    contacts, problems, rows = parse(p, chunk_rows=5000)
+    assert len(contacts) == 12_000 and contacts[0].row == 3 and contacts[-1].row == 12_002
+    assert [(q.row, q.column) for q in problems] == [(2, "first_name")]
+    assert rows == 12_001
+
+
+def test_an_oversized_cell_rejects_its_row_not_the_file(tmp_path: Path) -> None:
+    body = "".join(f"+4930{2000000 + i},x\n" for i in range(100))
+    p = write(
+        tmp_path,
+        "phone,note\n"
+        + body
+        + f"+4930600001,{'a' * 140_000}\n"  # over the csv module's 128 KiB cell limit
+        + f'+4930600002,"{"b" * (CSV_CELL_LIMIT + 10)}"\n'  # over the reader's own
+        + "+4930600003,fine\n",
+    )
+    contacts, problems, rows = parse(p)
+    assert len(contacts) == 101 and contacts[-1].fields == {"note": "fine"}
+    assert [(q.row, q.column) for q in problems] == [(102, "note"), (103, "note")]
+    assert "longer than 65,536 characters (140,000)" in problems[0].reason
+    assert f"a cell of {CSV_CELL_LIMIT + 10:,} characters" in problems[1].reason
+    assert rows == 103
 
 
 def test_extra_cells_are_a_problem_missing_trailing_cells_are_empty(tmp_path: Path) -> None:

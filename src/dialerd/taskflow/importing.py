@@ -14,6 +14,13 @@ Decisions a user should know about:
   The delimiter (``,`` ``;`` tab ``|``) is sniffed with :class:`csv.Sniffer` on the first lines,
   falling back to the one most frequent in the header. Quoting is always ``"``: the sniffer's
   quote guesses go wrong on names like O'Brien.
+- CSV quotes are read strictly: a quote that is never closed (a closing quote must be followed
+  by the delimiter or the end of the line) rejects the row it opened in, naming row and column,
+  and the next line is read as the next row, so the rows after it are kept (read leniently they
+  silently became part of one cell). A properly closed quoted cell may span lines; text after a
+  closing quote (``"Smith" Jr``) is still taken. A CSV cell over :data:`CSV_CELL_LIMIT` (1 MiB)
+  rejects its row, not the file. A file its encoding (given or detected) cannot read is a file
+  error naming the encoding.
 - Mapping: a file column maps to a contact field (``phone``, ``first_name``, ``last_name``,
   ``company``, ``email``, ``timezone``, ``external_id``), to a custom field ``fields.<name>`` or
   to ``ignore``. Without a mapping file, headers are matched to fields by common names
@@ -52,7 +59,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from itertools import islice
+from itertools import chain, islice
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -121,26 +128,42 @@ class MappingError(Exception):
 # --------------------------------------------------------------------------------------------
 # Reading files
 
+#: Data rows as the readers give them: ``(row number, cells)``.
+Rows = list[tuple[int, list[str]]]
+#: One block of a file: its readable rows, and a problem for each record that could not be read
+#: as a row at all (it still counts as a row of the file, a rejected one).
+Block = tuple[Rows, list[RowProblem]]
+
+#: The longest CSV cell the reader takes, in characters. Far above every field's own limit, so
+#: a long cell in a used column is reported by that limit, with its size; this one only bounds
+#: the memory one cell can take, and how far a quote that is never closed can run before the row
+#: it opened in is reported. (``csv``'s limit is process-wide: it is raised to this, never
+#: lowered.)
+CSV_CELL_LIMIT = 1 << 20
+_SAMPLE = 64 * 1024
+
 
 @dataclass(slots=True)
 class Table:
-    """An open import file: its header and its data rows ``(row number, cells)``."""
+    """An open import file: its header, and its data rows in blocks (:meth:`blocks`)."""
 
     header: list[str]
-    rows: Iterator[tuple[int, list[str]]]
     format: str
     size: int
+    _read: Callable[[int], Iterator[Block]]
     encoding: str | None = None
     delimiter: str | None = None
     sheet: str | None = None
     _closer: ExitStack = field(default_factory=ExitStack)
-    _blocks: Callable[[int], Iterator[list[tuple[int, list[str]]]]] | None = None
 
-    def blocks(self, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-        """The data rows in lists of up to ``size`` (use either this or :attr:`rows`)."""
-        if self._blocks is not None:
-            return self._blocks(size)
-        return _chunks(self.rows, size)
+    def blocks(self, size: int) -> Iterator[Block]:
+        """The data rows in blocks of up to ``size`` records, in file order.
+
+        Each block also carries a problem for every record in it that could not be read as a
+        row (a CSV quote that is never closed, a cell over :data:`CSV_CELL_LIMIT`), so one bad
+        record costs its own row, never the rest of the file.
+        """
+        return self._read(size)
 
     def close(self) -> None:
         self._closer.close()
@@ -228,6 +251,7 @@ def _sniff_delimiter(sample: str) -> str:
 
 
 def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -> Table:
+    given = encoding is not None
     if encoding is None:
         encoding = _detect_encoding(p)
     else:
@@ -238,11 +262,11 @@ def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -
     stack = ExitStack()
     try:
         f = stack.enter_context(p.open("r", encoding=encoding, newline=""))
-        sample = f.read(64 * 1024)
+        sample = f.read(_SAMPLE)
         f.seek(0)
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # UnicodeDecodeError, and utf-16's "does not start with BOM"
         stack.close()
-        raise ImportFileError(f"{p}: not valid {encoding}: {exc.reason}") from None
+        raise ImportFileError(_not_text(p, encoding, exc, given)) from None
     if "\x00" in sample:
         stack.close()
         raise ImportFileError(f"{p}: binary data, not a CSV text file")
@@ -253,59 +277,237 @@ def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -
     if len(delimiter) != 1:
         stack.close()
         raise ImportFileError(f"delimiter must be one character, got {delimiter!r}")
-    reader = csv.reader(f, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
-    header_row = _first_nonblank(_csv_records(p, reader, 1))
-    if header_row is None:
+    if csv.field_size_limit() < CSV_CELL_LIMIT:
+        csv.field_size_limit(CSV_CELL_LIMIT)
+    records = _CsvRecords(p, f, delimiter, encoding, given)
+    try:
+        _, header = records.header()
+    except ImportFileError:
         stack.close()
-        raise ImportFileError(f"{p}: the file is empty (no header row)")
-    first = header_row[0] + 1
+        raise
     return Table(
-        header=_clean_header(header_row[1]),
-        rows=_csv_records(p, reader, first),
+        header=header,
         format="csv",
         size=size,
+        _read=records.blocks,
         encoding=encoding,
         delimiter=delimiter,
         _closer=stack,
-        _blocks=_csv_blocks(p, reader, first),
     )
 
 
-def _csv_records(p: Path, reader: Any, first: int) -> Iterator[tuple[int, list[str]]]:
-    n = first - 1
-    try:
-        for cells in reader:
-            n += 1
-            yield n, cells
-    except csv.Error as exc:
-        raise ImportFileError(f"{p}: line {reader.line_num}: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(
-            f"{p}: line {reader.line_num}: not valid text: {exc.reason}"
-        ) from None
+def _not_text(p: Path, encoding: str, exc: UnicodeError, given: bool, where: str = "") -> str:
+    """A decoding error as a file error that names the encoding (and, if the user gave the
+    encoding, the way out)."""
+    reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+    message = f"{p}: cannot be read as {encoding} text{where} ({reason})"
+    if given:
+        if codecs.lookup(encoding).name == "utf-16":
+            message += "; UTF-16 without a byte-order mark is utf-16-le or utf-16-be"
+        message += "; without an encoding given, the file's encoding is detected"
+    return message
 
 
-def _csv_blocks(
-    p: Path, reader: Any, first: int
-) -> Callable[[int], Iterator[list[tuple[int, list[str]]]]]:
-    """Rows in blocks, read and numbered in C (``islice``/``zip``): no Python code per row."""
+def _shown(text: str, limit: int = 200) -> str:
+    """A cell as a problem's value: cut short, with a NUL written as ``\\x00``, so the report
+    can be stored (PostgreSQL refuses NUL) and printed."""
+    return text[:limit].replace("\x00", "\\x00")
 
-    def blocks(size: int) -> Iterator[list[tuple[int, list[str]]]]:
-        n = first
+
+def _column_label(header: Sequence[str], index: int) -> str:
+    name = header[index] if index < len(header) else ""
+    return name or f"column {index + 1}"
+
+
+class _CsvRecords:
+    """The records of a CSV text file; a record that cannot be read costs its own row only.
+
+    The C reader runs with ``strict`` quoting over lines kept from the start of the current
+    block. A quote that is never closed is then an error where it goes wrong, instead of what
+    ``strict=False`` did: silently take every following line, up to the next quote, into one
+    cell (or fail the whole file at the cell limit). A block with such an error is read again
+    record by record (:meth:`_careful`): the failed record becomes a reported row, named by the
+    row and column its quote opened in, and reading resumes on the line after the one it started
+    on, so the rows after it are kept. This is the one repair that is always right for a missing
+    closing quote; PostgreSQL's ``COPY`` and pandas stop the whole file there instead. A quoted
+    cell that spans lines and is closed properly stays one valid cell.
+    """
+
+    def __init__(self, p: Path, f: Any, delimiter: str, encoding: str, given: bool) -> None:
+        self._p = p
+        self._f = f
+        self._delimiter = delimiter
+        self._encoding = encoding
+        self._given = given
+        self._header: list[str] = []
+        self._lines: list[str] = []  # the file's lines from line number self._base on
+        self._base = 0
+        self._line = 0  # the first line no record has been read from
+        self._row = 1  # the row number of the next record
+
+    def header(self) -> tuple[int, list[str]]:
+        """The first non-blank record: its row number and its cleaned-up cells."""
+        while (block := self._read(1)) is not None:
+            rows, problems = block
+            if problems:
+                bad = problems[0]
+                raise ImportFileError(f"{self._p}: the header (row {bad.row}): {bad.reason}")
+            number, cells = rows[0]
+            if any(c.strip() for c in cells):
+                self._header = _clean_header(cells)
+                return number, self._header
+        raise ImportFileError(f"{self._p}: the file is empty (no header row)")
+
+    def blocks(self, size: int) -> Iterator[Block]:
+        while (block := self._read(size)) is not None:
+            yield block
+
+    def _reader(self, line: int) -> Any:
+        return csv.reader(
+            chain.from_iterable(self._feed(line)),
+            delimiter=self._delimiter,
+            quotechar='"',
+            doublequote=True,
+            strict=True,
+        )
+
+    def _feed(self, line: int) -> Iterator[list[str]]:
+        """The file's lines from ``line`` on, in lists (the C reader takes them one by one)."""
+        kept = self._lines[line - self._base :]
+        if kept:
+            yield kept
         while True:
             try:
-                block = list(islice(reader, size))
-            except csv.Error as exc:
-                raise ImportFileError(f"{p}: line {reader.line_num}: {exc}") from None
-            except UnicodeDecodeError as exc:
-                line = reader.line_num
-                raise ImportFileError(f"{p}: line {line}: not valid text: {exc.reason}") from None
-            if not block:
+                more: list[str] = self._f.readlines(1 << 13)
+            except UnicodeError as exc:  # not text in the encoding: no row can be read on
+                where = f" at or after line {self._base + len(self._lines) + 1}"
+                raise ImportFileError(
+                    _not_text(self._p, self._encoding, exc, self._given, where)
+                ) from None
+            if not more:
                 return
-            yield list(zip(range(n, n + len(block)), block, strict=True))
-            n += len(block)
+            self._lines.extend(more)
+            yield more
 
-    return blocks
+    def _read(self, size: int) -> Block | None:
+        """Up to ``size`` records; ``None`` at the end of the file."""
+        del self._lines[: self._line - self._base]
+        self._base = self._line
+        reader = self._reader(self._line)
+        try:
+            records = list(islice(reader, size))
+        except csv.Error:
+            rows, problems = self._careful(size)
+        else:
+            rows = list(zip(range(self._row, self._row + len(records)), records, strict=True))
+            problems = []
+            self._line += reader.line_num
+            self._row += len(records)
+        if not rows and not problems:
+            return None
+        return rows, problems
+
+    def _careful(self, size: int) -> Block:
+        """The block again, record by record, each unreadable record reported as its row."""
+        rows: Rows = []
+        problems: list[RowProblem] = []
+        line, row = self._line, self._row
+        reader = self._reader(line)
+        while len(rows) + len(problems) < size:
+            before = reader.line_num
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                start = line + before  # the line the record started on
+                read = self._unreadable(start, row, exc)
+                if isinstance(read, RowProblem):
+                    problems.append(read)
+                else:
+                    rows.append((row, read))
+                row += 1
+                if reader.line_num - before > 1:
+                    # It ran over into the lines after its own: read those again as rows.
+                    line = start + 1
+                    reader = self._reader(line)
+                # (A record that failed on its own line leaves the reader at the next line.)
+                continue
+            rows.append((row, cells))
+            row += 1
+        self._line = line + reader.line_num
+        self._row = row
+        return rows, problems
+
+    def _unreadable(self, start: int, row: int, exc: csv.Error) -> RowProblem | list[str]:
+        """What to make of the record on line ``start`` that the strict reader refused.
+
+        Only its first line is taken: if the quote opened on it were closed later, the text in
+        between would be one cell, and that is exactly the reading that went wrong.
+        """
+        text = self._lines[start - self._base]
+        body = text.rstrip("\r\n")
+        cells, open_quote = _line_cells(body, self._delimiter)
+        for index, (offset, length) in enumerate(cells):
+            if length > CSV_CELL_LIMIT:
+                return RowProblem(
+                    row,
+                    _column_label(self._header, index),
+                    f"a cell of {length:,} characters, longer than the CSV cell limit "
+                    f"({CSV_CELL_LIMIT:,})",
+                    _shown(body[offset:]),
+                )
+        if open_quote:
+            offset = cells[-1][0]
+            reason = "the quote that opens this cell is never closed"
+            if "field limit" in str(exc):
+                reason += f" (or the quoted cell is longer than {CSV_CELL_LIMIT:,} characters)"
+            reason += ": a closing quote must be followed by the delimiter or the end of the line"
+            if self._header:  # a data row: the header cannot be skipped
+                reason += "; the row is not imported and the next line is read as the next row"
+            return RowProblem(
+                row, _column_label(self._header, len(cells) - 1), reason, _shown(body[offset:])
+            )
+        # The quotes of the line are closed, but text follows a closing quote ("Smith" Jr):
+        # read as the lenient reader always did, one line, one row.
+        try:
+            return next(csv.reader([text], delimiter=self._delimiter, strict=False))
+        except (csv.Error, StopIteration):
+            return RowProblem(row, None, f"cannot be read as CSV: {exc}", _shown(body))
+
+
+def _line_cells(line: str, delimiter: str) -> tuple[list[tuple[int, int]], bool]:
+    """Where each cell of one physical line starts and how long it is, as ``csv`` reads it, and
+    whether the line ends inside a quoted cell. Only for the rare records the reader refused."""
+    cells: list[tuple[int, int]] = []
+    i, n = 0, len(line)
+    while True:
+        if line.startswith('"', i):
+            j, length = i + 1, 0
+            while True:
+                k = line.find('"', j)
+                if k < 0:
+                    cells.append((i, length + n - j))
+                    return cells, True
+                length += k - j
+                if line.startswith('"', k + 1):  # a doubled quote is one quote character
+                    length += 1
+                    j = k + 2
+                    continue
+                end = line.find(delimiter, k + 1)
+                if end < 0:
+                    cells.append((i, length + n - k - 1))
+                    return cells, False
+                cells.append((i, length + end - k - 1))
+                i = end + 1
+                break
+        else:
+            end = line.find(delimiter, i)
+            if end < 0:
+                cells.append((i, n - i))
+                return cells, False
+            cells.append((i, end - i))
+            i = end + 1
 
 
 def _first_nonblank(records: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]] | None:
@@ -342,11 +544,16 @@ def _open_xlsx(p: Path, size: int, sheet: str | None) -> Table:
     if header_row is None:
         stack.close()
         raise ImportFileError(f"{p}: sheet {ws.title!r} is empty (no header row)")
+
+    def blocks(size: int) -> Iterator[Block]:
+        for rows in _chunks(records, size):
+            yield rows, []
+
     return Table(
         header=_clean_header(header_row[1]),
-        rows=records,
         format="xlsx",
         size=size,
+        _read=blocks,
         sheet=str(ws.title),
         _closer=stack,
     )
@@ -920,23 +1127,34 @@ def parse_table(
     phone_col = next((name for _, name, t in plan.columns if t == "phone"), None)
     external_col = next((name for _, name, t in plan.columns if t == "external_id"), None)
     dedup = DuplicateFilter(phone_col, external_col)
+    # ``unread``: the records the reader could not read as rows, one problem (and row) each.
     if workers <= 1:
-        for chunk in table.blocks(chunk_rows):
-            contacts, problems, counted = parse_rows(plan, chunk)
-            yield _finish(dedup, contacts, problems, counted)
+        for rows, unread in table.blocks(chunk_rows):
+            contacts, problems, counted = parse_rows(plan, rows)
+            yield _finish(dedup, contacts, problems + unread, counted + len(unread))
         return
-    pending: list[Future[tuple[list[ContactRecord], list[RowProblem], int]]] = []
+    Parsed = tuple[list[ContactRecord], list[RowProblem], int]
+    pending: list[tuple[Future[Parsed], list[RowProblem]]] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         try:
-            for chunk in table.blocks(chunk_rows):
-                pending.append(pool.submit(parse_rows, plan, chunk))
+            for rows, unread in table.blocks(chunk_rows):
+                pending.append((pool.submit(parse_rows, plan, rows), unread))
                 if len(pending) > workers * 2:
-                    yield _finish(dedup, *pending.pop(0).result())
+                    yield _finish_pending(dedup, *pending.pop(0))
             while pending:
-                yield _finish(dedup, *pending.pop(0).result())
+                yield _finish_pending(dedup, *pending.pop(0))
         finally:
-            for fut in pending:
+            for fut, _ in pending:
                 fut.cancel()
+
+
+def _finish_pending(
+    dedup: DuplicateFilter,
+    fut: Future[tuple[list[ContactRecord], list[RowProblem], int]],
+    unread: list[RowProblem],
+) -> ParsedChunk:
+    contacts, problems, counted = fut.result()
+    return _finish(dedup, contacts, problems + unread, counted + len(unread))
 
 
 def _finish(

@@ -246,6 +246,26 @@ async def test_a_runaway_quote_or_a_huge_cell_costs_its_row_not_the_import(
     assert await store.count_contacts(camp.id) == 25_003
 
 
+async def test_rows_that_are_not_text_are_rejected_and_the_rest_imported(
+    store: Store, tmp_path: Path
+) -> None:
+    # A NUL byte past the 64 KiB sample was stored (and failed the whole import on PostgreSQL);
+    # one Latin-1 byte in a UTF-8 file turned every umlaut of the file into mojibake.
+    camp = await campaign(store)
+    good = "".join(f"+4930{2000000 + i},Jürgen\n" for i in range(4000)).encode()
+    p = tmp_path / "mixed.csv"
+    p.write_bytes(
+        b"phone,first_name\n" + good + b"+4930600001,a\x00b\n" + b"+4930600002,J\xfcrgen\n"
+    )
+    report = await import_file(store, p, campaign="c1")
+    assert (report.rows, report.imported, report.rejected) == (4002, 4000, 2)
+    assert [(q.row, q.value) for q in report.problems] == [(4002, "a\\x00b"), (4003, "J\\xfcrgen")]
+    names = {c.first_name for c in await contacts_of(store, camp)}
+    assert names == {"Jürgen"}
+    [entry] = await import_history(store, "c1")
+    assert entry["status"] == "completed" and entry["report"]["problems_total"] == 2
+
+
 async def test_an_external_id_already_in_the_campaign_is_a_duplicate(
     store: Store, tmp_path: Path
 ) -> None:

@@ -130,6 +130,38 @@ def test_a_wrong_encoding_given_is_a_file_error_naming_it(tmp_path: Path) -> Non
         open_table(p, encoding="utf-16")
 
 
+def test_a_utf8_file_with_a_stray_latin1_byte_is_read_as_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "mixed.csv"
+    good = "".join(f"+49306000{i:02d},Jürgen\n" for i in range(10)).encode("utf-8")
+    p.write_bytes(b"phone,first_name\n" + good + b"+4930600099,J\xfcrgen\n")
+    contacts, problems, rows = parse(p)
+    assert {c.first_name for c in contacts} == {"Jürgen"} and len(contacts) == 10
+    assert [(q.row, q.column, q.value) for q in problems] == [(12, "first_name", "J\\xfcrgen")]
+    assert "not text in the file's encoding" in problems[0].reason
+    assert rows == 11
+    with open_table(p) as t:
+        assert t.encoding == "utf-8"
+
+
+def test_utf16_without_a_byte_order_mark_says_which_encoding_to_give(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone;first_name\n030 1234567;Jürgen\n", "utf-16-le")
+    with pytest.raises(ImportFileError, match="UTF-16 .*--encoding utf-16-le"):
+        open_table(p)
+    with open_table(p, encoding="utf-16-le") as t:  # and that advice works
+        plan = build_plan(t.header, ColumnMapping())
+        [chunk] = parse_table(t, plan, workers=0)
+    assert ParsedContact._make(chunk.contacts[0]).first_name == "Jürgen"
+
+
+def test_a_nul_byte_after_the_sniffed_sample_rejects_its_row(tmp_path: Path) -> None:
+    body = "".join(f"+4930{2000000 + i},n\n" for i in range(6000))  # past the first 64 KiB
+    p = write(tmp_path, "phone,note\n" + body + "+4930600001,a\x00b\n")
+    contacts, problems, _ = parse(p)
+    assert len(contacts) == 6000
+    assert [(q.row, q.column, q.value) for q in problems] == [(6002, "note", "a\\x00b")]
+    assert "NUL" in problems[0].reason
+
+
 def test_bom_is_not_part_of_the_first_header(tmp_path: Path) -> None:
     p = tmp_path / "bom.csv"
     p.write_bytes(codecs.BOM_UTF8 + b"phone,name\n+49301234567,x\n")

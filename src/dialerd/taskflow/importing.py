@@ -8,9 +8,15 @@ Decisions a user should know about:
 - Row numbers are the ones a spreadsheet shows: the header is row 1, the first data row row 2
   (for CSV: the record number, so a quoted cell spanning two lines is still one row). Blank rows
   are skipped and not counted.
-- CSV encoding: a BOM wins (UTF-8, UTF-16); otherwise the whole file is checked for valid UTF-8;
-  if it is not, it is read as Windows-1252 (what Excel writes in Western Europe; a superset of
-  Latin-1's printable range) or, if even that fails, Latin-1, which accepts any byte.
+- CSV encoding: a BOM wins (UTF-8, UTF-16); otherwise the whole file is checked for valid UTF-8.
+  A file that is not, but holds at least as many valid multi-byte UTF-8 characters as invalid
+  bytes, is a UTF-8 file with a few stray bytes (a row pasted from a Latin-1 source): it is read
+  as UTF-8. Otherwise it is read as Windows-1252 (what Excel writes in Western Europe; a
+  superset of Latin-1's printable range) or, if even that fails, Latin-1, which accepts any
+  byte. In any encoding, a row with bytes the encoding cannot read, or with a NUL byte, is
+  rejected naming row and column; the rest of the file is imported. NUL bytes in the first
+  64 KiB refuse the file as binary (UTF-16 without a BOM is recognised and the encoding to give
+  named).
   The delimiter (``,`` ``;`` tab ``|``) is sniffed with :class:`csv.Sniffer` on the first lines,
   falling back to the one most frequent in the header. Quoting is always ``"``: the sniffer's
   quote guesses go wrong on names like O'Brien.
@@ -19,8 +25,9 @@ Decisions a user should know about:
   and the next line is read as the next row, so the rows after it are kept (read leniently they
   silently became part of one cell). A properly closed quoted cell may span lines; text after a
   closing quote (``"Smith" Jr``) is still taken. A CSV cell over :data:`CSV_CELL_LIMIT` (1 MiB)
-  rejects its row, not the file. A file its encoding (given or detected) cannot read is a file
-  error naming the encoding.
+  rejects its row, not the file. Damage the encoding cannot read past (a lone UTF-16
+  surrogate), or an encoding given that does not fit at all, is a file error naming the
+  encoding.
 - Mapping: a file column maps to a contact field (``phone``, ``first_name``, ``last_name``,
   ``company``, ``email``, ``timezone``, ``external_id``), to a custom field ``fields.<name>`` or
   to ``ignore``. Without a mapping file, headers are matched to fields by common names
@@ -140,6 +147,8 @@ Block = tuple[Rows, list[RowProblem]]
 #: it opened in is reported. (``csv``'s limit is process-wide: it is raised to this, never
 #: lowered.)
 CSV_CELL_LIMIT = 1 << 20
+# Undecodable bytes of a UTF-8 file, as the ``surrogateescape`` error handler gives them.
+_SURROGATE = re.compile("[\udc80-\udcff]")
 _SAMPLE = 64 * 1024
 
 
@@ -208,6 +217,15 @@ def open_table(
 
 
 def _detect_encoding(p: Path) -> str:
+    """The file's encoding.
+
+    A BOM wins. Valid UTF-8 is UTF-8. A file that is not valid UTF-8 is still read as UTF-8 when
+    it holds at least as many valid multi-byte UTF-8 characters as invalid bytes: a UTF-8 file
+    with a few stray bytes (a row pasted from a Latin-1 source). Reading all of it as
+    Windows-1252 would silently turn every 'Jürgen' into 'JÃ¼rgen'; read as UTF-8, the rows
+    holding the stray bytes are rejected instead (see :func:`_open_csv`) and the rest is right.
+    Otherwise Windows-1252, or Latin-1, which takes any byte.
+    """
     with p.open("rb") as f:
         head = f.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -223,6 +241,18 @@ def _detect_encoding(p: Path) -> str:
             return "utf-8"
         except UnicodeDecodeError:
             pass
+        f.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        invalid = multibyte = 0
+        while block := f.read(1 << 20):
+            text = decoder.decode(block)
+            if not text.isascii():
+                bad = len(_SURROGATE.findall(text))
+                invalid += bad
+                multibyte += len(text) - len(text.encode("ascii", "ignore")) - bad
+        invalid += len(decoder.decode(b"", final=True))
+        if multibyte and multibyte >= invalid:
+            return "utf-8"
         f.seek(0)
         cp1252 = codecs.getincrementaldecoder("cp1252")()
         try:
@@ -261,7 +291,13 @@ def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -
             raise ImportFileError(f"unknown encoding {encoding!r}") from None
     stack = ExitStack()
     try:
-        f = stack.enter_context(p.open("r", encoding=encoding, newline=""))
+        # ``surrogateescape``: a byte that is not text in the encoding becomes a lone surrogate
+        # (U+DC80-U+DCFF), and parse_rows rejects the row holding it, naming row and column,
+        # instead of the whole file failing at it. (UTF-16 damage the handler cannot carry
+        # still fails the file, with the encoding named.)
+        f = stack.enter_context(
+            p.open("r", encoding=encoding, errors="surrogateescape", newline="")
+        )
         sample = f.read(_SAMPLE)
         f.seek(0)
     except UnicodeError as exc:  # UnicodeDecodeError, and utf-16's "does not start with BOM"
@@ -269,7 +305,7 @@ def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -
         raise ImportFileError(_not_text(p, encoding, exc, given)) from None
     if "\x00" in sample:
         stack.close()
-        raise ImportFileError(f"{p}: binary data, not a CSV text file")
+        raise ImportFileError(_binary(p))
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
     elif delimiter in ("\\t", "tab"):
@@ -281,10 +317,17 @@ def _open_csv(p: Path, size: int, delimiter: str | None, encoding: str | None) -
         csv.field_size_limit(CSV_CELL_LIMIT)
     records = _CsvRecords(p, f, delimiter, encoding, given)
     try:
-        _, header = records.header()
+        number, header = records.header()
     except ImportFileError:
         stack.close()
         raise
+    for name in header:
+        if "\x00" in name or _SURROGATE.search(name):
+            stack.close()
+            raise ImportFileError(
+                f"{p}: the header (row {number}) has bytes that are not {encoding} text in "
+                f"column name {_shown(name)!r}: correct the header, or give the file's encoding"
+            )
     return Table(
         header=header,
         format="csv",
@@ -308,10 +351,30 @@ def _not_text(p: Path, encoding: str, exc: UnicodeError, given: bool, where: str
     return message
 
 
+def _binary(p: Path) -> str:
+    """Why a file with NUL bytes is refused: UTF-16 text without a BOM says so, with the fix."""
+    with p.open("rb") as f:
+        raw = f.read(_SAMPLE)
+    even, odd = raw[0::2].count(0), raw[1::2].count(0)
+    half = max(1, len(raw) // 2)
+    # Mostly-ASCII text in UTF-16 has a zero in every other byte, and nowhere else.
+    if max(even, odd) >= half // 2 and min(even, odd) <= half // 20:
+        order = "le" if odd > even else "be"
+        return (
+            f"{p}: looks like UTF-16 text without a byte-order mark: import it with the "
+            f"encoding utf-16-{order} (--encoding utf-16-{order}, file.encoding in a mapping)"
+        )
+    return f"{p}: binary data (NUL bytes), not a CSV text file"
+
+
 def _shown(text: str, limit: int = 200) -> str:
-    """A cell as a problem's value: cut short, with a NUL written as ``\\x00``, so the report
-    can be stored (PostgreSQL refuses NUL) and printed."""
-    return text[:limit].replace("\x00", "\\x00")
+    """A cell as a problem's value: cut short, with NUL and undecodable bytes written as
+    ``\\x00``, ``\\xfc``, so the report can be stored (PostgreSQL refuses NUL) and printed."""
+    text = text[:limit]
+    if "\x00" not in text and not _SURROGATE.search(text):
+        return text
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _column_label(header: Sequence[str], index: int) -> str:
@@ -379,7 +442,7 @@ class _CsvRecords:
         while True:
             try:
                 more: list[str] = self._f.readlines(1 << 13)
-            except UnicodeError as exc:  # not text in the encoding: no row can be read on
+            except UnicodeError as exc:  # UTF-16 damage surrogateescape cannot carry
                 where = f" at or after line {self._base + len(self._lines) + 1}"
                 raise ImportFileError(
                     _not_text(self._p, self._encoding, exc, self._given, where)
@@ -968,9 +1031,15 @@ def parse_rows(
     counted = 0
     unnamed = plan.unnamed
     for number, cells in rows:
-        if not "".join(cells).strip():
+        joined = "".join(cells)
+        if not joined.strip():
             continue  # blank row
         counted += 1
+        # Not text: a NUL byte (PostgreSQL cannot store it), or bytes the file's encoding cannot
+        # read (see _open_csv). Their cells are reported, and nothing else of the row.
+        if "\x00" in joined or (not joined.isascii() and _SURROGATE.search(joined)):
+            problems.extend(_not_text_cells(plan.header, number, cells))
+            continue
         n = len(cells)
         bad: list[RowProblem] | None = None
         if n > width and "".join(cells[width:]).strip():
@@ -1027,6 +1096,23 @@ def parse_rows(
         zone = zone or zone_from_number
         append((number, phone, first, last, company, email, zone, external, fields_json))
     return contacts, problems, counted
+
+
+def _not_text_cells(header: Sequence[str], number: int, cells: list[str]) -> list[RowProblem]:
+    out = []
+    for index, cell in enumerate(cells):
+        if "\x00" in cell:
+            reason = "has a NUL byte, which is not text (binary data in the file?)"
+        elif _SURROGATE.search(cell):
+            reason = (
+                "has bytes that are not text in the file's encoding (shown as \\x..), while the "
+                "rest of the file is: correct them, or save the file in one encoding (UTF-8), "
+                "and import this row again"
+            )
+        else:
+            continue
+        out.append(RowProblem(number, _column_label(header, index), reason, _shown(cell)))
+    return out
 
 
 class DuplicateFilter:

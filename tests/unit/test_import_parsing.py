@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -342,6 +343,52 @@ def test_a_sheet_given_for_a_csv_file_is_refused(tmp_path: Path) -> None:
     p = write(tmp_path, "phone\n030 1234567\n")
     with pytest.raises(ImportFileError, match="sheet 'Kontakte' .* CSV file, which has no sheets"):
         open_table(p, sheet="Kontakte")
+
+
+def test_xlsx_phone_with_decimals_is_rejected_whole_numbers_still_import(tmp_path: Path) -> None:
+    p = make_xlsx(
+        tmp_path / "c.xlsx",
+        [
+            ["Telefon", "Umsatz"],
+            [49301234.58, 12.5],  # not a phone number: +4930123458 was imported
+            [4930123456.0, 3.25],  # a whole number stored as a float: fine
+        ],
+    )
+    contacts, problems, _ = parse(p)
+    assert [(c.row, c.phone, c.fields) for c in contacts] == [
+        (3, "+4930123456", {"Umsatz": "3.25"})
+    ]
+    assert [(q.row, q.column, q.value) for q in problems] == [(2, "Telefon", "49301234.58")]
+    assert "a number with decimals, not a phone number" in problems[0].reason
+
+
+def test_xlsx_formula_without_a_stored_result_is_named_as_such(tmp_path: Path) -> None:
+    # openpyxl, like other programs writing XLSX, stores formulas without results.
+    p = make_xlsx(
+        tmp_path / "c.xlsx",
+        [["phone", "first_name"], ['="+4930"&"600001"', "Anna"], ["+4930600002", "=A2"]],
+    )
+    contacts, problems, _ = parse(p)
+    assert contacts == []
+    assert [(q.row, q.column, q.value) for q in problems] == [
+        (2, "phone", '="+4930"&"600001"'),
+        (3, "first_name", "=A2"),
+    ]
+    assert all("formula without a stored result" in q.reason for q in problems)
+    assert "save it" in problems[0].reason
+    # Saved by a spreadsheet program, a formula has its result stored: that is what is read.
+    with zipfile.ZipFile(p) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(
+        b'<c r="B3"><f>A2</f><v /></c>', b'<c r="B3" t="str"><f>A2</f><v>Anna</v></c>'
+    )
+    with zipfile.ZipFile(p, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    contacts, problems, _ = parse(p)
+    assert [(c.row, c.first_name) for c in contacts] == [(3, "Anna")]
+    assert [q.row for q in problems] == [2]
 
 
 def test_xlsx_sheet_selection(tmp_path: Path) -> None:

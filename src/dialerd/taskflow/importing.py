@@ -45,7 +45,9 @@ Decisions a user should know about:
   the ``timezone`` column when it has a value (an IANA name, checked), otherwise from the number
   (see :meth:`dialerd.domain.phone.PhoneNormalizer.normalize` for the several-zones rule). A
   number a spreadsheet exported as a float (``4930123456.0``, ``4.93012E+09``) is rejected: its
-  digits cannot be trusted.
+  digits cannot be trusted. So is an XLSX number with decimals in the phone column.
+- XLSX: a formula cell without a stored result (a file written by a program and never
+  calculated) in a used column rejects its row, saying so, instead of reading as empty.
 - Duplicates within the file (same E.164 number, or same external id: the key a CRM knows a
   contact by, which the API adds contacts idempotently by) are reported with the row that came
   first; the first row is imported, the later ones are not. Duplicates against contacts already
@@ -584,6 +586,28 @@ def _clean_header(cells: Sequence[str]) -> list[str]:
     return [c.strip().lstrip("\ufeff") for c in cells]
 
 
+class _Fraction(str):
+    """An XLSX number with decimals, as text: a fine custom field, never a phone number."""
+
+    __slots__ = ()
+
+
+class _Uncomputed(str):
+    """An XLSX formula cell without a stored result; its text is the formula."""
+
+    __slots__ = ()
+
+
+class _MarkedRow(list[str]):
+    """An XLSX row holding a :class:`_Fraction` or :class:`_Uncomputed` cell, so
+    :func:`parse_rows` looks at its cells' types (a plain ``list`` for every other row)."""
+
+    __slots__ = ()
+
+
+_FORMULA_TAG = re.compile(rb"<(?:\w+:)?f[\s/>]")
+
+
 def _open_xlsx(p: Path, size: int, sheet: str | None) -> Table:
     import zipfile
 
@@ -602,7 +626,18 @@ def _open_xlsx(p: Path, size: int, sheet: str | None) -> Table:
     else:
         stack.close()
         raise ImportFileError(f"{p}: no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")
-    records = _xlsx_records(p, ws)
+    formulas = None
+    if _has_formulas(ws):
+        # The cached results above are None for a formula never calculated (a file written by a
+        # program, not saved by Excel): the formulas themselves say which cells those are.
+        try:
+            fwb = openpyxl.load_workbook(p, read_only=True, data_only=False)
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            stack.close()
+            raise ImportFileError(f"{p}: not a readable XLSX workbook ({exc})") from None
+        stack.callback(fwb.close)
+        formulas = fwb[ws.title]
+    records = _xlsx_records(p, ws, formulas)
     header_row = _first_nonblank(records)
     if header_row is None:
         stack.close()
@@ -622,20 +657,53 @@ def _open_xlsx(p: Path, size: int, sheet: str | None) -> Table:
     )
 
 
-def _xlsx_records(p: Path, ws: Any) -> Iterator[tuple[int, list[str]]]:
-    # read_only worksheets stream rows; empty rows in between are not yielded by openpyxl, so
-    # the row number comes from the cells themselves.
+def _has_formulas(ws: Any) -> bool:
+    """Whether the sheet's XML has a formula element (``True`` when that cannot be read)."""
+    import zipfile
+
+    path = getattr(ws, "_worksheet_path", None)
+    archive = getattr(ws.parent, "_archive", None)
+    if path is None or archive is None:
+        return True
     try:
+        with archive.open(path) as src:
+            tail = b""
+            while block := src.read(1 << 20):
+                if _FORMULA_TAG.search(tail + block):
+                    return True
+                tail = block[-32:]
+    except (KeyError, OSError, zipfile.BadZipFile):
+        return True
+    return False
+
+
+def _xlsx_records(p: Path, ws: Any, formulas: Any = None) -> Iterator[tuple[int, list[str]]]:
+    # read_only worksheets stream rows; empty rows in between are not yielded by openpyxl, so
+    # the row number comes from the cells themselves. ``formulas``, the same sheet read without
+    # data_only, is read in step with it.
+    try:
+        formula_rows = formulas.iter_rows(values_only=True) if formulas is not None else None
         for cells in ws.iter_rows():
             number = None
-            values = []
+            values: list[str] = []
+            marked = False
             for cell in cells:
                 if number is None:
                     number = getattr(cell, "row", None)
-                values.append(_cell_text(cell.value))
+                value = cell.value
+                text = _cell_text(value)
+                if isinstance(value, float) and not value.is_integer():
+                    text, marked = _Fraction(text), True
+                values.append(text)
+            if formula_rows is not None:
+                source = next(formula_rows, ())
+                for index, formula in enumerate(source):
+                    if formula is not None and index < len(values) and cells[index].value is None:
+                        text = formula if isinstance(formula, str) else getattr(formula, "text", "")
+                        values[index], marked = _Uncomputed(text or "="), True
             if number is None:
                 continue
-            yield number, values
+            yield number, _MarkedRow(values) if marked else values
     except (KeyError, ValueError, OSError) as exc:
         raise ImportFileError(f"{p}: corrupt worksheet: {exc}") from None
 
@@ -1040,6 +1108,11 @@ def parse_rows(
         if "\x00" in joined or (not joined.isascii() and _SURROGATE.search(joined)):
             problems.extend(_not_text_cells(plan.header, number, cells))
             continue
+        if type(cells) is not list:  # an XLSX row with cells to look at closer
+            marked = _marked_cells(plan, number, cells)
+            if marked:
+                problems.extend(marked)
+                continue
         n = len(cells)
         bad: list[RowProblem] | None = None
         if n > width and "".join(cells[width:]).strip():
@@ -1112,6 +1185,27 @@ def _not_text_cells(header: Sequence[str], number: int, cells: list[str]) -> lis
         else:
             continue
         out.append(RowProblem(number, _column_label(header, index), reason, _shown(cell)))
+    return out
+
+
+def _marked_cells(plan: RowPlan, number: int, cells: list[str]) -> list[RowProblem]:
+    """Problems of an XLSX row's typed cells in the columns the plan uses."""
+    out = []
+    for index, name, target in plan.columns:
+        cell = cells[index] if index < len(cells) else ""
+        if type(cell) is _Uncomputed:
+            reason = (
+                "a formula without a stored result (the file was written by a program and never "
+                "calculated): open the file in Excel or LibreOffice and save it, then import it "
+                "again"
+            )
+            out.append(RowProblem(number, name, reason, cell[:200]))
+        elif type(cell) is _Fraction and target == "phone":
+            reason = (
+                "a number with decimals, not a phone number: format the column as text and "
+                "type the numbers again"
+            )
+            out.append(RowProblem(number, name, reason, cell[:200]))
     return out
 
 

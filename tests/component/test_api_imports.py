@@ -107,6 +107,20 @@ async def test_upload_xlsx_replace(api: Api) -> None:
     assert [c["first_name"] for c in found["contacts"]] == ["C"]
 
 
+async def test_upload_with_a_huge_cell_rejects_that_row_only(api: Api) -> None:
+    rows = "".join(f"+4930{2000000 + i};K{i}\n" for i in range(2000))
+    content = f"Telefon;Notiz\n{rows}+4930600001;{'x' * 140_000}\n+4930600002;ok\n".encode()
+    r = await api.call(
+        "POST", IMPORTS, role="supervisor", files={"file": ("big.csv", content, "text/csv")}
+    )
+    assert r.status_code == 201, r.text[:300]
+    report = r.json()
+    assert (report["rows"], report["imported"], report["rejected"]) == (2002, 2001, 1)
+    [problem] = report["problems"]
+    assert (problem["row"], problem["column"]) == (2002, "Notiz")
+    assert "longer than 65,536 characters (140,000)" in problem["reason"]
+
+
 BAD_UPLOADS: list[tuple[dict[str, Any], dict[str, str], str]] = [
     ({"file": ("x.pdf", b"%PDF", "application/pdf")}, {}, "file"),
     ({"file": ("x.csv", CSV, "text/csv")}, {"mapping": "{oops"}, "mapping"),
@@ -123,6 +137,7 @@ BAD_UPLOADS: list[tuple[dict[str, Any], dict[str, str], str]] = [
     ({"file": ("x.csv", CSV, "text/csv")}, {"mode": "merge"}, "mode"),
     ({"file": ("x.csv", CSV, "text/csv")}, {"task": "nowhere"}, "task"),
     ({"file": ("x.xlsx", b"not a zip", "application/octet-stream")}, {}, "file"),
+    ({"file": ("x.csv", b"Telefon;Notiz;Notiz\n030 1234567;a;b\n", "text/csv")}, {}, "mapping"),
     ({}, {}, "file"),
 ]
 

@@ -91,6 +91,9 @@ def test_json_output_and_append_of_the_same_file_gives_duplicates(
         (["--file", "{csv}", "--region", "XX"], 64, "unknown region 'XX'"),
         (["--file", "{bad}"], 65, "nothing imported: all 1 rows were rejected"),
         (["--file", "{empty}"], 65, "has no data rows"),
+        (["--file", "{csv}", "--sheet", "Kontakte"], 66, "a CSV file, which has no sheets"),
+        (["--file", "{csv}", "--encoding", "utf-16"], 66, "cannot be read as utf-16 text"),
+        (["--file", "{dupes}"], 64, "2 columns are named 'note' (columns 2, 3)"),
     ],
 )
 def test_errors_are_one_line_with_distinct_exit_codes(
@@ -105,10 +108,12 @@ def test_errors_are_one_line_with_distinct_exit_codes(
         "csv": tmp_path / "ok.csv",
         "bad": tmp_path / "bad.csv",
         "empty": tmp_path / "empty.csv",
+        "dupes": tmp_path / "dupes.csv",
     }
     files["csv"].write_text("phone\n030 1234567\n")
     files["bad"].write_text("phone\n12\n")
     files["empty"].write_text("phone\n")
+    files["dupes"].write_text("phone,note,note\n030 1234567,a,b\n")
     args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
     got, _, err = run(capsys, "--db", db, "--campaign", "demo", *args)
     assert got == code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,14 +219,66 @@ async def test_failed_import_leaves_the_store_as_it_was(store: Store, tmp_path: 
 
 async def test_file_broken_after_the_first_chunk_rolls_back(store: Store, tmp_path: Path) -> None:
     camp = await campaign(store)
-    # Past the 64 KiB the sniffer reads, so the bad byte is only met while importing.
-    lines = ["phone"] + [f"+4930{2000000 + i}" for i in range(7000)]
+    # Past the first chunk and the 64 KiB the sniffer reads, so the damage is only met while
+    # importing: a lone UTF-16 surrogate, which no error handler can carry as a row's problem.
+    lines = "phone\n" + "".join(f"+4930{2000000 + i}\n" for i in range(21_000))
     p = tmp_path / "broken.csv"
-    # A runaway quoted cell: larger than the csv module's field limit.
-    p.write_bytes(("\n".join(lines) + "\n").encode() + b'"' + b"x" * 200_000 + b"\n")
-    with pytest.raises(ImportFileError, match="line 7002"):
-        await import_file(store, p, campaign="c1")
+    p.write_bytes(codecs.BOM_UTF16_LE + lines.encode("utf-16-le") + b"\x00\xdc")
+    with pytest.raises(ImportFileError, match="cannot be read as utf-16 text at or after line"):
+        await import_file(store, p, campaign="c1", workers=0)
     assert await contacts_of(store, camp) == []
+    assert (await import_history(store, "c1"))[0]["status"] == "failed"
+
+
+async def test_a_runaway_quote_or_a_huge_cell_costs_its_row_not_the_import(
+    store: Store, tmp_path: Path
+) -> None:
+    camp = await campaign(store)
+    lines = ["phone,note"] + [f"+4930{2000000 + i},n" for i in range(25_000)]
+    lines.append(f"+4930600001,{'x' * 140_000}")  # over the csv module's 128 KiB cell limit
+    lines.append('+4930600002,"a quote that is never closed')
+    lines += [f"+4940{2000000 + i},n" for i in range(3)]
+    report = await import_file(store, csv_file(tmp_path, "big.csv", lines), campaign="c1")
+    assert (report.rows, report.imported, report.rejected) == (25_005, 25_003, 2)
+    assert [(p.row, p.column) for p in report.problems] == [(25_002, "note"), (25_003, "note")]
+    assert "(140,000)" in report.problems[0].reason
+    assert "never closed" in report.problems[1].reason
+    assert await store.count_contacts(camp.id) == 25_003
+
+
+async def test_rows_that_are_not_text_are_rejected_and_the_rest_imported(
+    store: Store, tmp_path: Path
+) -> None:
+    # A NUL byte past the 64 KiB sample was stored (and failed the whole import on PostgreSQL);
+    # one Latin-1 byte in a UTF-8 file turned every umlaut of the file into mojibake.
+    camp = await campaign(store)
+    good = "".join(f"+4930{2000000 + i},Jürgen\n" for i in range(4000)).encode()
+    p = tmp_path / "mixed.csv"
+    p.write_bytes(
+        b"phone,first_name\n" + good + b"+4930600001,a\x00b\n" + b"+4930600002,J\xfcrgen\n"
+    )
+    report = await import_file(store, p, campaign="c1")
+    assert (report.rows, report.imported, report.rejected) == (4002, 4000, 2)
+    assert [(q.row, q.value) for q in report.problems] == [(4002, "a\\x00b"), (4003, "J\\xfcrgen")]
+    names = {c.first_name for c in await contacts_of(store, camp)}
+    assert names == {"Jürgen"}
+    [entry] = await import_history(store, "c1")
+    assert entry["status"] == "completed" and entry["report"]["problems_total"] == 2
+
+
+async def test_an_external_id_already_in_the_campaign_is_a_duplicate(
+    store: Store, tmp_path: Path
+) -> None:
+    camp = await campaign(store)
+    first = csv_file(tmp_path, "a.csv", ["phone,external_id", "030 1111111,K1"])
+    await import_file(store, first, campaign="c1")
+    again = csv_file(tmp_path, "b.csv", ["phone,external_id", "030 2222222,K1", "030 3333333,K2"])
+    report = await import_file(store, again, campaign="c1")
+    assert (report.imported, report.duplicates) == (1, 1)
+    [problem] = report.problems
+    assert problem.row == 2 and problem.kind is ProblemKind.DUPLICATE
+    assert problem.reason.startswith("external id K1 is already in the campaign (contact ")
+    assert sorted(c.external_id or "" for c in await contacts_of(store, camp)) == ["K1", "K2"]
 
 
 async def test_xlsx_import(store: Store, tmp_path: Path) -> None:

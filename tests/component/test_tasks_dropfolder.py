@@ -111,6 +111,28 @@ async def test_a_bad_file_goes_to_failed_with_the_reason_and_nothing_is_lost(
     assert (folder / "failed" / "wrong-2.csv").exists()
 
 
+async def test_a_dropped_file_with_an_unreadable_row_is_imported_without_it(
+    store: Store, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    camp = await store.create_campaign(spec(folder), NOW)
+    watcher = DropFolderWatcher(store, ManualClock(NOW))
+    body = "".join(f"0301{i:06d};N{i};X;K{i}\n" for i in range(1000))
+    broken = (
+        f'Telefon;Vorname;Nachname;Kundennr\n{body}030 9999999;"no end;X;K\n030 9999998;Z;Y;K\n'
+    )
+    (folder / "list.csv").write_text(broken, encoding="utf-8")
+    await watcher.poll_once()
+    [result] = await watcher.poll_once()
+    assert result.ok and (result.imported, result.rejected) == (1001, 1)
+    report = json.loads((folder / "done" / "list.csv.report.json").read_text())
+    [problem] = report["problems"]
+    assert (problem["row"], problem["column"]) == (1002, "Vorname")
+    assert "never closed" in problem["reason"]
+    assert await store.count_contacts(camp.id) == 1001
+
+
 async def test_a_file_still_growing_waits_for_the_next_poll(store: Store, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from dialerd.domain.contact_import import ParsedContact, ProblemKind, RowProblem
 from dialerd.taskflow.importing import (
+    CSV_CELL_LIMIT,
     ColumnMapping,
     ImportFileError,
     MappingError,
@@ -104,6 +106,16 @@ def test_duplicates_are_found_across_chunks(tmp_path: Path) -> None:
     assert [(q.row, q.kind) for q in problems] == [(32, ProblemKind.DUPLICATE)]
 
 
+def test_the_same_external_id_twice_in_a_file_is_a_duplicate(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone,external_id\n+4930600001,K1\n+4930600002,K1\n+4930600003,K2\n")
+    contacts, problems, _ = parse(p)
+    assert [c.row for c in contacts] == [2, 4]
+    assert [(q.row, q.column, q.kind, q.value) for q in problems] == [
+        (3, "external_id", ProblemKind.DUPLICATE, "K1")
+    ]
+    assert "duplicate of row 2 (same external id K1)" in problems[0].reason
+
+
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16"])
 def test_encodings_are_detected(tmp_path: Path, encoding: str) -> None:
     text = "Telefon;Vorname;Nachname\n030 1234567;Jürgen;Weiß\n"
@@ -111,6 +123,44 @@ def test_encodings_are_detected(tmp_path: Path, encoding: str) -> None:
     contacts, problems, _ = parse(p)
     assert problems == []
     assert (contacts[0].first_name, contacts[0].last_name) == ("Jürgen", "Weiß")
+
+
+def test_a_wrong_encoding_given_is_a_file_error_naming_it(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone\n030 1234567\n")
+    with pytest.raises(ImportFileError, match="cannot be read as utf-16 text"):
+        open_table(p, encoding="utf-16")
+
+
+def test_a_utf8_file_with_a_stray_latin1_byte_is_read_as_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "mixed.csv"
+    good = "".join(f"+49306000{i:02d},Jürgen\n" for i in range(10)).encode("utf-8")
+    p.write_bytes(b"phone,first_name\n" + good + b"+4930600099,J\xfcrgen\n")
+    contacts, problems, rows = parse(p)
+    assert {c.first_name for c in contacts} == {"Jürgen"} and len(contacts) == 10
+    assert [(q.row, q.column, q.value) for q in problems] == [(12, "first_name", "J\\xfcrgen")]
+    assert "not text in the file's encoding" in problems[0].reason
+    assert rows == 11
+    with open_table(p) as t:
+        assert t.encoding == "utf-8"
+
+
+def test_utf16_without_a_byte_order_mark_says_which_encoding_to_give(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone;first_name\n030 1234567;Jürgen\n", "utf-16-le")
+    with pytest.raises(ImportFileError, match="UTF-16 .*--encoding utf-16-le"):
+        open_table(p)
+    with open_table(p, encoding="utf-16-le") as t:  # and that advice works
+        plan = build_plan(t.header, ColumnMapping())
+        [chunk] = parse_table(t, plan, workers=0)
+    assert ParsedContact._make(chunk.contacts[0]).first_name == "Jürgen"
+
+
+def test_a_nul_byte_after_the_sniffed_sample_rejects_its_row(tmp_path: Path) -> None:
+    body = "".join(f"+4930{2000000 + i},n\n" for i in range(6000))  # past the first 64 KiB
+    p = write(tmp_path, "phone,note\n" + body + "+4930600001,a\x00b\n")
+    contacts, problems, _ = parse(p)
+    assert len(contacts) == 6000
+    assert [(q.row, q.column, q.value) for q in problems] == [(6002, "note", "a\\x00b")]
+    assert "NUL" in problems[0].reason
 
 
 def test_bom_is_not_part_of_the_first_header(tmp_path: Path) -> None:
@@ -150,6 +200,61 @@ def test_row_numbers_count_records_and_skip_blank_rows(tmp_path: Path) -> None:
     assert rows == 2
 
 
+def test_an_unclosed_quote_is_reported_and_the_rows_after_it_are_kept(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "phone,first_name\n"
+        '+4930600001,"unterminated\n'  # row 2: the quote never closes
+        "+4930600002,B\n"
+        '+4930600003,"Smith, J"\n'  # a properly quoted cell after it
+        '+4930600004,"two\nlines"\n'  # a quoted cell spanning lines is still one cell
+        '+4930600005,"Smith" Jr\n'  # text after a closing quote: read leniently, as always
+        '+4930600006,"open at the end',
+    )
+    contacts, problems, rows = parse(p)
+    assert [(c.row, c.first_name) for c in contacts] == [
+        (3, "B"),
+        (4, "Smith, J"),
+        (5, "two\nlines"),
+        (6, "Smith Jr"),
+    ]
+    assert [(q.row, q.column, q.value) for q in problems] == [
+        (2, "first_name", '"unterminated'),
+        (7, "first_name", '"open at the end'),
+    ]
+    assert "quote that opens this cell is never closed" in problems[0].reason
+    assert rows == 6
+
+
+def test_an_unclosed_quote_in_a_big_file_costs_one_row(tmp_path: Path) -> None:
+    # Without a later quote the unclosed one ran on over every following line up to the csv
+    # module's cell limit (128 KiB), and the whole file failed.
+    body = "".join(f"+4930{2000000 + i},N{i}\n" for i in range(12_000))
+    p = write(tmp_path, 'phone,first_name\n+4930600001,"no end\n' + body)
+    contacts, problems, rows = parse(p, chunk_rows=5000)
+    assert len(contacts) == 12_000 and contacts[0].row == 3 and contacts[-1].row == 12_002
+    assert [(q.row, q.column) for q in problems] == [(2, "first_name")]
+    assert rows == 12_001
+
+
+def test_an_oversized_cell_rejects_its_row_not_the_file(tmp_path: Path) -> None:
+    body = "".join(f"+4930{2000000 + i},x\n" for i in range(100))
+    p = write(
+        tmp_path,
+        "phone,note\n"
+        + body
+        + f"+4930600001,{'a' * 140_000}\n"  # over the csv module's 128 KiB cell limit
+        + f'+4930600002,"{"b" * (CSV_CELL_LIMIT + 10)}"\n'  # over the reader's own
+        + "+4930600003,fine\n",
+    )
+    contacts, problems, rows = parse(p)
+    assert len(contacts) == 101 and contacts[-1].fields == {"note": "fine"}
+    assert [(q.row, q.column) for q in problems] == [(102, "note"), (103, "note")]
+    assert "longer than 65,536 characters (140,000)" in problems[0].reason
+    assert f"a cell of {CSV_CELL_LIMIT + 10:,} characters" in problems[1].reason
+    assert rows == 103
+
+
 def test_extra_cells_are_a_problem_missing_trailing_cells_are_empty(tmp_path: Path) -> None:
     p = write(tmp_path, "phone,first_name,last_name\n030 1234567,A\n040 3456789,B,C,surplus\n")
     contacts, problems, _ = parse(p)
@@ -163,6 +268,16 @@ def test_too_long_values_are_reported_not_truncated(tmp_path: Path) -> None:
     _, problems, _ = parse(p)
     assert problems[0].column == "first_name"
     assert "longer than 200" in problems[0].reason
+
+
+def test_custom_field_values_have_a_length_limit(tmp_path: Path) -> None:
+    p = write(tmp_path, f"phone,note\n+4930600001,{'a' * 100_000}\n+4930600002,{'b' * 65_536}\n")
+    contacts, problems, _ = parse(p)
+    assert [c.row for c in contacts] == [3]
+    assert [(q.row, q.column) for q in problems] == [(2, "note")]
+    assert "longer than 65,536 characters (100,000)" in problems[0].reason
+    with pytest.raises(MappingError, match="variable fields.source: longer than 65,536"):
+        build_plan(["phone"], ColumnMapping().with_pairs(variables=[f"source={'x' * 70_000}"]))
 
 
 def test_empty_and_unreadable_files(tmp_path: Path) -> None:
@@ -222,6 +337,58 @@ def test_xlsx_rows_numbers_and_numeric_cells(tmp_path: Path) -> None:
     assert contacts[1].phone == "+4930123456789" and contacts[1].fields == {"Umsatz": "3"}
     assert [(q.row, q.column, q.value) for q in problems] == [(5, "Telefon", "not a number")]
     assert rows == 3
+
+
+def test_a_sheet_given_for_a_csv_file_is_refused(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone\n030 1234567\n")
+    with pytest.raises(ImportFileError, match="sheet 'Kontakte' .* CSV file, which has no sheets"):
+        open_table(p, sheet="Kontakte")
+
+
+def test_xlsx_phone_with_decimals_is_rejected_whole_numbers_still_import(tmp_path: Path) -> None:
+    p = make_xlsx(
+        tmp_path / "c.xlsx",
+        [
+            ["Telefon", "Umsatz"],
+            [49301234.58, 12.5],  # not a phone number: +4930123458 was imported
+            [4930123456.0, 3.25],  # a whole number stored as a float: fine
+        ],
+    )
+    contacts, problems, _ = parse(p)
+    assert [(c.row, c.phone, c.fields) for c in contacts] == [
+        (3, "+4930123456", {"Umsatz": "3.25"})
+    ]
+    assert [(q.row, q.column, q.value) for q in problems] == [(2, "Telefon", "49301234.58")]
+    assert "a number with decimals, not a phone number" in problems[0].reason
+
+
+def test_xlsx_formula_without_a_stored_result_is_named_as_such(tmp_path: Path) -> None:
+    # openpyxl, like other programs writing XLSX, stores formulas without results.
+    p = make_xlsx(
+        tmp_path / "c.xlsx",
+        [["phone", "first_name"], ['="+4930"&"600001"', "Anna"], ["+4930600002", "=A2"]],
+    )
+    contacts, problems, _ = parse(p)
+    assert contacts == []
+    assert [(q.row, q.column, q.value) for q in problems] == [
+        (2, "phone", '="+4930"&"600001"'),
+        (3, "first_name", "=A2"),
+    ]
+    assert all("formula without a stored result" in q.reason for q in problems)
+    assert "save it" in problems[0].reason
+    # Saved by a spreadsheet program, a formula has its result stored: that is what is read.
+    with zipfile.ZipFile(p) as z:
+        parts = {name: z.read(name) for name in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet] = parts[sheet].replace(
+        b'<c r="B3"><f>A2</f><v /></c>', b'<c r="B3" t="str"><f>A2</f><v>Anna</v></c>'
+    )
+    with zipfile.ZipFile(p, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    contacts, problems, _ = parse(p)
+    assert [(c.row, c.first_name) for c in contacts] == [(3, "Anna")]
+    assert [q.row for q in problems] == [2]
 
 
 def test_xlsx_sheet_selection(tmp_path: Path) -> None:
@@ -310,6 +477,33 @@ def test_mapping_errors_name_the_problem(
         build_plan(header, ColumnMapping.from_dict(mapping))
 
 
+def test_columns_with_the_same_name_refuse_the_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone,note,note\n+4930600001,x,y\n")
+    with pytest.raises(MappingError, match=r"2 columns are named 'note' \(columns 2, 3\)"):
+        parse(p)
+    with pytest.raises(MappingError, match="named 'note'"):
+        parse(p, ColumnMapping.from_dict({"columns": {"phone": "phone"}, "unmapped": "fields"}))
+    # A mapping file that ignores unmapped columns does not need them.
+    contacts, _, _ = parse(p, ColumnMapping.from_dict({"columns": {"phone": "phone"}}))
+    assert len(contacts) == 1
+
+
+def test_headers_alike_in_their_first_64_characters_refuse_the_file(tmp_path: Path) -> None:
+    long = "x" * 64
+    p = write(tmp_path, f"phone,{long}1,{long}2\n+4930600001,a,b\n")
+    with pytest.raises(MappingError, match="would both be custom field .*first 64 characters"):
+        parse(p)
+
+
+def test_a_value_in_a_column_without_a_name_rejects_its_row(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone,,x\n+4930600001,lost,y\n+4930600002,,z\n")
+    contacts, problems, rows = parse(p)
+    assert [(c.row, c.fields) for c in contacts] == [(3, {"x": "z"})]
+    assert [(q.row, q.column, q.value) for q in problems] == [(2, "column 2", "lost")]
+    assert "without a name in the header" in problems[0].reason
+    assert rows == 2
+
+
 def test_mapping_file_errors(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="no such mapping file"):
         ColumnMapping.from_toml(tmp_path / "none.toml")
@@ -386,3 +580,18 @@ def test_custom_fields_json_is_exactly_what_json_dumps_writes(values: dict[str, 
     from dialerd.taskflow.importing import _json_object
 
     assert _json_object(values) == json.dumps(values)
+
+
+# ---- Phone numbers a spreadsheet exported as floats
+
+
+def test_float_exported_phone_numbers_are_rejected_not_imported_wrong(tmp_path: Path) -> None:
+    p = write(tmp_path, "phone\n4930123456.0\n030123456.0\n4.930123456E9\n030 1234567\n")
+    contacts, problems, _ = parse(p)
+    assert [c.phone for c in contacts] == ["+49301234567"]
+    assert [(q.row, q.column, q.value) for q in problems] == [
+        (2, "phone", "4930123456.0"),
+        (3, "phone", "030123456.0"),
+        (4, "phone", "4.930123456E9"),
+    ]
+    assert all("exported as a float" in q.reason for q in problems)

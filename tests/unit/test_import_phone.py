@@ -87,6 +87,23 @@ def test_unusable_numbers_say_why(raw: str, reason: str) -> None:
         PhoneNormalizer("DE").normalize(raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [
+        ("4930123456.0", "DE"),  # was +49301234560: the .0 became a digit
+        ("030123456.0", "DE"),
+        ("4.930123456E9", "DE"),  # was +49301234569
+        ("4,93012E+09", "DE"),  # a German spreadsheet's exponent notation
+        ("2125552368.0", "US"),
+    ],
+)
+def test_numbers_exported_as_floats_are_refused_not_misread(raw: str, region: str) -> None:
+    with pytest.raises(InvalidPhone, match="looks like a number exported as a float"):
+        PhoneNormalizer(region).normalize(raw)
+    # Dots as separators are still separators.
+    assert normalize_phone("212.555.2368", "US") == "+12125552368"
+
+
 def test_unknown_region_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown region"):
         PhoneNormalizer("XX")

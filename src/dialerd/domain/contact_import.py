@@ -41,6 +41,11 @@ MAX_LENGTH: dict[str, int] = {
     "list_name": 200,
 }
 
+#: Longest value of one custom field (``fields.<name>``), in characters. Custom fields are
+#: shown to agents and sent in webhooks; a cell longer than this is a mistake in the file (a
+#: whole document pasted into a cell, a quote gone wrong) and is reported, not stored.
+MAX_FIELD_VALUE = 64 * 1024
+
 CUSTOM_PREFIX = "fields."
 
 

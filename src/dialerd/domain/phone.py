@@ -34,6 +34,10 @@ __all__ = ["InvalidPhone", "PhoneNormalizer", "normalize_phone"]
 # Characters people put into numbers that carry no meaning.
 _PUNCTUATION = str.maketrans("", "", " \t-./()\u00a0\u2010\u2011\u2012\u2013\u2014")
 _E164_LIKE = re.compile(r"\+[1-9][0-9]{5,15}")
+# A number a spreadsheet wrote as a float: ``4930123456.0`` (a trailing ``.0``), ``4.93012E+09``
+# (exponent notation). Left to the parser, the ``.0`` becomes a last digit and the exponent form
+# loses digits: both give a valid-looking *wrong* number that would be dialled.
+_FLOAT_EXPORT = re.compile(r"[0-9]{6,}[.,]0+|[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]{1,3}")
 
 _PARSE_REASONS = {
     NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
@@ -72,6 +76,14 @@ class PhoneNormalizer:
         time-zone column should be preferred where the data has one. Numbers with no known zone
         get ``None``; the calling-hours guard then uses the campaign's zone.
         """
+        if ("." in raw or "," in raw or "e" in raw or "E" in raw) and _FLOAT_EXPORT.fullmatch(
+            raw.strip()
+        ):
+            raise InvalidPhone(
+                "looks like a number exported as a float (a '.0' at the end or an exponent, as a "
+                "spreadsheet writes a cell formatted as a number), so its digits cannot be "
+                "trusted: format the column as text and export the file again"
+            )
         text = raw.translate(_PUNCTUATION)
         fast = self._international(text) if text[:1] == "+" else self._national_fast(text)
         if fast is None:

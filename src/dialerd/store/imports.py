@@ -9,9 +9,10 @@ PostgreSQL nobody waits. A failed import is then recorded in the import history 
 small transaction (no contacts, ``report.status = "failed"`` and the error), so the history also
 shows who tried what.
 
-Duplicates by phone number against the campaign (any list, any task) are not inserted and are
-reported with the id of the contact that already has the number. In ``replace`` mode the check
-runs after the untouched contacts are removed, so re-importing a corrected file works.
+Duplicates by phone number or external id against the campaign (any list, any task) are not
+inserted and are reported with the id of the contact that already has the number (or id). In
+``replace`` mode the check runs after the untouched contacts are removed, so re-importing a
+corrected file works.
 
 ``replace`` removes only contacts of the same list (``list_name``) that nobody has touched: still
 ``open`` with ``$none``, never attempted, not leased, not waiting, no follow-up, and without any
@@ -391,36 +392,52 @@ async def _drop_existing(
     contacts: list[ContactRecord],
     problems: list[RowProblem],
 ) -> list[ContactRecord]:
-    found: dict[str, int] = {}
-    phones = [c[1] for c in contacts]
-    for start in range(0, len(phones), _LOOKUP_BATCH):
-        part = phones[start : start + _LOOKUP_BATCH]
-        rows = await conn.execute(
-            select(ContactRow.phone, ContactRow.id).where(
-                ContactRow.campaign_id == campaign_id, ContactRow.phone.in_(part)
-            )
-        )
-        for phone, cid in rows:
-            if phone is not None:
-                found.setdefault(phone, cid)
-    if not found:
+    """The contacts whose number, or external id, no contact of the campaign has yet.
+
+    The external id is the key a CRM knows a contact by (the API adds contacts idempotently by
+    it): a row with one already in the campaign is that contact again, not a new one.
+    """
+    found = await _existing(
+        conn, campaign_id, ContactRow.phone, [c[1] for c in contacts], _LOOKUP_BATCH
+    )
+    externals = sorted({c[7] for c in contacts if c[7] is not None})
+    found_external = await _existing(
+        conn, campaign_id, ContactRow.external_id, externals, _LOOKUP_BATCH
+    )
+    if not found and not found_external:
         return contacts
     kept: list[ContactRecord] = []
     for c in contacts:
         existing = found.get(c[1])
-        if existing is None:
-            kept.append(c)
-        else:
-            problems.append(
-                RowProblem(
-                    c[0],
-                    None,
-                    f"number {c[1]} is already in the campaign (contact {existing})",
-                    c[1],
-                    ProblemKind.DUPLICATE,
-                )
-            )
+        if existing is not None:
+            reason = f"number {c[1]} is already in the campaign (contact {existing})"
+            problems.append(RowProblem(c[0], None, reason, c[1], ProblemKind.DUPLICATE))
+            continue
+        existing = found_external.get(c[7]) if c[7] is not None else None
+        if existing is not None:
+            reason = f"external id {c[7]} is already in the campaign (contact {existing})"
+            problems.append(RowProblem(c[0], None, reason, c[7], ProblemKind.DUPLICATE))
+            continue
+        kept.append(c)
     return kept
+
+
+async def _existing(
+    conn: AsyncConnection, campaign_id: int, column: Any, values: list[str], batch: int
+) -> dict[str, int]:
+    """Value -> id of a contact of the campaign that has it in ``column``."""
+    found: dict[str, int] = {}
+    for start in range(0, len(values), batch):
+        part = values[start : start + batch]
+        rows = await conn.execute(
+            select(column, ContactRow.id).where(
+                ContactRow.campaign_id == campaign_id, column.in_(part)
+            )
+        )
+        for value, cid in rows:
+            if value is not None:
+                found.setdefault(value, cid)
+    return found
 
 
 def _history_report(report: ImportReport, status: str, error: str | None = None) -> dict[str, Any]:

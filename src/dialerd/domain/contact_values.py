@@ -13,14 +13,12 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialerd.domain.contact_import import MAX_LENGTH
+from dialerd.domain.contact_import import MAX_FIELD_VALUE, MAX_LENGTH
 from dialerd.domain.selection import split_field
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _CUSTOM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,63}")
 
-#: Longest text a custom field keeps (characters); a document belongs in a CRM, not a contact.
-MAX_CUSTOM_TEXT = 65_536
 #: Whole numbers in custom fields fit a signed 64-bit integer, as every JSON reader here needs.
 _INT_RANGE = (-(2**63), 2**63 - 1)
 
@@ -63,9 +61,9 @@ def check_custom_value(name: str, value: Any) -> Any:
             raise ValueError(f"custom field {name!r}: {value} is not a finite number")
         return value
     if isinstance(value, str):
-        if len(value) > MAX_CUSTOM_TEXT:
+        if len(value) > MAX_FIELD_VALUE:
             raise ValueError(
-                f"custom field {name!r}: {len(value)} characters, at most {MAX_CUSTOM_TEXT}"
+                f"custom field {name!r}: {len(value)} characters, at most {MAX_FIELD_VALUE}"
             )
         return value
     raise ValueError(f"custom field {name!r}: a {type(value).__name__} is not a field value")

@@ -158,9 +158,13 @@ def test_line_without_colon_is_a_protocol_error() -> None:
 def test_oversized_message_is_dropped_with_an_error() -> None:
     dec = AmiDecoder(expect_banner=False)
     out = dec.feed(b"Event: X\r\nData: " + b"x" * (1 << 20) + b"\r\n")
-    assert isinstance(out[0], ProtocolError)
+    assert len(out) == 1 and isinstance(out[0], ProtocolError)
     assert dec.buffered == 0
+    # Up to its empty line, what follows is still the oversized message, never one of its own.
+    assert dec.feed(b"Event: Hangup\r\nUniqueid: forged\r\n") == []
+    assert dec.feed(b"\r") == [] and dec.feed(b"\n") == []  # the empty line, split
     assert dec.feed(encode("Event", "Y"))[0].name == "Y"  # type: ignore[union-attr]
+    assert dec.protocol_errors == 1
 
 
 def test_drop_events_skips_noise_by_name_only() -> None:
@@ -404,3 +408,74 @@ def test_first_lines_are_learned_once_and_names_shared() -> None:
     out = dec.feed(many)
     assert [m.name for m in out if isinstance(m, Message)][-1] == f"E{codec._HEADS_MAX + 9}"
     assert len(dec._heads) <= codec._HEADS_MAX
+
+
+# --- Size limit and resync: nothing inside an oversized message comes out. -------------------
+
+EVIL_TAIL = (
+    b"\r\nNote: Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: 999.1\r\nCause: 16\r\n\r\n"
+)
+HANGUP = encode("Event", "Hangup", [("Channel", "Local/ok"), ("Uniqueid", "1.1"), ("Cause", "16")])
+
+
+def _typed(out: list[Message | ProtocolError]) -> list[object]:
+    from dialerd.ami.events import normalise
+
+    return [normalise(m) for m in out if isinstance(m, Message)]
+
+
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_resync_after_an_oversized_message_invents_no_event() -> None:
+    """Audit 1: a UserEvent over the limit whose data ends in a line holding ``Event: Hangup``
+    mid-line and forged headers after it. The whole message is dropped up to its empty line, as
+    one ProtocolError; the decoder resumes with the next real message."""
+    evil = b"Event: UserEvent\r\nData: " + b"x" * (2 << 20) + EVIL_TAIL
+    for chunks in (_chunks(evil + HANGUP, 60_000), [evil + HANGUP], _chunks(evil + HANGUP, 4096)):
+        dec = AmiDecoder(expect_banner=False)
+        out = _run(dec, chunks)
+        assert [type(m) for m in out] == [ProtocolError, Message], len(chunks)
+        assert out[0].reason == "message larger than MAX_MESSAGE_BYTES"  # type: ignore[union-attr]
+        assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+        assert [getattr(e, "uniqueid", None) for e in _typed(out)] == ["1.1"]
+        assert dec.protocol_errors == 1 and dec.buffered == 0
+
+
+def test_the_size_limit_does_not_depend_on_how_reads_split() -> None:
+    """Audit 2: a message over MAX_MESSAGE_BYTES is refused whole or split, one at the limit
+    accepted whole or split, whatever the reads (the empty line itself split included)."""
+    from dialerd.ami.codec import MAX_MESSAGE_BYTES
+
+    head = b"Event: UserEvent\r\nData: "
+    for size, accepted in ((MAX_MESSAGE_BYTES, True), (MAX_MESSAGE_BYTES + 1, False)):
+        body = head + b"x" * (size - len(head))
+        assert len(body) == size
+        data = body + b"\r\n\r\n" + HANGUP
+        splits = [[data], _chunks(data, 65536), _chunks(data, 60_000)]
+        splits += [[data[:cut], data[cut:]] for cut in range(size - 2, size + 5)]
+        for chunks in splits:
+            dec = AmiDecoder(expect_banner=False)
+            out = _run(dec, chunks)
+            kinds = [type(m) for m in out]
+            assert kinds == ([Message, Message] if accepted else [ProtocolError, Message])
+            assert out[-1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+            if accepted:
+                assert out[0].get("Data") == "x" * (size - len(head))  # type: ignore[union-attr]
+
+
+def test_a_run_of_empty_lines_frames_the_same_whatever_the_reads() -> None:
+    """Messages are split from the left: after ``A`` CRLF CRLF CRLF the next block begins with
+    the third CRLF, also when a read ends right after it (which once framed from the right).
+    Seen at the size limit: that CRLF makes a message of exactly MAX_MESSAGE_BYTES too large."""
+    from dialerd.ami.codec import MAX_MESSAGE_BYTES
+
+    head = b"Event: UserEvent\r\nData: "
+    body = head + b"x" * (MAX_MESSAGE_BYTES - len(head))
+    first = HANGUP[:-2]  # ends with one CRLF; with the next three: a run of three
+    data = first + b"\r\n\r\n" + body + b"\r\n\r\n" + HANGUP
+    cut = len(first) + 4
+    for chunks in ([data], [data[:cut], data[cut:]], [data[: cut - 1], data[cut - 1 :]]):
+        out = _run(AmiDecoder(expect_banner=False), chunks)
+        assert [type(m) for m in out] == [Message, ProtocolError, Message], len(chunks[0])

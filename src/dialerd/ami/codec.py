@@ -14,6 +14,15 @@ A line's key is the text before its first ``": "`` (what Asterisk writes); a lin
 ``:`` (``Key:``) splits on that colon. Garbage never raises out of :meth:`AmiDecoder.feed`; it comes
 back as a :class:`ProtocolError` in the message stream, which the link logs and counts. When garbage
 was glued in front of a real message (no empty line between them), the message is salvaged.
+What comes out never depends on how the stream was cut into reads.
+
+Size: a message (its bytes up to its empty line; messages are split from the left, so a message
+ends at the first empty line after its start) over :data:`MAX_MESSAGE_BYTES` is one
+ProtocolError, whether it came in one read or many. Once an incomplete message is over the limit
+(plus the 3 bytes that could begin its empty line) it is dropped and everything up to its empty
+line is discarded unread: nothing inside an oversized message can come out as a message or a
+header (resyncing mid-message let data such as ``Note: Event: Hangup`` become an event). Memory
+stays bounded: at most the limit and one read are buffered.
 
 Speed: a loaded dialer receives thousands of events a second, and most of them are never read
 beyond their name (VarSet, Newexten, DeviceStateChange: about half of a busy server's traffic,
@@ -35,7 +44,8 @@ the line a search for ``"\\r\\n" + key + ": "`` finds is the one the split would
 (see :func:`_needles`). Dropped blocks are not checked beyond their first line, as in the eager
 decode. A block that does not fit -- a bad line, a one-line message, a first line that is not
 ``Kind: name`` -- goes through the eager, line-by-line decode on its own; invalid UTF-8 sends the
-read's blocks there. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid streams,
+read's blocks there, and a read holding a message over the limit is framed a run of blocks at a
+time around it. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid streams,
 arbitrary byte soup, streams with odd lines and keys that clash when case is ignored through both
 paths (``_lazy`` off and on) under random read splits and compare every accessor; the recorded
 sessions are compared too.
@@ -55,6 +65,10 @@ BANNER_PREFIX = "Asterisk Call Manager/"
 _SEP = b"\r\n\r\n"
 #: A peer that sends this much without an empty line is not speaking AMI.
 MAX_MESSAGE_BYTES = 1 << 20
+#: An incomplete message longer than this is over the limit even if its last 3 bytes begin its
+#: empty line.
+_PENDING_MAX = MAX_MESSAGE_BYTES + 3
+TOO_LARGE_REASON = "message larger than MAX_MESSAGE_BYTES"
 #: How much of a bad message a ProtocolError keeps (for the log).
 _RAW_KEEP = 200
 
@@ -424,12 +438,25 @@ def _salvage(text: str, error: ProtocolError, out: list[Message | ProtocolError]
     out.append(error)
 
 
+def _first_of_run(buf: bytes, end: int) -> int:
+    """Where the message before ``buf[end:]`` ends, ``buf[end:end + 4]`` being the last empty
+    line of a run of CRLFs (``rfind`` finds the last): messages are split from the left, so with
+    an odd number of CRLFs in the run the last one begins the next block."""
+    start = end - 2
+    while start >= 2 and buf[start - 2 : start] == b"\r\n":
+        start -= 2
+    return end - 2 if (end - start) % 4 else end
+
+
 class AmiDecoder:
     """Incremental decoder. Feed it bytes as they arrive; it returns complete messages.
 
     ``drop_events`` names events to discard after reading only their first line (the link drops
     noise such as VarSet and Newexten this way, about half of a busy server's traffic);
     ``dropped`` counts them.
+
+    What comes out does not depend on how the stream was cut into reads (the Hypothesis tests
+    check this): the same messages, and the same number of ProtocolErrors in the same places.
     """
 
     __slots__ = (
@@ -441,6 +468,7 @@ class AmiDecoder:
         "_heads",
         "dropped",
         "_lazy",
+        "_skipping",
     )
 
     def __init__(self, expect_banner: bool = True, drop_events: Iterable[str] = ()) -> None:
@@ -452,17 +480,33 @@ class AmiDecoder:
         self._drop_prefixes = tuple(f"Event: {name}\r\n" for name in self._drop)
         #: First lines seen, taken apart: ``(kind, name)``, ``_DROP`` or ``_ODD`` (see _frame).
         self._heads: dict[str, _Head] = {}
+        #: Discarding the rest of a message over MAX_MESSAGE_BYTES, up to its empty line;
+        #: ``_buf`` then holds only the last 3 bytes seen (an empty line split across reads).
+        self._skipping = False
         self.protocol_errors = 0
         self.dropped = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete message."""
-        return len(self._buf)
+        return 0 if self._skipping else len(self._buf)
+
+    def _error(self, out: list[Message | ProtocolError], reason: str, raw: bytes) -> None:
+        out.append(ProtocolError(reason, raw[:_RAW_KEEP]))
+        self.protocol_errors += 1
 
     def feed(self, data: bytes) -> list[Message | ProtocolError]:
-        buf = self._buf + data if self._buf else data
         out: list[Message | ProtocolError] = []
+        if self._skipping:
+            buf = self._buf + data
+            end = buf.find(_SEP)
+            if end < 0:
+                self._buf = buf[-3:]
+                return out
+            self._skipping = False
+            buf = buf[end + 4 :]
+        else:
+            buf = self._buf + data if self._buf else data
         if self._expect_banner:
             nl = buf.find(b"\r\n")
             if nl < 0:
@@ -484,25 +528,58 @@ class AmiDecoder:
         if end < 0:
             rest = buf
         else:
+            if buf[end - 1] == 10 and end >= 2 and buf[end - 2] == 13:
+                end = _first_of_run(buf, end)
             rest = buf[end + 4 :]
             region = buf[:end]
-            try:
-                text = region.decode("utf-8")
-            except UnicodeDecodeError:
-                # Only the blocks holding bad bytes get replacement characters.
-                blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
-                self._decode_blocks(blocks, out)
+            if len(region) > MAX_MESSAGE_BYTES:
+                self._frame_checked(region, out)
             else:
-                if self._lazy:
-                    self._frame(text, out)
+                try:  # _frame_region, inline: this runs once per read
+                    text = region.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._frame_region(region, out)
                 else:
-                    self._decode_blocks(text.split("\r\n\r\n"), out)
-        if len(rest) > MAX_MESSAGE_BYTES:
-            out.append(ProtocolError("message larger than MAX_MESSAGE_BYTES", rest[:_RAW_KEEP]))
-            self.protocol_errors += 1
-            rest = b""
+                    if self._lazy:
+                        self._frame(text, out)
+                    else:
+                        self._decode_blocks(text.split("\r\n\r\n"), out)
+        if len(rest) > _PENDING_MAX:
+            # Even if its last 3 bytes begin the empty line, the message is over the limit.
+            self._error(out, TOO_LARGE_REASON, rest)
+            self._skipping = True
+            rest = rest[-3:]
         self._buf = rest
         return out
+
+    def _frame_region(self, region: bytes, out: list[Message | ProtocolError]) -> None:
+        """Complete messages, none over the limit, without the last empty line."""
+        try:
+            text = region.decode("utf-8")
+        except UnicodeDecodeError:
+            # Only the blocks holding bad bytes get replacement characters.
+            blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
+            self._decode_blocks(blocks, out)
+        else:
+            if self._lazy:
+                self._frame(text, out)
+            else:
+                self._decode_blocks(text.split("\r\n\r\n"), out)
+
+    def _frame_checked(self, region: bytes, out: list[Message | ProtocolError]) -> None:
+        """Complete messages, one at a time where needed: a message over the limit is one
+        ProtocolError, whatever the reads were."""
+        run: list[bytes] = []
+        for block in region.split(_SEP):
+            if len(block) <= MAX_MESSAGE_BYTES:
+                run.append(block)
+                continue
+            if run:
+                self._frame_region(_SEP.join(run), out)
+                run = []
+            self._error(out, TOO_LARGE_REASON, block)
+        if run:
+            self._frame_region(_SEP.join(run), out)
 
     def _frame(self, text: str, out: list[Message | ProtocolError]) -> None:
         """Frame a decoded region (complete messages, without the last empty line) into ``out``.

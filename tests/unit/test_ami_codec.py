@@ -93,17 +93,20 @@ def test_garbage_between_messages_costs_no_real_message(garbage: bytes) -> None:
     before = encode("Event", "Hangup", [("Uniqueid", "a-1"), ("Cause", "16")])
     after = encode("Event", "Hangup", [("Uniqueid", "b-1"), ("Cause", "17")])
     garbage = garbage.replace(b"\r\n\r\n", b"")
-    out = _feed_all([banner() + before + garbage + after])
+    # Garbage glued in front as lines of its own (a message only ever starts at a line start:
+    # see test_event_in_the_middle_of_a_line_is_never_a_message).
+    out = _feed_all([banner() + before + garbage + b"\r\n" + after])
     msgs = [m for m in out if isinstance(m, Message) and m.kind is MessageKind.EVENT]
     assert [m.get("Uniqueid") for m in msgs][-1] == "b-1"
     assert msgs[0].get("Uniqueid") == "a-1"
 
 
 def test_garbage_glued_to_a_message_is_reported_and_the_message_salvaged() -> None:
-    data = banner() + b"\x00\xffjunk" + encode("Event", "Hangup", [("Uniqueid", "x")])
+    data = banner() + b"\x00\xffjunk\r\n" + encode("Event", "Hangup", [("Uniqueid", "x")])
     out = _feed_all([data])
     assert isinstance(out[1], ProtocolError)
     assert isinstance(out[2], Message) and out[2].get("Uniqueid") == "x"
+    assert out[2].keys == ("Event", "Uniqueid")
 
 
 def test_utf8_character_split_across_reads_survives() -> None:
@@ -203,7 +206,12 @@ def test_recorded_load_stream_decodes_without_error(transcripts_dir: Path) -> No
 
 FRAGMENTS = st.lists(
     st.one_of(
-        st.sampled_from([b"\r\n", b"\r\n\r\n", b"Event: Hangup\r\n", b"Cause: 16\r\n", b": x\r\n"]),
+        st.sampled_from(
+            [b"\r\n", b"\r\n\r\n", b"Event: Hangup\r\n", b"Cause: 16\r\n", b": x\r\n"]
+            # bare CR and LF, LF-only framing, a header-like garbage line, Event mid-line
+            + [b"\r", b"\n", b"\n\n", b"junk: x\r\n", b"Note: Event: Hangup\r\n"]
+            + [b"Event: Hangup\rChannel: x\r\n", b"broken header\r\n", b"Event: Hangup\n"]
+        ),
         st.binary(max_size=12),
     ),
     max_size=20,
@@ -224,6 +232,17 @@ def test_any_split_of_any_stream_gives_the_same_messages_and_error_count(
     assert sum(isinstance(m, ProtocolError) for m in split) == sum(
         isinstance(m, ProtocolError) for m in whole
     )
+    # A message's headers start at its Event/Response/Action line, never at garbage before it,
+    # and its name and keys hold no line break.
+    first = {
+        MessageKind.EVENT: "event",
+        MessageKind.RESPONSE: "response",
+        MessageKind.ACTION: "action",
+    }
+    for m in whole:
+        if isinstance(m, Message) and m.kind is not MessageKind.BANNER:
+            assert m.keys[0].lower() == first[m.kind]
+            assert all("\r" not in k and "\n" not in k for k in (m.name, *m.keys))
 
 
 # --- Headers on demand: a framed message keeps its text and splits it when first read. ---------
@@ -294,6 +313,7 @@ def test_on_demand_and_eager_decoding_agree_on_any_stream(
 LINE = st.one_of(
     st.tuples(KEY, VALUE).map(lambda kv: f"{kv[0]}: {kv[1]}"),
     st.sampled_from(["nonsense", ": no key", "Key:", "a:b: c", "Key: a: b", "Key: x\r", "\n"]),
+    st.sampled_from(["broken header", "Chan\rnel: x", "Key\n: v", " ", "Event: Other", "a\nb"]),
     VALUE,
 )
 
@@ -410,7 +430,7 @@ def test_first_lines_are_learned_once_and_names_shared() -> None:
     assert len(dec._heads) <= codec._HEADS_MAX
 
 
-# --- Size limit and resync: nothing inside an oversized message comes out. -------------------
+# --- Resync, size limit, odd lines: nothing is invented, nothing real is lost to one odd line. ---
 
 EVIL_TAIL = (
     b"\r\nNote: Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: 999.1\r\nCause: 16\r\n\r\n"
@@ -441,6 +461,21 @@ def test_resync_after_an_oversized_message_invents_no_event() -> None:
         assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
         assert [getattr(e, "uniqueid", None) for e in _typed(out)] == ["1.1"]
         assert dec.protocol_errors == 1 and dec.buffered == 0
+
+
+def test_event_in_the_middle_of_a_line_is_never_a_message() -> None:
+    """Audit 1: salvage starts a message only at a line start."""
+    for block in (
+        b"xxxx\r\nNote: Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: 999.1\r\nCause: 16",
+        b"\x00\xffjunkEvent: Hangup\r\nUniqueid: 999.1",
+        b"Data: Event: Hangup\r\nUniqueid: 999.1",
+    ):
+        for lazy in (True, False):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = dec.feed(block + b"\r\n\r\n" + HANGUP)
+            assert [type(m) for m in out] == [ProtocolError, Message], block
+            assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
 
 
 def test_the_size_limit_does_not_depend_on_how_reads_split() -> None:
@@ -479,3 +514,68 @@ def test_a_run_of_empty_lines_frames_the_same_whatever_the_reads() -> None:
     for chunks in ([data], [data[:cut], data[cut:]], [data[: cut - 1], data[cut - 1 :]]):
         out = _run(AmiDecoder(expect_banner=False), chunks)
         assert [type(m) for m in out] == [Message, ProtocolError, Message], len(chunks[0])
+
+
+def test_one_bad_header_line_costs_only_that_line() -> None:
+    """Audit 3: a Hangup with a line that is not ``Key: Value`` is kept with its good headers,
+    and a ProtocolError names the bad line."""
+    data = (
+        b"Event: Hangup\r\nChannel: Local/1@x-0;1\r\nbroken header\r\n"
+        b"Uniqueid: 1.1\r\nCause: 16\r\n\r\n"
+    )
+    for lazy in (True, False):
+        for chunks in ([data], [data[:30], data[30:]]):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = _run(dec, chunks)
+            assert [type(m) for m in out] == [ProtocolError, Message]
+            assert "'broken header'" in out[0].reason  # type: ignore[union-attr]
+            msg = out[1]
+            assert isinstance(msg, Message) and msg.name == "Hangup"
+            assert msg.keys == ("Event", "Channel", "Uniqueid", "Cause")
+            (hangup,) = _typed(out)
+            assert getattr(hangup, "uniqueid", None) == "1.1"
+            assert getattr(hangup, "cause", None) == 16
+            assert dec.protocol_errors == 1
+
+
+def test_command_output_as_asterisk_22_sends_it_has_no_error() -> None:
+    """AMI-NOTES: one ``Output:`` line per line of output, no ``--END COMMAND--``."""
+    data = (
+        b"Response: Success\r\nActionID: c-1\r\nMessage: Command output follows\r\n"
+        b"Output: Asterisk 22.10.1 built by root\r\nOutput: \r\nOutput: a: b\r\n\r\n"
+    )
+    dec = AmiDecoder(expect_banner=False)
+    (msg,) = dec.feed(data)
+    assert isinstance(msg, Message)
+    assert msg.getall("Output") == ["Asterisk 22.10.1 built by root", "", "a: b"]
+    assert dec.protocol_errors == 0
+
+
+def test_bare_cr_in_the_first_line_is_reported() -> None:
+    """Audit 5: ``Event: Hangup\\rChannel: x`` is no event name. (A bare CR or LF inside a
+    header value stays in the value: it cannot start a line, and callers control some values.)"""
+    for lazy in (True, False):
+        dec = AmiDecoder(expect_banner=False)
+        dec._lazy = lazy
+        out = dec.feed(b"Event: Hangup\rChannel: x\r\nUniqueid: 1\r\n\r\n" + HANGUP)
+        assert [type(m) for m in out] == [ProtocolError, Message]
+        assert "bare CR" in out[0].reason  # type: ignore[union-attr]
+        assert out[1].name == "Hangup" and out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+        out = dec.feed(b"Event: Newcallerid\r\nCallerIDName: a\rb\nc\r\n\r\n")
+        assert [m.get("CallerIDName") for m in out] == ["a\rb\nc"]  # type: ignore[union-attr]
+        assert dec.protocol_errors == 1
+
+
+def test_garbage_with_a_colon_in_front_of_a_message_is_reported() -> None:
+    """Audit 6: a garbage line that looks like a header, glued in front of a message (no empty
+    line between), is reported and never becomes one of the message's headers."""
+    for garbage in (b"junk: x\r\n", b"a:b\r\n", b"Uniqueid: forged\r\nChannel: Local/evil\r\n"):
+        for lazy in (True, False):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = dec.feed(garbage + HANGUP)
+            assert [type(m) for m in out] == [ProtocolError, Message], garbage
+            assert "garbage in front of event 'Hangup'" in out[0].reason  # type: ignore[union-attr]
+            assert out[1].keys == ("Event", "Channel", "Uniqueid", "Cause")  # type: ignore[union-attr]
+            assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]

@@ -7,22 +7,38 @@ whatever TCP gave it and gets back complete messages. Framing follows AMI-NOTES.
   it, so it is taken off before splitting the rest;
 * a message is ``Key: Value`` lines closed by an empty line: the buffer is split on ``\\r\\n\\r\\n``
   first and each complete message is decoded second, so a UTF-8 character split across reads
-  survives;
-* keys may repeat (``Variable``, ``ChanVariable``, ``Output``): all are kept, in order.
+  survives; a message ends at the first empty line after its start (split from the left);
+* keys may repeat (``Variable``, ``ChanVariable``, ``Output``): all are kept, in order. Asterisk 22
+  sends command output as one ``Output:`` header per line (no bare output lines, no
+  ``--END COMMAND--``), so every line of a message is a header.
 
 A line's key is the text before its first ``": "`` (what Asterisk writes); a line with only a bare
 ``:`` (``Key:``) splits on that colon. Garbage never raises out of :meth:`AmiDecoder.feed`; it comes
-back as a :class:`ProtocolError` in the message stream, which the link logs and counts. When garbage
-was glued in front of a real message (no empty line between them), the message is salvaged.
-What comes out never depends on how the stream was cut into reads.
+back as a :class:`ProtocolError` in the message stream, which the link logs and counts (and drops
+the connection after too many). What comes out never depends on how the stream was cut into
+reads. The rules, in the order the decoder meets them:
 
-Size: a message (its bytes up to its empty line; messages are split from the left, so a message
-ends at the first empty line after its start) over :data:`MAX_MESSAGE_BYTES` is one
-ProtocolError, whether it came in one read or many. Once an incomplete message is over the limit
-(plus the 3 bytes that could begin its empty line) it is dropped and everything up to its empty
-line is discarded unread: nothing inside an oversized message can come out as a message or a
-header (resyncing mid-message let data such as ``Note: Event: Hangup`` become an event). Memory
-stays bounded: at most the limit and one read are buffered.
+* **Size**: a message (its bytes up to its empty line) over :data:`MAX_MESSAGE_BYTES` is one
+  ProtocolError, whether it came in one read or many. Once an incomplete message is over the
+  limit (plus the 3 bytes that could begin its empty line) it is dropped and everything up to
+  its empty line is discarded unread: nothing inside an oversized message can come out as a
+  message or a header (resyncing mid-message let data such as ``Note: Event: Hangup`` become an
+  event). Memory stays bounded: at most the limit and one read are buffered.
+* **Line endings**: lines end with CRLF only; a bare CR or LF never ends a line, since treating
+  one as a line break would let text inside a value start a line.
+* **First line**: a message starts at the first line, at a line start, that is ``Event:``,
+  ``Response:`` or ``Action:`` (the key in any case) and holds no bare CR or LF
+  (``Event: Hangup\\rChannel: x`` names no event). Lines before it are garbage glued in front
+  (no empty line between): one ProtocolError, and they are left out, so a header never comes
+  from garbage, even one that looks like ``Key: Value``. Never from the middle of a line:
+  garbage glued to a message without a line break costs that message, because ``Event:``
+  mid-line is what a header value holding it looks like. A block without such a line is one
+  ProtocolError.
+* **Other lines**: a line that is not ``Key: Value`` (or has a bare CR or LF in its key) is left
+  out and reported by one ProtocolError per message, naming it; the message keeps its other
+  headers, since a dialer must not lose a Hangup to one odd line. A bare CR or LF inside a
+  value stays in the value without an error: it cannot start a line, and values carry what
+  callers send, which must not be able to raise protocol errors and so tear the link down.
 
 Speed: a loaded dialer receives thousands of events a second, and most of them are never read
 beyond their name (VarSet, Newexten, DeviceStateChange: about half of a busy server's traffic,
@@ -41,14 +57,15 @@ block's first line is taken apart into its ``Event``/``Response``/``Action`` kin
 such lines the later split (``": "`` replaced by CRLF and one split, or a partition per line
 when a value holds ``": "``) is the same as the eager decode's ``partition(": ")`` per line, and
 the line a search for ``"\\r\\n" + key + ": "`` finds is the one the split would give that key
-(see :func:`_needles`). Dropped blocks are not checked beyond their first line, as in the eager
-decode. A block that does not fit -- a bad line, a one-line message, a first line that is not
-``Kind: name`` -- goes through the eager, line-by-line decode on its own; invalid UTF-8 sends the
-read's blocks there, and a read holding a message over the limit is framed a run of blocks at a
-time around it. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid streams,
-arbitrary byte soup, streams with odd lines and keys that clash when case is ignored through both
-paths (``_lazy`` off and on) under random read splits and compare every accessor; the recorded
-sessions are compared too.
+(see :func:`_needles`). A bare CR or LF in a value is neither a line break for the split nor
+for the search, as for the eager decode. Dropped blocks are not checked beyond their first line,
+as in the eager decode. A block that does not fit -- a bad line, a one-line message, a first line
+that is not ``Kind: name`` without a bare CR or LF -- goes through the eager, line-by-line decode
+on its own; invalid UTF-8 sends the read's blocks there, and a read holding a message over the
+limit is framed a run of blocks at a time around it. The Hypothesis tests in
+``tests/unit/test_ami_codec.py`` feed valid streams, arbitrary byte soup, streams with odd lines
+and keys that clash when case is ignored through both paths (``_lazy`` off and on) under random
+read splits and compare every accessor; the recorded sessions are compared too.
 """
 
 from __future__ import annotations
@@ -320,8 +337,6 @@ class ProtocolError:
     raw: bytes
 
 
-# Where a real message may start inside a block that began with garbage.
-_MESSAGE_START = re.compile(r"(?:Event|Response|Action): ")
 _partition = str.partition
 _first = itemgetter(0)
 _Head = tuple[MessageKind, str]
@@ -381,61 +396,126 @@ def _split_line(line: str) -> tuple[str, str] | None:
     return key, value
 
 
-def _decode_text(text: str, raw: bytes) -> Message | ProtocolError:
-    """Decode one message (without its terminating empty line)."""
-    # Fast path: partition every line in C and transpose; exact whenever every line has ": ".
-    keys, seps, values = zip(*map(_partition, text.split("\r\n"), repeat(": ")), strict=True)
-    kind = _KIND_BY_KEY.get(keys[0])
-    if kind is not None and "" not in seps and "" not in keys:
-        return _eager(kind, values[0], keys, values)
-    return _decode_slow(text, raw)
+def _raw(text: str) -> bytes:
+    """What a ProtocolError keeps of ``text`` for the log."""
+    return text[:_RAW_KEEP].encode("utf-8", errors="replace")[:_RAW_KEEP]
 
 
-def _decode_slow(text: str, raw: bytes) -> Message | ProtocolError:
+def _no_break(text: str) -> bool:
+    return "\r" not in text and "\n" not in text
+
+
+def _garbage_problem(line: str) -> str:
+    """Why a line before a message's first line (or of a block without one) is not AMI."""
+    if "\n" in line:
+        return f"bare LF in line {line[:80]!r}"
+    if "\r" in line:
+        return f"bare CR in line {line[:80]!r}"
+    if _split_line(line) is None:
+        return f"line without 'Key: Value': {line[:80]!r}"
+    return f"header before the Event, Response or Action line: {line[:80]!r}"
+
+
+def _body_pair(line: str) -> tuple[str, str] | None:
+    """A header line after the first: ``(key, value)``, or ``None`` when it is not one.
+
+    A bare CR or LF in a key is corruption (keys come from Asterisk's code); in a value it is
+    kept: lines end only at CRLF, so it cannot start a line, and values carry what callers send
+    (a caller ID name), which must not raise protocol errors that could tear the link down.
+    """
+    pair = _split_line(line)
+    if pair is None or "\r" in pair[0] or "\n" in pair[0]:
+        return None
+    return pair
+
+
+def _decode_slow(
+    text: str, drop: frozenset[str] = frozenset()
+) -> tuple[list[Message | ProtocolError], bool]:
+    """Decode one block (a message without its empty line) line by line; any block will do.
+
+    Returns what came out, in stream order, and whether the message was an event to drop:
+
+    * The message starts at the first line, at a line start, that is ``Event|Response|Action:
+      name`` (the key in any case) without a bare CR or LF. Lines before it are garbage glued in
+      front: reported by one ProtocolError and left out (a header never comes from them). Never
+      from the middle of a line: ``Note: Event: Hangup`` is a header, not a message.
+    * No such line: the block is one ProtocolError.
+    * After the first line, a line that is not ``Key: Value`` is left out and reported (one
+      ProtocolError per message, before it); the message keeps its other headers. A dialer
+      must not lose a Hangup to one odd line.
+    """
+    lines = text.split("\r\n")
+    start = -1
+    kind: MessageKind | None = None
+    name = ""
+    for i, line in enumerate(lines):
+        if line and "\r" not in line and "\n" not in line:
+            pair = _split_line(line)
+            if pair is not None:
+                kind = _KIND_BY_KEY.get(pair[0]) or _KIND_BY_LOWER_KEY.get(pair[0].lower())
+                if kind is not None:
+                    start = i
+                    name = pair[1]
+                    break
+    out: list[Message | ProtocolError] = []
+    garbage = [line for line in (lines if kind is None else lines[:start]) if line]
+    if garbage:
+        if kind is None:
+            problems = [_garbage_problem(line) for line in garbage]
+            reason = next(
+                (p for p in problems if not p.startswith("header before")),
+                "message has no Event, Response or Action",
+            )
+            out.append(ProtocolError(reason, _raw(text)))
+        else:
+            reason = f"garbage in front of {kind.value} {name!r}: {_garbage_problem(garbage[0])}"
+            out.append(ProtocolError(reason, _raw("\r\n".join(garbage))))
+    if kind is None:
+        return out, False
+    if kind is MessageKind.EVENT and name in drop:
+        return out, True  # dropped events are not read beyond their first line
     keys: list[str] = []
     values: list[str] = []
-    for line in text.split("\r\n"):
-        if not line.strip():
+    bad: list[str] = []
+    for line in lines[start:]:
+        if not line:
             continue
-        pair = _split_line(line)
+        pair = _body_pair(line)
         if pair is None:
-            return ProtocolError(f"line without 'Key: Value': {line[:80]!r}", raw[:_RAW_KEEP])
+            bad.append(line)
+            continue
         keys.append(pair[0])
         values.append(pair[1])
-    if not keys:
-        return ProtocolError("empty message", raw[:_RAW_KEEP])
-    for i, key in enumerate(keys):
-        kind = _KIND_BY_KEY.get(key) or _KIND_BY_LOWER_KEY.get(key.lower())
-        if kind is not None:
-            return _eager(kind, values[i], tuple(keys), tuple(values))
-    return ProtocolError("message has no Event, Response or Action", raw[:_RAW_KEEP])
+    if bad:
+        what = (
+            "bare CR or LF in a header name"
+            if _split_line(bad[0]) is not None
+            else "line without 'Key: Value'"
+        )
+        reason = f"{len(bad)} line(s) left out of {kind.value} {name!r}: {what}: {bad[0][:80]!r}"
+        out.append(ProtocolError(reason, _raw(bad[0])))
+    out.append(_eager(kind, name, tuple(keys), tuple(values)))
+    return out, False
 
 
 def decode_message(block: bytes) -> Message | ProtocolError:
     """Decode one message without its terminating empty line.
 
     Invalid UTF-8 is replaced (a stray Latin-1 byte in a caller name must not cost the event).
+    Strict: when anything in the block is wrong (garbage in front, a bad line) the first
+    ProtocolError is returned. :meth:`AmiDecoder.feed` keeps such a message and reports the
+    error beside it.
     """
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
         text = block.decode("utf-8", errors="replace")
-    return _decode_text(text, block)
-
-
-def _salvage(text: str, error: ProtocolError, out: list[Message | ProtocolError]) -> None:
-    """Garbage glued in front of a message: keep the message, report the garbage."""
-    for m in _MESSAGE_START.finditer(text):
-        start = m.start()
-        if start == 0:
-            continue
-        salvaged = _decode_text(text[start:], text[start:].encode())
-        if not isinstance(salvaged, ProtocolError):
-            garbage = text[:start].encode("utf-8", errors="replace")
-            out.append(ProtocolError(error.reason, garbage[:_RAW_KEEP]))
-            out.append(salvaged)
-            return
-    out.append(error)
+    got, _ = _decode_slow(text)
+    for item in got:
+        if isinstance(item, ProtocolError):
+            return item
+    return got[0] if got else ProtocolError("empty message", block[:_RAW_KEEP])
 
 
 def _first_of_run(buf: bytes, end: int) -> int:
@@ -637,7 +717,7 @@ class AmiDecoder:
             return known
         key, sep, name = head.partition(": ")
         kind = _KIND_BY_KEY.get(key)
-        if kind is None or not sep:
+        if kind is None or not sep or "\r" in name or "\n" in name:
             info = _ODD
         elif kind is MessageKind.EVENT and name in self._drop:
             info = _DROP
@@ -665,23 +745,24 @@ class AmiDecoder:
             if kind is not None:
                 nl = find(block, "\r\n", i)
                 name = block[i + 2 : nl] if nl >= 0 else block[i + 2 :]
-                if kind is event and drop and name in drop:
-                    self.dropped += 1
-                    continue
-                keys, seps, values = zip(
-                    *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
-                )
-                if "" not in seps and "" not in keys:
-                    append(_eager(kind, name, keys, values))
-                    continue
-            if not block.strip("\r\n"):
-                continue
-            msg = _decode_slow(block, block.encode("utf-8", errors="replace"))
-            if isinstance(msg, ProtocolError):
-                self.protocol_errors += 1
-                _salvage(block, msg, out)
-            else:
-                out.append(msg)
+                if "\r" not in name and "\n" not in name:
+                    if kind is event and drop and name in drop:
+                        self.dropped += 1
+                        continue
+                    keys, seps, values = zip(
+                        *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
+                    )
+                    joined = "".join(keys)  # a bare CR or LF in a key: the slow decode
+                    if "" not in seps and "" not in keys and _no_break(joined):
+                        append(_eager(kind, name, keys, values))
+                        continue
+            got, dropped = _decode_slow(block, drop)
+            for item in got:
+                if isinstance(item, ProtocolError):
+                    self.protocol_errors += 1
+                append(item)
+            if dropped:
+                self.dropped += 1
 
 
 Fields = Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]]

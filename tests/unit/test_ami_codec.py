@@ -552,6 +552,36 @@ def test_command_output_as_asterisk_22_sends_it_has_no_error() -> None:
     assert dec.protocol_errors == 0
 
 
+def test_lf_only_framing_is_reported_at_once_and_by_name() -> None:
+    """Audit 4: a peer framing with bare LF never sends CRLF CRLF. It is reported at its first
+    line ending, not after 1 MiB as an oversized message."""
+    dec = AmiDecoder()
+    out = dec.feed(b"Asterisk Call Manager/11.0.0\n")
+    assert len(out) == 1 and isinstance(out[0], ProtocolError)
+    assert "bare LF" in out[0].reason and "banner" in out[0].reason
+    out = dec.feed(b"Response: Success\nActionID: l-1\n")
+    assert len(out) == 1 and isinstance(out[0], ProtocolError) and "bare LF" in out[0].reason
+    assert dec.feed(b"Message: Authentication accepted\n\nEvent: FullyBooted\n\n") == []
+    assert dec.protocol_errors == 2
+    # After a CRLF banner too, and once per message however the reads split.
+    whole = _run(AmiDecoder(), [banner() + b"Event: Hangup\nUniqueid: 1\n\n"])
+    assert [type(m) for m in whole] == [Message, ProtocolError]
+    assert whole[1].reason.startswith("bare LF line ending")  # type: ignore[union-attr]
+
+
+def test_a_bare_lf_first_line_is_reported_once_however_reads_split() -> None:
+    data = b"junk\nmore\r\nEvent: Hangup\r\nUniqueid: 1.1\r\n\r\n" + HANGUP
+    expected = None
+    for cut in range(len(data) + 1):
+        out = _run(AmiDecoder(expect_banner=False), [data[:cut], data[cut:]])
+        kinds = [type(m) for m in out]
+        assert kinds == [ProtocolError, Message, Message], cut
+        assert "bare LF" in out[0].reason  # type: ignore[union-attr]
+        msgs = [m for m in out if isinstance(m, Message)]
+        expected = expected or msgs
+        assert msgs == expected
+
+
 def test_bare_cr_in_the_first_line_is_reported() -> None:
     """Audit 5: ``Event: Hangup\\rChannel: x`` is no event name. (A bare CR or LF inside a
     header value stays in the value: it cannot start a line, and callers control some values.)"""
@@ -579,3 +609,81 @@ def test_garbage_with_a_colon_in_front_of_a_message_is_reported() -> None:
             assert "garbage in front of event 'Hangup'" in out[0].reason  # type: ignore[union-attr]
             assert out[1].keys == ("Event", "Channel", "Uniqueid", "Cause")  # type: ignore[union-attr]
             assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+
+
+# A forged Hangup: wherever it appears below, no message may come out of it.
+FORGED = b"Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: forged\r\nCause: 16"
+# Blocks where FORGED follows text on the same line (by CRLF framing) or follows a bare CR/LF.
+MID_LINE = st.sampled_from(
+    [b"junk ", b"Note: ", b"\x00\xff", b"xx:yy", b"x\n", b"x\r", b"Event: UserEvent\r", b"\n"]
+)
+
+
+def _near_limit(extra: int, forged_at_line_start: bool, forged_first: bool) -> bytes:
+    """A UserEvent of ``MAX_MESSAGE_BYTES + extra`` bytes (without its empty line) holding FORGED:
+    in one line after ``Note: `` when it may be accepted, else as lines of their own."""
+    from dialerd.ami.codec import MAX_MESSAGE_BYTES
+
+    forged = FORGED if forged_at_line_start else b"Note: " + FORGED.replace(b"\r\n", b" ")
+    head = b"Event: UserEvent\r\nUserEvent: big\r\n"
+    if forged_first:
+        head += forged + b"\r\n"
+    head += b"Data: "
+    tail = b"" if forged_first else b"\r\n" + forged
+    size = MAX_MESSAGE_BYTES + extra
+    return head + b"x" * (size - len(head) - len(tail)) + tail + b"\r\n\r\n"
+
+
+PART = st.one_of(
+    st.integers(min_value=0, max_value=99).map(lambda n: ("legit", n)),
+    st.tuples(MID_LINE, st.booleans()).map(lambda t: ("mid", t)),
+    st.tuples(st.integers(min_value=-3, max_value=4), st.booleans(), st.booleans()).map(
+        lambda t: ("big", t)
+    ),
+)
+
+
+@given(
+    st.lists(PART, min_size=1, max_size=5),
+    st.lists(st.integers(min_value=0, max_value=6 << 20), max_size=6),
+    st.sampled_from([4096, 60_000, 65536]),
+)
+@settings(max_examples=60, deadline=None)
+def test_no_message_comes_from_mid_line_or_from_inside_a_dropped_oversized_message(
+    parts: list[tuple[str, object]], cuts: list[int], chunk: int
+) -> None:
+    """Property (audit 1, 2, 4, 5): however the stream is read, the messages out are exactly the
+    real ones: the legit Hangups and the UserEvents within the limit, never the forged Hangup
+    hidden mid-line, after a bare CR or LF, or inside a message over the limit; and the same
+    number of ProtocolErrors."""
+    data = b""
+    expected: list[tuple[str, str | None]] = []
+    for what, arg in parts:
+        if what == "legit":
+            data += encode("Event", "Hangup", [("Uniqueid", f"ok-{arg}"), ("Cause", "16")])
+            expected.append(("Hangup", f"ok-{arg}"))
+        elif what == "mid":
+            prefix, lf_framed = arg  # type: ignore[misc]
+            forged = FORGED.replace(b"\r\n", b"\n") + b"\n\n" if lf_framed else FORGED
+            data += prefix + forged + b"\r\n\r\n"
+        else:
+            extra, at_line_start, first = arg  # type: ignore[misc]
+            at_line_start = at_line_start and extra > 0  # within the limit it would be a header
+            data += _near_limit(extra, at_line_start, first)
+            if extra <= 0:
+                expected.append(("UserEvent", None))
+    results = []
+    for chunks in ([data], _chunks(data, chunk), _split(data, cuts)):
+        for lazy in (True, False):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = _run(dec, chunks)
+            msgs = [m for m in out if isinstance(m, Message)]
+            assert [(m.name, m.get("Uniqueid")) for m in msgs] == expected
+            for m in msgs:
+                assert "forged" not in m.getall("Uniqueid")
+                assert "Local/evil" not in m.getall("Channel")
+            errors = sum(isinstance(m, ProtocolError) for m in out)
+            assert errors == dec.protocol_errors
+            results.append(errors)
+    assert len(set(results)) == 1, results

@@ -25,7 +25,12 @@ reads. The rules, in the order the decoder meets them:
   message or a header (resyncing mid-message let data such as ``Note: Event: Hangup`` become an
   event). Memory stays bounded: at most the limit and one read are buffered.
 * **Line endings**: lines end with CRLF only; a bare CR or LF never ends a line, since treating
-  one as a line break would let text inside a value start a line.
+  one as a line break would let text inside a value start a line. LF-only framing is refused,
+  not accepted: Asterisk always writes CRLF, panoramisk splits on CRLF CRLF too, and accepting
+  LF would make a bare LF in a value (a caller ID name) able to forge headers. A peer that
+  frames with bare LF never sends CRLF CRLF, so it is named at once: a message (or banner) whose
+  first line ends in a bare LF gives a ProtocolError with :data:`LF_REASON` as soon as that line
+  arrives, once per message, not an "oversized message" after 1 MiB.
 * **First line**: a message starts at the first line, at a line start, that is ``Event:``,
   ``Response:`` or ``Action:`` (the key in any case) and holds no bare CR or LF
   (``Event: Hangup\\rChannel: x`` names no event). Lines before it are garbage glued in front
@@ -83,7 +88,7 @@ _SEP = b"\r\n\r\n"
 #: A peer that sends this much without an empty line is not speaking AMI.
 MAX_MESSAGE_BYTES = 1 << 20
 #: An incomplete message longer than this is over the limit even if its last 3 bytes begin its
-#: empty line.
+#: empty line; only the first line's LF within it counts (see _lf_head).
 _PENDING_MAX = MAX_MESSAGE_BYTES + 3
 TOO_LARGE_REASON = "message larger than MAX_MESSAGE_BYTES"
 #: How much of a bad message a ProtocolError keeps (for the log).
@@ -396,6 +401,10 @@ def _split_line(line: str) -> tuple[str, str] | None:
     return key, value
 
 
+#: The reason given for a message whose first line ends with a bare LF (see the module docstring).
+LF_REASON = "bare LF line ending: AMI lines end with CRLF (LF-only framing is not accepted)"
+
+
 def _raw(text: str) -> bytes:
     """What a ProtocolError keeps of ``text`` for the log."""
     return text[:_RAW_KEEP].encode("utf-8", errors="replace")[:_RAW_KEEP]
@@ -403,6 +412,19 @@ def _raw(text: str) -> bytes:
 
 def _no_break(text: str) -> bool:
     return "\r" not in text and "\n" not in text
+
+
+def _lf_head(data: bytes) -> bool:
+    """Whether the first line of ``data`` (a message, or the start of one) has a bare LF: its
+    first ``\n`` is not preceded by ``\r``. The same test as ``"\n" in first_line`` once the
+    message is complete and split on CRLF, so it can be made before the message is complete.
+
+    Only the first ``MAX_MESSAGE_BYTES + 3`` bytes count: an incomplete message is dropped once
+    it is longer (see :meth:`AmiDecoder.feed`), so a LF further on is never seen in split reads
+    and must not be reported when the message came in one read either.
+    """
+    nl = data.find(b"\n", 0, _PENDING_MAX)
+    return nl == 0 or (nl > 0 and data[nl - 1] != 13)
 
 
 def _garbage_problem(line: str) -> str:
@@ -430,7 +452,7 @@ def _body_pair(line: str) -> tuple[str, str] | None:
 
 
 def _decode_slow(
-    text: str, drop: frozenset[str] = frozenset()
+    text: str, drop: frozenset[str] = frozenset(), skip_head: bool = False
 ) -> tuple[list[Message | ProtocolError], bool]:
     """Decode one block (a message without its empty line) line by line; any block will do.
 
@@ -441,6 +463,9 @@ def _decode_slow(
       front: reported by one ProtocolError and left out (a header never comes from them). Never
       from the middle of a line: ``Note: Event: Hangup`` is a header, not a message.
     * No such line: the block is one ProtocolError.
+    * When the block's first line has a bare LF, that error gives :data:`LF_REASON`; with
+      ``skip_head`` (the decoder already reported it while the message was incomplete) it is
+      not given again.
     * After the first line, a line that is not ``Key: Value`` is left out and reported (one
       ProtocolError per message, before it); the message keeps its other headers. A dialer
       must not lose a Hangup to one odd line.
@@ -461,7 +486,10 @@ def _decode_slow(
     out: list[Message | ProtocolError] = []
     garbage = [line for line in (lines if kind is None else lines[:start]) if line]
     if garbage:
-        if kind is None:
+        if "\n" in lines[0]:
+            if not skip_head:
+                out.append(ProtocolError(LF_REASON, _raw(text)))
+        elif kind is None:
             problems = [_garbage_problem(line) for line in garbage]
             reason = next(
                 (p for p in problems if not p.startswith("header before")),
@@ -549,6 +577,7 @@ class AmiDecoder:
         "dropped",
         "_lazy",
         "_skipping",
+        "_head_reported",
     )
 
     def __init__(self, expect_banner: bool = True, drop_events: Iterable[str] = ()) -> None:
@@ -563,6 +592,8 @@ class AmiDecoder:
         #: Discarding the rest of a message over MAX_MESSAGE_BYTES, up to its empty line;
         #: ``_buf`` then holds only the last 3 bytes seen (an empty line split across reads).
         self._skipping = False
+        #: The incomplete message in ``_buf`` has a first line with a bare LF, already reported.
+        self._head_reported = False
         self.protocol_errors = 0
         self.dropped = 0
 
@@ -588,31 +619,34 @@ class AmiDecoder:
         else:
             buf = self._buf + data if self._buf else data
         if self._expect_banner:
-            nl = buf.find(b"\r\n")
+            nl = buf.find(b"\n")
             if nl < 0:
                 if len(buf) > MAX_MESSAGE_BYTES:
-                    out.append(ProtocolError("no AMI banner", buf[:_RAW_KEEP]))
-                    self.protocol_errors += 1
+                    self._error(out, "no AMI banner", buf)
                     buf = b""
                 self._buf = buf
                 return out
-            line = buf[:nl].decode("utf-8", errors="replace")
-            buf = buf[nl + 2 :]
+            line = buf[:nl]
+            buf = buf[nl + 1 :]
             self._expect_banner = False
-            if line.startswith(BANNER_PREFIX):
-                out.append(_eager(MessageKind.BANNER, line, (), ()))
+            text = line[:-1].decode("utf-8", errors="replace")
+            if not line.endswith(b"\r"):
+                self._error(out, f"no AMI banner: {LF_REASON}", line)
+            elif text.startswith(BANNER_PREFIX) and "\r" not in text:
+                out.append(_eager(MessageKind.BANNER, text, (), ()))
             else:
-                out.append(ProtocolError("no AMI banner", line.encode()[:_RAW_KEEP]))
-                self.protocol_errors += 1
+                self._error(out, "no AMI banner", line)
         end = buf.rfind(_SEP)
         if end < 0:
             rest = buf
+            if not self._head_reported and _lf_head(rest):
+                self._lf_early(out, rest)
         else:
             if buf[end - 1] == 10 and end >= 2 and buf[end - 2] == 13:
                 end = _first_of_run(buf, end)
             rest = buf[end + 4 :]
             region = buf[:end]
-            if len(region) > MAX_MESSAGE_BYTES:
+            if len(region) > MAX_MESSAGE_BYTES or self._head_reported:
                 self._frame_checked(region, out)
             else:
                 try:  # _frame_region, inline: this runs once per read
@@ -626,11 +660,26 @@ class AmiDecoder:
                         self._decode_blocks(text.split("\r\n\r\n"), out)
         if len(rest) > _PENDING_MAX:
             # Even if its last 3 bytes begin the empty line, the message is over the limit.
+            if not self._head_reported and _lf_head(rest):
+                self._lf_early(out, rest)
             self._error(out, TOO_LARGE_REASON, rest)
+            self._head_reported = False
             self._skipping = True
             rest = rest[-3:]
         self._buf = rest
         return out
+
+    def _lf_early(self, out: list[Message | ProtocolError], rest: bytes) -> None:
+        """Report the bare-LF first line of the incomplete message now, and only now.
+
+        A peer framing with bare LF never sends CRLF CRLF: its messages never complete, so it is
+        named at its first line end instead of as an oversized message after 1 MiB. Checked in
+        reads that complete no message (every read from such a peer) and before an incomplete
+        message is dropped as oversized; any other message with a bare-LF first line is reported
+        when it completes (see _decode_slow). Either way once, at the same place in the output.
+        """
+        self._head_reported = True
+        self._error(out, LF_REASON, rest)
 
     def _frame_region(self, region: bytes, out: list[Message | ProtocolError]) -> None:
         """Complete messages, none over the limit, without the last empty line."""
@@ -648,16 +697,26 @@ class AmiDecoder:
 
     def _frame_checked(self, region: bytes, out: list[Message | ProtocolError]) -> None:
         """Complete messages, one at a time where needed: a message over the limit is one
-        ProtocolError, whatever the reads were."""
+        ProtocolError (what the reads were does not matter), and the first message, when its
+        bare-LF first line was reported while it was incomplete, is not reported again."""
+        skip_head = self._head_reported
+        self._head_reported = False
         run: list[bytes] = []
-        for block in region.split(_SEP):
-            if len(block) <= MAX_MESSAGE_BYTES:
+        for i, block in enumerate(region.split(_SEP)):
+            skip = skip_head and i == 0
+            too_large = len(block) > MAX_MESSAGE_BYTES
+            if not (skip or too_large):
                 run.append(block)
                 continue
             if run:
                 self._frame_region(_SEP.join(run), out)
                 run = []
-            self._error(out, TOO_LARGE_REASON, block)
+            if too_large:
+                if not skip and _lf_head(block):
+                    self._error(out, LF_REASON, block)
+                self._error(out, TOO_LARGE_REASON, block)
+            else:
+                self._decode_blocks((block.decode("utf-8", errors="replace"),), out, True)
         if run:
             self._frame_region(_SEP.join(run), out)
 
@@ -728,10 +787,13 @@ class AmiDecoder:
         self._heads[head] = info
         return info
 
-    def _decode_blocks(self, blocks: Iterable[str], out: list[Message | ProtocolError]) -> None:
+    def _decode_blocks(
+        self, blocks: Iterable[str], out: list[Message | ProtocolError], skip_head: bool = False
+    ) -> None:
         """Decode complete blocks into ``out`` now, line by line (the eager decode).
 
         The framing path must give the same messages; the tests compare both (``_lazy``).
+        ``skip_head``: the first block's bare-LF first line was already reported.
         """
         drop = self._drop
         kinds = _KIND_BY_KEY
@@ -748,6 +810,7 @@ class AmiDecoder:
                 if "\r" not in name and "\n" not in name:
                     if kind is event and drop and name in drop:
                         self.dropped += 1
+                        skip_head = False
                         continue
                     keys, seps, values = zip(
                         *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
@@ -755,8 +818,10 @@ class AmiDecoder:
                     joined = "".join(keys)  # a bare CR or LF in a key: the slow decode
                     if "" not in seps and "" not in keys and _no_break(joined):
                         append(_eager(kind, name, keys, values))
+                        skip_head = False
                         continue
-            got, dropped = _decode_slow(block, drop)
+            got, dropped = _decode_slow(block, drop, skip_head)
+            skip_head = False
             for item in got:
                 if isinstance(item, ProtocolError):
                     self.protocol_errors += 1

@@ -93,17 +93,20 @@ def test_garbage_between_messages_costs_no_real_message(garbage: bytes) -> None:
     before = encode("Event", "Hangup", [("Uniqueid", "a-1"), ("Cause", "16")])
     after = encode("Event", "Hangup", [("Uniqueid", "b-1"), ("Cause", "17")])
     garbage = garbage.replace(b"\r\n\r\n", b"")
-    out = _feed_all([banner() + before + garbage + after])
+    # Garbage glued in front as lines of its own (a message only ever starts at a line start:
+    # see test_event_in_the_middle_of_a_line_is_never_a_message).
+    out = _feed_all([banner() + before + garbage + b"\r\n" + after])
     msgs = [m for m in out if isinstance(m, Message) and m.kind is MessageKind.EVENT]
     assert [m.get("Uniqueid") for m in msgs][-1] == "b-1"
     assert msgs[0].get("Uniqueid") == "a-1"
 
 
 def test_garbage_glued_to_a_message_is_reported_and_the_message_salvaged() -> None:
-    data = banner() + b"\x00\xffjunk" + encode("Event", "Hangup", [("Uniqueid", "x")])
+    data = banner() + b"\x00\xffjunk\r\n" + encode("Event", "Hangup", [("Uniqueid", "x")])
     out = _feed_all([data])
     assert isinstance(out[1], ProtocolError)
     assert isinstance(out[2], Message) and out[2].get("Uniqueid") == "x"
+    assert out[2].keys == ("Event", "Uniqueid")
 
 
 def test_utf8_character_split_across_reads_survives() -> None:
@@ -158,9 +161,13 @@ def test_line_without_colon_is_a_protocol_error() -> None:
 def test_oversized_message_is_dropped_with_an_error() -> None:
     dec = AmiDecoder(expect_banner=False)
     out = dec.feed(b"Event: X\r\nData: " + b"x" * (1 << 20) + b"\r\n")
-    assert isinstance(out[0], ProtocolError)
+    assert len(out) == 1 and isinstance(out[0], ProtocolError)
     assert dec.buffered == 0
+    # Up to its empty line, what follows is still the oversized message, never one of its own.
+    assert dec.feed(b"Event: Hangup\r\nUniqueid: forged\r\n") == []
+    assert dec.feed(b"\r") == [] and dec.feed(b"\n") == []  # the empty line, split
     assert dec.feed(encode("Event", "Y"))[0].name == "Y"  # type: ignore[union-attr]
+    assert dec.protocol_errors == 1
 
 
 def test_drop_events_skips_noise_by_name_only() -> None:
@@ -199,7 +206,12 @@ def test_recorded_load_stream_decodes_without_error(transcripts_dir: Path) -> No
 
 FRAGMENTS = st.lists(
     st.one_of(
-        st.sampled_from([b"\r\n", b"\r\n\r\n", b"Event: Hangup\r\n", b"Cause: 16\r\n", b": x\r\n"]),
+        st.sampled_from(
+            [b"\r\n", b"\r\n\r\n", b"Event: Hangup\r\n", b"Cause: 16\r\n", b": x\r\n"]
+            # bare CR and LF, LF-only framing, a header-like garbage line, Event mid-line
+            + [b"\r", b"\n", b"\n\n", b"junk: x\r\n", b"Note: Event: Hangup\r\n"]
+            + [b"Event: Hangup\rChannel: x\r\n", b"broken header\r\n", b"Event: Hangup\n"]
+        ),
         st.binary(max_size=12),
     ),
     max_size=20,
@@ -220,6 +232,17 @@ def test_any_split_of_any_stream_gives_the_same_messages_and_error_count(
     assert sum(isinstance(m, ProtocolError) for m in split) == sum(
         isinstance(m, ProtocolError) for m in whole
     )
+    # A message's headers start at its Event/Response/Action line, never at garbage before it,
+    # and its name and keys hold no line break.
+    first = {
+        MessageKind.EVENT: "event",
+        MessageKind.RESPONSE: "response",
+        MessageKind.ACTION: "action",
+    }
+    for m in whole:
+        if isinstance(m, Message) and m.kind is not MessageKind.BANNER:
+            assert m.keys[0].lower() == first[m.kind]
+            assert all("\r" not in k and "\n" not in k for k in (m.name, *m.keys))
 
 
 # --- Headers on demand: a framed message keeps its text and splits it when first read. ---------
@@ -290,6 +313,7 @@ def test_on_demand_and_eager_decoding_agree_on_any_stream(
 LINE = st.one_of(
     st.tuples(KEY, VALUE).map(lambda kv: f"{kv[0]}: {kv[1]}"),
     st.sampled_from(["nonsense", ": no key", "Key:", "a:b: c", "Key: a: b", "Key: x\r", "\n"]),
+    st.sampled_from(["broken header", "Chan\rnel: x", "Key\n: v", " ", "Event: Other", "a\nb"]),
     VALUE,
 )
 
@@ -404,3 +428,262 @@ def test_first_lines_are_learned_once_and_names_shared() -> None:
     out = dec.feed(many)
     assert [m.name for m in out if isinstance(m, Message)][-1] == f"E{codec._HEADS_MAX + 9}"
     assert len(dec._heads) <= codec._HEADS_MAX
+
+
+# --- Resync, size limit, odd lines: nothing is invented, nothing real is lost to one odd line. ---
+
+EVIL_TAIL = (
+    b"\r\nNote: Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: 999.1\r\nCause: 16\r\n\r\n"
+)
+HANGUP = encode("Event", "Hangup", [("Channel", "Local/ok"), ("Uniqueid", "1.1"), ("Cause", "16")])
+
+
+def _typed(out: list[Message | ProtocolError]) -> list[object]:
+    from dialerd.ami.events import normalise
+
+    return [normalise(m) for m in out if isinstance(m, Message)]
+
+
+def _chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def test_resync_after_an_oversized_message_invents_no_event() -> None:
+    """Audit 1: a UserEvent over the limit whose data ends in a line holding ``Event: Hangup``
+    mid-line and forged headers after it. The whole message is dropped up to its empty line, as
+    one ProtocolError; the decoder resumes with the next real message."""
+    evil = b"Event: UserEvent\r\nData: " + b"x" * (2 << 20) + EVIL_TAIL
+    for chunks in (_chunks(evil + HANGUP, 60_000), [evil + HANGUP], _chunks(evil + HANGUP, 4096)):
+        dec = AmiDecoder(expect_banner=False)
+        out = _run(dec, chunks)
+        assert [type(m) for m in out] == [ProtocolError, Message], len(chunks)
+        assert out[0].reason == "message larger than MAX_MESSAGE_BYTES"  # type: ignore[union-attr]
+        assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+        assert [getattr(e, "uniqueid", None) for e in _typed(out)] == ["1.1"]
+        assert dec.protocol_errors == 1 and dec.buffered == 0
+
+
+def test_event_in_the_middle_of_a_line_is_never_a_message() -> None:
+    """Audit 1: salvage starts a message only at a line start."""
+    for block in (
+        b"xxxx\r\nNote: Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: 999.1\r\nCause: 16",
+        b"\x00\xffjunkEvent: Hangup\r\nUniqueid: 999.1",
+        b"Data: Event: Hangup\r\nUniqueid: 999.1",
+    ):
+        for lazy in (True, False):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = dec.feed(block + b"\r\n\r\n" + HANGUP)
+            assert [type(m) for m in out] == [ProtocolError, Message], block
+            assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+
+
+def test_the_size_limit_does_not_depend_on_how_reads_split() -> None:
+    """Audit 2: a message over MAX_MESSAGE_BYTES is refused whole or split, one at the limit
+    accepted whole or split, whatever the reads (the empty line itself split included)."""
+    from dialerd.ami.codec import MAX_MESSAGE_BYTES
+
+    head = b"Event: UserEvent\r\nData: "
+    for size, accepted in ((MAX_MESSAGE_BYTES, True), (MAX_MESSAGE_BYTES + 1, False)):
+        body = head + b"x" * (size - len(head))
+        assert len(body) == size
+        data = body + b"\r\n\r\n" + HANGUP
+        splits = [[data], _chunks(data, 65536), _chunks(data, 60_000)]
+        splits += [[data[:cut], data[cut:]] for cut in range(size - 2, size + 5)]
+        for chunks in splits:
+            dec = AmiDecoder(expect_banner=False)
+            out = _run(dec, chunks)
+            kinds = [type(m) for m in out]
+            assert kinds == ([Message, Message] if accepted else [ProtocolError, Message])
+            assert out[-1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+            if accepted:
+                assert out[0].get("Data") == "x" * (size - len(head))  # type: ignore[union-attr]
+
+
+def test_a_run_of_empty_lines_frames_the_same_whatever_the_reads() -> None:
+    """Messages are split from the left: after ``A`` CRLF CRLF CRLF the next block begins with
+    the third CRLF, also when a read ends right after it (which once framed from the right).
+    Seen at the size limit: that CRLF makes a message of exactly MAX_MESSAGE_BYTES too large."""
+    from dialerd.ami.codec import MAX_MESSAGE_BYTES
+
+    head = b"Event: UserEvent\r\nData: "
+    body = head + b"x" * (MAX_MESSAGE_BYTES - len(head))
+    first = HANGUP[:-2]  # ends with one CRLF; with the next three: a run of three
+    data = first + b"\r\n\r\n" + body + b"\r\n\r\n" + HANGUP
+    cut = len(first) + 4
+    for chunks in ([data], [data[:cut], data[cut:]], [data[: cut - 1], data[cut - 1 :]]):
+        out = _run(AmiDecoder(expect_banner=False), chunks)
+        assert [type(m) for m in out] == [Message, ProtocolError, Message], len(chunks[0])
+
+
+def test_one_bad_header_line_costs_only_that_line() -> None:
+    """Audit 3: a Hangup with a line that is not ``Key: Value`` is kept with its good headers,
+    and a ProtocolError names the bad line."""
+    data = (
+        b"Event: Hangup\r\nChannel: Local/1@x-0;1\r\nbroken header\r\n"
+        b"Uniqueid: 1.1\r\nCause: 16\r\n\r\n"
+    )
+    for lazy in (True, False):
+        for chunks in ([data], [data[:30], data[30:]]):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = _run(dec, chunks)
+            assert [type(m) for m in out] == [ProtocolError, Message]
+            assert "'broken header'" in out[0].reason  # type: ignore[union-attr]
+            msg = out[1]
+            assert isinstance(msg, Message) and msg.name == "Hangup"
+            assert msg.keys == ("Event", "Channel", "Uniqueid", "Cause")
+            (hangup,) = _typed(out)
+            assert getattr(hangup, "uniqueid", None) == "1.1"
+            assert getattr(hangup, "cause", None) == 16
+            assert dec.protocol_errors == 1
+
+
+def test_command_output_as_asterisk_22_sends_it_has_no_error() -> None:
+    """AMI-NOTES: one ``Output:`` line per line of output, no ``--END COMMAND--``."""
+    data = (
+        b"Response: Success\r\nActionID: c-1\r\nMessage: Command output follows\r\n"
+        b"Output: Asterisk 22.10.1 built by root\r\nOutput: \r\nOutput: a: b\r\n\r\n"
+    )
+    dec = AmiDecoder(expect_banner=False)
+    (msg,) = dec.feed(data)
+    assert isinstance(msg, Message)
+    assert msg.getall("Output") == ["Asterisk 22.10.1 built by root", "", "a: b"]
+    assert dec.protocol_errors == 0
+
+
+def test_lf_only_framing_is_reported_at_once_and_by_name() -> None:
+    """Audit 4: a peer framing with bare LF never sends CRLF CRLF. It is reported at its first
+    line ending, not after 1 MiB as an oversized message."""
+    dec = AmiDecoder()
+    out = dec.feed(b"Asterisk Call Manager/11.0.0\n")
+    assert len(out) == 1 and isinstance(out[0], ProtocolError)
+    assert "bare LF" in out[0].reason and "banner" in out[0].reason
+    out = dec.feed(b"Response: Success\nActionID: l-1\n")
+    assert len(out) == 1 and isinstance(out[0], ProtocolError) and "bare LF" in out[0].reason
+    assert dec.feed(b"Message: Authentication accepted\n\nEvent: FullyBooted\n\n") == []
+    assert dec.protocol_errors == 2
+    # After a CRLF banner too, and once per message however the reads split.
+    whole = _run(AmiDecoder(), [banner() + b"Event: Hangup\nUniqueid: 1\n\n"])
+    assert [type(m) for m in whole] == [Message, ProtocolError]
+    assert whole[1].reason.startswith("bare LF line ending")  # type: ignore[union-attr]
+
+
+def test_a_bare_lf_first_line_is_reported_once_however_reads_split() -> None:
+    data = b"junk\nmore\r\nEvent: Hangup\r\nUniqueid: 1.1\r\n\r\n" + HANGUP
+    expected = None
+    for cut in range(len(data) + 1):
+        out = _run(AmiDecoder(expect_banner=False), [data[:cut], data[cut:]])
+        kinds = [type(m) for m in out]
+        assert kinds == [ProtocolError, Message, Message], cut
+        assert "bare LF" in out[0].reason  # type: ignore[union-attr]
+        msgs = [m for m in out if isinstance(m, Message)]
+        expected = expected or msgs
+        assert msgs == expected
+
+
+def test_bare_cr_in_the_first_line_is_reported() -> None:
+    """Audit 5: ``Event: Hangup\\rChannel: x`` is no event name. (A bare CR or LF inside a
+    header value stays in the value: it cannot start a line, and callers control some values.)"""
+    for lazy in (True, False):
+        dec = AmiDecoder(expect_banner=False)
+        dec._lazy = lazy
+        out = dec.feed(b"Event: Hangup\rChannel: x\r\nUniqueid: 1\r\n\r\n" + HANGUP)
+        assert [type(m) for m in out] == [ProtocolError, Message]
+        assert "bare CR" in out[0].reason  # type: ignore[union-attr]
+        assert out[1].name == "Hangup" and out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+        out = dec.feed(b"Event: Newcallerid\r\nCallerIDName: a\rb\nc\r\n\r\n")
+        assert [m.get("CallerIDName") for m in out] == ["a\rb\nc"]  # type: ignore[union-attr]
+        assert dec.protocol_errors == 1
+
+
+def test_garbage_with_a_colon_in_front_of_a_message_is_reported() -> None:
+    """Audit 6: a garbage line that looks like a header, glued in front of a message (no empty
+    line between), is reported and never becomes one of the message's headers."""
+    for garbage in (b"junk: x\r\n", b"a:b\r\n", b"Uniqueid: forged\r\nChannel: Local/evil\r\n"):
+        for lazy in (True, False):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = dec.feed(garbage + HANGUP)
+            assert [type(m) for m in out] == [ProtocolError, Message], garbage
+            assert "garbage in front of event 'Hangup'" in out[0].reason  # type: ignore[union-attr]
+            assert out[1].keys == ("Event", "Channel", "Uniqueid", "Cause")  # type: ignore[union-attr]
+            assert out[1].get("Uniqueid") == "1.1"  # type: ignore[union-attr]
+
+
+# A forged Hangup: wherever it appears below, no message may come out of it.
+FORGED = b"Event: Hangup\r\nChannel: Local/evil\r\nUniqueid: forged\r\nCause: 16"
+# Blocks where FORGED follows text on the same line (by CRLF framing) or follows a bare CR/LF.
+MID_LINE = st.sampled_from(
+    [b"junk ", b"Note: ", b"\x00\xff", b"xx:yy", b"x\n", b"x\r", b"Event: UserEvent\r", b"\n"]
+)
+
+
+def _near_limit(extra: int, forged_at_line_start: bool, forged_first: bool) -> bytes:
+    """A UserEvent of ``MAX_MESSAGE_BYTES + extra`` bytes (without its empty line) holding FORGED:
+    in one line after ``Note: `` when it may be accepted, else as lines of their own."""
+    from dialerd.ami.codec import MAX_MESSAGE_BYTES
+
+    forged = FORGED if forged_at_line_start else b"Note: " + FORGED.replace(b"\r\n", b" ")
+    head = b"Event: UserEvent\r\nUserEvent: big\r\n"
+    if forged_first:
+        head += forged + b"\r\n"
+    head += b"Data: "
+    tail = b"" if forged_first else b"\r\n" + forged
+    size = MAX_MESSAGE_BYTES + extra
+    return head + b"x" * (size - len(head) - len(tail)) + tail + b"\r\n\r\n"
+
+
+PART = st.one_of(
+    st.integers(min_value=0, max_value=99).map(lambda n: ("legit", n)),
+    st.tuples(MID_LINE, st.booleans()).map(lambda t: ("mid", t)),
+    st.tuples(st.integers(min_value=-3, max_value=4), st.booleans(), st.booleans()).map(
+        lambda t: ("big", t)
+    ),
+)
+
+
+@given(
+    st.lists(PART, min_size=1, max_size=5),
+    st.lists(st.integers(min_value=0, max_value=6 << 20), max_size=6),
+    st.sampled_from([4096, 60_000, 65536]),
+)
+@settings(max_examples=60, deadline=None)
+def test_no_message_comes_from_mid_line_or_from_inside_a_dropped_oversized_message(
+    parts: list[tuple[str, object]], cuts: list[int], chunk: int
+) -> None:
+    """Property (audit 1, 2, 4, 5): however the stream is read, the messages out are exactly the
+    real ones: the legit Hangups and the UserEvents within the limit, never the forged Hangup
+    hidden mid-line, after a bare CR or LF, or inside a message over the limit; and the same
+    number of ProtocolErrors."""
+    data = b""
+    expected: list[tuple[str, str | None]] = []
+    for what, arg in parts:
+        if what == "legit":
+            data += encode("Event", "Hangup", [("Uniqueid", f"ok-{arg}"), ("Cause", "16")])
+            expected.append(("Hangup", f"ok-{arg}"))
+        elif what == "mid":
+            prefix, lf_framed = arg  # type: ignore[misc]
+            forged = FORGED.replace(b"\r\n", b"\n") + b"\n\n" if lf_framed else FORGED
+            data += prefix + forged + b"\r\n\r\n"
+        else:
+            extra, at_line_start, first = arg  # type: ignore[misc]
+            at_line_start = at_line_start and extra > 0  # within the limit it would be a header
+            data += _near_limit(extra, at_line_start, first)
+            if extra <= 0:
+                expected.append(("UserEvent", None))
+    results = []
+    for chunks in ([data], _chunks(data, chunk), _split(data, cuts)):
+        for lazy in (True, False):
+            dec = AmiDecoder(expect_banner=False)
+            dec._lazy = lazy
+            out = _run(dec, chunks)
+            msgs = [m for m in out if isinstance(m, Message)]
+            assert [(m.name, m.get("Uniqueid")) for m in msgs] == expected
+            for m in msgs:
+                assert "forged" not in m.getall("Uniqueid")
+                assert "Local/evil" not in m.getall("Channel")
+            errors = sum(isinstance(m, ProtocolError) for m in out)
+            assert errors == dec.protocol_errors
+            results.append(errors)
+    assert len(set(results)) == 1, results

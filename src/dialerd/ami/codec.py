@@ -7,13 +7,43 @@ whatever TCP gave it and gets back complete messages. Framing follows AMI-NOTES.
   it, so it is taken off before splitting the rest;
 * a message is ``Key: Value`` lines closed by an empty line: the buffer is split on ``\\r\\n\\r\\n``
   first and each complete message is decoded second, so a UTF-8 character split across reads
-  survives;
-* keys may repeat (``Variable``, ``ChanVariable``, ``Output``): all are kept, in order.
+  survives; a message ends at the first empty line after its start (split from the left);
+* keys may repeat (``Variable``, ``ChanVariable``, ``Output``): all are kept, in order. Asterisk 22
+  sends command output as one ``Output:`` header per line (no bare output lines, no
+  ``--END COMMAND--``), so every line of a message is a header.
 
 A line's key is the text before its first ``": "`` (what Asterisk writes); a line with only a bare
 ``:`` (``Key:``) splits on that colon. Garbage never raises out of :meth:`AmiDecoder.feed`; it comes
-back as a :class:`ProtocolError` in the message stream, which the link logs and counts. When garbage
-was glued in front of a real message (no empty line between them), the message is salvaged.
+back as a :class:`ProtocolError` in the message stream, which the link logs and counts (and drops
+the connection after too many). What comes out never depends on how the stream was cut into
+reads. The rules, in the order the decoder meets them:
+
+* **Size**: a message (its bytes up to its empty line) over :data:`MAX_MESSAGE_BYTES` is one
+  ProtocolError, whether it came in one read or many. Once an incomplete message is over the
+  limit (plus the 3 bytes that could begin its empty line) it is dropped and everything up to
+  its empty line is discarded unread: nothing inside an oversized message can come out as a
+  message or a header (resyncing mid-message let data such as ``Note: Event: Hangup`` become an
+  event). Memory stays bounded: at most the limit and one read are buffered.
+* **Line endings**: lines end with CRLF only; a bare CR or LF never ends a line, since treating
+  one as a line break would let text inside a value start a line. LF-only framing is refused,
+  not accepted: Asterisk always writes CRLF, panoramisk splits on CRLF CRLF too, and accepting
+  LF would make a bare LF in a value (a caller ID name) able to forge headers. A peer that
+  frames with bare LF never sends CRLF CRLF, so it is named at once: a message (or banner) whose
+  first line ends in a bare LF gives a ProtocolError with :data:`LF_REASON` as soon as that line
+  arrives, once per message, not an "oversized message" after 1 MiB.
+* **First line**: a message starts at the first line, at a line start, that is ``Event:``,
+  ``Response:`` or ``Action:`` (the key in any case) and holds no bare CR or LF
+  (``Event: Hangup\\rChannel: x`` names no event). Lines before it are garbage glued in front
+  (no empty line between): one ProtocolError, and they are left out, so a header never comes
+  from garbage, even one that looks like ``Key: Value``. Never from the middle of a line:
+  garbage glued to a message without a line break costs that message, because ``Event:``
+  mid-line is what a header value holding it looks like. A block without such a line is one
+  ProtocolError.
+* **Other lines**: a line that is not ``Key: Value`` (or has a bare CR or LF in its key) is left
+  out and reported by one ProtocolError per message, naming it; the message keeps its other
+  headers, since a dialer must not lose a Hangup to one odd line. A bare CR or LF inside a
+  value stays in the value without an error: it cannot start a line, and values carry what
+  callers send, which must not be able to raise protocol errors and so tear the link down.
 
 Speed: a loaded dialer receives thousands of events a second, and most of them are never read
 beyond their name (VarSet, Newexten, DeviceStateChange: about half of a busy server's traffic,
@@ -32,13 +62,15 @@ block's first line is taken apart into its ``Event``/``Response``/``Action`` kin
 such lines the later split (``": "`` replaced by CRLF and one split, or a partition per line
 when a value holds ``": "``) is the same as the eager decode's ``partition(": ")`` per line, and
 the line a search for ``"\\r\\n" + key + ": "`` finds is the one the split would give that key
-(see :func:`_needles`). Dropped blocks are not checked beyond their first line, as in the eager
-decode. A block that does not fit -- a bad line, a one-line message, a first line that is not
-``Kind: name`` -- goes through the eager, line-by-line decode on its own; invalid UTF-8 sends the
-read's blocks there. The Hypothesis tests in ``tests/unit/test_ami_codec.py`` feed valid streams,
-arbitrary byte soup, streams with odd lines and keys that clash when case is ignored through both
-paths (``_lazy`` off and on) under random read splits and compare every accessor; the recorded
-sessions are compared too.
+(see :func:`_needles`). A bare CR or LF in a value is neither a line break for the split nor
+for the search, as for the eager decode. Dropped blocks are not checked beyond their first line,
+as in the eager decode. A block that does not fit -- a bad line, a one-line message, a first line
+that is not ``Kind: name`` without a bare CR or LF -- goes through the eager, line-by-line decode
+on its own; invalid UTF-8 sends the read's blocks there, and a read holding a message over the
+limit is framed a run of blocks at a time around it. The Hypothesis tests in
+``tests/unit/test_ami_codec.py`` feed valid streams, arbitrary byte soup, streams with odd lines
+and keys that clash when case is ignored through both paths (``_lazy`` off and on) under random
+read splits and compare every accessor; the recorded sessions are compared too.
 """
 
 from __future__ import annotations
@@ -55,6 +87,10 @@ BANNER_PREFIX = "Asterisk Call Manager/"
 _SEP = b"\r\n\r\n"
 #: A peer that sends this much without an empty line is not speaking AMI.
 MAX_MESSAGE_BYTES = 1 << 20
+#: An incomplete message longer than this is over the limit even if its last 3 bytes begin its
+#: empty line; only the first line's LF within it counts (see _lf_head).
+_PENDING_MAX = MAX_MESSAGE_BYTES + 3
+TOO_LARGE_REASON = "message larger than MAX_MESSAGE_BYTES"
 #: How much of a bad message a ProtocolError keeps (for the log).
 _RAW_KEEP = 200
 
@@ -306,8 +342,6 @@ class ProtocolError:
     raw: bytes
 
 
-# Where a real message may start inside a block that began with garbage.
-_MESSAGE_START = re.compile(r"(?:Event|Response|Action): ")
 _partition = str.partition
 _first = itemgetter(0)
 _Head = tuple[MessageKind, str]
@@ -367,61 +401,159 @@ def _split_line(line: str) -> tuple[str, str] | None:
     return key, value
 
 
-def _decode_text(text: str, raw: bytes) -> Message | ProtocolError:
-    """Decode one message (without its terminating empty line)."""
-    # Fast path: partition every line in C and transpose; exact whenever every line has ": ".
-    keys, seps, values = zip(*map(_partition, text.split("\r\n"), repeat(": ")), strict=True)
-    kind = _KIND_BY_KEY.get(keys[0])
-    if kind is not None and "" not in seps and "" not in keys:
-        return _eager(kind, values[0], keys, values)
-    return _decode_slow(text, raw)
+#: The reason given for a message whose first line ends with a bare LF (see the module docstring).
+LF_REASON = "bare LF line ending: AMI lines end with CRLF (LF-only framing is not accepted)"
 
 
-def _decode_slow(text: str, raw: bytes) -> Message | ProtocolError:
+def _raw(text: str) -> bytes:
+    """What a ProtocolError keeps of ``text`` for the log."""
+    return text[:_RAW_KEEP].encode("utf-8", errors="replace")[:_RAW_KEEP]
+
+
+def _no_break(text: str) -> bool:
+    return "\r" not in text and "\n" not in text
+
+
+def _lf_head(data: bytes) -> bool:
+    """Whether the first line of ``data`` (a message, or the start of one) has a bare LF: its
+    first ``\n`` is not preceded by ``\r``. The same test as ``"\n" in first_line`` once the
+    message is complete and split on CRLF, so it can be made before the message is complete.
+
+    Only the first ``MAX_MESSAGE_BYTES + 3`` bytes count: an incomplete message is dropped once
+    it is longer (see :meth:`AmiDecoder.feed`), so a LF further on is never seen in split reads
+    and must not be reported when the message came in one read either.
+    """
+    nl = data.find(b"\n", 0, _PENDING_MAX)
+    return nl == 0 or (nl > 0 and data[nl - 1] != 13)
+
+
+def _garbage_problem(line: str) -> str:
+    """Why a line before a message's first line (or of a block without one) is not AMI."""
+    if "\n" in line:
+        return f"bare LF in line {line[:80]!r}"
+    if "\r" in line:
+        return f"bare CR in line {line[:80]!r}"
+    if _split_line(line) is None:
+        return f"line without 'Key: Value': {line[:80]!r}"
+    return f"header before the Event, Response or Action line: {line[:80]!r}"
+
+
+def _body_pair(line: str) -> tuple[str, str] | None:
+    """A header line after the first: ``(key, value)``, or ``None`` when it is not one.
+
+    A bare CR or LF in a key is corruption (keys come from Asterisk's code); in a value it is
+    kept: lines end only at CRLF, so it cannot start a line, and values carry what callers send
+    (a caller ID name), which must not raise protocol errors that could tear the link down.
+    """
+    pair = _split_line(line)
+    if pair is None or "\r" in pair[0] or "\n" in pair[0]:
+        return None
+    return pair
+
+
+def _decode_slow(
+    text: str, drop: frozenset[str] = frozenset(), skip_head: bool = False
+) -> tuple[list[Message | ProtocolError], bool]:
+    """Decode one block (a message without its empty line) line by line; any block will do.
+
+    Returns what came out, in stream order, and whether the message was an event to drop:
+
+    * The message starts at the first line, at a line start, that is ``Event|Response|Action:
+      name`` (the key in any case) without a bare CR or LF. Lines before it are garbage glued in
+      front: reported by one ProtocolError and left out (a header never comes from them). Never
+      from the middle of a line: ``Note: Event: Hangup`` is a header, not a message.
+    * No such line: the block is one ProtocolError.
+    * When the block's first line has a bare LF, that error gives :data:`LF_REASON`; with
+      ``skip_head`` (the decoder already reported it while the message was incomplete) it is
+      not given again.
+    * After the first line, a line that is not ``Key: Value`` is left out and reported (one
+      ProtocolError per message, before it); the message keeps its other headers. A dialer
+      must not lose a Hangup to one odd line.
+    """
+    lines = text.split("\r\n")
+    start = -1
+    kind: MessageKind | None = None
+    name = ""
+    for i, line in enumerate(lines):
+        if line and "\r" not in line and "\n" not in line:
+            pair = _split_line(line)
+            if pair is not None:
+                kind = _KIND_BY_KEY.get(pair[0]) or _KIND_BY_LOWER_KEY.get(pair[0].lower())
+                if kind is not None:
+                    start = i
+                    name = pair[1]
+                    break
+    out: list[Message | ProtocolError] = []
+    garbage = [line for line in (lines if kind is None else lines[:start]) if line]
+    if garbage:
+        if "\n" in lines[0]:
+            if not skip_head:
+                out.append(ProtocolError(LF_REASON, _raw(text)))
+        elif kind is None:
+            problems = [_garbage_problem(line) for line in garbage]
+            reason = next(
+                (p for p in problems if not p.startswith("header before")),
+                "message has no Event, Response or Action",
+            )
+            out.append(ProtocolError(reason, _raw(text)))
+        else:
+            reason = f"garbage in front of {kind.value} {name!r}: {_garbage_problem(garbage[0])}"
+            out.append(ProtocolError(reason, _raw("\r\n".join(garbage))))
+    if kind is None:
+        return out, False
+    if kind is MessageKind.EVENT and name in drop:
+        return out, True  # dropped events are not read beyond their first line
     keys: list[str] = []
     values: list[str] = []
-    for line in text.split("\r\n"):
-        if not line.strip():
+    bad: list[str] = []
+    for line in lines[start:]:
+        if not line:
             continue
-        pair = _split_line(line)
+        pair = _body_pair(line)
         if pair is None:
-            return ProtocolError(f"line without 'Key: Value': {line[:80]!r}", raw[:_RAW_KEEP])
+            bad.append(line)
+            continue
         keys.append(pair[0])
         values.append(pair[1])
-    if not keys:
-        return ProtocolError("empty message", raw[:_RAW_KEEP])
-    for i, key in enumerate(keys):
-        kind = _KIND_BY_KEY.get(key) or _KIND_BY_LOWER_KEY.get(key.lower())
-        if kind is not None:
-            return _eager(kind, values[i], tuple(keys), tuple(values))
-    return ProtocolError("message has no Event, Response or Action", raw[:_RAW_KEEP])
+    if bad:
+        what = (
+            "bare CR or LF in a header name"
+            if _split_line(bad[0]) is not None
+            else "line without 'Key: Value'"
+        )
+        reason = f"{len(bad)} line(s) left out of {kind.value} {name!r}: {what}: {bad[0][:80]!r}"
+        out.append(ProtocolError(reason, _raw(bad[0])))
+    out.append(_eager(kind, name, tuple(keys), tuple(values)))
+    return out, False
 
 
 def decode_message(block: bytes) -> Message | ProtocolError:
     """Decode one message without its terminating empty line.
 
     Invalid UTF-8 is replaced (a stray Latin-1 byte in a caller name must not cost the event).
+    Strict: when anything in the block is wrong (garbage in front, a bad line) the first
+    ProtocolError is returned. :meth:`AmiDecoder.feed` keeps such a message and reports the
+    error beside it.
     """
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:
         text = block.decode("utf-8", errors="replace")
-    return _decode_text(text, block)
+    got, _ = _decode_slow(text)
+    for item in got:
+        if isinstance(item, ProtocolError):
+            return item
+    return got[0] if got else ProtocolError("empty message", block[:_RAW_KEEP])
 
 
-def _salvage(text: str, error: ProtocolError, out: list[Message | ProtocolError]) -> None:
-    """Garbage glued in front of a message: keep the message, report the garbage."""
-    for m in _MESSAGE_START.finditer(text):
-        start = m.start()
-        if start == 0:
-            continue
-        salvaged = _decode_text(text[start:], text[start:].encode())
-        if not isinstance(salvaged, ProtocolError):
-            garbage = text[:start].encode("utf-8", errors="replace")
-            out.append(ProtocolError(error.reason, garbage[:_RAW_KEEP]))
-            out.append(salvaged)
-            return
-    out.append(error)
+def _first_of_run(buf: bytes, end: int) -> int:
+    """Where the message before ``buf[end:]`` ends, ``buf[end:end + 4]`` being the last empty
+    line of a run of CRLFs (``rfind`` finds the last): messages are split from the left, so with
+    an odd number of CRLFs in the run the last one begins the next block."""
+    start = end - 2
+    while start >= 2 and buf[start - 2 : start] == b"\r\n":
+        start -= 2
+    return end - 2 if (end - start) % 4 else end
 
 
 class AmiDecoder:
@@ -430,6 +562,9 @@ class AmiDecoder:
     ``drop_events`` names events to discard after reading only their first line (the link drops
     noise such as VarSet and Newexten this way, about half of a busy server's traffic);
     ``dropped`` counts them.
+
+    What comes out does not depend on how the stream was cut into reads (the Hypothesis tests
+    check this): the same messages, and the same number of ProtocolErrors in the same places.
     """
 
     __slots__ = (
@@ -441,6 +576,8 @@ class AmiDecoder:
         "_heads",
         "dropped",
         "_lazy",
+        "_skipping",
+        "_head_reported",
     )
 
     def __init__(self, expect_banner: bool = True, drop_events: Iterable[str] = ()) -> None:
@@ -452,57 +589,136 @@ class AmiDecoder:
         self._drop_prefixes = tuple(f"Event: {name}\r\n" for name in self._drop)
         #: First lines seen, taken apart: ``(kind, name)``, ``_DROP`` or ``_ODD`` (see _frame).
         self._heads: dict[str, _Head] = {}
+        #: Discarding the rest of a message over MAX_MESSAGE_BYTES, up to its empty line;
+        #: ``_buf`` then holds only the last 3 bytes seen (an empty line split across reads).
+        self._skipping = False
+        #: The incomplete message in ``_buf`` has a first line with a bare LF, already reported.
+        self._head_reported = False
         self.protocol_errors = 0
         self.dropped = 0
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a complete message."""
-        return len(self._buf)
+        return 0 if self._skipping else len(self._buf)
+
+    def _error(self, out: list[Message | ProtocolError], reason: str, raw: bytes) -> None:
+        out.append(ProtocolError(reason, raw[:_RAW_KEEP]))
+        self.protocol_errors += 1
 
     def feed(self, data: bytes) -> list[Message | ProtocolError]:
-        buf = self._buf + data if self._buf else data
         out: list[Message | ProtocolError] = []
+        if self._skipping:
+            buf = self._buf + data
+            end = buf.find(_SEP)
+            if end < 0:
+                self._buf = buf[-3:]
+                return out
+            self._skipping = False
+            buf = buf[end + 4 :]
+        else:
+            buf = self._buf + data if self._buf else data
         if self._expect_banner:
-            nl = buf.find(b"\r\n")
+            nl = buf.find(b"\n")
             if nl < 0:
                 if len(buf) > MAX_MESSAGE_BYTES:
-                    out.append(ProtocolError("no AMI banner", buf[:_RAW_KEEP]))
-                    self.protocol_errors += 1
+                    self._error(out, "no AMI banner", buf)
                     buf = b""
                 self._buf = buf
                 return out
-            line = buf[:nl].decode("utf-8", errors="replace")
-            buf = buf[nl + 2 :]
+            line = buf[:nl]
+            buf = buf[nl + 1 :]
             self._expect_banner = False
-            if line.startswith(BANNER_PREFIX):
-                out.append(_eager(MessageKind.BANNER, line, (), ()))
+            text = line[:-1].decode("utf-8", errors="replace")
+            if not line.endswith(b"\r"):
+                self._error(out, f"no AMI banner: {LF_REASON}", line)
+            elif text.startswith(BANNER_PREFIX) and "\r" not in text:
+                out.append(_eager(MessageKind.BANNER, text, (), ()))
             else:
-                out.append(ProtocolError("no AMI banner", line.encode()[:_RAW_KEEP]))
-                self.protocol_errors += 1
+                self._error(out, "no AMI banner", line)
         end = buf.rfind(_SEP)
         if end < 0:
             rest = buf
+            if not self._head_reported and _lf_head(rest):
+                self._lf_early(out, rest)
         else:
+            if buf[end - 1] == 10 and end >= 2 and buf[end - 2] == 13:
+                end = _first_of_run(buf, end)
             rest = buf[end + 4 :]
             region = buf[:end]
-            try:
-                text = region.decode("utf-8")
-            except UnicodeDecodeError:
-                # Only the blocks holding bad bytes get replacement characters.
-                blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
-                self._decode_blocks(blocks, out)
+            if len(region) > MAX_MESSAGE_BYTES or self._head_reported:
+                self._frame_checked(region, out)
             else:
-                if self._lazy:
-                    self._frame(text, out)
+                try:  # _frame_region, inline: this runs once per read
+                    text = region.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._frame_region(region, out)
                 else:
-                    self._decode_blocks(text.split("\r\n\r\n"), out)
-        if len(rest) > MAX_MESSAGE_BYTES:
-            out.append(ProtocolError("message larger than MAX_MESSAGE_BYTES", rest[:_RAW_KEEP]))
-            self.protocol_errors += 1
-            rest = b""
+                    if self._lazy:
+                        self._frame(text, out)
+                    else:
+                        self._decode_blocks(text.split("\r\n\r\n"), out)
+        if len(rest) > _PENDING_MAX:
+            # Even if its last 3 bytes begin the empty line, the message is over the limit.
+            if not self._head_reported and _lf_head(rest):
+                self._lf_early(out, rest)
+            self._error(out, TOO_LARGE_REASON, rest)
+            self._head_reported = False
+            self._skipping = True
+            rest = rest[-3:]
         self._buf = rest
         return out
+
+    def _lf_early(self, out: list[Message | ProtocolError], rest: bytes) -> None:
+        """Report the bare-LF first line of the incomplete message now, and only now.
+
+        A peer framing with bare LF never sends CRLF CRLF: its messages never complete, so it is
+        named at its first line end instead of as an oversized message after 1 MiB. Checked in
+        reads that complete no message (every read from such a peer) and before an incomplete
+        message is dropped as oversized; any other message with a bare-LF first line is reported
+        when it completes (see _decode_slow). Either way once, at the same place in the output.
+        """
+        self._head_reported = True
+        self._error(out, LF_REASON, rest)
+
+    def _frame_region(self, region: bytes, out: list[Message | ProtocolError]) -> None:
+        """Complete messages, none over the limit, without the last empty line."""
+        try:
+            text = region.decode("utf-8")
+        except UnicodeDecodeError:
+            # Only the blocks holding bad bytes get replacement characters.
+            blocks = [b.decode("utf-8", errors="replace") for b in region.split(_SEP)]
+            self._decode_blocks(blocks, out)
+        else:
+            if self._lazy:
+                self._frame(text, out)
+            else:
+                self._decode_blocks(text.split("\r\n\r\n"), out)
+
+    def _frame_checked(self, region: bytes, out: list[Message | ProtocolError]) -> None:
+        """Complete messages, one at a time where needed: a message over the limit is one
+        ProtocolError (what the reads were does not matter), and the first message, when its
+        bare-LF first line was reported while it was incomplete, is not reported again."""
+        skip_head = self._head_reported
+        self._head_reported = False
+        run: list[bytes] = []
+        for i, block in enumerate(region.split(_SEP)):
+            skip = skip_head and i == 0
+            too_large = len(block) > MAX_MESSAGE_BYTES
+            if not (skip or too_large):
+                run.append(block)
+                continue
+            if run:
+                self._frame_region(_SEP.join(run), out)
+                run = []
+            if too_large:
+                if not skip and _lf_head(block):
+                    self._error(out, LF_REASON, block)
+                self._error(out, TOO_LARGE_REASON, block)
+            else:
+                self._decode_blocks((block.decode("utf-8", errors="replace"),), out, True)
+        if run:
+            self._frame_region(_SEP.join(run), out)
 
     def _frame(self, text: str, out: list[Message | ProtocolError]) -> None:
         """Frame a decoded region (complete messages, without the last empty line) into ``out``.
@@ -560,7 +776,7 @@ class AmiDecoder:
             return known
         key, sep, name = head.partition(": ")
         kind = _KIND_BY_KEY.get(key)
-        if kind is None or not sep:
+        if kind is None or not sep or "\r" in name or "\n" in name:
             info = _ODD
         elif kind is MessageKind.EVENT and name in self._drop:
             info = _DROP
@@ -571,10 +787,13 @@ class AmiDecoder:
         self._heads[head] = info
         return info
 
-    def _decode_blocks(self, blocks: Iterable[str], out: list[Message | ProtocolError]) -> None:
+    def _decode_blocks(
+        self, blocks: Iterable[str], out: list[Message | ProtocolError], skip_head: bool = False
+    ) -> None:
         """Decode complete blocks into ``out`` now, line by line (the eager decode).
 
         The framing path must give the same messages; the tests compare both (``_lazy``).
+        ``skip_head``: the first block's bare-LF first line was already reported.
         """
         drop = self._drop
         kinds = _KIND_BY_KEY
@@ -588,23 +807,27 @@ class AmiDecoder:
             if kind is not None:
                 nl = find(block, "\r\n", i)
                 name = block[i + 2 : nl] if nl >= 0 else block[i + 2 :]
-                if kind is event and drop and name in drop:
-                    self.dropped += 1
-                    continue
-                keys, seps, values = zip(
-                    *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
-                )
-                if "" not in seps and "" not in keys:
-                    append(_eager(kind, name, keys, values))
-                    continue
-            if not block.strip("\r\n"):
-                continue
-            msg = _decode_slow(block, block.encode("utf-8", errors="replace"))
-            if isinstance(msg, ProtocolError):
-                self.protocol_errors += 1
-                _salvage(block, msg, out)
-            else:
-                out.append(msg)
+                if "\r" not in name and "\n" not in name:
+                    if kind is event and drop and name in drop:
+                        self.dropped += 1
+                        skip_head = False
+                        continue
+                    keys, seps, values = zip(
+                        *map(_partition, block.split("\r\n"), repeat(sep)), strict=True
+                    )
+                    joined = "".join(keys)  # a bare CR or LF in a key: the slow decode
+                    if "" not in seps and "" not in keys and _no_break(joined):
+                        append(_eager(kind, name, keys, values))
+                        skip_head = False
+                        continue
+            got, dropped = _decode_slow(block, drop, skip_head)
+            skip_head = False
+            for item in got:
+                if isinstance(item, ProtocolError):
+                    self.protocol_errors += 1
+                append(item)
+            if dropped:
+                self.dropped += 1
 
 
 Fields = Mapping[str, str | Iterable[str]] | Iterable[tuple[str, str]]

@@ -54,6 +54,15 @@ async def test_protocol_errors_and_a_lost_link_are_counted_and_explained(tmp_pat
             await until(lambda: "failed" in link_errors(daemon.servers).get("sim", ""), within=30)
             await daemon._refresh_metrics()
             assert sample("dialerd_ami_link_failures_total", reason="connect_failed") >= 1
+            engine = daemon.engine
+            assert engine is not None
+
+            def reason() -> str:
+                decision = engine.status().campaigns[0].last_decision
+                return decision.reason if decision is not None else ""
+
+            # the pacing decision names the cause, not "no server with agents"
+            await until(lambda: reason() == "AMI link not ready: sim")
             ok, report = await run_checks(
                 HealthChecks(
                     links=lambda: link_states(daemon.servers),

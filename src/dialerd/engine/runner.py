@@ -812,6 +812,13 @@ class CampaignRunner:
                 names.add(self.agent_server[iface])
         return [s for n in sorted(names) if (s := self._servers.get(n)) is not None and s.ready]
 
+    def _no_server_reason(self) -> str:
+        """Why no server can take calls: said so an operator looks at Asterisk, not the team."""
+        down = sorted(name for name, s in self._servers.items() if not s.ready)
+        if down:
+            return f"AMI link not ready: {', '.join(down)}"
+        return "no server with agents"
+
     def _free_lines(self, servers: list[AsteriskServer]) -> int:
         limit = self.spec.dial.max_concurrent_calls
         free = float(_UNLIMITED) if limit is None else float(limit - self.in_flight)
@@ -855,7 +862,7 @@ class CampaignRunner:
         self.builder.trunk_lines = self.builder.calls_in_flight + lines
         snap = self.builder.build(mono)
         n = min(decide(snap), lines)
-        self._record(snap, n, "" if servers else "no server with agents", now)
+        self._record(snap, n, "" if servers else self._no_server_reason(), now)
         if n <= 0 or mono < self._empty_until or self._sends:
             return
         n = min(n, self._settings.max_lease_batch)

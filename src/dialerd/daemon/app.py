@@ -89,6 +89,7 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "restart_backoff_min": e.runner_restart_backoff_min,
         "restart_backoff_max": e.runner_restart_backoff_max,
         "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
+        "compliance": config.compliance.to_domain(),
     }
     values.update(overrides)
     return EngineSettings(**values)
@@ -273,6 +274,8 @@ class Daemon:
             serve_metrics=not api.metrics_separate,
             health=health,
             classifier=make_classifier(classifier_settings(self.config.classifier)),
+            # the current floor: a reload may change [compliance]
+            compliance=lambda: self.config.compliance.to_domain(),
         )
         servers = [ApiServer(app, api.host, api.port, name="api")]
         if api.metrics_port is not None:
@@ -455,12 +458,14 @@ class Daemon:
                 with contextlib.suppress(EngineError, Exception):
                     await engine.agent_logout(name)
             await self._provision(self._store())
+            engine.set_rules(compliance=self.config.compliance.to_domain())
             await engine.reload()
             # Existing agents may take new campaigns; logging in again is harmless.
             await self._login_agents(engine, [a.name for a in self.config.agents])
         except (DaemonError, StoreError) as exc:
             log.error("reload failed", error=str(exc))
             self.config = previous
+            engine.set_rules(compliance=previous.compliance.to_domain())
             self.notifier.ready(f"reload failed: {exc}".splitlines()[0])
             return
         log.info("reloaded", agents=len(new_agents), campaign_files=len(new.campaign_paths()))

@@ -99,9 +99,27 @@ def _percent(value: object) -> object:
 
 
 AbandonmentWindow = Literal["hour", "day", "rolling_30d"]
+ABANDONMENT_WINDOWS: tuple[AbandonmentWindow, ...] = ("hour", "day", "rolling_30d")
+"""The windows the engine holds the abandonment target over: the local clock hour, the local
+calendar day, and the last 30 days. ``30d`` is accepted for ``rolling_30d`` (the spelling of
+older daemon configurations)."""
+_WINDOW_ALIASES: dict[str, AbandonmentWindow] = {"30d": "rolling_30d"}
 
 
-def _default_windows() -> list[AbandonmentWindow]:
+def abandonment_window(name: str) -> AbandonmentWindow:
+    """``name`` in the one vocabulary of abandonment windows; ValueError naming the choices."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key in _WINDOW_ALIASES:
+        return _WINDOW_ALIASES[key]
+    for window in ABANDONMENT_WINDOWS:
+        if key == window:
+            return window
+    raise ValueError(
+        f"{name!r} is not an abandonment window: use hour, day or rolling_30d (or 30d)"
+    )
+
+
+def default_abandonment_windows() -> list[AbandonmentWindow]:
     return ["day", "rolling_30d"]
 
 
@@ -120,7 +138,7 @@ class DialSettings(_Model):
     calls_per_wrapup_agent: float = Field(0.0, ge=0.0, le=20.0)
     abandonment_target: Fraction = 0.03
     abandonment_windows: list[AbandonmentWindow] = Field(
-        default_factory=_default_windows, min_length=1
+        default_factory=default_abandonment_windows, min_length=1
     )
     min_agents_predictive: int = Field(5, ge=1, le=10_000)
     min_ring: Duration = timedelta(seconds=15)
@@ -129,6 +147,18 @@ class DialSettings(_Model):
     (see dialerd.pacing.ring). At or above ``ring_timeout`` every call rings the full time."""
     preview_auto_accept: Duration | None = None
     max_concurrent_calls: int | None = Field(None, ge=1, le=100_000)
+
+    @field_validator("abandonment_windows", mode="before")
+    @classmethod
+    def _windows(cls, value: object) -> object:
+        if not isinstance(value, list | tuple):
+            return value
+        out: list[AbandonmentWindow] = []
+        for name in value:
+            window = abandonment_window(name) if isinstance(name, str) else name
+            if window not in out:
+                out.append(window)
+        return out
 
     @field_validator("min_ring")
     @classmethod

@@ -14,6 +14,7 @@ that campaign's runner loop (:meth:`CampaignRunner.submit`), so they never race 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -32,6 +33,7 @@ from dialerd.ami import (
 )
 from dialerd.ami import LinkStateChange as AmiLinkStateChange
 from dialerd.domain.clock import Clock
+from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import AgentState, CampaignStatus, DialMode, Status, is_reserved_detail
 from dialerd.domain.model import Agent, Campaign
 from dialerd.engine.errors import (
@@ -281,6 +283,12 @@ class Engine:
             runner.request_stop(deadline)
         self._stop_requested.set()
         await self._stopped.wait()
+
+    def set_rules(self, *, compliance: ComplianceFloor | None) -> None:
+        """The daemon's rules changed (a reload); the next :meth:`reload` applies them."""
+        self.settings = dataclasses.replace(self.settings, compliance=compliance)
+        for runner in self._runners.values():
+            runner.use_settings(self.settings)
 
     async def reload(self) -> None:
         """Re-read campaigns and agents from the store; calls in progress carry on."""

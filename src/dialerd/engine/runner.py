@@ -47,6 +47,7 @@ from dialerd.ami import (
 from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.changes import Transition
 from dialerd.domain.clock import Clock
+from dialerd.domain.compliance import tighten
 from dialerd.domain.enums import AgentState, CallResult, DialMode, Status, StatusDetail
 from dialerd.domain.model import Agent, Attempt, Campaign, Contact, Task, TaskflowRule
 from dialerd.engine.errors import EngineNotRunning, NoSuchCall, NoSuchPreview
@@ -195,14 +196,15 @@ class CampaignRunner:
         settings: EngineSettings,
         host: RunnerHost,
     ) -> None:
-        self.campaign = campaign
-        self.spec = CampaignSpec.model_validate(campaign.settings)
         self._store = store
         self._servers = servers
         self._clock = clock
         self._settings = settings
         self._host = host
         self._log = log.bind(campaign=campaign.name)
+        self._tightened: tuple[str, ...] = ()
+        self.campaign = campaign
+        self.spec = self._effective_spec(campaign)
         self.tasks: dict[int, Task] = {}
         self.task_ids: dict[str, int] = {}
         self.rules: list[TaskflowRule] = []
@@ -283,10 +285,38 @@ class CampaignRunner:
             self._clock.monotonic(),
         )
 
+    def _effective_spec(self, campaign: Campaign) -> CampaignSpec:
+        """The stored definition held to the daemon's compliance floor.
+
+        Whatever way the campaign was stored (a campaign file, the API, the command line), a
+        laxer rule than the daemon's is replaced here, and a warning says what, once for each
+        change of the outcome.
+        """
+        spec = CampaignSpec.model_validate(campaign.settings)
+        floor = self._settings.compliance
+        if floor is None:
+            return spec
+        spec, notes = tighten(spec, floor)
+        if tuple(notes) != self._tightened:
+            self._tightened = tuple(notes)
+            if notes:
+                self._log.warning("campaign held to the daemon's [compliance] rules", changes=notes)
+        return spec
+
+    @property
+    def tightened(self) -> tuple[str, ...]:
+        """What the daemon's compliance floor changed in the stored definition."""
+        return self._tightened
+
+    def use_settings(self, settings: EngineSettings) -> None:
+        """New daemon-wide rules (compliance floor, retry, wrap-up); applied from the next
+        :meth:`update_campaign`."""
+        self._settings = settings
+
     def update_campaign(self, campaign: Campaign) -> None:
         """A reload: the new definition applies from the next decision; calls keep running."""
         self.campaign = campaign
-        self.spec = CampaignSpec.model_validate(campaign.settings)
+        self.spec = self._effective_spec(campaign)
         self._spec_changed = True
         self.wake()
 

@@ -9,6 +9,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dialerd.domain.compliance import ComplianceFloor
+
 
 def _default_holder() -> str:
     return f"dialerd@{socket.gethostname()}"
@@ -23,6 +25,10 @@ class EngineSettings:
     stored, ``{digits}`` without the leading ``+``); the default matches the simulator and the
     ``asterisk-test/`` configuration. ``agent_servers`` maps an agent name to the Asterisk
     server its softphone is registered on (default: the first server).
+
+    ``compliance`` is the daemon's ``[compliance]`` floor: every campaign the engine loads is
+    held to it (:func:`dialerd.domain.compliance.tighten`), however the campaign was stored
+    (campaign file, API, command line). None: campaigns run as stored (tests, tools).
     """
 
     tick_seconds: float = 1.0
@@ -39,6 +45,7 @@ class EngineSettings:
     max_lease_batch: int = 100
     preview_skip_delay: float = 600.0
     agent_servers: Mapping[str, str] = field(default_factory=dict)
+    compliance: ComplianceFloor | None = None
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:

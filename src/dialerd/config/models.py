@@ -29,7 +29,7 @@ from dialerd.config.types import Name, Seconds
 from dialerd.domain.campaign_spec import abandonment_window, default_abandonment_windows
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import CallResult
-from dialerd.domain.model import RetryPolicy, RetryRule
+from dialerd.domain.model import RetryPolicy, RetryRule, default_retry_policy
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -393,39 +393,35 @@ class RetryRuleConfig(_Table):
         return RetryRule(delay=timedelta(seconds=self.delay), max_attempts=self.max_attempts)
 
 
-def _rule(delay: float, attempts: int) -> RetryRuleConfig:
-    return RetryRuleConfig(delay=delay, max_attempts=attempts)
+def _rule(result: str) -> RetryRuleConfig:
+    """The documented default of one result (:func:`dialerd.domain.model.default_retry_policy`)."""
+    rule = default_retry_policy().rules[CallResult(result)]
+    return RetryRuleConfig(delay=rule.delay.total_seconds(), max_attempts=rule.max_attempts)
 
 
 _RETRY_RESULTS = ("busy", "no_answer", "congestion", "machine", "failed_unknown", "abandoned")
 
 
 class RetryConfig(_Table):
-    """Default retry policy of call tasks; a campaign's task may override it.
+    """Default retry policy of call tasks: what a campaign's (or its task's) ``retry`` leaves
+    out comes from here, applied by the engine when the call ends (so a change reaches every
+    campaign without its own setting; SIGHUP applies it).
 
-    Results without a rule here (``connected``, ``invalid_number``) are final.
+    Results without a rule here (``connected``, ``invalid_number``) are final. ``abandoned``
+    caps the attempts of a contact whose call was abandoned and delays it at least as long as
+    the campaign's ``abandon_hold_off``.
     """
 
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    busy: RetryRuleConfig = Field(default_factory=lambda: _rule(600, 5))
-    no_answer: RetryRuleConfig = Field(default_factory=lambda: _rule(3600, 5))
-    congestion: RetryRuleConfig = Field(default_factory=lambda: _rule(300, 5))
-    machine: RetryRuleConfig = Field(default_factory=lambda: _rule(4 * 3600, 3))
-    failed_unknown: RetryRuleConfig = Field(default_factory=lambda: _rule(900, 3))
-    abandoned: RetryRuleConfig = Field(default_factory=lambda: _rule(72 * 3600, 3))
+    max_attempts: int = Field(default=default_retry_policy().max_attempts, ge=1, le=100)
+    busy: RetryRuleConfig = Field(default_factory=lambda: _rule("busy"))
+    no_answer: RetryRuleConfig = Field(default_factory=lambda: _rule("no_answer"))
+    congestion: RetryRuleConfig = Field(default_factory=lambda: _rule("congestion"))
+    machine: RetryRuleConfig = Field(default_factory=lambda: _rule("machine"))
+    failed_unknown: RetryRuleConfig = Field(default_factory=lambda: _rule("failed_unknown"))
+    abandoned: RetryRuleConfig = Field(default_factory=lambda: _rule("abandoned"))
 
     def to_domain(self) -> RetryPolicy:
-        rules = {
-            CallResult(name): getattr(self, name).to_domain()
-            for name in (
-                "busy",
-                "no_answer",
-                "congestion",
-                "machine",
-                "failed_unknown",
-                "abandoned",
-            )
-        }
+        rules = {CallResult(name): getattr(self, name).to_domain() for name in _RETRY_RESULTS}
         return RetryPolicy(rules=rules, max_attempts=self.max_attempts)
 
 

@@ -90,6 +90,7 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "restart_backoff_max": e.runner_restart_backoff_max,
         "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
         "compliance": config.compliance.to_domain(),
+        "retry": config.retry.to_domain(),
     }
     values.update(overrides)
     return EngineSettings(**values)
@@ -451,21 +452,30 @@ class Daemon:
         new_agents = {a.name for a in new.agents}
         previous = self.config
         self.config = previous.model_copy(
-            update={"campaigns": new.campaigns, "agents": new.agents, "compliance": new.compliance}
+            update={
+                "campaigns": new.campaigns,
+                "agents": new.agents,
+                "compliance": new.compliance,
+                "retry": new.retry,
+            }
         )
         try:
             for name in sorted(old_agents - new_agents):
                 with contextlib.suppress(EngineError, Exception):
                     await engine.agent_logout(name)
             await self._provision(self._store())
-            engine.set_rules(compliance=self.config.compliance.to_domain())
+            engine.set_rules(
+                compliance=self.config.compliance.to_domain(), retry=self.config.retry.to_domain()
+            )
             await engine.reload()
             # Existing agents may take new campaigns; logging in again is harmless.
             await self._login_agents(engine, [a.name for a in self.config.agents])
         except (DaemonError, StoreError) as exc:
             log.error("reload failed", error=str(exc))
             self.config = previous
-            engine.set_rules(compliance=previous.compliance.to_domain())
+            engine.set_rules(
+                compliance=previous.compliance.to_domain(), retry=previous.retry.to_domain()
+            )
             self.notifier.ready(f"reload failed: {exc}".splitlines()[0])
             return
         log.info("reloaded", agents=len(new_agents), campaign_files=len(new.campaign_paths()))

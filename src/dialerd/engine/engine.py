@@ -35,7 +35,7 @@ from dialerd.ami import LinkStateChange as AmiLinkStateChange
 from dialerd.domain.clock import Clock
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import AgentState, CampaignStatus, DialMode, Status, is_reserved_detail
-from dialerd.domain.model import Agent, Campaign
+from dialerd.domain.model import Agent, Campaign, RetryPolicy
 from dialerd.engine.errors import (
     AgentNotEligible,
     EngineError,
@@ -284,9 +284,9 @@ class Engine:
         self._stop_requested.set()
         await self._stopped.wait()
 
-    def set_rules(self, *, compliance: ComplianceFloor | None) -> None:
+    def set_rules(self, *, compliance: ComplianceFloor | None, retry: RetryPolicy) -> None:
         """The daemon's rules changed (a reload); the next :meth:`reload` applies them."""
-        self.settings = dataclasses.replace(self.settings, compliance=compliance)
+        self.settings = dataclasses.replace(self.settings, compliance=compliance, retry=retry)
         for runner in self._runners.values():
             runner.use_settings(self.settings)
 

@@ -591,9 +591,7 @@ class CampaignRunner:
         now = self._clock.now()
         contact = call.contact
         task = self.tasks.get(contact.task_id)
-        policy = (task.retry if task is not None else None) or self.spec.retry_policy(
-            task.name if task is not None else ""
-        )
+        policy = self.spec.retry_policy(task.name if task is not None else "", self._settings.retry)
         agent_name = self._agent_name(call.agent)
         disposition = call.disposition
         if call.result is CallResult.CONNECTED and disposition is None:

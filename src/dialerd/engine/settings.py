@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dialerd.domain.compliance import ComplianceFloor
+from dialerd.domain.model import RetryPolicy, default_retry_policy
 
 
 def _default_holder() -> str:
@@ -29,6 +30,8 @@ class EngineSettings:
     ``compliance`` is the daemon's ``[compliance]`` floor: every campaign the engine loads is
     held to it (:func:`dialerd.domain.compliance.tighten`), however the campaign was stored
     (campaign file, API, command line). None: campaigns run as stored (tests, tools).
+    ``retry`` is the daemon's ``[retry]``: the retry policy of call tasks, for whatever a task
+    and its campaign leave out.
     """
 
     tick_seconds: float = 1.0
@@ -46,6 +49,7 @@ class EngineSettings:
     preview_skip_delay: float = 600.0
     agent_servers: Mapping[str, str] = field(default_factory=dict)
     compliance: ComplianceFloor | None = None
+    retry: RetryPolicy = field(default_factory=default_retry_policy)
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:

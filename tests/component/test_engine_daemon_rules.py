@@ -1,8 +1,10 @@
-"""The engine holds every campaign to the daemon's [compliance] floor, however it was stored.
+"""The engine applies the daemon's rules to every campaign, however it was stored.
 
 Campaigns reach the store through campaign files, the REST API and ``dialerd campaign create``
-(which, without ``--config``, cannot know the floor). These tests store laxer campaigns straight
-into the store, as such a command would, and watch what the engine dials.
+(which, without ``--config``, cannot know the daemon's configuration). These tests store
+campaigns straight into the store, as such a command would, and watch what the engine does:
+the [compliance] floor holds, and what a campaign leaves out of its retry policy comes from the
+daemon's [retry].
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from test_engine_runner import AGENTS, MONDAY_10_UTC, live, make_spec, no_answer
 
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import CallResult, Status
+from dialerd.domain.model import RetryPolicy, RetryRule
 
 HELD = "campaign held to the daemon's [compliance] rules"
 
@@ -87,3 +90,34 @@ async def test_abandoned_calls_follow_the_daemon_connect_limit_and_hold_off(
         assert contact.status is Status.OPEN
         assert contact.due_at is not None
         assert contact.due_at >= rig.clock.now() + timedelta(hours=71)  # not 1 h
+
+
+async def test_a_campaign_without_its_own_retry_policy_gets_the_daemon_retry_table(
+    tmp_path: Path,
+) -> None:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+        daemon_retry = RetryPolicy(
+            {CallResult.BUSY: RetryRule(timedelta(minutes=2), 4)}, max_attempts=4
+        )
+        rig.settings = dataclasses.replace(rig.settings, retry=daemon_retry)
+        plain = await rig.campaign(make_spec("plain"))
+        own = await rig.campaign(
+            make_spec("own", retry={"results": {"busy": {"delay": "20m", "max_attempts": 3}}})
+        )
+        (p,) = await rig.contacts(plain, ["555020001"])
+        (o,) = await rig.contacts(own, ["555020002"])
+        await rig.agent("a0", AGENTS[0], ("plain",))
+        await rig.agent("a1", AGENTS[1], ("own",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await engine.agent_login("a1")
+        await until(lambda: len(rig.finished()) == 2)
+        assert {f.result for f in rig.finished()} == {CallResult.BUSY}
+        now = rig.clock.now()
+        contact = await rig.store.get_contact(p)
+        assert (contact.status, contact.status_detail) == (Status.OPEN, "$follow_up_auto")
+        assert contact.due_at is not None
+        assert timedelta(minutes=1) < contact.due_at - now <= timedelta(minutes=2)
+        contact = await rig.store.get_contact(o)
+        assert contact.due_at is not None
+        assert timedelta(minutes=19) < contact.due_at - now <= timedelta(minutes=20)

@@ -121,3 +121,28 @@ async def test_a_campaign_without_its_own_retry_policy_gets_the_daemon_retry_tab
         contact = await rig.store.get_contact(o)
         assert contact.due_at is not None
         assert timedelta(minutes=19) < contact.due_at - now <= timedelta(minutes=20)
+
+
+async def test_a_campaign_without_a_wrapup_limit_gets_the_daemon_engine_wrapup(
+    tmp_path: Path,
+) -> None:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+        rig.settings = dataclasses.replace(rig.settings, wrapup_seconds=5.0)
+        spec = make_spec(
+            connect_limit="10s",
+            wrapup={"default_status": "declined", "default_detail": "no_time"},
+        )
+        assert spec.wrapup.limit is None
+        camp = await rig.campaign(spec)
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: bool(rig.finished()), limit=15)
+        done = rig.finished()[0]
+        assert (done.status, done.status_detail) == (Status.DECLINED, "no_time")
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.hungup_at is not None
+        closed = [h.at for h in await rig.store.history(cid) if h.to_status is Status.DECLINED]
+        # the default disposition came [engine] wrapup (5 s) after the call, not 2 minutes
+        assert timedelta(seconds=4) <= closed[0] - attempt.hungup_at <= timedelta(seconds=15)

@@ -48,3 +48,8 @@ def test_the_compliance_table_is_the_engine_floor(tmp_path: Path) -> None:
     assert floor.abandonment_target == 0.02
     assert floor.connect_limit == timedelta(seconds=1.5)
     assert floor.abandonment_windows == ("hour", "rolling_30d")
+
+
+def test_the_engine_wrapup_is_the_limit_of_campaigns_without_their_own(tmp_path: Path) -> None:
+    assert engine_settings(load(tmp_path)).wrapup_seconds == 30.0
+    assert engine_settings(load(tmp_path, '[engine]\nwrapup = "45s"\n')).wrapup_seconds == 45.0

@@ -50,6 +50,8 @@ def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
     assert (spec.calling_hours.start.hour, spec.calling_hours.end.hour) == (8, 21)
     assert spec.first_task == "call"
     assert spec.queue_name == "dialerd-x"
+    assert spec.wrapup.limit is None  # the daemon's [engine] wrapup
+    assert spec.retry is None  # the daemon's [retry]
 
 
 def test_retry_left_out_comes_from_the_daemon_retry_table(tmp_path: Path) -> None:

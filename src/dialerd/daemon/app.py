@@ -91,6 +91,7 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
         "compliance": config.compliance.to_domain(),
         "retry": config.retry.to_domain(),
+        "wrapup_seconds": e.wrapup,
     }
     values.update(overrides)
     return EngineSettings(**values)

@@ -329,9 +329,12 @@ class FilterSpec(_Model):
 
 
 class WrapupSpec(_Model):
-    """Wrap-up time limit; without a disposition by then the default one applies."""
+    """Wrap-up time limit; without a disposition by then the default one applies.
 
-    limit: Duration = timedelta(seconds=120)
+    ``limit`` None: the daemon's ``[engine] wrapup`` (default 30 s).
+    """
+
+    limit: Duration | None = None
     default_status: Status = Status.FAILED
     default_detail: str = "no_disposition"
 

@@ -532,7 +532,7 @@ class Engine:
             own = r.preview_queue(a.name)
             queues = [own] if r.spec.dial.mode is DialMode.PREVIEW else [r.queue, own]
             for queue in queues:
-                server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+                server.agents.wrapup_by_queue[queue] = r.wrapup_seconds
                 penalty = self._penalty(a, r, queue)
                 key = (server.name, a.interface, queue)
                 try:

@@ -259,6 +259,12 @@ class CampaignRunner:
     def queue(self) -> str:
         return self.spec.queue_name
 
+    @property
+    def wrapup_seconds(self) -> float:
+        """The campaign's wrap-up limit, or the daemon's ``[engine] wrapup`` when it sets none."""
+        limit = self.spec.wrapup.limit
+        return self._settings.wrapup_seconds if limit is None else limit.total_seconds()
+
     def preview_queue(self, agent: str) -> str:
         """Preview calls go to a queue of one: the agent who accepted the contact."""
         return f"{self.queue}.{agent}"
@@ -340,7 +346,7 @@ class CampaignRunner:
                 self.builder.estimates_changed()
                 self._log.info("pacing estimates seeded from history", attempts=used)
         for server in self._servers.values():
-            server.agents.wrapup_by_queue[self.queue] = self.spec.wrapup.limit.total_seconds()
+            server.agents.wrapup_by_queue[self.queue] = self.wrapup_seconds
             for status in server.agents.snapshot().values():
                 self._on_agent(server.name, status, None)
 
@@ -577,7 +583,7 @@ class CampaignRunner:
             if call.disposition is not None:
                 await self._finish(call)
             else:
-                call.wrapup_deadline = mono + self.spec.wrapup.limit.total_seconds()
+                call.wrapup_deadline = mono + self.wrapup_seconds
             return
         if self.spec.amd and o.result is CallResult.MACHINE:
             self.builder.call_screened(call.attempt_id, mono, live=False)
@@ -767,7 +773,7 @@ class CampaignRunner:
             )
             call.note = "outcome lost: the call tracker closed the call without an outcome"
             if call.result is CallResult.CONNECTED:
-                call.wrapup_deadline = mono + self.spec.wrapup.limit.total_seconds()
+                call.wrapup_deadline = mono + self.wrapup_seconds
             else:
                 self.builder.call_ended(call.attempt_id, mono, call.result)
 

@@ -31,7 +31,8 @@ class EngineSettings:
     held to it (:func:`dialerd.domain.compliance.tighten`), however the campaign was stored
     (campaign file, API, command line). None: campaigns run as stored (tests, tools).
     ``retry`` is the daemon's ``[retry]``: the retry policy of call tasks, for whatever a task
-    and its campaign leave out.
+    and its campaign leave out. ``wrapup_seconds`` is the daemon's ``[engine] wrapup``: the
+    wrap-up limit of a campaign that sets no ``wrapup.limit`` of its own.
     """
 
     tick_seconds: float = 1.0
@@ -50,6 +51,7 @@ class EngineSettings:
     agent_servers: Mapping[str, str] = field(default_factory=dict)
     compliance: ComplianceFloor | None = None
     retry: RetryPolicy = field(default_factory=default_retry_policy)
+    wrapup_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:
@@ -60,6 +62,8 @@ class EngineSettings:
             raise ValueError("restart backoff: 0 < min <= max")
         if "{number}" not in self.dial_template and "{digits}" not in self.dial_template:
             raise ValueError("dial_template must contain {number} or {digits}")
+        if self.wrapup_seconds < 0:
+            raise ValueError("wrapup_seconds must not be negative")
         if self.max_lease_batch < 1:
             raise ValueError("max_lease_batch must be at least 1")
 

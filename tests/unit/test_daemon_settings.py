@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dialerd.config import DaemonConfig, load_config
-from dialerd.daemon.app import engine_settings
+from dialerd.daemon.app import engine_settings, server_config
 from dialerd.domain.enums import CallResult
 from dialerd.domain.model import RetryRule, default_retry_policy
 
@@ -53,3 +53,11 @@ def test_the_compliance_table_is_the_engine_floor(tmp_path: Path) -> None:
 def test_the_engine_wrapup_is_the_limit_of_campaigns_without_their_own(tmp_path: Path) -> None:
     assert engine_settings(load(tmp_path)).wrapup_seconds == 30.0
     assert engine_settings(load(tmp_path, '[engine]\nwrapup = "45s"\n')).wrapup_seconds == 45.0
+
+
+def test_asterisk_ping_interval_reaches_the_link(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert server_config(config.asterisk[0], 30.0).link_config().ping_interval == 2.5
+    entry = load(tmp_path, 'ping_interval = "1s"\ndead_peer_timeout = "4s"\n').asterisk[0]
+    link = server_config(entry, 30.0).link_config()
+    assert (link.ping_interval, link.dead_peer_timeout) == (1.0, 4.0)

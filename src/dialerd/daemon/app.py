@@ -74,6 +74,7 @@ def server_config(entry: Any, wrapup_seconds: float) -> ServerConfig:
         connect_timeout=entry.connect_timeout,
         action_timeout=entry.action_timeout,
         dead_peer_timeout=entry.dead_peer_timeout,
+        ping_interval=entry.ping_interval,
         backoff_initial=entry.reconnect_backoff_min,
         backoff_max=entry.reconnect_backoff_max,
         wrapup_seconds=wrapup_seconds,

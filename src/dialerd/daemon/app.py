@@ -238,6 +238,8 @@ class Daemon:
         try:
             return await Store.open(url)
         except SchemaNotCurrent as exc:
+            if self.config.source is not None:
+                exc = exc.advising(f"dialerd migrate --config {self.config.source}")
             raise DaemonError(str(exc), EX_CONFIG) from None
         except Exception as exc:
             # Driver errors (SQLAlchemy's, asyncpg's, sqlite3's) stay inside dialerd.store's

@@ -106,12 +106,13 @@ def make_app(store: Store, engine: FakeEngine | None, clock: ManualClock, **kw: 
     )
 
 
-async def open_api(store: Store) -> AsyncIterator[Api]:
+async def open_api(store: Store, **kw: Any) -> AsyncIterator[Api]:
+    """``kw`` goes to ``build_app`` (e.g. ``compliance``)."""
     engine = FakeEngine()
     clock = ManualClock(START)
     registry = CollectorRegistry()
     Counter("dialerd_test_requests", "A test counter.", registry=registry).inc(3)
-    app = make_app(store, engine, clock, registry=registry)
+    app = make_app(store, engine, clock, registry=registry, **kw)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
         yield Api(client, engine, store, clock, registry)

@@ -235,6 +235,16 @@ async def test_dead_peer_is_noticed_within_the_watchdog_limit() -> None:
         await server.link.wait_ready(timeout=60)
 
 
+async def test_an_idle_link_pings_every_ping_interval() -> None:
+    async with _running(dead_peer_timeout=30.0, ping_interval=2.0) as (sim, server, _, clock):
+        await server.link.wait_ready(timeout=50)
+        before = sim.pings_received
+        await clock.sleep(20.0)
+        # one Ping per 2 s of silence (not one per 7.5 s, a quarter of the dead-peer timeout)
+        assert 8 <= sim.pings_received - before <= 11
+        assert server.link.state is LinkState.READY
+
+
 async def test_restart_closes_calls_resyncs_then_ready() -> None:
     async with _running() as (sim, server, rec, _clock):
         await server.link.wait_ready(timeout=50)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 from api_testkit import Api, campaign_body, create_campaign, open_api
 
 from dialerd.domain.changes import NewContact
+from dialerd.domain.compliance import ComplianceFloor
 from dialerd.store import Store
 
 BASE = "/api/v1/campaigns"
@@ -117,6 +119,57 @@ async def test_replace_and_patch_definition(api: Api) -> None:
     bad = await api.call("PATCH", f"{BASE}/sales", json={"ring_timeout": "1s"})
     assert bad.status_code == 422
     assert bad.json()["field"] == "ring_timeout"
+
+
+async def test_laxer_definitions_are_stored_held_to_the_daemon_compliance_rules(
+    store: Store,
+) -> None:
+    async for api in open_api(store, compliance=ComplianceFloor()):
+        lax = {
+            "calling_hours": {"enabled": False},
+            "dial": {"mode": "progressive", "abandonment_target": 0.5},
+            "connect_limit": "10s",
+            "abandon_hold_off": "10m",
+        }
+        with structlog.testing.capture_logs() as logs:
+            r = await api.call("POST", BASE, json=campaign_body(**lax))
+        assert r.status_code == 201, r.text
+        held = r.json()
+        d = held["definition"]
+        assert d["calling_hours"] == {"enabled": True, "from": "08:00:00", "to": "21:00:00"}
+        assert d["dial"]["abandonment_target"] == 0.03
+        assert (d["connect_limit"], d["abandon_hold_off"]) == ("2s", "3d")
+        assert held["tightened"] == [
+            "calling hours set to 08:00-21:00 (daemon [compliance])",
+            "abandonment target lowered to 3.0% (daemon [compliance])",
+            "connect limit lowered to 2s (daemon [compliance])",
+            "abandon hold-off raised to 3d (daemon [compliance])",
+        ]
+        warned = [e for e in logs if e["event"] == "api.campaign_tightened"]
+        assert [(e["campaign"], e["changes"]) for e in warned] == [("sales", held["tightened"])]
+        # what is stored is what the response showed
+        got = (await api.call("GET", f"{BASE}/sales", role="readonly")).json()
+        assert got["definition"] == d
+
+        # every way of changing a definition is held to the same rules
+        r = await api.call("PUT", f"{BASE}/sales", json=campaign_body(**lax))
+        assert r.json()["definition"] == d and len(r.json()["tightened"]) == 4
+        r = await api.call(
+            "PATCH",
+            f"{BASE}/sales",
+            json={"dial": {"abandonment_target": "40%"}, "calling_hours": {"to": "23:00"}},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["definition"] == d
+        assert r.json()["tightened"] == [
+            "calling hours set to 08:00-21:00 (daemon [compliance])",
+            "abandonment target lowered to 3.0% (daemon [compliance])",
+        ]
+        strict = await api.call(
+            "PATCH", f"{BASE}/sales", json={"dial": {"abandonment_target": "1%"}}
+        )
+        assert strict.json()["definition"]["dial"]["abandonment_target"] == 0.01
+        assert strict.json()["tightened"] == []
 
 
 async def test_status_and_schedule(api: Api) -> None:

@@ -24,6 +24,15 @@ async def test_unmigrated_database_is_refused_with_the_command_to_run(empty_db_u
     assert head_revision() in message
 
 
+async def test_a_missing_sqlite_file_is_refused_and_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "d.sqlite"
+    with pytest.raises(SchemaNotCurrent) as info:
+        await Store.open(f"sqlite+aiosqlite:///{path}")
+    assert not (tmp_path / "sub").exists()
+    assert "has no dialerd schema (the file does not exist)" in str(info.value)
+    assert f"run: dialerd migrate --db sqlite+aiosqlite:///{path}" in str(info.value)
+
+
 async def test_upgrade_then_open_and_downgrade_round_trip(empty_db_url: str) -> None:
     before, after = await upgrade(empty_db_url)
     assert (before, after) == (None, head_revision())

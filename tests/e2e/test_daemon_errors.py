@@ -22,7 +22,7 @@ async def test_unmigrated_database_is_refused_with_the_command_that_fixes_it(
     _, err = output(setup)
     assert rc == EX_CONFIG
     assert "has no dialerd schema" in err
-    assert "dialerd migrate" in err
+    assert f"run: dialerd migrate --config {setup.config}" in err  # the daemon's own file
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 

@@ -184,5 +184,8 @@ def test_move_with_delay_and_bad_db(db: str, capsys: pytest.CaptureFixture[str])
     assert [(r["task"], r["waiting_for"], r["count"]) for r in rows] == [("call", "recall", 2)]
     code, _, err = run(capsys, "move", "example-2026", "--all", "--to", "x", "--at", "tomorrow")
     assert code == 64 and "--at" in err
-    code, _, err = run(capsys, "overview", "example-2026", "--db", "sqlite:////proc/no/x.db")
+    # a database that cannot be opened (one that does not exist says to migrate it)
+    code, _, err = run(capsys, "overview", "example-2026", "--db", "sqlite:////proc/version")
     assert code == 69 and "unavailable" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "overview", "example-2026", "--db", "sqlite:////proc/no/x.db")
+    assert code == 78 and "(the file does not exist)" in err and err.count("\n") == 1

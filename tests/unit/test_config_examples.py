@@ -59,9 +59,8 @@ def test_full_example_with_its_secrets_provided(
     for name in ("ami-pbx1", "api-token-ops", "mqtt-password"):
         (creds / name).write_text(f"{name}-0123456789abcdef\n")
     text = (CONFIG / "dialerd.toml").read_text()
-    token = tmp_path / "token-anna"
-    token.write_text("anna-0123456789abcdef\n")
-    text = text.replace("/etc/dialerd/secrets/token-anna", str(token))
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "anna").write_text("anna-0123456789abcdef\n")  # beside the file
     config = tmp_path / "dialerd.toml"
     config.write_text(text)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
@@ -69,6 +68,29 @@ def test_full_example_with_its_secrets_provided(
     result = check_config_here(str(config))
     assert result.returncode == 0, result.stderr
     assert "0123456789abcdef" not in result.stdout
+
+
+def test_config_docs_and_unit_name_one_credentials_directory() -> None:
+    """The secrets an operator copies go where the unit and docs/deploy.md load them from."""
+    repo = CONFIG.parent
+    shipped = [
+        *CONFIG.glob("*.toml"),
+        *repo.glob("docs/*.md"),
+        repo / "README.md",
+        *repo.glob("systemd/*"),
+        *repo.glob("src/dialerd/config/*.py"),
+    ]
+    loads: list[str] = []
+    for path in shipped:
+        text = path.read_text()
+        assert "/etc/dialerd/secrets" not in text, path
+        loads += [
+            line.split("LoadCredential=", 1)[1].split()[0]
+            for line in text.splitlines()
+            if "LoadCredential=" in line and ":/etc/" in line
+        ]
+    assert loads
+    assert all(":/etc/dialerd/credentials/" in load for load in loads), loads
 
 
 def test_bad_file_exits_78_without_traceback(tmp_path: Path) -> None:

@@ -169,6 +169,18 @@ def test_inconsistent_watchdog_and_calling_hours(tmp_path: Path) -> None:
     assert any(p.startswith("compliance.abandonment_windows[1]: 'fortnight'") for p in found)
 
 
+def test_compliance_windows_are_the_ones_the_engine_holds(tmp_path: Path) -> None:
+    # "week", "month" and other rolling lengths were accepted and then never applied
+    path = write(
+        tmp_path,
+        MINIMAL + '[compliance]\nabandonment_windows = ["hour", "week", "30d", "24h"]\n',
+    )
+    assert problems(path) == [
+        "compliance.abandonment_windows[1]: 'week' is not an abandonment window: use hour,"
+        " day or rolling_30d (or 30d)",
+    ]
+
+
 def test_campaign_file_must_exist_and_glob_may_match_none(tmp_path: Path) -> None:
     (tmp_path / "campaigns").mkdir()
     (tmp_path / "campaigns" / "a.toml").write_text("")

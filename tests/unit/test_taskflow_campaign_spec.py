@@ -17,6 +17,7 @@ from dialerd.domain.campaign_spec import (
     parse_duration,
 )
 from dialerd.domain.enums import CallResult, DialMode
+from dialerd.domain.model import RetryPolicy, RetryRule, default_retry_policy
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "campaigns" / "example.toml"
 
@@ -49,6 +50,40 @@ def test_defaults_of_a_minimal_campaign(tmp_path: Path) -> None:
     assert (spec.calling_hours.start.hour, spec.calling_hours.end.hour) == (8, 21)
     assert spec.first_task == "call"
     assert spec.queue_name == "dialerd-x"
+    assert spec.wrapup.limit is None  # the daemon's [engine] wrapup
+    assert spec.retry is None  # the daemon's [retry]
+
+
+def test_retry_left_out_comes_from_the_daemon_retry_table(tmp_path: Path) -> None:
+    daemon = RetryPolicy(
+        {
+            CallResult.BUSY: RetryRule(timedelta(minutes=2), 4),
+            CallResult.NO_ANSWER: RetryRule(timedelta(minutes=45), 4),
+            CallResult.ABANDONED: RetryRule(timedelta(hours=96), 2),
+        },
+        max_attempts=4,
+    )
+    # no retry anywhere: the daemon's table as it is (also as stored and read back)
+    spec = load_campaign_spec(write(tmp_path, MINIMAL))
+    assert spec.retry is None
+    assert spec.retry_policy("call", daemon) == daemon
+    stored = CampaignSpec.model_validate(spec.model_dump(mode="json", by_alias=True))
+    assert stored.retry_policy("call", daemon) == daemon
+    # without the daemon's: its documented defaults (config/dialerd.toml [retry])
+    assert spec.retry_policy("call") == default_retry_policy()
+    # a campaign setting only max_attempts keeps the daemon's rules
+    spec = load_campaign_spec(write(tmp_path, MINIMAL + "[retry]\nmax_attempts = 7\n"))
+    assert spec.retry_policy("call", daemon) == RetryPolicy(daemon.rules, max_attempts=7)
+    # results replace the table (busy alone: no_answer becomes final), abandoned stays
+    text = MINIMAL + '[retry.results.busy]\ndelay = "20m"\nmax_attempts = 3\n'
+    policy = load_campaign_spec(write(tmp_path, text)).retry_policy("call", daemon)
+    assert policy == RetryPolicy(
+        {
+            CallResult.ABANDONED: RetryRule(timedelta(hours=96), 2),
+            CallResult.BUSY: RetryRule(timedelta(minutes=20), 3),
+        },
+        max_attempts=4,
+    )
 
 
 @pytest.mark.parametrize(

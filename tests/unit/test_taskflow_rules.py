@@ -166,6 +166,18 @@ def test_abandoned_is_not_redialed_within_hold_off() -> None:
     assert o.due_at == NOW + timedelta(hours=72)
 
 
+def test_an_abandoned_rule_caps_attempts_and_never_shortens_the_hold_off() -> None:
+    # the daemon's [retry] abandoned = { delay, max_attempts }
+    policy = RetryPolicy({CallResult.ABANDONED: RetryRule(timedelta(hours=96), 2)}, max_attempts=5)
+    o = call_outcome(CallResult.ABANDONED, 1, policy, NOW, abandon_hold_off=timedelta(hours=72))
+    assert (o.status, o.due_at) == (Status.OPEN, NOW + timedelta(hours=96))
+    o = call_outcome(CallResult.ABANDONED, 2, policy, NOW, abandon_hold_off=timedelta(hours=72))
+    assert (o.status, o.status_detail) == (Status.FAILED, "$max_attempts")
+    short = RetryPolicy({CallResult.ABANDONED: RetryRule(timedelta(hours=1), 3)}, max_attempts=5)
+    o = call_outcome(CallResult.ABANDONED, 1, short, NOW, abandon_hold_off=timedelta(hours=72))
+    assert o.due_at == NOW + timedelta(hours=72)
+
+
 def test_connected_needs_disposition_and_callback_books_personal_follow_up() -> None:
     with pytest.raises(ValueError, match="disposition"):
         call_outcome(CallResult.CONNECTED, 1, POLICY, NOW)

@@ -59,6 +59,8 @@ class ServerConfig:
     connect_timeout: float = 5.0
     action_timeout: float = 5.0
     dead_peer_timeout: float = 10.0
+    ping_interval: float | None = None
+    """Ping after this long without data (None: a quarter of ``dead_peer_timeout``)."""
     auth_retry_delay: float = 60.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
@@ -76,6 +78,7 @@ class ServerConfig:
             connect_timeout=self.connect_timeout,
             action_timeout=self.action_timeout,
             dead_peer_timeout=self.dead_peer_timeout,
+            ping_interval=self.ping_interval,
             auth_retry_delay=self.auth_retry_delay,
             backoff=Backoff(initial=self.backoff_initial, maximum=self.backoff_max),
         )

@@ -7,7 +7,7 @@ tokens; it holds no state of its own, so the same store serves the CLI and the A
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -32,6 +32,7 @@ from dialerd.api.engine_control import EngineControl
 from dialerd.api.errors import install_error_handlers
 from dialerd.api.health import HealthChecks
 from dialerd.domain.clock import Clock, SystemClock
+from dialerd.domain.compliance import ComplianceFloor
 from dialerd.store import Store
 from dialerd.taskflow.classify import Classifier
 
@@ -55,11 +56,14 @@ def build_app(
     region: str = "DE",
     max_upload_bytes: int = 1 << 30,
     classifier: Classifier | None = None,
+    compliance: ComplianceFloor | Callable[[], ComplianceFloor | None] | None = None,
 ) -> FastAPI:
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
     ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
     is the default country of numbers written without ``+``; an uploaded import file larger
-    than ``max_upload_bytes`` is refused (413)."""
+    than ``max_upload_bytes`` is refused (413). ``compliance`` is the daemon's floor (or a
+    function returning the current one): campaigns created or changed through the API are
+    stored held to it."""
     checks = health or HealthChecks()
     if checks.store_ping is None:
         checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
@@ -81,6 +85,7 @@ def build_app(
         health=checks,
         registry=registry,
         max_upload_bytes=max_upload_bytes,
+        compliance=compliance,
     )
     install_error_handlers(app)
     app.add_middleware(AccessLog)

@@ -16,6 +16,7 @@ from dialerd.api.engine_control import EngineControl
 from dialerd.api.errors import ApiError
 from dialerd.api.health import HealthChecks
 from dialerd.domain.clock import Clock
+from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.model import Campaign
 from dialerd.store import Store
 
@@ -30,6 +31,14 @@ class ApiContext:
     health: HealthChecks = field(default_factory=HealthChecks)
     registry: CollectorRegistry | None = None
     max_upload_bytes: int = 1 << 30
+    compliance: ComplianceFloor | Callable[[], ComplianceFloor | None] | None = None
+    """The daemon's ``[compliance]`` floor (or how to read the current one: it follows a
+    reload); campaigns are stored held to it. None: stored as given (the engine still holds
+    them to its floor)."""
+
+    def compliance_floor(self) -> ComplianceFloor | None:
+        floor = self.compliance
+        return floor() if callable(floor) else floor
 
     async def campaign(self, ref: str) -> Campaign:
         """A campaign by name or id (as written in the URL)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CampaignOut(BaseModel):
@@ -26,6 +26,10 @@ class CampaignList(BaseModel):
 
 class CampaignDetail(CampaignOut):
     definition: dict[str, Any]
+    tightened: list[str] = Field(
+        default_factory=list,
+        description="What the daemon's [compliance] rules changed in the definition sent",
+    )
     engine_reloaded: bool | None = None
 
 

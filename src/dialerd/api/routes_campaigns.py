@@ -2,8 +2,10 @@
 
 A change is validated as a whole campaign definition (``CampaignSpec``) before the store sees
 it, so a rule pointing at a removed task is a 422 naming ``rules.N.to``; what the stored data
-does not allow (removing a task that still holds contacts) is a 409. After a change the engine
-is asked to reload; the response says whether it did.
+does not allow (removing a task that still holds contacts) is a 409. A definition laxer than
+the daemon's ``[compliance]`` rules is stored held to them (the response's ``definition`` shows
+the values in force, ``tightened`` what was changed, and a warning is logged). After a change the
+engine is asked to reload; the response says whether it did.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from dialerd.api.models_out import (
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
+from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Campaign
 from dialerd.store import Store
 from dialerd.taskflow.tasks import check_tasks
@@ -100,11 +103,27 @@ def _check_task_settings(spec: CampaignSpec) -> None:
         raise ApiError(422, "; ".join(problems), "tasks")
 
 
+def _held_to_floor(ctx: Ctx, spec: CampaignSpec) -> tuple[CampaignSpec, list[str]]:
+    """The definition held to the daemon's [compliance] floor, and what that changed."""
+    floor = ctx.compliance_floor()
+    if floor is None:
+        return spec, []
+    held, notes = tighten(spec, floor)
+    if notes:
+        log.warning("api.campaign_tightened", campaign=spec.name, changes=notes)
+    return held, notes
+
+
 async def _store_change(ctx: Ctx, spec: CampaignSpec) -> dict[str, Any]:
     _check_task_settings(spec)
+    spec, notes = _held_to_floor(ctx, spec)
     with conflict_on_invalid_change():
         campaign = await ctx.store.update_campaign(spec, ctx.clock.now())
-    return {**await _detail(ctx, campaign), "engine_reloaded": await _reload(ctx)}
+    return {
+        **await _detail(ctx, campaign),
+        "tightened": notes,
+        "engine_reloaded": await _reload(ctx),
+    }
 
 
 @router.get("", response_model=CampaignList, summary="List campaigns")
@@ -120,9 +139,14 @@ async def list_campaigns(ctx: Ctx, _: Reader) -> dict[str, Any]:
 )
 async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str, Any]:
     _check_task_settings(spec)
+    spec, notes = _held_to_floor(ctx, spec)
     with conflict_on_invalid_change():
         campaign = await ctx.store.create_campaign(spec, ctx.clock.now())
-    return {**await _detail(ctx, campaign), "engine_reloaded": await _reload(ctx)}
+    return {
+        **await _detail(ctx, campaign),
+        "tightened": notes,
+        "engine_reloaded": await _reload(ctx),
+    }
 
 
 @router.get("/{campaign}", response_model=CampaignDetail, summary="A campaign and its definition")

@@ -5,18 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialerd.cli.db import (
     add_db_option,
     add_json_option,
+    daemon_config,
     open_store,
     write_json,
     write_table,
 )
 from dialerd.cli.errors import EX_CONFIG, EX_DATAERR, CliError
 from dialerd.domain.clock import SystemClock
-from dialerd.domain.enums import DialMode
+from dialerd.domain.enums import DialMode, TaskType
+
+if TYPE_CHECKING:
+    from dialerd.domain.campaign_spec import CampaignSpec
+    from dialerd.domain.model import RetryPolicy
 
 
 def register(sub: Any) -> None:
@@ -66,6 +71,16 @@ async def run_create(args: argparse.Namespace) -> int:
     if args.check:
         sys.stdout.write(f"{args.file}: campaign {spec.name!r} is valid\n")
         return 0
+    # With --config, stored held to the daemon's [compliance] as the daemon and the API store
+    # it; with --db the floor is not known here (the engine still dials by it).
+    config = daemon_config(args)
+    tightened: list[str] = []
+    if config is not None:
+        from dialerd.domain.compliance import tighten
+
+        spec, tightened = tighten(spec, config.compliance.to_domain())
+        for note in tightened:
+            sys.stderr.write(f"dialerd: warning: {args.file}: {note}\n")
     now = SystemClock().now()
     async with open_store(args) as store:
         if args.update:
@@ -79,7 +94,14 @@ async def run_create(args: argparse.Namespace) -> int:
                 ) from None
         tasks = await store.tasks(campaign.id)
     if args.json:
-        write_json({"id": campaign.id, "name": campaign.name, "tasks": [t.name for t in tasks]})
+        write_json(
+            {
+                "id": campaign.id,
+                "name": campaign.name,
+                "tasks": [t.name for t in tasks],
+                "tightened": tightened,
+            }
+        )
     else:
         verb = "updated" if args.update else "created"
         sys.stdout.write(
@@ -165,20 +187,15 @@ async def run_show(args: argparse.Namespace) -> int:
         + (f"{hours.start:%H:%M}-{hours.end:%H:%M} contact local" if hours.enabled else "OFF")
         + f"; queue {spec.queue_name}; {contacts} contact(s)\n\n"
     )
+    config = daemon_config(args)
+    base = config.retry.to_domain() if config is not None else None
+    own = {t.name for t in spec.tasks if t.retry is not None}
     write_table(
         ["task", "type", "retry"],
         [
-            (
-                t.name,
-                t.type.value,
-                ", ".join(
-                    f"{r.value} {format_duration(rule.delay)} x{rule.max_attempts}"
-                    for r, rule in t.retry.rules.items()
-                )
-                + f" (max {t.retry.max_attempts})"
-                if t.retry
-                else "",
-            )
+            (t.name, t.type.value, _retry_text(spec, t.name, base, own))
+            if t.type is TaskType.CALL
+            else (t.name, t.type.value, "")
             for t in tasks
         ],
     )
@@ -198,3 +215,23 @@ async def run_show(args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _retry_text(spec: CampaignSpec, task: str, base: RetryPolicy | None, own: set[str]) -> str:
+    from dialerd.domain.campaign_spec import format_duration
+
+    policy = spec.retry_policy(task, base)
+    text = (
+        ", ".join(
+            f"{r.value} {format_duration(rule.delay)} x{rule.max_attempts}"
+            for r, rule in policy.rules.items()
+        )
+        + f" (max {policy.max_attempts})"
+    )
+    if spec.retry is None and task not in own:
+        text += (
+            " from the daemon's [retry]"
+            if base is not None
+            else " from [retry] (its defaults; --config shows the daemon's)"
+        )
+    return text

@@ -1,11 +1,15 @@
-"""``dialerd migrate``: create or upgrade the database schema (Alembic, shipped in the package)."""
+"""``dialerd migrate``: create or upgrade the database schema (Alembic, shipped in the package).
+
+``--config FILE`` migrates the daemon's own store (its ``[store]`` url and password, e.g. from a
+systemd credential), ``--db URL`` any other.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from dialerd.cli.db import add_db_option, add_json_option, db_url, store_error, write_json
+from dialerd.cli.db import add_db_option, add_json_option, store_error, store_target, write_json
 
 
 def register(sub: Any) -> None:
@@ -21,15 +25,14 @@ async def run(args: argparse.Namespace) -> int:
     import sys
 
     from dialerd.store import StoreError
-    from dialerd.store.engine import display_url
     from dialerd.store.migrate import upgrade
 
-    url = db_url(args)
+    target = store_target(args)
     try:
-        before, after = await upgrade(url)
+        before, after = await upgrade(target.url)
     except (StoreError, ValueError) as exc:
         raise store_error(exc) from None
-    shown = display_url(url)
+    shown = target.shown
     if args.json:
         write_json({"database": shown, "from": before, "to": after})
     elif before == after:

@@ -1,8 +1,15 @@
-"""Shared plumbing of the commands that use the store: ``--db``, opening, errors, output.
+"""Shared plumbing of the commands that use the store: ``--db``/``--config``, opening, errors,
+output.
+
+Every command that opens the store takes one of ``--db URL`` or ``--config FILE`` (the daemon's
+configuration: its ``[store]`` URL and password, read exactly as the daemon reads them, also
+from a systemd credential); with neither, ``$DIALERD_DB`` or ``./var/dialerd.sqlite``. Only
+``dialerd migrate`` creates a database; the other commands never create a file.
 
 Store errors become one clear line (:class:`CliError`) with a distinct exit code: an
 unmigrated database says what to run (EX_CONFIG), a missing campaign/contact is EX_NOINPUT,
-a change the data does not allow is EX_DATAERR, an unreachable database EX_UNAVAILABLE.
+a change the data does not allow is EX_DATAERR, an unreachable database EX_UNAVAILABLE; a bad
+configuration file is EX_CONFIG with one line per problem.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dialerd.cli.errors import (
@@ -28,6 +36,7 @@ from dialerd.cli.errors import (
 )
 
 if TYPE_CHECKING:
+    from dialerd.config import DaemonConfig
     from dialerd.store import Store
 
 # The store (SQLAlchemy, Alembic) is imported only when a command runs, so that building the
@@ -35,11 +44,69 @@ if TYPE_CHECKING:
 
 
 def add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    """``--db URL`` or ``--config FILE``: the one way every store command names its store."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--db",
         metavar="URL",
         help="database URL (default: $DIALERD_DB or sqlite+aiosqlite:///./var/dialerd.sqlite)",
     )
+    where.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="the daemon's configuration file: its [store] url and password (password_env, "
+        "_file, _credential as the daemon reads them)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTarget:
+    """The store a command opens: ``url`` holds the password (never show it), ``shown`` not."""
+
+    url: str = field(repr=False)
+    shown: str
+    migrate: str
+    """The command that migrates this store, for messages."""
+    config: DaemonConfig | None = None
+
+
+def store_target(args: argparse.Namespace) -> StoreTarget:
+    """The store named by ``--config``, ``--db``, ``$DIALERD_DB`` or the default (loaded once)."""
+    cached = getattr(args, "_store_target", None)
+    if isinstance(cached, StoreTarget):
+        return cached
+    path = getattr(args, "config", None)
+    if path is not None:
+        from dialerd.config import ConfigError, load_store_config
+
+        try:
+            config = load_store_config(path)
+        except ConfigError as exc:
+            raise CliError(str(exc), EX_CONFIG) from None
+        target = StoreTarget(
+            config.store.dsn(),
+            config.store.display_url(),
+            f"dialerd migrate --config {path}",
+            config,
+        )
+    else:
+        from dialerd.store import default_url
+        from dialerd.store.engine import display_url
+
+        url = str(getattr(args, "db", None) or default_url())
+        try:
+            shown = display_url(url)
+        except Exception:  # not a URL: opening it says so
+            shown = url
+        target = StoreTarget(url, shown, f"dialerd migrate --db {shown}")
+    args._store_target = target
+    return target
+
+
+def daemon_config(args: argparse.Namespace) -> DaemonConfig | None:
+    """The daemon's configuration given with ``--config`` (None with ``--db``)."""
+    return store_target(args).config
 
 
 def add_json_option(p: argparse.ArgumentParser) -> None:
@@ -47,9 +114,8 @@ def add_json_option(p: argparse.ArgumentParser) -> None:
 
 
 def db_url(args: argparse.Namespace) -> str:
-    from dialerd.store import default_url
-
-    return str(getattr(args, "db", None) or default_url())
+    """The URL to connect with (password included: never print it; see :class:`StoreTarget`)."""
+    return store_target(args).url
 
 
 def actor(args: argparse.Namespace) -> str:
@@ -62,7 +128,9 @@ def actor(args: argparse.Namespace) -> str:
         return "cli"
 
 
-def store_error(exc: Exception) -> CliError:
+def store_error(exc: Exception, args: argparse.Namespace | None = None) -> CliError:
+    """``exc`` as one line; with ``args``, an unmigrated store names the command's own
+    ``--db``/``--config`` in the migrate advice."""
     from dialerd.store import (
         AlreadyExists,
         InvalidChange,
@@ -73,6 +141,8 @@ def store_error(exc: Exception) -> CliError:
     )
 
     if isinstance(exc, SchemaNotCurrent):
+        if args is not None:
+            exc = exc.advising(store_target(args).migrate)
         return CliError(str(exc), EX_CONFIG)
     if isinstance(exc, NotFound):
         return CliError(str(exc), EX_NOINPUT)
@@ -87,18 +157,19 @@ def store_error(exc: Exception) -> CliError:
 
 @asynccontextmanager
 async def open_store(args: argparse.Namespace) -> AsyncIterator[Store]:
-    """The migrated store named by ``--db``; store errors leave as one-line CliErrors."""
+    """The migrated store named by ``--db``/``--config``; store errors leave as one-line
+    CliErrors. A store that does not exist is not created."""
     from dialerd.store import Store, StoreError
 
     url = db_url(args)
     try:
         store = await Store.open(url)
     except (StoreError, ValueError) as exc:
-        raise store_error(exc) from None
+        raise store_error(exc, args) from None
     try:
         yield store
     except StoreError as exc:
-        raise store_error(exc) from None
+        raise store_error(exc, args) from None
     finally:
         await store.close()
 

@@ -6,7 +6,7 @@ environment, a file or systemd credentials and stay ``SecretStr``.
 """
 
 from dialerd.config.errors import ConfigError, ConfigProblem
-from dialerd.config.loader import load_config, validate_config
+from dialerd.config.loader import load_config, load_store_config, validate_config
 from dialerd.config.models import (
     AgentConfig,
     ApiConfig,
@@ -40,5 +40,6 @@ __all__ = [
     "RetryRuleConfig",
     "StoreConfig",
     "load_config",
+    "load_store_config",
     "validate_config",
 ]

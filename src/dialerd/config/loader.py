@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dialerd.config.errors import ConfigError, ConfigProblem, FieldProblem
-from dialerd.config.models import DaemonConfig
+from dialerd.config.models import DaemonConfig, StoreConfig
 from dialerd.domain.keys import unknown_key
 
 _SECRET_KEY = re.compile(r"secret|password|token", re.IGNORECASE)
@@ -35,6 +35,37 @@ def load_config(
     for checking a file on a host that does not hold the secrets; never to run with.
     """
     file = Path(path)
+    data = _read(file)
+    return validate_config(data, file, env=env, resolve_secrets=resolve_secrets)
+
+
+def load_store_config(
+    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+) -> DaemonConfig:
+    """Load ``path`` for a command that opens the daemon's store and nothing else.
+
+    The whole file is checked as :func:`load_config` does, but of its secrets only the
+    ``[store]`` password is read (from the file, the environment, a file or a systemd
+    credential, exactly as the daemon reads it): such a command needs neither the AMI secrets
+    nor the API tokens, and where it runs (``systemd-run -p LoadCredential=db-password ...``)
+    they may not be available. The other secrets hold placeholders: never run with them.
+    """
+    file = Path(path)
+    data = _read(file)
+    config = validate_config(data, file, env=env, resolve_secrets=False)
+    try:
+        store = StoreConfig.model_validate(
+            data.get("store", {}), context=_context(file, env, resolve_secrets=True)
+        )
+    except ValidationError as exc:
+        problems = [
+            ConfigProblem(_join("store", p.key), p.message) for p in describe(exc, StoreConfig)
+        ]
+        raise ConfigError(file, problems) from None
+    return config.model_copy(update={"store": store})
+
+
+def _read(file: Path) -> dict[str, Any]:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
@@ -42,12 +73,19 @@ def load_config(
     except OSError as exc:
         raise ConfigError(file, [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(file, [ConfigProblem("", f"not UTF-8 text (byte {exc.start})")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, [ConfigProblem("", f"TOML syntax error: {exc}")]) from None
-    return validate_config(data, file, env=env, resolve_secrets=resolve_secrets)
+
+
+def _context(file: Path, env: Mapping[str, str] | None, *, resolve_secrets: bool) -> dict[str, Any]:
+    return {
+        "env": os.environ if env is None else env,
+        "base_dir": file.parent.resolve(),
+        "resolve_secrets": resolve_secrets,
+    }
 
 
 def validate_config(
@@ -57,11 +95,7 @@ def validate_config(
     env: Mapping[str, str] | None = None,
     resolve_secrets: bool = True,
 ) -> DaemonConfig:
-    context = {
-        "env": os.environ if env is None else env,
-        "base_dir": file.parent.resolve(),
-        "resolve_secrets": resolve_secrets,
-    }
+    context = _context(file, env, resolve_secrets=resolve_secrets)
     try:
         config = DaemonConfig.model_validate(data, context=context)
     except ValidationError as exc:

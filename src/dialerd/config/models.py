@@ -8,7 +8,7 @@ setting. Durations are float seconds (see :mod:`dialerd.config.types`). Secrets 
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -26,8 +26,10 @@ from pydantic import (
 from dialerd.config.errors import FieldProblem
 from dialerd.config.secrets import context_base_dir, resolve_secret
 from dialerd.config.types import Name, Seconds
+from dialerd.domain.campaign_spec import abandonment_window, default_abandonment_windows
+from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import CallResult
-from dialerd.domain.model import RetryPolicy, RetryRule
+from dialerd.domain.model import RetryPolicy, RetryRule, default_retry_policy
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -391,71 +393,83 @@ class RetryRuleConfig(_Table):
         return RetryRule(delay=timedelta(seconds=self.delay), max_attempts=self.max_attempts)
 
 
-def _rule(delay: float, attempts: int) -> RetryRuleConfig:
-    return RetryRuleConfig(delay=delay, max_attempts=attempts)
+def _rule(result: str) -> RetryRuleConfig:
+    """The documented default of one result (:func:`dialerd.domain.model.default_retry_policy`)."""
+    rule = default_retry_policy().rules[CallResult(result)]
+    return RetryRuleConfig(delay=rule.delay.total_seconds(), max_attempts=rule.max_attempts)
 
 
 _RETRY_RESULTS = ("busy", "no_answer", "congestion", "machine", "failed_unknown", "abandoned")
 
 
 class RetryConfig(_Table):
-    """Default retry policy of call tasks; a campaign's task may override it.
+    """Default retry policy of call tasks: what a campaign's (or its task's) ``retry`` leaves
+    out comes from here, applied by the engine when the call ends (so a change reaches every
+    campaign without its own setting; SIGHUP applies it).
 
-    Results without a rule here (``connected``, ``invalid_number``) are final.
+    Results without a rule here (``connected``, ``invalid_number``) are final. ``abandoned``
+    caps the attempts of a contact whose call was abandoned and delays it at least as long as
+    the campaign's ``abandon_hold_off``.
     """
 
-    max_attempts: int = Field(default=5, ge=1, le=100)
-    busy: RetryRuleConfig = Field(default_factory=lambda: _rule(600, 5))
-    no_answer: RetryRuleConfig = Field(default_factory=lambda: _rule(3600, 5))
-    congestion: RetryRuleConfig = Field(default_factory=lambda: _rule(300, 5))
-    machine: RetryRuleConfig = Field(default_factory=lambda: _rule(4 * 3600, 3))
-    failed_unknown: RetryRuleConfig = Field(default_factory=lambda: _rule(900, 3))
-    abandoned: RetryRuleConfig = Field(default_factory=lambda: _rule(72 * 3600, 3))
+    max_attempts: int = Field(default=default_retry_policy().max_attempts, ge=1, le=100)
+    busy: RetryRuleConfig = Field(default_factory=lambda: _rule("busy"))
+    no_answer: RetryRuleConfig = Field(default_factory=lambda: _rule("no_answer"))
+    congestion: RetryRuleConfig = Field(default_factory=lambda: _rule("congestion"))
+    machine: RetryRuleConfig = Field(default_factory=lambda: _rule("machine"))
+    failed_unknown: RetryRuleConfig = Field(default_factory=lambda: _rule("failed_unknown"))
+    abandoned: RetryRuleConfig = Field(default_factory=lambda: _rule("abandoned"))
 
     def to_domain(self) -> RetryPolicy:
-        rules = {
-            CallResult(name): getattr(self, name).to_domain()
-            for name in (
-                "busy",
-                "no_answer",
-                "congestion",
-                "machine",
-                "failed_unknown",
-                "abandoned",
-            )
-        }
+        rules = {CallResult(name): getattr(self, name).to_domain() for name in _RETRY_RESULTS}
         return RetryPolicy(rules=rules, max_attempts=self.max_attempts)
 
 
 # ---------------------------------------------------------------------------------- compliance
 
-_WINDOW = re.compile(r"^(hour|day|week|month|\d+(?:\.\d+)?\s*(min|m|h|d))$")
-
 
 class ComplianceConfig(_Table):
     """Rules a campaign cannot switch off silently; per-campaign settings may only tighten them.
 
-    Abandonment windows: ``hour``/``day``/``week``/``month`` are calendar periods in the
-    campaign's time zone; ``30d``, ``24h`` ... are rolling windows.
+    Abandonment windows are the campaigns' vocabulary: ``hour`` and ``day`` (the local clock
+    hour and calendar day in the campaign's time zone) and ``rolling_30d`` (the last 30 days;
+    ``30d``, the older spelling, is accepted for it).
     """
 
     calling_hours_guard: bool = True
     calling_hours_start: time = time(8, 0)
     calling_hours_end: time = time(21, 0)
     abandonment_target: float = Field(default=0.03, gt=0, le=0.5)
-    abandonment_windows: list[str] = Field(default_factory=lambda: ["day", "30d"], min_length=1)
+    abandonment_windows: list[str] = Field(
+        default_factory=lambda: [str(w) for w in default_abandonment_windows()], min_length=1
+    )
     connect_limit: Seconds = Field(default=2.0, gt=0, le=30)
     abandon_hold_off: Seconds = Field(default=72 * 3600.0, ge=0)
 
     @field_validator("abandonment_windows")
     @classmethod
     def _windows(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
         for i, window in enumerate(value):
-            if not _WINDOW.match(window.strip().lower()):
-                raise FieldProblem(
-                    f"[{i}]", f"{window!r} is not a window: use hour, day, week, month, 30d, 24h"
-                )
-        return [w.strip().lower() for w in value]
+            try:
+                name = abandonment_window(window)
+            except ValueError as exc:
+                raise FieldProblem(f"[{i}]", str(exc)) from None
+            if name not in out:
+                out.append(name)
+        return out
+
+    def to_domain(self) -> ComplianceFloor:
+        """The floor every campaign is held to (by the engine, the API and campaign files)."""
+        return ComplianceFloor(
+            calling_hours_guard=self.calling_hours_guard,
+            calling_hours_start=self.calling_hours_start,
+            calling_hours_end=self.calling_hours_end,
+            abandonment_target=self.abandonment_target,
+            abandonment_windows=tuple(self.abandonment_windows),
+            connect_limit=timedelta(seconds=self.connect_limit),
+            abandon_hold_off=timedelta(seconds=self.abandon_hold_off),
+        )
 
     @model_validator(mode="after")
     def _hours(self) -> ComplianceConfig:

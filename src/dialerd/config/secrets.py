@@ -6,7 +6,7 @@ A secret key ``K`` (``secret``, ``password``, ``token``) may be written as
 * ``K_env = "NAME"`` — taken from environment variable ``NAME``,
 * ``K_file = "/path"`` — read from a file (relative paths are relative to the config file),
 * ``K_credential = "name"`` — read from ``$CREDENTIALS_DIRECTORY/name``, which systemd fills
-  from ``LoadCredential=name:/etc/dialerd/secrets/name``.
+  from ``LoadCredential=name:/etc/dialerd/credentials/name`` (see docs/deploy.md).
 
 If none is given and a default credential name applies (``ami-<server>`` for an AMI secret,
 ``db-password`` for the store), that credential is used when systemd provides it. Resolution

@@ -82,6 +82,7 @@ def server_config(entry: Any, wrapup_seconds: float) -> ServerConfig:
         connect_timeout=entry.connect_timeout,
         action_timeout=entry.action_timeout,
         dead_peer_timeout=entry.dead_peer_timeout,
+        ping_interval=entry.ping_interval,
         backoff_initial=entry.reconnect_backoff_min,
         backoff_max=entry.reconnect_backoff_max,
         wrapup_seconds=wrapup_seconds,
@@ -97,6 +98,9 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "restart_backoff_min": e.runner_restart_backoff_min,
         "restart_backoff_max": e.runner_restart_backoff_max,
         "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
+        "compliance": config.compliance.to_domain(),
+        "retry": config.retry.to_domain(),
+        "wrapup_seconds": e.wrapup,
     }
     values.update(overrides)
     return EngineSettings(**values)
@@ -245,6 +249,8 @@ class Daemon:
         try:
             return await Store.open(url)
         except SchemaNotCurrent as exc:
+            if self.config.source is not None:
+                exc = exc.advising(f"dialerd migrate --config {self.config.source}")
             raise DaemonError(str(exc), EX_CONFIG) from None
         except Exception as exc:
             # Driver errors (SQLAlchemy's, asyncpg's, sqlite3's) stay inside dialerd.store's
@@ -285,6 +291,8 @@ class Daemon:
             serve_metrics=not api.metrics_separate,
             health=health,
             classifier=make_classifier(classifier_settings(self.config.classifier)),
+            # the current floor: a reload may change [compliance]
+            compliance=lambda: self.config.compliance.to_domain(),
         )
         servers = [ApiServer(app, api.host, api.port, name="api")]
         if api.metrics_port is not None:
@@ -472,7 +480,12 @@ class Daemon:
         new_agents = {a.name for a in new.agents}
         previous = self.config
         self.config = previous.model_copy(
-            update={"campaigns": new.campaigns, "agents": new.agents, "compliance": new.compliance}
+            update={
+                "campaigns": new.campaigns,
+                "agents": new.agents,
+                "compliance": new.compliance,
+                "retry": new.retry,
+            }
         )
         try:
             # The files are checked (and stored) first: a reload that fails changes nothing.
@@ -481,12 +494,18 @@ class Daemon:
                 self._pending_logins.discard(name)
                 with contextlib.suppress(EngineError, Exception):
                     await engine.agent_logout(name)
+            engine.set_rules(
+                compliance=self.config.compliance.to_domain(), retry=self.config.retry.to_domain()
+            )
             await engine.reload()
             # Existing agents may take new campaigns; logging in again is harmless.
             await self._login_agents(engine, [a.name for a in self.config.agents])
         except (DaemonError, StoreError) as exc:
             log.error("reload failed", error=str(exc))
             self.config = previous
+            engine.set_rules(
+                compliance=previous.compliance.to_domain(), retry=previous.retry.to_domain()
+            )
             self.notifier.ready(f"reload failed: {exc}".splitlines()[0])
             return
         log.info("reloaded", agents=len(new_agents), campaign_files=len(new.campaign_paths()))

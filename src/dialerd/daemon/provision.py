@@ -3,8 +3,10 @@
 Campaign files named by ``[[campaigns]]`` are the source of truth for the campaigns they
 define: at start and on SIGHUP each is created or updated in the store. A campaign the store
 holds that no file names (created through the API) is left alone. The daemon's ``[compliance]``
-table may only be tightened by a campaign: a campaign that switches the calling-hours guard off
-or sets a laxer abandonment target gets the daemon's value instead, and a warning says so.
+table may only be tightened by a campaign (:func:`dialerd.domain.compliance.tighten`): a file
+that switches the calling-hours guard off or sets a laxer rule is stored with the daemon's value
+instead, and a warning names the file. The engine applies the same floor to every campaign it
+loads, however it was stored.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 
 import structlog
 
-from dialerd.config import AgentConfig, ComplianceConfig, DaemonConfig
+from dialerd.config import AgentConfig, DaemonConfig
 from dialerd.domain.campaign_spec import CampaignSpec, CampaignSpecError, load_campaign_spec
+from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Agent
 from dialerd.store import AlreadyExists, Store, StoreError
 
@@ -32,30 +35,6 @@ class Provisioned:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     agents: list[str] = field(default_factory=list)
-
-
-def tighten(spec: CampaignSpec, compliance: ComplianceConfig) -> tuple[CampaignSpec, list[str]]:
-    """The campaign with the daemon's compliance floor applied, and what was changed."""
-    notes: list[str] = []
-    hours = spec.calling_hours
-    if compliance.calling_hours_guard:
-        start = max(hours.start, compliance.calling_hours_start)
-        end = min(hours.end, compliance.calling_hours_end)
-        if not hours.enabled or (start, end) != (hours.start, hours.end):
-            if start >= end:  # disjoint windows: the daemon's rule wins outright
-                start, end = compliance.calling_hours_start, compliance.calling_hours_end
-            notes.append(f"calling hours set to {start:%H:%M}-{end:%H:%M} (daemon [compliance])")
-            hours = hours.model_copy(update={"enabled": True, "start": start, "end": end})
-    dial = spec.dial
-    if dial.abandonment_target > compliance.abandonment_target:
-        notes.append(
-            f"abandonment target lowered to {compliance.abandonment_target:.1%} "
-            "(daemon [compliance])"
-        )
-        dial = dial.model_copy(update={"abandonment_target": compliance.abandonment_target})
-    if not notes:
-        return spec, notes
-    return spec.model_copy(update={"calling_hours": hours, "dial": dial}), notes
 
 
 def load_specs(config: DaemonConfig) -> list[tuple[Path, CampaignSpec]]:
@@ -81,7 +60,7 @@ async def sync_campaigns(
 ) -> Provisioned:
     out = result or Provisioned()
     for path, raw in load_specs(config):
-        spec, notes = tighten(raw, config.compliance)
+        spec, notes = tighten(raw, config.compliance.to_domain())
         for note in notes:
             log.warning("campaign tightened", campaign=spec.name, file=str(path), change=note)
         try:

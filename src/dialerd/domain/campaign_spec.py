@@ -30,7 +30,13 @@ from pydantic import (
 
 from dialerd.domain.enums import CallResult, CampaignStatus, DialMode, Status, TaskType
 from dialerd.domain.keys import unknown_key
-from dialerd.domain.model import RetryPolicy, RetryRule, TaskflowRule, TimePeriod
+from dialerd.domain.model import (
+    RetryPolicy,
+    RetryRule,
+    TaskflowRule,
+    TimePeriod,
+    default_retry_policy,
+)
 from dialerd.domain.selection import OPERATORS, Condition, SortOrder
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -100,9 +106,27 @@ def _percent(value: object) -> object:
 
 
 AbandonmentWindow = Literal["hour", "day", "rolling_30d"]
+ABANDONMENT_WINDOWS: tuple[AbandonmentWindow, ...] = ("hour", "day", "rolling_30d")
+"""The windows the engine holds the abandonment target over: the local clock hour, the local
+calendar day, and the last 30 days. ``30d`` is accepted for ``rolling_30d`` (the spelling of
+older daemon configurations)."""
+_WINDOW_ALIASES: dict[str, AbandonmentWindow] = {"30d": "rolling_30d"}
 
 
-def _default_windows() -> list[AbandonmentWindow]:
+def abandonment_window(name: str) -> AbandonmentWindow:
+    """``name`` in the one vocabulary of abandonment windows; ValueError naming the choices."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key in _WINDOW_ALIASES:
+        return _WINDOW_ALIASES[key]
+    for window in ABANDONMENT_WINDOWS:
+        if key == window:
+            return window
+    raise ValueError(
+        f"{name!r} is not an abandonment window: use hour, day or rolling_30d (or 30d)"
+    )
+
+
+def default_abandonment_windows() -> list[AbandonmentWindow]:
     return ["day", "rolling_30d"]
 
 
@@ -121,7 +145,7 @@ class DialSettings(_Model):
     calls_per_wrapup_agent: float = Field(0.0, ge=0.0, le=20.0)
     abandonment_target: Fraction = 0.03
     abandonment_windows: list[AbandonmentWindow] = Field(
-        default_factory=_default_windows, min_length=1
+        default_factory=default_abandonment_windows, min_length=1
     )
     min_agents_predictive: int = Field(5, ge=1, le=10_000)
     min_ring: Duration = timedelta(seconds=15)
@@ -130,6 +154,18 @@ class DialSettings(_Model):
     (see dialerd.pacing.ring). At or above ``ring_timeout`` every call rings the full time."""
     preview_auto_accept: Duration | None = None
     max_concurrent_calls: int | None = Field(None, ge=1, le=100_000)
+
+    @field_validator("abandonment_windows", mode="before")
+    @classmethod
+    def _windows(cls, value: object) -> object:
+        if not isinstance(value, list | tuple):
+            return value
+        out: list[AbandonmentWindow] = []
+        for name in value:
+            window = abandonment_window(name) if isinstance(name, str) else name
+            if window not in out:
+                out.append(window)
+        return out
 
     @field_validator("min_ring")
     @classmethod
@@ -210,25 +246,24 @@ RETRYABLE: frozenset[CallResult] = frozenset(
 )
 
 
-def _default_retry_results() -> dict[CallResult, RetryResult]:
-    return {
-        CallResult.BUSY: RetryResult(delay=timedelta(minutes=30), max_attempts=5),
-        CallResult.NO_ANSWER: RetryResult(delay=timedelta(hours=2), max_attempts=5),
-        CallResult.CONGESTION: RetryResult(delay=timedelta(minutes=10), max_attempts=5),
-        CallResult.FAILED_UNKNOWN: RetryResult(delay=timedelta(minutes=15), max_attempts=3),
-    }
-
-
 class RetrySpec(_Model):
-    """Retry policy per call result; a result without an entry is final (``failed``)."""
+    """Retry policy per call result; a result without an entry is final (``failed``).
 
-    max_attempts: int = Field(5, ge=1, le=100)
-    results: dict[CallResult, RetryResult] = Field(default_factory=_default_retry_results)
+    Each key left out comes from the level above: a task's from its campaign's ``retry``, a
+    campaign's from the daemon's ``[retry]`` table. ``results`` given replaces the whole table
+    above (so leaving a result out makes it final), except the daemon's ``abandoned`` rule,
+    which only the daemon sets (a campaign's ``abandon_hold_off`` delays an abandoned contact).
+    """
+
+    max_attempts: int | None = Field(None, ge=1, le=100)
+    results: dict[CallResult, RetryResult] | None = None
 
     @field_validator("results")
     @classmethod
-    def _retryable(cls, results: dict[CallResult, RetryResult]) -> dict[CallResult, RetryResult]:
-        for result in results:
+    def _retryable(
+        cls, results: dict[CallResult, RetryResult] | None
+    ) -> dict[CallResult, RetryResult] | None:
+        for result in results or {}:
             if result not in RETRYABLE:
                 raise ValueError(
                     f"{result.value!r} cannot be retried by policy (retryable: "
@@ -237,10 +272,15 @@ class RetrySpec(_Model):
                 )
         return results
 
-    def policy(self) -> RetryPolicy:
+    def over(self, base: RetryPolicy) -> RetryPolicy:
+        """This policy with what it leaves out taken from ``base``."""
+        rules = base.rules
+        if self.results is not None:
+            rules = {r: rule for r, rule in base.rules.items() if r is CallResult.ABANDONED}
+            rules.update({r: RetryRule(s.delay, s.max_attempts) for r, s in self.results.items()})
         return RetryPolicy(
-            rules={r: RetryRule(s.delay, s.max_attempts) for r, s in self.results.items()},
-            max_attempts=self.max_attempts,
+            rules=dict(rules),
+            max_attempts=base.max_attempts if self.max_attempts is None else self.max_attempts,
         )
 
 
@@ -290,9 +330,12 @@ class FilterSpec(_Model):
 
 
 class WrapupSpec(_Model):
-    """Wrap-up time limit; without a disposition by then the default one applies."""
+    """Wrap-up time limit; without a disposition by then the default one applies.
 
-    limit: Duration = timedelta(seconds=120)
+    ``limit`` None: the daemon's ``[engine] wrapup`` (default 30 s).
+    """
+
+    limit: Duration | None = None
     default_status: Status = Status.FAILED
     default_detail: str = "no_disposition"
 
@@ -307,7 +350,8 @@ class CampaignSpec(_Model):
     tasks: list[TaskSpec] = Field(min_length=1)
     start_task: str | None = None
     rules: list[RuleSpec] = Field(default_factory=list)
-    retry: RetrySpec = Field(default_factory=RetrySpec)
+    retry: RetrySpec | None = None
+    """None (or keys left out): the daemon's ``[retry]`` table."""
     caller_ids: list[str] = Field(default_factory=list)
     queue: str | None = None
     connect_limit: Duration = timedelta(seconds=2)
@@ -473,11 +517,16 @@ class CampaignSpec(_Model):
     def taskflow_rules(self) -> list[TaskflowRule]:
         return [r.rule() for r in self.rules]
 
-    def retry_policy(self, task: str) -> RetryPolicy:
+    def retry_policy(self, task: str, default: RetryPolicy | None = None) -> RetryPolicy:
+        """The retry policy of call task ``task``: its own ``retry`` over the campaign's over
+        ``default`` (the daemon's ``[retry]``; None: its documented defaults)."""
+        policy = default if default is not None else default_retry_policy()
+        if self.retry is not None:
+            policy = self.retry.over(policy)
         for t in self.tasks:
             if t.name == task and t.retry is not None:
-                return t.retry.policy()
-        return self.retry.policy()
+                policy = t.retry.over(policy)
+        return policy
 
     def time_periods(self) -> list[TimePeriod]:
         return [p for period in self.schedule.periods for p in period.time_periods()]

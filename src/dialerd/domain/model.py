@@ -39,6 +39,26 @@ class RetryPolicy:
     max_attempts: int = 5
 
 
+def default_retry_policy() -> RetryPolicy:
+    """The documented defaults of the daemon's ``[retry]`` table: what a call task gets when
+    neither it nor its campaign nor the daemon's configuration says otherwise.
+
+    An ``abandoned`` rule caps the attempts of a contact whose last call was abandoned; its
+    delay is never shorter than the campaign's ``abandon_hold_off``.
+    """
+    return RetryPolicy(
+        rules={
+            CallResult.BUSY: RetryRule(timedelta(minutes=10), 5),
+            CallResult.NO_ANSWER: RetryRule(timedelta(hours=1), 5),
+            CallResult.CONGESTION: RetryRule(timedelta(minutes=5), 5),
+            CallResult.MACHINE: RetryRule(timedelta(hours=4), 3),
+            CallResult.FAILED_UNKNOWN: RetryRule(timedelta(minutes=15), 3),
+            CallResult.ABANDONED: RetryRule(timedelta(hours=72), 3),
+        },
+        max_attempts=5,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class TimePeriod:
     """A weekly window ``weekday`` (0 = Monday) from ``start`` to ``end`` (campaign local time)."""
@@ -66,6 +86,9 @@ class Task:
     type: TaskType
     settings: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy | None = None
+    """A call task's retry policy as its definition gives it, over the built-in defaults
+    (:func:`default_retry_policy`) where the task and its campaign leave it to the daemon; the
+    engine uses the daemon's ``[retry]`` there instead."""
 
 
 @dataclass(frozen=True, slots=True)

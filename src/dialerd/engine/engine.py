@@ -14,6 +14,7 @@ that campaign's runner loop (:meth:`CampaignRunner.submit`), so they never race 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -32,8 +33,9 @@ from dialerd.ami import (
 )
 from dialerd.ami import LinkStateChange as AmiLinkStateChange
 from dialerd.domain.clock import Clock
+from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import AgentState, CampaignStatus, DialMode, Status, is_reserved_detail
-from dialerd.domain.model import Agent, Campaign
+from dialerd.domain.model import Agent, Campaign, RetryPolicy
 from dialerd.engine.errors import (
     AgentNotEligible,
     EngineError,
@@ -282,6 +284,12 @@ class Engine:
         self._stop_requested.set()
         await self._stopped.wait()
 
+    def set_rules(self, *, compliance: ComplianceFloor | None, retry: RetryPolicy) -> None:
+        """The daemon's rules changed (a reload); the next :meth:`reload` applies them."""
+        self.settings = dataclasses.replace(self.settings, compliance=compliance, retry=retry)
+        for runner in self._runners.values():
+            runner.use_settings(self.settings)
+
     async def reload(self) -> None:
         """Re-read campaigns and agents from the store; calls in progress carry on."""
         await self._load_agents()
@@ -524,7 +532,7 @@ class Engine:
             own = r.preview_queue(a.name)
             queues = [own] if r.spec.dial.mode is DialMode.PREVIEW else [r.queue, own]
             for queue in queues:
-                server.agents.wrapup_by_queue[queue] = r.spec.wrapup.limit.total_seconds()
+                server.agents.wrapup_by_queue[queue] = r.wrapup_seconds
                 penalty = self._penalty(a, r, queue)
                 key = (server.name, a.interface, queue)
                 try:

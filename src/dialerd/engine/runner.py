@@ -47,6 +47,7 @@ from dialerd.ami import (
 from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.changes import Transition
 from dialerd.domain.clock import Clock
+from dialerd.domain.compliance import tighten
 from dialerd.domain.enums import AgentState, CallResult, DialMode, Status, StatusDetail
 from dialerd.domain.model import Agent, Attempt, Campaign, Contact, Task, TaskflowRule
 from dialerd.engine.errors import EngineNotRunning, NoSuchCall, NoSuchPreview
@@ -195,14 +196,15 @@ class CampaignRunner:
         settings: EngineSettings,
         host: RunnerHost,
     ) -> None:
-        self.campaign = campaign
-        self.spec = CampaignSpec.model_validate(campaign.settings)
         self._store = store
         self._servers = servers
         self._clock = clock
         self._settings = settings
         self._host = host
         self._log = log.bind(campaign=campaign.name)
+        self._tightened: tuple[str, ...] = ()
+        self.campaign = campaign
+        self.spec = self._effective_spec(campaign)
         self.tasks: dict[int, Task] = {}
         self.task_ids: dict[str, int] = {}
         self.rules: list[TaskflowRule] = []
@@ -257,6 +259,12 @@ class CampaignRunner:
     def queue(self) -> str:
         return self.spec.queue_name
 
+    @property
+    def wrapup_seconds(self) -> float:
+        """The campaign's wrap-up limit, or the daemon's ``[engine] wrapup`` when it sets none."""
+        limit = self.spec.wrapup.limit
+        return self._settings.wrapup_seconds if limit is None else limit.total_seconds()
+
     def preview_queue(self, agent: str) -> str:
         """Preview calls go to a queue of one: the agent who accepted the contact."""
         return f"{self.queue}.{agent}"
@@ -283,10 +291,38 @@ class CampaignRunner:
             self._clock.monotonic(),
         )
 
+    def _effective_spec(self, campaign: Campaign) -> CampaignSpec:
+        """The stored definition held to the daemon's compliance floor.
+
+        Whatever way the campaign was stored (a campaign file, the API, the command line), a
+        laxer rule than the daemon's is replaced here, and a warning says what, once for each
+        change of the outcome.
+        """
+        spec = CampaignSpec.model_validate(campaign.settings)
+        floor = self._settings.compliance
+        if floor is None:
+            return spec
+        spec, notes = tighten(spec, floor)
+        if tuple(notes) != self._tightened:
+            self._tightened = tuple(notes)
+            if notes:
+                self._log.warning("campaign held to the daemon's [compliance] rules", changes=notes)
+        return spec
+
+    @property
+    def tightened(self) -> tuple[str, ...]:
+        """What the daemon's compliance floor changed in the stored definition."""
+        return self._tightened
+
+    def use_settings(self, settings: EngineSettings) -> None:
+        """New daemon-wide rules (compliance floor, retry, wrap-up); applied from the next
+        :meth:`update_campaign`."""
+        self._settings = settings
+
     def update_campaign(self, campaign: Campaign) -> None:
         """A reload: the new definition applies from the next decision; calls keep running."""
         self.campaign = campaign
-        self.spec = CampaignSpec.model_validate(campaign.settings)
+        self.spec = self._effective_spec(campaign)
         self._spec_changed = True
         self.wake()
 
@@ -310,7 +346,7 @@ class CampaignRunner:
                 self.builder.estimates_changed()
                 self._log.info("pacing estimates seeded from history", attempts=used)
         for server in self._servers.values():
-            server.agents.wrapup_by_queue[self.queue] = self.spec.wrapup.limit.total_seconds()
+            server.agents.wrapup_by_queue[self.queue] = self.wrapup_seconds
             for status in server.agents.snapshot().values():
                 self._on_agent(server.name, status, None)
 
@@ -547,7 +583,7 @@ class CampaignRunner:
             if call.disposition is not None:
                 await self._finish(call)
             else:
-                call.wrapup_deadline = mono + self.spec.wrapup.limit.total_seconds()
+                call.wrapup_deadline = mono + self.wrapup_seconds
             return
         if self.spec.amd and o.result is CallResult.MACHINE:
             self.builder.call_screened(call.attempt_id, mono, live=False)
@@ -561,9 +597,7 @@ class CampaignRunner:
         now = self._clock.now()
         contact = call.contact
         task = self.tasks.get(contact.task_id)
-        policy = (task.retry if task is not None else None) or self.spec.retry_policy(
-            task.name if task is not None else ""
-        )
+        policy = self.spec.retry_policy(task.name if task is not None else "", self._settings.retry)
         agent_name = self._agent_name(call.agent)
         disposition = call.disposition
         if call.result is CallResult.CONNECTED and disposition is None:
@@ -739,7 +773,7 @@ class CampaignRunner:
             )
             call.note = "outcome lost: the call tracker closed the call without an outcome"
             if call.result is CallResult.CONNECTED:
-                call.wrapup_deadline = mono + self.spec.wrapup.limit.total_seconds()
+                call.wrapup_deadline = mono + self.wrapup_seconds
             else:
                 self.builder.call_ended(call.attempt_id, mono, call.result)
 

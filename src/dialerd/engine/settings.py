@@ -9,6 +9,9 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dialerd.domain.compliance import ComplianceFloor
+from dialerd.domain.model import RetryPolicy, default_retry_policy
+
 
 def _default_holder() -> str:
     return f"dialerd@{socket.gethostname()}"
@@ -23,6 +26,13 @@ class EngineSettings:
     stored, ``{digits}`` without the leading ``+``); the default matches the simulator and the
     ``asterisk-test/`` configuration. ``agent_servers`` maps an agent name to the Asterisk
     server its softphone is registered on (default: the first server).
+
+    ``compliance`` is the daemon's ``[compliance]`` floor: every campaign the engine loads is
+    held to it (:func:`dialerd.domain.compliance.tighten`), however the campaign was stored
+    (campaign file, API, command line). None: campaigns run as stored (tests, tools).
+    ``retry`` is the daemon's ``[retry]``: the retry policy of call tasks, for whatever a task
+    and its campaign leave out. ``wrapup_seconds`` is the daemon's ``[engine] wrapup``: the
+    wrap-up limit of a campaign that sets no ``wrapup.limit`` of its own.
     """
 
     tick_seconds: float = 1.0
@@ -39,6 +49,9 @@ class EngineSettings:
     max_lease_batch: int = 100
     preview_skip_delay: float = 600.0
     agent_servers: Mapping[str, str] = field(default_factory=dict)
+    compliance: ComplianceFloor | None = None
+    retry: RetryPolicy = field(default_factory=default_retry_policy)
+    wrapup_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:
@@ -49,6 +62,8 @@ class EngineSettings:
             raise ValueError("restart backoff: 0 < min <= max")
         if "{number}" not in self.dial_template and "{digits}" not in self.dial_template:
             raise ValueError("dial_template must contain {number} or {digits}")
+        if self.wrapup_seconds < 0:
+            raise ValueError("wrapup_seconds must not be negative")
         if self.max_lease_batch < 1:
             raise ValueError("max_lease_batch must be at least 1")
 

@@ -150,6 +150,7 @@ class SimAsterisk:
         self.events_sent = 0
         self.logins = 0
         self.restarts = 0
+        self.pings_received = 0  # a client's keep-alive (for its watchdog's tests)
 
     # lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -382,6 +383,7 @@ class SimAsterisk:
             )
 
     def _ping(self, session: Session, msg: Message, aid: str | None) -> None:
+        self.pings_received += 1
         ts = f"{self.clock.now().timestamp():.6f}"
         session.respond(aid, "Success", [("Ping", "Pong"), ("Timestamp", ts)])
 

@@ -10,7 +10,18 @@ class StoreError(Exception):
 class SchemaNotCurrent(StoreError):
     """The database is not migrated to this version of dialerd (``dialerd migrate`` fixes it)."""
 
-    def __init__(self, url: str, current: str | None, head: str, *, newer: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        current: str | None,
+        head: str,
+        *,
+        newer: bool = False,
+        command: str | None = None,
+        missing: bool = False,
+    ) -> None:
+        """``command``: how the caller's user runs the migration (default ``dialerd migrate
+        --db URL``; the daemon and ``--config`` commands name their configuration file)."""
         if newer:
             message = (
                 f"database {url} is at revision {current}, which this dialerd does not know "
@@ -18,14 +29,29 @@ class SchemaNotCurrent(StoreError):
             )
         else:
             where = "has no dialerd schema" if current is None else f"is at revision {current}"
+            if missing:
+                where += " (the file does not exist)"
             message = (
                 f"database {url} {where}, this dialerd needs {head}: "
-                f"run: dialerd migrate --db {url}"
+                f"run: {command or f'dialerd migrate --db {url}'}"
             )
         super().__init__(message)
         self.url = url
         self.current = current
         self.head = head
+        self.newer = newer
+        self.missing = missing
+
+    def advising(self, command: str) -> SchemaNotCurrent:
+        """The same error advising ``command`` to migrate."""
+        return SchemaNotCurrent(
+            self.url,
+            self.current,
+            self.head,
+            newer=self.newer,
+            command=command,
+            missing=self.missing,
+        )
 
 
 class NotFound(StoreError):

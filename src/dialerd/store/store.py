@@ -72,9 +72,22 @@ from dialerd.domain.model import (
 from dialerd.domain.selection import Condition, ContactSelection, SortOrder, split_field
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadWorkRow
-from dialerd.store.engine import READ, display_url, make_engine, unavailable
-from dialerd.store.errors import AlreadyExists, InvalidChange, NotFound, StaleContact
-from dialerd.store.migrate import check_current
+from dialerd.store.engine import (
+    READ,
+    display_url,
+    make_engine,
+    normalise_url,
+    sqlite_path,
+    unavailable,
+)
+from dialerd.store.errors import (
+    AlreadyExists,
+    InvalidChange,
+    NotFound,
+    SchemaNotCurrent,
+    StaleContact,
+)
+from dialerd.store.migrate import check_current, head_revision
 from dialerd.store.models import (
     AbandonmentBucketRow,
     AgentRow,
@@ -172,7 +185,15 @@ class Store:
 
     @classmethod
     async def open(cls, url: str | URL, *, check_schema: bool = True, **engine_kw: Any) -> Store:
-        """Open the database at ``url``; refuse (``SchemaNotCurrent``) if it is not migrated."""
+        """Open the database at ``url``; refuse (``SchemaNotCurrent``) if it is not migrated.
+
+        A SQLite file that does not exist is refused so, without creating it (or its folder):
+        only ``dialerd migrate`` creates a database.
+        """
+        if check_schema:
+            path = sqlite_path(normalise_url(url))
+            if path is not None and not path.exists():
+                raise SchemaNotCurrent(display_url(url), None, head_revision(), missing=True)
         try:
             engine = make_engine(url, **engine_kw)
         except OSError as exc:  # e.g. the SQLite folder cannot be created

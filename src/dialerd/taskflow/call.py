@@ -5,7 +5,9 @@ A call task completes only with a final result. Until then the contact stays ``o
 ``$follow_up_personal`` (a callback booked for one agent at one time). Every attempt counts:
 at the policy's maximum (per result, and overall) the contact is ``failed`` / ``$max_attempts``.
 An abandoned call (answered, no agent within the connect limit) is not redialed before the
-hold-off (default 72 h) has passed. An invalid number is ``failed`` / ``$invalid_number``.
+hold-off (default 72 h) has passed, nor before the delay of the policy's ``abandoned`` rule,
+whose ``max_attempts`` caps the attempts like any other rule's. An invalid number is
+``failed`` / ``$invalid_number``.
 """
 
 from __future__ import annotations
@@ -69,12 +71,14 @@ def call_outcome(
     if result is CallResult.INVALID_NUMBER:
         return Outcome(Status.FAILED, StatusDetail.INVALID_NUMBER.value)
     if result is CallResult.ABANDONED:
-        if attempts >= policy.max_attempts:
+        if attempts >= _max_attempts(policy, result):
             return _exhausted("abandoned on the last allowed attempt")
+        rule = policy.rules.get(result)
+        hold = max(abandon_hold_off, rule.delay) if rule is not None else abandon_hold_off
         return Outcome(
             Status.OPEN,
             StatusDetail.ABANDONED.value,
-            due_at=now + abandon_hold_off,
+            due_at=now + hold,
             note="abandoned: not redialed before the hold-off",
         )
     rule = policy.rules.get(result)

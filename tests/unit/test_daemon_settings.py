@@ -1,0 +1,63 @@
+"""What the daemon hands the engine from its configuration: every documented key takes effect."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+from dialerd.config import DaemonConfig, load_config
+from dialerd.daemon.app import engine_settings, server_config
+from dialerd.domain.enums import CallResult
+from dialerd.domain.model import RetryRule, default_retry_policy
+
+MINIMAL = """
+[[asterisk]]
+name = "pbx1"
+username = "dialerd"
+secret = "s3cret"
+"""
+
+
+def load(tmp_path: Path, text: str = "") -> DaemonConfig:
+    path = tmp_path / "dialerd.toml"
+    path.write_text(textwrap.dedent(MINIMAL + text))
+    return load_config(path, env={})
+
+
+def test_the_retry_table_is_the_engine_default_retry_policy(tmp_path: Path) -> None:
+    # without [retry]: the documented defaults of config/dialerd.toml
+    assert engine_settings(load(tmp_path)).retry == default_retry_policy()
+    config = load(
+        tmp_path, '[retry]\nmax_attempts = 3\nbusy = { delay = "2m", max_attempts = 2 }\n'
+    )
+    policy = engine_settings(config).retry
+    assert policy.max_attempts == 3
+    assert policy.rules[CallResult.BUSY] == RetryRule(timedelta(minutes=2), 2)
+    assert policy.rules[CallResult.NO_ANSWER] == RetryRule(timedelta(hours=1), 5)
+
+
+def test_the_compliance_table_is_the_engine_floor(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        '[compliance]\nabandonment_target = 0.02\nconnect_limit = "1.5s"\n'
+        'abandonment_windows = ["hour", "30d"]\n',
+    )
+    floor = engine_settings(config).compliance
+    assert floor is not None
+    assert floor.abandonment_target == 0.02
+    assert floor.connect_limit == timedelta(seconds=1.5)
+    assert floor.abandonment_windows == ("hour", "rolling_30d")
+
+
+def test_the_engine_wrapup_is_the_limit_of_campaigns_without_their_own(tmp_path: Path) -> None:
+    assert engine_settings(load(tmp_path)).wrapup_seconds == 30.0
+    assert engine_settings(load(tmp_path, '[engine]\nwrapup = "45s"\n')).wrapup_seconds == 45.0
+
+
+def test_asterisk_ping_interval_reaches_the_link(tmp_path: Path) -> None:
+    config = load(tmp_path)
+    assert server_config(config.asterisk[0], 30.0).link_config().ping_interval == 2.5
+    entry = load(tmp_path, 'ping_interval = "1s"\ndead_peer_timeout = "4s"\n').asterisk[0]
+    link = server_config(entry, 30.0).link_config()
+    assert (link.ping_interval, link.dead_peer_timeout) == (1.0, 4.0)

@@ -198,3 +198,17 @@ def test_loops_that_hold_a_contact_are_allowed(
 ) -> None:
     spec = load_campaign_spec(write(tmp_path, _flow(tasks, rules)))
     assert len(spec.rules) == len(rules)
+
+
+def test_a_lost_outcome_is_retried_though_the_campaign_lists_only_callee_results(
+    tmp_path: Path,
+) -> None:
+    """The AMI link lost mid-call (failed_unknown) is the dialer's loss: a campaign that lists
+    its own results (busy only) must not make those contacts final."""
+    text = MINIMAL + '[retry.results.busy]\ndelay = "20m"\nmax_attempts = 3\n'
+    policy = load_campaign_spec(write(tmp_path, text)).retry_policy("call")
+    assert policy.rules[CallResult.FAILED_UNKNOWN] == RetryRule(timedelta(minutes=15), 3)
+    assert CallResult.NO_ANSWER not in policy.rules  # a callee result left out stays final
+    own = text + '[retry.results.failed_unknown]\ndelay = "5m"\nmax_attempts = 1\n'
+    policy = load_campaign_spec(write(tmp_path, own)).retry_policy("call")
+    assert policy.rules[CallResult.FAILED_UNKNOWN] == RetryRule(timedelta(minutes=5), 1)

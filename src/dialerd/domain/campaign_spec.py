@@ -246,13 +246,20 @@ RETRYABLE: frozenset[CallResult] = frozenset(
 )
 
 
+#: Rules a campaign's own ``results`` table does not drop (see ``RetrySpec``).
+_KEPT_FROM_ABOVE = frozenset({CallResult.ABANDONED, CallResult.FAILED_UNKNOWN})
+
+
 class RetrySpec(_Model):
     """Retry policy per call result; a result without an entry is final (``failed``).
 
     Each key left out comes from the level above: a task's from its campaign's ``retry``, a
     campaign's from the daemon's ``[retry]`` table. ``results`` given replaces the whole table
-    above (so leaving a result out makes it final), except the daemon's ``abandoned`` rule,
-    which only the daemon sets (a campaign's ``abandon_hold_off`` delays an abandoned contact).
+    above (so leaving a result out makes it final), except two rules kept from above: the
+    daemon's ``abandoned`` rule, which only the daemon sets (a campaign's ``abandon_hold_off``
+    delays an abandoned contact), and ``failed_unknown`` unless ``results`` names it: that is
+    the dialer losing a call's outcome (the AMI link lost, a restart), not the callee's answer,
+    and a campaign listing its callee results must not make such contacts final.
     """
 
     max_attempts: int | None = Field(None, ge=1, le=100)
@@ -276,7 +283,7 @@ class RetrySpec(_Model):
         """This policy with what it leaves out taken from ``base``."""
         rules = base.rules
         if self.results is not None:
-            rules = {r: rule for r, rule in base.rules.items() if r is CallResult.ABANDONED}
+            rules = {r: rule for r, rule in base.rules.items() if r in _KEPT_FROM_ABOVE}
             rules.update({r: RetryRule(s.delay, s.max_attempts) for r, s in self.results.items()})
         return RetryPolicy(
             rules=dict(rules),

@@ -87,6 +87,9 @@ class BusPublisher:
                     "connected_at": a.connected_at,
                     "hungup_at": a.hungup_at,
                     "cause": a.cause,
+                    # the contact changed during the call (do-not-call list, edit by hand,
+                    # deleted): it kept that change, and status is what it is now
+                    "contact_changed": event.stale,
                 },
             )
         elif isinstance(event, AgentStateChanged):

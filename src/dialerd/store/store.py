@@ -882,9 +882,22 @@ class Store:
             await self.start_attempt(a)
 
     async def record_attempt(self, attempt: Attempt) -> None:
-        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``)."""
+        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``).
+
+        A contact deleted meanwhile stays deleted: its attempt is not written back (deleting
+        took the contact's attempts with it), but a live answer still counts in the
+        abandonment buckets, as the call did reach a person.
+        """
         async with self.write() as s:
-            await self._upsert_attempt(s, attempt)
+            a = attempt
+            found = await s.scalar(select(ContactRow.id).where(ContactRow.id == a.contact_id))
+            if found is not None:
+                await self._upsert_attempt(s, a)
+                return
+            if a.result is not None and a.result.live_answer:
+                at = a.answered_at or a.hungup_at or a.originated_at
+                if at is not None:
+                    await self._count_answer(s, a.campaign_id, at, a.result.value == "abandoned")
 
     async def _upsert_attempt(self, s: AsyncSession, a: Attempt, *, loaded: bool = False) -> None:
         """``loaded``: the caller already read the row into ``s`` (or found none), so the
@@ -988,9 +1001,21 @@ class Store:
                 raise StaleContact(
                     f"contact {cid} is no longer in task {t.expect_task_id} (now {row['task_id']})"
                 )
-            if t.expect_status is not None and row["status"] != t.expect_status.value:
+            if (t.expect_status is not None and row["status"] != t.expect_status.value) or (
+                t.expect_status_detail is not None
+                and row["status_detail"] != t.expect_status_detail
+            ):
+                expected = t.expect_status.value if t.expect_status is not None else row["status"]
+                if t.expect_status_detail is not None:
+                    expected += f"/{t.expect_status_detail}"
                 raise StaleContact(
-                    f"contact {cid} is {row['status']}, expected {t.expect_status.value}"
+                    f"contact {cid} is {row['status']}/{row['status_detail']}, expected {expected}"
+                )
+            waiting = row["pending_task_id"] is not None
+            if t.expect_waiting is not None and waiting != t.expect_waiting:
+                raise StaleContact(
+                    f"contact {cid} "
+                    + ("waits for a move to another task" if waiting else "no longer waits")
                 )
             if t.task_id != row["task_id"] or t.pending_task_id is not None:
                 valid = set(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import time
+from pathlib import Path
 
-from dialerd.config import ComplianceConfig
-from dialerd.daemon.provision import tighten
+import pytest
+
+from dialerd.config import ComplianceConfig, load_config
+from dialerd.daemon.provision import ProvisionError, load_specs, tighten
 from dialerd.domain.campaign_spec import validate_campaign_spec
 
 BASE = {"name": "c", "tasks": [{"name": "call", "type": "call"}]}
@@ -44,3 +47,20 @@ def test_wider_hours_and_a_laxer_target_are_cut_to_the_daemon_rules() -> None:
     assert (out.calling_hours.start, out.calling_hours.end) == (time(8), time(21))
     assert out.dial.abandonment_target == 0.03
     assert len(notes) == 2
+
+
+def test_campaign_files_sharing_a_queue_stop_the_file_sync_naming_both(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.toml").write_text(
+            f'name = "{name}"\nqueue = "survey"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+        )
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nfile = "a.toml"\n[[campaigns]]\nfile = "b.toml"\n'
+    )
+    with pytest.raises(ProvisionError) as err:
+        load_specs(load_config(cfg))
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'b.toml'}: queue: campaign 'b': queue 'survey'")
+    assert f"campaign 'a' is defined in {tmp_path / 'a.toml'}" in message

@@ -16,7 +16,12 @@ from pathlib import Path
 import structlog
 
 from dialerd.config import AgentConfig, ComplianceConfig, DaemonConfig
-from dialerd.domain.campaign_spec import CampaignSpec, CampaignSpecError, load_campaign_spec
+from dialerd.domain.campaign_spec import (
+    CampaignSpec,
+    CampaignSpecError,
+    load_campaign_spec,
+    queue_clashes,
+)
 from dialerd.domain.model import Agent
 from dialerd.store import AlreadyExists, Store, StoreError
 
@@ -73,6 +78,9 @@ def load_specs(config: DaemonConfig) -> list[tuple[Path, CampaignSpec]]:
             )
         names[spec.name] = path
         specs.append((path, spec))
+    clashes = queue_clashes([(str(path), spec) for path, spec in specs])
+    if clashes:
+        raise ProvisionError("; ".join(clashes))
     return specs
 
 

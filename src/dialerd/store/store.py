@@ -72,7 +72,13 @@ from dialerd.domain.selection import Condition, ContactSelection, SortOrder, spl
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadWorkRow
 from dialerd.store.engine import READ, display_url, make_engine, unavailable
-from dialerd.store.errors import AlreadyExists, InvalidChange, NotFound, StaleContact
+from dialerd.store.errors import (
+    AlreadyExists,
+    InvalidChange,
+    NotFound,
+    QueueInUse,
+    StaleContact,
+)
 from dialerd.store.migrate import check_current
 from dialerd.store.models import (
     AbandonmentBucketRow,
@@ -283,6 +289,7 @@ class Store:
             taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
             if taken is not None:
                 raise AlreadyExists(f"campaign {spec.name!r} exists already")
+            await self._check_queue(s, spec)
             row = CampaignRow(
                 name=spec.name,
                 status=spec.schedule.status.value,
@@ -306,6 +313,7 @@ class Store:
             row = await s.scalar(select(CampaignRow).where(CampaignRow.name == spec.name))
             if row is None:
                 raise NotFound(f"no campaign {spec.name!r}")
+            await self._check_queue(s, spec)
             row.status = spec.schedule.status.value
             row.dial_mode = spec.dial.mode.value
             row.timezone = spec.timezone
@@ -313,6 +321,19 @@ class Store:
             row.updated_at = now
             await self._sync_tasks(s, row, spec)
             return convert.campaign(row)
+
+    async def _check_queue(self, s: AsyncSession, spec: cs.CampaignSpec) -> None:
+        """Refuse a queue another campaign has (or one clashing with it, see
+        ``campaign_spec.queue_clash``): agents would be paced by a campaign they never named."""
+        others = await s.execute(
+            select(CampaignRow.name, CampaignRow.settings).where(CampaignRow.name != spec.name)
+        )
+        queue = spec.queue_name
+        for name, settings in others.all():
+            other = (settings or {}).get("queue") or cs.default_queue(name)
+            why = cs.queue_clash(queue, other, name)
+            if why is not None:
+                raise QueueInUse(why, queue, name)
 
     async def _sync_tasks(self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec) -> None:
         existing = {

@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, no_answer, rig_at, until
 
+from dialerd.domain.agentwork import ResultClass
 from dialerd.domain.enums import CallResult, Status, StatusDetail
 from dialerd.domain.selection import ContactSelection
 from dialerd.engine import CallProgressed, EngineEvent, ScreenPop
+from dialerd.store import agentwork as work
 from dialerd.store import lookup
+from dialerd.taskflow.leads import close_transition
 
 
 @pytest.fixture
@@ -153,3 +156,37 @@ async def test_a_contact_deleted_during_its_call_stays_deleted_and_dialing_goes_
     await until(lambda: left in rig.dialed(), limit=15)
     assert engine.status().campaigns[0].calls_in_flight + len(rig.finished()) >= 1
     assert engine.status().campaigns[0].last_error is None
+
+
+async def test_a_lead_closed_during_its_call_stays_closed_after_the_disposition(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "120s"}, rules=[]))
+    (cid,) = await rig.contacts(camp, live(1))
+    await rig.agent("dora", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("dora")
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events), limit=15)
+    tasks = await rig.store.tasks(camp.id)
+    rules = await rig.store.rules(camp.id)
+    now = rig.clock.now()
+    # the agent closes the lead with a sale in the work screen while still on the phone
+    await work.add_note(
+        rig.store,
+        cid,
+        "dora",
+        now,
+        text="bought the yearly plan",
+        result_class=ResultClass.POSITIVE,
+        result_label="sale",
+        close=True,
+        finish=lambda c, n: close_transition(
+            c, n, tasks=tasks, rules=rules, now=now, actor="agent:dora"
+        ),
+    )
+    # ... then sends a disposition from the phone's desk app out of habit
+    await engine.disposition("dora", "open", "callback", callback_at=now + timedelta(days=1))
+    await until(lambda: bool(rig.finished()))
+    contact = await rig.store.get_contact(cid)
+    assert (contact.status, contact.status_detail) == (Status.SUCCESS, "sale")
+    assert contact.follow_up_agent is None and contact.lease_holder is None
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.CONNECTED and attempt.agent == "dora"

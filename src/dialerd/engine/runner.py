@@ -632,7 +632,8 @@ class CampaignRunner:
             current = await self._current(contact.id)
             if current is not None:
                 status, detail, due_at = current.status, current.status_detail, None
-                await self._store.release([contact.id], self._settings.holder)
+                if not self._holds_otherwise(contact.id, call.attempt_id):
+                    await self._store.release([contact.id], self._settings.holder)
             self._log.warning(
                 "contact changed during its call: outcome recorded, contact left as it is",
                 attempt=call.attempt_id,
@@ -668,6 +669,13 @@ class CampaignRunner:
             )
         )
         self.wake()
+
+    def _holds_otherwise(self, contact_id: int, attempt_id: str) -> bool:
+        """Whether this runner leased the contact again meanwhile (moved by hand into another
+        call task, offered or dialed anew): that lease is not this call's to give back."""
+        return any(
+            c.contact.id == contact_id and c.attempt_id != attempt_id for c in self.calls.values()
+        ) or any(p.contact.id == contact_id for p in self.previews.values())
 
     async def _current(self, contact_id: int) -> Contact | None:
         """The contact as stored now (None: deleted)."""

@@ -51,6 +51,30 @@ async def test_create_twice_is_a_conflict(api: Api) -> None:
     assert r.json() == {"error": "campaign 'sales' exists already", "field": None}
 
 
+async def test_a_queue_another_campaign_has_is_a_conflict_naming_it(api: Api) -> None:
+    await create_campaign(api, "survey-a", queue="survey")
+    await create_campaign(api, "plain")  # its queue is the default "dialerd-plain"
+    for body, other in (
+        (campaign_body("survey-b", queue="survey"), "survey-a"),
+        (campaign_body("survey-b", queue="dialerd-plain"), "plain"),
+        (campaign_body("dialerd"), None),  # "dialerd-dialerd": free
+    ):
+        r = await api.call("POST", BASE, json=body)
+        if other is None:
+            assert r.status_code == 201, r.text
+            continue
+        assert r.status_code == 409, r.text
+        assert r.json()["field"] == "queue"
+        assert f"is already the queue of campaign {other!r}" in r.json()["error"]
+    # changing a campaign onto another's queue is refused too; keeping its own is not
+    r = await api.call("PATCH", f"{BASE}/plain", json={"queue": "survey"})
+    assert r.status_code == 409 and "campaign 'survey-a'" in r.json()["error"]
+    r = await api.call("PATCH", f"{BASE}/survey-a", json={"dial": {"mode": "power"}})
+    assert r.status_code == 200, r.text
+    names = [c["name"] for c in (await api.call("GET", BASE)).json()["campaigns"]]
+    assert sorted(names) == ["dialerd", "plain", "survey-a"]
+
+
 BAD_DEFINITIONS: list[tuple[dict[str, object], str, str]] = [
     ({"tasks": [{"name": "call", "type": "phone"}]}, "tasks.0.type", "'call'"),
     ({"dial": {"mode": "turbo"}}, "dial.mode", "predictive"),

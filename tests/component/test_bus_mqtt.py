@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 import pytest
+import structlog
 
 from dialerd.bus import BusSettings, Disposition, MqttBus
 from dialerd.daemon.metrics import Metrics
 from dialerd.domain.enums import Status
+from dialerd.engine import NoSuchCall
 
 pytestmark = pytest.mark.mqtt
 
@@ -266,6 +268,54 @@ async def test_dispositions_in_bad_ones_counted_never_fatal(mqtt_url: str, prefi
     text = metrics.render()
     assert f'dialerd_mqtt_dispositions_total{{outcome="rejected"}} {len(bad)}.0'.encode() in text
     assert b'dialerd_mqtt_dispositions_total{outcome="accepted"} 1.0' in text
+
+
+async def test_a_disposition_the_engine_refuses_is_one_warning_not_a_traceback(
+    mqtt_url: str, prefix: str
+) -> None:
+    """Over HTTP the same mistake is a clean 409: over MQTT it is one warning line naming the
+    agent and the reason. A real bug in the handler still logs its traceback."""
+    host, port = broker(mqtt_url)
+    handled: list[str | None] = []
+
+    async def handler(disposition: Disposition) -> None:
+        handled.append(disposition.note)
+        if disposition.note == "bug":
+            raise KeyError("engine bug")
+        raise NoSuchCall("agent 'dora' has no call waiting for a disposition")
+
+    metrics = Metrics()
+    bus = MqttBus(settings(host, port, prefix), handler, metrics=metrics)
+    with structlog.testing.capture_logs() as logs:
+        async with running(bus), aiomqtt.Client(host, port) as desk:
+            async with asyncio.timeout(5):
+                await bus.wait_connected()
+            for note in ("no call", "bug"):
+                await desk.publish(
+                    f"{prefix}/agent/dora/disposition",
+                    json.dumps({"status": "success", "status_detail": "sale", "note": note}),
+                    qos=1,
+                )
+            await until(
+                lambda: bus.stats.dispositions_failed + bus.stats.dispositions_rejected == 2
+            )
+    refused = [e for e in logs if e["event"] == "mqtt disposition refused"]
+    assert refused == [
+        {
+            "event": "mqtt disposition refused",
+            "log_level": "warning",
+            "agent": "dora",
+            "attempt": None,
+            "reason": "agent 'dora' has no call waiting for a disposition",
+            "error": "NoSuchCall",
+        }
+    ]
+    (failed,) = [e for e in logs if e["event"] == "mqtt disposition handler failed"]
+    assert failed["log_level"] == "error" and failed["exc_info"] is True
+    assert bus.stats.dispositions_rejected == 1 and bus.stats.dispositions_failed == 1
+    text = metrics.render()
+    assert b'dialerd_mqtt_dispositions_total{outcome="rejected"} 1.0' in text
+    assert b'dialerd_mqtt_dispositions_total{outcome="failed"} 1.0' in text
 
 
 async def test_retained_dispositions_are_refused(mqtt_url: str, prefix: str) -> None:

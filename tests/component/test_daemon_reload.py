@@ -17,6 +17,7 @@ from daemon_component_support import campaign, config, prepare, until
 from dialerd.config import load_config
 from dialerd.daemon.app import Daemon
 from dialerd.daemon.sdnotify import Notifier
+from dialerd.domain.campaign_spec import CampaignSpec, load_campaign_spec
 from dialerd.domain.clock import ScaledClock
 from dialerd.engine import AttemptFinished, CallProgressed, EngineEvent
 from dialerd.sim import SimAsterisk
@@ -121,3 +122,49 @@ async def test_a_failed_reload_changes_nothing_and_a_login_missed_while_ami_is_d
             await task
     finally:
         await sim.stop()
+
+
+async def test_an_agent_of_every_campaign_joins_one_created_through_the_api(
+    tmp_path: Path,
+) -> None:
+    """``POST /api/v1/campaigns`` stores the campaign and reloads the engine (no SIGHUP): an
+    agent whose [[agents]] entry names neither campaigns nor skills takes it at once."""
+    clock = ScaledClock(10.0, start=datetime.now(UTC))
+    db_url = await prepare(tmp_path, "alpha", clock.now(), contacts=0)
+    sim = SimAsterisk(port=0, clock=clock)
+    await sim.start()
+    cfg = tmp_path / "dialerd.toml"
+    every = '[[agents]]\nname = "agent-9"\ninterface = "Local/agent-9@sim-agents"\n'
+    cfg.write_text(config(db_url, sim.port, [], extra=every))
+    daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(daemon.run())
+            await until(daemon.ready.is_set)
+            engine = daemon.engine
+            assert engine is not None
+            store = daemon.store
+            assert store is not None
+            await store.create_campaign(load_campaign_spec_text(tmp_path, "beta"), clock.now())
+            await engine.reload()  # as the API's create-campaign route does
+            await until(lambda: {c.name for c in engine.status().campaigns} == {"alpha", "beta"})
+            await until(
+                lambda: (
+                    next(c for c in engine.status().campaigns if c.name == "beta").agents_by_state[
+                        "ready"
+                    ]
+                    == 1
+                )
+            )
+            (agent,) = engine.status().agents
+            assert set(agent.campaigns) == {"alpha", "beta"}
+            daemon.request_stop()
+            await task
+    finally:
+        await sim.stop()
+
+
+def load_campaign_spec_text(tmp: Path, name: str) -> CampaignSpec:
+    path = tmp / f"{name}.toml"  # not in campaigns/: a campaign the API created
+    path.write_text(campaign(name))
+    return load_campaign_spec(path)

@@ -110,6 +110,58 @@ async def test_transition_writes_contact_history_attempt_and_rule(store: Store) 
         await store.apply_transition(t)
 
 
+async def test_a_decision_on_a_contact_changed_in_the_same_task_is_refused(store: Store) -> None:
+    """The do-not-call list, an edit or a delayed move by hand leave the contact in its task;
+    a call outcome decided on the contact as leased must not undo them."""
+    camp = await store.create_campaign(spec(), NOW)
+    ids = {t.name: t.id for t in await store.tasks(camp.id)}
+    rules = await store.rules(camp.id)
+    phones = ["+4930200", "+4930201", "+4930202"]
+    dnc, edited, waiting = await store.add_contacts(
+        camp.id, [NewContact(phone=p) for p in phones], NOW
+    )
+    leased = {c.id: c for c in await store.lease(camp.id, 3, "r", timedelta(minutes=5), NOW)}
+    assert set(leased) == {dnc, edited, waiting}
+    later = NOW + timedelta(seconds=40)
+    await store.add_dnc([phones[0]], "cli:root", later)
+    await store.bulk_edit(
+        camp.id,
+        ContactSelection(contact_ids=(edited,)),
+        "api:sup",
+        later,
+        status=Status.OPEN,
+        status_detail="hold",
+    )
+    await store.move(
+        camp.id,
+        ContactSelection(contact_ids=(waiting,)),
+        "lost",
+        "api:sup",
+        later,
+        enter_at=later + timedelta(days=1),
+    )
+    from dialerd.taskflow.decide import Outcome
+
+    callback = Outcome(
+        Status.OPEN,
+        StatusDetail.FOLLOW_UP_PERSONAL.value,
+        due_at=NOW + timedelta(hours=2),
+        follow_up_agent="dora",
+    )
+    for cid, words in ((dnc, "failed/\\$dnc"), (edited, "open/hold"), (waiting, "waits")):
+        t = transition_for(
+            leased[cid], callback, rules=rules, task_ids=ids, now=later, actor="agent:dora"
+        )
+        with pytest.raises(StaleContact, match=words):
+            await store.apply_transition(t)
+    after = {c.id: c for c in await store.find_contacts(camp.id)}
+    assert (after[dnc].status, after[dnc].status_detail) == (Status.FAILED, "$dnc")
+    assert (after[edited].status, after[edited].status_detail) == (Status.OPEN, "hold")
+    assert after[waiting].pending_task_id == ids["lost"]
+    assert all(c.follow_up_agent is None for c in after.values())
+    assert len(await store.history(dnc)) == 1
+
+
 async def test_rule_without_delay_enters_target_in_same_transaction(store: Store) -> None:
     camp = await store.create_campaign(spec(), NOW)
     ids = {t.name: t.id for t in await store.tasks(camp.id)}

@@ -10,7 +10,7 @@ from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.changes import NewContact, Transition
 from dialerd.domain.enums import Status
 from dialerd.domain.selection import Condition, ContactSelection, SortOrder
-from dialerd.store import InvalidChange, NotFound, Store
+from dialerd.store import InvalidChange, NotFound, QueueInUse, Store
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -165,3 +165,29 @@ async def test_lease_follows_a_changed_definition(store: Store) -> None:
     await store.release_all("r")
     await store.update_campaign(sorted_spec("desc"), NOW)
     assert [c.fields["p"] for c in await store.lease(camp.id, 1, "r", ttl, NOW)] == [3]
+
+
+async def test_one_asterisk_queue_per_campaign(store: Store) -> None:
+    def queued(name: str, queue: str | None) -> CampaignSpec:
+        data: dict[str, object] = {"name": name, "tasks": [{"name": "call", "type": "call"}]}
+        if queue is not None:
+            data["queue"] = queue
+        return CampaignSpec.model_validate(data)
+
+    await store.create_campaign(queued("a", "survey"), NOW)
+    await store.create_campaign(queued("b", None), NOW)  # queue "dialerd-b"
+    refused = [
+        (queued("c", "survey"), "is already the queue of campaign 'a'"),
+        (queued("c", "dialerd-b"), "is already the queue of campaign 'b'"),
+        # an agent's own queue of campaign a is "survey.<agent>"
+        (queued("c", "survey.dora"), "clashes with queue 'survey' of campaign 'a'"),
+    ]
+    for spec_, words in refused:
+        with pytest.raises(QueueInUse, match=words) as err:
+            await store.create_campaign(spec_, NOW)
+        assert isinstance(err.value, InvalidChange)
+    with pytest.raises(QueueInUse, match="campaign 'a'"):
+        await store.update_campaign(queued("b", "survey"), NOW)
+    await store.update_campaign(queued("a", "survey"), NOW)  # its own queue: fine
+    await store.create_campaign(queued("c", "survey-2"), NOW)
+    assert sorted(c.name for c in await store.list_campaigns()) == ["a", "b", "c"]

@@ -208,3 +208,35 @@ async def test_who_may_do_what(api: Api) -> None:
     assert blank.status_code == 422 and blank.json()["field"] == "query.q"
     missing = await api.call("POST", f"{W}/leads/99999/reserve", role="agent")
     assert missing.status_code == 404
+
+
+async def test_closing_a_lead_finishes_the_contact_and_keeps_it_from_the_dialer(api: Api) -> None:
+    """A lead closed with a sale is done: it is not open work and never dialed again."""
+    camp_id, (ada, bea) = await _setup(api)
+    closing = await api.call(
+        "POST", f"{W}/leads/{ada}/close", role="agent", json={"predefined": "sale"}
+    )
+    assert closing.status_code == 201, closing.text
+    refusal = await api.call(
+        "POST",
+        f"{W}/leads/{bea}/close",
+        role="agent",
+        json={"text": "kein Interesse, bitte nicht mehr anrufen"},
+    )
+    assert refusal.status_code == 201, refusal.text
+    assert refusal.json()["note"]["result_class"] == "negative"
+
+    tasks = {t.id: t.name for t in await api.store.tasks(camp_id)}
+    sold = await api.store.get_contact(ada)
+    assert tasks[sold.task_id] == "won"  # success -> won, as after an agent's disposition
+    history = await api.store.history(ada)
+    assert [(h.actor, h.to_status.value, h.to_detail) for h in history] == [
+        ("agent:agent-1", "success", "sale"),
+        ("taskflow", "open", "$none"),
+    ]
+    declined = await api.store.get_contact(bea)
+    assert (declined.status.value, declined.status_detail) == ("declined", "lead_closed")
+    assert declined.pending_task_id is not None  # declined -> lost after 1 h
+    assert refusal.json()["lead"]["status"] == "declined"
+    # the dialer's pool has nothing left to call
+    assert await api.store.lease(camp_id, 10, "dialer", timedelta(minutes=5), START) == []

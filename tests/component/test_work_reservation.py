@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from dialerd.domain import campaign_spec as cs
-from dialerd.domain.agentwork import LeadState, ResultClass
-from dialerd.domain.changes import NewContact
+from dialerd.domain.agentwork import LeadNote, LeadState, ResultClass
+from dialerd.domain.changes import NewContact, Transition
+from dialerd.domain.enums import Status
+from dialerd.domain.model import Contact
+from dialerd.domain.selection import ContactSelection
 from dialerd.store import Store
 from dialerd.store import agentwork as work
+from dialerd.taskflow.leads import close_transition
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -102,3 +106,77 @@ async def test_release_by_holder_or_supervisor_only(store: Store) -> None:
     assert lead.last_note is not None and lead.last_note.text == "Vertrag unterschrieben"
     with pytest.raises(work.LeadClosed):
         await work.reserve(store, c2, "ben", NOW)
+
+
+async def test_closing_a_lead_finishes_its_contact_so_it_is_never_dialed_again(
+    store: Store,
+) -> None:
+    """A lead closed with a sale must not go back to the dialer's pool (nor stay open work)."""
+    spec = cs.CampaignSpec.model_validate(
+        {
+            "name": "sales",
+            "tasks": [{"name": "call", "type": "call"}, {"name": "won", "type": "wait"}],
+            "rules": [{"from": "call", "status": "success", "to": "won", "delay": "1h"}],
+        }
+    )
+    camp = await store.create_campaign(spec, NOW)
+    sale, nope, maybe = await store.add_contacts(
+        camp.id, [NewContact(phone=f"+493012345{i:02d}") for i in range(3)], NOW
+    )
+    tasks = await store.tasks(camp.id)
+    rules = await store.rules(camp.id)
+
+    def finish(contact: Contact, note: LeadNote) -> Transition | None:
+        return close_transition(
+            contact, note, tasks=tasks, rules=rules, now=NOW, actor="agent:anna"
+        )
+
+    for cid, text, result_class, label in (
+        (sale, "Vertrag unterschrieben", ResultClass.POSITIVE, "sale"),
+        (nope, "kein Interesse", ResultClass.NEGATIVE, None),
+        (maybe, "meldet sich vielleicht", ResultClass.PARTIAL, None),
+    ):
+        await work.add_note(
+            store,
+            cid,
+            "anna",
+            NOW,
+            text=text,
+            result_class=result_class,
+            result_label=label,
+            close=True,
+            finish=finish,
+        )
+    got = {c.id: c for c in await store.find_contacts(camp.id)}
+    assert (got[sale].status, got[sale].status_detail) == (Status.SUCCESS, "sale")
+    assert got[sale].pending_task_id == tasks[1].id  # the taskflow rule moves it on to "won"
+    assert (got[nope].status, got[nope].status_detail) == (Status.DECLINED, "lead_closed")
+    assert (got[maybe].status, got[maybe].status_detail) == (Status.FAILED, "lead_closed")
+    (entry,) = await store.history(sale)
+    assert (entry.actor, entry.to_status, entry.to_detail) == ("agent:anna", Status.SUCCESS, "sale")
+    assert entry.note == "lead closed: Vertrag unterschrieben"
+    # nobody dials them: neither the pool nor the agent who had them
+    assert await store.lease(camp.id, 10, "dialer", timedelta(minutes=5), NOW) == []
+    assert await work.next_lead(store, camp.id, "anna", NOW) is None
+    # a note that does not close changes nothing; a lead whose contact is finished already
+    # closes without touching it
+    other, done = await store.add_contacts(
+        camp.id, [NewContact(phone="+4930999"), NewContact(phone="+4930998")], NOW
+    )
+    await work.add_note(store, other, "anna", NOW, text="busy, later", finish=finish)
+    assert (await store.get_contact(other)).status is Status.OPEN
+    sel = ContactSelection(contact_ids=(done,))
+    await store.bulk_edit(camp.id, sel, "op", NOW, status=Status.DECLINED, status_detail="x")
+    await work.add_note(
+        store,
+        done,
+        "anna",
+        NOW,
+        text="sold",
+        result_class=ResultClass.POSITIVE,
+        close=True,
+        finish=finish,
+    )
+    finished = await store.get_contact(done)
+    assert (finished.status, finished.status_detail) == (Status.DECLINED, "x")
+    assert (await work.get_lead(store, done)).closed

@@ -134,3 +134,33 @@ def test_an_agent_naming_a_campaign_no_file_defines_is_warned_about(tmp_path: Pa
     result = check_config_here(str(path))
     assert result.returncode == 0, result.stderr  # the API may create it later
     assert f"{path}: warning: agents[0].campaigns: 'ghost' is not defined" in result.stderr
+
+
+def test_two_campaign_files_sharing_a_queue_are_refused_naming_both_files(
+    tmp_path: Path,
+) -> None:
+    """Two campaigns in one Asterisk queue: each would count the other's agents as its own."""
+    for name, queue in (("a", 'queue = "survey"\n'), ("b", 'queue = "survey"\n'), ("c", "")):
+        (tmp_path / f"{name}.toml").write_text(
+            f'name = "{name}"\n{queue}[[tasks]]\nname = "call"\ntype = "call"\n'
+        )
+    (tmp_path / "d.toml").write_text(
+        'name = "d"\nqueue = "dialerd-c"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+    )
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        + "".join(f'[[campaigns]]\nfile = "{n}.toml"\n' for n in "abcd")
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 78
+    a, b, c, d = (tmp_path / f"{n}.toml" for n in "abcd")
+    assert (
+        f"{b}: queue: campaign 'b': queue 'survey' is already the queue of campaign 'a';"
+        f" each campaign needs its own Asterisk queue (campaign 'a' is defined in {a})"
+    ) in result.stderr
+    # the default queue of a campaign that names none counts too
+    assert f"{d}: queue: campaign 'd': queue 'dialerd-c' is already the queue of campaign 'c'" in (
+        result.stderr
+    )
+    assert f"{c}: queue" not in result.stderr

@@ -10,6 +10,8 @@ engine is asked to reload; the response says whether it did.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -33,7 +35,7 @@ from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
 from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Campaign
-from dialerd.store import Store
+from dialerd.store import QueueInUse, Store
 from dialerd.taskflow.tasks import check_tasks
 
 log = structlog.get_logger(__name__)
@@ -114,10 +116,19 @@ def _held_to_floor(ctx: Ctx, spec: CampaignSpec) -> tuple[CampaignSpec, list[str
     return held, notes
 
 
+@contextmanager
+def _queue_taken() -> Iterator[None]:
+    """Another campaign has the queue: 409 naming it, on the ``queue`` field."""
+    try:
+        yield
+    except QueueInUse as exc:
+        raise ApiError(409, str(exc), "queue") from None
+
+
 async def _store_change(ctx: Ctx, spec: CampaignSpec) -> dict[str, Any]:
     _check_task_settings(spec)
     spec, notes = _held_to_floor(ctx, spec)
-    with conflict_on_invalid_change():
+    with conflict_on_invalid_change(), _queue_taken():
         campaign = await ctx.store.update_campaign(spec, ctx.clock.now())
     return {
         **await _detail(ctx, campaign),
@@ -140,7 +151,7 @@ async def list_campaigns(ctx: Ctx, _: Reader) -> dict[str, Any]:
 async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str, Any]:
     _check_task_settings(spec)
     spec, notes = _held_to_floor(ctx, spec)
-    with conflict_on_invalid_change():
+    with conflict_on_invalid_change(), _queue_taken():
         campaign = await ctx.store.create_campaign(spec, ctx.clock.now())
     return {
         **await _detail(ctx, campaign),

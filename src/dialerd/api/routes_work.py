@@ -1,5 +1,9 @@
 """Agent work: the lead work queue, reserve/release, notes, close, call (preview accept).
 
+Closing a lead finishes its contact: open in a call task, it gets its final status from the
+closing note (``dialerd.taskflow.leads``) in the same transaction, so it never goes back to
+the dialer's pool.
+
 Who acts: an agent token always acts as its own agent; admin and supervisor tokens name the
 agent in the body (``agent``) and may release any hold. A lead held by someone else answers 409
 with the holder in the message, so the agent's screen can say who has it.
@@ -17,8 +21,11 @@ from dialerd.api.context import Ctx, Reader, StatusSetter, authenticate
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
 from dialerd.api.schemas import plain
 from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
+from dialerd.domain.changes import Transition
+from dialerd.domain.model import Contact
 from dialerd.store import agentwork as work
 from dialerd.taskflow.classify import Classifier, RulesClassifier
+from dialerd.taskflow.leads import close_transition
 
 router = APIRouter(prefix="/api/v1", tags=["agent work"], responses=ERROR_RESPONSES)
 
@@ -228,17 +235,29 @@ async def _write_note(
         if not body.text or not body.text.strip():
             raise ApiError(422, "write a text or pick a predefined note", "text")
         result_class = await classifier_of(request).classify(body.text)
+    now = ctx.clock.now()
+    finish = None
+    if close or body.close or body.predefined is not None:  # a predefined note may close
+        # Closing finishes the contact in its call task (taskflow.leads), with the note.
+        contact = await ctx.store.get_contact(contact_id)
+        tasks = await ctx.store.tasks(contact.campaign_id)
+        rules = await ctx.store.rules(contact.campaign_id)
+
+        def finish(c: Contact, n: LeadNote) -> Transition | None:
+            return close_transition(c, n, tasks=tasks, rules=rules, now=now, actor=f"agent:{who}")
+
     try:
         note = await work.add_note(
             ctx.store,
             contact_id,
             who,
-            ctx.clock.now(),
+            now,
             text=body.text,
             predefined_key=body.predefined,
             result_label=body.result_label,
             result_class=result_class,
             close=close or body.close,
+            finish=finish,
         )
     except (work.LeadHeld, work.LeadClosed) as exc:
         raise _conflict(exc) from exc

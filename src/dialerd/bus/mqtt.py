@@ -9,7 +9,10 @@ late: call progress minutes old would mislead a wallboard.
 
 A persistent session (fixed client id, ``clean_session=False``) lets the broker hold QoS 1
 dispositions sent while the daemon was reconnecting. Retained dispositions are refused: one
-would be replayed at every start and apply a result twice.
+would be replayed at every start and apply a result twice. A disposition the engine refuses
+(no call waiting for one, unknown agent, reserved detail: an ``EngineError``, what HTTP answers
+with 404/409/422/503) is logged as one warning naming the agent and the reason and counted as
+rejected; any other error in the handler is a bug, logged with its traceback as failed.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import ValidationError
 from dialerd.bus.messages import Disposition, encode_event
 from dialerd.bus.topics import Topics
 from dialerd.domain.clock import Clock, SystemClock
+from dialerd.engine.errors import EngineError
 
 log = structlog.get_logger(__name__)
 
@@ -281,6 +285,20 @@ class MqttBus:
             return
         try:
             await self._on_disposition(disposition)
+        except EngineError as exc:
+            # The engine refused it (no call waits for a disposition, unknown agent, reserved
+            # detail, stopping): the sender's mistake, as HTTP answers with a 4xx/503. There is
+            # no reply topic, so the log line is where the reason shows.
+            self.stats.dispositions_rejected += 1
+            self._count_disposition("rejected")
+            log.warning(
+                "mqtt disposition refused",
+                agent=agent,
+                attempt=disposition.attempt,
+                reason=str(exc) or type(exc).__name__,
+                error=type(exc).__name__,
+            )
+            return
         except Exception:
             self.stats.dispositions_failed += 1
             self._count_disposition("failed")

@@ -13,7 +13,12 @@ from typing import Any
 
 from dialerd.cli.errors import EX_CONFIG
 from dialerd.config import ConfigError, DaemonConfig, load_config
-from dialerd.domain.campaign_spec import CampaignSpecError, load_campaign_spec
+from dialerd.domain.campaign_spec import (
+    CampaignSpec,
+    CampaignSpecError,
+    load_campaign_spec,
+    queue_clashes,
+)
 from dialerd.taskflow.tasks import check_tasks
 
 
@@ -73,6 +78,7 @@ def check_campaigns(config: DaemonConfig) -> tuple[list[str], list[str]]:
     names: list[str] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
+    specs: list[tuple[str, CampaignSpec]] = []
     for path in config.campaign_paths():
         try:
             spec = load_campaign_spec(path)
@@ -86,7 +92,9 @@ def check_campaigns(config: DaemonConfig) -> tuple[list[str], list[str]]:
             continue
         seen[spec.name] = str(path)
         names.append(spec.name)
+        specs.append((str(path), spec))
         problems.extend(f"{path}: {p}" for p in check_tasks(spec))
+    problems.extend(queue_clashes(specs))
     return names, problems
 
 

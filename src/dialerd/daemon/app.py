@@ -497,9 +497,12 @@ class Daemon:
             engine.set_rules(
                 compliance=self.config.compliance.to_domain(), retry=self.config.retry.to_domain()
             )
+            # The reload joins the agents already logged in to the queues of campaigns that
+            # became theirs (in their pause state); agents not logged in yet log in now.
             await engine.reload()
-            # Existing agents may take new campaigns; logging in again is harmless.
-            await self._login_agents(engine, [a.name for a in self.config.agents])
+            await self._login_agents(
+                engine, [a.name for a in self.config.agents if not engine.logged_in(a.name)]
+            )
         except (DaemonError, StoreError) as exc:
             log.error("reload failed", error=str(exc))
             self.config = previous

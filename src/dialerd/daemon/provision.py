@@ -18,7 +18,12 @@ from pathlib import Path
 import structlog
 
 from dialerd.config import AgentConfig, DaemonConfig
-from dialerd.domain.campaign_spec import CampaignSpec, CampaignSpecError, load_campaign_spec
+from dialerd.domain.campaign_spec import (
+    CampaignSpec,
+    CampaignSpecError,
+    load_campaign_spec,
+    queue_clashes,
+)
 from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Agent
 from dialerd.store import AlreadyExists, Store, StoreError
@@ -52,6 +57,9 @@ def load_specs(config: DaemonConfig) -> list[tuple[Path, CampaignSpec]]:
             )
         names[spec.name] = path
         specs.append((path, spec))
+    clashes = queue_clashes([(str(path), spec) for path, spec in specs])
+    if clashes:
+        raise ProvisionError("; ".join(clashes))
     return specs
 
 
@@ -75,15 +83,14 @@ async def sync_campaigns(
     return out
 
 
-def to_agent(entry: AgentConfig, all_campaigns: tuple[str, ...] = ()) -> Agent:
-    """An agent that names neither campaigns nor skills takes calls of every campaign."""
-    campaigns = tuple(entry.campaigns)
-    if not campaigns and not entry.skills:
-        campaigns = all_campaigns
+def to_agent(entry: AgentConfig) -> Agent:
+    """An agent that names neither campaigns nor skills takes calls of every campaign: it is
+    stored so (``Agent.every_campaign``), not as the campaigns of today, so that a campaign
+    created later (through the API) is theirs too."""
     return Agent(
         name=entry.name,
         interface=entry.interface,
-        campaigns=campaigns,
+        campaigns=tuple(entry.campaigns),
         skills=tuple(entry.skills),
     )
 
@@ -92,10 +99,9 @@ async def sync_agents(
     store: Store, config: DaemonConfig, now: datetime, result: Provisioned | None = None
 ) -> Provisioned:
     out = result or Provisioned()
-    every = tuple(c.name for c in await store.list_campaigns())
     for i, entry in enumerate(config.agents):
         try:
-            await store.upsert_agent(to_agent(entry, every), now)
+            await store.upsert_agent(to_agent(entry), now)
         except StoreError as exc:
             raise ProvisionError(f"{config.source}: agents[{i}]: {exc}") from None
         out.agents.append(entry.name)

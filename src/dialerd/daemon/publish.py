@@ -87,6 +87,9 @@ class BusPublisher:
                     "connected_at": a.connected_at,
                     "hungup_at": a.hungup_at,
                     "cause": a.cause,
+                    # the contact changed during the call (do-not-call list, edit by hand,
+                    # deleted): it kept that change, and status is what it is now
+                    "contact_changed": event.stale,
                 },
             )
         elif isinstance(event, AgentStateChanged):
@@ -165,7 +168,8 @@ def disposition_handler(engine: Engine) -> Any:
     """The bus's ``on_disposition``: an agent's result, applied like one sent over HTTP.
 
     The bus validates the message; the engine finds the agent's call waiting for a
-    disposition. Errors propagate to the bus, which counts them as failed dispositions.
+    disposition. Errors propagate to the bus: one the engine refuses (``EngineError``) is a
+    rejected disposition logged as a warning, anything else a failed one with its traceback.
     """
 
     async def handle(d: Disposition) -> None:

@@ -519,7 +519,7 @@ class CampaignSpec(_Model):
 
     @property
     def queue_name(self) -> str:
-        return self.queue or f"dialerd-{self.name}"
+        return self.queue or default_queue(self.name)
 
     def taskflow_rules(self) -> list[TaskflowRule]:
         return [r.rule() for r in self.rules]
@@ -543,6 +543,49 @@ class CampaignSpec(_Model):
 
     def conditions(self) -> tuple[Condition, ...]:
         return tuple(f.condition() for f in self.filter)
+
+
+def default_queue(name: str) -> str:
+    """The Asterisk queue of a campaign that names none."""
+    return f"dialerd-{name}"
+
+
+def queue_clash(queue: str, other: str, other_campaign: str) -> str | None:
+    """Why a campaign may not use ``queue`` beside ``other_campaign``'s queue ``other`` (None:
+    it may). One Asterisk queue is one campaign's: its members are the agents the campaign
+    dials for, so a shared queue made agents paced by a campaign they never named. Nor may a
+    queue be another's agent queue (``<queue>.<agent>``, preview calls and personal callbacks):
+    the engine tells a campaign's agents by its queue and that prefix."""
+    if queue == other:
+        return (
+            f"queue {queue!r} is already the queue of campaign {other_campaign!r};"
+            " each campaign needs its own Asterisk queue"
+        )
+    if queue.startswith(other + ".") or other.startswith(queue + "."):
+        return (
+            f"queue {queue!r} clashes with queue {other!r} of campaign {other_campaign!r}"
+            " (<queue>.<agent> names the agents' own queues); choose another name"
+        )
+    return None
+
+
+def queue_clashes(files: list[tuple[str, CampaignSpec]]) -> list[str]:
+    """One problem per campaign file whose queue an earlier file's campaign has (or clashes
+    with), naming both files: ``<file>: queue: ... (campaign 'x' is defined in <file>)``."""
+    problems: list[str] = []
+    seen: list[tuple[str, CampaignSpec]] = []
+    for where, spec in files:
+        for other_where, other in seen:
+            why = queue_clash(spec.queue_name, other.queue_name, other.name)
+            if why is not None:
+                problems.append(
+                    f"{where}: queue: campaign {spec.name!r}: {why}"
+                    f" (campaign {other.name!r} is defined in {other_where})"
+                )
+                break
+        else:
+            seen.append((where, spec))
+    return problems
 
 
 class CampaignSpecError(ValueError):

@@ -39,9 +39,12 @@ class Transition:
     ``task_id`` is the task the contact is in afterwards (a move when it differs from the current
     one: attempts restart at 0). ``pending_task_id``/``pending_due_at`` make the contact wait for a
     delayed rule. ``count_attempt`` adds one to the contact's attempts in its task. ``attempt`` is
-    the finished (or updated) attempt written in the same transaction. ``expect_task_id`` and
-    ``expect_status`` guard against a decision made on stale data (e.g. an operator moved the
-    contact meanwhile): the store refuses with ``StaleContact``.
+    the finished (or updated) attempt written in the same transaction. ``expect_task_id``,
+    ``expect_status``, ``expect_status_detail`` and ``expect_waiting`` (whether the contact waits
+    for a delayed move) guard against a decision made on stale data: the contact was moved,
+    closed by the do-not-call list or given another status by hand since the decision's data
+    was read (e.g. while its call was in flight). The store then refuses with ``StaleContact``;
+    ``None`` checks nothing.
     """
 
     contact_id: int
@@ -60,6 +63,8 @@ class Transition:
     fields_update: dict[str, Any] | None = None
     expect_task_id: int | None = None
     expect_status: Status | None = None
+    expect_status_detail: str | None = None
+    expect_waiting: bool | None = None
     release_lease: bool = True
 
 

@@ -179,8 +179,16 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Agent:
+    """An agent and the campaigns they take: those named in ``campaigns``, those whose queue
+    is one of their ``skills``, and, naming neither, every campaign (also one created later)."""
+
     name: str
     interface: str
     campaigns: tuple[str, ...] = ()
     skills: tuple[str, ...] = ()
     state: AgentState = AgentState.OFFLINE
+
+    @property
+    def every_campaign(self) -> bool:
+        """Names neither campaigns nor skills: takes calls of every campaign."""
+        return not self.campaigns and not self.skills

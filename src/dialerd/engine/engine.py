@@ -87,6 +87,9 @@ class Engine:
         # re-made after an Asterisk restart (runtime members are lost with it)
         self._logins: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}
         self._paused: dict[tuple[str, str], tuple[bool, str]] = {}
+        self._left: set[tuple[str, int]] = set()
+        """(interface, campaign id): the agent logged out of that one campaign; a reload does
+        not put them back into its queues."""
         self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
         self._pools = AgentPools()
         self._penalties: dict[tuple[str, str, str], int] = {}
@@ -304,6 +307,69 @@ class Engine:
         for cid, campaign in campaigns.items():
             if cid not in self._runners:
                 self._start_runner(campaign)
+        await self._join_new_queues()
+
+    async def _join_new_queues(self) -> None:
+        """Agents this engine logged in join the queues of campaigns that became theirs (a
+        campaign created or its queue changed, an agent given another campaign), as a log-in
+        would, paused if they are on a break. Queues of campaigns they no longer take are
+        left alone (calls in progress may still be on the way to them)."""
+        for (srv, iface), queues in list(self._logins.items()):
+            agent = self._agents_by_iface.get(iface)
+            server = self.servers.get(srv)
+            if agent is None or server is None or not queues:
+                continue
+            runners = [
+                r
+                for r in self._runners.values()
+                if r.stop_deadline is None
+                and (iface, r.campaign.id) not in self._left
+                and self._eligible(agent, r)
+                and any(q not in queues for q in _queues_of(r, agent))
+            ]
+            if not runners:
+                continue
+            paused, reason = self._break_of(server, iface)
+            status = server.agents.get(iface)
+            self._pools.pin(
+                iface,
+                self._candidates(
+                    status or _joining_status(agent, self.clock.now()), joining=runners
+                ),
+                rebalance=False,
+            )
+            try:
+                if server.ready:
+                    await self._join_queues(server, agent, runners, paused, reason)
+                else:  # added when the link is back (_restore_logins)
+                    for r in runners:
+                        for queue in _queues_of(r, agent):
+                            queues.setdefault(queue, (agent.name, self._penalty(agent, r, queue)))
+            except AmiError as exc:
+                self._log.warning(
+                    "agent not added to new campaign queues",
+                    agent=agent.name,
+                    campaigns=[r.name for r in runners],
+                    error=str(exc),
+                )
+            else:
+                self._log.info(
+                    "agent joined new campaign queues",
+                    agent=agent.name,
+                    campaigns=[r.name for r in runners],
+                    paused=paused,
+                )
+            finally:
+                self._pools.unpin(iface)
+                self._redeliver(iface)
+
+    def _break_of(self, server: AsteriskServer, interface: str) -> tuple[bool, str]:
+        """Whether the agent is on a break (paused in every queue) and why."""
+        status = server.agents.get(interface)
+        if status is None or not status.queues:
+            return self._paused.get((server.name, interface), (False, ""))
+        paused = all(server.paused_in(interface, q) for q in status.queues)
+        return paused, status.paused_reason if paused else ""
 
     def _start_runner(self, campaign: Campaign) -> None:
         assert self._tg is not None
@@ -479,8 +545,11 @@ class Engine:
 
     @staticmethod
     def _eligible(agent: Agent, runner: CampaignRunner) -> bool:
-        """A campaign's queue and the agent's skills decide who takes its calls."""
-        return runner.name in agent.campaigns or runner.queue in agent.skills
+        """A campaign's queue and the agent's skills decide who takes its calls; an agent
+        naming neither campaigns nor skills takes every campaign."""
+        return (
+            agent.every_campaign or runner.name in agent.campaigns or runner.queue in agent.skills
+        )
 
     def _require_running(self, *, while_stopping: bool = True) -> None:
         """Dispositions, pauses and log-offs still work while calls drain; new work does not."""
@@ -516,6 +585,7 @@ class Engine:
             a.interface,
             self._candidates(status or _joining_status(a, self.clock.now()), joining=runners),
         )
+        self._left -= {(a.interface, r.campaign.id) for r in runners}
         try:
             await self._join_queues(server, a, runners, paused)
         finally:
@@ -524,14 +594,15 @@ class Engine:
         return [r.name for r in runners]
 
     async def _join_queues(
-        self, server: AsteriskServer, a: Agent, runners: list[CampaignRunner], paused: bool
+        self,
+        server: AsteriskServer,
+        a: Agent,
+        runners: list[CampaignRunner],
+        paused: bool,
+        reason: str = "",
     ) -> None:
         for r in runners:
-            # The agent's own queue takes preview calls and, in the other modes, the personal
-            # callbacks booked for this agent (connected to nobody else).
-            own = r.preview_queue(a.name)
-            queues = [own] if r.spec.dial.mode is DialMode.PREVIEW else [r.queue, own]
-            for queue in queues:
+            for queue in _queues_of(r, a):
                 server.agents.wrapup_by_queue[queue] = r.wrapup_seconds
                 penalty = self._penalty(a, r, queue)
                 key = (server.name, a.interface, queue)
@@ -545,8 +616,15 @@ class Engine:
                         raise
                     self._penalties.pop(key, None)  # as a previous run left it: set it anew
                 self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
-            self._paused[(server.name, a.interface)] = (paused, "")
+            self._paused[(server.name, a.interface)] = (paused, reason)
             r.wake()
+
+    def logged_in(self, agent: str) -> bool:
+        """Whether this engine logged the agent in to some queue (and not out again)."""
+        a = self._agents_by_name.get(agent)
+        return a is not None and any(
+            iface == a.interface and queues for (_, iface), queues in self._logins.items()
+        )
 
     async def agent_logout(self, agent: str, campaign: str | int | None = None) -> None:
         """Take the agent out of ``campaign``'s queue (default: out of every queue)."""
@@ -558,6 +636,7 @@ class Engine:
         if campaign is not None:
             r = self._runner(campaign)
             queues = {q for q in queues if q == r.queue or q.startswith(r.queue + ".")}
+            self._left.add((a.interface, r.campaign.id))
         logins = self._logins.get((server.name, a.interface), {})
         if campaign is None:
             queues |= set(logins)
@@ -720,8 +799,20 @@ def _first_leaf(exc: BaseException) -> BaseException:
 
 
 def _base_penalty(agent: Agent | None, runner: CampaignRunner) -> int:
-    """0 in a campaign the agent names, 1 in one they take by skill (an unknown agent: 0)."""
-    return 0 if agent is None or runner.name in agent.campaigns else 1
+    """0 in a campaign the agent names (or takes as one of every campaign), 1 in one they take
+    by skill (an unknown agent: 0)."""
+    if agent is None or agent.every_campaign or runner.name in agent.campaigns:
+        return 0
+    return 1
+
+
+def _queues_of(runner: CampaignRunner, agent: Agent) -> list[str]:
+    """The campaign's queues an agent taking its calls is in: the campaign queue, and the
+    agent's own queue (``<queue>.<agent>``), which takes preview calls and, in the other modes,
+    the personal callbacks booked for this agent (connected to nobody else); in preview mode
+    the own queue only."""
+    own = runner.preview_queue(agent.name)
+    return [own] if runner.spec.dial.mode is DialMode.PREVIEW else [runner.queue, own]
 
 
 def _joining_status(agent: Agent, now: datetime) -> AgentStatus:

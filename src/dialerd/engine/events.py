@@ -48,7 +48,9 @@ class AttemptFinished:
     connect_seconds: float | None = None
     talk_seconds: float | None = None
     stale: bool = False
-    """The contact changed meanwhile (operator move): the attempt was recorded, status kept."""
+    """The contact changed during the call (do-not-call list, status or move by hand, deleted):
+    the attempt was recorded and the contact left as it was; ``status``/``status_detail`` are
+    then the contact's current ones (the outcome's if it was deleted)."""
     next_task: str | None = None
     due_at: datetime | None = None
 

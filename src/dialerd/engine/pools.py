@@ -81,12 +81,16 @@ class AgentPools:
         self._set(interface, current.campaign)
         return current.campaign
 
-    def pin(self, interface: str, candidates: Sequence[PoolCandidate]) -> int | None:
+    def pin(
+        self, interface: str, candidates: Sequence[PoolCandidate], *, rebalance: bool = True
+    ) -> int | None:
         """Choose the agent's pool among ``candidates`` (the queues it is joining) and keep it
         there until :meth:`unpin`, while the log-in adds the agent to one queue after another:
-        a campaign whose queue the agent joins first must not dial for them meanwhile."""
+        a campaign whose queue the agent joins first must not dial for them meanwhile.
+        ``rebalance=False`` (a logged-in agent joining a new campaign): the agent stays in the
+        pool it is in while that campaign dials, as it may have calls in flight for them."""
         self._pinned.discard(interface)
-        chosen = self.place(interface, candidates, rebalance=True)
+        chosen = self.place(interface, candidates, rebalance=rebalance)
         self._pinned.add(interface)
         return chosen
 

@@ -651,17 +651,32 @@ class CampaignRunner:
         )
         stale = False
         next_task: str | None = None
+        status, detail, due_at = outcome.status, outcome.status_detail, outcome.due_at
         try:
             saved = await self._store.apply_transition(transition)
             moved_to = saved.pending_task_id if saved.pending_task_id is not None else saved.task_id
             if moved_to != contact.task_id and moved_to in self.tasks:
                 next_task = self.tasks[moved_to].name
         except (StaleContact, NotFound) as exc:
-            self._log.warning(
-                "contact changed during the call", attempt=call.attempt_id, why=str(exc)
-            )
-            await self._store.record_attempt(attempt)
+            # The contact changed while the call was in flight: put on the do-not-call list,
+            # given another status or moved by hand, or deleted. That change wins; the call
+            # still happened, so its attempt is recorded (a deleted contact's is not).
             stale = True
+            await self._store.record_attempt(attempt)
+            current = await self._current(contact.id)
+            if current is not None:
+                status, detail, due_at = current.status, current.status_detail, None
+                if not self._holds_otherwise(contact.id, call.attempt_id):
+                    await self._store.release([contact.id], self._settings.holder)
+            self._log.warning(
+                "contact changed during its call: outcome recorded, contact left as it is",
+                attempt=call.attempt_id,
+                contact=contact.id,
+                result=call.result.value,
+                outcome=f"{outcome.status.value}/{outcome.status_detail}",
+                disposition=attempt.disposition,
+                why=str(exc),
+            )
         self.calls.pop(call.attempt_id, None)
         self._host.unregister_attempt(call.attempt_id)
         if call.agent is not None and call.result is CallResult.CONNECTED:
@@ -676,18 +691,32 @@ class CampaignRunner:
                 attempt,
                 call.result,
                 contact.id,
-                outcome.status,
-                outcome.status_detail,
+                status,
+                detail,
                 task_name,
                 agent_name,
                 o.connect_seconds if o is not None else None,
                 o.talk_seconds if o is not None else None,
                 stale,
                 next_task,
-                outcome.due_at,
+                due_at,
             )
         )
         self.wake()
+
+    def _holds_otherwise(self, contact_id: int, attempt_id: str) -> bool:
+        """Whether this runner leased the contact again meanwhile (moved by hand into another
+        call task, offered or dialed anew): that lease is not this call's to give back."""
+        return any(
+            c.contact.id == contact_id and c.attempt_id != attempt_id for c in self.calls.values()
+        ) or any(p.contact.id == contact_id for p in self.previews.values())
+
+    async def _current(self, contact_id: int) -> Contact | None:
+        """The contact as stored now (None: deleted)."""
+        try:
+            return await self._store.get_contact(contact_id)
+        except NotFound:
+            return None
 
     # -- facade commands (run inside the loop through submit) ------------------------------------
 

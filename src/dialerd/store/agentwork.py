@@ -15,7 +15,7 @@ ratio is finished in Python from per-agent-and-day aggregates.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -46,7 +46,9 @@ from dialerd.domain.agentwork import (
     ResultClass,
     Totals,
 )
+from dialerd.domain.changes import Transition
 from dialerd.domain.enums import Status
+from dialerd.domain.model import Contact
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadNoteRow, LeadWorkRow, PredefinedNoteRow
 from dialerd.store.errors import InvalidChange, NotFound
@@ -344,9 +346,14 @@ async def add_note(
     result_label: str | None = None,
     result_class: ResultClass = ResultClass.UNCLASSIFIED,
     close: bool = False,
+    finish: Callable[[Contact, LeadNote], Transition | None] | None = None,
 ) -> LeadNote:
     """Write a note as ``agent`` (taking the lead if nobody holds it). A predefined note sets the
-    label, class and whether it closes; closing releases the hold and marks the lead closed."""
+    label, class and whether it closes; closing releases the hold and marks the lead closed.
+
+    ``finish``: when the note closes the lead, the contact's new status decided from the
+    contact and the note (``dialerd.taskflow.leads.close_transition``; None: unchanged),
+    applied in the same transaction, so a closed lead never stays open work in the pool."""
     _aware(now)
     async with store.write() as s:
         campaign_id = await _take(store, s, contact_id, agent, now)
@@ -389,8 +396,13 @@ async def add_note(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        row = await s.get_one(LeadNoteRow, note_id)
-        return _note(row)
+        note = _note(await s.get_one(LeadNoteRow, note_id))
+        if close and finish is not None:
+            contact = convert.contact(await s.get_one(ContactRow, contact_id))
+            transition = finish(contact, note)
+            if transition is not None:
+                await store.apply_transition_on(await s.connection(), transition)
+        return note
 
 
 async def lead_notes(store: Store, contact_id: int) -> list[LeadNote]:

@@ -72,3 +72,12 @@ class InvalidChange(StoreError):
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached or opened (server down, file not writable, locked)."""
+
+
+class QueueInUse(InvalidChange):
+    """A campaign's Asterisk queue is (or clashes with) another campaign's queue."""
+
+    def __init__(self, message: str, queue: str, campaign: str) -> None:
+        super().__init__(message)
+        self.queue = queue
+        self.campaign = campaign

@@ -84,6 +84,7 @@ from dialerd.store.errors import (
     AlreadyExists,
     InvalidChange,
     NotFound,
+    QueueInUse,
     SchemaNotCurrent,
     StaleContact,
 )
@@ -328,6 +329,7 @@ class Store:
             taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
             if taken is not None:
                 raise AlreadyExists(f"campaign {spec.name!r} exists already")
+            await self._check_queue(s, spec)
             row = CampaignRow(
                 name=spec.name,
                 status=spec.schedule.status.value,
@@ -351,6 +353,7 @@ class Store:
             row = await s.scalar(select(CampaignRow).where(CampaignRow.name == spec.name))
             if row is None:
                 raise NotFound(f"no campaign {spec.name!r}")
+            await self._check_queue(s, spec)
             row.status = spec.schedule.status.value
             row.dial_mode = spec.dial.mode.value
             row.timezone = spec.timezone
@@ -358,6 +361,19 @@ class Store:
             row.updated_at = now
             await self._sync_tasks(s, row, spec)
             return convert.campaign(row)
+
+    async def _check_queue(self, s: AsyncSession, spec: cs.CampaignSpec) -> None:
+        """Refuse a queue another campaign has (or one clashing with it, see
+        ``campaign_spec.queue_clash``): agents would be paced by a campaign they never named."""
+        others = await s.execute(
+            select(CampaignRow.name, CampaignRow.settings).where(CampaignRow.name != spec.name)
+        )
+        queue = spec.queue_name
+        for name, settings in others.all():
+            other = (settings or {}).get("queue") or cs.default_queue(name)
+            why = cs.queue_clash(queue, other, name)
+            if why is not None:
+                raise QueueInUse(why, queue, name)
 
     async def _sync_tasks(self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec) -> None:
         existing = {
@@ -927,9 +943,22 @@ class Store:
             await self.start_attempt(a)
 
     async def record_attempt(self, attempt: Attempt) -> None:
-        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``)."""
+        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``).
+
+        A contact deleted meanwhile stays deleted: its attempt is not written back (deleting
+        took the contact's attempts with it), but a live answer still counts in the
+        abandonment buckets, as the call did reach a person.
+        """
         async with self.write() as s:
-            await self._upsert_attempt(s, attempt)
+            a = attempt
+            found = await s.scalar(select(ContactRow.id).where(ContactRow.id == a.contact_id))
+            if found is not None:
+                await self._upsert_attempt(s, a)
+                return
+            if a.result is not None and a.result.live_answer:
+                at = a.answered_at or a.hungup_at or a.originated_at
+                if at is not None:
+                    await self._count_answer(s, a.campaign_id, at, a.result.value == "abandoned")
 
     async def _upsert_attempt(self, s: AsyncSession, a: Attempt, *, loaded: bool = False) -> None:
         """``loaded``: the caller already read the row into ``s`` (or found none), so the
@@ -1016,106 +1045,124 @@ class Store:
         """
         _aware(t.at, "transition time")
         async with self._core() as conn:
-            pg = self.dialect == "postgresql"
-            if t.attempt is not None:
-                # The attempt row in the same round trip: its upsert below then reads nothing.
-                q = _SELECT_CONTACT_ATTEMPT_PG if pg else _SELECT_CONTACT_ATTEMPT
-                params = {"cid": t.contact_id, "aid": t.attempt.id}
-            else:
-                q = _SELECT_CONTACT_PG if pg else _SELECT_CONTACT
-                params = {"cid": t.contact_id}
-            found = (await conn.execute(q, params)).first()
-            if found is None:
-                raise NotFound(f"no contact {t.contact_id}")
-            row: dict[str, Any] = dict(zip(_CONTACT_COLUMNS, found, strict=False))
-            cid = row["id"]
-            if t.expect_task_id is not None and row["task_id"] != t.expect_task_id:
-                raise StaleContact(
-                    f"contact {cid} is no longer in task {t.expect_task_id} (now {row['task_id']})"
-                )
-            if t.expect_status is not None and row["status"] != t.expect_status.value:
-                raise StaleContact(
-                    f"contact {cid} is {row['status']}, expected {t.expect_status.value}"
-                )
-            if t.task_id != row["task_id"] or t.pending_task_id is not None:
-                valid = set(
-                    (
-                        await conn.execute(
-                            select(TaskRow.id).where(TaskRow.campaign_id == row["campaign_id"])
-                        )
-                    ).scalars()
-                )
-                for tid in (t.task_id, t.pending_task_id):
-                    if tid is not None and tid not in valid:
-                        raise InvalidChange(f"task {tid} is not a task of contact {cid}'s campaign")
-            if t.attempt is not None and t.attempt.contact_id != cid:
-                raise InvalidChange(f"attempt {t.attempt.id} is not contact {cid}'s")
-            history = [
+            return await self.apply_transition_on(conn, t)
+
+    async def apply_transition_on(self, conn: AsyncConnection, t: Transition) -> Contact:
+        """:meth:`apply_transition` inside the caller's transaction (``conn``: a write
+        transaction of this store, e.g. ``await session.connection()`` in ``Store.write``), so
+        that a change of the caller's and the contact's new status commit together."""
+        _aware(t.at, "transition time")
+        pg = self.dialect == "postgresql"
+        if t.attempt is not None:
+            # The attempt row in the same round trip: its upsert below then reads nothing.
+            q = _SELECT_CONTACT_ATTEMPT_PG if pg else _SELECT_CONTACT_ATTEMPT
+            params = {"cid": t.contact_id, "aid": t.attempt.id}
+        else:
+            q = _SELECT_CONTACT_PG if pg else _SELECT_CONTACT
+            params = {"cid": t.contact_id}
+        found = (await conn.execute(q, params)).first()
+        if found is None:
+            raise NotFound(f"no contact {t.contact_id}")
+        row: dict[str, Any] = dict(zip(_CONTACT_COLUMNS, found, strict=False))
+        cid = row["id"]
+        if t.expect_task_id is not None and row["task_id"] != t.expect_task_id:
+            raise StaleContact(
+                f"contact {cid} is no longer in task {t.expect_task_id} (now {row['task_id']})"
+            )
+        if (t.expect_status is not None and row["status"] != t.expect_status.value) or (
+            t.expect_status_detail is not None and row["status_detail"] != t.expect_status_detail
+        ):
+            expected = t.expect_status.value if t.expect_status is not None else row["status"]
+            if t.expect_status_detail is not None:
+                expected += f"/{t.expect_status_detail}"
+            raise StaleContact(
+                f"contact {cid} is {row['status']}/{row['status_detail']}, expected {expected}"
+            )
+        waiting = row["pending_task_id"] is not None
+        if t.expect_waiting is not None and waiting != t.expect_waiting:
+            raise StaleContact(
+                f"contact {cid} "
+                + ("waits for a move to another task" if waiting else "no longer waits")
+            )
+        if t.task_id != row["task_id"] or t.pending_task_id is not None:
+            valid = set(
+                (
+                    await conn.execute(
+                        select(TaskRow.id).where(TaskRow.campaign_id == row["campaign_id"])
+                    )
+                ).scalars()
+            )
+            for tid in (t.task_id, t.pending_task_id):
+                if tid is not None and tid not in valid:
+                    raise InvalidChange(f"task {tid} is not a task of contact {cid}'s campaign")
+        if t.attempt is not None and t.attempt.contact_id != cid:
+            raise InvalidChange(f"attempt {t.attempt.id} is not contact {cid}'s")
+        history = [
+            {
+                "campaign_id": row["campaign_id"],
+                "contact_id": cid,
+                "at": t.at,
+                "actor": t.actor,
+                "from_task_id": row["task_id"],
+                "to_task_id": t.task_id,
+                "from_status": row["status"],
+                "to_status": t.status.value,
+                "from_detail": row["status_detail"],
+                "to_detail": t.status_detail,
+                "note": t.note,
+            }
+        ]
+        changes: dict[str, Any] = {}
+        if t.count_attempt:
+            changes["attempts"] = row["attempts"] + 1
+            changes["last_attempt_at"] = t.at
+        if t.task_id != row["task_id"]:
+            changes["attempts"] = 0
+        changes.update(
+            task_id=t.task_id,
+            status=t.status.value,
+            status_detail=t.status_detail,
+            due_at=t.due_at,
+            follow_up_agent=t.follow_up_agent,
+            pending_task_id=t.pending_task_id,
+            pending_due_at=t.pending_due_at,
+            updated_at=t.at,
+        )
+        if t.fields_update:
+            changes["fields"] = {**(row["fields"] or {}), **t.fields_update}
+        if t.release_lease:
+            changes["lease_holder"] = None
+            changes["lease_expires_at"] = None
+        if (
+            t.pending_task_id is not None
+            and t.pending_due_at is not None
+            and t.pending_due_at <= t.at
+        ):
+            # A rule without delay: enter the target task now, as its own history step.
+            history.append(
                 {
                     "campaign_id": row["campaign_id"],
                     "contact_id": cid,
                     "at": t.at,
-                    "actor": t.actor,
-                    "from_task_id": row["task_id"],
-                    "to_task_id": t.task_id,
-                    "from_status": row["status"],
-                    "to_status": t.status.value,
-                    "from_detail": row["status_detail"],
-                    "to_detail": t.status_detail,
-                    "note": t.note,
+                    "actor": "taskflow",
+                    "from_task_id": t.task_id,
+                    "to_task_id": t.pending_task_id,
+                    "from_status": t.status.value,
+                    "to_status": Status.OPEN.value,
+                    "from_detail": t.status_detail,
+                    "to_detail": StatusDetail.NONE.value,
+                    "note": "taskflow rule",
                 }
-            ]
-            changes: dict[str, Any] = {}
-            if t.count_attempt:
-                changes["attempts"] = row["attempts"] + 1
-                changes["last_attempt_at"] = t.at
-            if t.task_id != row["task_id"]:
-                changes["attempts"] = 0
-            changes.update(
-                task_id=t.task_id,
-                status=t.status.value,
-                status_detail=t.status_detail,
-                due_at=t.due_at,
-                follow_up_agent=t.follow_up_agent,
-                pending_task_id=t.pending_task_id,
-                pending_due_at=t.pending_due_at,
-                updated_at=t.at,
             )
-            if t.fields_update:
-                changes["fields"] = {**(row["fields"] or {}), **t.fields_update}
-            if t.release_lease:
-                changes["lease_holder"] = None
-                changes["lease_expires_at"] = None
-            if (
-                t.pending_task_id is not None
-                and t.pending_due_at is not None
-                and t.pending_due_at <= t.at
-            ):
-                # A rule without delay: enter the target task now, as its own history step.
-                history.append(
-                    {
-                        "campaign_id": row["campaign_id"],
-                        "contact_id": cid,
-                        "at": t.at,
-                        "actor": "taskflow",
-                        "from_task_id": t.task_id,
-                        "to_task_id": t.pending_task_id,
-                        "from_status": t.status.value,
-                        "to_status": Status.OPEN.value,
-                        "from_detail": t.status_detail,
-                        "to_detail": StatusDetail.NONE.value,
-                        "note": "taskflow rule",
-                    }
-                )
-                changes.update(task_id=t.pending_task_id, **_ENTER_PENDING_TASK)
-            await conn.execute(_INSERT_HISTORY, history)
-            await conn.execute(_UPDATE_CONTACT, {"b_cid": cid, **changes})
-            row.update(changes)
-            if t.attempt is not None:
-                tail = found[len(_CONTACT_COLUMNS) :]
-                stored = dict(zip(_ATTEMPT_MERGED, tail, strict=False)) if tail[-1] else None
-                await self._write_attempt(conn, t.attempt, stored)
-            return _contact(row)
+            changes.update(task_id=t.pending_task_id, **_ENTER_PENDING_TASK)
+        await conn.execute(_INSERT_HISTORY, history)
+        await conn.execute(_UPDATE_CONTACT, {"b_cid": cid, **changes})
+        row.update(changes)
+        if t.attempt is not None:
+            tail = found[len(_CONTACT_COLUMNS) :]
+            stored = dict(zip(_ATTEMPT_MERGED, tail, strict=False)) if tail[-1] else None
+            await self._write_attempt(conn, t.attempt, stored)
+        return _contact(row)
 
     async def _write_attempt(
         self, conn: AsyncConnection, a: Attempt, stored: dict[str, Any] | None

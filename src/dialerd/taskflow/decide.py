@@ -71,5 +71,10 @@ def transition_for(
         count_attempt=count_attempt,
         note=outcome.note,
         attempt=attempt,
+        # Decided on the contact as it was read (for a call: when it was leased). A status
+        # changed meanwhile (do-not-call list, an edit or move by hand) wins over this outcome.
         expect_task_id=contact.task_id,
+        expect_status=contact.status,
+        expect_status_detail=contact.status_detail,
+        expect_waiting=contact.pending_task_id is not None,
     )

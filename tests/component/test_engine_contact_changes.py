@@ -1,0 +1,192 @@
+"""A contact changed while its call is in flight keeps the change; the call is still recorded.
+
+A number put on the do-not-call list during the call, a status set by hand, a contact deleted:
+whatever path closes the call afterwards (the agent's disposition, the wrap-up default, the
+no-answer retry, the abandon hold-off) must not reopen the contact, and the attempt (the call
+did happen) is still written. Against SimAsterisk over TCP, as the other engine tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, no_answer, rig_at, until
+
+from dialerd.domain.agentwork import ResultClass
+from dialerd.domain.enums import CallResult, Status, StatusDetail
+from dialerd.domain.selection import ContactSelection
+from dialerd.engine import CallProgressed, EngineEvent, ScreenPop
+from dialerd.store import agentwork as work
+from dialerd.store import lookup
+from dialerd.taskflow.leads import close_transition
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as r:
+        yield r
+
+
+def on_dialing(rig: Rig, act: object) -> list[asyncio.Task[object]]:
+    """Run ``act()`` (a coroutine function) as soon as the engine dials: the call is then in
+    flight for at least its ring time (2 s for ``live``, the ring timeout for ``no_answer``)."""
+    started: list[asyncio.Task[object]] = []
+
+    def listen(e: EngineEvent) -> None:
+        if isinstance(e, CallProgressed) and e.phase == "dialing" and not started:
+            started.append(asyncio.ensure_future(act()))  # type: ignore[operator]
+
+    assert rig.engine is not None
+    rig.engine.add_listener(listen)
+    return started
+
+
+# (path that closes the call, numbers, agent interface, campaign settings)
+PATHS = {
+    "agent disposition (callback)": (live(1), AGENTS[0], {"wrapup": {"limit": "120s"}}),
+    "wrap-up default": (
+        live(1),
+        AGENTS[0],
+        {"wrapup": {"limit": "5s", "default_status": "open", "default_detail": "no_time"}},
+    ),
+    "no-answer retry": (no_answer(1), AGENTS[0], {"ring_timeout": "40s"}),
+    "abandon hold-off": (live(1), "Local/rna-agent-1@sim-agents", {}),
+}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+async def test_a_number_put_on_the_dnc_list_during_its_call_is_not_reopened(
+    rig: Rig, path: str
+) -> None:
+    numbers, iface, settings = PATHS[path]
+    camp = await rig.campaign(make_spec(connect_limit="10s", **settings))
+    (cid,) = await rig.contacts(camp, numbers)
+    await rig.agent("dora", iface, ("camp",))
+    engine = await rig.start()
+    dnc = on_dialing(rig, lambda: rig.store.add_dnc(numbers, "cli:root", rig.clock.now()))
+    await engine.agent_login("dora")
+    await until(lambda: bool(dnc) and dnc[0].done())
+    closed = await rig.store.get_contact(cid)
+    assert (closed.status, closed.status_detail) == (Status.FAILED, StatusDetail.DNC.value)
+    if path == "agent disposition (callback)":
+        await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events), limit=15)
+        await engine.disposition(
+            "dora", "open", "callback", callback_at=rig.clock.now() + timedelta(hours=2)
+        )
+    await until(lambda: bool(rig.finished()), limit=15)
+    done = rig.finished()[0]
+    contact = await rig.store.get_contact(cid)
+    assert (contact.status, contact.status_detail) == (Status.FAILED, StatusDetail.DNC.value)
+    assert contact.due_at is None and contact.follow_up_agent is None
+    assert contact.lease_holder is None  # nothing left to do with it: no stale lease either
+    history = await rig.store.history(cid)
+    assert history[-1].to_detail == StatusDetail.DNC.value, "the call's outcome reopened it"
+    # the call did happen: its attempt is recorded, result, times, disposition and all
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is done.result and attempt.hungup_at is not None
+    if path == "agent disposition (callback)":
+        assert attempt.result is CallResult.CONNECTED and attempt.agent == "dora"
+        assert attempt.connected_at is not None and attempt.hungup_at > attempt.connected_at
+        assert attempt.disposition is not None and "callback" in attempt.disposition
+    # what the engine tells the bus is the contact as it is, not the outcome refused
+    assert done.stale
+    assert (done.status, done.status_detail) == (Status.FAILED, StatusDetail.DNC.value)
+    assert done.due_at is None and done.next_task is None
+    await rig.wait_clock(5)
+    assert rig.dialed() == [cid]  # and it is never dialed again
+
+
+async def test_a_status_set_by_hand_during_the_call_is_kept(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(ring_timeout="40s"))
+    (cid,) = await rig.contacts(camp, no_answer(1))
+    await rig.agent("dora", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    edit = on_dialing(
+        rig,
+        lambda: rig.store.bulk_edit(
+            camp.id,
+            ContactSelection(contact_ids=(cid,)),
+            "api:supervisor",
+            rig.clock.now(),
+            status=Status.DECLINED,
+            status_detail="wrong_person",
+        ),
+    )
+    await engine.agent_login("dora")
+    await until(lambda: bool(edit) and edit[0].done())
+    await until(lambda: bool(rig.finished()), limit=15)
+    contact = await rig.store.get_contact(cid)
+    assert (contact.status, contact.status_detail) == (Status.DECLINED, "wrong_person")
+    assert contact.due_at is None
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.NO_ANSWER
+
+
+async def test_a_contact_deleted_during_its_call_stays_deleted_and_dialing_goes_on(
+    rig: Rig,
+) -> None:
+    camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "120s"}))
+    (cid, other) = await rig.contacts(camp, live(2))
+    await rig.agent("dora", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("dora")
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+    pop = next(e for e in rig.events if isinstance(e, ScreenPop))
+    gone = pop.contact.id
+    # A supervisor moves the contact by hand (which gives up the dialer's lease), then deletes
+    # it (erasure request) while the agent is still on the call.
+    await rig.store.move(
+        camp.id, ContactSelection(contact_ids=(gone,)), "lost", "api:sup", rig.clock.now()
+    )
+    await lookup.delete_contact(rig.store, gone, rig.clock.now())
+    attempt = await engine.disposition("dora", "success", "sale")
+    assert attempt == pop.attempt_id
+    await until(lambda: bool(rig.finished()))
+    assert rig.finished()[0].stale
+    # nothing of the deleted contact comes back, and the live answer still counts
+    assert await rig.store.attempts(gone) == []
+    answers = await rig.store.abandonment(camp.id, MONDAY_10_UTC)
+    assert answers.live_answers == 1
+    # the runner carries on: the agent's next call is the other contact's
+    left = other if gone == cid else cid
+    await until(lambda: left in rig.dialed(), limit=15)
+    assert engine.status().campaigns[0].calls_in_flight + len(rig.finished()) >= 1
+    assert engine.status().campaigns[0].last_error is None
+
+
+async def test_a_lead_closed_during_its_call_stays_closed_after_the_disposition(rig: Rig) -> None:
+    camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "120s"}, rules=[]))
+    (cid,) = await rig.contacts(camp, live(1))
+    await rig.agent("dora", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("dora")
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events), limit=15)
+    tasks = await rig.store.tasks(camp.id)
+    rules = await rig.store.rules(camp.id)
+    now = rig.clock.now()
+    # the agent closes the lead with a sale in the work screen while still on the phone
+    await work.add_note(
+        rig.store,
+        cid,
+        "dora",
+        now,
+        text="bought the yearly plan",
+        result_class=ResultClass.POSITIVE,
+        result_label="sale",
+        close=True,
+        finish=lambda c, n: close_transition(
+            c, n, tasks=tasks, rules=rules, now=now, actor="agent:dora"
+        ),
+    )
+    # ... then sends a disposition from the phone's desk app out of habit
+    await engine.disposition("dora", "open", "callback", callback_at=now + timedelta(days=1))
+    await until(lambda: bool(rig.finished()))
+    contact = await rig.store.get_contact(cid)
+    assert (contact.status, contact.status_detail) == (Status.SUCCESS, "sale")
+    assert contact.follow_up_agent is None and contact.lease_holder is None
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.CONNECTED and attempt.agent == "dora"

@@ -1234,33 +1234,28 @@ class DuplicateFilter:
             row, phone, external = c[0], c[1], c[7]
             earlier = first.get(phone)
             if earlier is not None:
-                problems.append(
-                    RowProblem(
-                        row,
-                        self._column,
-                        f"duplicate of row {earlier} (same number {phone})",
-                        phone,
-                        ProblemKind.DUPLICATE,
-                    )
-                )
+                problems.append(_duplicate(row, self._column, earlier, "number", phone))
                 continue
             if external is not None:
                 earlier = first_external.get(external)
                 if earlier is not None:
-                    problems.append(
-                        RowProblem(
-                            row,
-                            self._external_column,
-                            f"duplicate of row {earlier} (same external id {external})",
-                            external,
-                            ProblemKind.DUPLICATE,
-                        )
-                    )
+                    column = self._external_column
+                    problems.append(_duplicate(row, column, earlier, "external id", external))
                     continue
                 first_external[external] = row
             first[phone] = row
             keep(c)
         return kept
+
+
+def _duplicate(row: int, column: str | None, earlier: int, what: str, value: str) -> RowProblem:
+    return RowProblem(
+        row,
+        column,
+        f"duplicate of row {earlier} (same {what} {value})",
+        value,
+        ProblemKind.DUPLICATE,
+    )
 
 
 def _chunks(

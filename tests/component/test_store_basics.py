@@ -305,3 +305,36 @@ async def test_unfinished_attempts_are_found_after_restart(store: Store, store_u
         assert [a.id for a in await again.unfinished_attempts(camp.id)] == ["u1"]
     [done] = [a for a in await store.attempts(ids[0])]
     assert done.originated_at == NOW and done.result is CallResult.BUSY
+
+
+async def test_an_abandoned_contact_keeps_its_hold_off_when_moved_or_reopened_by_hand(
+    store: Store,
+) -> None:
+    """Ofcom: a number whose call was abandoned is not called again within 72 h. A move back
+    into the call task or a bulk status edit reopens the contact, but not before that."""
+    camp = await store.create_campaign(spec(), NOW)
+    task_ids = {t.name: t.id for t in await store.tasks(camp.id)}
+    rules = await store.rules(camp.id)
+    ids = await store.add_contacts(
+        camp.id, [NewContact(phone="+4930123450"), NewContact(phone="+4930123451")], NOW
+    )
+    from dialerd.domain.model import RetryPolicy
+
+    for contact in await store.lease(camp.id, 5, "runner", timedelta(minutes=5), NOW):
+        outcome = call_outcome(CallResult.ABANDONED, 1, RetryPolicy({}, 5), NOW)
+        t = transition_for(
+            contact, outcome, rules=rules, task_ids=task_ids, now=NOW, actor="engine"
+        )
+        await store.apply_transition(t)
+    held = NOW + timedelta(hours=72)
+    assert {c.due_at for c in await store.find_contacts(camp.id)} == {held}
+
+    later = NOW + timedelta(hours=1)
+    await store.move(camp.id, ContactSelection(contact_ids=(ids[0],)), "call", "cli:bob", later)
+    await store.bulk_edit(
+        camp.id, ContactSelection(contact_ids=(ids[1],)), "cli:bob", later, status=Status.OPEN
+    )
+    after = await store.find_contacts(camp.id)
+    assert {(c.status_detail, c.due_at) for c in after} == {("$none", held)}
+    assert await store.lease(camp.id, 5, "r", timedelta(minutes=5), later) == []
+    assert len(await store.lease(camp.id, 5, "r", timedelta(minutes=5), held)) == 2

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -132,6 +133,22 @@ class WriteHealth:
         if self.failed_at is None or (self.ok_at is not None and self.ok_at > self.failed_at):
             return None
         return self.error
+
+
+def _hold_off_kept(now: datetime) -> Any:
+    """``due_at`` for a contact reopened by hand (a move, a bulk status edit): none, except
+    that an abandoned contact's hold-off still running is kept. The rule (Ofcom: no call
+    again within 72 h of an abandoned one) is about the person, not the task they are in."""
+    return case(
+        (
+            and_(
+                ContactRow.status_detail == StatusDetail.ABANDONED.value,
+                ContactRow.due_at > now,
+            ),
+            ContactRow.due_at,
+        ),
+        else_=None,
+    )
 
 
 def _overflow(exc: BaseException) -> OverflowError | None:
@@ -1371,7 +1388,7 @@ class Store:
                     status=Status.OPEN.value,
                     status_detail=StatusDetail.NONE.value,
                     attempts=0,
-                    due_at=None,
+                    due_at=_hold_off_kept(now),
                     follow_up_agent=None,
                     pending_task_id=None,
                     pending_due_at=None,
@@ -1418,7 +1435,7 @@ class Store:
         if status is not None:
             values["status"] = status.value
             values["status_detail"] = status_detail or StatusDetail.NONE.value
-            values["due_at"] = None
+            values["due_at"] = _hold_off_kept(now)
             values["follow_up_agent"] = None
         elif status_detail is not None:
             values["status_detail"] = status_detail

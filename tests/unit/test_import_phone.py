@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import timezone as pn_timezone
 
-from dialerd.domain.phone import InvalidPhone, PhoneNormalizer, _number_type, normalize_phone
+from dialerd.domain.phone import (
+    ZONE_SET_PREFIX,
+    InvalidPhone,
+    PhoneNormalizer,
+    _number_type,
+    normalize_phone,
+    zones_of,
+)
+from dialerd.taskflow.calling_hours import inside
 
 
-def reference(raw: str, region: str) -> tuple[str, str | None] | None:
+def reference(raw: str, region: str) -> tuple[str, object] | None:
     """What phonenumbers says, the slow documented way."""
     try:
         num = phonenumbers.parse(raw, region)
@@ -19,16 +30,25 @@ def reference(raw: str, region: str) -> tuple[str, str | None] | None:
         return None
     if not phonenumbers.is_valid_number(num):
         return None
-    zone = pn_timezone.time_zones_for_number(num)[0]
+    zones = tuple(pn_timezone.time_zones_for_number(num))
     e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
-    return e164, (None if zone == pn_timezone.UNKNOWN_TIMEZONE else zone)
+    if zones[0] == pn_timezone.UNKNOWN_TIMEZONE:
+        return e164, None
+    # zones whose clocks differ: the whole set (the guard calls only while all are in hours)
+    return e164, zones if len({_clocks(z) for z in zones}) > 1 else zones[0]
 
 
-def ours(raw: str, region: str) -> tuple[str, str | None] | None:
+def _clocks(zone: str) -> tuple[object, ...]:
+    probes = (datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC))
+    return tuple(at.astimezone(ZoneInfo(zone)).utcoffset() for at in probes)
+
+
+def ours(raw: str, region: str) -> tuple[str, object] | None:
     try:
-        return PhoneNormalizer(region).normalize(raw)
+        e164, zone = PhoneNormalizer(region).normalize(raw)
     except InvalidPhone:
         return None
+    return e164, (zones_of(zone) if zone and zone.startswith(ZONE_SET_PREFIX) else zone)
 
 
 COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
@@ -70,12 +90,24 @@ def test_known_numbers(raw: str, region: str, e164: str, zone: str) -> None:
     assert PhoneNormalizer(region).normalize(raw) == (e164, zone)
 
 
-def test_number_spanning_zones_gets_the_first_zone_deterministically() -> None:
-    # A US toll-free number belongs to the whole country: several candidate zones.
-    num = phonenumbers.parse("+18002345678")
-    candidates = pn_timezone.time_zones_for_number(num)
-    assert len(candidates) > 1
-    assert PhoneNormalizer("US").normalize("+1 800 234 5678")[1] == candidates[0]
+def test_a_number_spanning_zones_gets_them_all_and_is_called_only_when_all_are_in_hours() -> None:
+    # A Russian mobile may be anywhere from Kaliningrad to Kamchatka (the audit's case: it was
+    # stored as Asia/Almaty, 19:08 there, and dialed at midnight in Vladivostok).
+    zone = PhoneNormalizer("DE").normalize("+7 914 123 45 67")[1]
+    assert zone == "zones:+7"
+    assert {"Asia/Vladivostok", "Europe/Moscow", "Asia/Almaty"} <= set(zones_of(zone))
+    at = datetime(2026, 12, 7, 14, 8, tzinfo=UTC)  # 19:08 Almaty, 00:08 Vladivostok
+    assert inside(at, "Asia/Almaty", time(8), time(21))
+    assert not inside(at, zone, time(8), time(21))
+    noon_moscow = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 05:00 Moscow, 12:00 Vladivostok
+    assert not inside(noon_moscow, zone, time(8), time(21))
+    # a US toll-free number: the whole continent, Hawaii to Newfoundland
+    assert PhoneNormalizer("US").normalize("+1 800 234 5678")[1] == "zones:+1"
+    # an area code in one zone keeps that zone; several zones with one clock keep the first
+    assert PhoneNormalizer("US").normalize("+1 212 555 1234")[1] == "America/New_York"
+    assert PhoneNormalizer("DE").normalize("+49 30 1234567")[1] == "Europe/Berlin"
+    # an unknown zone set is never within hours
+    assert not inside(at, "zones:+999", time(0), time(23, 59))
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialerd.domain.contact_import import MAX_FIELD_VALUE, MAX_LENGTH
+from dialerd.domain.phone import ZONE_SET_PREFIX, zones_of
 from dialerd.domain.selection import split_field
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -26,6 +27,10 @@ _INT_RANGE = (-(2**63), 2**63 - 1)
 def check_zone(value: str | None) -> str | None:
     if value is None:
         return None
+    if value.startswith(ZONE_SET_PREFIX):  # as dialerd derives it for a multi-zone number
+        if not zones_of(value):
+            raise ValueError(f"unknown zone set {value!r}")
+        return value
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):

@@ -15,7 +15,9 @@ it).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import PhoneNumber, PhoneNumberType
@@ -29,7 +31,14 @@ from phonenumbers.phonenumberutil import (
 from phonenumbers.timezone import UNKNOWN_TIMEZONE
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
-__all__ = ["InvalidPhone", "PhoneNormalizer", "normalize_phone"]
+__all__ = [
+    "ZONE_SET_PREFIX",
+    "InvalidPhone",
+    "PhoneNormalizer",
+    "normalize_phone",
+    "zone_set_key",
+    "zones_of",
+]
 
 # Characters people put into numbers that carry no meaning.
 _PUNCTUATION = str.maketrans("", "", " \t-./()\u00a0\u2010\u2011\u2012\u2013\u2014")
@@ -70,10 +79,12 @@ class PhoneNormalizer:
     def normalize(self, raw: str) -> tuple[str, str | None]:
         """``(e164, time zone or None)``; raises :class:`InvalidPhone` with the reason.
 
-        The time zone comes from ``phonenumbers.timezone``. A number whose area spans several
-        zones (a US non-geographic or mobile number maps to a whole country, a few area codes to
-        two zones) gets the *first* zone of the library's list: deterministic, but a guess, so a
-        time-zone column should be preferred where the data has one. Numbers with no known zone
+        The time zone comes from ``phonenumbers.timezone``. A number whose area spans zones
+        with different clocks (a US or Canadian mobile maps to the whole continent, a Russian
+        mobile to eleven zones, a few area codes to two) gets its *zone set*
+        (:func:`zone_set_key`, e.g. ``zones:+7``): the calling-hours guard then calls it only
+        while it is within the hours in every one of them, since the person may be in any. A
+        time-zone column, where the data has one, is more precise. Numbers with no known zone
         get ``None``; the calling-hours guard then uses the campaign's zone.
         """
         if ("." in raw or "," in raw or "e" in raw or "E" in raw) and _FLOAT_EXPORT.fullmatch(
@@ -99,11 +110,12 @@ class PhoneNormalizer:
             raise InvalidPhone("not a valid number")
         e164 = f"+{cc}{nsn}"
         if is_number_type_geographical(ntype, cc):
-            zones = _geo_zones(cc, e164)
+            key, zones = _geo_zones(cc, e164)
         else:
-            zones = _country_zones(cc)
-        zone = zones[0] if zones else UNKNOWN_TIMEZONE
-        return e164, (None if zone == UNKNOWN_TIMEZONE else str(zone))
+            key, zones = _country_zones(cc)
+        if not zones or zones[0] == UNKNOWN_TIMEZONE:
+            return e164, None
+        return e164, (zone_set_key(key) if _apart(key, zones) else zones[0])
 
     def _international(self, text: str) -> tuple[int, str] | None:
         """``+`` and digits: split the country code the way the parser does."""
@@ -299,15 +311,52 @@ def _number_type(cc: int, nsn: str) -> int:
     return PhoneNumberType.UNKNOWN if m is None else m.type_of(nsn)
 
 
-def _country_zones(cc: int) -> tuple[str, ...]:
+#: A contact's ``timezone`` naming the zones of a number prefix of phonenumbers' table, for
+#: numbers that may be in any of several zones with different clocks.
+ZONE_SET_PREFIX = "zones:+"
+
+
+def zone_set_key(prefix: str) -> str:
+    return f"{ZONE_SET_PREFIX}{prefix}"
+
+
+def zones_of(timezone: str) -> tuple[str, ...]:
+    """The IANA zones a contact's ``timezone`` stands for: itself, or a zone set's members
+    (none for an unknown set, which the guard then never finds within hours)."""
+    if not timezone.startswith(ZONE_SET_PREFIX):
+        return (timezone,)
+    return tuple(TIMEZONE_DATA.get(timezone[len(ZONE_SET_PREFIX) :], ()))
+
+
+_APART: dict[str, bool] = {}
+# Two instants half a year apart: zones whose clocks agree at both agree all year (DST too).
+_PROBES = (datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC))
+
+
+def _apart(key: str, zones: tuple[str, ...]) -> bool:
+    """Whether the clocks of ``zones`` (the table's entry ``key``) ever differ."""
+    apart = _APART.get(key)
+    if apart is None:
+        try:
+            clocks = {
+                tuple(at.astimezone(ZoneInfo(z)).utcoffset() for at in _PROBES) for z in zones
+            }
+            apart = len(clocks) > 1
+        except (ZoneInfoNotFoundError, ValueError):
+            apart = len(zones) > 1  # a zone this system lacks: be careful
+        _APART[key] = apart
+    return apart
+
+
+def _country_zones(cc: int) -> tuple[str, tuple[str, ...]]:
     # phonenumbers.timezone._country_level_time_zones_for_number: the country code, then its
     # first two digits.
     text = str(cc)
     for prefix in (text, text[:2]):
         zones = TIMEZONE_DATA.get(prefix)
         if zones is not None:
-            return tuple(zones)
-    return ()
+            return prefix, tuple(zones)
+    return "", ()
 
 
 _ZONE_PREFIX_LENGTHS: dict[str, tuple[int, ...]] = {}
@@ -336,19 +385,19 @@ def _country_wide_zones(cc: int) -> tuple[str, ...] | None:
     return _ONE_ZONE_SET[cc]
 
 
-def _geo_zones(cc: int, e164: str) -> tuple[str, ...]:
+def _geo_zones(cc: int, e164: str) -> tuple[str, tuple[str, ...]]:
     # Same longest-prefix lookup as phonenumbers.timezone.time_zones_for_geographical_number,
     # without formatting the number again, and trying only prefix lengths the table has.
     same = _country_wide_zones(cc)
     if same is not None:
-        return same
+        return str(cc), same
     digits = e164[1:]
     for n in _prefix_lengths(digits[:1]):
         if n <= len(digits):
             zones = TIMEZONE_DATA.get(digits[:n])
             if zones is not None:
-                return tuple(zones)
-    return ()
+                return digits[:n], tuple(zones)
+    return "", ()
 
 
 _DEFAULT: dict[str, PhoneNormalizer] = {}

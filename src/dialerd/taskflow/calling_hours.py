@@ -11,10 +11,20 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialerd.domain.changes import LeaseGuard
+from dialerd.domain.phone import zones_of
 
 
 def inside(now: datetime, zone: str, start: time, end: time) -> bool:
-    """Is ``now`` within [start, end) local time in ``zone``? Unknown zones are never inside."""
+    """Is ``now`` within [start, end) local time in ``zone``? Unknown zones are never inside.
+
+    A zone set (a number that may be in any of several zones, ``dialerd.domain.phone``) is
+    inside only while every one of its zones is: the person may be in the one where it is not.
+    """
+    zones = zones_of(zone)
+    return bool(zones) and all(_inside_one(now, z, start, end) for z in zones)
+
+
+def _inside_one(now: datetime, zone: str, start: time, end: time) -> bool:
     try:
         local = now.astimezone(ZoneInfo(zone)).time()
     except (ZoneInfoNotFoundError, ValueError):

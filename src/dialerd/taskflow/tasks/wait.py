@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Contact
+from dialerd.domain.phone import zones_of
 from dialerd.domain.selection import split_field
 from dialerd.taskflow.decide import Outcome
 from dialerd.taskflow.tasks.base import TaskItem, TaskOutcome, success
@@ -40,7 +41,7 @@ def parse_when(value: object, zone: str | None) -> datetime:
         raise ValueError("no date")
     if at.tzinfo is None:
         try:
-            tz = ZoneInfo(zone) if zone else UTC
+            tz = ZoneInfo((zones_of(zone) or (zone,))[0]) if zone else UTC  # a set: its first
         except (ZoneInfoNotFoundError, ValueError):
             tz = UTC
         at = at.replace(tzinfo=tz)

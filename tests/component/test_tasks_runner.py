@@ -266,3 +266,41 @@ async def test_a_slow_webhook_times_out_and_is_retried(store: Store) -> None:
     assert (c.status, c.status_detail, c.attempts) == (Status.OPEN, "$follow_up_auto", 1)
     note = (await store.history(cid))[-1].note or ""
     assert "timed out" in note
+
+
+async def test_a_crash_mid_batch_sends_again_only_the_delivery_in_flight(store: Store) -> None:
+    """Deliveries are stored as they are made; a restarted daemon takes its task leases back
+    at once. So a crash (here: the runner cancelled mid-batch, leases left as a kill -9 leaves
+    them) costs one resend, with the same delivery id, not the whole batch after 10 minutes."""
+    from dialerd.engine.tasks import TaskService
+
+    rec = HttpRecorder(delay=0.2)
+    clock = ManualClock(NOW)  # never advanced: no lease expires by itself
+    async with http_server(rec) as url:
+        camp, ids = await setup(store, spec(hook(url, concurrency=1)), n=5)
+        crashed = asyncio.create_task(
+            TaskRunner(store, camp.id, clock, holder="node/tasks").run_once()
+        )
+        while len(rec.requests) < 3:  # noqa: ASYNC110 (two answered and stored, a third sent)
+            await asyncio.sleep(0.01)
+        crashed.cancel()
+        await asyncio.gather(crashed, return_exceptions=True)
+        done = [cid for cid in ids if (await where(store, camp, cid))[0] == "after"]
+        assert len(done) == 2
+
+        service = asyncio.create_task(TaskService(store, clock, holder="node").run())
+        try:
+            for _ in range(500):
+                places = {(await where(store, camp, cid))[0] for cid in ids}
+                if places == {"after"}:
+                    break
+                await asyncio.sleep(0.02)
+            assert places == {"after"}
+        finally:
+            service.cancel()
+            await asyncio.gather(service, return_exceptions=True)
+    deliveries = [r.headers["x-dialerd-delivery"] for r in rec.requests]
+    assert len(deliveries) == 6  # five contacts, one of them sent twice
+    [(twice, n)] = [(d, deliveries.count(d)) for d in set(deliveries) if deliveries.count(d) > 1]
+    assert n == 2 and twice.startswith("flow/hook/")
+    assert {r.json()["delivery"] for r in rec.requests} == set(deliveries)

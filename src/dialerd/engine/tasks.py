@@ -186,25 +186,35 @@ class TaskRunner:
             return 0
         if task.type is TaskType.EXPORT:
             self._last_export[task.id] = now
+        applied: dict[int, int] = {}  # contact id -> 1 when its outcome moved it on
+
+        async def record(item: TaskItem, outcome: TaskOutcome) -> None:
+            # Stored the moment the delivery is made: after a crash only the deliveries then
+            # in flight are made again, not the whole batch.
+            contact = item.contact
+            if contact.id not in applied:
+                applied[contact.id] = 0
+                applied[contact.id] = await self._apply(contact, outcome, task, rules, task_ids)
+
         try:
             items = [await self._item(c, campaign, task, executor) for c in contacts]
-            outcomes = await executor.execute(items, now)
+            outcomes = await executor.execute(items, now, record)
             if len(outcomes) != len(contacts):
                 raise TaskRunError(f"{len(outcomes)} outcomes for {len(contacts)} contacts")
         except TaskRunError as exc:
             self.errors[task.name] = str(exc)
             self._log.error("task batch failed; contacts stay open", task=task.name, error=str(exc))
-            await self.store.release([c.id for c in contacts], self.holder)
-            return 0
+            await self.store.release([c.id for c in contacts if c.id not in applied], self.holder)
+            return sum(applied.values())
         except Exception:
             self._log.exception("task batch crashed; contacts stay open", task=task.name)
-            await self.store.release([c.id for c in contacts], self.holder)
-            return 0
+            await self.store.release([c.id for c in contacts if c.id not in applied], self.holder)
+            return sum(applied.values())
         self.errors.pop(task.name, None)
-        done = 0
         for contact, outcome in zip(contacts, outcomes, strict=True):
-            done += await self._apply(contact, outcome, task, rules, task_ids)
-        return done
+            if contact.id not in applied:
+                applied[contact.id] = await self._apply(contact, outcome, task, rules, task_ids)
+        return sum(applied.values())
 
     async def _item(self, c: Contact, campaign: str, task: Task, executor: Executor) -> TaskItem:
         if not executor.needs_history:
@@ -274,6 +284,15 @@ class TaskService:
         self._factory = factory
 
     async def run(self) -> None:
+        try:
+            # Leases this holder still has are a previous run's, cut short (a crash, kill -9):
+            # taken back now, so its contacts go out at once, not when the leases expire.
+            reclaimed = await self.store.release_all(self.holder)
+        except StoreError as exc:
+            log.warning("task leases of a previous run not released", error=str(exc))
+        else:
+            if reclaimed:
+                log.info("task leases of a previous run released", contacts=reclaimed)
         async with asyncio.TaskGroup() as tg:
             if self.inbound is not None:
                 tg.create_task(self.inbound.run(), name="task-inbound")

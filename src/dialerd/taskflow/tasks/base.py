@@ -7,7 +7,7 @@ taskflow rules, so an email sent or a letter written moves the contact on like a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -52,13 +52,24 @@ class TaskOutcome:
         return self.outcome.status
 
 
+#: Called by an executor with each item's outcome as soon as it has it (a delivery made).
+Record = Callable[[TaskItem, TaskOutcome], Awaitable[None]]
+
+
 class Executor(Protocol):
-    """Runs one task type for a batch of contacts."""
+    """Runs one task type for a batch of contacts.
+
+    ``record``, where given, is awaited with each outcome the moment the item is done, before
+    the next item of a slot starts: the runner stores it at once, so a crash mid-batch sends
+    again only the deliveries in flight, not every one the batch already made.
+    """
 
     #: The runner loads history and last attempt only for executors that use them.
     needs_history: bool
 
-    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]: ...
+    async def execute(
+        self, items: Sequence[TaskItem], now: datetime, record: Record | None = None
+    ) -> list[TaskOutcome]: ...
 
 
 def success(note: str | None = None, detail: str = StatusDetail.NONE.value) -> TaskOutcome:

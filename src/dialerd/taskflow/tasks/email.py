@@ -18,7 +18,7 @@ import aiosmtplib
 import structlog
 from jinja2 import TemplateError
 
-from dialerd.taskflow.tasks.base import TaskItem, TaskOutcome, success
+from dialerd.taskflow.tasks.base import Record, TaskItem, TaskOutcome, success
 from dialerd.taskflow.tasks.settings import EmailSettings
 from dialerd.taskflow.tasks.templating import compile_template, render, template_problem
 
@@ -44,12 +44,17 @@ class EmailExecutor:
         self._subject = compile_template(settings.subject, f"{where}.subject")
         self._body = compile_template(settings.body, f"{where}.body", html=settings.html)
 
-    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]:
+    async def execute(
+        self, items: Sequence[TaskItem], now: datetime, record: Record | None = None
+    ) -> list[TaskOutcome]:
         gate = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(item: TaskItem) -> TaskOutcome:
             async with gate:
-                return await self._send_one(item, now)
+                out = await self._send_one(item, now)
+                if record is not None:
+                    await record(item, out)
+                return out
 
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(one(i)) for i in items]

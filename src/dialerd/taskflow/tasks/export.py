@@ -30,7 +30,7 @@ from dialerd.domain.enums import Status
 from dialerd.domain.model import Contact
 from dialerd.domain.selection import split_field
 from dialerd.taskflow.decide import Outcome
-from dialerd.taskflow.tasks.base import TaskConfigError, TaskItem, TaskOutcome, TaskRunError
+from dialerd.taskflow.tasks.base import Record, TaskConfigError, TaskItem, TaskOutcome, TaskRunError
 from dialerd.taskflow.tasks.settings import ExportSettings
 from dialerd.taskflow.tasks.templating import compile_template, render, template_problem
 
@@ -77,7 +77,9 @@ class ExportExecutor:
         )
         self.written: list[Path] = []
 
-    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]:
+    async def execute(
+        self, items: Sequence[TaskItem], now: datetime, record: Record | None = None
+    ) -> list[TaskOutcome]:
         if not items:
             return []
         try:

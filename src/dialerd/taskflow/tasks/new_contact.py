@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from dialerd.taskflow.tasks.base import TaskItem, TaskOutcome, success
+from dialerd.taskflow.tasks.base import Record, TaskItem, TaskOutcome, success
 from dialerd.taskflow.tasks.settings import NewContactSettings
 
 
@@ -19,5 +19,7 @@ class NewContactExecutor:
     def __init__(self, settings: NewContactSettings, where: str) -> None:
         self.settings = settings
 
-    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]:
+    async def execute(
+        self, items: Sequence[TaskItem], now: datetime, record: Record | None = None
+    ) -> list[TaskOutcome]:
         return [success(note="new contact handed on") for _ in items]

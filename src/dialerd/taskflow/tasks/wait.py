@@ -16,7 +16,7 @@ from dialerd.domain.model import Contact
 from dialerd.domain.phone import zones_of
 from dialerd.domain.selection import split_field
 from dialerd.taskflow.decide import Outcome
-from dialerd.taskflow.tasks.base import TaskItem, TaskOutcome, success
+from dialerd.taskflow.tasks.base import Record, TaskItem, TaskOutcome, success
 from dialerd.taskflow.tasks.settings import WaitSettings
 
 
@@ -62,7 +62,9 @@ class WaitExecutor:
         raw = contact.fields.get(name) if is_custom else getattr(contact, name, None)
         return parse_when(raw, contact.timezone)
 
-    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]:
+    async def execute(
+        self, items: Sequence[TaskItem], now: datetime, record: Record | None = None
+    ) -> list[TaskOutcome]:
         out: list[TaskOutcome] = []
         for item in items:
             c = item.contact

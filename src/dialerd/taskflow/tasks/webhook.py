@@ -24,12 +24,21 @@ import structlog
 
 from dialerd.domain.enums import StatusDetail, is_reserved_detail
 from dialerd.domain.model import Attempt, Contact, HistoryEntry
-from dialerd.taskflow.tasks.base import TaskItem, TaskOutcome, success
+from dialerd.taskflow.tasks.base import Record, TaskItem, TaskOutcome, success
 from dialerd.taskflow.tasks.settings import WebhookSettings
 
 log = structlog.get_logger(__name__)
 
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+#: The same for every sending of one delivery (a resend after a crash, a timeout the server
+#: did process), new for each retry the contact's history shows: the receiver's key to
+#: take a delivery once.
+DELIVERY_HEADER = "X-Dialerd-Delivery"
+
+
+def delivery_id(item: TaskItem) -> str:
+    c = item.contact
+    return f"{item.campaign}/{item.task}/{c.id}/{c.attempts + 1}"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -106,6 +115,7 @@ class WebhookExecutor:
     def payload(self, item: TaskItem, now: datetime) -> bytes:
         data: dict[str, Any] = {
             "event": "contact",
+            "delivery": delivery_id(item),
             "campaign": item.campaign,
             "task": item.task,
             "sent_at": now.isoformat(),
@@ -119,7 +129,9 @@ class WebhookExecutor:
             data["history"] = [history_json(h) for h in item.history]
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
-    async def execute(self, items: Sequence[TaskItem], now: datetime) -> list[TaskOutcome]:
+    async def execute(
+        self, items: Sequence[TaskItem], now: datetime, record: Record | None = None
+    ) -> list[TaskOutcome]:
         gate = asyncio.Semaphore(self.settings.concurrency)
         timeout = httpx.Timeout(self.settings.timeout.total_seconds())
         async with httpx.AsyncClient(
@@ -128,7 +140,10 @@ class WebhookExecutor:
 
             async def one(item: TaskItem) -> TaskOutcome:
                 async with gate:
-                    return await self._post(client, item, now)
+                    out = await self._post(client, item, now)
+                    if record is not None:
+                        await record(item, out)
+                    return out
 
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(one(i)) for i in items]
@@ -136,7 +151,11 @@ class WebhookExecutor:
 
     async def _post(self, client: httpx.AsyncClient, item: TaskItem, now: datetime) -> TaskOutcome:
         body = self.payload(item, now)
-        headers = {"Content-Type": "application/json", **self.settings.headers}
+        headers = {
+            "Content-Type": "application/json",
+            DELIVERY_HEADER: delivery_id(item),
+            **self.settings.headers,
+        }
         if self._secret:
             headers[self.settings.signature_header] = sign(self._secret, body)
         try:

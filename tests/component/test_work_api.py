@@ -240,3 +240,20 @@ async def test_closing_a_lead_finishes_the_contact_and_keeps_it_from_the_dialer(
     assert refusal.json()["lead"]["status"] == "declined"
     # the dialer's pool has nothing left to call
     assert await api.store.lease(camp_id, 10, "dialer", timedelta(minutes=5), START) == []
+
+
+async def test_a_call_that_is_not_dialed_leaves_the_lead_as_it_was(api: Api) -> None:
+    """`call` holds the lead and accepts the preview; when the engine refuses (the contact is
+    not on offer to this agent), a hold taken for the call is given back: held, the contact
+    would stay out of the dialer's pool until somebody released it."""
+    from dialerd.engine import NoSuchPreview
+
+    _, (ada, bea) = await _setup(api)
+    api.engine.fail["preview_accept"] = NoSuchPreview(f"contact {bea} is not on offer")
+    r = await api.call("POST", f"{W}/leads/{bea}/call", role="agent")
+    assert r.status_code == 409, r.text
+    assert (await api.call("GET", f"{W}/leads/{bea}", role="agent")).json()["holder"] is None
+    # a lead the agent held already stays held
+    await api.call("POST", f"{W}/leads/{ada}/reserve", role="agent")
+    assert (await api.call("POST", f"{W}/leads/{ada}/call", role="agent")).status_code == 409
+    assert (await api.call("GET", f"{W}/leads/{ada}", role="agent")).json()["holder"] == "agent-1"

@@ -284,9 +284,17 @@ async def call(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent if body else None)
+    held_before = (await work.get_lead(ctx.store, contact_id)).holder == who
     try:
         lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
     except (work.LeadHeld, work.LeadClosed) as exc:
         raise _conflict(exc) from exc
-    attempt = await ctx.call_engine("preview_accept", who, contact_id)
+    try:
+        attempt = await ctx.call_engine("preview_accept", who, contact_id)
+    except Exception:  # an engine refusal, answered by the API's error handlers
+        # Not dialed (e.g. not on offer to this agent): a hold taken only for this call would
+        # keep the contact from the dialer's pool until somebody noticed and released it.
+        if not held_before:
+            await work.release(ctx.store, contact_id, who)
+        raise
     return {"attempt": plain(attempt), "lead": lead_view(lead)}

@@ -75,3 +75,52 @@ async def test_protocol_errors_and_a_lost_link_are_counted_and_explained(tmp_pat
             await task
     finally:
         await sim.stop()
+
+
+async def test_a_task_that_keeps_failing_shows_as_a_gauge(tmp_path: Path) -> None:
+    """An export whose folder cannot be written keeps its contacts open and tries again each
+    tick; an operator sees it as dialerd_task_failing{campaign,task} = 1, not only in the log."""
+    from dialerd.domain.campaign_spec import load_campaign_spec
+    from dialerd.domain.selection import ContactSelection
+    from dialerd.store import Store
+
+    clock = ScaledClock(10.0, start=datetime.now(UTC))
+    db_url = await prepare(tmp_path, "alpha", clock.now(), contacts=3)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = tmp_path / "campaigns" / "alpha.toml"
+    path.write_text(
+        path.read_text() + f'[[tasks]]\nname = "out"\ntype = "export"\n'
+        f'settings = {{ folder = "{blocker / "sub"}", format = "csv" }}\n'
+    )
+    store = await Store.open(db_url)
+    try:
+        camp = await store.update_campaign(load_campaign_spec(path), clock.now())
+        await store.move(camp.id, ContactSelection(), "out", "test", clock.now())
+    finally:
+        await store.close()
+    sim = SimAsterisk(port=0, clock=clock)
+    await sim.start()
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(config(db_url, sim.port, [("agent-1", "alpha")]))
+    daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+    registry = daemon.metrics.registry
+
+    def failing() -> float:
+        labels = {"campaign": "alpha", "task": "out"}
+        return registry.get_sample_value("dialerd_task_failing", labels) or 0.0
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(daemon.run())
+            await until(daemon.ready.is_set)
+            for _ in range(100):
+                await daemon._refresh_metrics()
+                if failing() == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert failing() == 1
+            daemon.request_stop()
+            await task
+    finally:
+        await sim.stop()

@@ -167,6 +167,8 @@ class Daemon:
         self._ever_ready: set[str] = set()
         self._restarts: dict[str, int] = {}
         self._link_seen: dict[str, dict[str, int]] = {}
+        self.tasks: TaskService | None = None
+        self._tasks_failing: set[tuple[str, str]] = set()
         self._listeners: list[EngineListener] = []
 
     def add_listener(self, callback: EngineListener) -> None:
@@ -352,6 +354,7 @@ class Daemon:
             tasks = TaskService(
                 store, self.clock, holder=engine.settings.holder, servers=self.servers
             )
+            self.tasks = tasks
             aux.append(tg.create_task(tasks.run(), name="tasks"))
             try:
                 if await self._wait_links():
@@ -565,6 +568,20 @@ class Daemon:
                 log.warning("status refresh failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(STATUS_INTERVAL)  # real time: an operator's cadence
 
+    def _task_failures(self, m: Metrics) -> None:
+        """A task that keeps failing (a folder it cannot write, a dead mail server) as a
+        gauge per task, so an alert can fire; the log says why once, not every tick."""
+        if self.tasks is None:
+            return
+        failing: set[tuple[str, str]] = set()
+        for runner in self.tasks.runners.values():
+            failing |= {(runner.campaign_name, task) for task in runner.errors}
+        for key in self._tasks_failing - failing:
+            m.task_failing.labels(*key).set(0)
+        for key in failing:
+            m.task_failing.labels(*key).set(1)
+        self._tasks_failing = failing
+
     def _link_counters(self, name: str, counters: LinkCounters) -> None:
         """The AMI link's own counters as Prometheus counters (they count from 0 per process)."""
         m = self.metrics
@@ -585,6 +602,7 @@ class Daemon:
         engine = self.engine
         if engine is None or self.store is None:
             return
+        self._task_failures(m)
         for view in engine.status().campaigns:
             seen = self._restarts.get(view.name, 0)
             if view.restarts > seen:

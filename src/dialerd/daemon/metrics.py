@@ -178,6 +178,12 @@ class Metrics:
             ["campaign"],
             registry=r,
         )
+        self.task_failing = Gauge(
+            "dialerd_task_failing",
+            "1 while a non-call task cannot run (bad settings, its last batch failed).",
+            ["campaign", "task"],
+            registry=r,
+        )
         self.campaign_active = Gauge(
             "dialerd_campaign_active",
             "1 while the campaign is dialing (enabled, or automatic inside a time period).",

@@ -80,6 +80,8 @@ class TaskRunner:
         self._executors: dict[int, tuple[str, Executor | None]] = {}
         #: Per task name: why it is not running (bad settings, last batch failure).
         self.errors: dict[str, str] = {}
+        #: The campaign's name as last read (for metrics and logs).
+        self.campaign_name = str(campaign_id)
         self._last_export: dict[int, datetime] = {}
         self._log = log.bind(campaign_id=campaign_id)
 
@@ -117,6 +119,7 @@ class TaskRunner:
         while await has_pending_due(self.store, self.campaign_id, now):
             await self.store.promote_due(now, campaign_id=self.campaign_id, limit=5000)
         campaign = await self.store.get_campaign(self.campaign_id)
+        self.campaign_name = campaign.name
         tasks = await self.store.tasks(self.campaign_id)
         task_ids = {t.name: t.id for t in tasks}
         runnable: list[tuple[Task, Executor]] = []
@@ -202,8 +205,11 @@ class TaskRunner:
             if len(outcomes) != len(contacts):
                 raise TaskRunError(f"{len(outcomes)} outcomes for {len(contacts)} contacts")
         except TaskRunError as exc:
+            if self.errors.get(task.name) != str(exc):  # once per new reason, not every tick
+                self._log.error(
+                    "task batch failed; contacts stay open", task=task.name, error=str(exc)
+                )
             self.errors[task.name] = str(exc)
-            self._log.error("task batch failed; contacts stay open", task=task.name, error=str(exc))
             await self.store.release([c.id for c in contacts if c.id not in applied], self.holder)
             return sum(applied.values())
         except Exception:

@@ -16,6 +16,7 @@ from dialerd.domain.changes import NewContact
 from dialerd.domain.clock import ManualClock
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Campaign
+from dialerd.domain.selection import ContactSelection
 from dialerd.engine.tasks import TaskRunner
 from dialerd.store import Store
 
@@ -304,3 +305,28 @@ async def test_a_crash_mid_batch_sends_again_only_the_delivery_in_flight(store: 
     [(twice, n)] = [(d, deliveries.count(d)) for d in set(deliveries) if deliveries.count(d) > 1]
     assert n == 2 and twice.startswith("flow/hook/")
     assert {r.json()["delivery"] for r in rec.requests} == set(deliveries)
+
+
+async def test_a_slow_webhook_does_not_hold_up_the_other_tasks(store: Store) -> None:
+    """A CRM answering in 1 s a request (3 contacts, one at a time): the wait task's contacts
+    go on meanwhile instead of after the webhook's whole batch."""
+    from dialerd.domain.clock import ScaledClock
+
+    rec = HttpRecorder(delay=1.0)
+    async with http_server(rec) as url:
+        s = spec(hook(url, concurrency=1), pause={"type": "wait", "settings": {"duration": "1s"}})
+        camp, ids = await setup(store, s, n=6)
+        await store.move(camp.id, ContactSelection(contact_ids=tuple(ids[3:])), "pause", "t", NOW)
+        runner = TaskRunner(store, camp.id, ScaledClock(10.0, start=NOW), holder="t1")
+        running = asyncio.create_task(runner.run())
+        try:
+            for _ in range(100):
+                paused = [await where(store, camp, cid) for cid in ids[3:]]
+                if all(p[1] is Status.SUCCESS for p in paused):
+                    break
+                await asyncio.sleep(0.02)
+            assert all(p[1] is Status.SUCCESS for p in paused), paused
+            assert len(rec.requests) <= 2  # the webhook's batch is still under way
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -56,6 +56,10 @@ class TaskRunnerSettings:
     batch_size: int = 50
     export_batch_size: int = 5000
     campaigns_refresh_seconds: float = 10.0
+
+
+#: One task's batch to run: the task, its campaign's name, executor, rules and task ids.
+_Batch = tuple[Task, str, Executor, Sequence[TaskflowRule], Mapping[str, int]]
 
 
 class TaskRunner:
@@ -103,18 +107,45 @@ class TaskRunner:
         return executor
 
     async def run(self) -> None:
-        """Run until cancelled; a failing run is logged and the next one tried."""
-        while True:
+        """Run until cancelled; a failing run is logged and the next one tried.
+
+        Each task's batch runs on its own: a slow one (a webhook to a CRM that times out) does
+        not hold up the others (an email, a wait), and starts again only when it is done.
+        """
+        busy: set[int] = set()
+
+        async def alone(batch: _Batch) -> None:
             try:
-                await self.run_once()
+                await self._run_task(*batch)
             except StoreError as exc:
-                self._log.warning("task run failed", error=str(exc))
+                self._log.warning("task run failed", task=batch[0].name, error=str(exc))
             except Exception:
-                self._log.exception("task run crashed; trying again")
-            await self.clock.sleep(self.settings.tick_seconds)
+                self._log.exception("task run crashed; trying again", task=batch[0].name)
+            finally:
+                busy.discard(batch[0].id)
+
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                try:
+                    for batch in await self._due(skip=busy):
+                        busy.add(batch[0].id)
+                        tg.create_task(alone(batch), name=f"task-{batch[0].name}")
+                except StoreError as exc:
+                    self._log.warning("task run failed", error=str(exc))
+                except Exception:
+                    self._log.exception("task run crashed; trying again")
+                await self.clock.sleep(self.settings.tick_seconds)
 
     async def run_once(self) -> int:
-        """One pass over every non-call task; returns how many contacts got an outcome."""
+        """One pass over every non-call task, one after another; how many contacts got an
+        outcome."""
+        done = 0
+        for batch in await self._due():
+            done += await self._run_task(*batch)
+        return done
+
+    async def _due(self, skip: Collection[int] = ()) -> list[_Batch]:
+        """The tasks with contacts to work now (promoting delayed moves first), but ``skip``."""
         now = self.clock.now()
         while await has_pending_due(self.store, self.campaign_id, now):
             await self.store.promote_due(now, campaign_id=self.campaign_id, limit=5000)
@@ -124,20 +155,20 @@ class TaskRunner:
         task_ids = {t.name: t.id for t in tasks}
         runnable: list[tuple[Task, Executor]] = []
         for task in tasks:
-            if task.type is TaskType.CALL:
+            if task.type is TaskType.CALL or task.id in skip:
                 continue
             executor = self._executor(task, campaign.name)
             if executor is not None:
                 runnable.append((task, executor))
         due = await due_task_ids(self.store, self.campaign_id, [t.id for t, _ in runnable], now)
         if not due:
-            return 0
+            return []
         rules = await self.store.rules(self.campaign_id)
-        done = 0
-        for task, executor in runnable:
-            if task.id in due:
-                done += await self._run_task(task, campaign.name, executor, rules, task_ids)
-        return done
+        return [
+            (task, campaign.name, executor, rules, task_ids)
+            for task, executor in runnable
+            if task.id in due
+        ]
 
     async def export_now(self, task_name: str) -> int:
         """Run an export task at once, whatever its schedule (an export on demand)."""

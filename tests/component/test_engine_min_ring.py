@@ -76,7 +76,9 @@ def _no_answers(rig: Rig) -> list[Attempt]:
 
 async def test_a_predictive_campaign_with_early_answerers_gives_up_at_min_ring(rig: Rig) -> None:
     rang = await _rang(rig, {"mode": "predictive", "min_agents_predictive": 1})
-    assert rang and all(14.0 <= s < 20.0 for s in rang), rang
+    # min_ring (15 s) of ringing, plus the allowance for the time before the phone rings, which
+    # Asterisk's Originate timeout includes: 18 s from the dial, not the full 25 s
+    assert rang and all(17.0 <= s < 21.0 for s in rang), rang
 
 
 @pytest.mark.parametrize(

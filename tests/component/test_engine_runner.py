@@ -822,3 +822,26 @@ async def test_an_answer_goes_to_an_agent_its_campaign_dials_for(rig: Rig) -> No
     assert sorted(a.paced_by or "" for a in engine.status().agents) == ["a", "b"]
     assert most == 2
     assert CallResult.ABANDONED not in results and results.count(CallResult.CONNECTED) >= 2
+
+
+async def test_the_day_window_ends_at_local_midnight_after_a_dst_change(tmp_path: Path) -> None:
+    """Berlin springs forward at 01:00 UTC on 2026-03-29: that day has 23 hours. A runner
+    started before the change ends its day window at the next local midnight (22:00 UTC),
+    not an hour later as its old alignment would."""
+    start = datetime(2026, 3, 29, 0, 59, 0, tzinfo=UTC)
+    async with rig_at(tmp_path, start) as rig:
+        spec = make_spec(timezone="Europe/Berlin", dial={"mode": "progressive"})
+        spec = spec.model_copy(
+            update={"dial": spec.dial.model_copy(update={"abandonment_windows": ["day"]})}
+        )
+        await rig.campaign(spec)
+        engine = await rig.start()
+        await until(lambda: rig.clock.now() >= start + timedelta(minutes=2), limit=30.0)
+
+        def day_ends_at() -> datetime:
+            (view,) = engine.status().campaigns
+            (day,) = [w for w in view.abandonment if w.name == "day"]
+            return rig.clock.now() + timedelta(seconds=day.seconds_left)
+
+        midnight = datetime(2026, 3, 29, 22, 0, tzinfo=UTC)  # 00:00 on the 30th in Berlin
+        await until(lambda: abs((day_ends_at() - midnight).total_seconds()) < 60, limit=10.0)

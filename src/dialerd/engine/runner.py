@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -286,7 +287,11 @@ class CampaignRunner:
             amd_delay_s=self._settings.amd_delay_seconds if self.spec.amd else 0.0,
         )
 
+    def _local_offset(self, now: datetime) -> timedelta | None:
+        return now.astimezone(ZoneInfo(self.spec.timezone)).utcoffset()
+
     def _window_specs(self) -> tuple[WindowSpec, ...]:
+        self._windows_offset = self._local_offset(self._clock.now())
         return window_specs(
             list(self.spec.dial.abandonment_windows),
             self.spec.timezone,
@@ -774,6 +779,11 @@ class CampaignRunner:
                     ids, self._settings.holder, timedelta(seconds=self._settings.lease_ttl), now
                 )
             self._renew_at = mono + self._settings.lease_ttl / 3.0
+        if self._local_offset(now) != self._windows_offset:
+            # A DST change: the fixed windows were aligned to the old local midnight, so the
+            # day would end an hour off; rebuilt, they count again from the store.
+            self._rebuild_builder()
+            self._refresh_at = -math.inf
         if mono >= self._refresh_at:
             await self._refresh_windows(now, mono)
             self._refresh_at = mono + self._settings.window_refresh_seconds

@@ -154,3 +154,46 @@ async def test_lease_after_optimize(store: Store) -> None:
     await store.optimize()
     got = await store.lease(camp.id, 5, "r", TTL, NOW)
     assert [c.id for c in got] == ids[:5]
+
+
+async def test_max_calls_per_day_holds_whatever_the_task_or_moves(store: Store) -> None:
+    """Three calls to one person in 24 hours at most: a move back into the call task (which
+    restarts the retry policy's attempts) does not give another call that day."""
+    from dialerd.domain.enums import CallResult
+    from dialerd.domain.model import Attempt
+    from dialerd.domain.selection import ContactSelection
+
+    camp = await store.create_campaign(spec(dial={"max_calls_per_day": 3}), NOW)
+    [cid] = await store.add_contacts(camp.id, [NewContact(phone="+4930123456")], NOW)
+    task = (await store.tasks(camp.id))[0]
+    for i in range(3):
+        at = NOW + timedelta(hours=i)
+        [leased] = await store.lease(camp.id, 5, "r", timedelta(minutes=5), at)
+        await store.start_attempt(
+            Attempt(f"a{i}", camp.id, cid, task.id, "+4930123456", originated_at=at)
+        )
+        await store.record_attempt(
+            Attempt(
+                f"a{i}",
+                camp.id,
+                cid,
+                task.id,
+                "+4930123456",
+                originated_at=at,
+                hungup_at=at + timedelta(seconds=25),
+                result=CallResult.NO_ANSWER,
+            )
+        )
+        await store.release([leased.id], "r")
+        await store.move(camp.id, ContactSelection(contact_ids=(cid,)), "call", "cli", at)
+    late = NOW + timedelta(hours=3)
+    assert await store.lease(camp.id, 5, "r", timedelta(minutes=5), late) == []
+    # 24 hours after the first call, one call is free again
+    assert (
+        len(
+            await store.lease(
+                camp.id, 5, "r", timedelta(minutes=5), NOW + timedelta(hours=24, minutes=1)
+            )
+        )
+        == 1
+    )

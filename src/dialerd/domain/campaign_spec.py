@@ -154,6 +154,10 @@ class DialSettings(_Model):
     (see dialerd.pacing.ring). At or above ``ring_timeout`` every call rings the full time."""
     preview_auto_accept: Duration | None = None
     max_concurrent_calls: int | None = Field(None, ge=1, le=100_000)
+    max_calls_per_day: int | None = Field(None, ge=1, le=100)
+    """At most this many calls to one contact in any 24 hours, whatever task it is in and
+    however often it was moved (laws such as Florida's cap calls per person per day; the
+    retry policy's attempts restart in each task). Unset: no cap."""
 
     @field_validator("abandonment_windows", mode="before")
     @classmethod

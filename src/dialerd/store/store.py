@@ -177,6 +177,7 @@ class _LeasePlan:
     sort: SortOrder
     conditions: tuple[Condition, ...]
     call_tasks: tuple[int, ...]
+    max_calls_per_day: int | None = None
 
 
 class Store:
@@ -805,6 +806,14 @@ class Store:
             conditions = plan.conditions if conditions is None else conditions
             task_list = list(plan.call_tasks) if task_id is None else [task_id]
             base = self._lease_base(camp.id, now, agent, any_personal, guard, conditions)
+            if plan.max_calls_per_day is not None:
+                a = AttemptRow
+                calls = (
+                    select(func.count())
+                    .where(a.contact_id == ContactRow.id, a.originated_at > now - timedelta(days=1))
+                    .scalar_subquery()
+                )
+                base.append(calls < plan.max_calls_per_day)
             c = ContactRow
             personal = c.status_detail == StatusDetail.FOLLOW_UP_PERSONAL.value
             order = sort_expression(sort, self.dialect)
@@ -874,7 +883,11 @@ class Store:
             )
         ).all()
         plan = _LeasePlan(
-            dict(camp.settings), spec.sort_order(), spec.conditions(), tuple(call_tasks)
+            dict(camp.settings),
+            spec.sort_order(),
+            spec.conditions(),
+            tuple(call_tasks),
+            spec.dial.max_calls_per_day,
         )
         self._plans[camp.id] = plan
         return plan

@@ -164,3 +164,22 @@ def test_two_campaign_files_sharing_a_queue_are_refused_naming_both_files(
         result.stderr
     )
     assert f"{c}: queue" not in result.stderr
+
+
+def test_check_config_says_what_the_compliance_floor_will_change_in_a_campaign(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "lax.toml").write_text(
+        'name = "lax"\n[dial]\nabandonment_target = "5%"\n'
+        '[calling_hours]\nenabled = false\n[[tasks]]\nname = "call"\ntype = "call"\n'
+    )
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nfile = "lax.toml"\n'
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 0, result.stderr  # the daemon applies the floor: not an error
+    warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert any("abandonment target lowered to 3.0%" in w and "lax.toml" in w for w in warnings)
+    assert any("calling hours set to 08:00-21:00" in w for w in warnings), warnings

@@ -19,6 +19,7 @@ from dialerd.domain.campaign_spec import (
     load_campaign_spec,
     queue_clashes,
 )
+from dialerd.domain.compliance import tighten
 from dialerd.taskflow.tasks import check_tasks
 
 
@@ -98,6 +99,20 @@ def check_campaigns(config: DaemonConfig) -> tuple[list[str], list[str]]:
     return names, problems
 
 
+def tightened_campaigns(config: DaemonConfig) -> list[str]:
+    """What the daemon's [compliance] floor will change in each campaign file (a warning: the
+    daemon applies it and logs it, but the file's author should know before the start)."""
+    floor = config.compliance.to_domain()
+    out: list[str] = []
+    for path in config.campaign_paths():
+        try:
+            spec = load_campaign_spec(path)
+        except CampaignSpecError:
+            continue  # reported as a problem
+        out.extend(f"{path}: {note}" for note in tighten(spec, floor)[1])
+    return out
+
+
 def unknown_agent_campaigns(config: DaemonConfig, names: list[str]) -> list[str]:
     """Agents naming a campaign no file defines: a warning, as the API may create it later."""
     known = set(names)
@@ -128,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dump:
         sys.stdout.write(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
         return 0
-    for warning in unknown_agent_campaigns(config, names):
+    for warning in [*tightened_campaigns(config), *unknown_agent_campaigns(config, names)]:
         sys.stderr.write(f"{args.file}: warning: {warning}\n")
     note = " (secrets not checked)" if args.skip_secrets else ""
     lines = summary(config)

@@ -268,3 +268,12 @@ def test_a_did_matches_in_every_form_a_trunk_delivers_it(nsn: str, uid: object) 
         call = d.handle(_newchannel(f"{uid}-{i}", form))
         assert call is not None and call.did == f"+49{nsn}"
     assert d.handle(_newchannel(f"{uid}-x", f"49{nsn}1")) is None  # one digit more: not ours
+
+
+def test_file_names_keep_the_base_letters_of_a_name_and_stay_in_their_folder() -> None:
+    from dialerd.taskflow.tasks.export import safe_name
+
+    assert safe_name("letter-66-Müller") == "letter-66-Muller"  # it was letter-66-M_ller
+    assert safe_name("Groß Weiß") == "Gross_Weiss"
+    assert safe_name("../../etc/passwd") == "etc_passwd"
+    assert safe_name("日本") == "export"

@@ -14,6 +14,7 @@ import csv
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
@@ -38,8 +39,14 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def safe_name(text: str) -> str:
-    """A file name that is the same on every system and cannot leave its folder."""
-    return _UNSAFE.sub("_", text).strip("._") or "export"
+    """A file name that is the same on every system and cannot leave its folder.
+
+    Letters with accents keep their base letter (Müller -> Muller, ß -> ss) rather than
+    becoming ``_``, so a letter's file can still be found by the person's name.
+    """
+    plain = unicodedata.normalize("NFKD", text.replace("ß", "ss"))
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    return _UNSAFE.sub("_", plain).strip("._") or "export"
 
 
 def column_value(item: TaskItem, column: str) -> Any:

@@ -330,3 +330,23 @@ async def test_a_slow_webhook_does_not_hold_up_the_other_tasks(store: Store) -> 
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_webhook_answer_is_checked_as_a_client_body_is(store: Store) -> None:
+    """The receiver's fields and status_detail are stored only when the API would store them:
+    a NaN or a name with a slash would break the campaign's later reads, a detail of 150
+    characters a PostgreSQL write."""
+    answer = {
+        "fields": {"crm_id": "A-1", "score": float("nan"), "a/b": 1},
+        "status_detail": "x" * 150,
+    }
+    rec = HttpRecorder(replies=[(200, answer)])
+    async with http_server(rec) as url:
+        camp, (cid,) = await setup(store, spec(hook(url)), n=1)
+        assert await TaskRunner(store, camp.id, ManualClock(NOW), holder="t1").run_once() == 1
+    c = await store.get_contact(cid)
+    assert c.fields == {"crm_id": "A-1"}
+    assert await where(store, camp, cid) == ("after", Status.OPEN, StatusDetail.NONE.value)
+    assert all(h.to_detail != "x" * 150 for h in await store.history(cid))
+    # the campaign's contacts still read (a NaN in the JSON column broke this)
+    assert len(await store.find_contacts(camp.id)) == 1

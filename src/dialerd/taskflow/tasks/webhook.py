@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
+from dialerd.domain.contact_values import check_custom_name, check_custom_value
 from dialerd.domain.enums import StatusDetail, is_reserved_detail
 from dialerd.domain.model import Attempt, Contact, HistoryEntry
 from dialerd.taskflow.tasks.base import Record, TaskItem, TaskOutcome, success
@@ -34,6 +35,16 @@ _RETRYABLE_4XX = frozenset({408, 425, 429})
 #: did process), new for each retry the contact's history shows: the receiver's key to
 #: take a delivery once.
 DELIVERY_HEADER = "X-Dialerd-Delivery"
+
+
+def _a_word(detail: object) -> bool:
+    """A status_detail a receiver may set: 1-100 printable characters, not a reserved one."""
+    return (
+        isinstance(detail, str)
+        and 0 < len(detail) <= 100
+        and detail.isprintable()
+        and not is_reserved_detail(detail)
+    )
 
 
 def delivery_id(item: TaskItem) -> str:
@@ -195,10 +206,20 @@ class WebhookExecutor:
             return outcome
         fields = data.get("fields")
         detail = data.get("status_detail")
-        if isinstance(detail, str) and detail and not is_reserved_detail(detail):
+        if _a_word(detail):
+            assert isinstance(detail, str)
             outcome = replace(outcome, outcome=replace(outcome.outcome, status_detail=detail))
         elif detail is not None and detail != StatusDetail.NONE.value:
             log.warning("webhook response status_detail ignored", status_detail=str(detail)[:50])
         if isinstance(fields, dict) and fields:
-            outcome = replace(outcome, fields_update={str(k): v for k, v in fields.items()})
+            # The receiver's values are checked as the API checks a client's: a NaN or a
+            # megabyte stored in a contact would break every later read of the campaign.
+            kept: dict[str, Any] = {}
+            for k, v in fields.items():
+                try:
+                    kept[k] = check_custom_value(check_custom_name(str(k)), v)
+                except ValueError as exc:
+                    log.warning("webhook response field ignored", error=str(exc)[:200])
+            if kept:
+                outcome = replace(outcome, fields_update=kept)
         return outcome

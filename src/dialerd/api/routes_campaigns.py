@@ -125,11 +125,13 @@ def _queue_taken() -> Iterator[None]:
         raise ApiError(409, str(exc), "queue") from None
 
 
-async def _store_change(ctx: Ctx, spec: CampaignSpec) -> dict[str, Any]:
+async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -> dict[str, Any]:
+    """Check, hold to the floor, store (a new campaign or a changed one) and reload."""
     _check_task_settings(spec)
     spec, notes = _held_to_floor(ctx, spec)
+    store = ctx.store.create_campaign if create else ctx.store.update_campaign
     with conflict_on_invalid_change(), _queue_taken():
-        campaign = await ctx.store.update_campaign(spec, ctx.clock.now())
+        campaign = await store(spec, ctx.clock.now())
     return {
         **await _detail(ctx, campaign),
         "tightened": notes,
@@ -149,15 +151,7 @@ async def list_campaigns(ctx: Ctx, _: Reader) -> dict[str, Any]:
     summary="Create a campaign from its definition",
 )
 async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str, Any]:
-    _check_task_settings(spec)
-    spec, notes = _held_to_floor(ctx, spec)
-    with conflict_on_invalid_change(), _queue_taken():
-        campaign = await ctx.store.create_campaign(spec, ctx.clock.now())
-    return {
-        **await _detail(ctx, campaign),
-        "tightened": notes,
-        "engine_reloaded": await _reload(ctx),
-    }
+    return await _store_change(ctx, spec, create=True)
 
 
 @router.get("/{campaign}", response_model=CampaignDetail, summary="A campaign and its definition")

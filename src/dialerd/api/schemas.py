@@ -19,6 +19,7 @@ from dialerd.domain.contact_values import (
     check_edit,
     check_email,
     check_zone,
+    is_detail_text,
 )
 from dialerd.domain.enums import CampaignStatus, Status, StatusDetail, is_reserved_detail
 from dialerd.domain.model import Campaign, Contact, HistoryEntry
@@ -49,7 +50,7 @@ def _check_field_names(fields: dict[str, FieldValue] | None) -> dict[str, FieldV
 def _check_detail(value: str | None) -> str | None:
     if value is None:
         return None
-    if not value or len(value) > 100 or any(ord(ch) < 32 for ch in value):
+    if not is_detail_text(value):
         raise ValueError("a status_detail is 1 to 100 printable characters")
     if is_reserved_detail(value) and value not in _RESERVED:
         raise ValueError(

@@ -112,3 +112,9 @@ def check_edit(fields: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = check_standard_value(name, value)
     return out
+
+
+def is_detail_text(value: str) -> bool:
+    """A status_detail's form, whoever sets it (an agent, the API, a webhook's receiver): 1 to
+    100 characters (its column), no control characters."""
+    return 0 < len(value) <= 100 and not any(ord(ch) < 32 for ch in value)

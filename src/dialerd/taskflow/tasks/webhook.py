@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
-from dialerd.domain.contact_values import check_custom_name, check_custom_value
+from dialerd.domain.contact_values import check_custom_name, check_custom_value, is_detail_text
 from dialerd.domain.enums import StatusDetail, is_reserved_detail
 from dialerd.domain.model import Attempt, Contact, HistoryEntry
 from dialerd.taskflow.tasks.base import Record, TaskItem, TaskOutcome, success
@@ -39,12 +39,7 @@ DELIVERY_HEADER = "X-Dialerd-Delivery"
 
 def _a_word(detail: object) -> bool:
     """A status_detail a receiver may set: 1-100 printable characters, not a reserved one."""
-    return (
-        isinstance(detail, str)
-        and 0 < len(detail) <= 100
-        and detail.isprintable()
-        and not is_reserved_detail(detail)
-    )
+    return isinstance(detail, str) and is_detail_text(detail) and not is_reserved_detail(detail)
 
 
 def delivery_id(item: TaskItem) -> str:

@@ -281,6 +281,22 @@ async def test_delete(api: Api) -> None:
     assert (await api.call("DELETE", f"{C}/{cid}")).status_code == 404
 
 
+async def test_the_id_of_a_deleted_contact_is_never_given_to_another(api: Api) -> None:
+    # A CRM, an export or a screen pop may still hold the id of a deleted contact: it must not
+    # come to name somebody else (SQLite handed the newest id out again: max(id) + 1).
+    first = (await add(api, phone="+49301111111", external_id="crm-1"))["contact"]["id"]
+    newest = (await add(api, phone="+49302222222", external_id="crm-2"))["contact"]["id"]
+    await api.call("PATCH", f"{C}/{newest}", json={"status": "success", "note": "sold"})
+    assert (await api.call("DELETE", f"{C}/{newest}")).status_code == 204
+
+    again = (await add(api, phone="+49303333333", external_id="crm-3"))["contact"]
+    assert again["id"] not in (first, newest)
+    assert again["id"] > newest
+    assert (await api.call("GET", f"{C}/{newest}")).status_code == 404
+    history = (await api.call("GET", f"{C}/{again['id']}/history")).json()["history"]
+    assert history == []  # the deleted contact's history is not handed on either
+
+
 async def test_delete_refused_while_dialled(api: Api) -> None:
     created = await add(api, phone="+49301234567")
     campaign_id = created["contact"]["campaign_id"]

@@ -176,6 +176,26 @@ async def test_replace_removes_only_untouched_contacts_of_the_list(
     assert after["moved"].id == by_name["moved"].id
 
 
+async def test_replaced_contacts_leave_their_ids_unused(store: Store, tmp_path: Path) -> None:
+    # Replacing a list deletes its untouched contacts, the newest ids among them; the new list's
+    # contacts must not take those ids (an export or a CRM may still hold them).
+    camp = await campaign(store)
+    p = csv_file(tmp_path, "l.csv", ["phone", "030 1111111", "030 2222222"])
+    await import_file(store, p, campaign="c1", list_name="L")
+    old_ids = {c.id for c in await contacts_of(store, camp)}
+    report = await import_file(
+        store,
+        csv_file(tmp_path, "l2.csv", ["phone", "030 3333333", "030 4444444"]),
+        campaign="c1",
+        list_name="L",
+        mode=ImportMode.REPLACE,
+    )
+    assert (report.replaced, report.imported) == (2, 2)
+    new_ids = {c.id for c in await contacts_of(store, camp)}
+    assert new_ids.isdisjoint(old_ids)
+    assert min(new_ids) > max(old_ids)
+
+
 async def test_replace_keeps_contacts_with_attempts(store: Store, tmp_path: Path) -> None:
     camp = await campaign(store)
     p = csv_file(tmp_path, "l.csv", ["phone", "030 1111111", "030 2222222"])

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dialerd.store.models import Base, BigId, UTCDateTime
+from dialerd.store.models import NEVER_REUSE_IDS, Base, BigId, UTCDateTime
 
 
 class LeadWorkRow(Base):
@@ -42,6 +42,7 @@ class LeadNoteRow(Base):
     __table_args__ = (
         Index("ix_lead_notes_contact", "contact_id", "id"),
         Index("ix_lead_notes_campaign_at", "campaign_id", "at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

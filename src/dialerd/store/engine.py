@@ -75,7 +75,8 @@ def sqlite_path(u: URL) -> Path | None:
     return Path(db)
 
 
-def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine; ``foreign_keys=False`` is for migrations only (see ``migrate``)."""
     u = normalise_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
@@ -84,20 +85,21 @@ def make_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
         kwargs.setdefault("module", AsyncAdapt_aiosqlite_dbapi(sqlite_driver.module(), sqlite3))
         engine = create_async_engine(u, **kwargs)
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, foreign_keys)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(u, **kwargs)
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, foreign_keys: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
+            # Set here, before any BEGIN: inside a transaction SQLite ignores this pragma.
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:

@@ -3,6 +3,13 @@
 ``dialerd migrate`` and the tests call :func:`upgrade`; :func:`check_current` is what makes
 ``Store.open`` refuse a database that is not at this version's head. The migration scripts live
 in ``dialerd/store/migrations`` and ship as package data, so an installed dialerd finds them.
+
+On SQLite migrations run with foreign keys off, as SQLite's own procedure for changing a table
+asks: with them on, the ``DROP TABLE`` of a rebuilt parent table (revision 0005 rebuilds
+``contacts``) deletes its rows first and cascades to their history and attempts. ``PRAGMA
+foreign_keys`` is ignored inside a transaction and all revisions run in one, so it is set when the
+connection opens. A revision that rebuilds tables checks the result with ``PRAGMA
+foreign_key_check`` itself.
 """
 
 from __future__ import annotations
@@ -94,7 +101,7 @@ async def upgrade(url: str | URL, revision: str = "head") -> tuple[str | None, s
 async def _upgrade(url: str | URL, revision: str) -> tuple[str | None, str | None]:
     from alembic import command
 
-    engine = make_engine(url)
+    engine = make_engine(url, foreign_keys=False)
     try:
         cfg = alembic_config(url)
 
@@ -113,7 +120,7 @@ async def _upgrade(url: str | URL, revision: str) -> tuple[str | None, str | Non
 async def downgrade(url: str | URL, revision: str) -> None:
     from alembic import command
 
-    engine = make_engine(url)
+    engine = make_engine(url, foreign_keys=False)
     try:
         cfg = alembic_config(url)
 

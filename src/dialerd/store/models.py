@@ -39,6 +39,14 @@ from sqlalchemy.types import TypeDecorator
 # KEY; PostgreSQL gets 64-bit keys for campaigns of many millions of contacts and history rows.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# Ids that leave the store (API, webhooks, exports, MQTT, history) must never name a second row.
+# SQLite's INTEGER PRIMARY KEY hands out max(id) + 1, so deleting the newest contact gave its id
+# to the next one; AUTOINCREMENT (the ``sqlite_sequence`` high-water mark) never reuses an id,
+# as PostgreSQL's sequences never do. It needs the column to be exactly INTEGER PRIMARY KEY (see
+# BigId) and costs one sqlite_sequence update per insert, so only tables whose ids are shown to
+# users or other systems carry it (revision 0005 rebuilds existing SQLite tables with it).
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
 # JSONB on PostgreSQL so custom fields can be indexed and merged (``||``) in SQL.
 JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
@@ -87,6 +95,7 @@ class CampaignRow(Base):
     """One campaign. ``settings`` holds the whole validated campaign definition (JSON)."""
 
     __tablename__ = "campaigns"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -103,7 +112,7 @@ class TaskRow(Base):
     """One step of a campaign. ``settings`` holds type-specific settings and the retry policy."""
 
     __tablename__ = "tasks"
-    __table_args__ = (UniqueConstraint("campaign_id", "name"),)
+    __table_args__ = (UniqueConstraint("campaign_id", "name"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -135,6 +144,7 @@ class ImportRow(Base):
     """History of contact imports: who imported which file, how, and with what result."""
 
     __tablename__ = "imports"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -183,6 +193,7 @@ class ContactRow(Base):
         Index("ix_contacts_campaign_external", "campaign_id", "external_id"),
         # Calling-hours guard: the distinct time zones of a campaign's contacts.
         Index("ix_contacts_campaign_tz", "campaign_id", "timezone"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -220,7 +231,7 @@ class HistoryRow(Base):
     """Append-only status history of a contact: who/what changed it, from what, to what, when."""
 
     __tablename__ = "status_history"
-    __table_args__ = (Index("ix_status_history_contact", "contact_id", "id"),)
+    __table_args__ = (Index("ix_status_history_contact", "contact_id", "id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     campaign_id: Mapped[int] = mapped_column(

@@ -698,7 +698,8 @@ class Store:
             rows = await s.scalars(
                 select(AttemptRow)
                 .where(AttemptRow.campaign_id == campaign_id, AttemptRow.result.is_not(None))
-                .order_by(AttemptRow.hungup_at.desc(), AttemptRow.id.desc())
+                # an attempt lost in doubt has no hang-up time: last, on both back ends
+                .order_by(AttemptRow.hungup_at.desc().nulls_last(), AttemptRow.id.desc())
                 .limit(limit)
             )
             return [convert.attempt(r) for r in reversed(rows.all())]

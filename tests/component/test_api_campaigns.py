@@ -196,6 +196,37 @@ async def test_laxer_definitions_are_stored_held_to_the_daemon_compliance_rules(
         assert strict.json()["tightened"] == []
 
 
+async def test_a_campaign_stored_laxer_shows_as_the_engine_dials_it(store: Store) -> None:
+    """Stored laxer than the floor (``dialerd campaign create --db`` cannot know it; a floor
+    made stricter later): GET showed the stored values, while the engine dials by the floor."""
+    from datetime import UTC, datetime
+
+    from dialerd.domain.campaign_spec import CampaignSpec
+
+    lax = campaign_body(
+        "loose",
+        dial={"mode": "progressive", "abandonment_target": 0.05},
+        connect_limit="10s",
+    )
+    await store.create_campaign(CampaignSpec.model_validate(lax), datetime.now(UTC))
+    async for api in open_api(store, compliance=ComplianceFloor()):
+        r = await api.call("GET", f"{BASE}/loose", role="readonly")
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert got["definition"]["dial"]["abandonment_target"] == 0.03
+        assert got["definition"]["connect_limit"] == "2s"
+        assert got["compliance_floor"] == {
+            "connect_limit": {"stored": "10s", "applied": "2s"},
+            "dial.abandonment_target": {"stored": 0.05, "applied": 0.03},
+        }
+        # a campaign within the floor has nothing overridden
+        strict = await api.call("POST", BASE, json=campaign_body("strict"))
+        assert strict.status_code == 201, strict.text
+        assert strict.json()["compliance_floor"] == {}
+        got = (await api.call("GET", f"{BASE}/strict")).json()
+        assert got["compliance_floor"] == {}
+
+
 async def test_status_and_schedule(api: Api) -> None:
     await create_campaign(api)
     r = await api.call("PUT", f"{BASE}/sales/status", json={"status": "automatic"})

@@ -59,3 +59,23 @@ async def test_download_changes_nothing(api: Api) -> None:
     assert (await api.call("GET", EXPORT)).status_code == 200
     after = (await api.call("GET", "/api/v1/campaigns/sales/overview")).json()
     assert before == after
+
+
+async def test_an_unknown_column_is_refused_naming_it_and_the_valid_ones(api: Api) -> None:
+    """A misspelt column came out as an empty column (it was taken for a custom field), which
+    reads as "no contact has a value"."""
+    r = await api.call("GET", EXPORT, params={"columns": "phone,plna,fields.nope"})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["field"] == "columns"
+    assert "'plna' (did you mean 'plan'?)" in body["error"]
+    assert "'fields.nope'" in body["error"]
+    assert "valid: " in body["error"] and "first_name" in body["error"]
+    # a custom field the campaign's contacts have works bare or as fields.NAME
+    r = await api.call("GET", EXPORT, params={"columns": "phone,first_name,plan"})
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text), delimiter=";"))
+    assert sorted((row["first_name"], row["plan"]) for row in rows) == [
+        ("Erika", "p0"),
+        ("Max", "p1"),
+    ]

@@ -845,3 +845,67 @@ async def test_the_day_window_ends_at_local_midnight_after_a_dst_change(tmp_path
 
         midnight = datetime(2026, 3, 29, 22, 0, tzinfo=UTC)  # 00:00 on the 30th in Berlin
         await until(lambda: abs((day_ends_at() - midnight).total_seconds()) < 60, limit=10.0)
+
+
+async def test_while_the_link_is_lost_agents_show_unknown_and_a_lost_call_has_no_end(
+    rig: Rig,
+) -> None:
+    """An AMI outage: the agent on a call is shown ``unknown`` (engine view, store, campaign
+    counts), not talking on for a call the dialer has closed ``failed_unknown``; that attempt
+    records no hang-up time (its end was not seen), so no talk time is made up in the
+    reports; with the link back the agent shows what Asterisk says."""
+    from dialerd.domain.agentwork import ReportFilter
+    from dialerd.domain.enums import AgentState
+    from dialerd.store.agentwork import report
+
+    camp = await rig.campaign(make_spec(connect_limit="10s"))
+    (cid,) = await rig.contacts(camp, live(1))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+    assert [a.state for a in engine.status().agents] == ["talking"]
+    sim = rig.sim
+    sim.set_dead(True)
+    await sim.drop_connections()
+    await until(lambda: engine.status().links["sim1"] != "ready")
+    (view,) = engine.status().agents
+    assert (view.state, view.last_state) == ("unknown", "talking")
+    assert view.unknown_since is not None
+    (camp_view,) = engine.status().campaigns
+    assert camp_view.agents_by_state["unknown"] == 1
+    assert camp_view.agents_by_state["talking"] == 0
+    # the tracker gives up on the call after its in-doubt limit (60 s), the runner writes it
+    # after the wrap-up limit; the agent's talk is not shown as going on
+    await until(lambda: len(rig.finished()) == 1, limit=15)
+    assert engine.status().links["sim1"] != "ready"
+    assert engine.status().agents[0].state == "unknown"
+
+    async def stored_state() -> AgentState:
+        (agent,) = await rig.store.agents()
+        return agent.state
+
+    for _ in range(200):
+        if await stored_state() is AgentState.UNKNOWN:
+            break
+        await asyncio.sleep(0.02)
+    assert await stored_state() is AgentState.UNKNOWN
+    # the agent talked to the person (so the call counts as connected and gets the wrap-up
+    # default), but when it ended is not known
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.CONNECTED
+    assert "then link to Asterisk lost" in (attempt.cause or "")
+    assert attempt.connected_at is not None
+    assert attempt.hungup_at is None  # not the time the dialer gave up
+    figures = await report(rig.store, ReportFilter(campaign_id=camp.id))
+    assert figures.totals.calls == 1
+    assert figures.totals.talk_seconds == 0.0
+    sim.set_dead(False)
+    await until(lambda: engine.status().links["sim1"] == "ready", limit=15)
+    await until(lambda: engine.status().agents[0].state not in ("unknown", "talking"))
+    assert engine.status().agents[0].last_state is None
+    for _ in range(200):
+        if await stored_state() is not AgentState.UNKNOWN:
+            break
+        await asyncio.sleep(0.02)
+    assert await stored_state() not in (AgentState.UNKNOWN, AgentState.TALKING)

@@ -205,6 +205,27 @@ def test_in_doubt_attempts_close_after_the_limit_when_no_resync_comes() -> None:
     assert isinstance(o, CallOutcome) and o.result is CallResult.FAILED_UNKNOWN
 
 
+def test_a_call_closed_in_doubt_has_no_end_time_and_no_talk_time() -> None:
+    """Its end was not seen: the time the tracker gave up is no hang-up (stored as one, it
+    made the talk as long as the outage)."""
+    clock = ManualClock()
+    tracker = CallTracker(clock, in_doubt_limit=60)
+    _expect(tracker)
+    _newchannels(tracker)
+    tracker.handle(OriginateResult("orig-a1", True, 4, "a1-a", "Local/555@sim-callees-1;1"))
+    tracker.handle(
+        AgentConnect("q", "a1-a", "a1-a", "Local/agent-1@sim-agents", "Agent 1", "g1", 0.0, 1.0)
+    )
+    clock.advance(5)
+    tracker.link_lost()
+    clock.advance(60)
+    (o,) = tracker.expire()
+    assert isinstance(o, CallOutcome) and o.result is CallResult.FAILED_UNKNOWN
+    assert o.timeline.connected_at is not None
+    assert o.timeline.hungup_at is None
+    assert o.talk_seconds is None
+
+
 def test_failed_originate_without_any_channel_closes_after_grace() -> None:
     clock = ManualClock()
     tracker = CallTracker(clock, grace=2)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +22,7 @@ from dialerd.domain.model import Contact, Task
 from dialerd.taskflow.tasks import TaskConfigError, TaskItem, build_executor
 from dialerd.taskflow.tasks.base import DeliveryRetry
 from dialerd.taskflow.tasks.export import ExportExecutor
+from dialerd.taskflow.tasks.settings import WebhookSettings, parse_settings
 from dialerd.taskflow.tasks.wait import WaitExecutor
 from dialerd.taskflow.tasks.webhook import WebhookExecutor, sign
 
@@ -277,3 +280,33 @@ def test_file_names_keep_the_base_letters_of_a_name_and_stay_in_their_folder() -
     assert safe_name("Groß Weiß") == "Gross_Weiss"
     assert safe_name("../../etc/passwd") == "etc_passwd"
     assert safe_name("日本") == "export"
+
+
+async def test_each_webhook_post_carries_the_time_it_is_sent() -> None:
+    """Behind a slow receiver a batch takes minutes: each POST's ``sent_at`` is the clock's
+    time when that POST is made (it was the batch's start for all of them); a resend keeps
+    its delivery id."""
+    clock = ManualClock(NOW)
+    bodies: list[dict[str, Any]] = []
+
+    def slow_receiver(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        clock.advance(30)  # each answer takes 30 s
+        return httpx.Response(200)
+
+    settings = {"url": "http://127.0.0.1:9/hook", "concurrency": 1}
+    hook = WebhookExecutor(
+        parse_settings(WebhookSettings, settings, "t"),
+        "tasks.t.settings",
+        transport=httpx.MockTransport(slow_receiver),
+        clock=clock,
+    )
+    items = [item(contact(i)) for i in (1, 2, 3)]
+    await hook.execute(items, clock.now())
+    sent = [datetime.fromisoformat(b["sent_at"]) for b in bodies]
+    assert sent == [NOW, NOW + timedelta(seconds=30), NOW + timedelta(seconds=60)]
+    first = [b["delivery"] for b in bodies]
+    assert len(set(first)) == 3
+    await hook.execute(items, clock.now())  # sent again (say, after a crash): same ids
+    assert [b["delivery"] for b in bodies[3:]] == first
+    assert datetime.fromisoformat(bodies[3]["sent_at"]) == NOW + timedelta(seconds=90)

@@ -80,6 +80,9 @@ class CallPhase(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CallTimeline:
+    """``hungup_at`` None: the call's end was not seen (the link was down: closed in doubt,
+    or its channels were gone when the link came back)."""
+
     originated_at: datetime
     ringing_at: datetime | None = None
     answered_at: datetime | None = None
@@ -177,6 +180,7 @@ class _Attempt:
         "amd_status",
         "amd_cause",
         "in_doubt_t",
+        "ended_unseen",
     )
 
     def __init__(
@@ -224,6 +228,8 @@ class _Attempt:
         self.amd_status: str | None = None
         self.amd_cause: str | None = None
         self.in_doubt_t: float | None = None
+        self.ended_unseen = False
+        """A channel ended while the link was down: when the call ended is not known."""
 
     @property
     def all_hung_up(self) -> bool:
@@ -539,10 +545,19 @@ class CallTracker:
         self._open.pop(a.attempt_id, None)
         self._unindex(a)
         result, detail = _decide(a, forced)
-        hungup_at = a.last_hangup_at if (a.all_hung_up or not forced) else self._clock.now()
-        if hungup_at is None:
-            hungup_at = self._clock.now()
+        hungup_at: datetime | None
+        if (forced and not a.all_hung_up) or a.ended_unseen:
+            # The end was not seen (link lost, Asterisk restarted, a channel gone when the link
+            # came back): the time we gave up or noticed is no hang-up, and as one it made the
+            # talk (reports, occupancy) as long as the outage.
+            hungup_at = None
+        else:
+            hungup_at = a.last_hangup_at if (a.all_hung_up or not forced) else self._clock.now()
+            if hungup_at is None:
+                hungup_at = self._clock.now()
         end_t = a.last_hangup_t if a.all_hung_up else self._clock.monotonic()
+        if a.ended_unseen:
+            forced = forced or "ended while the link was down"
         connect_seconds = None
         talk = a.talk_seconds
         if a.connected_t is not None:
@@ -627,6 +642,7 @@ class CallTracker:
                 for uid in a.channels:
                     if a.channels[uid] == _ALIVE and uid not in live:
                         a.channels[uid] = 0  # ended while we were away: cause unknown
+                        a.ended_unseen = True
                 if a.all_hung_up:
                     out.append(self._close(a, None if a.rr_success is not None else why))
                 continue

@@ -30,6 +30,14 @@ class CampaignDetail(CampaignOut):
         default_factory=list,
         description="What the daemon's [compliance] rules changed in the definition sent",
     )
+    compliance_floor: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Values of the stored definition the daemon's [compliance] floor overrides, by "
+            "dotted key: {'stored': ..., 'applied': ...}; 'definition' shows the applied ones, "
+            "which the engine dials by"
+        ),
+    )
     engine_reloaded: bool | None = None
 
 

@@ -4,8 +4,11 @@ A change is validated as a whole campaign definition (``CampaignSpec``) before t
 it, so a rule pointing at a removed task is a 422 naming ``rules.N.to``; what the stored data
 does not allow (removing a task that still holds contacts) is a 409. A definition laxer than
 the daemon's ``[compliance]`` rules is stored held to them (the response's ``definition`` shows
-the values in force, ``tightened`` what was changed, and a warning is logged). After a change the
-engine is asked to reload; the response says whether it did.
+the values in force, ``tightened`` what was changed, and a warning is logged). A campaign
+stored laxer all the same (``dialerd campaign create --db``, a floor made stricter since) is
+shown as the engine dials it: ``definition`` held to the floor, ``compliance_floor`` each value
+it changed (``{"key": {"stored": ..., "applied": ...}}``). After a change the engine is asked
+to reload; the response says whether it did.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dialerd.api.models_out import (
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
-from dialerd.domain.compliance import tighten
+from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
 from dialerd.store import QueueInUse, Store
 from dialerd.taskflow.tasks import check_tasks
@@ -82,8 +85,16 @@ async def _spec(store: Store, campaign: Campaign) -> CampaignSpec:
 
 
 async def _detail(ctx: Ctx, campaign: Campaign) -> dict[str, Any]:
-    spec = CampaignSpec.model_validate(campaign.settings)
-    return {**campaign_view(campaign), "definition": _dump(spec)}
+    """The definition the engine dials by: the stored one held to the daemon's [compliance]
+    floor, and under ``compliance_floor`` each value the floor changed (stored -> applied)."""
+    stored = CampaignSpec.model_validate(campaign.settings)
+    floor = ctx.compliance_floor()
+    applied = tighten(stored, floor)[0] if floor is not None else stored
+    return {
+        **campaign_view(campaign),
+        "definition": _dump(applied),
+        "compliance_floor": floor_changes(stored, applied),
+    }
 
 
 async def _reload(ctx: Ctx) -> bool | None:

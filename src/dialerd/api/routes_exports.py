@@ -3,7 +3,9 @@
 An ``export`` task writes files into its folder on its schedule; supervisors also want the same
 table at once in the browser. The download changes nothing (no status change, no history): it is
 a read. Columns are the export task's own ``columns`` setting when the task is an export task,
-otherwise the default export columns, or ``?columns=a,b,fields.x`` to choose.
+otherwise the default export columns, or ``?columns=a,b,fields.x`` to choose. A column that is
+neither a contact column nor a custom field the campaign's contacts have is refused (422, with
+the valid names), not exported as an empty column.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from fastapi.responses import Response
 from dialerd.api.context import Ctx, Reader
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
 from dialerd.domain.enums import Status, TaskType
-from dialerd.domain.selection import ContactSelection
-from dialerd.taskflow.tasks.export import export_table
+from dialerd.domain.selection import ContactSelection, split_field
+from dialerd.taskflow.tasks.export import export_table, unknown_columns
 from dialerd.taskflow.tasks.settings import ExportSettings
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["exports"], responses=ERROR_RESPONSES)
@@ -58,6 +60,10 @@ async def download(
         chosen = ExportSettings().columns
     if not chosen:
         raise ApiError(422, "columns must name at least one column", "columns")
+    if any(split_field(c)[0] for c in chosen):
+        problem = unknown_columns(chosen, await ctx.store.custom_field_names(current.id))
+        if problem is not None:
+            raise ApiError(422, problem, "columns")
     selection = ContactSelection(task=task, status=status)
     if await ctx.store.count_contacts(current.id, selection) > MAX_ROWS:
         raise ApiError(

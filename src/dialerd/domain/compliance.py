@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time, timedelta
+from typing import Any
 
 from dialerd.domain.campaign_spec import (
     CampaignSpec,
@@ -81,3 +82,29 @@ def tighten(spec: CampaignSpec, floor: ComplianceFloor) -> tuple[CampaignSpec, l
     if not update:
         return spec, notes
     return spec.model_copy(update=update), notes
+
+
+def floor_changes(stored: CampaignSpec, applied: CampaignSpec) -> dict[str, dict[str, Any]]:
+    """What the floor changed, key by key: ``{"dial.abandonment_target": {"stored": 0.05,
+    "applied": 0.03}}`` (dotted keys and values as the campaign's JSON definition writes them).
+
+    A campaign stored laxer than the floor (``dialerd campaign create --db``, a floor made
+    stricter later) is dialed by the floor; its stored values alone would read as the rules
+    in force.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    _diff(
+        stored.model_dump(mode="json", by_alias=True),
+        applied.model_dump(mode="json", by_alias=True),
+        "",
+        out,
+    )
+    return out
+
+
+def _diff(stored: Any, applied: Any, prefix: str, out: dict[str, dict[str, Any]]) -> None:
+    if isinstance(stored, dict) and isinstance(applied, dict):
+        for key in sorted({*stored, *applied}):
+            _diff(stored.get(key), applied.get(key), f"{prefix}{key}.", out)
+    elif stored != applied:
+        out[prefix.rstrip(".")] = {"stored": stored, "applied": applied}

@@ -91,6 +91,9 @@ class Engine:
         """(interface, campaign id): the agent logged out of that one campaign; a reload does
         not put them back into its queues."""
         self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
+        self._link_lost_at: dict[str, datetime] = {}
+        """Servers whose AMI link went down after being ready, and when: their agents' state
+        is unknown until it is back."""
         self._pools = AgentPools()
         self._penalties: dict[tuple[str, str, str], int] = {}
         """(server, interface, campaign queue) -> the penalty last set there (see
@@ -485,16 +488,65 @@ class Engine:
                     paused_reason=st.paused_reason,
                 )
             )
-            if agent is not None:
+            if agent is not None and server not in self._link_lost_at:
                 # saved in batches by _save_agent_states: the pump never waits for the store
                 self._agent_states[agent.name] = (st.state, st.since)
             return
         if isinstance(update, AmiLinkStateChange):
             self._log.info("asterisk link", server=server, state=update.state.value)
             if update.state is LinkState.READY:
+                self._agents_known(server)
                 await self._restore_logins(server)
+            elif update.state in (LinkState.LOST, LinkState.FAILED_AUTH):
+                self._agents_unknown(server)
             for runner in self._runners.values():
                 runner.wake()
+
+    def _agents_unknown(self, server: str) -> None:
+        """The link to ``server`` is lost: its agents' state is unknown (stored, published)
+        until it is back. Their last seen state stays in the tracker (the resync starts from
+        it); shown as it is, a talk would read as going on for a call the dialer already
+        closed as lost (``failed_unknown``)."""
+        srv = self.servers.get(server)
+        if server in self._link_lost_at or srv is None:
+            return
+        now = self.clock.now()
+        self._link_lost_at[server] = now
+        for st in srv.agents.snapshot().values():
+            self._publish_agent(server, st, AgentState.UNKNOWN, st.state, now)
+
+    def _agents_known(self, server: str) -> None:
+        """The link is back and resynchronised: each agent of ``server`` shows the state the
+        resync found (a state the resync left alone is published again, since ``unknown``
+        replaced it)."""
+        if self._link_lost_at.pop(server, None) is None:
+            return
+        for st in self.servers[server].agents.snapshot().values():
+            self._publish_agent(server, st, st.state, AgentState.UNKNOWN, st.since)
+
+    def _publish_agent(
+        self,
+        server: str,
+        st: AgentStatus,
+        state: AgentState,
+        previous: AgentState,
+        at: datetime,
+    ) -> None:
+        agent = self._agents_by_iface.get(st.interface)
+        self.emit(
+            AgentStateChanged(
+                agent=agent.name if agent is not None else st.interface,
+                interface=st.interface,
+                state=state,
+                previous=previous,
+                at=at,
+                server=server,
+                campaigns=self._member_of(st),
+                paused_reason=st.paused_reason,
+            )
+        )
+        if agent is not None:
+            self._agent_states[agent.name] = (state, at)
 
     async def _restore_logins(self, server_name: str) -> None:
         """Agents this engine logged in but Asterisk no longer lists (it restarted)."""
@@ -757,7 +809,7 @@ class Engine:
                 dial_mode=r.spec.dial.mode.value,
                 calls_in_flight=r.in_flight,
                 awaiting_disposition=sum(1 for c in r.calls.values() if c.awaiting_disposition),
-                agents_by_state=r.agents_by_state(),
+                agents_by_state=r.agents_by_state(self._link_lost_at),
                 abandonment=r.window_figures(),
                 last_decision=r.last_decision,
                 runner=r.state,
@@ -769,17 +821,20 @@ class Engine:
         )
         agents: list[AgentView] = []
         for name, server in self.servers.items():
+            lost_at = self._link_lost_at.get(name)
             for st in server.agents.snapshot().values():
                 known = self._agents_by_iface.get(st.interface)
                 agents.append(
                     AgentView(
                         name=known.name if known is not None else st.name,
                         interface=st.interface,
-                        state=st.state.value,
+                        state=st.state.value if lost_at is None else AgentState.UNKNOWN.value,
                         server=name,
                         campaigns=self._member_of(st),
                         paused_reason=st.paused_reason,
                         paced_by=self._paced_by(st.interface),
+                        last_state=None if lost_at is None else st.state.value,
+                        unknown_since=lost_at,
                     )
                 )
         return EngineStatus(

@@ -24,7 +24,7 @@ import asyncio
 import math
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -42,6 +42,7 @@ from dialerd.ami import (
     CallOutcome,
     CallPhase,
     CallProgress,
+    CallTimeline,
     OriginateRequest,
     ServerUpdate,
 )
@@ -518,10 +519,13 @@ class CampaignRunner:
             wrap = max(0.0, (status.wrapup_until - self._clock.now()).total_seconds())
         self.builder.agent_state(iface, state, mono, wrap)
 
-    def agents_by_state(self) -> dict[str, int]:
+    def agents_by_state(self, lost: Collection[str] = ()) -> dict[str, int]:
+        """Agents of the campaign by state; those of a server in ``lost`` (its AMI link is
+        down) as ``unknown``: their last seen state may be long over."""
         counts = {s.value: 0 for s in AgentState}
-        for st in self.agents.values():
-            counts[st.state.value] += 1
+        for iface, st in self.agents.items():
+            state = AgentState.UNKNOWN if self.agent_server.get(iface) in lost else st.state
+            counts[state.value] += 1
         return counts
 
     # -- calls ------------------------------------------------------------------------------------
@@ -640,7 +644,7 @@ class CampaignRunner:
             ringing_at=(tl.ringing_at if tl else None) or call.ringing_at,
             answered_at=(tl.answered_at if tl else None) or call.answered_at,
             connected_at=(tl.connected_at if tl else None) or call.connected_at,
-            hungup_at=(tl.hungup_at if tl else None) or now,
+            hungup_at=_hungup_at(call.result, tl, now),
             result=call.result,
             cause=cause[:200] if cause else None,
             disposition=_disposition_text(disposition),
@@ -865,7 +869,7 @@ class CampaignRunner:
             )
             if contact.task_id != a.task_id or contact.status is not Status.OPEN:
                 await self._store.record_attempt(
-                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=now, cause=call.note)
+                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=None, cause=call.note)
                 )
                 continue
             self._log.warning("closing attempt whose outcome was lost", attempt=a.id)
@@ -1590,6 +1594,16 @@ class CampaignRunner:
             decision=self.last_decision,
             at=self._clock.now(),
         )
+
+
+def _hungup_at(result: CallResult, tl: CallTimeline | None, now: datetime) -> datetime | None:
+    """When the call ended, as far as anybody knows: the tracker's time (None when it did not
+    see the end: the link was down); a call closed ``failed_unknown`` without an outcome (the
+    daemon stopped or crashed) has none either. The time the dialer gave up is no hang-up,
+    and stored as one it made talk time and occupancy in the reports as long as the wait."""
+    if tl is not None:
+        return tl.hungup_at
+    return None if result is CallResult.FAILED_UNKNOWN else now
 
 
 def _disposition_text(d: Disposition | None) -> str | None:

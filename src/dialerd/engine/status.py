@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from dialerd.engine.events import PacingDecision, WindowFigures
 
@@ -41,6 +42,10 @@ class AgentView:
     paced_by: str | None = None
     """The campaign that dials for the agent: of ``campaigns``, one at a time (docs/engine.md,
     "Agents in several campaigns")."""
+    last_state: str | None = None
+    """While ``state`` is ``unknown`` (the server's AMI link is lost): the state last seen."""
+    unknown_since: datetime | None = None
+    """While ``state`` is ``unknown``: when the link was lost."""
 
 
 @dataclass(frozen=True, slots=True)

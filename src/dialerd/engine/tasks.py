@@ -44,7 +44,8 @@ from dialerd.taskflow.tasks.settings import ExportSettings, parse_settings
 
 log = structlog.get_logger(__name__)
 
-ExecutorFactory = Callable[[Task, str], Executor | None]
+#: (task, campaign name, the runner's clock) -> the task's executor.
+ExecutorFactory = Callable[[Task, str, Clock], Executor | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ class TaskRunner:
         if cached is not None and cached[0] == key:
             return cached[1]
         try:
-            executor = self._factory(task, campaign)
+            executor = self._factory(task, campaign, self.clock)
         except TaskConfigError as exc:
             if self.errors.get(task.name) != str(exc):
                 self._log.error("task not run: bad settings", task=task.name, error=str(exc))

@@ -639,6 +639,31 @@ class Store:
                 await s.scalar(select(func.count()).select_from(ContactRow).where(*where)) or 0
             )
 
+    async def custom_field_names(self, campaign_id: int) -> set[str]:
+        """The custom field names the campaign's contacts have (any value, also null).
+
+        Reads every contact's fields: for checking names a user gave (an export's columns),
+        not for a hot path.
+        """
+        c = ContactRow
+        if self.dialect == "postgresql":
+            q = (
+                select(func.jsonb_object_keys(c.fields))
+                .where(c.campaign_id == campaign_id)
+                .distinct()
+            )
+        else:
+            each = func.json_each(c.fields).table_valued("key").alias("each")
+            q = (
+                select(each.c.key)
+                .select_from(c)
+                .join(each, literal(True))
+                .where(c.campaign_id == campaign_id)
+                .distinct()
+            )
+        async with self.read() as s:
+            return {str(k) for k in (await s.scalars(q)).all()}
+
     async def contact_timezones(self, campaign_id: int) -> set[str | None]:
         """Distinct contact time zones of a campaign (for the calling-hours guard)."""
         async with self.read() as s:
@@ -698,7 +723,8 @@ class Store:
             rows = await s.scalars(
                 select(AttemptRow)
                 .where(AttemptRow.campaign_id == campaign_id, AttemptRow.result.is_not(None))
-                .order_by(AttemptRow.hungup_at.desc(), AttemptRow.id.desc())
+                # an attempt lost in doubt has no hang-up time: last, on both back ends
+                .order_by(AttemptRow.hungup_at.desc().nulls_last(), AttemptRow.id.desc())
                 .limit(limit)
             )
             return [convert.attempt(r) for r in reversed(rows.all())]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.clock import Clock
 from dialerd.domain.enums import TaskType
 from dialerd.domain.model import Task
 from dialerd.taskflow.tasks.base import (
@@ -45,8 +46,9 @@ __all__ = [
 ]
 
 
-def build_executor(task: Task, campaign: str = "") -> Executor | None:
+def build_executor(task: Task, campaign: str = "", clock: Clock | None = None) -> Executor | None:
     """The executor of a non-call task; ``TaskConfigError`` when its settings cannot work.
+    ``clock``: the runner's, for times an executor reads as it works (a webhook's ``sent_at``).
 
     ``None``: the task has nothing to run by itself (an export without a folder is on demand
     only; a wait without a time holds its contacts until they are moved by hand).
@@ -59,7 +61,7 @@ def build_executor(task: Task, campaign: str = "") -> Executor | None:
     if task.type is TaskType.EMAIL:
         return EmailExecutor(parse_settings(EmailSettings, s, where), where)
     if task.type is TaskType.WEBHOOK:
-        return WebhookExecutor(parse_settings(WebhookSettings, s, where), where)
+        return WebhookExecutor(parse_settings(WebhookSettings, s, where), where, clock=clock)
     if task.type is TaskType.WAIT:
         wait = parse_settings(WaitSettings, s, where)
         idle = wait.duration is None and wait.until_field is None

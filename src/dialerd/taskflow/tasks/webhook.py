@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
+from dialerd.domain.clock import Clock, SystemClock
 from dialerd.domain.contact_values import check_custom_name, check_custom_value, is_detail_text
 from dialerd.domain.enums import StatusDetail, is_reserved_detail
 from dialerd.domain.model import Attempt, Contact, HistoryEntry
@@ -105,14 +106,20 @@ def history_json(h: HistoryEntry) -> dict[str, Any]:
 
 
 class WebhookExecutor:
+    """``clock`` (the runner's): each POST's ``sent_at`` and a failure's retry time are read
+    from it when that delivery is made, not at the start of its batch: behind a slow receiver
+    the last of a batch of 100 went out minutes after the time it carried."""
+
     def __init__(
         self,
         settings: WebhookSettings,
         where: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self._clock: Clock = clock or SystemClock()
         self.retry = settings.retry()
         self.needs_history = settings.include_history or settings.include_attempt
         self._secret = settings.hmac_secret(where)
@@ -146,7 +153,7 @@ class WebhookExecutor:
 
             async def one(item: TaskItem) -> TaskOutcome:
                 async with gate:
-                    out = await self._post(client, item, now)
+                    out = await self._post(client, item, self._clock.now())
                     if record is not None:
                         await record(item, out)
                     return out
@@ -156,6 +163,7 @@ class WebhookExecutor:
         return [t.result() for t in tasks]
 
     async def _post(self, client: httpx.AsyncClient, item: TaskItem, now: datetime) -> TaskOutcome:
+        """``now``: the time this delivery is made (its ``sent_at``)."""
         body = self.payload(item, now)
         headers = {
             "Content-Type": "application/json",

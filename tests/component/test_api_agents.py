@@ -44,6 +44,7 @@ async def test_agents_and_their_state(api: Api) -> None:
             "campaigns": ["sales"],
             "skills": [],
             "state": "offline",
+            "unknown_since": None,
             "live": None,
         },
         {
@@ -52,6 +53,7 @@ async def test_agents_and_their_state(api: Api) -> None:
             "campaigns": [],
             "skills": [],
             "state": "paused",
+            "unknown_since": None,
             "live": None,
         },
     ]
@@ -60,6 +62,20 @@ async def test_agents_and_their_state(api: Api) -> None:
     api.engine.agents = [{"name": "agent-2", "server": "pbx1", "paused_reason": "lunch"}]
     one = await api.call("GET", f"{A}/agent-2", role="agent")
     assert one.json()["live"] == {"name": "agent-2", "server": "pbx1", "paused_reason": "lunch"}
+    assert one.json()["unknown_since"] is None
+    # the AMI link to the agent's Asterisk is lost: the stored state is the last seen, the
+    # row says since when it is not known (the engine's view, not a stored column)
+    lost = datetime(2026, 1, 5, 10, 3, tzinfo=UTC)
+    api.engine.agents = [
+        {"name": "agent-2", "server": "pbx1", "state": "paused", "unknown_since": lost}
+    ]
+    rows = (await api.call("GET", A, role="readonly")).json()["agents"]
+    assert [(r["name"], r["state"], r["unknown_since"]) for r in rows] == [
+        ("agent-1", "offline", None),
+        ("agent-2", "paused", "2026-01-05T10:03:00Z"),
+    ]
+    one = await api.call("GET", f"{A}/agent-2", role="agent")
+    assert one.json()["unknown_since"] == "2026-01-05T10:03:00Z"
     missing = await api.call("GET", f"{A}/ghost")
     assert missing.status_code == 404
     assert missing.json() == {"error": "no agent 'ghost'", "field": "agent"}

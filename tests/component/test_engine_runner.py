@@ -847,65 +847,100 @@ async def test_the_day_window_ends_at_local_midnight_after_a_dst_change(tmp_path
         await until(lambda: abs((day_ends_at() - midnight).total_seconds()) < 60, limit=10.0)
 
 
-async def test_while_the_link_is_lost_agents_show_unknown_and_a_lost_call_has_no_end(
-    rig: Rig,
+async def test_a_lost_link_marks_the_agents_state_not_known_and_a_lost_call_has_no_end(
+    tmp_path: Path,
 ) -> None:
-    """An AMI outage: the agent on a call is shown ``unknown`` (engine view, store, campaign
-    counts), not talking on for a call the dialer has closed ``failed_unknown``; that attempt
-    records no hang-up time (its end was not seen), so no talk time is made up in the
-    reports; with the link back the agent shows what Asterisk says."""
+    """An AMI outage: the agent on a call keeps the state last seen (talking, a state of the
+    vocabulary) but is marked ``unknown_since`` the loss (engine view, MQTT event, the
+    ``dialerd_agents_state_unknown`` gauge), so nobody reads it as talking on for a call the
+    dialer has closed ``failed_unknown``; that attempt records no hang-up time (its end was
+    not seen), so no talk time is made up in the reports; with the link back the agent shows
+    what Asterisk says and the mark is gone."""
+    from dialerd.daemon.metrics import Metrics
+    from dialerd.daemon.observe import MetricsListener
     from dialerd.domain.agentwork import ReportFilter
     from dialerd.domain.enums import AgentState
+    from dialerd.engine import AgentStateChanged
     from dialerd.store.agentwork import report
 
-    camp = await rig.campaign(make_spec(connect_limit="10s"))
-    (cid,) = await rig.contacts(camp, live(1))
-    await rig.agent("a0", AGENTS[0], ("camp",))
-    engine = await rig.start()
-    await engine.agent_login("a0")
-    await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
-    assert [a.state for a in engine.status().agents] == ["talking"]
-    sim = rig.sim
-    sim.set_dead(True)
-    await sim.drop_connections()
-    await until(lambda: engine.status().links["sim1"] != "ready")
-    (view,) = engine.status().agents
-    assert (view.state, view.last_state) == ("unknown", "talking")
-    assert view.unknown_since is not None
-    (camp_view,) = engine.status().campaigns
-    assert camp_view.agents_by_state["unknown"] == 1
-    assert camp_view.agents_by_state["talking"] == 0
-    # the tracker gives up on the call after its in-doubt limit (60 s), the runner writes it
-    # after the wrap-up limit; the agent's talk is not shown as going on
-    await until(lambda: len(rig.finished()) == 1, limit=15)
-    assert engine.status().links["sim1"] != "ready"
-    assert engine.status().agents[0].state == "unknown"
+    # half the usual speed: the 20 s talk (1 s real at SPEED) must still be on when the link
+    # is cut, on a loaded machine too
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=SPEED / 2) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="10s"))
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        metrics = Metrics()
+        engine.add_listener(MetricsListener(metrics))
 
-    async def stored_state() -> AgentState:
-        (agent,) = await rig.store.agents()
-        return agent.state
+        def not_known(state: str) -> tuple[float | None, float | None]:
+            """(agents of sim1 whose state is not known, agents counted in ``state``)"""
+            return metrics.registry.get_sample_value(
+                "dialerd_agents_state_unknown", {"server": "sim1"}
+            ), metrics.registry.get_sample_value("dialerd_agents", {"state": state})
 
-    for _ in range(200):
-        if await stored_state() is AgentState.UNKNOWN:
-            break
-        await asyncio.sleep(0.02)
-    assert await stored_state() is AgentState.UNKNOWN
-    # the agent talked to the person (so the call counts as connected and gets the wrap-up
-    # default), but when it ended is not known
-    (attempt,) = await rig.store.attempts(cid)
-    assert attempt.result is CallResult.CONNECTED
-    assert "then link to Asterisk lost" in (attempt.cause or "")
-    assert attempt.connected_at is not None
-    assert attempt.hungup_at is None  # not the time the dialer gave up
-    figures = await report(rig.store, ReportFilter(campaign_id=camp.id))
-    assert figures.totals.calls == 1
-    assert figures.totals.talk_seconds == 0.0
-    sim.set_dead(False)
-    await until(lambda: engine.status().links["sim1"] == "ready", limit=15)
-    await until(lambda: engine.status().agents[0].state not in ("unknown", "talking"))
-    assert engine.status().agents[0].last_state is None
-    for _ in range(200):
-        if await stored_state() is not AgentState.UNKNOWN:
-            break
-        await asyncio.sleep(0.02)
-    assert await stored_state() not in (AgentState.UNKNOWN, AgentState.TALKING)
+        await engine.agent_login("a0")
+        await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+        (view,) = engine.status().agents
+        assert (view.state, view.unknown_since) == ("talking", None)
+        sim = rig.sim
+        sim.set_dead(True)
+        await sim.drop_connections()
+        await until(lambda: engine.status().links["sim1"] != "ready")
+        (view,) = engine.status().agents
+        assert view.state == "talking"  # the state last seen, never a made-up one
+        assert view.unknown_since is not None
+        assert not hasattr(view, "last_state")
+        (camp_view,) = engine.status().campaigns
+        assert camp_view.agents_by_state["talking"] == 1
+        assert set(camp_view.agents_by_state) == {s.value for s in AgentState}
+        (lost,) = [
+            e
+            for e in rig.events
+            if isinstance(e, AgentStateChanged) and e.unknown_since is not None
+        ]
+        assert (lost.agent, lost.state, lost.unknown_since) == (
+            "a0",
+            AgentState.TALKING,
+            view.unknown_since,
+        )
+        assert not_known("talking") == (1.0, 1.0)
+        # the tracker gives up on the call after its in-doubt limit (60 s), the runner writes it
+        # after the wrap-up limit; the agent is still marked, not shown as currently talking
+        await until(lambda: len(rig.finished()) == 1, limit=30)
+        assert engine.status().links["sim1"] != "ready"
+        assert engine.status().agents[0].unknown_since == view.unknown_since
+
+        async def stored_state() -> AgentState:
+            (agent,) = await rig.store.agents()
+            return agent.state
+
+        for _ in range(200):
+            if await stored_state() is AgentState.TALKING:
+                break
+            await asyncio.sleep(0.02)
+        assert await stored_state() is AgentState.TALKING  # the state last seen, as shown
+        # the agent talked to the person (so the call counts as connected and gets the wrap-up
+        # default), but when it ended is not known
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.result is CallResult.CONNECTED
+        assert "then link to Asterisk lost" in (attempt.cause or "")
+        assert attempt.connected_at is not None
+        assert attempt.hungup_at is None  # not the time the dialer gave up
+        figures = await report(rig.store, ReportFilter(campaign_id=camp.id))
+        assert figures.totals.calls == 1
+        assert figures.totals.talk_seconds == 0.0
+        sim.set_dead(False)
+        await until(lambda: engine.status().links["sim1"] == "ready", limit=30)
+        await until(lambda: engine.status().agents[0].unknown_since is None)
+        (view,) = engine.status().agents
+        assert view.state != "talking"  # the resync found the talk over
+        assert not_known(view.state) == (0.0, 1.0)
+        assert not_known("talking") == (0.0, 0.0)
+        last = [e for e in rig.events if isinstance(e, AgentStateChanged)][-1]
+        assert last.unknown_since is None and last.state.value == view.state
+        for _ in range(200):
+            if (await stored_state()).value == engine.status().agents[0].state:
+                break
+            await asyncio.sleep(0.02)
+        assert (await stored_state()).value == engine.status().agents[0].state != "talking"

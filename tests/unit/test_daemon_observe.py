@@ -89,6 +89,42 @@ def test_agents_by_state_follow_the_latest_state_of_each_agent() -> None:
     assert listen.agents_by_state() == {"ready": 1, "talking": 1}
 
 
+def test_agents_whose_state_is_not_known_are_counted_per_server() -> None:
+    """A lost AMI link: its agents keep their last state in ``dialerd_agents`` and are counted
+    in ``dialerd_agents_state_unknown{server}`` until the engine says the state is current."""
+    m = Metrics()
+    listen = MetricsListener(m)
+    lost = T0 + timedelta(minutes=1)
+    for agent, server in [("anna", "pbx1"), ("ben", "pbx1"), ("cleo", "pbx2")]:
+        listen(AgentStateChanged(agent, f"PJSIP/{agent}", AgentState.TALKING, None, T0, server))
+    assert value(m, "dialerd_agents_state_unknown", server="pbx1") == 0
+    assert value(m, "dialerd_agents_state_unknown", server="pbx2") == 0
+    for agent in ("anna", "ben"):
+        talking = AgentState.TALKING
+        listen(
+            AgentStateChanged(agent, f"PJSIP/{agent}", talking, talking, T0, "pbx1", (), "", lost)
+        )
+    assert value(m, "dialerd_agents_state_unknown", server="pbx1") == 2
+    assert value(m, "dialerd_agents_state_unknown", server="pbx2") == 0
+    assert value(m, "dialerd_agents", state="talking") == 3  # the state last seen
+    # the resync found anna's talk over; then the link is ready and both are current again
+    wrapup = AgentState.WRAPUP
+    listen(
+        AgentStateChanged(
+            "anna", "PJSIP/anna", wrapup, AgentState.TALKING, lost, "pbx1", (), "", lost
+        )
+    )
+    assert value(m, "dialerd_agents_state_unknown", server="pbx1") == 2
+    listen(AgentStateChanged("anna", "PJSIP/anna", wrapup, wrapup, lost, "pbx1"))
+    assert value(m, "dialerd_agents_state_unknown", server="pbx1") == 1
+    listen(
+        AgentStateChanged("ben", "PJSIP/ben", AgentState.TALKING, AgentState.TALKING, T0, "pbx1")
+    )
+    assert value(m, "dialerd_agents_state_unknown", server="pbx1") == 0
+    assert value(m, "dialerd_agents", state="talking") == 2
+    assert value(m, "dialerd_agents", state="wrapup") == 1
+
+
 def test_figures_set_pacing_abandonment_and_tick_duration() -> None:
     m = Metrics()
     listen = MetricsListener(m)

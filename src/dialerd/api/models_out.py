@@ -166,6 +166,9 @@ class AgentOut(BaseModel):
     campaigns: list[str]
     skills: list[str]
     state: str
+    unknown_since: datetime | None = None
+    """Set while the AMI link to the agent's Asterisk is lost (when it was lost): ``state`` is
+    the state last seen, not what the agent does now."""
     live: dict[str, Any] | None = None
 
 

@@ -36,6 +36,14 @@ def _agent_view(a: Agent) -> dict[str, Any]:
     }
 
 
+def _agent_row(a: Agent, live: dict[str, Any]) -> dict[str, Any]:
+    """The stored agent with the engine's view (``live``); ``unknown_since`` is the engine's
+    (the store keeps the state last seen, not whether it is current)."""
+    view = live.get(a.name)
+    since = view.get("unknown_since") if isinstance(view, dict) else None
+    return {**_agent_view(a), "unknown_since": since, "live": view}
+
+
 def _done(agent: str, action: str, result: object) -> dict[str, Any]:
     return {"agent": agent, "action": action, "result": plain(result)}
 
@@ -56,16 +64,14 @@ async def _live(ctx: ApiContext) -> dict[str, Any]:
 @router.get("/agents", response_model=AgentList, summary="All agents with their state")
 async def list_agents(ctx: Ctx, _: Reader) -> dict[str, Any]:
     live = await _live(ctx)
-    return {
-        "agents": [{**_agent_view(a), "live": live.get(a.name)} for a in await ctx.store.agents()]
-    }
+    return {"agents": [_agent_row(a, live) for a in await ctx.store.agents()]}
 
 
 @router.get("/agents/{agent}", response_model=AgentOut, summary="One agent's state")
 async def get_agent(ctx: Ctx, _: Reader, agent: str) -> dict[str, Any]:
     for a in await ctx.store.agents():
         if a.name == agent:
-            return {**_agent_view(a), "live": (await _live(ctx)).get(a.name)}
+            return _agent_row(a, await _live(ctx))
     raise ApiError(404, f"no agent {agent!r}", "agent")
 
 

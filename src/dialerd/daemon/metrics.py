@@ -127,7 +127,19 @@ class Metrics:
         )
 
         # Agents, abandonment, pacing
-        self.agents = Gauge("dialerd_agents", "Agents by state.", ["state"], registry=r)
+        self.agents = Gauge(
+            "dialerd_agents",
+            "Agents by state (while an AMI link is lost, the state last seen).",
+            ["state"],
+            registry=r,
+        )
+        self.agents_state_unknown = Gauge(
+            "dialerd_agents_state_unknown",
+            "Agents whose state is not known now: the AMI link to their Asterisk is lost, "
+            "dialerd_agents counts them by the state last seen.",
+            ["server"],
+            registry=r,
+        )
         self.abandonment_rate = Gauge(
             "dialerd_abandonment_rate",
             "Abandoned / live-answered calls over a window (ratio).",
@@ -288,6 +300,15 @@ class Metrics:
         """Absolute counts by state; states left out are 0 (so no stale series stay up)."""
         for state in AgentState:
             self.agents.labels(state.value).set(counts.get(state, 0))
+
+    def set_agents_state_unknown(self, counts: Mapping[str, int]) -> None:
+        """Absolute counts by server; a server seen before and left out is 0 (its link is
+        back), so the series does not stay up at the outage's count."""
+        for (server,) in _children(self.agents_state_unknown):
+            if server not in counts:
+                self.agents_state_unknown.labels(server).set(0)
+        for server, n in counts.items():
+            self.agents_state_unknown.labels(server).set(n)
 
     def set_abandonment(
         self, campaign: str, rates: Mapping[str, float], target: float | None = None

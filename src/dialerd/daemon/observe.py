@@ -47,6 +47,10 @@ class MetricsListener:
         self.metrics = metrics
         self.totals = Totals()
         self.agent_states: dict[str, AgentState] = {}
+        self.agent_servers: dict[str, str] = {}
+        self.agents_unknown: set[str] = set()
+        """Agents whose state is not known now (the link to their server is lost)."""
+        self._servers: set[str] = set()
         self.in_flight: dict[str, int] = {}
         self._figures_at: dict[str, datetime] = {}
 
@@ -61,10 +65,29 @@ class MetricsListener:
         elif isinstance(event, AgentStateChanged):
             self.agent_states[event.agent] = event.state
             m.set_agents(Counter(self.agent_states.values()))
+            self._state_known(event)
         elif isinstance(event, CampaignFigures):
             self._figures(event)
         elif isinstance(event, CampaignSwitched):
             m.campaign_active.labels(event.campaign).set(1 if event.active else 0)
+
+    def _state_known(self, event: AgentStateChanged) -> None:
+        """``dialerd_agents_state_unknown{server}``: who is counted by a state last seen."""
+        was_unknown = event.agent in self.agents_unknown
+        new_server = event.server not in self._servers
+        self._servers.add(event.server)
+        moved = self.agent_servers.get(event.agent, event.server) != event.server
+        self.agent_servers[event.agent] = event.server
+        if event.unknown_since is None:
+            self.agents_unknown.discard(event.agent)
+        else:
+            self.agents_unknown.add(event.agent)
+        if new_server or moved or was_unknown != (event.unknown_since is not None):
+            # every server with agents has a series (0 until an outage), so a query or an
+            # alert on it has data before the first one
+            counts = dict.fromkeys(self._servers, 0)
+            counts.update(Counter(self.agent_servers[a] for a in self.agents_unknown))
+            self.metrics.set_agents_state_unknown(counts)
 
     def _finished(self, event: AttemptFinished) -> None:
         t = self.totals

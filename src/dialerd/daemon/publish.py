@@ -103,6 +103,10 @@ class BusPublisher:
                     "server": event.server,
                     "campaigns": list(event.campaigns),
                     "paused_reason": event.paused_reason,
+                    # set while the link to the agent's Asterisk is lost: state is the last
+                    # seen, not what the agent does now (retained, a desktop must not read it
+                    # as current)
+                    "unknown_since": event.unknown_since,
                 },
             )
         elif isinstance(event, ScreenPop):

@@ -64,17 +64,12 @@ class CampaignStatus(StrEnum):
 
 
 class AgentState(StrEnum):
-    """An agent's state. ``unknown``: the link to the agent's Asterisk server is lost, so the
-    dialer cannot see what the agent does (a talk it showed may have ended long ago); never
-    derived from queue events, only shown (API, store, MQTT, metrics) until the link is back."""
-
     READY = "ready"
     RINGING = "ringing"
     TALKING = "talking"
     WRAPUP = "wrapup"
     PAUSED = "paused"
     OFFLINE = "offline"
-    UNKNOWN = "unknown"
 
 
 class CallResult(StrEnum):

@@ -92,8 +92,8 @@ class Engine:
         not put them back into its queues."""
         self._agent_states: dict[str, tuple[AgentState, datetime]] = {}
         self._link_lost_at: dict[str, datetime] = {}
-        """Servers whose AMI link went down after being ready, and when: their agents' state
-        is unknown until it is back."""
+        """Servers whose AMI link went down after being ready, and when: their agents' state is
+        not known (only the state last seen) until the link is back and resynchronised."""
         self._pools = AgentPools()
         self._penalties: dict[tuple[str, str, str], int] = {}
         """(server, interface, campaign queue) -> the penalty last set there (see
@@ -473,24 +473,9 @@ class Engine:
             )
             for runner in self._runners.values():
                 runner.deliver(server, update)
-            st = update.status
-            agent = self._agents_by_iface.get(st.interface)
-            campaigns = self._member_of(st)
-            self.emit(
-                AgentStateChanged(
-                    agent=agent.name if agent is not None else st.interface,
-                    interface=st.interface,
-                    state=st.state,
-                    previous=update.previous,
-                    at=st.since,
-                    server=server,
-                    campaigns=campaigns,
-                    paused_reason=st.paused_reason,
-                )
-            )
-            if agent is not None and server not in self._link_lost_at:
-                # saved in batches by _save_agent_states: the pump never waits for the store
-                self._agent_states[agent.name] = (st.state, st.since)
+            # a change the resync finds comes before the link is ready: it still carries
+            # unknown_since, which _agents_known clears for every agent of the server
+            self._publish_agent(server, update.status, update.previous, save=True)
             return
         if isinstance(update, AmiLinkStateChange):
             self._log.info("asterisk link", server=server, state=update.state.value)
@@ -503,50 +488,54 @@ class Engine:
                 runner.wake()
 
     def _agents_unknown(self, server: str) -> None:
-        """The link to ``server`` is lost: its agents' state is unknown (stored, published)
-        until it is back. Their last seen state stays in the tracker (the resync starts from
-        it); shown as it is, a talk would read as going on for a call the dialer already
-        closed as lost (``failed_unknown``)."""
+        """The link to ``server`` is lost: what its agents do is not known until it is back.
+        Each keeps the state last seen (the resync starts from it) and is published with
+        ``unknown_since``, so nobody reads a talk shown as going on for a call the dialer
+        has closed as lost (``failed_unknown``). Pacing is not involved: no call is placed
+        on a server whose link is not ready."""
         srv = self.servers.get(server)
         if server in self._link_lost_at or srv is None:
             return
-        now = self.clock.now()
-        self._link_lost_at[server] = now
+        self._link_lost_at[server] = self.clock.now()
         for st in srv.agents.snapshot().values():
-            self._publish_agent(server, st, AgentState.UNKNOWN, st.state, now)
+            self._publish_agent(server, st, st.state)
 
     def _agents_known(self, server: str) -> None:
-        """The link is back and resynchronised: each agent of ``server`` shows the state the
-        resync found (a state the resync left alone is published again, since ``unknown``
-        replaced it)."""
+        """The link is back and resynchronised: each agent of ``server`` is published again
+        without ``unknown_since`` (a state the resync changed was published as it changed, a
+        state it left alone is current again). Saved too: the stored state is the last seen."""
         if self._link_lost_at.pop(server, None) is None:
             return
         for st in self.servers[server].agents.snapshot().values():
-            self._publish_agent(server, st, st.state, AgentState.UNKNOWN, st.since)
+            self._publish_agent(server, st, st.state, save=True)
 
     def _publish_agent(
         self,
         server: str,
         st: AgentStatus,
-        state: AgentState,
-        previous: AgentState,
-        at: datetime,
+        previous: AgentState | None,
+        *,
+        save: bool = False,
     ) -> None:
+        """Tell the listeners (MQTT, metrics) the agent's state as last seen, and whether it
+        is current; ``save`` also queues it for the store."""
         agent = self._agents_by_iface.get(st.interface)
         self.emit(
             AgentStateChanged(
                 agent=agent.name if agent is not None else st.interface,
                 interface=st.interface,
-                state=state,
+                state=st.state,
                 previous=previous,
-                at=at,
+                at=st.since,
                 server=server,
                 campaigns=self._member_of(st),
                 paused_reason=st.paused_reason,
+                unknown_since=self._link_lost_at.get(server),
             )
         )
-        if agent is not None:
-            self._agent_states[agent.name] = (state, at)
+        if save and agent is not None:
+            # saved in batches by _save_agent_states: the pump never waits for the store
+            self._agent_states[agent.name] = (st.state, st.since)
 
     async def _restore_logins(self, server_name: str) -> None:
         """Agents this engine logged in but Asterisk no longer lists (it restarted)."""
@@ -809,7 +798,7 @@ class Engine:
                 dial_mode=r.spec.dial.mode.value,
                 calls_in_flight=r.in_flight,
                 awaiting_disposition=sum(1 for c in r.calls.values() if c.awaiting_disposition),
-                agents_by_state=r.agents_by_state(self._link_lost_at),
+                agents_by_state=r.agents_by_state(),
                 abandonment=r.window_figures(),
                 last_decision=r.last_decision,
                 runner=r.state,
@@ -828,12 +817,11 @@ class Engine:
                     AgentView(
                         name=known.name if known is not None else st.name,
                         interface=st.interface,
-                        state=st.state.value if lost_at is None else AgentState.UNKNOWN.value,
+                        state=st.state.value,
                         server=name,
                         campaigns=self._member_of(st),
                         paused_reason=st.paused_reason,
                         paced_by=self._paced_by(st.interface),
-                        last_state=None if lost_at is None else st.state.value,
                         unknown_since=lost_at,
                     )
                 )

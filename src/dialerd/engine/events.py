@@ -57,8 +57,9 @@ class AttemptFinished:
 
 @dataclass(frozen=True, slots=True)
 class AgentStateChanged:
-    """An agent's state changed, or the campaigns whose queues they are in did, in the same
-    state (then ``previous`` is ``state``)."""
+    """An agent's state changed, or the campaigns whose queues they are in did, or whether the
+    state is known did (the AMI link was lost or is back), in the same state (then
+    ``previous`` is ``state``)."""
 
     agent: str
     interface: str
@@ -68,6 +69,9 @@ class AgentStateChanged:
     server: str
     campaigns: tuple[str, ...] = ()
     paused_reason: str = ""
+    unknown_since: datetime | None = None
+    """Set while the AMI link to ``server`` is lost (when it was lost): ``state`` is then the
+    state last seen, not what the agent does now. None while the state is current."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import asyncio
 import math
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -519,13 +519,10 @@ class CampaignRunner:
             wrap = max(0.0, (status.wrapup_until - self._clock.now()).total_seconds())
         self.builder.agent_state(iface, state, mono, wrap)
 
-    def agents_by_state(self, lost: Collection[str] = ()) -> dict[str, int]:
-        """Agents of the campaign by state; those of a server in ``lost`` (its AMI link is
-        down) as ``unknown``: their last seen state may be long over."""
+    def agents_by_state(self) -> dict[str, int]:
         counts = {s.value: 0 for s in AgentState}
-        for iface, st in self.agents.items():
-            state = AgentState.UNKNOWN if self.agent_server.get(iface) in lost else st.state
-            counts[state.value] += 1
+        for st in self.agents.values():
+            counts[st.state.value] += 1
         return counts
 
     # -- calls ------------------------------------------------------------------------------------

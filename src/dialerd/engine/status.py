@@ -42,10 +42,10 @@ class AgentView:
     paced_by: str | None = None
     """The campaign that dials for the agent: of ``campaigns``, one at a time (docs/engine.md,
     "Agents in several campaigns")."""
-    last_state: str | None = None
-    """While ``state`` is ``unknown`` (the server's AMI link is lost): the state last seen."""
     unknown_since: datetime | None = None
-    """While ``state`` is ``unknown``: when the link was lost."""
+    """When the AMI link to the agent's server was lost: from then until the link is back and
+    resynchronised ``state`` is only the state last seen (a talk shown may be long over).
+    None while the state is current."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
-"""Campaign changes at the same moment.
+"""Campaign changes at the same moment, and campaigns that a campaign file manages.
 
 An audit found two PATCHes of different keys losing one of them in 10 of 10 rounds, and a
 "disable" undone by a PATCH sent at the same moment in 5 of 15: each change read the definition
-before its write transaction and wrote all of it back.
+before its write transaction and wrote all of it back. And the API let a campaign take the queue
+that a campaign file gives another campaign, after which the daemon would not start.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from api_testkit import Api, campaign_body, create_campaign, open_api
+from api_testkit import START, Api, campaign_body, create_campaign, open_api
 
+from dialerd.domain.campaign_file import file_digest
+from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.store import Store
 
 BASE = "/api/v1/campaigns"
@@ -78,3 +81,33 @@ async def test_schedule_tasks_and_rules_at_once_all_apply(api: Api) -> None:
     assert [t["name"] for t in got["tasks"]] == ["call", "won", "lost", "later"]  # type: ignore[attr-defined]
     assert len(got["rules"]) == 1  # type: ignore[arg-type]
     assert got["amd"] is True
+
+
+async def _file_campaign(store: Store, name: str, path: str, **extra: object) -> None:
+    """A campaign as the daemon's file sync stores it (with its record of the file)."""
+    spec = CampaignSpec.model_validate(campaign_body(name, **extra))
+    done = await store.sync_campaign_file(spec, file=path, digest=file_digest(spec), now=START)
+    assert done.action == "created"
+
+
+async def test_a_queue_a_campaign_file_gives_another_campaign_is_refused_naming_the_file(
+    api: Api,
+) -> None:
+    await _file_campaign(api.store, "demo", "/etc/dialerd/campaigns/demo.toml")
+    await create_campaign(api, "prev")
+    # the file's own campaign may leave its file's queue through the API ...
+    r = await api.call("PATCH", f"{BASE}/demo", json={"queue": "dialerd-demo-new"})
+    assert r.status_code == 200, r.text
+    # ... but no other campaign may take it: the file would take it back when it changes
+    for method, path, body in (
+        ("PATCH", f"{BASE}/prev", {"queue": "dialerd-demo"}),
+        ("POST", BASE, campaign_body("third", queue="dialerd-demo")),
+        ("PATCH", f"{BASE}/prev", {"queue": "dialerd-demo.agent-1"}),
+    ):
+        r = await api.call(method, path, json=body)
+        assert r.status_code == 409, r.text
+        assert r.json()["field"] == "queue"
+        assert "/etc/dialerd/campaigns/demo.toml" in r.json()["error"]
+        assert "'demo'" in r.json()["error"]
+    got = await _definition(api, "prev")
+    assert got["queue"] is None

@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from dialerd.domain import campaign_file as cf
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import (
     AbandonmentCount,
@@ -419,17 +420,98 @@ class Store:
         row.updated_at = now
         await self._sync_tasks(s, row, spec)
 
+    async def sync_campaign_file(
+        self, spec: cs.CampaignSpec, *, file: str, digest: str, now: datetime
+    ) -> cf.FileSync:
+        """Create or update the campaign a campaign file defines, by the rule of
+        :mod:`dialerd.domain.campaign_file` (an unchanged file is not applied again; a changed
+        one keeps the stored status unless the file's status changed), in one transaction.
+
+        ``spec`` is the file's definition held to the daemon's floor, ``digest`` the file's
+        :func:`~dialerd.domain.campaign_file.file_digest`.
+        """
+        _aware(now, "now")
+        record = cf.FileRecord(file, digest, cf.dump(spec))
+        async with self.write() as s:
+            row = await s.scalar(
+                select(CampaignRow).where(CampaignRow.name == spec.name).with_for_update()
+            )
+            if row is None:
+                row = await self._new_campaign(s, spec, now)
+                row.file_applied = record.to_json()
+                return cf.FileSync("created", convert.campaign(row))
+            before = cf.FileRecord.from_json(row.file_applied)
+            plan = cf.plan_file(spec, digest, cs.CampaignSpec.model_validate(row.settings), before)
+            if plan.apply is None:
+                if before is not None and before.file != file:  # the file moved, not changed
+                    row.file_applied = record.to_json()
+                return cf.FileSync("unchanged", convert.campaign(row))
+            await self._store_definition(s, row, plan.apply, now)
+            row.file_applied = record.to_json()
+            return cf.FileSync(
+                "updated",
+                convert.campaign(row),
+                overwritten=plan.overwritten,
+                status_kept=plan.status_kept,
+                first_time=before is None,
+            )
+
+    async def forget_campaign_files(self, keep: Iterable[str]) -> list[str]:
+        """Campaigns no campaign file defines any more (the file left the configuration):
+        their record goes, so the API manages them and their file's queue is free. Their names.
+        """
+        kept = set(keep)
+        out: list[str] = []
+        async with self.write() as s:
+            rows = (await s.scalars(select(CampaignRow).where(CampaignRow.name.not_in(kept)))).all()
+            for row in rows:
+                if cf.FileRecord.from_json(row.file_applied) is not None:
+                    row.file_applied = None
+                    out.append(row.name)
+        return sorted(out)
+
+    async def campaign_files(self) -> dict[str, cf.FileRecord]:
+        """Per campaign that a file manages, what its file last applied."""
+        async with self.read() as s:
+            rows = (await s.execute(select(CampaignRow.name, CampaignRow.file_applied))).all()
+        out: dict[str, cf.FileRecord] = {}
+        for name, data in rows:
+            record = cf.FileRecord.from_json(data)
+            if record is not None:
+                out[name] = record
+        return out
+
     async def _check_queue(self, s: AsyncSession, spec: cs.CampaignSpec) -> None:
         """Refuse a queue another campaign has (or one clashing with it, see
-        ``campaign_spec.queue_clash``): agents would be paced by a campaign they never named."""
+        ``campaign_spec.queue_clash``): agents would be paced by a campaign they never named.
+
+        Also refused: the queue another campaign's file gives it, even if that campaign was
+        moved to another queue through the API. When that file changes, the daemon applies it
+        again, and the two campaigns would then share a queue (the file sync failed on it).
+        """
         others = await s.execute(
-            select(CampaignRow.name, CampaignRow.settings).where(CampaignRow.name != spec.name)
+            select(CampaignRow.name, CampaignRow.settings, CampaignRow.file_applied).where(
+                CampaignRow.name != spec.name
+            )
         )
         queue = spec.queue_name
-        for name, settings in others.all():
+        for name, settings, file_applied in others.all():
             other = (settings or {}).get("queue") or cs.default_queue(name)
             why = cs.queue_clash(queue, other, name)
             if why is not None:
+                raise QueueInUse(why, queue, name)
+            record = cf.FileRecord.from_json(file_applied)
+            if record is None:
+                continue
+            why = cs.queue_clash(queue, record.queue, name)
+            if why is not None:
+                if queue == record.queue:
+                    why = (
+                        f"queue {queue!r} is the queue campaign file {record.file} gives"
+                        f" campaign {name!r}; each campaign needs its own Asterisk queue"
+                    )
+                else:
+                    why = f"{why} (set by campaign file {record.file})"
                 raise QueueInUse(why, queue, name)
 
     async def _sync_tasks(self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec) -> None:

@@ -111,3 +111,31 @@ async def test_a_queue_a_campaign_file_gives_another_campaign_is_refused_naming_
         assert "'demo'" in r.json()["error"]
     got = await _definition(api, "prev")
     assert got["queue"] is None
+
+
+async def test_a_change_sent_with_a_stale_etag_is_refused_412(api: Api) -> None:
+    """Optimistic concurrency for clients that read, edit and write back a whole definition."""
+    await create_campaign(api)
+    read = await api.call("GET", f"{BASE}/sales", role="readonly")
+    tag = read.headers["ETag"]
+    first = await api.call(
+        "PATCH", f"{BASE}/sales", json={"description": "mine"}, headers={"If-Match": tag}
+    )
+    assert first.status_code == 200, first.text
+    assert first.headers["ETag"] != tag
+    for method, path, body in (
+        ("PATCH", f"{BASE}/sales", {"description": "theirs"}),
+        ("PUT", f"{BASE}/sales", campaign_body(description="theirs")),
+        ("PUT", f"{BASE}/sales/status", {"status": "enabled"}),
+    ):
+        r = await api.call(method, path, json=body, headers={"If-Match": tag})
+        assert r.status_code == 412, r.text
+        assert r.json()["field"] == "If-Match"
+    got = await api.call("GET", f"{BASE}/sales", role="readonly")
+    assert got.json()["definition"]["description"] == "mine"
+    assert got.json()["status"] == "disabled"
+    assert got.headers["ETag"] == first.headers["ETag"]
+    r = await api.call(
+        "PUT", f"{BASE}/sales/status", json={"status": "enabled"}, headers={"If-Match": "*"}
+    )
+    assert r.status_code == 200, r.text

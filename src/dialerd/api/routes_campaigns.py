@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialerd.api.context import Ctx, Designer, Reader, StatusSetter
@@ -35,6 +35,7 @@ from dialerd.api.models_out import (
     OverviewOut,
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
+from dialerd.domain.campaign_file import definition_digest
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
@@ -151,9 +152,41 @@ async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -
 
 Change = Callable[[CampaignSpec], CampaignSpec]
 
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="the ETag of a GET: the change applies only if nobody changed the"
+        " campaign since (412 otherwise)",
+    ),
+]
+
+
+def etag(settings: dict[str, Any]) -> str:
+    """The stored definition's version, for ``If-Match`` (a strong ETag)."""
+    return f'"{definition_digest(CampaignSpec.model_validate(settings))}"'
+
+
+def _check_version(spec: CampaignSpec, if_match: str | None) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    current = etag(_dump(spec))
+    if current not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}:
+        raise ApiError(
+            412,
+            "the campaign was changed since that version was read: read it again (GET) and"
+            " apply the change to the new version",
+            "If-Match",
+        )
+
 
 async def _apply_change(
-    ctx: Ctx, campaign: str, change: Change, *, checked: bool = True
+    ctx: Ctx,
+    campaign: str,
+    change: Change,
+    *,
+    checked: bool = True,
+    if_match: str | None = None,
 ) -> tuple[Campaign, list[str]]:
     """Apply ``change`` to the stored definition inside the store's write transaction.
 
@@ -161,11 +194,13 @@ async def _apply_change(
     two changes at once to different keys both apply; reading it first and writing the whole
     definition back later undid the other change (a stop, even). ``checked``: refuse task
     settings that cannot run and hold the result to the [compliance] floor, as a file is.
+    ``if_match``: the client's ETag; checked in the same transaction (412 if it is not current).
     """
     current = await ctx.campaign(campaign)
     notes: list[str] = []
 
     def apply(spec: CampaignSpec) -> CampaignSpec:
+        _check_version(spec, if_match)
         new = change(spec)
         if not checked:
             return new
@@ -179,9 +214,12 @@ async def _apply_change(
     return updated, notes
 
 
-async def _changed(ctx: Ctx, campaign: str, change: Change) -> dict[str, Any]:
-    """Change a campaign's definition; the response of PUT and PATCH."""
-    updated, notes = await _apply_change(ctx, campaign, change)
+async def _changed(
+    ctx: Ctx, campaign: str, change: Change, if_match: str | None, response: Response
+) -> dict[str, Any]:
+    """Change a campaign's definition; the response of PUT and PATCH (with the new ETag)."""
+    updated, notes = await _apply_change(ctx, campaign, change, if_match=if_match)
+    response.headers["ETag"] = etag(updated.settings)
     return {
         **await _detail(ctx, updated),
         "tightened": notes,
@@ -210,8 +248,11 @@ async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str
 
 
 @router.get("/{campaign}", response_model=CampaignDetail, summary="A campaign and its definition")
-async def get_campaign(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
-    return await _detail(ctx, await ctx.campaign(campaign))
+async def get_campaign(ctx: Ctx, _: Reader, campaign: str, response: Response) -> dict[str, Any]:
+    """``ETag``: the stored definition's version, for a change sent with ``If-Match``."""
+    current = await ctx.campaign(campaign)
+    response.headers["ETag"] = etag(current.settings)
+    return await _detail(ctx, current)
 
 
 @router.put(
@@ -220,13 +261,18 @@ async def get_campaign(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     summary="Replace a campaign's definition (the name stays)",
 )
 async def replace_campaign(
-    ctx: Ctx, _: Designer, campaign: str, spec: CampaignSpec
+    ctx: Ctx,
+    _: Designer,
+    campaign: str,
+    spec: CampaignSpec,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> dict[str, Any]:
     def replace(current: CampaignSpec) -> CampaignSpec:
         _not_renamed(spec.name, current.name)
         return spec
 
-    return await _changed(ctx, campaign, replace)
+    return await _changed(ctx, campaign, replace, if_match, response)
 
 
 @router.patch(
@@ -235,7 +281,12 @@ async def replace_campaign(
     summary="Change parts of a campaign's definition (merge)",
 )
 async def patch_campaign(
-    ctx: Ctx, _: Designer, campaign: str, patch: dict[str, Any] = Body(...)
+    ctx: Ctx,
+    _: Designer,
+    campaign: str,
+    response: Response,
+    patch: dict[str, Any] = Body(...),
+    if_match: IfMatch = None,
 ) -> dict[str, Any]:
     def merge(current: CampaignSpec) -> CampaignSpec:
         if "name" in patch:
@@ -245,7 +296,7 @@ async def patch_campaign(
         except ValidationError as exc:
             raise from_validation(exc) from None
 
-    return await _changed(ctx, campaign, merge)
+    return await _changed(ctx, campaign, merge, if_match, response)
 
 
 @router.put(
@@ -254,7 +305,7 @@ async def patch_campaign(
     summary="Enable, disable or schedule (automatic) a campaign",
 )
 async def set_status(
-    ctx: Ctx, _: StatusSetter, campaign: str, body: CampaignStatusIn
+    ctx: Ctx, _: StatusSetter, campaign: str, body: CampaignStatusIn, if_match: IfMatch = None
 ) -> dict[str, Any]:
     def with_status(current: CampaignSpec) -> CampaignSpec:
         schedule = current.schedule.model_dump(mode="json", by_alias=True)
@@ -264,7 +315,9 @@ async def set_status(
             raise from_validation(exc, "status") from None
         return current.model_copy(update={"schedule": new})
 
-    updated, _notes = await _apply_change(ctx, campaign, with_status, checked=False)
+    updated, _notes = await _apply_change(
+        ctx, campaign, with_status, checked=False, if_match=if_match
+    )
     return {**campaign_view(updated), "engine_reloaded": await _reload(ctx)}
 
 

@@ -57,10 +57,14 @@ def dump(spec: CampaignSpec) -> dict[str, Any]:
     return spec.model_dump(mode="json", by_alias=True)
 
 
-def file_digest(spec: CampaignSpec) -> str:
-    """A digest of a file's definition: comments, layout and key order do not count."""
+def definition_digest(spec: CampaignSpec) -> str:
+    """A digest of a definition's values: comments, layout and key order do not count (a
+    file's version here, a stored campaign's ETag in the API)."""
     text = json.dumps(dump(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+file_digest = definition_digest
 
 
 def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dialerd.daemon.app import Daemon
 from dialerd.daemon.sdnotify import Notifier
 from dialerd.domain.campaign_spec import CampaignSpec, load_campaign_spec
 from dialerd.domain.clock import ScaledClock
+from dialerd.domain.enums import CampaignStatus
 from dialerd.engine import AttemptFinished, CallProgressed, EngineEvent
 from dialerd.sim import SimAsterisk
 
@@ -168,3 +169,62 @@ def load_campaign_spec_text(tmp: Path, name: str) -> CampaignSpec:
     path = tmp / f"{name}.toml"  # not in campaigns/: a campaign the API created
     path.write_text(campaign(name))
     return load_campaign_spec(path)
+
+
+async def test_a_campaign_stopped_through_the_api_stays_stopped_across_a_reload_and_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The audit's case: stop a campaign that a file defines (``PUT .../status``), then
+    ``systemctl reload`` and a restart. And a file the store refuses at that reload (its queue
+    belongs to a campaign created through the API) is skipped: the agent added at the same time
+    is still logged in, and the restart still starts."""
+    clock = ScaledClock(10.0, start=datetime.now(UTC))
+    db_url = await prepare(tmp_path, "alpha", clock.now(), contacts=0)
+    sim = SimAsterisk(port=0, clock=clock)
+    await sim.start()
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(config(db_url, sim.port, [("agent-1", "alpha")]))
+
+    def members() -> set[str]:
+        return {m.interface.split("@")[0].removeprefix("Local/") for m in sim.queue_members()}
+
+    async def alpha_status(daemon: Daemon) -> str:
+        assert daemon.store is not None
+        return (await daemon.store.get_campaign("alpha")).status.value
+
+    try:
+        daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(daemon.run())
+            await until(daemon.ready.is_set)
+            engine = daemon.engine
+            store = daemon.store
+            assert engine is not None and store is not None
+            alpha = await store.get_campaign("alpha")
+            await store.set_campaign_status(alpha.id, CampaignStatus.DISABLED, clock.now())
+            await engine.reload()  # as the API's status route does
+            api_made = load_campaign_spec_text(tmp_path, "gamma").model_copy(
+                update={"queue": "dialerd-beta"}
+            )
+            await store.create_campaign(api_made, clock.now())
+
+            (tmp_path / "campaigns" / "beta.toml").write_text(campaign("beta"))
+            cfg.write_text(config(db_url, sim.port, [("agent-1", "alpha"), ("agent-3", "alpha")]))
+            os.kill(os.getpid(), signal.SIGHUP)
+            await until(lambda: "agent-3" in members())
+            assert await alpha_status(daemon) == "disabled"
+            assert "beta" not in {c.name for c in await store.list_campaigns()}
+            state = next(c for c in engine.status().campaigns if c.name == "alpha")
+            assert not state.active
+            daemon.request_stop()
+            await task
+
+        daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(daemon.run())
+            await until(daemon.ready.is_set)
+            assert await alpha_status(daemon) == "disabled"
+            daemon.request_stop()
+            await task
+    finally:
+        await sim.stop()

@@ -13,12 +13,12 @@ to reload; the response says whether it did.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialerd.api.context import Ctx, Designer, Reader, StatusSetter
@@ -35,6 +35,7 @@ from dialerd.api.models_out import (
     OverviewOut,
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
+from dialerd.domain.campaign_file import definition_digest
 from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
@@ -137,17 +138,98 @@ def _queue_taken() -> Iterator[None]:
 
 
 async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -> dict[str, Any]:
-    """Check, hold to the floor, store (a new campaign or a changed one) and reload."""
+    """Check, hold to the floor, store a new campaign and reload."""
     _check_task_settings(spec)
     spec, notes = _held_to_floor(ctx, spec)
-    store = ctx.store.create_campaign if create else ctx.store.update_campaign
     with conflict_on_invalid_change(), _queue_taken():
-        campaign = await store(spec, ctx.clock.now())
+        campaign = await ctx.store.create_campaign(spec, ctx.clock.now())
     return {
         **await _detail(ctx, campaign),
         "tightened": notes,
         "engine_reloaded": await _reload(ctx),
     }
+
+
+Change = Callable[[CampaignSpec], CampaignSpec]
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="the ETag of a GET: the change applies only if nobody changed the"
+        " campaign since (412 otherwise)",
+    ),
+]
+
+
+def etag(settings: dict[str, Any]) -> str:
+    """The stored definition's version, for ``If-Match`` (a strong ETag)."""
+    return f'"{definition_digest(CampaignSpec.model_validate(settings))}"'
+
+
+def _check_version(spec: CampaignSpec, if_match: str | None) -> None:
+    if if_match is None or if_match.strip() == "*":
+        return
+    current = etag(_dump(spec))
+    if current not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}:
+        raise ApiError(
+            412,
+            "the campaign was changed since that version was read: read it again (GET) and"
+            " apply the change to the new version",
+            "If-Match",
+        )
+
+
+async def _apply_change(
+    ctx: Ctx,
+    campaign: str,
+    change: Change,
+    *,
+    checked: bool = True,
+    if_match: str | None = None,
+) -> tuple[Campaign, list[str]]:
+    """Apply ``change`` to the stored definition inside the store's write transaction.
+
+    The change is read, modified and written in one transaction (the campaign's row locked), so
+    two changes at once to different keys both apply; reading it first and writing the whole
+    definition back later undid the other change (a stop, even). ``checked``: refuse task
+    settings that cannot run and hold the result to the [compliance] floor, as a file is.
+    ``if_match``: the client's ETag; checked in the same transaction (412 if it is not current).
+    """
+    current = await ctx.campaign(campaign)
+    notes: list[str] = []
+
+    def apply(spec: CampaignSpec) -> CampaignSpec:
+        _check_version(spec, if_match)
+        new = change(spec)
+        if not checked:
+            return new
+        _check_task_settings(new)
+        held, tightened = _held_to_floor(ctx, new)
+        notes[:] = tightened
+        return held
+
+    with conflict_on_invalid_change(), _queue_taken():
+        updated = await ctx.store.change_campaign(current.id, apply, ctx.clock.now())
+    return updated, notes
+
+
+async def _changed(
+    ctx: Ctx, campaign: str, change: Change, if_match: str | None, response: Response
+) -> dict[str, Any]:
+    """Change a campaign's definition; the response of PUT and PATCH (with the new ETag)."""
+    updated, notes = await _apply_change(ctx, campaign, change, if_match=if_match)
+    response.headers["ETag"] = etag(updated.settings)
+    return {
+        **await _detail(ctx, updated),
+        "tightened": notes,
+        "engine_reloaded": await _reload(ctx),
+    }
+
+
+def _not_renamed(name: str, current: str) -> None:
+    if name != current:
+        raise ApiError(422, f"a campaign cannot be renamed (it is {current!r})", "name")
 
 
 @router.get("", response_model=CampaignList, summary="List campaigns")
@@ -166,8 +248,11 @@ async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str
 
 
 @router.get("/{campaign}", response_model=CampaignDetail, summary="A campaign and its definition")
-async def get_campaign(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
-    return await _detail(ctx, await ctx.campaign(campaign))
+async def get_campaign(ctx: Ctx, _: Reader, campaign: str, response: Response) -> dict[str, Any]:
+    """``ETag``: the stored definition's version, for a change sent with ``If-Match``."""
+    current = await ctx.campaign(campaign)
+    response.headers["ETag"] = etag(current.settings)
+    return await _detail(ctx, current)
 
 
 @router.put(
@@ -176,12 +261,18 @@ async def get_campaign(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     summary="Replace a campaign's definition (the name stays)",
 )
 async def replace_campaign(
-    ctx: Ctx, _: Designer, campaign: str, spec: CampaignSpec
+    ctx: Ctx,
+    _: Designer,
+    campaign: str,
+    spec: CampaignSpec,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> dict[str, Any]:
-    current = await ctx.campaign(campaign)
-    if spec.name != current.name:
-        raise ApiError(422, f"a campaign cannot be renamed (it is {current.name!r})", "name")
-    return await _store_change(ctx, spec)
+    def replace(current: CampaignSpec) -> CampaignSpec:
+        _not_renamed(spec.name, current.name)
+        return spec
+
+    return await _changed(ctx, campaign, replace, if_match, response)
 
 
 @router.patch(
@@ -190,17 +281,22 @@ async def replace_campaign(
     summary="Change parts of a campaign's definition (merge)",
 )
 async def patch_campaign(
-    ctx: Ctx, _: Designer, campaign: str, patch: dict[str, Any] = Body(...)
+    ctx: Ctx,
+    _: Designer,
+    campaign: str,
+    response: Response,
+    patch: dict[str, Any] = Body(...),
+    if_match: IfMatch = None,
 ) -> dict[str, Any]:
-    current = await ctx.campaign(campaign)
-    if "name" in patch and patch["name"] != current.name:
-        raise ApiError(422, f"a campaign cannot be renamed (it is {current.name!r})", "name")
-    data = _merge(_dump(await _spec(ctx.store, current)), patch)
-    try:
-        spec = CampaignSpec.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation(exc) from None
-    return await _store_change(ctx, spec)
+    def merge(current: CampaignSpec) -> CampaignSpec:
+        if "name" in patch:
+            _not_renamed(patch["name"], current.name)
+        try:
+            return CampaignSpec.model_validate(_merge(_dump(current), patch))
+        except ValidationError as exc:
+            raise from_validation(exc) from None
+
+    return await _changed(ctx, campaign, merge, if_match, response)
 
 
 @router.put(
@@ -209,16 +305,19 @@ async def patch_campaign(
     summary="Enable, disable or schedule (automatic) a campaign",
 )
 async def set_status(
-    ctx: Ctx, _: StatusSetter, campaign: str, body: CampaignStatusIn
+    ctx: Ctx, _: StatusSetter, campaign: str, body: CampaignStatusIn, if_match: IfMatch = None
 ) -> dict[str, Any]:
-    current = await ctx.campaign(campaign)
-    spec = await _spec(ctx.store, current)
-    schedule = spec.schedule.model_dump(mode="json", by_alias=True)
-    try:
-        ScheduleSpec.model_validate({**schedule, "status": body.status.value})
-    except ValidationError as exc:
-        raise from_validation(exc, "status") from None
-    updated = await ctx.store.set_campaign_status(current.id, body.status, ctx.clock.now())
+    def with_status(current: CampaignSpec) -> CampaignSpec:
+        schedule = current.schedule.model_dump(mode="json", by_alias=True)
+        try:
+            new = ScheduleSpec.model_validate({**schedule, "status": body.status.value})
+        except ValidationError as exc:
+            raise from_validation(exc, "status") from None
+        return current.model_copy(update={"schedule": new})
+
+    updated, _notes = await _apply_change(
+        ctx, campaign, with_status, checked=False, if_match=if_match
+    )
     return {**campaign_view(updated), "engine_reloaded": await _reload(ctx)}
 
 
@@ -232,10 +331,14 @@ async def get_schedule(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
 async def put_schedule(
     ctx: Ctx, _: Designer, campaign: str, schedule: ScheduleSpec
 ) -> dict[str, Any]:
-    spec = await _spec(ctx.store, await ctx.campaign(campaign))
-    new = revised(spec, {"schedule": schedule.model_dump(mode="json", by_alias=True)})
-    await _store_change(ctx, new)
-    return new.schedule.model_dump(mode="json", by_alias=True)
+    data = schedule.model_dump(mode="json", by_alias=True)
+    updated, _notes = await _apply_change(
+        ctx, campaign, lambda current: revised(current, {"schedule": data})
+    )
+    await _reload(ctx)
+    return CampaignSpec.model_validate(updated.settings).schedule.model_dump(
+        mode="json", by_alias=True
+    )
 
 
 @router.get("/{campaign}/tasks", summary="The campaign's tasks in order, with ids")
@@ -251,11 +354,17 @@ async def get_tasks(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
 
 @router.put("/{campaign}/tasks", summary="Replace the tasks (matched by name; contacts stay)")
 async def put_tasks(ctx: Ctx, _: Designer, campaign: str, body: TasksIn) -> dict[str, Any]:
-    spec = await _spec(ctx.store, await ctx.campaign(campaign))
-    changes: dict[str, Any] = {"tasks": [t.model_dump(mode="json") for t in body.tasks]}
-    if spec.start_task is not None and spec.start_task not in {t.name for t in body.tasks}:
-        changes["start_task"] = None
-    await _store_change(ctx, revised(spec, changes))
+    tasks = [t.model_dump(mode="json") for t in body.tasks]
+    names = {t.name for t in body.tasks}
+
+    def replace_tasks(current: CampaignSpec) -> CampaignSpec:
+        changes: dict[str, Any] = {"tasks": tasks}
+        if current.start_task is not None and current.start_task not in names:
+            changes["start_task"] = None
+        return revised(current, changes)
+
+    await _apply_change(ctx, campaign, replace_tasks)
+    await _reload(ctx)
     return await get_tasks(ctx, _, campaign)
 
 
@@ -267,10 +376,9 @@ async def get_rules(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
 
 @router.put("/{campaign}/rules", summary="Replace the taskflow rules")
 async def put_rules(ctx: Ctx, _: Designer, campaign: str, body: RulesIn) -> dict[str, Any]:
-    spec = await _spec(ctx.store, await ctx.campaign(campaign))
     rules = [r.model_dump(mode="json", by_alias=True) for r in body.rules]
-    new = revised(spec, {"rules": rules})
-    await _store_change(ctx, new)
+    await _apply_change(ctx, campaign, lambda current: revised(current, {"rules": rules}))
+    await _reload(ctx)
     return {"rules": rules}
 
 

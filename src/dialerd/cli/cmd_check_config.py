@@ -2,11 +2,17 @@
 
 Meant for deploy scripts and ``ExecStartPre=``: exit 0 with a one-paragraph summary, or every
 problem found (file, key, what is wrong) and exit 78 (EX_CONFIG).
+
+When it can, it also reads the campaigns in the configured store (never writing, never creating
+it; ``--no-store`` skips that): a campaign file whose queue a stored campaign has (the daemon
+would skip that file) and an agent naming a campaign neither a file nor the store defines are
+warnings. A store it cannot read is named in the summary and the check goes on without it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from typing import Any
@@ -16,11 +22,16 @@ from dialerd.config import ConfigError, DaemonConfig, load_config
 from dialerd.domain.campaign_spec import (
     CampaignSpec,
     CampaignSpecError,
+    default_queue,
     load_campaign_spec,
+    queue_clash,
     queue_clashes,
 )
 from dialerd.domain.compliance import tighten
 from dialerd.taskflow.tasks import check_tasks
+
+STORE_TIMEOUT = 10.0
+"""Seconds to read the store's campaigns: check-config runs as ExecStartPre, it must not hang."""
 
 
 def register(sub: Any) -> None:
@@ -37,6 +48,12 @@ def register(sub: Any) -> None:
         "--skip-secrets",
         action="store_true",
         help="do not read secrets (env, files, credentials): check everything else",
+    )
+    p.add_argument(
+        "--no-store",
+        action="store_true",
+        help="do not open the configured store (by default it is read, if it can be, to check"
+        " the campaign files and agents against the campaigns stored there)",
     )
     p.set_defaults(func=run)
 
@@ -113,16 +130,74 @@ def tightened_campaigns(config: DaemonConfig) -> list[str]:
     return out
 
 
-def unknown_agent_campaigns(config: DaemonConfig, names: list[str]) -> list[str]:
-    """Agents naming a campaign no file defines: a warning, as the API may create it later."""
-    known = set(names)
+def unknown_agent_campaigns(
+    config: DaemonConfig, names: list[str], stored: dict[str, str] | None = None
+) -> list[str]:
+    """Agents naming a campaign neither a file nor (when it could be read) the store defines: a
+    warning, as the API may create it later."""
+    known = set(names) | set(stored or {})
+    where = (
+        "is not defined by any campaign file nor stored"
+        if stored is not None
+        else "is not defined by any campaign file (it may exist in the store, not checked)"
+    )
     return [
-        f"agents[{i}].campaigns: {name!r} is not defined by any campaign file; agent"
+        f"agents[{i}].campaigns: {name!r} {where}; agent"
         f" {agent.name!r} takes no calls of it until a campaign of that name exists"
         for i, agent in enumerate(config.agents)
         for name in agent.campaigns
         if name not in known
     ]
+
+
+def stored_queue_clashes(config: DaemonConfig, stored: dict[str, str]) -> list[str]:
+    """Campaign files whose queue another stored campaign has (given it through the API): the
+    daemon does not apply such a file (it logs why and goes on with the others) whenever the
+    file is new or changed, until one of the two queues changes."""
+    out: list[str] = []
+    for path in config.campaign_paths():
+        try:
+            spec = load_campaign_spec(path)
+        except CampaignSpecError:
+            continue  # reported as a problem
+        for name, queue in sorted(stored.items()):
+            if name == spec.name:
+                continue
+            why = queue_clash(spec.queue_name, queue, name)
+            if why is not None:
+                out.append(
+                    f"{path}: queue: campaign {spec.name!r}: {why} (in the store); the daemon"
+                    " does not apply this file while that lasts: give one of the two campaigns"
+                    " another queue (the file, or PATCH /api/v1/campaigns/" + name + ")"
+                )
+    return out
+
+
+async def _read_store(config: DaemonConfig) -> dict[str, str]:
+    from dialerd.store import Store
+
+    async with asyncio.timeout(STORE_TIMEOUT):
+        store = await Store.open(config.store.dsn())
+        try:
+            return {
+                c.name: c.settings.get("queue") or default_queue(c.name)
+                for c in await store.list_campaigns()
+            }
+        finally:
+            await store.close()
+
+
+def stored_campaigns(config: DaemonConfig) -> tuple[dict[str, str] | None, str | None]:
+    """The stored campaigns and their queues, or None and why they could not be read (a store
+    not created yet, not migrated, not reachable: the check goes on without it)."""
+    from dialerd.store import StoreError
+
+    try:
+        return asyncio.run(_read_store(config)), None
+    except TimeoutError:
+        return None, f"no answer within {STORE_TIMEOUT:g} s"
+    except (StoreError, ValueError, OSError) as exc:
+        return None, str(exc).splitlines()[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,10 +218,23 @@ def run(args: argparse.Namespace) -> int:
     if args.dump:
         sys.stdout.write(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
         return 0
-    for warning in [*tightened_campaigns(config), *unknown_agent_campaigns(config, names)]:
+    stored: dict[str, str] | None = None
+    store_note = "not read (--no-store)"
+    if args.skip_secrets:
+        store_note = "not read (--skip-secrets)"
+    elif not args.no_store:
+        stored, why = stored_campaigns(config)
+        store_note = (
+            f"{len(stored)} campaign(s) stored" if stored is not None else f"not read: {why}"
+        )
+    warnings = [*tightened_campaigns(config), *unknown_agent_campaigns(config, names, stored)]
+    if stored is not None:
+        warnings.extend(stored_queue_clashes(config, stored))
+    for warning in warnings:
         sys.stderr.write(f"{args.file}: warning: {warning}\n")
     note = " (secrets not checked)" if args.skip_secrets else ""
     lines = summary(config)
+    lines.append(f"  store contents: {store_note}")
     if names:
         lines.append(f"  campaign names: {', '.join(names)}")
     sys.stdout.write(f"{args.file}: ok{note}\n" + "\n".join(lines) + "\n")

@@ -271,6 +271,8 @@ class Daemon:
             "configuration applied to the store",
             campaigns_created=done.created,
             campaigns_updated=done.updated,
+            campaigns_unchanged=done.unchanged,
+            campaign_files_skipped=len(done.skipped),
             agents=len(done.agents),
         )
 

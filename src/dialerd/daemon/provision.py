@@ -1,12 +1,19 @@
 """Bring the store in line with the configuration: campaign files and agents.
 
-Campaign files named by ``[[campaigns]]`` are the source of truth for the campaigns they
-define: at start and on SIGHUP each is created or updated in the store. A campaign the store
-holds that no file names (created through the API) is left alone. The daemon's ``[compliance]``
-table may only be tightened by a campaign (:func:`dialerd.domain.compliance.tighten`): a file
-that switches the calling-hours guard off or sets a laxer rule is stored with the daemon's value
-instead, and a warning names the file. The engine applies the same floor to every campaign it
-loads, however it was stored.
+Campaign files named by ``[[campaigns]]`` define their campaigns; at start and on SIGHUP a new
+file's campaign is created, and a file whose definition changed since it was last applied is
+applied again. An unchanged file is left alone, so changes made through the API since (a
+campaign stopped by a supervisor) stay; a changed file wins over them, except the status, which
+it changes only if the file's own status changed (the rule: :mod:`dialerd.domain.campaign_file`),
+and a warning names the keys it overwrote. A campaign the store holds that no file names
+(created through the API, or whose file left the configuration) is left alone.
+
+One file the store cannot take (its queue is another stored campaign's) is reported and skipped;
+the other files and the agents are still applied, so the daemon starts and a reload goes on.
+The daemon's ``[compliance]`` table may only be tightened by a campaign
+(:func:`dialerd.domain.compliance.tighten`): a file that switches the calling-hours guard off or
+sets a laxer rule is stored with the daemon's value instead, and a warning names the file. The
+engine applies the same floor to every campaign it loads, however it was stored.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 import structlog
 
 from dialerd.config import AgentConfig, DaemonConfig
+from dialerd.domain.campaign_file import file_digest
 from dialerd.domain.campaign_spec import (
     CampaignSpec,
     CampaignSpecError,
@@ -26,7 +34,7 @@ from dialerd.domain.campaign_spec import (
 )
 from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Agent
-from dialerd.store import AlreadyExists, Store, StoreError
+from dialerd.store import InvalidChange, Store, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +47,9 @@ class ProvisionError(Exception):
 class Provisioned:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One line per campaign file not applied: the file, the campaign and why."""
     agents: list[str] = field(default_factory=list)
 
 
@@ -66,20 +77,56 @@ def load_specs(config: DaemonConfig) -> list[tuple[Path, CampaignSpec]]:
 async def sync_campaigns(
     store: Store, config: DaemonConfig, now: datetime, result: Provisioned | None = None
 ) -> Provisioned:
+    """Apply each new or changed campaign file; a file the store refuses is skipped and
+    reported (an error in the log and ``Provisioned.skipped``), not fatal."""
     out = result or Provisioned()
-    for path, raw in load_specs(config):
+    specs = load_specs(config)
+    for path, raw in specs:
         spec, notes = tighten(raw, config.compliance.to_domain())
-        for note in notes:
-            log.warning("campaign tightened", campaign=spec.name, file=str(path), change=note)
         try:
-            try:
-                await store.create_campaign(spec, now)
-                out.created.append(spec.name)
-            except AlreadyExists:
-                await store.update_campaign(spec, now)
-                out.updated.append(spec.name)
+            done = await store.sync_campaign_file(
+                spec, file=str(path), digest=file_digest(raw), now=now
+            )
+        except InvalidChange as exc:  # the data does not allow it: this file only
+            reason = f"{path}: campaign {spec.name!r}: {exc}"
+            log.error(
+                "campaign file not applied",
+                campaign=spec.name,
+                file=str(path),
+                error=str(exc),
+                hint="the campaign keeps its stored definition; fix the file or the other"
+                " campaign, then reload",
+            )
+            out.skipped.append(reason)
+            continue
         except StoreError as exc:
             raise ProvisionError(f"{path}: campaign {spec.name!r}: {exc}") from None
+        if done.action == "unchanged":
+            out.unchanged.append(spec.name)
+            continue
+        for note in notes:
+            log.warning("campaign tightened", campaign=spec.name, file=str(path), change=note)
+        (out.created if done.action == "created" else out.updated).append(spec.name)
+        if done.overwritten:
+            log.warning(
+                "campaign file overwrote changes made outside it",
+                campaign=spec.name,
+                file=str(path),
+                keys=done.overwritten,
+                why="the file was added for an existing campaign"
+                if done.first_time
+                else "the file changed since it was last applied",
+            )
+        if done.status_kept:
+            log.info(
+                "campaign status kept (the file's status did not change)",
+                campaign=spec.name,
+                file=str(path),
+                status=done.campaign.status.value,
+            )
+    forgotten = await store.forget_campaign_files(spec.name for _, spec in specs)
+    if forgotten:
+        log.info("campaigns no campaign file defines any more", campaigns=forgotten)
     return out
 
 

@@ -106,6 +106,9 @@ class CampaignRow(Base):
     start_task_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    file_applied: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)
+    """What the campaign file last applied (``dialerd.domain.campaign_file.FileRecord``); None
+    for a campaign no file manages."""
 
 
 class TaskRow(Base):

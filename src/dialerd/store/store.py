@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from dialerd.domain import campaign_file as cf
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import (
     AbandonmentCount,
@@ -344,53 +345,173 @@ class Store:
         """Create a campaign with its tasks and taskflow rules from a validated definition."""
         _aware(now, "now")
         async with self.write() as s:
-            taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
-            if taken is not None:
-                raise AlreadyExists(f"campaign {spec.name!r} exists already")
-            await self._check_queue(s, spec)
-            row = CampaignRow(
-                name=spec.name,
-                status=spec.schedule.status.value,
-                dial_mode=spec.dial.mode.value,
-                timezone=spec.timezone,
-                settings=spec.model_dump(mode="json", by_alias=True),
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(row)
-            await s.flush()
-            await self._sync_tasks(s, row, spec)
+            row = await self._new_campaign(s, spec, now)
             return convert.campaign(row)
+
+    async def _new_campaign(
+        self, s: AsyncSession, spec: cs.CampaignSpec, now: datetime
+    ) -> CampaignRow:
+        taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
+        if taken is not None:
+            raise AlreadyExists(f"campaign {spec.name!r} exists already")
+        await self._check_queue(s, spec)
+        row = CampaignRow(
+            name=spec.name,
+            status=spec.schedule.status.value,
+            dial_mode=spec.dial.mode.value,
+            timezone=spec.timezone,
+            settings=spec.model_dump(mode="json", by_alias=True),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        await s.flush()
+        await self._sync_tasks(s, row, spec)
+        return row
 
     async def update_campaign(self, spec: cs.CampaignSpec, now: datetime) -> Campaign:
         """Replace a campaign's definition; tasks keep their contacts (matched by name).
 
         A task that the new definition drops may only go if no contact is in it or waiting for it.
         """
+        _aware(now, "now")
         async with self.write() as s:
-            row = await s.scalar(select(CampaignRow).where(CampaignRow.name == spec.name))
+            query = select(CampaignRow).where(CampaignRow.name == spec.name)
+            row = await s.scalar(query.with_for_update())
             if row is None:
                 raise NotFound(f"no campaign {spec.name!r}")
-            await self._check_queue(s, spec)
-            row.status = spec.schedule.status.value
-            row.dial_mode = spec.dial.mode.value
-            row.timezone = spec.timezone
-            row.settings = spec.model_dump(mode="json", by_alias=True)
-            row.updated_at = now
-            await self._sync_tasks(s, row, spec)
+            await self._store_definition(s, row, spec, now)
             return convert.campaign(row)
+
+    async def change_campaign(
+        self,
+        ref: int | str,
+        change: Callable[[cs.CampaignSpec], cs.CampaignSpec],
+        now: datetime,
+    ) -> Campaign:
+        """Apply ``change`` (a pure function: stored definition -> new one) in one write
+        transaction, the campaign's row locked from the read to the write.
+
+        Reading the definition in one transaction and writing the whole of it back in another
+        lost updates: of two changes at once to different keys (a PATCH of the description and a
+        stop), the later write undid the earlier. Whatever ``change`` raises rolls back.
+        """
+        _aware(now, "now")
+        async with self.write() as s:
+            row = await self._campaign_row(s, ref, lock=True)
+            spec = change(cs.CampaignSpec.model_validate(row.settings))
+            if spec.name != row.name:
+                raise InvalidChange(f"a campaign cannot be renamed (it is {row.name!r})")
+            await self._store_definition(s, row, spec, now)
+            return convert.campaign(row)
+
+    async def _store_definition(
+        self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec, now: datetime
+    ) -> None:
+        """A changed definition over ``row``. Its queue is checked only if it changes: a clash
+        stored before the check existed must not refuse other changes (a stop above all)."""
+        stored = (row.settings or {}).get("queue") or cs.default_queue(row.name)
+        if spec.queue_name != stored:
+            await self._check_queue(s, spec)
+        row.status = spec.schedule.status.value
+        row.dial_mode = spec.dial.mode.value
+        row.timezone = spec.timezone
+        row.settings = spec.model_dump(mode="json", by_alias=True)
+        row.updated_at = now
+        await self._sync_tasks(s, row, spec)
+
+    async def sync_campaign_file(
+        self, spec: cs.CampaignSpec, *, file: str, digest: str, now: datetime
+    ) -> cf.FileSync:
+        """Create or update the campaign a campaign file defines, by the rule of
+        :mod:`dialerd.domain.campaign_file` (an unchanged file is not applied again; a changed
+        one keeps the stored status unless the file's status changed), in one transaction.
+
+        ``spec`` is the file's definition held to the daemon's floor, ``digest`` the file's
+        :func:`~dialerd.domain.campaign_file.file_digest`.
+        """
+        _aware(now, "now")
+        record = cf.FileRecord(file, digest, cf.dump(spec))
+        async with self.write() as s:
+            row = await s.scalar(
+                select(CampaignRow).where(CampaignRow.name == spec.name).with_for_update()
+            )
+            if row is None:
+                row = await self._new_campaign(s, spec, now)
+                row.file_applied = record.to_json()
+                return cf.FileSync("created", convert.campaign(row))
+            before = cf.FileRecord.from_json(row.file_applied)
+            plan = cf.plan_file(spec, digest, cs.CampaignSpec.model_validate(row.settings), before)
+            if plan.apply is None:
+                if before is not None and before.file != file:  # the file moved, not changed
+                    row.file_applied = record.to_json()
+                return cf.FileSync("unchanged", convert.campaign(row))
+            await self._store_definition(s, row, plan.apply, now)
+            row.file_applied = record.to_json()
+            return cf.FileSync(
+                "updated",
+                convert.campaign(row),
+                overwritten=plan.overwritten,
+                status_kept=plan.status_kept,
+                first_time=before is None,
+            )
+
+    async def forget_campaign_files(self, keep: Iterable[str]) -> list[str]:
+        """Campaigns no campaign file defines any more (the file left the configuration):
+        their record goes, so the API manages them and their file's queue is free. Their names.
+        """
+        kept = set(keep)
+        out: list[str] = []
+        async with self.write() as s:
+            rows = (await s.scalars(select(CampaignRow).where(CampaignRow.name.not_in(kept)))).all()
+            for row in rows:
+                if cf.FileRecord.from_json(row.file_applied) is not None:
+                    row.file_applied = None
+                    out.append(row.name)
+        return sorted(out)
+
+    async def campaign_files(self) -> dict[str, cf.FileRecord]:
+        """Per campaign that a file manages, what its file last applied."""
+        async with self.read() as s:
+            rows = (await s.execute(select(CampaignRow.name, CampaignRow.file_applied))).all()
+        out: dict[str, cf.FileRecord] = {}
+        for name, data in rows:
+            record = cf.FileRecord.from_json(data)
+            if record is not None:
+                out[name] = record
+        return out
 
     async def _check_queue(self, s: AsyncSession, spec: cs.CampaignSpec) -> None:
         """Refuse a queue another campaign has (or one clashing with it, see
-        ``campaign_spec.queue_clash``): agents would be paced by a campaign they never named."""
+        ``campaign_spec.queue_clash``): agents would be paced by a campaign they never named.
+
+        Also refused: the queue another campaign's file gives it, even if that campaign was
+        moved to another queue through the API. When that file changes, the daemon applies it
+        again, and the two campaigns would then share a queue (the file sync failed on it).
+        """
         others = await s.execute(
-            select(CampaignRow.name, CampaignRow.settings).where(CampaignRow.name != spec.name)
+            select(CampaignRow.name, CampaignRow.settings, CampaignRow.file_applied).where(
+                CampaignRow.name != spec.name
+            )
         )
         queue = spec.queue_name
-        for name, settings in others.all():
+        for name, settings, file_applied in others.all():
             other = (settings or {}).get("queue") or cs.default_queue(name)
             why = cs.queue_clash(queue, other, name)
             if why is not None:
+                raise QueueInUse(why, queue, name)
+            record = cf.FileRecord.from_json(file_applied)
+            if record is None:
+                continue
+            why = cs.queue_clash(queue, record.queue, name)
+            if why is not None:
+                if queue == record.queue:
+                    why = (
+                        f"queue {queue!r} is the queue campaign file {record.file} gives"
+                        f" campaign {name!r}; each campaign needs its own Asterisk queue"
+                    )
+                else:
+                    why = f"{why} (set by campaign file {record.file})"
                 raise QueueInUse(why, queue, name)
 
     async def _sync_tasks(self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec) -> None:
@@ -457,13 +578,18 @@ class Store:
         async with self.read() as s:
             return convert.campaign(await self._campaign_row(s, ref))
 
-    async def _campaign_row(self, s: AsyncSession, ref: int | str) -> CampaignRow:
+    async def _campaign_row(
+        self, s: AsyncSession, ref: int | str, *, lock: bool = False
+    ) -> CampaignRow:
+        """The campaign by id or name; ``lock``: held until the transaction ends (PostgreSQL
+        ``FOR UPDATE``; a SQLite write transaction holds the whole database already)."""
         if isinstance(ref, int):
-            row = await s.get(CampaignRow, ref)
+            row = await s.get(CampaignRow, ref, with_for_update=lock)
         else:
-            row = await s.scalar(select(CampaignRow).where(CampaignRow.name == ref))
+            query = select(CampaignRow).where(CampaignRow.name == ref)
+            row = await s.scalar(query.with_for_update() if lock else query)
             if row is None and ref.isascii() and ref.isdigit():
-                row = await s.get(CampaignRow, int(ref))
+                row = await s.get(CampaignRow, int(ref), with_for_update=lock)
         if row is None:
             raise NotFound(f"no campaign {ref!r}")
         return row
@@ -481,7 +607,7 @@ class Store:
         self, campaign_id: int, status: CampaignStatus, now: datetime
     ) -> Campaign:
         async with self.write() as s:
-            row = await self._campaign_row(s, campaign_id)
+            row = await self._campaign_row(s, campaign_id, lock=True)
             row.status = status.value
             settings = dict(row.settings)
             schedule = dict(settings.get("schedule") or {})

@@ -1,0 +1,200 @@
+"""Campaign files at start and reload (SIGHUP) against changes made through the API.
+
+Each start and reload applied every campaign file's whole definition again: a campaign stopped
+through the API was dialing again after ``systemctl reload dialerd``, with nothing in the log
+about it. And a campaign file the store could not take (its queue given to another campaign
+through the API) failed the whole reload and made the daemon exit 78 at start.
+
+``provision`` is what the daemon runs at start and on SIGHUP; calling it again here is a reload
+(or a restart: nothing of it lives in the process).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from dialerd.config import DaemonConfig, load_config
+from dialerd.daemon.provision import provision
+from dialerd.domain.campaign_spec import load_campaign_spec
+from dialerd.domain.enums import CampaignStatus
+from dialerd.store import QueueInUse, Store
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def campaign_file(name: str, *, status: str = "enabled", extra: str = "", queue: str = "") -> str:
+    queue_line = f'queue = "{queue}"\n' if queue else ""
+    return (
+        f'name = "{name}"\n{queue_line}{extra}'
+        f'[schedule]\nstatus = "{status}"\n'
+        '[[schedule.periods]]\ndays = ["mon", "tue", "wed", "thu", "fri"]\n'
+        'start = "09:00"\nend = "17:00"\n'
+        '[[tasks]]\nname = "call"\ntype = "call"\n'
+    )
+
+
+def write_config(tmp: Path, store_url: str, agents: list[str] | None = None) -> DaemonConfig:
+    text = (
+        f'[store]\nurl = "{store_url}"\n'
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nglob = "campaigns/*.toml"\n'
+    )
+    for agent in agents or []:
+        text += f'[[agents]]\nname = "{agent}"\ninterface = "PJSIP/{agent}"\n'
+    (tmp / "dialerd.toml").write_text(text)
+    return load_config(tmp / "dialerd.toml")
+
+
+def files(tmp: Path, **texts: str) -> None:
+    (tmp / "campaigns").mkdir(exist_ok=True)
+    for name, text in texts.items():
+        (tmp / "campaigns" / f"{name}.toml").write_text(text)
+
+
+async def definition(store: Store, name: str) -> dict[str, object]:
+    return (await store.get_campaign(name)).settings
+
+
+async def _stop_through_api(store: Store, name: str) -> None:
+    """What ``PUT .../status {"status": "disabled"}`` and ``PATCH {"ring_timeout": "40s"}``
+    store."""
+    camp = await store.get_campaign(name)
+    await store.set_campaign_status(camp.id, CampaignStatus.DISABLED, NOW)
+    await store.change_campaign(
+        camp.id,
+        lambda spec: spec.model_copy(update={"ring_timeout": timedelta(seconds=40)}),
+        NOW,
+    )
+
+
+async def test_a_campaign_stopped_through_the_api_stays_stopped_across_reloads_and_restarts(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    files(tmp_path, demo=campaign_file("demo"))
+    config = write_config(tmp_path, store_url)
+    done = await provision(store, config, NOW)
+    assert done.created == ["demo"]
+    await _stop_through_api(store, "demo")
+
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(2):  # a SIGHUP, then a restart with the same files
+            done = await provision(store, write_config(tmp_path, store_url), NOW)
+            assert (done.updated, done.unchanged, done.skipped) == ([], ["demo"], [])
+    camp = await store.get_campaign("demo")
+    assert camp.status is CampaignStatus.DISABLED
+    assert camp.settings["schedule"]["status"] == "disabled"
+    assert camp.settings["ring_timeout"] == "40s"
+    assert not [e for e in logs if e["log_level"] == "warning"]
+
+
+async def test_an_edited_file_is_applied_keeping_the_api_stop_and_naming_what_it_overwrote(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    files(tmp_path, demo=campaign_file("demo"))
+    await provision(store, write_config(tmp_path, store_url), NOW)
+    await _stop_through_api(store, "demo")
+
+    files(tmp_path, demo=campaign_file("demo", extra='description = "new script"\n'))
+    with structlog.testing.capture_logs() as logs:
+        done = await provision(store, write_config(tmp_path, store_url), NOW)
+    assert done.updated == ["demo"]
+    camp = await store.get_campaign("demo")
+    assert camp.settings["description"] == "new script"  # the file's change is applied
+    assert camp.settings["ring_timeout"] == "25s"  # the file wins over the API's 40s ...
+    assert camp.status is CampaignStatus.DISABLED  # ... but not over the stop
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["campaign"] == "demo"
+    assert warning["keys"] == ["ring_timeout"]
+    assert warning["file"] == str(tmp_path / "campaigns" / "demo.toml")
+
+    # the file's own status changes: that status is applied, and the API's is named as lost
+    files(tmp_path, demo=campaign_file("demo", status="automatic"))
+    with structlog.testing.capture_logs() as logs:
+        await provision(store, write_config(tmp_path, store_url), NOW)
+    assert (await store.get_campaign("demo")).status is CampaignStatus.AUTOMATIC
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["keys"] == ["schedule.status"]
+
+
+async def test_a_file_added_for_a_campaign_that_exists_keeps_its_status(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """The first start of this version (no record of the files yet), or a file written for a
+    campaign created through the API: the file is applied, the stored status is not flipped."""
+    files(tmp_path, demo=campaign_file("demo"))
+    await provision(store, write_config(tmp_path, store_url), NOW)
+    await _stop_through_api(store, "demo")
+    for name in await store.forget_campaign_files([]):  # as stored by an earlier version
+        assert name == "demo"
+    with structlog.testing.capture_logs() as logs:
+        await provision(store, write_config(tmp_path, store_url), NOW)
+    camp = await store.get_campaign("demo")
+    assert camp.status is CampaignStatus.DISABLED
+    assert camp.settings["ring_timeout"] == "25s"
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["keys"] == ["ring_timeout"]
+
+
+async def test_a_file_the_store_refuses_is_skipped_and_the_rest_is_applied(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """A campaign created through the API holds the queue a new file asks for: that file is
+    reported and not applied; the other files and the agents are, and nothing raises (the
+    daemon starts; a reload goes on)."""
+    files(tmp_path, alpha=campaign_file("alpha"))
+    await provision(store, write_config(tmp_path, store_url), NOW)
+    files(
+        tmp_path,
+        api=campaign_file("api", queue="dialerd-beta"),
+    )
+    (tmp_path / "campaigns" / "api.toml").rename(tmp_path / "api.toml")  # not a daemon file
+    await store.create_campaign(load_campaign_spec(tmp_path / "api.toml"), NOW)
+
+    files(
+        tmp_path,
+        alpha=campaign_file("alpha", extra='description = "changed"\n'),
+        beta=campaign_file("beta"),  # default queue dialerd-beta: taken
+    )
+    with structlog.testing.capture_logs() as logs:
+        done = await provision(store, write_config(tmp_path, store_url, ["agent-1"]), NOW)
+    assert done.updated == ["alpha"]
+    assert done.created == []
+    assert done.agents == ["agent-1"]
+    (skipped,) = done.skipped
+    assert skipped.startswith(f"{tmp_path / 'campaigns' / 'beta.toml'}: campaign 'beta': ")
+    assert "is already the queue of campaign 'api'" in skipped
+    (error,) = [e for e in logs if e["log_level"] == "error"]
+    assert error["campaign"] == "beta"
+    assert error["file"] == str(tmp_path / "campaigns" / "beta.toml")
+    assert (await store.get_campaign("alpha")).settings["description"] == "changed"
+    assert "beta" not in {c.name for c in await store.list_campaigns()}
+    assert [a.name for a in await store.agents()] == ["agent-1"]
+
+
+async def test_api_queue_changes_of_two_campaigns_no_longer_stop_the_file_sync(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """The audit's steps: demo (file) moved to another queue, prev (API) onto demo's."""
+    files(tmp_path, demo=campaign_file("demo"))
+    await provision(store, write_config(tmp_path, store_url), NOW)
+    demo = await store.get_campaign("demo")
+    await store.change_campaign(
+        demo.id, lambda spec: spec.model_copy(update={"queue": "dialerd-demo-new"}), NOW
+    )
+    (tmp_path / "prev.toml").write_text(campaign_file("prev"))
+    prev = await store.create_campaign(load_campaign_spec(tmp_path / "prev.toml"), NOW)
+    try:
+        await store.change_campaign(
+            prev.id, lambda spec: spec.model_copy(update={"queue": "dialerd-demo"}), NOW
+        )
+    except QueueInUse as exc:
+        assert "campaign file" in str(exc)
+    else:
+        raise AssertionError("prev took the queue demo's file gives demo")
+    for _ in range(2):
+        done = await provision(store, write_config(tmp_path, store_url), NOW)
+        assert done.skipped == []
+    assert (await store.get_campaign("demo")).settings["queue"] == "dialerd-demo-new"

@@ -1,0 +1,91 @@
+"""``dialerd check-config`` reads the configured store when it can.
+
+It said "ok" for a campaign file whose queue a campaign created through the API had (the
+daemon then failed at start), and warned that an agent's campaign did not exist when the API
+had created it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dialerd.cli import cmd_check_config
+from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.store import Store, upgrade
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def check_config_here(*args: str) -> subprocess.CompletedProcess[str]:
+    parser = argparse.ArgumentParser(prog="dialerd")
+    cmd_check_config.register(parser.add_subparsers())
+    ns = parser.parse_args(["check-config", *args])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cmd_check_config.run(ns)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def _setup(tmp: Path) -> Path:
+    url = f"sqlite+aiosqlite:///{tmp / 'd.db'}"
+
+    async def stored() -> None:
+        await upgrade(url)
+        async with await Store.open(url) as store:
+            spec = CampaignSpec.model_validate(
+                {
+                    "name": "api-made",
+                    "queue": "dialerd-demo",
+                    "tasks": [{"name": "call", "type": "call"}],
+                }
+            )
+            await store.create_campaign(spec, NOW)
+
+    asyncio.run(stored())
+    (tmp / "campaigns").mkdir()
+    (tmp / "campaigns" / "demo.toml").write_text(
+        'name = "demo"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+    )
+    cfg = tmp / "dialerd.toml"
+    cfg.write_text(
+        f'[store]\nurl = "{url}"\n'
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nglob = "campaigns/*.toml"\n'
+        '[[agents]]\nname = "agent-7"\ninterface = "PJSIP/agent-7"\n'
+        'campaigns = ["api-made", "nowhere"]\n'
+    )
+    return cfg
+
+
+def test_a_file_queue_a_stored_campaign_has_and_agents_campaigns_are_checked_in_the_store(
+    tmp_path: Path,
+) -> None:
+    cfg = _setup(tmp_path)
+    result = check_config_here(str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "store contents: 1 campaign(s) stored" in result.stdout
+    warnings = result.stderr.splitlines()
+    queue = [w for w in warnings if ": queue: " in w]
+    assert len(queue) == 1, warnings
+    assert f"{tmp_path / 'campaigns' / 'demo.toml'}: queue: campaign 'demo'" in queue[0]
+    assert "is already the queue of campaign 'api-made'" in queue[0]
+    agents = [w for w in warnings if "agents[0].campaigns" in w]
+    assert len(agents) == 1, warnings  # 'api-made' is stored: no warning for it
+    assert "'nowhere' is not defined by any campaign file nor stored" in agents[0]
+
+
+def test_without_the_store_the_agent_warning_says_it_may_exist_there(tmp_path: Path) -> None:
+    cfg = _setup(tmp_path)
+    result = check_config_here("--no-store", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert "store contents: not read (--no-store)" in result.stdout
+    assert ": queue: " not in result.stderr
+    assert "'api-made' is not defined by any campaign file (it may exist in the store" in (
+        result.stderr
+    )

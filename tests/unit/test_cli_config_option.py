@@ -11,6 +11,7 @@ import pytest
 
 from dialerd.cli.db import add_db_option, store_target
 from dialerd.cli.main import main
+from dialerd.store.migrate import head_revision
 
 CAMPAIGN = """
 name = "lax"
@@ -82,7 +83,7 @@ def test_migrate_and_campaign_create_with_the_daemon_config(
     # the AMI secret is a credential not available here: not needed to migrate
     code, out, err = run(capsys, "migrate", "--config", str(cfg))
     assert code == 0, err
-    assert out == f"sqlite+aiosqlite:///{db}: migrated from empty to 0004\n"
+    assert out == f"sqlite+aiosqlite:///{db}: migrated from empty to {head_revision()}\n"
     (tmp_path / "lax.toml").write_text(CAMPAIGN)
     code, out, err = run(
         capsys, "campaign", "create", str(tmp_path / "lax.toml"), "--config", str(cfg), "--json"

@@ -227,6 +227,51 @@ async def test_a_campaign_stored_laxer_shows_as_the_engine_dials_it(store: Store
         assert got["compliance_floor"] == {}
 
 
+async def test_the_daemon_cap_on_calls_per_number_holds_a_campaign_created_through_the_api(
+    store: Store,
+) -> None:
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from dialerd.domain.enums import CallResult
+    from dialerd.domain.model import Attempt
+
+    async for api in open_api(store, compliance=ComplianceFloor(max_calls_per_day=2)):
+        r = await api.call("POST", BASE, json=campaign_body())
+        assert r.status_code == 201, r.text
+        assert r.json()["definition"]["dial"]["max_calls_per_day"] == 2
+        assert r.json()["tightened"] == [
+            "max calls per number per day set to 2 (daemon [compliance])"
+        ]
+        r = await api.call("PATCH", f"{BASE}/sales", json={"dial": {"max_calls_per_day": 10}})
+        assert r.json()["definition"]["dial"]["max_calls_per_day"] == 2
+        strict = await api.call("PATCH", f"{BASE}/sales", json={"dial": {"max_calls_per_day": 1}})
+        assert strict.json()["definition"]["dial"]["max_calls_per_day"] == 1
+        assert strict.json()["tightened"] == []
+        await api.call("PATCH", f"{BASE}/sales", json={"dial": {"max_calls_per_day": 5}})
+
+        # what the dialer leases: the number called twice from another campaign is held
+        now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+        await api.call("POST", BASE, json=campaign_body("other"))
+        sales, other = await store.get_campaign("sales"), await store.get_campaign("other")
+        assert (await store.campaign_spec(sales.id)).dial.max_calls_per_day == 2
+        phone = "+4930123456"
+        [cid] = await store.add_contacts(sales.id, [NewContact(phone=phone)], now)
+        [oid] = await store.add_contacts(other.id, [NewContact(phone=phone)], now)
+        task = (await store.tasks(other.id))[0]
+        for i in range(2):
+            at = now + timedelta(hours=i)
+            attempt = Attempt(f"o{i}", other.id, oid, task.id, phone, originated_at=at)
+            await store.start_attempt(attempt)
+            await store.record_attempt(
+                dataclasses.replace(attempt, hungup_at=at, result=CallResult.BUSY)
+            )
+        ttl = timedelta(minutes=1)
+        assert await store.lease(sales.id, 5, "r", ttl, now + timedelta(hours=3)) == []
+        later = now + timedelta(hours=24, minutes=1)
+        assert [c.id for c in await store.lease(sales.id, 5, "r", ttl, later)] == [cid]
+
+
 async def test_status_and_schedule(api: Api) -> None:
     await create_campaign(api)
     r = await api.call("PUT", f"{BASE}/sales/status", json={"status": "automatic"})

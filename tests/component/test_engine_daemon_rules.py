@@ -146,3 +146,30 @@ async def test_a_campaign_without_a_wrapup_limit_gets_the_daemon_engine_wrapup(
         closed = [h.at for h in await rig.store.history(cid) if h.to_status is Status.DECLINED]
         # the default disposition came [engine] wrapup (5 s) after the call, not 2 minutes
         assert timedelta(seconds=4) <= closed[0] - attempt.hungup_at <= timedelta(seconds=15)
+
+
+async def test_the_daemon_cap_on_calls_per_number_holds_a_campaign_stored_without_one(
+    tmp_path: Path,
+) -> None:
+    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+        rig.settings = dataclasses.replace(
+            rig.settings, compliance=ComplianceFloor(max_calls_per_day=1)
+        )
+        # busy again after one minute: the retry policy alone would call it again and again
+        camp = await rig.campaign(
+            make_spec(retry={"results": {"busy": {"delay": "1m", "max_attempts": 5}}})
+        )
+        assert camp.settings["dial"].get("max_calls_per_day") is None
+        (cid,) = await rig.contacts(camp, ["555020001"])
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        with structlog.testing.capture_logs() as logs:
+            engine = await rig.start()
+            await engine.agent_login("a0")
+            await until(lambda: bool(rig.finished()), limit=15)
+            await rig.wait_clock(180)
+        assert rig.finished()[0].result is CallResult.BUSY
+        assert rig.dialed() == [cid] and len(await rig.store.attempts(cid)) == 1
+        contact = await rig.store.get_contact(cid)
+        assert contact.due_at is not None and contact.due_at < rig.clock.now()  # due, yet held
+        held = [e for e in logs if e["event"] == HELD]
+        assert held[0]["changes"] == ["max calls per number per day set to 1 (daemon [compliance])"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from dialerd.domain.campaign_spec import CampaignSpec
@@ -197,3 +198,108 @@ async def test_max_calls_per_day_holds_whatever_the_task_or_moves(store: Store) 
         )
         == 1
     )
+
+
+async def _call(store: Store, camp: int, cid: int, phone: str, at: datetime, aid: str) -> None:
+    """One finished call (30 s, no answer) of a contact at ``at``."""
+    from dialerd.domain.enums import CallResult
+    from dialerd.domain.model import Attempt
+
+    task = (await store.tasks(camp))[0]
+    attempt = Attempt(aid, camp, cid, task.id, phone, originated_at=at)
+    await store.start_attempt(attempt)
+    await store.record_attempt(
+        dataclasses.replace(
+            attempt, hungup_at=at + timedelta(seconds=30), result=CallResult.NO_ANSWER
+        )
+    )
+
+
+async def test_the_calls_per_day_cap_counts_the_number_across_campaigns_and_records(
+    store: Store,
+) -> None:
+    """Laws count calls to a person's number: two calls in campaign A use up a cap of 2 for
+    campaign B and for a second record of the number in A, until 24 h after the first call."""
+    phone = "+4930123456"
+    a = await store.create_campaign(spec("a", dial={"max_calls_per_day": 2}), NOW)
+    b = await store.create_campaign(spec("b", dial={"max_calls_per_day": 2}), NOW)
+    [in_a] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
+    [in_b] = await store.add_contacts(b.id, [NewContact(phone=phone)], NOW)
+    [other] = await store.add_contacts(b.id, [NewContact(phone="+4930999999")], NOW)
+    await _call(store, a.id, in_a, phone, NOW, "a1")
+    await _call(store, a.id, in_a, phone, NOW + timedelta(hours=1), "a2")
+    # re-imported as a new contact record of campaign A
+    [again] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
+
+    async def leased(camp: int, at: datetime) -> list[int]:
+        got = await store.lease(camp, 10, "r", TTL, at)
+        await store.release([c.id for c in got], "r")
+        return [c.id for c in got]
+
+    assert await leased(b.id, NOW + timedelta(hours=2)) == [other]
+    assert await leased(a.id, NOW + timedelta(hours=2)) == []
+    assert await leased(b.id, NOW + timedelta(hours=23, minutes=59)) == [other]
+    # 24 hours after the first call one call is free again, in either campaign
+    later = NOW + timedelta(hours=24, minutes=1)
+    assert await leased(b.id, later) == [in_b, other]
+    assert set(await leased(a.id, later)) == {in_a, again}
+
+
+async def test_the_daemon_cap_holds_a_campaign_without_one_and_the_lower_cap_wins(
+    store: Store,
+) -> None:
+    phone = "+4930123456"
+    own = await store.create_campaign(spec("own", dial={"max_calls_per_day": 1}), NOW)
+    plain = await store.create_campaign(spec("plain"), NOW)
+    [cid] = await store.add_contacts(own.id, [NewContact(phone=phone)], NOW)
+    [pid] = await store.add_contacts(plain.id, [NewContact(phone=phone)], NOW)
+    await _call(store, plain.id, pid, phone, NOW, "p1")
+    later = NOW + timedelta(hours=1)
+    assert [c.id for c in await store.lease(plain.id, 5, "r", TTL, later)] == [pid]
+    await store.release([pid], "r")
+    assert await store.lease(plain.id, 5, "r", TTL, later, max_calls_per_day=1) == []
+    # the campaign's own 1 holds against a laxer argument (the engine passes the daemon's)
+    assert await store.lease(own.id, 5, "r", TTL, later, max_calls_per_day=3) == []
+    free = NOW + timedelta(hours=24, minutes=1)
+    assert [c.id for c in await store.lease(own.id, 5, "r", TTL, free)] == [cid]
+
+
+async def test_a_number_being_called_in_one_campaign_is_not_leased_in_another(
+    store: Store,
+) -> None:
+    from dialerd.domain.enums import CallResult
+    from dialerd.domain.model import Attempt
+
+    phone = "+4930123456"
+    a = await store.create_campaign(spec("a"), NOW)
+    b = await store.create_campaign(spec("b"), NOW)
+    [in_a] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
+    [in_b] = await store.add_contacts(b.id, [NewContact(phone=phone)], NOW)
+    task = (await store.tasks(a.id))[0]
+    [leased] = await store.lease(a.id, 5, "runner-a", TTL, NOW)
+    assert leased.id == in_a
+    ringing = Attempt("a1", a.id, in_a, task.id, phone, originated_at=NOW)
+    await store.start_attempt(ringing)
+    assert await store.lease(b.id, 5, "runner-b", TTL, NOW + timedelta(seconds=20)) == []
+    hung_up = NOW + timedelta(seconds=40)
+    await store.record_attempt(
+        dataclasses.replace(ringing, hungup_at=hung_up, result=CallResult.NO_ANSWER)
+    )
+    assert [c.id for c in await store.lease(b.id, 5, "runner-b", TTL, hung_up)] == [in_b]
+
+
+async def test_an_attempt_left_open_by_a_crash_holds_its_number_a_day_at_most(
+    store: Store,
+) -> None:
+    from dialerd.domain.model import Attempt
+
+    phone = "+4930123456"
+    a = await store.create_campaign(spec("a"), NOW)
+    b = await store.create_campaign(spec("b"), NOW)
+    [in_a] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
+    [in_b] = await store.add_contacts(b.id, [NewContact(phone=phone)], NOW)
+    task = (await store.tasks(a.id))[0]
+    await store.start_attempt(Attempt("a1", a.id, in_a, task.id, phone, originated_at=NOW))
+    assert await store.lease(b.id, 5, "r", TTL, NOW + timedelta(hours=23)) == []
+    got = await store.lease(b.id, 5, "r", TTL, NOW + timedelta(hours=24, seconds=1))
+    assert [c.id for c in got] == [in_b]

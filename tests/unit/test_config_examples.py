@@ -183,3 +183,31 @@ def test_check_config_says_what_the_compliance_floor_will_change_in_a_campaign(
     warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
     assert any("abandonment target lowered to 3.0%" in w and "lax.toml" in w for w in warnings)
     assert any("calling hours set to 08:00-21:00" in w for w in warnings), warnings
+
+
+def test_check_config_says_where_the_daemon_caps_a_campaigns_calls_per_number(
+    tmp_path: Path,
+) -> None:
+    tasks = '[[tasks]]\nname = "call"\ntype = "call"\n'
+    (tmp_path / "lax.toml").write_text(f'name = "lax"\n[dial]\nmax_calls_per_day = 5\n{tasks}')
+    (tmp_path / "none.toml").write_text(f'name = "none"\n{tasks}')
+    (tmp_path / "strict.toml").write_text(
+        f'name = "strict"\n[dial]\nmax_calls_per_day = 2\n{tasks}'
+    )
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        "[compliance]\nmax_calls_per_day = 3\n"
+        '[[campaigns]]\nfile = "lax.toml"\n[[campaigns]]\nfile = "none.toml"\n'
+        '[[campaigns]]\nfile = "strict.toml"\n'
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert warnings == [
+        f"{path}: warning: {tmp_path / 'lax.toml'}: max calls per number per day lowered to 3"
+        " (daemon [compliance])",
+        f"{path}: warning: {tmp_path / 'none.toml'}: max calls per number per day set to 3"
+        " (daemon [compliance])",
+    ]
+    assert "at most 3 calls per number in 24 h" in result.stdout

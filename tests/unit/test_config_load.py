@@ -181,6 +181,25 @@ def test_compliance_windows_are_the_ones_the_engine_holds(tmp_path: Path) -> Non
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("0", "Input should be greater than or equal to 1 (got 0)"),
+        ("101", "Input should be less than or equal to 100 (got 101)"),
+        ("true", "Input should be a valid integer (got True)"),
+        ('"3"', "Input should be a valid integer (got '3')"),
+        ("2.5", "Input should be a valid integer"),
+    ],
+)
+def test_a_bad_calls_per_number_cap_is_refused_naming_the_key(
+    tmp_path: Path, value: str, why: str
+) -> None:
+    # a cap of a law: `true` or "3" must not pass as 1 or 3 calls by a lax conversion
+    path = write(tmp_path, MINIMAL + f"[compliance]\nmax_calls_per_day = {value}\n")
+    found = problems(path)
+    assert len(found) == 1 and found[0].startswith(f"compliance.max_calls_per_day: {why}"), found
+
+
 def test_campaign_file_must_exist_and_glob_may_match_none(tmp_path: Path) -> None:
     (tmp_path / "campaigns").mkdir()
     (tmp_path / "campaigns" / "a.toml").write_text("")

@@ -97,3 +97,29 @@ def test_daemon_and_campaigns_share_one_vocabulary_of_abandonment_windows() -> N
     assert s.dial.abandonment_windows == ["rolling_30d", "day"]
     with pytest.raises(CampaignSpecError, match="'week' is not an abandonment window"):
         validate_campaign_spec({**BASE, "dial": {"abandonment_windows": ["week"]}})
+
+
+@pytest.mark.parametrize(
+    ("own", "held", "notes"),
+    [
+        (None, 3, ["max calls per number per day set to 3 (daemon [compliance])"]),
+        (5, 3, ["max calls per number per day lowered to 3 (daemon [compliance])"]),
+        (3, 3, []),
+        (2, 2, []),  # a campaign may be stricter
+    ],
+)
+def test_the_daemon_caps_the_calls_per_number_a_campaign_may_make(
+    own: int | None, held: int, notes: list[str]
+) -> None:
+    dial = {} if own is None else {"max_calls_per_day": own}
+    s = validate_campaign_spec({**BASE, "dial": dial})
+    out, got = tighten(s, ComplianceConfig(max_calls_per_day=3).to_domain())
+    assert out.dial.max_calls_per_day == held
+    assert got == notes
+
+
+def test_without_a_daemon_cap_a_campaign_keeps_its_own_or_none() -> None:
+    for dial in ({}, {"max_calls_per_day": 7}):
+        s = validate_campaign_spec({**BASE, "dial": dial})
+        out, notes = tighten(s, ComplianceFloor())
+        assert out == s and notes == []

@@ -80,6 +80,11 @@ def summary(config: DaemonConfig) -> list[str]:
         if c.calling_hours_guard
         else "OFF"
     )
+    cap = (
+        f"; at most {c.max_calls_per_day} calls per number in 24 h"
+        if c.max_calls_per_day is not None
+        else ""
+    )
     return [
         f"  store: {config.store.display_url()}",
         f"  asterisk: {servers}",
@@ -87,7 +92,7 @@ def summary(config: DaemonConfig) -> list[str]:
         f"  mqtt: {mqtt_line}",
         f"  campaigns: {len(config.campaign_paths())} file(s); agents: {len(config.agents)}",
         f"  compliance: calling hours {guard}; abandonment target "
-        f"{c.abandonment_target:.1%} over {', '.join(c.abandonment_windows)}",
+        f"{c.abandonment_target:.1%} over {', '.join(c.abandonment_windows)}{cap}",
     ]
 
 

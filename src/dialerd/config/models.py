@@ -445,6 +445,10 @@ class ComplianceConfig(_Table):
     )
     connect_limit: Seconds = Field(default=2.0, gt=0, le=30)
     abandon_hold_off: Seconds = Field(default=72 * 3600.0, ge=0)
+    max_calls_per_day: int | None = Field(default=None, ge=1, le=100, strict=True)
+    """At most this many calls to one number in any 24 hours, counted over every campaign and
+    contact record (laws such as Florida's count calls to the person's number); a campaign's
+    ``dial.max_calls_per_day`` may only be lower. Unset: only the campaigns' own caps."""
 
     @field_validator("abandonment_windows")
     @classmethod
@@ -469,6 +473,7 @@ class ComplianceConfig(_Table):
             abandonment_windows=tuple(self.abandonment_windows),
             connect_limit=timedelta(seconds=self.connect_limit),
             abandon_hold_off=timedelta(seconds=self.abandon_hold_off),
+            max_calls_per_day=self.max_calls_per_day,
         )
 
     @model_validator(mode="after")

@@ -155,9 +155,11 @@ class DialSettings(_Model):
     preview_auto_accept: Duration | None = None
     max_concurrent_calls: int | None = Field(None, ge=1, le=100_000)
     max_calls_per_day: int | None = Field(None, ge=1, le=100)
-    """At most this many calls to one contact in any 24 hours, whatever task it is in and
-    however often it was moved (laws such as Florida's cap calls per person per day; the
-    retry policy's attempts restart in each task). Unset: no cap."""
+    """At most this many calls to the contact's number in any 24 hours, whatever task it is
+    in, however often it was moved, and counting the calls to the same number from other
+    campaigns and other contact records (laws such as Florida's cap calls per person per day;
+    the retry policy's attempts restart in each task). The daemon's ``[compliance]
+    max_calls_per_day`` may lower it. Unset: no cap."""
 
     @field_validator("abandonment_windows", mode="before")
     @classmethod

@@ -8,7 +8,9 @@ way a campaign enters the store (a campaign file, the REST API, ``dialerd campai
 * abandonment target: at most the daemon's;
 * abandonment windows: the campaign's plus any of the daemon's it leaves out;
 * connect limit: at most the daemon's (a call not bridged by then counts as abandoned);
-* abandon hold-off: at least the daemon's.
+* abandon hold-off: at least the daemon's;
+* calls per number per 24 hours (``dial.max_calls_per_day``): at most the daemon's, set to it
+  when the campaign has none (the cap counts the calls to a number from every campaign).
 
 It returns the tightened definition and one note per change, for the log and the API response.
 """
@@ -37,6 +39,7 @@ class ComplianceFloor:
     abandonment_windows: tuple[str, ...] = tuple(default_abandonment_windows())
     connect_limit: timedelta = timedelta(seconds=2)
     abandon_hold_off: timedelta = timedelta(hours=72)
+    max_calls_per_day: int | None = None
 
 
 def tighten(spec: CampaignSpec, floor: ComplianceFloor) -> tuple[CampaignSpec, list[str]]:
@@ -66,6 +69,11 @@ def tighten(spec: CampaignSpec, floor: ComplianceFloor) -> tuple[CampaignSpec, l
     if missing:
         notes.append(f"abandonment windows {', '.join(missing)} added (daemon [compliance])")
         dial_update["abandonment_windows"] = [*dial.abandonment_windows, *missing]
+    cap = floor.max_calls_per_day
+    if cap is not None and (dial.max_calls_per_day is None or dial.max_calls_per_day > cap):
+        how = "set" if dial.max_calls_per_day is None else "lowered"
+        notes.append(f"max calls per number per day {how} to {cap} (daemon [compliance])")
+        dial_update["max_calls_per_day"] = cap
     if dial_update:
         update["dial"] = dial.model_copy(update=dial_update)
     if spec.connect_limit > floor.connect_limit:

@@ -1018,6 +1018,8 @@ class CampaignRunner:
             now,
             agent=agent,
             guard=guard,
+            # held to the daemon's floor, also when the stored definition is not
+            max_calls_per_day=self.spec.dial.max_calls_per_day,
         )
 
     def _may_call_now(self, contact: Contact, now: datetime) -> bool:

@@ -259,6 +259,8 @@ class AttemptRow(Base):
     __table_args__ = (
         Index("ix_attempts_contact", "contact_id"),
         Index("ix_attempts_campaign_hungup", "campaign_id", "hungup_at"),
+        # Calls to one number in the last 24 hours, and calls to it in flight (leasing).
+        Index("ix_attempts_phone", "phone", "originated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -161,6 +161,37 @@ def _overflow(exc: BaseException) -> OverflowError | None:
     return cause
 
 
+#: How long an attempt not hung up keeps its number from being leased: a crash can leave one
+#: open (the next start closes it ``failed_unknown``), and no call lasts this long.
+IN_FLIGHT_LIMIT = timedelta(days=1)
+
+
+def _number_rules(now: datetime, max_calls_per_day: int | None) -> list[ColumnElement[bool]]:
+    """Lease conditions on the contact's number across all campaigns and contact records.
+
+    Laws cap the calls to a *number* (Florida: 3 per 24 hours on one subject), and two
+    campaigns calling one number at once is both a breach and a bad experience; the same number
+    can be a contact of several campaigns, or imported twice into one. Attempts store the
+    number they dialed, so both rules are a range of the ``(phone, originated_at)`` index per
+    contact the lease looks at.
+    """
+    a, c = AttemptRow, ContactRow
+    since = now - timedelta(days=1)
+    rules: list[ColumnElement[bool]] = [
+        ~exists().where(
+            a.phone == c.phone, a.originated_at > now - IN_FLIGHT_LIMIT, a.hungup_at.is_(None)
+        )
+    ]
+    if max_calls_per_day is not None:
+        calls = (
+            select(func.count())
+            .where(a.phone == c.phone, a.originated_at > since)
+            .scalar_subquery()
+        )
+        rules.append(calls < max_calls_per_day)
+    return rules
+
+
 def bucket_start(at: datetime) -> datetime:
     ts = at.astimezone(UTC).timestamp()
     return datetime.fromtimestamp(ts - ts % BUCKET_SECONDS, UTC)
@@ -933,6 +964,7 @@ class Store:
         guard: LeaseGuard | None = None,
         sort: SortOrder | None = None,
         conditions: Sequence[Condition] | None = None,
+        max_calls_per_day: int | None = None,
     ) -> list[Contact]:
         """Claim up to ``n`` due contacts of the campaign's call tasks (or of ``task_id``).
 
@@ -943,6 +975,12 @@ class Store:
         ``guard``, and never a number on a do-not-call list. Personal follow-ups booked for
         another agent are left alone unless ``any_personal``. A lease expires at ``now + ttl``;
         an expired lease returns the contact to the pool.
+
+        The number, not the contact record, is what laws count: a contact whose number is being
+        called now (an attempt not hung up, in any campaign) is not leased, nor one whose number
+        was called ``max_calls_per_day`` times in the last 24 hours (in any campaign, by any
+        contact record) when the campaign's ``dial.max_calls_per_day`` or the argument (the
+        daemon's floor) is set; the lower of the two holds.
 
         Atomic: SQLite runs it in one ``BEGIN IMMEDIATE`` transaction (one writer at a time);
         PostgreSQL selects ``FOR UPDATE SKIP LOCKED``, so concurrent claimers skip each other's
@@ -958,14 +996,8 @@ class Store:
             conditions = plan.conditions if conditions is None else conditions
             task_list = list(plan.call_tasks) if task_id is None else [task_id]
             base = self._lease_base(camp.id, now, agent, any_personal, guard, conditions)
-            if plan.max_calls_per_day is not None:
-                a = AttemptRow
-                calls = (
-                    select(func.count())
-                    .where(a.contact_id == ContactRow.id, a.originated_at > now - timedelta(days=1))
-                    .scalar_subquery()
-                )
-                base.append(calls < plan.max_calls_per_day)
+            caps = [x for x in (plan.max_calls_per_day, max_calls_per_day) if x is not None]
+            base.extend(_number_rules(now, min(caps) if caps else None))
             c = ContactRow
             personal = c.status_detail == StatusDetail.FOLLOW_UP_PERSONAL.value
             order = sort_expression(sort, self.dialect)

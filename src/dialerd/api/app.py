@@ -27,6 +27,7 @@ from dialerd.api import (
 )
 from dialerd.api.access_log import AccessLog
 from dialerd.api.auth import TokenGrant, TokenTable
+from dialerd.api.body_guard import BodyGuard
 from dialerd.api.context import ApiContext
 from dialerd.api.engine_control import EngineControl
 from dialerd.api.errors import install_error_handlers
@@ -61,9 +62,9 @@ def build_app(
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
     ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
     is the default country of numbers written without ``+``; an uploaded import file larger
-    than ``max_upload_bytes`` is refused (413). ``compliance`` is the daemon's floor (or a
-    function returning the current one): campaigns created or changed through the API are
-    stored held to it."""
+    than ``max_upload_bytes`` is refused (413) while it arrives (:mod:`dialerd.api.body_guard`).
+    ``compliance`` is the daemon's floor (or a function returning the current one): campaigns
+    created or changed through the API are stored held to it."""
     checks = health or HealthChecks()
     if checks.store_ping is None:
         checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
@@ -88,6 +89,7 @@ def build_app(
         compliance=compliance,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyGuard, ctx=app.state.dialerd)  # inside the access log: logs 401/413
     app.add_middleware(AccessLog)
     app.include_router(routes_system.router)
     app.include_router(routes_campaigns.router)

@@ -1,10 +1,11 @@
 """Imports: upload a CSV/XLSX file with a column mapping and a mode; the import history.
 
-The upload is spooled to a temporary file and imported through the same code path as
-``dialerd import`` (``dialerd.taskflow.import_job``): parsing runs in threads/workers, so the
-daemon keeps dialing while a large file is read. The request returns when the import has been
-committed (or rolled back), with the report: counts and every bad row with its row number,
-column and reason (the first 1000 in the response; all counts are exact).
+Token, role and size are checked before and while the body arrives
+(:mod:`dialerd.api.body_guard`). The upload is spooled to a temporary file and imported through
+the same code path as ``dialerd import`` (``dialerd.taskflow.import_job``): parsing runs in
+threads/workers, so the daemon keeps dialing while a large file is read. The request returns
+when the import has been committed (or rolled back), with the report: counts and every bad row
+with its row number, column and reason (the first 1000 in the response; all counts are exact).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
+from dialerd.api.body_guard import size_text
 from dialerd.api.context import Ctx, Importer, Reader
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
 from dialerd.domain.contact_import import ImportMode
@@ -95,8 +97,7 @@ async def upload(
         try:
             path = await asyncio.to_thread(_spool, file.file, suffix, tmp, ctx.max_upload_bytes)
         except _TooLarge:
-            limit = ctx.max_upload_bytes
-            size = f"{limit / (1 << 20):g} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+            size = size_text(ctx.max_upload_bytes)
             raise ApiError(413, f"{name!r} is larger than the limit of {size}", "file") from None
         renamed = path.with_name(name)
         await asyncio.to_thread(path.rename, renamed)

@@ -92,6 +92,9 @@ class ContactPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_after: int | None = Field(
+        description="with the id order: pass as after= for the next page (null: no more)"
+    )
     contacts: list[ContactOut]
 
 

@@ -618,9 +618,15 @@ class Store:
         limit: int = 100,
         offset: int = 0,
         order: SortOrder = SortOrder(),
+        after: int | None = None,
     ) -> list[Contact]:
+        """``after`` (an id, with the default id order): the page after that contact. Paging so
+        (keyset) never skips or repeats a contact when others enter or leave the selection
+        between pages, which ``offset`` does."""
         async with self.read() as s:
             where = selection_clauses(campaign_id, selection, await self._task_ids(s, campaign_id))
+            if after is not None:
+                where.append(ContactRow.id > after)
             rows = await s.scalars(
                 select(ContactRow)
                 .where(*where)

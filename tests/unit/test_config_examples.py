@@ -183,3 +183,20 @@ def test_check_config_says_what_the_compliance_floor_will_change_in_a_campaign(
     warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
     assert any("abandonment target lowered to 3.0%" in w and "lax.toml" in w for w in warnings)
     assert any("calling hours set to 08:00-21:00" in w for w in warnings), warnings
+
+
+def test_a_campaign_file_name_that_cannot_be_a_new_campaign_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    """Not an error: this check runs before every start, and a campaign stored under the name
+    before keeps working; the daemon refuses only to create it."""
+    (tmp_path / "c.toml").write_text('name = "2026"\n[[tasks]]\nname = "call"\ntype = "call"\n')
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nfile = "c.toml"\n'
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: warning: campaign '2026' is not allowed: " in result.stderr
+    assert "not only digits" in result.stderr

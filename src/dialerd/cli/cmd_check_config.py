@@ -16,6 +16,7 @@ from dialerd.config import ConfigError, DaemonConfig, load_config
 from dialerd.domain.campaign_spec import (
     CampaignSpec,
     CampaignSpecError,
+    campaign_name_problem,
     load_campaign_spec,
     queue_clashes,
 )
@@ -113,6 +114,21 @@ def tightened_campaigns(config: DaemonConfig) -> list[str]:
     return out
 
 
+def odd_campaign_names(names: list[str]) -> list[str]:
+    """Campaign files whose name the daemon does not take for a new campaign: a warning, not a
+    problem, since a campaign stored under that name before keeps working (and this check runs
+    before every start, see systemd/dialerd.service)."""
+    out = []
+    for name in names:
+        problem = campaign_name_problem(name)
+        if problem is not None:
+            out.append(
+                f"campaign {problem}; the daemon refuses to create it, a campaign of that"
+                " name stored before keeps working"
+            )
+    return out
+
+
 def unknown_agent_campaigns(config: DaemonConfig, names: list[str]) -> list[str]:
     """Agents naming a campaign no file defines: a warning, as the API may create it later."""
     known = set(names)
@@ -143,7 +159,12 @@ def run(args: argparse.Namespace) -> int:
     if args.dump:
         sys.stdout.write(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
         return 0
-    for warning in [*tightened_campaigns(config), *unknown_agent_campaigns(config, names)]:
+    warnings = [
+        *odd_campaign_names(names),
+        *tightened_campaigns(config),
+        *unknown_agent_campaigns(config, names),
+    ]
+    for warning in warnings:
         sys.stderr.write(f"{args.file}: warning: {warning}\n")
     note = " (secrets not checked)" if args.skip_secrets else ""
     lines = summary(config)

@@ -341,8 +341,14 @@ class Store:
     # -- campaigns -----------------------------------------------------------------------------
 
     async def create_campaign(self, spec: cs.CampaignSpec, now: datetime) -> Campaign:
-        """Create a campaign with its tasks and taskflow rules from a validated definition."""
+        """Create a campaign with its tasks and taskflow rules from a validated definition.
+
+        Only a name that fits the rule for new campaigns (``campaign_name_problem``) is taken;
+        stored campaigns keep theirs."""
         _aware(now, "now")
+        problem = cs.campaign_name_problem(spec.name)
+        if problem is not None:
+            raise InvalidChange(f"name: {problem}")
         async with self.write() as s:
             taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
             if taken is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 
@@ -32,6 +32,7 @@ from dialerd.api.context import ApiContext
 from dialerd.api.engine_control import EngineControl
 from dialerd.api.errors import install_error_handlers
 from dialerd.api.health import HealthChecks
+from dialerd.api.strict import check_request
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.store import Store
@@ -76,6 +77,7 @@ def build_app(
         description=_DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(check_request)],  # unknown query parameters etc.: dialerd.api.strict
     )
     app.state.dialerd = ApiContext(
         store=store,

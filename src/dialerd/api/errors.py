@@ -7,7 +7,9 @@ below map to status codes here, so handlers never pick codes for store errors th
 =========================== ====== =============================================
 error                       status meaning
 =========================== ====== =============================================
-request body/query invalid  422    the field names the offending key
+request body/query invalid  422    the field names the offending key (an unknown
+                                   query parameter too, see ``dialerd.api.strict``)
+body not JSON               415    Content-Type other than application/json
 store ``NotFound``          404    campaign, task, contact, agent unknown
 ``LookupError`` (engine)    404    e.g. unknown agent or attempt
 store ``AlreadyExists``     409    name taken
@@ -106,6 +108,12 @@ _FIELD_IN_MESSAGE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
 
 def _item(err: Any, prefix: str | None) -> dict[str, Any]:
     """Model-level checks (cross-references) report their field inside the message."""
+    if err.get("type") == "json_invalid":
+        # FastAPI puts the character offset where the field goes: ("body", 14)
+        loc = err.get("loc", ())
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = (err.get("ctx") or {}).get("error", "")
+        return error_body(f"not valid JSON{where}" + (f": {reason}" if reason else ""), "body")
     message = _message(err)
     field = dotted(err.get("loc", ()), prefix)
     if field is None or field == prefix:

@@ -108,7 +108,7 @@ async def _view(ctx: ApiContext, campaign: Campaign, contact_id: int) -> dict[st
 def _sort(sort: str) -> SortOrder:
     descending = sort.startswith("-")
     name = sort.lstrip("-+")
-    if name not in STANDARD_FIELDS and not name.startswith("fields."):
+    if name not in STANDARD_FIELDS and (not name.startswith("fields.") or name == "fields."):
         raise ApiError(
             422, f"cannot sort by {name!r} (a contact field or fields.NAME)", "query.sort"
         )

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from dialerd.api.strict import MAX_INT
 from dialerd.domain.contact_import import MAX_LENGTH
 from dialerd.domain.contact_values import (
     check_custom_name,
@@ -156,7 +157,7 @@ class SelectionIn(Body):
     status: Status | None = None
     status_detail: str | None = None
     list_name: str | None = None
-    ids: list[int] | None = Field(None, max_length=100_000)
+    ids: list[Annotated[int, Field(ge=0, le=MAX_INT)]] | None = Field(None, max_length=100_000)
     conditions: list[ConditionIn] = Field(default_factory=list)
     waiting: bool | None = None
     all: bool = False
@@ -239,7 +240,9 @@ class LoginIn(Body):
 
 
 class PreviewIn(Body):
-    contact_id: int = Field(description="the contact on offer (from the screen pop)")
+    contact_id: int = Field(
+        ge=0, le=MAX_INT, description="the contact on offer (from the screen pop)"
+    )
 
 
 class DncAdd(Body):

@@ -44,6 +44,7 @@ async def test_upload_csv_with_a_bad_row(api: Api) -> None:
     )
     assert r.status_code == 201, r.text
     report = r.json()
+    assert report["started_at"].endswith("Z") and report["finished_at"].endswith("Z")
     assert (report["rows"], report["imported"], report["rejected"], report["duplicates"]) == (
         4,
         2,

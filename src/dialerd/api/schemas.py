@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from dialerd.api.strict import MAX_INT
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.contact_import import MAX_LENGTH
 from dialerd.domain.contact_values import (
     check_custom_name,
@@ -291,5 +292,5 @@ def plain(value: object) -> Any:
     if isinstance(value, dict | list | str | int | float | bool):
         return value
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_utc(value)
     return str(value)

@@ -53,6 +53,7 @@ from dialerd.domain.changes import (
     OverviewRow,
     Transition,
 )
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.contact_values import check_edit
 from dialerd.domain.enums import (
     AgentState,
@@ -1379,7 +1380,7 @@ class Store:
                     now,
                     actor,
                     where=where,
-                    note=note or f"to enter {to_task} at {enter_at.isoformat()}",
+                    note=note or f"to enter {to_task} at {iso_utc(enter_at)}",
                 )
                 result = await s.execute(
                     update(ContactRow)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import Response
@@ -30,7 +31,7 @@ from dialerd.api.auth import TokenGrant, TokenTable
 from dialerd.api.body_guard import BodyGuard
 from dialerd.api.context import ApiContext
 from dialerd.api.engine_control import EngineControl
-from dialerd.api.errors import install_error_handlers
+from dialerd.api.errors import JSON_BODY_RESPONSES, install_error_handlers
 from dialerd.api.health import HealthChecks
 from dialerd.api.strict import check_request
 from dialerd.domain.clock import Clock, SystemClock
@@ -102,10 +103,35 @@ def build_app(
     app.include_router(routes_work.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_exports.router)
+    _declare_body_errors(app)
     app.state.classifier = classifier  # free-text notes; None: the offline rules
     if registry is not None and serve_metrics:
         _add_metrics(app, registry)
     return app
+
+
+def _declare_body_errors(app: FastAPI) -> None:
+    """OpenAPI: operations that take a JSON body may answer 415 (``dialerd.api.strict``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        cached = app.openapi_schema is not None
+        schema = generate()  # cached by FastAPI after the first call
+        if not cached:
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    content = operation.get("requestBody", {}).get("content", {})
+                    if "application/json" in content:
+                        operation.setdefault("responses", {}).setdefault("415", _NOT_JSON)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_NOT_JSON = {
+    "description": JSON_BODY_RESPONSES[415]["description"],
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
 
 
 def build_metrics_app(registry: CollectorRegistry) -> FastAPI:

@@ -40,7 +40,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,11 +52,22 @@ log = structlog.get_logger(__name__)
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
-class ErrorOut(BaseModel):
-    """The body of every error response."""
+class ErrorItem(BaseModel):
+    """One of several problems of one request."""
 
     error: str
     field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response. ``error`` and ``field`` are the first problem; a
+    request with several (e.g. a body with two bad keys) lists them all in ``errors``."""
+
+    error: str
+    field: str | None = None
+    errors: list[ErrorItem] | None = Field(
+        None, description="every problem, when there is more than one (the first is above)"
+    )
 
 
 #: Error responses every API route may give (for the OpenAPI document).
@@ -66,6 +77,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "campaign, contact, agent ... not found"},
     409: {"model": ErrorOut, "description": "conflicts with the stored data"},
     422: {"model": ErrorOut, "description": "invalid request; field names what to fix"},
+}
+#: Declared, besides those, on operations that take a JSON body (see ``declare_errors``).
+JSON_BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorOut, "description": "the body is not JSON (Content-Type)"},
+}
+#: Declared on operations that ask the engine (agents, dispositions, preview, lead calls).
+ENGINE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "the engine is not running (starting or stopping)"},
 }
 
 

@@ -36,6 +36,12 @@ _MEDIA = {
     "/{campaign}/tasks/{task}/export",
     summary="Download the task's contacts as CSV or XLSX (changes nothing)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "the file (Content-Disposition: attachment)",
+            "content": {media: {"schema": {"type": "string"}} for media in _MEDIA.values()},
+        }
+    },
 )
 async def download(
     ctx: Ctx,

@@ -20,7 +20,8 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 
 from dialerd.api.body_guard import size_text
 from dialerd.api.context import Ctx, Importer, Reader
-from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.errors import ERROR_RESPONSES, ApiError, ErrorOut
+from dialerd.api.models_out import ImportHistoryOut, ImportReportOut
 from dialerd.domain.contact_import import ImportMode
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.imports import import_history
@@ -71,7 +72,13 @@ def _spool(source: BinaryIO, suffix: str, directory: str, limit: int) -> Path:
     return path
 
 
-@router.post("", status_code=201, summary="Import contacts from an uploaded CSV/XLSX file")
+@router.post(
+    "",
+    status_code=201,
+    summary="Import contacts from an uploaded CSV/XLSX file",
+    response_model=ImportReportOut,
+    responses={413: {"model": ErrorOut, "description": "the file is larger than the limit"}},
+)
 async def upload(
     ctx: Ctx,
     who: Importer,
@@ -92,7 +99,7 @@ async def upload(
     if len(name.encode()) > _MAX_NAME_BYTES:
         raise ApiError(422, f"the file name is longer than {_MAX_NAME_BYTES} bytes", "file")
     if suffix not in _SUFFIXES:
-        raise ApiError(422, f"{name!r}: expected a .csv or .xlsx file", "file")
+        raise ApiError(422, f"{name!r}: expected a .csv, .tsv, .txt or .xlsx file", "file")
     with tempfile.TemporaryDirectory(prefix="dialerd-upload-") as tmp:
         try:
             path = await asyncio.to_thread(_spool, file.file, suffix, tmp, ctx.max_upload_bytes)
@@ -113,6 +120,7 @@ async def upload(
                 actor=who.actor,
                 region=(column_mapping.region if column_mapping else None) or ctx.region,
                 clock=ctx.clock,
+                refuse_empty=True,  # 422, as the CLI's exit 65; nothing is recorded
             )
         except ImportFileError as exc:
             raise ApiError(422, str(exc).replace(str(renamed), name), "file") from None
@@ -124,7 +132,9 @@ async def upload(
     return report.as_dict(MAX_PROBLEMS_SHOWN)
 
 
-@router.get("", summary="The campaign's import history, newest first")
+@router.get(
+    "", response_model=ImportHistoryOut, summary="The campaign's import history, newest first"
+)
 async def history(
     ctx: Ctx,
     _: Reader,

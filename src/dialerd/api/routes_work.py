@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dialerd.api.auth import Permission, Principal, Role
 from dialerd.api.context import Ctx, Reader, StatusSetter, authenticate
-from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES, ApiError
 from dialerd.api.schemas import plain
 from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
 from dialerd.domain.changes import Transition
@@ -280,7 +280,11 @@ async def close(
     return await _write_note(ctx, request, principal, contact_id, body, close=True)
 
 
-@router.post("/leads/{contact_id}/call", summary="Hold the lead and dial it (preview accept)")
+@router.post(
+    "/leads/{contact_id}/call",
+    summary="Hold the lead and dial it (preview accept)",
+    responses=ENGINE_RESPONSES,
+)
 async def call(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:

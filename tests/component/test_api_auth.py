@@ -159,9 +159,38 @@ async def test_every_request_is_logged_with_its_token(api: Api) -> None:
         await api.call("POST", CONTACTS, role="readonly", json={"phone": "+49301111111"})
         await api.client.get("/api/v1/campaigns")
     lines = [e for e in logs if e["event"] == "api.request"]
-    assert [(e["method"], e["status"], e["token"]) for e in lines] == [
+    assert [(e["method"], e["status"], e["token_name"]) for e in lines] == [
         ("GET", 200, "wallboard"),
         ("POST", 403, "wallboard"),
         ("GET", 401, None),
     ]
     assert all(e["path"].startswith("/api/v1/") and e["seconds"] >= 0 for e in lines)
+
+
+async def test_the_access_log_line_names_the_token_and_never_shows_its_value(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the daemon's real log processors: a key named "token" was masked as "***"."""
+    import io
+    import json
+    import logging
+
+    from dialerd.daemon.logging import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    out = io.StringIO()
+    try:
+        configure_logging("info", "json", stream=out)
+        await api.call("GET", CONTACTS, role="readonly")
+        await api.call("GET", CONTACTS, headers={"Authorization": "Bearer not-a-token-s3cret"})
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    text = out.getvalue()
+    lines = [json.loads(x) for x in text.splitlines() if '"api.request"' in x]
+    assert [(e["status"], e["token_name"]) for e in lines] == [(200, "wallboard"), (401, None)]
+    for grant in TOKENS.values():
+        assert grant.token not in text
+    assert "s3cret" not in text

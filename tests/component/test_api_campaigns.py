@@ -8,6 +8,7 @@ import pytest
 import structlog
 from api_testkit import Api, campaign_body, create_campaign, open_api
 
+from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.changes import NewContact
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.store import Store
@@ -42,6 +43,33 @@ async def test_create_get_list_campaign(api: Api) -> None:
 
     listed = await api.call("GET", BASE, role="readonly")
     assert [c["name"] for c in listed.json()["campaigns"]] == ["sales"]
+
+
+async def test_names_that_cannot_stand_in_a_url_are_refused_for_new_campaigns(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An all-digit name shadowed the campaign with that id; '/', '.', '..' were unreachable."""
+    first = await create_campaign(api, "first")
+    for bad in (str(first["id"] + 1), "a/b", "..", ".", "Sales Team", "x?y", "über"):
+        r = await api.call("POST", "/api/v1/campaigns", json=campaign_body(bad))
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["field"] == "name"
+        assert "letters (A-Z, a-z), digits, '-', '_' or '.', not only digits" in r.json()["error"]
+    for good in ("q1.2026_b-2", "2026-spring", "_x"):
+        await create_campaign(api, good)
+    r = await api.call("GET", f"/api/v1/campaigns/{first['id']}")
+    assert r.json()["name"] == "first"
+    # a campaign stored under the older rule keeps working
+    from dialerd.domain import campaign_spec
+
+    monkeypatch.setattr(campaign_spec, "campaign_name_problem", lambda name: None)
+    await api.store.create_campaign(
+        CampaignSpec.model_validate(campaign_body("Old Team")), api.clock.now()
+    )
+    monkeypatch.undo()
+    r = await api.call("PATCH", "/api/v1/campaigns/Old%20Team", json={"description": "kept"})
+    assert r.status_code == 200, r.text
+    assert r.json()["definition"]["description"] == "kept"
 
 
 async def test_create_twice_is_a_conflict(api: Api) -> None:

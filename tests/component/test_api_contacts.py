@@ -211,6 +211,28 @@ async def test_search_by_parts(api: Api) -> None:
     assert bad.json()["field"] == "query.task"
 
 
+async def test_search_pages_by_id_with_after_stay_whole_while_contacts_leave(api: Api) -> None:
+    """offset pages shift when a contact of an earlier page leaves the filter (the next page
+    skipped one); ``after`` (the last id of the page before) does not."""
+    ids = [(await add(api, phone=f"+4930555{i:04d}"))["contact"]["id"] for i in range(6)]
+    first = (await api.call("GET", C, params={"status": "open", "limit": 3})).json()
+    assert [c["id"] for c in first["contacts"]] == ids[:3]
+    assert first["next_after"] == ids[2]
+    r = await api.call("PATCH", f"{C}/{ids[0]}", json={"status": "success"})
+    assert r.status_code == 200, r.text
+    params = {"status": "open", "limit": 3, "after": first["next_after"]}
+    second = (await api.call("GET", C, params=params)).json()
+    assert [c["id"] for c in second["contacts"]] == ids[3:]
+    assert second["total"] == 5  # every match, not only those after the cursor
+    params["after"] = second["next_after"]
+    assert (await api.call("GET", C, params=params)).json()["contacts"] == []
+    bad = await api.call("GET", C, params={"after": ids[0], "sort": "-id"})
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "query.after"
+    last = (await api.call("GET", C, params={"limit": 10})).json()
+    assert last["next_after"] is None  # a short page: nothing more
+
+
 async def test_get_change_and_history(api: Api) -> None:
     cid = (await add(api, phone="+49301234567", first_name="Erika", fields={"plan": "gold"}))[
         "contact"

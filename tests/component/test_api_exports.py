@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
 import openpyxl
 import pytest
@@ -13,6 +14,7 @@ from api_testkit import Api, create_campaign, open_api
 from dialerd.store import Store
 
 EXPORT = "/api/v1/campaigns/sales/tasks/call/export"
+CONTACTS = "/api/v1/campaigns/sales/contacts"
 
 
 @pytest.fixture
@@ -79,3 +81,44 @@ async def test_an_unknown_column_is_refused_naming_it_and_the_valid_ones(api: Ap
         ("Erika", "p0"),
         ("Max", "p1"),
     ]
+
+
+async def test_contacts_staying_in_the_task_are_all_in_the_file_while_others_leave(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 10: after the first page is read, the five lowest ids leave the task. Offset
+    pages shifted by five and left out five contacts that were in the task all along."""
+    from dialerd.api import routes_exports
+
+    monkeypatch.setattr(routes_exports, "_PAGE", 10)
+    batch = [{"phone": f"+4930555{i:04d}"} for i in range(28)]
+    r = await api.call("POST", "/api/v1/campaigns/sales/contacts/batch", json={"contacts": batch})
+    assert r.status_code == 200, r.text
+    ids = sorted(
+        c["id"] for c in (await api.call("GET", CONTACTS, params={"limit": 100})).json()["contacts"]
+    )
+    assert len(ids) == 30
+    leaving, staying = ids[:5], ids[5:]
+    real = api.store.find_contacts
+    pages = 0
+
+    async def find_then_move(*args: Any, **kw: Any) -> Any:
+        nonlocal pages
+        page = await real(*args, **kw)
+        pages += 1
+        if pages == 1:
+            r = await api.call(
+                "POST",
+                f"{CONTACTS}/move",
+                json={"filter": {"ids": leaving}, "to_task": "won"},
+            )
+            assert r.json() == {"moved": 5}
+        return page
+
+    monkeypatch.setattr(api.store, "find_contacts", find_then_move)
+    r = await api.call("GET", EXPORT, params={"columns": "id,phone"})
+    assert r.status_code == 200
+    text = r.content.decode("utf-8-sig")
+    got = [int(row["id"]) for row in csv.DictReader(io.StringIO(text), delimiter=";")]
+    assert set(staying) <= set(got)
+    assert len(got) == len(set(got))  # no contact twice

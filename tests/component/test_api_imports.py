@@ -44,6 +44,7 @@ async def test_upload_csv_with_a_bad_row(api: Api) -> None:
     )
     assert r.status_code == 201, r.text
     report = r.json()
+    assert report["started_at"].endswith("Z") and report["finished_at"].endswith("Z")
     assert (report["rows"], report["imported"], report["rejected"], report["duplicates"]) == (
         4,
         2,
@@ -174,3 +175,28 @@ async def test_upload_over_the_limit_is_413(store: Store) -> None:
         }
         r = await client.get(IMPORTS, headers=auth("admin"))
         assert r.json()["imports"] == []
+
+
+async def test_a_file_with_only_a_header_row_is_422_and_changes_nothing(api: Api) -> None:
+    """As the CLI refuses it (exit 65); before, the API answered 201 "imported 0", and in
+    replace mode emptied the list."""
+    r = await api.call("POST", IMPORTS, files={"file": ("leads.csv", CSV, "text/csv")})
+    assert r.status_code == 201
+    before = (await api.call("GET", "/api/v1/campaigns/sales/contacts")).json()["total"]
+    header = CSV.split(b"\n")[0] + b"\n"
+    r = await api.call(
+        "POST",
+        IMPORTS,
+        files={"file": ("leads.csv", header, "text/csv")},
+        data={"mode": "replace"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json() == {"error": "leads.csv: no data rows (only a header)", "field": "file"}
+    assert (await api.call("GET", "/api/v1/campaigns/sales/contacts")).json()["total"] == before
+    assert len((await api.call("GET", IMPORTS)).json()["imports"]) == 1
+
+
+async def test_the_suffix_error_lists_every_accepted_kind(api: Api) -> None:
+    r = await api.call("POST", IMPORTS, files={"file": ("x.pdf", b"%PDF", "application/pdf")})
+    assert r.status_code == 422
+    assert r.json()["error"] == "'x.pdf': expected a .csv, .tsv, .txt or .xlsx file"

@@ -104,7 +104,7 @@ async def test_good_rows_imported_bad_rows_reported_history_written(
         1,
     )
     assert entry["report"]["problems"][0]["row"] == 3
-    assert entry["at"] == NOW.isoformat()
+    assert entry["at"] == NOW.isoformat().replace("+00:00", "Z")
 
 
 async def test_duplicates_against_the_campaign_are_reported_not_merged(

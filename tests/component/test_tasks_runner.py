@@ -83,6 +83,8 @@ async def test_webhook_posts_signed_json_and_moves_contacts_on(store: Store) -> 
     assert body["campaign"] == "flow" and body["task"] == "hook"
     assert body["contact"]["external_id"] in {"x0", "x1", "x2"}
     assert body["last_attempt"] is None and isinstance(body["history"], list)
+    assert body["sent_at"] == NOW.isoformat().replace("+00:00", "Z")  # one form everywhere
+    assert body["contact"]["created_at"].endswith("Z")
     for cid in ids:
         assert await where(store, camp, cid) == ("after", Status.OPEN, StatusDetail.NONE.value)
         c = await store.get_contact(cid)

@@ -142,6 +142,8 @@ async def test_agent_works_a_lead_end_to_end(api: Api) -> None:
 
     detail = await api.call("GET", f"{W}/leads/{ada}", role="readonly")
     assert [n["result_class"] for n in detail.json()["notes"]] == ["partial", "positive"]
+    # the same timestamp form as the contact models: ISO 8601 UTC with Z
+    assert all(n["at"].endswith("Z") for n in detail.json()["notes"])
 
     after = await _report(api)
     assert after["totals"] == {

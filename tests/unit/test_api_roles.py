@@ -88,7 +88,8 @@ def test_docstring_matrix_is_the_enforced_one() -> None:
         "contacts: add, change, delete, move, bulk edit": Permission.CONTACTS,
         "imports (upload)": Permission.IMPORTS,
         "do-not-call: add": Permission.DNC_ADD,
-        "campaign status (enabled/disabled/automatic)": Permission.CAMPAIGN_STATUS,
+        "campaign status (enabled/disabled/automatic), a campaign's predefined notes (PUT"
+        " work/...)": Permission.CAMPAIGN_STATUS,
         "campaign definitions: create, change, schedule, tasks, taskflow rules": (
             Permission.CAMPAIGN_DEFINE
         ),

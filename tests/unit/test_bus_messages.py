@@ -99,7 +99,7 @@ def test_events_encode_enums_and_times() -> None:
     body = json.loads(encode_event("agent_state", {"state": AgentState.WRAPUP, "since": now}, now))
     assert body == {
         "type": "agent_state",
-        "ts": "2026-11-23T12:00:00+00:00",
+        "ts": "2026-11-23T12:00:00Z",
         "state": "wrapup",
-        "since": "2026-11-23T12:00:00+00:00",
+        "since": "2026-11-23T12:00:00Z",
     }

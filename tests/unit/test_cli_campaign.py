@@ -99,6 +99,19 @@ def test_bad_definition_names_file_and_key(
     assert "ring_timeout" in err and "tasks.0.type" in err and err.count("\n") == 1
 
 
+def test_a_new_campaign_name_must_fit_in_a_url(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "42"\n[[tasks]]\nname = "call"\ntype = "call"\n')
+    code, _, err = run(capsys, "campaign", "create", str(bad))
+    assert code == 78
+    assert "name: '42' is not allowed" in err and "not only digits" in err
+    assert run(capsys, "migrate")[0] == 0
+    code, _, err = run(capsys, "campaign", "create", str(bad))
+    assert code == 78, err
+
+
 def test_overview_move_edit_history(db: str, capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "migrate")
     run(capsys, "campaign", "create", EXAMPLE)

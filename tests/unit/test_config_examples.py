@@ -211,3 +211,20 @@ def test_check_config_says_where_the_daemon_caps_a_campaigns_calls_per_number(
         " (daemon [compliance])",
     ]
     assert "at most 3 calls per number in 24 h" in result.stdout
+
+
+def test_a_campaign_file_name_that_cannot_be_a_new_campaign_is_warned_about(
+    tmp_path: Path,
+) -> None:
+    """Not an error: this check runs before every start, and a campaign stored under the name
+    before keeps working; the daemon refuses only to create it."""
+    (tmp_path / "c.toml").write_text('name = "2026"\n[[tasks]]\nname = "call"\ntype = "call"\n')
+    path = tmp_path / "dialerd.toml"
+    path.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nfile = "c.toml"\n'
+    )
+    result = check_config_here(str(path))
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: warning: campaign '2026' is not allowed: " in result.stderr
+    assert "not only digits" in result.stderr

@@ -245,3 +245,12 @@ def test_duration_parser_never_fails_with_anything_but_a_value_error(text: str) 
     except ValueError:
         return
     assert isinstance(value, float) and value >= 0
+
+
+def test_upload_limit_is_a_setting_with_units(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, MINIMAL), env={})
+    assert default.api.max_upload_size == 1 << 30
+    config = load_config(write(tmp_path, MINIMAL + '[api]\nmax_upload_size = "200MiB"\n'), env={})
+    assert config.api.max_upload_size == 200 << 20
+    path = write(tmp_path, MINIMAL + '[api]\nmax_upload_size = "lots"\n')
+    assert any("api.max_upload_size" in p for p in problems(path))

@@ -25,3 +25,27 @@ def test_campaign_files_sharing_a_queue_stop_the_file_sync_naming_both(tmp_path:
     message = str(err.value)
     assert message.startswith(f"{tmp_path / 'b.toml'}: queue: campaign 'b': queue 'survey'")
     assert f"campaign 'a' is defined in {tmp_path / 'a.toml'}" in message
+
+
+async def test_a_campaign_file_may_not_create_a_campaign_named_with_digits(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from dialerd.daemon.provision import sync_campaigns
+    from dialerd.store import Store
+    from dialerd.store.migrate import upgrade
+
+    (tmp_path / "c.toml").write_text('name = "7"\n[[tasks]]\nname = "call"\ntype = "call"\n')
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nfile = "c.toml"\n'
+    )
+    url = f"sqlite+aiosqlite:///{tmp_path / 'd.sqlite'}"
+    await upgrade(url)
+    async with await Store.open(url) as store:
+        with pytest.raises(ProvisionError) as err:
+            await sync_campaigns(store, load_config(cfg), datetime(2026, 3, 2, tzinfo=UTC))
+        assert await store.list_campaigns() == []
+    assert str(err.value).startswith(f"{tmp_path / 'c.toml'}: campaign '7': name: '7' is not")

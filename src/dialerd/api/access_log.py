@@ -46,5 +46,6 @@ class AccessLog:
                 path=path,
                 status=status,
                 seconds=round(time.monotonic() - started, 4),
-                token=getattr(principal, "name", None),
+                # the token's configured name, never its value ("token" would be masked)
+                token_name=getattr(principal, "name", None),
             )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 
@@ -27,10 +28,12 @@ from dialerd.api import (
 )
 from dialerd.api.access_log import AccessLog
 from dialerd.api.auth import TokenGrant, TokenTable
+from dialerd.api.body_guard import BodyGuard
 from dialerd.api.context import ApiContext
 from dialerd.api.engine_control import EngineControl
-from dialerd.api.errors import install_error_handlers
+from dialerd.api.errors import JSON_BODY_RESPONSES, install_error_handlers
 from dialerd.api.health import HealthChecks
+from dialerd.api.strict import check_request
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.store import Store
@@ -61,9 +64,9 @@ def build_app(
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
     ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
     is the default country of numbers written without ``+``; an uploaded import file larger
-    than ``max_upload_bytes`` is refused (413). ``compliance`` is the daemon's floor (or a
-    function returning the current one): campaigns created or changed through the API are
-    stored held to it."""
+    than ``max_upload_bytes`` is refused (413) while it arrives (:mod:`dialerd.api.body_guard`).
+    ``compliance`` is the daemon's floor (or a function returning the current one): campaigns
+    created or changed through the API are stored held to it."""
     checks = health or HealthChecks()
     if checks.store_ping is None:
         checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
@@ -75,6 +78,7 @@ def build_app(
         description=_DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
+        dependencies=[Depends(check_request)],  # unknown query parameters etc.: dialerd.api.strict
     )
     app.state.dialerd = ApiContext(
         store=store,
@@ -88,6 +92,7 @@ def build_app(
         compliance=compliance,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyGuard, ctx=app.state.dialerd)  # inside the access log: logs 401/413
     app.add_middleware(AccessLog)
     app.include_router(routes_system.router)
     app.include_router(routes_campaigns.router)
@@ -98,10 +103,35 @@ def build_app(
     app.include_router(routes_work.router)
     app.include_router(routes_reports.router)
     app.include_router(routes_exports.router)
+    _declare_body_errors(app)
     app.state.classifier = classifier  # free-text notes; None: the offline rules
     if registry is not None and serve_metrics:
         _add_metrics(app, registry)
     return app
+
+
+def _declare_body_errors(app: FastAPI) -> None:
+    """OpenAPI: operations that take a JSON body may answer 415 (``dialerd.api.strict``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        cached = app.openapi_schema is not None
+        schema = generate()  # cached by FastAPI after the first call
+        if not cached:
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    content = operation.get("requestBody", {}).get("content", {})
+                    if "application/json" in content:
+                        operation.setdefault("responses", {}).setdefault("415", _NOT_JSON)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_NOT_JSON = {
+    "description": JSON_BODY_RESPONSES[415]["description"],
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+}
 
 
 def build_metrics_app(registry: CollectorRegistry) -> FastAPI:

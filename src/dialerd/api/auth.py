@@ -11,7 +11,8 @@ agent login/logout/pause, disposition, preview   yes   yes        own   no
 contacts: add, change, delete, move, bulk edit   yes   yes        no    no
 imports (upload)                                 yes   yes        no    no
 do-not-call: add                                 yes   yes        no    no
-campaign status (enabled/disabled/automatic)     yes   yes        no    no
+campaign status (enabled/disabled/automatic),    yes   yes        no    no
+a campaign's predefined notes (PUT work/...)
 campaign definitions: create, change, schedule,  yes   no         no    no
 tasks, taskflow rules
 do-not-call: remove                              yes   no         no    no

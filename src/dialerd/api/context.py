@@ -62,6 +62,9 @@ def get_context(request: Request) -> ApiContext:
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
 
+MISSING_TOKEN = "missing bearer token (Authorization: Bearer TOKEN)"
+UNKNOWN_TOKEN = "unknown token"
+
 _bearer = HTTPBearer(auto_error=False, description="A token from the [api] section of the config")
 
 
@@ -71,20 +74,23 @@ def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "missing bearer token (Authorization: Bearer TOKEN)")
+        raise ApiError(401, MISSING_TOKEN)
     principal = ctx.tokens.principal(credentials.credentials)
     if principal is None:
-        raise ApiError(401, "unknown token")
+        raise ApiError(401, UNKNOWN_TOKEN)
     request.state.principal = principal  # for the access log
     return principal
+
+
+def forbidden(principal: Principal, permission: Permission) -> ApiError:
+    """The 403 of a role that may not do ``permission``."""
+    return ApiError(403, f"role {principal.role.value!r} may not do this ({permission.value})")
 
 
 def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if not principal.may(permission):
-            raise ApiError(
-                403, f"role {principal.role.value!r} may not do this ({permission.value})"
-            )
+            raise forbidden(principal, permission)
         return principal
 
     return check

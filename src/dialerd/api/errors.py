@@ -7,7 +7,9 @@ below map to status codes here, so handlers never pick codes for store errors th
 =========================== ====== =============================================
 error                       status meaning
 =========================== ====== =============================================
-request body/query invalid  422    the field names the offending key
+request body/query invalid  422    the field names the offending key (an unknown
+                                   query parameter too, see ``dialerd.api.strict``)
+body not JSON               415    Content-Type other than application/json
 store ``NotFound``          404    campaign, task, contact, agent unknown
 ``LookupError`` (engine)    404    e.g. unknown agent or attempt
 store ``AlreadyExists``     409    name taken
@@ -38,7 +40,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,11 +52,22 @@ log = structlog.get_logger(__name__)
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
-class ErrorOut(BaseModel):
-    """The body of every error response."""
+class ErrorItem(BaseModel):
+    """One of several problems of one request."""
 
     error: str
     field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response. ``error`` and ``field`` are the first problem; a
+    request with several (e.g. a body with two bad keys) lists them all in ``errors``."""
+
+    error: str
+    field: str | None = None
+    errors: list[ErrorItem] | None = Field(
+        None, description="every problem, when there is more than one (the first is above)"
+    )
 
 
 #: Error responses every API route may give (for the OpenAPI document).
@@ -64,6 +77,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "campaign, contact, agent ... not found"},
     409: {"model": ErrorOut, "description": "conflicts with the stored data"},
     422: {"model": ErrorOut, "description": "invalid request; field names what to fix"},
+}
+#: Declared, besides those, on operations that take a JSON body (see ``declare_errors``).
+JSON_BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    415: {"model": ErrorOut, "description": "the body is not JSON (Content-Type)"},
+}
+#: Declared on operations that ask the engine (agents, dispositions, preview, lead calls).
+ENGINE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "the engine is not running (starting or stopping)"},
 }
 
 
@@ -106,6 +127,12 @@ _FIELD_IN_MESSAGE = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.DOTALL)
 
 def _item(err: Any, prefix: str | None) -> dict[str, Any]:
     """Model-level checks (cross-references) report their field inside the message."""
+    if err.get("type") == "json_invalid":
+        # FastAPI puts the character offset where the field goes: ("body", 14)
+        loc = err.get("loc", ())
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = (err.get("ctx") or {}).get("error", "")
+        return error_body(f"not valid JSON{where}" + (f": {reason}" if reason else ""), "body")
     message = _message(err)
     field = dotted(err.get("loc", ()), prefix)
     if field is None or field == prefix:

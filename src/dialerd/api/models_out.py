@@ -6,10 +6,11 @@ field the docs promise is never silently missing.
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class CampaignOut(BaseModel):
@@ -100,6 +101,9 @@ class ContactPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_after: int | None = Field(
+        description="with the id order: pass as after= for the next page (null: no more)"
+    )
     contacts: list[ContactOut]
 
 
@@ -208,3 +212,64 @@ class DncCheck(BaseModel):
     phone: str
     campaign: str | None
     dnc: bool
+
+
+class _Open(BaseModel):
+    """A documented shape whose answer may carry more keys (kept, not dropped)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ImportProblemOut(_Open):
+    row: int | None
+    column: str | None
+    kind: str
+    reason: str
+    value: Any = None
+
+
+class ImportReportOut(_Open):
+    import_id: int | None
+    campaign: str
+    file: str
+    mode: str
+    list: str | None
+    task: str | None
+    actor: str
+    started_at: str | None = Field(description="ISO 8601 UTC with Z")
+    finished_at: str | None = Field(description="ISO 8601 UTC with Z")
+    seconds: float
+    rows: int
+    imported: int
+    rejected: int
+    duplicates: int
+    replaced: int
+    problems: builtins.list[ImportProblemOut] = Field(  # "list" is a field here
+        description="the first 1000; see problems_total"
+    )
+    problems_total: int
+    details: dict[str, Any]
+
+
+class ImportEntryOut(_Open):
+    import_id: int
+    at: str = Field(description="ISO 8601 UTC with Z")
+    actor: str
+    file: str
+    mode: str
+    list: str | None
+    rows: int | None
+    imported: int | None
+    rejected: int | None
+    duplicates: int | None
+    replaced: int | None
+    status: str | None
+    report: dict[str, Any]
+
+
+class ImportHistoryOut(BaseModel):
+    imports: list[ImportEntryOut]
+
+
+class EngineStatusOut(BaseModel):
+    engine: dict[str, Any] = Field(description="runners, calls in flight and agents")

@@ -12,7 +12,7 @@ import structlog
 from fastapi import APIRouter
 
 from dialerd.api.context import AgentActor, ApiContext, Ctx, Reader
-from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES, ApiError
 from dialerd.api.models_out import (
     AgentActionOut,
     AgentList,
@@ -23,7 +23,9 @@ from dialerd.domain.model import Agent
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/api/v1", tags=["agents"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1", tags=["agents"], responses={**ERROR_RESPONSES, **ENGINE_RESPONSES}
+)
 
 
 def _agent_view(a: Agent) -> dict[str, Any]:

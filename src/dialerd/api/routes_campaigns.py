@@ -36,7 +36,13 @@ from dialerd.api.models_out import (
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_file import definition_digest
-from dialerd.domain.campaign_spec import CampaignSpec, RuleSpec, ScheduleSpec, TaskSpec
+from dialerd.domain.campaign_spec import (
+    CampaignSpec,
+    RuleSpec,
+    ScheduleSpec,
+    TaskSpec,
+    campaign_name_problem,
+)
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
 from dialerd.store import QueueInUse, Store
@@ -244,6 +250,9 @@ async def list_campaigns(ctx: Ctx, _: Reader) -> dict[str, Any]:
     summary="Create a campaign from its definition",
 )
 async def create_campaign(ctx: Ctx, _: Designer, spec: CampaignSpec) -> dict[str, Any]:
+    problem = campaign_name_problem(spec.name)  # the store refuses it too; this names the field
+    if problem is not None:
+        raise ApiError(422, problem, "name")
     return await _store_change(ctx, spec, create=True)
 
 

@@ -108,7 +108,7 @@ async def _view(ctx: ApiContext, campaign: Campaign, contact_id: int) -> dict[st
 def _sort(sort: str) -> SortOrder:
     descending = sort.startswith("-")
     name = sort.lstrip("-+")
-    if name not in STANDARD_FIELDS and not name.startswith("fields."):
+    if name not in STANDARD_FIELDS and (not name.startswith("fields.") or name == "fields."):
         raise ApiError(
             422, f"cannot sort by {name!r} (a contact field or fields.NAME)", "query.sort"
         )
@@ -209,9 +209,21 @@ async def search(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="the page after this contact id (the previous page's next_after): "
+            "stable while contacts enter or leave the filter, which offset pages are not; "
+            "only with the id order and no offset",
+        ),
+    ] = None,
     sort: str = "id",
 ) -> dict[str, Any]:
     current = await ctx.campaign(campaign)
+    order = _sort(sort)
+    if after is not None and (order != SortOrder() or offset):
+        raise ApiError(422, "after pages in the id order: no sort and no offset", "query.after")
     phone_exact: str | None = None
     digits: str | None = None
     if phone:
@@ -242,13 +254,16 @@ async def search(
             phone_digits=digits,
             limit=limit,
             offset=offset,
-            order=_sort(sort),
+            order=order,
+            after=after,
         )
     names = await _task_names(ctx, current.id)
+    more = len(found) == limit and order == SortOrder()
     return {
         "total": total,
         "limit": limit,
         "offset": offset,
+        "next_after": found[-1].id if more else None,
         "contacts": [contact_view(c, names) for c in found],
     }
 

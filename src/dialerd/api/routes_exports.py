@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from dialerd.api.context import Ctx, Reader
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
 from dialerd.domain.enums import Status, TaskType
+from dialerd.domain.model import Contact
 from dialerd.domain.selection import ContactSelection, split_field
 from dialerd.taskflow.tasks.export import export_table, unknown_columns
 from dialerd.taskflow.tasks.settings import ExportSettings
@@ -37,6 +38,12 @@ _MEDIA = {
     "/{campaign}/tasks/{task}/export",
     summary="Download the task's contacts as CSV or XLSX (changes nothing)",
     response_class=Response,
+    responses={
+        200: {
+            "description": "the file (Content-Disposition: attachment)",
+            "content": {media: {"schema": {"type": "string"}} for media in _MEDIA.values()},
+        }
+    },
 )
 async def download(
     ctx: Ctx,
@@ -71,14 +78,16 @@ async def download(
             f"more than {MAX_ROWS} contacts: use an export task writing to a folder",
             "task",
         )
-    contacts = []
-    offset = 0
+    # Pages by id (keyset), each its own read: a contact in the task for the whole download is
+    # in the file even when others leave or enter it meanwhile (offset pages would shift).
+    contacts: list[Contact] = []
+    after: int | None = None
     while True:
-        page = await ctx.store.find_contacts(current.id, selection, limit=_PAGE, offset=offset)
+        page = await ctx.store.find_contacts(current.id, selection, limit=_PAGE, after=after)
         contacts.extend(page)
         if len(page) < _PAGE:
             break
-        offset += _PAGE
+        after = page[-1].id
     try:
         body = export_table(contacts, chosen, file_format)
     except ValueError as exc:

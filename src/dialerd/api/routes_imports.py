@@ -1,10 +1,11 @@
 """Imports: upload a CSV/XLSX file with a column mapping and a mode; the import history.
 
-The upload is spooled to a temporary file and imported through the same code path as
-``dialerd import`` (``dialerd.taskflow.import_job``): parsing runs in threads/workers, so the
-daemon keeps dialing while a large file is read. The request returns when the import has been
-committed (or rolled back), with the report: counts and every bad row with its row number,
-column and reason (the first 1000 in the response; all counts are exact).
+Token, role and size are checked before and while the body arrives
+(:mod:`dialerd.api.body_guard`). The upload is spooled to a temporary file and imported through
+the same code path as ``dialerd import`` (``dialerd.taskflow.import_job``): parsing runs in
+threads/workers, so the daemon keeps dialing while a large file is read. The request returns
+when the import has been committed (or rolled back), with the report: counts and every bad row
+with its row number, column and reason (the first 1000 in the response; all counts are exact).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
+from dialerd.api.body_guard import size_text
 from dialerd.api.context import Ctx, Importer, Reader
-from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.errors import ERROR_RESPONSES, ApiError, ErrorOut
+from dialerd.api.models_out import ImportHistoryOut, ImportReportOut
 from dialerd.domain.contact_import import ImportMode
 from dialerd.store.errors import InvalidChange, NotFound
 from dialerd.store.imports import import_history
@@ -69,7 +72,13 @@ def _spool(source: BinaryIO, suffix: str, directory: str, limit: int) -> Path:
     return path
 
 
-@router.post("", status_code=201, summary="Import contacts from an uploaded CSV/XLSX file")
+@router.post(
+    "",
+    status_code=201,
+    summary="Import contacts from an uploaded CSV/XLSX file",
+    response_model=ImportReportOut,
+    responses={413: {"model": ErrorOut, "description": "the file is larger than the limit"}},
+)
 async def upload(
     ctx: Ctx,
     who: Importer,
@@ -90,13 +99,12 @@ async def upload(
     if len(name.encode()) > _MAX_NAME_BYTES:
         raise ApiError(422, f"the file name is longer than {_MAX_NAME_BYTES} bytes", "file")
     if suffix not in _SUFFIXES:
-        raise ApiError(422, f"{name!r}: expected a .csv or .xlsx file", "file")
+        raise ApiError(422, f"{name!r}: expected a .csv, .tsv, .txt or .xlsx file", "file")
     with tempfile.TemporaryDirectory(prefix="dialerd-upload-") as tmp:
         try:
             path = await asyncio.to_thread(_spool, file.file, suffix, tmp, ctx.max_upload_bytes)
         except _TooLarge:
-            limit = ctx.max_upload_bytes
-            size = f"{limit / (1 << 20):g} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+            size = size_text(ctx.max_upload_bytes)
             raise ApiError(413, f"{name!r} is larger than the limit of {size}", "file") from None
         renamed = path.with_name(name)
         await asyncio.to_thread(path.rename, renamed)
@@ -112,6 +120,7 @@ async def upload(
                 actor=who.actor,
                 region=(column_mapping.region if column_mapping else None) or ctx.region,
                 clock=ctx.clock,
+                refuse_empty=True,  # 422, as the CLI's exit 65; nothing is recorded
             )
         except ImportFileError as exc:
             raise ApiError(422, str(exc).replace(str(renamed), name), "file") from None
@@ -123,7 +132,9 @@ async def upload(
     return report.as_dict(MAX_PROBLEMS_SHOWN)
 
 
-@router.get("", summary="The campaign's import history, newest first")
+@router.get(
+    "", response_model=ImportHistoryOut, summary="The campaign's import history, newest first"
+)
 async def history(
     ctx: Ctx,
     _: Reader,

@@ -14,7 +14,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from dialerd.api.context import Ctx, Reader
+from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES
 from dialerd.api.health import run_checks
+from dialerd.api.models_out import EngineStatusOut
 from dialerd.api.schemas import plain
 
 router = APIRouter(tags=["system"])
@@ -28,7 +30,12 @@ async def healthz(ctx: Ctx) -> JSONResponse:
     )
 
 
-@router.get("/api/v1/status", summary="The engine's status: runners, calls, agents")
+@router.get(
+    "/api/v1/status",
+    summary="The engine's status: runners, calls, agents",
+    response_model=EngineStatusOut,
+    responses={**ERROR_RESPONSES, **ENGINE_RESPONSES},
+)
 async def status(ctx: Ctx, _: Reader) -> dict[str, Any]:
     return {"engine": plain(await ctx.call_engine("status"))}
 

@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dialerd.api.auth import Permission, Principal, Role
 from dialerd.api.context import Ctx, Reader, StatusSetter, authenticate
-from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES, ApiError
 from dialerd.api.schemas import plain
 from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
 from dialerd.domain.changes import Transition
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.model import Contact
 from dialerd.store import agentwork as work
 from dialerd.taskflow.classify import Classifier, RulesClassifier
@@ -86,7 +87,7 @@ def note_view(n: LeadNote | None) -> dict[str, Any] | None:
     return {
         "id": n.id,
         "agent": n.agent,
-        "at": n.at.isoformat(),
+        "at": iso_utc(n.at),
         "text": n.text,
         "predefined": n.predefined_key,
         "result_label": n.result_label,
@@ -108,10 +109,10 @@ def lead_view(lead: Lead) -> dict[str, Any]:
         "status": c.status.value,
         "status_detail": c.status_detail,
         "attempts": c.attempts,
-        "due_at": c.due_at.isoformat() if c.due_at else None,
+        "due_at": iso_utc(c.due_at) if c.due_at else None,
         "state": lead.state.value,
         "holder": lead.holder,
-        "held_since": lead.held_since.isoformat() if lead.held_since else None,
+        "held_since": iso_utc(lead.held_since) if lead.held_since else None,
         "closed": lead.closed,
         "last_note": note_view(lead.last_note),
     }
@@ -279,7 +280,11 @@ async def close(
     return await _write_note(ctx, request, principal, contact_id, body, close=True)
 
 
-@router.post("/leads/{contact_id}/call", summary="Hold the lead and dial it (preview accept)")
+@router.post(
+    "/leads/{contact_id}/call",
+    summary="Hold the lead and dial it (preview accept)",
+    responses=ENGINE_RESPONSES,
+)
 async def call(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from dialerd.api.strict import MAX_INT
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.contact_import import MAX_LENGTH
 from dialerd.domain.contact_values import (
     check_custom_name,
@@ -156,7 +158,7 @@ class SelectionIn(Body):
     status: Status | None = None
     status_detail: str | None = None
     list_name: str | None = None
-    ids: list[int] | None = Field(None, max_length=100_000)
+    ids: list[Annotated[int, Field(ge=0, le=MAX_INT)]] | None = Field(None, max_length=100_000)
     conditions: list[ConditionIn] = Field(default_factory=list)
     waiting: bool | None = None
     all: bool = False
@@ -239,7 +241,9 @@ class LoginIn(Body):
 
 
 class PreviewIn(Body):
-    contact_id: int = Field(description="the contact on offer (from the screen pop)")
+    contact_id: int = Field(
+        ge=0, le=MAX_INT, description="the contact on offer (from the screen pop)"
+    )
 
 
 class DncAdd(Body):
@@ -288,5 +292,5 @@ def plain(value: object) -> Any:
     if isinstance(value, dict | list | str | int | float | bool):
         return value
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_utc(value)
     return str(value)

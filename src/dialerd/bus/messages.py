@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import Status, StatusDetail
 
 _PLAIN_DETAIL = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -82,7 +83,9 @@ class Disposition(BaseModel):
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, date | time):
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
@@ -101,5 +104,5 @@ def _default(value: Any) -> Any:
 
 def encode_event(kind: str, payload: Mapping[str, Any], now: datetime) -> bytes:
     """One JSON object: ``type`` and ``ts`` first, then the event's own fields."""
-    body = {"type": kind, "ts": now.isoformat(), **payload}
+    body = {"type": kind, "ts": iso_utc(now), **payload}
     return json.dumps(body, default=_default, separators=(",", ":")).encode()

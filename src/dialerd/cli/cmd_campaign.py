@@ -56,7 +56,11 @@ def register(sub: Any) -> None:
 
 
 async def run_create(args: argparse.Namespace) -> int:
-    from dialerd.domain.campaign_spec import CampaignSpecError, load_campaign_spec
+    from dialerd.domain.campaign_spec import (
+        CampaignSpecError,
+        campaign_name_problem,
+        load_campaign_spec,
+    )
     from dialerd.store import AlreadyExists
 
     try:
@@ -66,6 +70,9 @@ async def run_create(args: argparse.Namespace) -> int:
     from dialerd.taskflow.tasks import check_tasks
 
     problems = check_tasks(spec)
+    name_problem = campaign_name_problem(spec.name)
+    if name_problem is not None and not args.update:
+        problems.insert(0, f"name: {name_problem}")
     if problems:
         raise CliError(f"{args.file}: " + "; ".join(problems), EX_CONFIG)
     if args.check:

@@ -22,6 +22,7 @@ from dialerd.config import ConfigError, DaemonConfig, load_config
 from dialerd.domain.campaign_spec import (
     CampaignSpec,
     CampaignSpecError,
+    campaign_name_problem,
     default_queue,
     load_campaign_spec,
     queue_clash,
@@ -135,6 +136,21 @@ def tightened_campaigns(config: DaemonConfig) -> list[str]:
     return out
 
 
+def odd_campaign_names(names: list[str]) -> list[str]:
+    """Campaign files whose name the daemon does not take for a new campaign: a warning, not a
+    problem, since a campaign stored under that name before keeps working (and this check runs
+    before every start, see systemd/dialerd.service)."""
+    out = []
+    for name in names:
+        problem = campaign_name_problem(name)
+        if problem is not None:
+            out.append(
+                f"campaign {problem}; the daemon refuses to create it, a campaign of that"
+                " name stored before keeps working"
+            )
+    return out
+
+
 def unknown_agent_campaigns(
     config: DaemonConfig, names: list[str], stored: dict[str, str] | None = None
 ) -> list[str]:
@@ -232,7 +248,11 @@ def run(args: argparse.Namespace) -> int:
         store_note = (
             f"{len(stored)} campaign(s) stored" if stored is not None else f"not read: {why}"
         )
-    warnings = [*tightened_campaigns(config), *unknown_agent_campaigns(config, names, stored)]
+    warnings = [
+        *odd_campaign_names(names),
+        *tightened_campaigns(config),
+        *unknown_agent_campaigns(config, names, stored),
+    ]
     if stored is not None:
         warnings.extend(stored_queue_clashes(config, stored))
     for warning in warnings:

@@ -14,7 +14,7 @@ from typing import Any
 
 from dialerd.cli.db import actor, add_db_option, add_json_option, open_store, write_json
 from dialerd.cli.errors import EX_USAGE, CliError
-from dialerd.domain.clock import SystemClock
+from dialerd.domain.clock import SystemClock, iso_utc
 from dialerd.domain.enums import Status
 from dialerd.domain.selection import ContactSelection, parse_condition
 
@@ -131,13 +131,11 @@ async def run_move(args: argparse.Namespace) -> int:
                 "campaign": campaign.name,
                 "to": args.to,
                 "moved": moved,
-                "enter_at": enter_at.isoformat() if waiting and enter_at else None,
+                "enter_at": iso_utc(enter_at) if waiting and enter_at else None,
             }
         )
     elif waiting and enter_at is not None:
-        sys.stdout.write(
-            f"{moved} contact(s) waiting to enter {args.to} at {enter_at.isoformat()}\n"
-        )
+        sys.stdout.write(f"{moved} contact(s) waiting to enter {args.to} at {iso_utc(enter_at)}\n")
     else:
         sys.stdout.write(f"{moved} contact(s) moved to {args.to}\n")
     return 0

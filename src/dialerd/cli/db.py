@@ -34,6 +34,7 @@ from dialerd.cli.errors import (
     EX_USAGE,
     CliError,
 )
+from dialerd.domain.clock import iso_utc
 
 if TYPE_CHECKING:
     from dialerd.config import DaemonConfig
@@ -184,7 +185,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_utc(value)
     return value
 
 

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -181,6 +182,9 @@ class ApiConfig(_Table):
     port: Port = 8080
     metrics_host: str | None = None
     metrics_port: Port | None = None
+    max_upload_size: ByteSize = Field(default=ByteSize(1 << 30), ge=1)
+    """The largest import file ``POST .../imports`` takes (``"1GiB"``, ``"200MB"`` or bytes);
+    a larger one is refused (413) while it arrives, before it fills the disk."""
     tokens: list[ApiToken] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -294,6 +294,7 @@ class Daemon:
             registry=self.metrics.registry,
             serve_metrics=not api.metrics_separate,
             health=health,
+            max_upload_bytes=int(api.max_upload_size),
             classifier=make_classifier(classifier_settings(self.config.classifier)),
             # the current floor: a reload may change [compliance]
             compliance=lambda: self.config.compliance.to_domain(),

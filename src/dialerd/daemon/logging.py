@@ -27,6 +27,9 @@ REDACTED = "***"
 _SECRET_KEY = re.compile(
     r"(secret|password|passwd|token|authorization|api[_-]?key|credential)", re.IGNORECASE
 )
+#: Keys that look secret but hold a name (the access log's ``token_name``: which configured
+#: token made a request); their values are still scanned like any other value.
+_NAME_KEYS = frozenset({"token_name"})
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
@@ -53,7 +56,7 @@ def _redact_value(value: Any, depth: int = 0) -> Any:
 
 
 def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and bool(_SECRET_KEY.search(key))
+    return isinstance(key, str) and key not in _NAME_KEYS and bool(_SECRET_KEY.search(key))
 
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:

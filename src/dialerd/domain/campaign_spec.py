@@ -551,6 +551,26 @@ class CampaignSpec(_Model):
         return tuple(f.condition() for f in self.filter)
 
 
+_CAMPAIGN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+CAMPAIGN_NAME_RULE = (
+    "a new campaign's name is 1-200 letters (A-Z, a-z), digits, '-', '_' or '.', not only"
+    " digits (it would stand for a campaign id in URLs) and not '.' or '..'"
+)
+
+
+def campaign_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the name of a new campaign (None: it can).
+
+    A campaign is addressed by name or id in one URL path segment and in MQTT topics and metric
+    labels: a name of digits shadowed the campaign with that id, and one with '/' or equal to
+    '.'/'..' could not be reached at all. Campaigns stored under an older, laxer rule keep
+    their names and keep working; only creating one is refused.
+    """
+    if not _CAMPAIGN_NAME.fullmatch(name) or name.isdigit() or name in (".", ".."):
+        return f"{name!r} is not allowed: {CAMPAIGN_NAME_RULE}"
+    return None
+
+
 def default_queue(name: str) -> str:
     """The Asterisk queue of a campaign that names none."""
     return f"dialerd-{name}"

@@ -96,3 +96,13 @@ class ManualClock:
         while self._mono < deadline:
             await self._changed.wait()
         await asyncio.sleep(0)
+
+
+def iso_utc(value: datetime) -> str:
+    """The one text form of a moment on every interface (REST, exports, webhooks, MQTT, import
+    reports, CLI JSON): ISO 8601 in UTC with ``Z``, e.g. ``2026-03-02T10:00:00Z``, as pydantic
+    writes the API models. Clients that compare or sort the strings saw ``+00:00`` from some
+    places and ``Z`` from others. A naive value is taken as UTC (the store keeps UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -17,6 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from dialerd.domain.clock import iso_utc
+
 #: Contact attributes a file column (or a variable) can be mapped to, besides custom fields.
 CONTACT_FIELDS: tuple[str, ...] = (
     "phone",
@@ -184,8 +186,8 @@ class ImportReport:
             "list": self.list_name,
             "task": self.task,
             "actor": self.actor,
-            "started_at": self.started_at.isoformat() if self.started_at else None,
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "started_at": iso_utc(self.started_at) if self.started_at else None,
+            "finished_at": iso_utc(self.finished_at) if self.finished_at else None,
             "seconds": round(self.seconds, 3),
             "rows": self.rows,
             "imported": self.imported,

@@ -37,7 +37,7 @@ import structlog
 from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dialerd.domain.clock import Clock, SystemClock
+from dialerd.domain.clock import Clock, SystemClock, iso_utc
 from dialerd.domain.contact_import import (
     ContactRecord,
     ImportMode,
@@ -507,7 +507,7 @@ async def import_history(store: StoreLike, campaign: str, limit: int = 50) -> li
         return [
             {
                 "import_id": r["id"],
-                "at": r["at"].isoformat(),
+                "at": iso_utc(r["at"]),
                 "actor": r["actor"],
                 "file": r["file_name"],
                 "mode": r["mode"],

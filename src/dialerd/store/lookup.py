@@ -59,8 +59,12 @@ async def search_contacts(
     limit: int = 100,
     offset: int = 0,
     order: SortOrder = SortOrder(),
+    after: int | None = None,
 ) -> tuple[list[Contact], int]:
     """Contacts matching every given criterion, and how many match in total.
+
+    ``after`` (an id, with the id order) starts the page after that contact (keyset paging:
+    stable while contacts enter or leave the selection); the total still counts every match.
 
     ``phone_exact`` (an E.164 number) and ``phone_digits`` (any part of the stored number)
     match when either does: a short run of digits may also be a valid number of its own.
@@ -80,9 +84,10 @@ async def search_contacts(
         total = int(
             await s.scalar(found.apply(select(func.count()).select_from(c)).where(*where)) or 0
         )
+        page = [c.id > after] if after is not None else []
         rows = await s.scalars(
             found.apply(select(c))
-            .where(*where)
+            .where(*where, *page)
             .order_by(*sort_expression(order, store.dialect))
             .limit(limit)
             .offset(offset)

@@ -54,6 +54,7 @@ from dialerd.domain.changes import (
     OverviewRow,
     Transition,
 )
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.contact_values import check_edit
 from dialerd.domain.enums import (
     AgentState,
@@ -373,8 +374,14 @@ class Store:
     # -- campaigns -----------------------------------------------------------------------------
 
     async def create_campaign(self, spec: cs.CampaignSpec, now: datetime) -> Campaign:
-        """Create a campaign with its tasks and taskflow rules from a validated definition."""
+        """Create a campaign with its tasks and taskflow rules from a validated definition.
+
+        Only a name that fits the rule for new campaigns (``campaign_name_problem``) is taken;
+        stored campaigns keep theirs."""
         _aware(now, "now")
+        problem = cs.campaign_name_problem(spec.name)
+        if problem is not None:
+            raise InvalidChange(f"name: {problem}")
         async with self.write() as s:
             row = await self._new_campaign(s, spec, now)
             return convert.campaign(row)
@@ -775,9 +782,15 @@ class Store:
         limit: int = 100,
         offset: int = 0,
         order: SortOrder = SortOrder(),
+        after: int | None = None,
     ) -> list[Contact]:
+        """``after`` (an id, with the default id order): the page after that contact. Paging so
+        (keyset) never skips or repeats a contact when others enter or leave the selection
+        between pages, which ``offset`` does."""
         async with self.read() as s:
             where = selection_clauses(campaign_id, selection, await self._task_ids(s, campaign_id))
+            if after is not None:
+                where.append(ContactRow.id > after)
             rows = await s.scalars(
                 select(ContactRow)
                 .where(*where)
@@ -1551,7 +1564,7 @@ class Store:
                     now,
                     actor,
                     where=where,
-                    note=note or f"to enter {to_task} at {enter_at.isoformat()}",
+                    note=note or f"to enter {to_task} at {iso_utc(enter_at)}",
                 )
                 result = await s.execute(
                     update(ContactRow)

@@ -24,6 +24,7 @@ from dialerd.domain.contact_import import ImportMode, ImportReport, ImportReques
 from dialerd.store.imports import StoreLike, import_contacts
 from dialerd.taskflow.importing import (
     ColumnMapping,
+    ImportFileError,
     auto_workers,
     build_plan,
     open_table,
@@ -50,11 +51,14 @@ async def import_file(
     region: str = "DE",
     workers: int | None = None,
     clock: Clock | None = None,
+    refuse_empty: bool = False,
 ) -> ImportReport:
     """Import ``path`` into ``campaign``; see ``dialerd.store.imports`` for the transaction.
 
     Raises ``ImportFileError``/``MappingError`` (from ``dialerd.taskflow.importing``) before
-    anything is written when the file cannot be opened or the mapping does not fit its header.
+    anything is written when the file cannot be opened or the mapping does not fit its header,
+    and with ``refuse_empty`` when it has no data rows (the API; the CLI records such an import
+    and exits 65).
     ``list_name`` ``None`` uses the file's name without extension, so importing the same file
     again with ``replace`` replaces what it imported before.
     """
@@ -87,7 +91,15 @@ async def import_file(
             actor=actor,
             details={k: v for k, v in details.items() if v is not None},
         )
-        chunks = parse_table(table, plan, workers=workers)
+        chunks: Iterator[ParsedChunk] = parse_table(table, plan, workers=workers)
+        if refuse_empty:
+            # Before the store is touched: a header-only file imports nothing (and in replace
+            # mode would empty the list), so the caller is told instead.
+            first = await asyncio.to_thread(_next_or_error, chunks)
+            if first is _END:
+                await asyncio.to_thread(_close, chunks)
+                raise ImportFileError(f"{p.name}: no data rows (only a header)")
+            chunks = _again(first, chunks)
         return await _pipeline(store, request, chunks, clock)
     finally:
         await asyncio.to_thread(table.close)
@@ -152,6 +164,17 @@ def _next_or_error(chunks: Iterator[ParsedChunk]) -> object:
         return next(chunks, _END)
     except Exception as exc:  # handed to the importing task, which raises it
         return exc
+
+
+def _again(first: object, rest: Iterator[ParsedChunk]) -> Iterator[ParsedChunk]:
+    """``rest`` with ``first`` (already taken from it) in front; closing closes ``rest``."""
+    try:
+        if isinstance(first, BaseException):
+            raise first
+        yield first  # type: ignore[misc]
+        yield from rest
+    finally:
+        _close(rest)
 
 
 def _close(chunks: Iterator[ParsedChunk]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from dialerd.domain.changes import NewContact
-from dialerd.domain.clock import Clock
+from dialerd.domain.clock import Clock, iso_utc
 from dialerd.domain.contact_import import ImportMode
 from dialerd.domain.phone import InvalidPhone, normalize_phone
 from dialerd.store import Store
@@ -174,7 +174,7 @@ async def import_dropped(
             "campaign": campaign,
             "task": task,
             "file": path.name,
-            "started_at": started.isoformat(),
+            "started_at": iso_utc(started),
             "error": error,
         }
     try:
@@ -236,7 +236,7 @@ async def contact_for_caller(
         found = await find_contact_by_phone(store, campaign_id, phone)
         if found is not None:
             return InboundContact(found.id, False, phone)
-    fields: dict[str, Any] = {"inbound_did": did, "inbound_at": now.isoformat()}
+    fields: dict[str, Any] = {"inbound_did": did, "inbound_at": iso_utc(now)}
     if phone is None:
         fields["inbound_caller"] = caller or "withheld"
     [cid] = await store.add_contacts(

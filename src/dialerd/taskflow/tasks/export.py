@@ -28,6 +28,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import Status
 from dialerd.domain.model import Contact
 from dialerd.domain.selection import STANDARD_FIELDS, split_field
@@ -204,7 +205,7 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return iso_utc(value)
     if isinstance(value, dict | list):
         return str(value)
     return value

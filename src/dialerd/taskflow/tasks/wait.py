@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Contact
 from dialerd.domain.phone import zones_of
@@ -90,7 +91,7 @@ class WaitExecutor:
                             Status.OPEN,
                             StatusDetail.NONE.value,
                             due_at=until,
-                            note=f"waiting until {until.isoformat()}",
+                            note=f"waiting until {iso_utc(until)}",
                         )
                     )
                 )

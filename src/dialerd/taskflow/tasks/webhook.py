@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
-from dialerd.domain.clock import Clock, SystemClock
+from dialerd.domain.clock import Clock, SystemClock, iso_utc
 from dialerd.domain.contact_values import check_custom_name, check_custom_value, is_detail_text
 from dialerd.domain.enums import StatusDetail, is_reserved_detail
 from dialerd.domain.model import Attempt, Contact, HistoryEntry
@@ -53,7 +53,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value) if value is not None else None
 
 
 def contact_json(c: Contact) -> dict[str, Any]:
@@ -131,7 +131,7 @@ class WebhookExecutor:
             "delivery": delivery_id(item),
             "campaign": item.campaign,
             "task": item.task,
-            "sent_at": now.isoformat(),
+            "sent_at": iso_utc(now),
             "contact": contact_json(item.contact),
         }
         if self.settings.include_attempt:

@@ -47,12 +47,18 @@ from dialerd.domain.agentwork import (
     Totals,
 )
 from dialerd.domain.changes import Transition
-from dialerd.domain.enums import Status
+from dialerd.domain.enums import Status, TaskType
 from dialerd.domain.model import Contact
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadNoteRow, LeadWorkRow, PredefinedNoteRow
 from dialerd.store.errors import InvalidChange, NotFound
-from dialerd.store.models import AbandonmentBucketRow, AttemptRow, CampaignRow, ContactRow
+from dialerd.store.models import (
+    AbandonmentBucketRow,
+    AttemptRow,
+    CampaignRow,
+    ContactRow,
+    TaskRow,
+)
 from dialerd.store.query import sort_expression
 from dialerd.store.search import contact_filter, fts_available, typed_terms
 from dialerd.store.store import Store
@@ -205,14 +211,24 @@ async def work_queue(
     """The campaign's leads in working order: never contacted first, then due follow-ups (by due
     time), then the rest; the campaign's sort within each group.
 
-    ``available_for`` keeps only leads that agent may take now: open, not waiting on a delayed
-    rule, not being dialed (no live lease), not closed, unheld or held by that agent.
+    Only a contact open in a call task is work to do: one sitting in any other task (a wait
+    after a sale, an export) has its ``attempts`` restarted by entering that task, and ranking
+    it "never contacted" sent agents to people who had just bought. Such contacts sort with the
+    rest.
+
+    ``available_for`` keeps only leads that agent may take now: open in a call task, not
+    waiting on a delayed rule, not being dialed (no live lease), not closed, unheld or held by
+    that agent.
     """
     _aware(now)
     c, w = ContactRow, LeadWorkRow
     spec = await store.campaign_spec(campaign_id)
-    never = c.attempts == 0
-    due = and_(c.due_at.is_not(None), c.due_at <= now)
+    call_tasks = select(TaskRow.id).where(
+        TaskRow.campaign_id == campaign_id, TaskRow.type == TaskType.CALL.value
+    )
+    workable = and_(c.status == Status.OPEN.value, c.task_id.in_(call_tasks))
+    never = and_(workable, c.attempts == 0)
+    due = and_(workable, c.due_at.is_not(None), c.due_at <= now)
     group = case((never, 0), (due, 1), else_=2)
     due_key = case((and_(~never, due), c.due_at), else_=None)
     q = _lead_select().where(c.campaign_id == campaign_id)
@@ -220,7 +236,7 @@ async def work_queue(
         q = q.where(_state_expr() == state.value)
     if available_for is not None:
         q = q.where(
-            c.status == Status.OPEN.value,
+            workable,
             c.pending_task_id.is_(None),
             or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
             func.coalesce(w.closed, false()).is_(False),

@@ -257,3 +257,20 @@ async def test_a_call_that_is_not_dialed_leaves_the_lead_as_it_was(api: Api) -> 
     await api.call("POST", f"{W}/leads/{ada}/reserve", role="agent")
     assert (await api.call("POST", f"{W}/leads/{ada}/call", role="agent")).status_code == 409
     assert (await api.call("GET", f"{W}/leads/{ada}", role="agent")).json()["holder"] == "agent-1"
+
+
+async def test_a_lead_being_dialled_cannot_be_reserved(api: Api) -> None:
+    """The dialer leased the contact (a call in progress or a preview on offer to another
+    agent): reserving it answers 409, as deleting it does, instead of a hold the dialer
+    ignores."""
+    camp_id, (ada, _) = await _setup(api)
+    leased = await api.store.lease(camp_id, 1, "dialer", timedelta(minutes=5), START)
+    assert [c.id for c in leased] == [ada]
+    r = await api.call("POST", f"{W}/leads/{ada}/reserve", role="agent")
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "contact_id" and "being dialled" in r.json()["error"]
+    assert (await api.call("GET", f"{W}/leads/{ada}", role="agent")).json()["holder"] is None
+    # `call` of the lead on offer to this agent: the engine takes the hold with its own lease
+    r = await api.call("POST", f"{W}/leads/{ada}/call", role="agent")
+    assert r.status_code == 200, r.text
+    assert r.json()["lead"]["holder"] == "agent-1"

@@ -11,6 +11,7 @@ with the holder in the message, so the agent's screen can say who has it.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -117,7 +118,7 @@ def lead_view(lead: Lead) -> dict[str, Any]:
     }
 
 
-def _conflict(exc: work.LeadHeld | work.LeadClosed) -> ApiError:
+def _conflict(exc: work.LeadHeld | work.LeadClosed | work.LeadBusy) -> ApiError:
     return ApiError(409, str(exc), "contact_id")
 
 
@@ -205,7 +206,7 @@ async def reserve(
     who = acting_agent(principal, body.agent if body else None)
     try:
         lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
-    except (work.LeadHeld, work.LeadClosed) as exc:
+    except (work.LeadHeld, work.LeadClosed, work.LeadBusy) as exc:
         raise _conflict(exc) from exc
     return lead_view(lead)
 
@@ -284,17 +285,21 @@ async def call(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent if body else None)
-    held_before = (await work.get_lead(ctx.store, contact_id)).holder == who
+    before = await work.get_lead(ctx.store, contact_id)
+    if before.closed:
+        raise _conflict(work.LeadClosed(contact_id))
+    if before.holder is not None and before.holder != who:
+        raise _conflict(work.LeadHeld(contact_id, before.holder))
+    # The contact is on offer to this agent, so the dialer has it leased and a plain reserve
+    # refuses it; the engine, whose lease it is, takes the hold for this agent and dials.
     try:
-        lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
-    except (work.LeadHeld, work.LeadClosed) as exc:
-        raise _conflict(exc) from exc
-    try:
-        attempt = await ctx.call_engine("preview_accept", who, contact_id)
+        attempt = await ctx.call_engine("preview_accept", who, contact_id, hold=True)
     except Exception:  # an engine refusal, answered by the API's error handlers
         # Not dialed (e.g. not on offer to this agent): a hold taken only for this call would
         # keep the contact from the dialer's pool until somebody noticed and released it.
-        if not held_before:
-            await work.release(ctx.store, contact_id, who)
+        if before.holder is None:
+            with suppress(work.LeadHeld):  # somebody else's hold is not ours to give back
+                await work.release(ctx.store, contact_id, who)
         raise
+    lead = await work.get_lead(ctx.store, contact_id)
     return {"attempt": plain(attempt), "lead": lead_view(lead)}

@@ -756,13 +756,18 @@ class Engine:
                 return r
         raise NoSuchPreview(f"contact {contact_id} is not on offer to agent {a.name!r}")
 
-    async def preview_accept(self, agent: str, contact_id: int) -> str | None:
-        """Dial the offered contact for this agent. Returns the attempt id (None: not dialed)."""
+    async def preview_accept(
+        self, agent: str, contact_id: int, *, hold: bool = False
+    ) -> str | None:
+        """Dial the offered contact for this agent. Returns the attempt id (None: not dialed).
+
+        ``LeadTaken`` when another agent holds the lead; ``hold`` holds it for this agent
+        first (``POST /leads/{contact}/call``)."""
         self._require_running(while_stopping=False)
         a = self._agent(agent)
         runner = self._preview_runner(a, contact_id)
         result: str | None = await runner.submit(
-            lambda: runner.accept_preview(a.interface, contact_id)
+            lambda: runner.accept_preview(a.interface, contact_id, hold=hold)
         )
         return result
 

@@ -4,9 +4,10 @@ Closing a lead finishes its contact: open in a call task, it gets its final stat
 closing note (``dialerd.taskflow.leads``) in the same transaction, so it never goes back to
 the dialer's pool.
 
-Who acts: an agent token always acts as its own agent; admin and supervisor tokens name the
-agent in the body (``agent``) and may release any hold. A lead held by someone else answers 409
-with the holder in the message, so the agent's screen can say who has it.
+Who acts: an agent token always acts as its own agent, and only on leads of the campaigns its
+agent works (``Agent.works``; 403 otherwise, reading stays open); admin and supervisor tokens
+name the agent in the body (``agent``) and may release any hold. A lead held by someone else
+answers 409 with the holder in the message, so the agent's screen can say who has it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialerd.api.auth import Permission, Principal, Role
-from dialerd.api.context import Ctx, Reader, StatusSetter, authenticate
+from dialerd.api.context import ApiContext, Ctx, Reader, StatusSetter, authenticate
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
 from dialerd.api.schemas import plain
 from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
@@ -79,6 +80,26 @@ def acting_agent(principal: Principal, named: str | None) -> str:
     if not named:
         raise ApiError(422, "name the agent this request acts for", "agent")
     return named
+
+
+async def require_member(ctx: ApiContext, principal: Principal, campaign_id: int) -> None:
+    """An agent token works only leads of its agent's campaigns (``Agent.works``: named
+    campaigns, skills, or every campaign); reading lists stays open to every role. Admins and
+    supervisors acting for an agent may hand it any campaign's lead."""
+    if principal.role is not Role.AGENT:
+        return
+    name = principal.agent
+    camp = await ctx.store.get_campaign(campaign_id)
+    spec = await ctx.store.campaign_spec(campaign_id)
+    agent = next((a for a in await ctx.store.agents() if a.name == name), None)
+    if agent is None or not agent.works(camp.name, spec.queue_name):
+        raise ApiError(403, f"agent {name!r} does not work campaign {camp.name!r}", "campaign")
+
+
+async def require_member_for_lead(ctx: ApiContext, principal: Principal, contact_id: int) -> None:
+    """:func:`require_member` for the campaign of a lead (404 for an unknown contact)."""
+    if principal.role is Role.AGENT:
+        await require_member(ctx, principal, (await ctx.store.get_contact(contact_id)).campaign_id)
 
 
 def note_view(n: LeadNote | None) -> dict[str, Any] | None:
@@ -170,6 +191,7 @@ async def next_lead(
 ) -> dict[str, Any]:
     who = acting_agent(principal, agent)
     camp = await ctx.campaign(campaign)
+    await require_member(ctx, principal, camp.id)
     lead = await work.next_lead(ctx.store, camp.id, who, ctx.clock.now())
     return {"agent": who, "lead": lead_view(lead) if lead is not None else None}
 
@@ -204,6 +226,7 @@ async def reserve(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent if body else None)
+    await require_member_for_lead(ctx, principal, contact_id)
     try:
         lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
     except (work.LeadHeld, work.LeadClosed, work.LeadBusy) as exc:
@@ -231,6 +254,7 @@ async def _write_note(
     ctx: Ctx, request: Request, principal: Principal, contact_id: int, body: NoteIn, close: bool
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent)
+    await require_member_for_lead(ctx, principal, contact_id)
     result_class = ResultClass.UNCLASSIFIED
     if body.predefined is None:
         if not body.text or not body.text.strip():
@@ -285,6 +309,7 @@ async def call(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent if body else None)
+    await require_member_for_lead(ctx, principal, contact_id)
     before = await work.get_lead(ctx.store, contact_id)
     if before.closed:
         raise _conflict(work.LeadClosed(contact_id))

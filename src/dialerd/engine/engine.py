@@ -588,9 +588,7 @@ class Engine:
     def _eligible(agent: Agent, runner: CampaignRunner) -> bool:
         """A campaign's queue and the agent's skills decide who takes its calls; an agent
         naming neither campaigns nor skills takes every campaign."""
-        return (
-            agent.every_campaign or runner.name in agent.campaigns or runner.queue in agent.skills
-        )
+        return agent.works(runner.name, runner.queue)
 
     def _require_running(self, *, while_stopping: bool = True) -> None:
         """Dispositions, pauses and log-offs still work while calls drain; new work does not."""

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -682,6 +682,40 @@ class Store:
                 .order_by(HistoryRow.id)
             )
             return [convert.history(r) for r in rows.all()]
+
+    async def task_entries(self, contact_ids: Sequence[int]) -> dict[int, int]:
+        """For each contact, the id of the history row that put it into its current task:
+        a row into that task from another one (a rule, a move, a delayed rule coming due), or
+        one that made it ``open``/``$none`` there from something else (a move or an edit back
+        into the same task). Contacts in their task since they were added are left out.
+
+        A webhook's delivery id names it: the task's ``attempts`` restart at 0 on each entry,
+        so attempts alone repeat on a second pass, while the entry row changes only then (a
+        field edit, a retry or a resend leaves it as it is).
+        """
+        h, c = HistoryRow, ContactRow
+        opened = and_(
+            h.to_status == Status.OPEN.value,
+            h.to_detail == StatusDetail.NONE.value,
+            or_(
+                h.from_status.is_(None),
+                h.from_status != Status.OPEN.value,
+                h.from_detail.is_(None),
+                h.from_detail != StatusDetail.NONE.value,
+            ),
+        )
+        entered = or_(h.from_task_id.is_(None), h.from_task_id != h.to_task_id, opened)
+        out: dict[int, int] = {}
+        async with self.read() as s:
+            for chunk in _chunks(list(contact_ids), 500):
+                rows = await s.execute(
+                    select(h.contact_id, func.max(h.id))
+                    .join(c, c.id == h.contact_id)
+                    .where(h.contact_id.in_(chunk), h.to_task_id == c.task_id, entered)
+                    .group_by(h.contact_id)
+                )
+                out.update({int(cid): int(hid) for cid, hid in rows.all()})
+        return out
 
     async def attempts(self, contact_id: int) -> list[Attempt]:
         async with self.read() as s:
@@ -1752,7 +1786,10 @@ def _as_utc(value: Any) -> datetime | None:
     raise TypeError(f"unexpected time value {value!r}")
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+_T = TypeVar("_T")
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 

@@ -671,7 +671,7 @@ class CampaignRunner:
             # given another status or moved by hand, or deleted. That change wins; the call
             # still happened, so its attempt is recorded (a deleted contact's is not).
             stale = True
-            await self._store.record_attempt(attempt)
+            await self._store.record_attempt(attempt, count=True)
             current = await self._current(contact.id)
             if current is not None:
                 status, detail, due_at = current.status, current.status_detail, None
@@ -866,7 +866,8 @@ class CampaignRunner:
             )
             if contact.task_id != a.task_id or contact.status is not Status.OPEN:
                 await self._store.record_attempt(
-                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=None, cause=call.note)
+                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=None, cause=call.note),
+                    count=True,
                 )
                 continue
             self._log.warning("closing attempt whose outcome was lost", attempt=a.id)

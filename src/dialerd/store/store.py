@@ -1032,8 +1032,15 @@ class Store:
         for a in attempts:
             await self.start_attempt(a)
 
-    async def record_attempt(self, attempt: Attempt) -> None:
-        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``).
+    async def record_attempt(self, attempt: Attempt, *, count: bool = False) -> None:
+        """Write a finished attempt without changing the contact's status (e.g. after
+        ``StaleContact``).
+
+        ``count``: the call was made, so it counts in the contact's ``attempts`` and
+        ``last_attempt_at`` as a transition's ``count_attempt`` does (once per attempt, and
+        only while the contact is still in the attempt's task: entering a task restarts the
+        count). Without it, a contact edited during each of its calls was never counted and
+        could be dialed past the retry policy's ``max_attempts``.
 
         A contact deleted meanwhile stays deleted: its attempt is not written back (deleting
         took the contact's attempts with it), but a live answer still counts in the
@@ -1041,9 +1048,22 @@ class Store:
         """
         async with self.write() as s:
             a = attempt
-            found = await s.scalar(select(ContactRow.id).where(ContactRow.id == a.contact_id))
+            c = ContactRow
+            found = (await s.execute(select(c.id, c.task_id).where(c.id == a.contact_id))).first()
             if found is not None:
+                before = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
                 await self._upsert_attempt(s, a)
+                if count and before is None and a.result is not None and found.task_id == a.task_id:
+                    at = a.hungup_at or a.originated_at
+                    values: dict[str, Any] = {"attempts": c.attempts + 1}
+                    if at is not None:
+                        values["last_attempt_at"] = at
+                    await s.execute(
+                        update(c)
+                        .where(c.id == a.contact_id)
+                        .values(**values)
+                        .execution_options(synchronize_session=False)
+                    )
                 return
             if a.result is not None and a.result.live_answer:
                 at = a.answered_at or a.hungup_at or a.originated_at

@@ -448,3 +448,76 @@ async def test_concurrent_retries_create_each_contact_once(api: Api) -> None:
     assert (await api.call("GET", C)).json()["total"] == 25
     one = await api.call("GET", C, params={"external_id": "crm-7"})
     assert [c["phone"] for c in one.json()["contacts"]] == ["+49305550007"]
+
+
+async def test_a_change_is_checked_as_adding_a_contact_is(api: Api) -> None:
+    """PATCH and bulk edit refuse what POST and import refuse: a number or an external_id
+    another contact of the campaign has (409), an empty external_id (422); a refused change
+    writes nothing at all (it was two transactions). A number on the do-not-call list closes
+    the contact as failed/$dnc, as adding the number to the list does."""
+    ada = (await add(api, phone="+49301111111", first_name="Ada", external_id="crm-1"))["contact"]
+    bea = (await add(api, phone="+49302222222", first_name="Bea", external_id="crm-2"))["contact"]
+    cid = bea["id"]
+
+    r = await api.call(
+        "PATCH",
+        f"{C}/{cid}",
+        json={
+            "first_name": "Changed",
+            "status": "open",
+            "status_detail": "checked",
+            "phone": "030 1111111",
+        },
+    )
+    assert r.status_code == 409, r.text
+    assert r.json() == {
+        "error": f"+49301111111 is already contact {ada['id']} of this campaign",
+        "field": "phone",
+    }
+    r = await api.call("PATCH", f"{C}/{cid}", json={"external_id": "crm-1", "last_name": "X"})
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "external_id" and str(ada["id"]) in r.json()["error"]
+    r = await api.call("PATCH", f"{C}/{cid}", json={"external_id": ""})
+    assert r.status_code == 422 and r.json()["field"] == "external_id", r.text
+    after = (await api.call("GET", f"{C}/{cid}")).json()
+    assert (after["first_name"], after["last_name"], after["phone"], after["external_id"]) == (
+        "Bea",
+        None,
+        "+49302222222",
+        "crm-2",
+    )
+    assert (after["status"], after["status_detail"]) == ("open", "$none")
+    assert (await api.call("GET", f"{C}/{cid}/history")).json()["history"] == []
+    found = (await api.call("GET", C, params={"external_id": "crm-1"})).json()["contacts"]
+    assert [c["id"] for c in found] == [ada["id"]]
+
+    # bulk edit: one external_id for two contacts, another's external_id, an empty one
+    for fields, status, field in (
+        ({"external_id": "crm-9"}, 422, "fields"),
+        ({"external_id": ""}, 422, "fields"),
+    ):
+        body = {"filter": {"all": True}, "fields": fields}
+        r = await api.call("POST", f"{C}/bulk-edit", json=body)
+        assert (r.status_code, r.json()["field"]) == (status, field), r.text
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={"filter": {"ids": [cid]}, "fields": {"external_id": "crm-1"}},
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "fields.external_id"
+    # its own values are no clash
+    r = await api.call(
+        "PATCH", f"{C}/{cid}", json={"external_id": "crm-2", "phone": "+49302222222"}
+    )
+    assert r.status_code == 200, r.text
+
+    # a number on the do-not-call list: closed as adding it to the list would have
+    listed = await api.call("POST", "/api/v1/dnc", json={"phones": ["+49303333333"]})
+    assert listed.status_code in (200, 201), listed.text
+    r = await api.call("PATCH", f"{C}/{cid}", json={"phone": "030 3333333"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["status_detail"]) == ("failed", "$dnc")
+    history = (await api.call("GET", f"{C}/{cid}/history")).json()["history"]
+    assert history[-1]["to_detail"] == "$dnc"
+    assert history[-1]["note"] == "number on do-not-call list"

@@ -122,7 +122,7 @@ class ContactChange(_ContactChecks):
     company: str | None = Field(None, max_length=MAX_LENGTH["company"])
     email: str | None = Field(None, max_length=MAX_LENGTH["email"])
     timezone: str | None = Field(None, max_length=MAX_LENGTH["timezone"])
-    external_id: str | None = Field(None, max_length=MAX_LENGTH["external_id"])
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_LENGTH["external_id"])
     list_name: str | None = Field(None, max_length=MAX_LENGTH["list_name"])
     fields: dict[str, FieldValue] | None = None
     status: Status | None = None

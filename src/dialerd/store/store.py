@@ -83,6 +83,7 @@ from dialerd.store.engine import (
 )
 from dialerd.store.errors import (
     AlreadyExists,
+    DuplicateValue,
     InvalidChange,
     NotFound,
     QueueInUse,
@@ -1511,6 +1512,19 @@ class Store:
         sets a custom field (``None`` removes it).
         """
         _aware(now, "now")
+        values, text = self.edit_values(now, fields, status, status_detail, note)
+        async with self.write() as s:
+            return await self._bulk_edit_on(s, campaign_id, selection, actor, now, values, text)
+
+    def edit_values(
+        self,
+        now: datetime,
+        fields: dict[str, Any] | None,
+        status: Status | None,
+        status_detail: str | None,
+        note: str | None,
+    ) -> tuple[dict[str, Any], str]:
+        """The contact columns an edit sets (checked) and its history note."""
         if not fields and status is None and status_detail is None:
             raise InvalidChange("nothing to change: give fields and/or a status")
         try:
@@ -1534,29 +1548,76 @@ class Store:
             values["status_detail"] = status_detail
         if custom:
             values["fields"] = self._json_merge(custom)
-        edited = ", ".join(sorted((fields or {}).keys()))
-        async with self.write() as s:
-            task_ids = await self._task_ids(s, campaign_id)
-            if not task_ids:
-                raise NotFound(f"no campaign {campaign_id}")
-            where = selection_clauses(campaign_id, selection, task_ids)
-            await self._history_from_select(
-                s,
-                None,
-                now,
-                actor,
-                where=where,
-                to_status=values.get("status"),
-                to_detail=values.get("status_detail"),
-                note=note or (f"edited: {edited}" if edited else "status edited"),
+        edited = ", ".join(sorted(fields.keys()))
+        return values, note or (f"edited: {edited}" if edited else "status edited")
+
+    async def _bulk_edit_on(
+        self,
+        s: AsyncSession,
+        campaign_id: int,
+        selection: ContactSelection,
+        actor: str,
+        now: datetime,
+        values: dict[str, Any],
+        note: str,
+    ) -> int:
+        """:meth:`bulk_edit`'s writes inside the caller's transaction (``values``: the
+        contact columns to set, checked)."""
+        task_ids = await self._task_ids(s, campaign_id)
+        if not task_ids:
+            raise NotFound(f"no campaign {campaign_id}")
+        where = selection_clauses(campaign_id, selection, task_ids)
+        if values.get("external_id") is not None:
+            await self._check_external_id(s, campaign_id, where, values["external_id"])
+        await self._history_from_select(
+            s,
+            None,
+            now,
+            actor,
+            where=where,
+            to_status=values.get("status"),
+            to_detail=values.get("status_detail"),
+            note=note,
+        )
+        result = await s.execute(
+            update(ContactRow)
+            .where(*where)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def lock_campaign_contacts(self, s: AsyncSession, campaign_id: int) -> None:
+        """Serialise checks of a campaign's unique contact values (phone, external_id) with
+        their writes: SQLite's ``BEGIN IMMEDIATE`` does already; on PostgreSQL a
+        transaction-scoped advisory lock per campaign (adds, imports by API and edits)."""
+        if self.dialect == "postgresql":
+            await s.execute(select(func.pg_advisory_xact_lock(CONTACT_LOCK_CLASS, campaign_id)))
+
+    async def _check_external_id(
+        self, s: AsyncSession, campaign_id: int, where: Sequence[ColumnElement[bool]], ext: str
+    ) -> None:
+        """An external_id names one contact of the campaign (the idempotent add and
+        ``?external_id=`` look it up): refuse giving it to several contacts, or to one while
+        another contact has it."""
+        await self.lock_campaign_contacts(s, campaign_id)
+        c = ContactRow
+        chosen = (await s.scalars(select(c.id).where(*where).limit(2))).all()
+        if len(chosen) > 1:
+            raise InvalidChange(
+                f"external_id {ext!r} would name several contacts: select one contact to set it"
             )
-            result = await s.execute(
-                update(ContactRow)
-                .where(*where)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+        other = await s.scalar(
+            select(c.id)
+            .where(c.campaign_id == campaign_id, c.external_id == ext, c.id.not_in(chosen))
+            .limit(1)
+        )
+        if other is not None:
+            raise DuplicateValue(
+                f"external_id {ext!r} is already contact {other} of this campaign",
+                "external_id",
+                int(other),
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def _json_merge(self, patch: dict[str, Any]) -> Any:
         c = ContactRow
@@ -1807,6 +1868,10 @@ def _as_utc(value: Any) -> datetime | None:
 
 
 _T = TypeVar("_T")
+
+#: Class id of the two-key advisory locks of a campaign's contacts (distinct key space from
+#: one-key locks).
+CONTACT_LOCK_CLASS = 0x4441504E  # "DAPN"
 
 
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:

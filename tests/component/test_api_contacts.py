@@ -521,3 +521,81 @@ async def test_a_change_is_checked_as_adding_a_contact_is(api: Api) -> None:
     history = (await api.call("GET", f"{C}/{cid}/history")).json()["history"]
     assert history[-1]["to_detail"] == "$dnc"
     assert history[-1]["note"] == "number on do-not-call list"
+
+
+async def test_a_status_set_by_hand_applies_the_taskflow_rules(api: Api) -> None:
+    """DESIGN.md: rules apply when a contact's status changes. A sale entered by PATCH goes on
+    to "won" (no delay) as after a disposition; a bulk "declined" waits 1 h for "lost";
+    reopening a waiting contact takes it off the wait. Both with history rows."""
+    sold = (await add(api, phone="+49301111111"))["contact"]["id"]
+    lost = (await add(api, phone="+49302222222"))["contact"]["id"]
+    r = await api.call("PATCH", f"{C}/{sold}", json={"status": "success", "status_detail": "sale"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["task"], r.json()["status"], r.json()["status_detail"]) == (
+        "won",
+        "open",
+        "$none",
+    )
+    history = (await api.call("GET", f"{C}/{sold}/history")).json()["history"]
+    assert [(h["actor"], h["from_task"], h["to_task"], h["to_status"]) for h in history] == [
+        ("api:ops", "call", "call", "success"),
+        ("taskflow", "call", "won", "open"),
+    ]
+
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={"filter": {"ids": [lost]}, "status": "declined", "status_detail": "no_need"},
+    )
+    assert r.status_code == 200 and r.json() == {"edited": 1}, r.text
+    waiting = (await api.call("GET", f"{C}/{lost}")).json()
+    assert (waiting["task"], waiting["status"], waiting["waiting_for"]) == (
+        "call",
+        "declined",
+        "lost",
+    )
+    assert waiting["pending_due_at"] == "2026-03-02T11:00:00Z"
+    # reopened by hand: no rule for call/open, so it no longer waits for "lost"
+    r = await api.call("PATCH", f"{C}/{lost}", json={"status": "open"})
+    assert (r.json()["status"], r.json()["waiting_for"], r.json()["pending_due_at"]) == (
+        "open",
+        None,
+        None,
+    )
+
+
+async def test_a_rule_after_a_status_set_by_hand_keeps_the_abandon_hold_off(api: Api) -> None:
+    """An abandoned person is not called again within the hold-off, also when a status set by
+    hand sends the contact into another call task at once."""
+    from datetime import timedelta
+
+    from api_testkit import START
+    from sqlalchemy import update
+
+    from dialerd.store.models import ContactRow
+
+    await create_campaign(
+        api,
+        "two",
+        tasks=[{"name": "call", "type": "call"}, {"name": "recall", "type": "call"}],
+        rules=[{"from": "call", "status": "open", "detail": "again", "to": "recall"}],
+    )
+    r = await api.call("POST", "/api/v1/campaigns/two/contacts", json={"phone": "+49301111111"})
+    cid = r.json()["contact"]["id"]
+    hold = START + timedelta(hours=72)
+    async with api.store.write() as s:
+        await s.execute(
+            update(ContactRow)
+            .where(ContactRow.id == cid)
+            .values(status_detail="$abandoned", due_at=hold, attempts=1)
+        )
+    r = await api.call(
+        "PATCH",
+        f"/api/v1/campaigns/two/contacts/{cid}",
+        json={"status": "open", "status_detail": "again"},
+    )
+    assert r.status_code == 200, r.text
+    c = await api.store.get_contact(cid)
+    assert (c.status.value, c.status_detail, c.attempts) == ("open", "$none", 0)
+    assert {t.id: t.name for t in await api.store.tasks(c.campaign_id)}[c.task_id] == "recall"
+    assert c.due_at == hold

@@ -51,6 +51,7 @@ from dialerd.domain.model import Campaign, Contact
 from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
 from dialerd.domain.selection import STANDARD_FIELDS, Condition, ContactSelection, SortOrder
 from dialerd.store import DuplicateValue, lookup
+from dialerd.taskflow.manual import manual_status_moves
 
 router = APIRouter(
     prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"], responses=ERROR_RESPONSES
@@ -292,16 +293,19 @@ async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit)
         )
     if not body.fields and body.status is None and body.status_detail is None:
         raise ApiError(422, "nothing to change: give fields and/or a status", "fields")
+    now = ctx.clock.now()
+    moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
     with field_of_invalid_change("fields"), _conflict_on("fields."):
         edited = await ctx.store.bulk_edit(
             current.id,
             body.filter.selection(),
             who.actor,
-            ctx.clock.now(),
+            now,
             fields=dict(body.fields) if body.fields else None,
             status=body.status,
             status_detail=body.status_detail,
             note=body.note,
+            moves=moves,
         )
     return {"edited": edited}
 
@@ -337,6 +341,7 @@ async def change_contact(
     if "phone" in given:
         new_phone = (phone, body.timezone if "timezone" in given else zone)
     # One transaction: a refused number or external_id leaves the contact as it was.
+    moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
     with field_of_invalid_change("fields"), _conflict_on():
         await lookup.change_contact(
             ctx.store,
@@ -348,6 +353,7 @@ async def change_contact(
             status_detail=body.status_detail,
             note=body.note,
             phone=new_phone,
+            moves=moves,
         )
     return await _view(ctx, current, contact.id)
 

@@ -113,7 +113,8 @@ class ContactChange(_ContactChecks):
     """Fields to change on one contact; absent keys stay, ``null`` clears a field.
 
     ``fields`` merges into the custom fields (a ``null`` value removes that field). A status
-    change is recorded in the contact's history like any other.
+    change is recorded in the contact's history and applies the campaign's taskflow rules,
+    like any other.
     """
 
     phone: str | None = Field(None, max_length=64)

@@ -17,14 +17,14 @@ domain values in and out, times passed in by the caller, one transaction per wri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialerd.domain.changes import NewContact
+from dialerd.domain.changes import NewContact, RuleMove
 from dialerd.domain.enums import Status, StatusDetail, TaskType
 from dialerd.domain.lookup import AddOutcome, AddResult, DncEntry
 from dialerd.domain.model import Contact
@@ -215,6 +215,7 @@ async def change_contact(
     status_detail: str | None = None,
     note: str | None = None,
     phone: tuple[str | None, str | None] | None = None,
+    moves: Mapping[int, RuleMove] | None = None,
 ) -> Contact:
     """One contact's change (``PATCH``) in one transaction: ``fields`` and status as
     :meth:`Store.bulk_edit` sets them, then ``phone`` (number, time zone). Any check that
@@ -225,6 +226,8 @@ async def change_contact(
     campaign has is refused (``AlreadyExists``): the idempotent add picks one contact by
     external_id, and one person with two contacts could be dialed twice at once. A number on
     a do-not-call list closes the contact as ``failed``/``$dnc`` as adding it to the list does.
+
+    ``moves``: the taskflow rules' decision for a status set here (see ``Store.bulk_edit``).
     """
     if now.tzinfo is None:
         raise ValueError("now: naive datetime; pass an aware time from the clock")
@@ -239,7 +242,7 @@ async def change_contact(
         if fields or status is not None or status_detail is not None:
             values, text = store.edit_values(now, fields, status, status_detail, note)
             only = ContactSelection(contact_ids=(contact_id,))
-            await store._bulk_edit_on(s, campaign_id, only, actor, now, values, text)
+            await store._bulk_edit_on(s, campaign_id, only, actor, now, values, text, moves)
         if phone is not None:
             await _set_phone_on(store, s, contact_id, phone[0], phone[1], actor, now)
         return await _fresh(s, contact_id)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ from dialerd.domain.changes import (
     LeaseGuard,
     NewContact,
     OverviewRow,
+    RuleMove,
     Transition,
 )
 from dialerd.domain.contact_values import check_edit
@@ -1505,16 +1507,25 @@ class Store:
         status: Status | None = None,
         status_detail: str | None = None,
         note: str | None = None,
+        moves: Mapping[int, RuleMove] | None = None,
     ) -> int:
         """Set fields and/or status of the selected contacts (history row each).
 
         ``fields`` keys that are editable standard columns set those columns; any other key
         sets a custom field (``None`` removes it).
+
+        ``moves``: with a ``status``, the taskflow rules' decision per task id
+        (``taskflow.manual.manual_status_moves``), written as a transition writes it: the
+        contacts of a task with a delayed rule wait for its target, those of a rule without
+        delay enter the target task at once (second history row, actor ``taskflow``), the
+        others wait for nothing. An abandoned contact's hold-off is kept either way.
         """
         _aware(now, "now")
         values, text = self.edit_values(now, fields, status, status_detail, note)
         async with self.write() as s:
-            return await self._bulk_edit_on(s, campaign_id, selection, actor, now, values, text)
+            return await self._bulk_edit_on(
+                s, campaign_id, selection, actor, now, values, text, moves
+            )
 
     def edit_values(
         self,
@@ -1560,6 +1571,7 @@ class Store:
         now: datetime,
         values: dict[str, Any],
         note: str,
+        moves: Mapping[int, RuleMove] | None = None,
     ) -> int:
         """:meth:`bulk_edit`'s writes inside the caller's transaction (``values``: the
         contact columns to set, checked)."""
@@ -1569,6 +1581,10 @@ class Store:
         where = selection_clauses(campaign_id, selection, task_ids)
         if values.get("external_id") is not None:
             await self._check_external_id(s, campaign_id, where, values["external_id"])
+        if moves is not None and "status" in values:
+            return await self._status_edit_on(
+                s, campaign_id, where, actor, now, values, note, moves
+            )
         await self._history_from_select(
             s,
             None,
@@ -1586,6 +1602,76 @@ class Store:
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _status_edit_on(
+        self,
+        s: AsyncSession,
+        campaign_id: int,
+        where: Sequence[ColumnElement[bool]],
+        actor: str,
+        now: datetime,
+        values: dict[str, Any],
+        note: str,
+        moves: Mapping[int, RuleMove],
+    ) -> int:
+        """A status edit with its rule moves, by task. The selection is read once first: the
+        writes change the columns it may select on (status, task)."""
+        c = ContactRow
+        by_task: dict[int, list[int]] = defaultdict(list)
+        for cid, tid in (await s.execute(select(c.id, c.task_id).where(*where))).all():
+            by_task[int(tid)].append(int(cid))
+        status, detail = values["status"], values["status_detail"]
+        for tid, ids in by_task.items():
+            move = moves.get(tid)
+            group = dict(values)
+            if move is None or move.at > now:
+                group["pending_task_id"] = move.to_task_id if move is not None else None
+                group["pending_due_at"] = move.at if move is not None else None
+            else:
+                # Enter the target task now, as apply_transition does for a rule without
+                # delay; due_at stays the hold-off kept by the edit (evaluated on the row as
+                # it was), so a rule cannot bring an abandoned person back within it.
+                group.update(
+                    task_id=move.to_task_id,
+                    status=Status.OPEN.value,
+                    status_detail=StatusDetail.NONE.value,
+                    attempts=0,
+                    pending_task_id=None,
+                    pending_due_at=None,
+                    lease_holder=None,
+                    lease_expires_at=None,
+                )
+            for chunk in _chunks(ids, 1000):
+                await self._history_from_select(
+                    s, chunk, now, actor, to_status=status, to_detail=detail, note=note
+                )
+                if move is not None and move.at <= now:
+                    await s.execute(
+                        insert(HistoryRow),
+                        [
+                            {
+                                "campaign_id": campaign_id,
+                                "contact_id": cid,
+                                "at": now,
+                                "actor": "taskflow",
+                                "from_task_id": tid,
+                                "to_task_id": move.to_task_id,
+                                "from_status": status,
+                                "to_status": Status.OPEN.value,
+                                "from_detail": detail,
+                                "to_detail": StatusDetail.NONE.value,
+                                "note": "taskflow rule",
+                            }
+                            for cid in chunk
+                        ],
+                    )
+                await s.execute(
+                    update(c)
+                    .where(c.id.in_(chunk))
+                    .values(**group)
+                    .execution_options(synchronize_session=False)
+                )
+        return sum(len(ids) for ids in by_task.values())
 
     async def lock_campaign_contacts(self, s: AsyncSession, campaign_id: int) -> None:
         """Serialise checks of a campaign's unique contact values (phone, external_id) with

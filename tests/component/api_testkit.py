@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from dialerd.api import HealthChecks, Role, TokenGrant, build_app
 from dialerd.domain.clock import ManualClock
 from dialerd.store import Store
+from dialerd.store import agentwork as work
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -39,6 +40,7 @@ class FakeEngine:
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail: dict[str, Exception] = field(default_factory=dict)
     agents: list[dict[str, Any]] = field(default_factory=list)
+    store: Store | None = None
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -59,8 +61,10 @@ class FakeEngine:
         self._record("disposition", *args)
         return "attempt-1"
 
-    async def preview_accept(self, agent: str, contact_id: int) -> str:
+    async def preview_accept(self, agent: str, contact_id: int, *, hold: bool = False) -> str:
         self._record("preview_accept", agent, contact_id)
+        if hold and self.store is not None:  # as the engine does, with its own lease
+            await work.reserve(self.store, contact_id, agent, START, own_lease="dialer")
         return "attempt-2"
 
     async def preview_skip(self, agent: str, contact_id: int) -> None:
@@ -108,7 +112,7 @@ def make_app(store: Store, engine: FakeEngine | None, clock: ManualClock, **kw: 
 
 async def open_api(store: Store, **kw: Any) -> AsyncIterator[Api]:
     """``kw`` goes to ``build_app`` (e.g. ``compliance``)."""
-    engine = FakeEngine()
+    engine = FakeEngine(store=store)
     clock = ManualClock(START)
     registry = CollectorRegistry()
     Counter("dialerd_test_requests", "A test counter.", registry=registry).inc(3)

@@ -215,12 +215,13 @@ async def test_search_pages_by_id_with_after_stay_whole_while_contacts_leave(api
     """offset pages shift when a contact of an earlier page leaves the filter (the next page
     skipped one); ``after`` (the last id of the page before) does not."""
     ids = [(await add(api, phone=f"+4930555{i:04d}"))["contact"]["id"] for i in range(6)]
-    first = (await api.call("GET", C, params={"status": "open", "limit": 3})).json()
+    # open in the first task: a status set by hand moves the contact on by the rules
+    first = (await api.call("GET", C, params={"status": "open", "task": "call", "limit": 3})).json()
     assert [c["id"] for c in first["contacts"]] == ids[:3]
     assert first["next_after"] == ids[2]
     r = await api.call("PATCH", f"{C}/{ids[0]}", json={"status": "success"})
     assert r.status_code == 200, r.text
-    params = {"status": "open", "limit": 3, "after": first["next_after"]}
+    params = {"status": "open", "task": "call", "limit": 3, "after": first["next_after"]}
     second = (await api.call("GET", C, params=params)).json()
     assert [c["id"] for c in second["contacts"]] == ids[3:]
     assert second["total"] == 5  # every match, not only those after the cursor
@@ -470,3 +471,154 @@ async def test_concurrent_retries_create_each_contact_once(api: Api) -> None:
     assert (await api.call("GET", C)).json()["total"] == 25
     one = await api.call("GET", C, params={"external_id": "crm-7"})
     assert [c["phone"] for c in one.json()["contacts"]] == ["+49305550007"]
+
+
+async def test_a_change_is_checked_as_adding_a_contact_is(api: Api) -> None:
+    """PATCH and bulk edit refuse what POST and import refuse: a number or an external_id
+    another contact of the campaign has (409), an empty external_id (422); a refused change
+    writes nothing at all (it was two transactions). A number on the do-not-call list closes
+    the contact as failed/$dnc, as adding the number to the list does."""
+    ada = (await add(api, phone="+49301111111", first_name="Ada", external_id="crm-1"))["contact"]
+    bea = (await add(api, phone="+49302222222", first_name="Bea", external_id="crm-2"))["contact"]
+    cid = bea["id"]
+
+    r = await api.call(
+        "PATCH",
+        f"{C}/{cid}",
+        json={
+            "first_name": "Changed",
+            "status": "open",
+            "status_detail": "checked",
+            "phone": "030 1111111",
+        },
+    )
+    assert r.status_code == 409, r.text
+    assert r.json() == {
+        "error": f"+49301111111 is already contact {ada['id']} of this campaign",
+        "field": "phone",
+    }
+    r = await api.call("PATCH", f"{C}/{cid}", json={"external_id": "crm-1", "last_name": "X"})
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "external_id" and str(ada["id"]) in r.json()["error"]
+    r = await api.call("PATCH", f"{C}/{cid}", json={"external_id": ""})
+    assert r.status_code == 422 and r.json()["field"] == "external_id", r.text
+    after = (await api.call("GET", f"{C}/{cid}")).json()
+    assert (after["first_name"], after["last_name"], after["phone"], after["external_id"]) == (
+        "Bea",
+        None,
+        "+49302222222",
+        "crm-2",
+    )
+    assert (after["status"], after["status_detail"]) == ("open", "$none")
+    assert (await api.call("GET", f"{C}/{cid}/history")).json()["history"] == []
+    found = (await api.call("GET", C, params={"external_id": "crm-1"})).json()["contacts"]
+    assert [c["id"] for c in found] == [ada["id"]]
+
+    # bulk edit: one external_id for two contacts, another's external_id, an empty one
+    for fields, status, field in (
+        ({"external_id": "crm-9"}, 422, "fields"),
+        ({"external_id": ""}, 422, "fields"),
+    ):
+        body = {"filter": {"all": True}, "fields": fields}
+        r = await api.call("POST", f"{C}/bulk-edit", json=body)
+        assert (r.status_code, r.json()["field"]) == (status, field), r.text
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={"filter": {"ids": [cid]}, "fields": {"external_id": "crm-1"}},
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "fields.external_id"
+    # its own values are no clash
+    r = await api.call(
+        "PATCH", f"{C}/{cid}", json={"external_id": "crm-2", "phone": "+49302222222"}
+    )
+    assert r.status_code == 200, r.text
+
+    # a number on the do-not-call list: closed as adding it to the list would have
+    listed = await api.call("POST", "/api/v1/dnc", json={"phones": ["+49303333333"]})
+    assert listed.status_code in (200, 201), listed.text
+    r = await api.call("PATCH", f"{C}/{cid}", json={"phone": "030 3333333"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["status_detail"]) == ("failed", "$dnc")
+    history = (await api.call("GET", f"{C}/{cid}/history")).json()["history"]
+    assert history[-1]["to_detail"] == "$dnc"
+    assert history[-1]["note"] == "number on do-not-call list"
+
+
+async def test_a_status_set_by_hand_applies_the_taskflow_rules(api: Api) -> None:
+    """DESIGN.md: rules apply when a contact's status changes. A sale entered by PATCH goes on
+    to "won" (no delay) as after a disposition; a bulk "declined" waits 1 h for "lost";
+    reopening a waiting contact takes it off the wait. Both with history rows."""
+    sold = (await add(api, phone="+49301111111"))["contact"]["id"]
+    lost = (await add(api, phone="+49302222222"))["contact"]["id"]
+    r = await api.call("PATCH", f"{C}/{sold}", json={"status": "success", "status_detail": "sale"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["task"], r.json()["status"], r.json()["status_detail"]) == (
+        "won",
+        "open",
+        "$none",
+    )
+    history = (await api.call("GET", f"{C}/{sold}/history")).json()["history"]
+    assert [(h["actor"], h["from_task"], h["to_task"], h["to_status"]) for h in history] == [
+        ("api:ops", "call", "call", "success"),
+        ("taskflow", "call", "won", "open"),
+    ]
+
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={"filter": {"ids": [lost]}, "status": "declined", "status_detail": "no_need"},
+    )
+    assert r.status_code == 200 and r.json() == {"edited": 1}, r.text
+    waiting = (await api.call("GET", f"{C}/{lost}")).json()
+    assert (waiting["task"], waiting["status"], waiting["waiting_for"]) == (
+        "call",
+        "declined",
+        "lost",
+    )
+    assert waiting["pending_due_at"] == "2026-03-02T11:00:00Z"
+    # reopened by hand: no rule for call/open, so it no longer waits for "lost"
+    r = await api.call("PATCH", f"{C}/{lost}", json={"status": "open"})
+    assert (r.json()["status"], r.json()["waiting_for"], r.json()["pending_due_at"]) == (
+        "open",
+        None,
+        None,
+    )
+
+
+async def test_a_rule_after_a_status_set_by_hand_keeps_the_abandon_hold_off(api: Api) -> None:
+    """An abandoned person is not called again within the hold-off, also when a status set by
+    hand sends the contact into another call task at once."""
+    from datetime import timedelta
+
+    from api_testkit import START
+    from sqlalchemy import update
+
+    from dialerd.store.models import ContactRow
+
+    await create_campaign(
+        api,
+        "two",
+        tasks=[{"name": "call", "type": "call"}, {"name": "recall", "type": "call"}],
+        rules=[{"from": "call", "status": "open", "detail": "again", "to": "recall"}],
+    )
+    r = await api.call("POST", "/api/v1/campaigns/two/contacts", json={"phone": "+49301111111"})
+    cid = r.json()["contact"]["id"]
+    hold = START + timedelta(hours=72)
+    async with api.store.write() as s:
+        await s.execute(
+            update(ContactRow)
+            .where(ContactRow.id == cid)
+            .values(status_detail="$abandoned", due_at=hold, attempts=1)
+        )
+    r = await api.call(
+        "PATCH",
+        f"/api/v1/campaigns/two/contacts/{cid}",
+        json={"status": "open", "status_detail": "again"},
+    )
+    assert r.status_code == 200, r.text
+    c = await api.store.get_contact(cid)
+    assert (c.status.value, c.status_detail, c.attempts) == ("open", "$none", 0)
+    assert {t.id: t.name for t in await api.store.tasks(c.campaign_id)}[c.task_id] == "recall"
+    assert c.due_at == hold

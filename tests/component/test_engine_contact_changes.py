@@ -126,6 +126,40 @@ async def test_a_status_set_by_hand_during_the_call_is_kept(rig: Rig) -> None:
     assert attempt.result is CallResult.NO_ANSWER
 
 
+async def test_a_call_of_a_contact_edited_during_it_still_counts_as_an_attempt(rig: Rig) -> None:
+    """The edit wins, but the call was made: it counts in the contact's attempts (and
+    last_attempt_at), or editing a contact during each call would let the dialer call it past
+    the retry policy's max_attempts."""
+    camp = await rig.campaign(make_spec(ring_timeout="40s"))
+    (cid,) = await rig.contacts(camp, no_answer(1))
+    await rig.agent("dora", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    edit = on_dialing(
+        rig,
+        lambda: rig.store.bulk_edit(
+            camp.id,
+            ContactSelection(contact_ids=(cid,)),
+            "api:supervisor",
+            rig.clock.now(),
+            status=Status.OPEN,
+            status_detail="checked",
+        ),
+    )
+    await engine.agent_login("dora")
+    await until(lambda: bool(edit) and edit[0].done())
+    await until(lambda: bool(rig.finished()), limit=15)
+    assert rig.finished()[0].stale
+    contact = await rig.store.get_contact(cid)
+    assert (contact.status, contact.status_detail) == (Status.OPEN, "checked")
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.NO_ANSWER
+    assert contact.attempts == 1
+    assert contact.last_attempt_at == attempt.hungup_at
+    # recording the same attempt again does not count it twice
+    await rig.store.record_attempt(attempt, count=True)
+    assert (await rig.store.get_contact(cid)).attempts == 1
+
+
 async def test_a_contact_deleted_during_its_call_stays_deleted_and_dialing_goes_on(
     rig: Rig,
 ) -> None:

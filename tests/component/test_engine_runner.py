@@ -31,6 +31,7 @@ from dialerd.engine import (
     EngineEvent,
     EngineSettings,
     InvalidDisposition,
+    LeadTaken,
     NoSuchCall,
     PreviewOffered,
     ScreenPop,
@@ -38,6 +39,7 @@ from dialerd.engine import (
 )
 from dialerd.sim import SimAsterisk
 from dialerd.store import Store, upgrade
+from dialerd.store import agentwork as work
 
 MONDAY_10_UTC = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 SPEED = 20.0
@@ -558,6 +560,38 @@ async def test_preview_dials_only_after_the_agent_accepts_and_connects_that_agen
     assert len(rig.sim.originate_action_ids) == 1
     skipped = await rig.store.get_contact(offers["a1"])
     assert skipped.due_at is not None and skipped.due_at > rig.clock.now()
+
+
+async def test_a_preview_is_not_dialed_for_one_agent_while_another_holds_the_lead(
+    rig: Rig,
+) -> None:
+    """On offer to a0, the contact cannot be reserved by anybody (the dialer leases it); a hold
+    that came anyway (a1 wrote a note on it) stops the engine from dialing it for a0. The lead
+    API's ``call`` (``hold=True``) holds the lead for the agent it is offered to and dials."""
+    camp = await rig.campaign(make_spec(dial={"mode": "preview"}, connect_limit="10s"))
+    await rig.contacts(camp, live(2))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: any(isinstance(e, PreviewOffered) for e in rig.events))
+    first = next(e for e in rig.events if isinstance(e, PreviewOffered)).contact.id
+    now = rig.clock.now()
+    with pytest.raises(work.LeadBusy):
+        await work.reserve(rig.store, first, "a1", now)
+    await work.add_note(rig.store, first, "a1", now, text="my customer, I call her myself")
+    with pytest.raises(LeadTaken, match="held by a1"):
+        await engine.preview_accept("a0", first)
+    await rig.wait_clock(2)
+    assert rig.sim.originate_action_ids == []
+    assert (await work.get_lead(rig.store, first)).holder == "a1"
+    # the offer was withdrawn; a0 is offered the other contact, and `call` holds it for a0
+    await until(lambda: sum(isinstance(e, PreviewOffered) for e in rig.events) >= 2)
+    second = [e for e in rig.events if isinstance(e, PreviewOffered)][-1].contact.id
+    assert second != first
+    attempt = await engine.preview_accept("a0", second, hold=True)
+    assert attempt is not None
+    assert (await work.get_lead(rig.store, second)).holder == "a0"
+    await until(lambda: rig.dialed() == [second])
 
 
 async def test_a_crashing_runner_is_restarted_and_a_reload_adds_new_campaigns(

@@ -338,3 +338,34 @@ async def test_an_abandoned_contact_keeps_its_hold_off_when_moved_or_reopened_by
     assert {(c.status_detail, c.due_at) for c in after} == {("$none", held)}
     assert await store.lease(camp.id, 5, "r", timedelta(minutes=5), later) == []
     assert len(await store.lease(camp.id, 5, "r", timedelta(minutes=5), held)) == 2
+
+
+async def test_a_recorded_attempt_counts_once_and_only_in_its_task(store: Store) -> None:
+    """``record_attempt(count=True)`` (a call whose contact was edited meanwhile) counts the
+    call in the contact's attempts once; after a move into another task it does not."""
+    camp = await store.create_campaign(spec(), NOW)
+    tasks = {t.name: t.id for t in await store.tasks(camp.id)}
+    kept, moved = await store.add_contacts(
+        camp.id, [NewContact(phone="+4930123456"), NewContact(phone="+4930123457")], NOW
+    )
+
+    def attempt(aid: str, cid: int) -> Attempt:
+        return Attempt(
+            id=aid,
+            campaign_id=camp.id,
+            contact_id=cid,
+            task_id=tasks["call"],
+            phone="+4930123456",
+            originated_at=NOW,
+            hungup_at=NOW + timedelta(seconds=30),
+            result=CallResult.NO_ANSWER,
+        )
+
+    await store.record_attempt(attempt("a1", kept), count=True)
+    await store.record_attempt(attempt("a1", kept), count=True)
+    c = await store.get_contact(kept)
+    assert (c.attempts, c.last_attempt_at) == (1, NOW + timedelta(seconds=30))
+    await store.move(camp.id, ContactSelection(contact_ids=(moved,)), "done", "t", NOW)
+    await store.record_attempt(attempt("a2", moved), count=True)
+    assert (await store.get_contact(moved)).attempts == 0
+    assert len(await store.attempts(moved)) == 1

@@ -352,3 +352,47 @@ async def test_a_webhook_answer_is_checked_as_a_client_body_is(store: Store) -> 
     assert all(h.to_detail != "x" * 150 for h in await store.history(cid))
     # the campaign's contacts still read (a NaN in the JSON column broke this)
     assert len(await store.find_contacts(camp.id)) == 1
+
+
+async def test_each_pass_through_a_webhook_task_is_a_new_delivery(store: Store) -> None:
+    """webhook -> wait -> webhook: the task's attempts restart on each entry, so the second
+    pass repeated the first one's delivery id and a receiver taking each id once dropped a
+    real event. A retry within a pass still gets a new id; a manual move back in too."""
+    rec = HttpRecorder(replies=[(200, {"fields": {"crm_id": "A"}}), (500, None), (200, None)])
+    clock = ManualClock(NOW)
+    s = CampaignSpec.model_validate(
+        {
+            "name": "flow",
+            "tasks": [
+                {"name": "hook", "type": "webhook", "settings": {"url": "x"}},
+                {"name": "pause", "type": "wait", "settings": {"duration": "1m"}},
+            ],
+            "start_task": "hook",
+            "rules": [
+                {"from": "hook", "status": "success", "to": "pause"},
+                {"from": "pause", "status": "success", "to": "hook"},
+            ],
+        }
+    )
+    async with http_server(rec) as url:
+        s.tasks[0].settings["url"] = url + "/crm"
+        s.tasks[0].settings["retry_delay"] = "30s"
+        camp, (cid,) = await setup(store, s, n=1)
+        runner = TaskRunner(store, camp.id, clock, holder="t1")
+        # first pass: delivered (200) -> pause (1 min) -> hook again; second pass: 500, then
+        # the retry delivered
+        for _ in range(20):
+            await runner.run_once()
+            if len(rec.requests) == 3:
+                break
+            clock.advance(31)
+        assert len(rec.requests) == 3
+        assert (await where(store, camp, cid))[0] == "pause"
+        # moved back into the hook by hand: a third pass
+        await store.move(camp.id, ContactSelection(contact_ids=(cid,)), "hook", "t", clock.now())
+        await runner.run_once()
+    deliveries = [r.headers["x-dialerd-delivery"] for r in rec.requests]
+    assert len(deliveries) == 4, deliveries
+    assert len(set(deliveries)) == 4, deliveries
+    assert all(d.startswith(f"flow/hook/{cid}/") for d in deliveries)
+    assert [r.json()["delivery"] for r in rec.requests] == deliveries

@@ -12,7 +12,7 @@ from api_testkit import START, Api, create_campaign, open_api
 
 from dialerd.domain.changes import NewContact
 from dialerd.domain.enums import CallResult
-from dialerd.domain.model import Attempt
+from dialerd.domain.model import Agent, Attempt
 from dialerd.store import Store
 
 W = "/api/v1"
@@ -31,6 +31,8 @@ async def api(store: Store) -> AsyncIterator[Api]:
 
 async def _setup(api: Api) -> tuple[int, list[int]]:
     camp = await create_campaign(api)
+    # the agent of the "agent" token works this campaign
+    await api.store.upsert_agent(Agent("agent-1", "PJSIP/agent-1", campaigns=("sales",)), START)
     ids = await api.store.add_contacts(
         camp["id"],
         [
@@ -259,3 +261,65 @@ async def test_a_call_that_is_not_dialed_leaves_the_lead_as_it_was(api: Api) -> 
     await api.call("POST", f"{W}/leads/{ada}/reserve", role="agent")
     assert (await api.call("POST", f"{W}/leads/{ada}/call", role="agent")).status_code == 409
     assert (await api.call("GET", f"{W}/leads/{ada}", role="agent")).json()["holder"] == "agent-1"
+
+
+async def test_a_lead_being_dialled_cannot_be_reserved(api: Api) -> None:
+    """The dialer leased the contact (a call in progress or a preview on offer to another
+    agent): reserving it answers 409, as deleting it does, instead of a hold the dialer
+    ignores."""
+    camp_id, (ada, _) = await _setup(api)
+    leased = await api.store.lease(camp_id, 1, "dialer", timedelta(minutes=5), START)
+    assert [c.id for c in leased] == [ada]
+    r = await api.call("POST", f"{W}/leads/{ada}/reserve", role="agent")
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "contact_id" and "being dialled" in r.json()["error"]
+    assert (await api.call("GET", f"{W}/leads/{ada}", role="agent")).json()["holder"] is None
+    # `call` of the lead on offer to this agent: the engine takes the hold with its own lease
+    r = await api.call("POST", f"{W}/leads/{ada}/call", role="agent")
+    assert r.status_code == 200, r.text
+    assert r.json()["lead"]["holder"] == "agent-1"
+
+
+async def test_an_agent_token_works_only_leads_of_its_agents_campaigns(api: Api) -> None:
+    """agent-1 works "sales" only: next, reserve, notes, close and call on a lead of another
+    campaign answer 403 (reading stays open to every role); a supervisor acting for agent-1
+    may hand it that lead; skills (the campaign's queue) count as working the campaign."""
+    await _setup(api)
+    other = await create_campaign(api, "other")
+    (lead,) = await api.store.add_contacts(
+        other["id"], [NewContact(phone="+493012345699", last_name="Fremd")], START
+    )
+    refused = [
+        await api.call("GET", f"{W}/campaigns/other/work/next", role="agent"),
+        await api.call("POST", f"{W}/leads/{lead}/reserve", role="agent"),
+        await api.call("POST", f"{W}/leads/{lead}/notes", role="agent", json={"text": "hi"}),
+        await api.call(
+            "POST", f"{W}/leads/{lead}/close", role="agent", json={"text": "not interested"}
+        ),
+        await api.call("POST", f"{W}/leads/{lead}/call", role="agent"),
+    ]
+    for r in refused:
+        assert r.status_code == 403, r.text
+        assert r.json() == {
+            "error": "agent 'agent-1' does not work campaign 'other'",
+            "field": "campaign",
+        }
+    assert "preview_accept" not in api.engine.names()
+    fremd = await api.store.get_contact(lead)
+    assert (fremd.status.value, fremd.status_detail) == ("open", "$none")
+    assert (await api.call("GET", f"{W}/leads/{lead}", role="agent")).json()["holder"] is None
+    assert (await api.call("GET", f"{W}/leads/{lead}", role="agent")).json()["notes"] == []
+    listed = await api.call("GET", f"{W}/campaigns/other/work/queue", role="agent")
+    assert listed.status_code == 200 and len(listed.json()["leads"]) == 1
+
+    sup = await api.call(
+        "POST", f"{W}/leads/{lead}/reserve", role="supervisor", json={"agent": "agent-1"}
+    )
+    assert sup.status_code == 200, sup.text
+    await api.call("POST", f"{W}/leads/{lead}/release", role="supervisor")
+
+    # agent-1 takes the other campaign's queue as a skill: it works that campaign too
+    skilled = Agent("agent-1", "PJSIP/agent-1", campaigns=("sales",), skills=("dialerd-other",))
+    await api.store.upsert_agent(skilled, START)
+    r = await api.call("POST", f"{W}/leads/{lead}/reserve", role="agent")
+    assert r.status_code == 200, r.text

@@ -10,6 +10,7 @@ from sqlalchemy import update
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.agentwork import LeadState
 from dialerd.domain.changes import NewContact
+from dialerd.domain.selection import ContactSelection
 from dialerd.store import Store
 from dialerd.store import agentwork as work
 from dialerd.store.models import ContactRow
@@ -85,3 +86,44 @@ async def test_queue_order_and_state_filter(store: Store) -> None:
     assert mine is not None and mine.contact.last_name == "Adler"
     held = (await work.work_queue(store, camp.id, NOW, state=LeadState.IN_PROGRESS))[0]
     assert held.holder == "anna"
+
+
+async def test_only_contacts_open_in_a_call_task_are_offered(store: Store) -> None:
+    """A contact that went on to a wait task after a sale entered it with attempts 0: it must
+    not be offered (nor ranked) as a never contacted lead."""
+    spec = cs.CampaignSpec.model_validate(
+        {
+            "name": "sales",
+            "tasks": [{"name": "call", "type": "call"}, {"name": "success", "type": "wait"}],
+            "sort": {"field": "last_name", "direction": "asc"},
+        }
+    )
+    camp = await store.create_campaign(spec, NOW)
+    sold, tried, fresh = await store.add_contacts(
+        camp.id,
+        [
+            NewContact(phone="+493012345601", last_name="Adler"),
+            NewContact(phone="+493012345602", last_name="Bauer"),
+            NewContact(phone="+493012345603", last_name="Zeller"),
+        ],
+        NOW,
+    )
+    # Adler bought and now sits in the wait task "success" (attempts restarted at 0 there);
+    # Bauer was tried once and is due again.
+    await store.move(camp.id, ContactSelection(contact_ids=(sold,)), "success", "test", NOW)
+    async with store.write() as s:
+        await s.execute(
+            update(ContactRow)
+            .where(ContactRow.id == tried)
+            .values(attempts=1, due_at=NOW - timedelta(minutes=1))
+        )
+    nxt = await work.next_lead(store, camp.id, "anna", NOW)
+    assert nxt is not None and nxt.contact.id == fresh
+    offered = await work.work_queue(store, camp.id, NOW, available_for="anna")
+    assert [x.contact.id for x in offered] == [fresh, tried]
+    # The full list still shows the sold contact, after the work still to do.
+    assert [x.contact.id for x in await work.work_queue(store, camp.id, NOW)] == [
+        fresh,
+        tried,
+        sold,
+    ]

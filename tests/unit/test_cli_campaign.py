@@ -150,12 +150,19 @@ def test_overview_move_edit_history(db: str, capsys: pytest.CaptureFixture[str])
     )
     assert code == 0 and out == "3 contact(s) edited\n"
     code, out, _ = run(capsys, "overview", "example-2026")
-    assert "declined" in out and "wrong_person" in out
+    assert "declined" in out
+    # a status set by hand applies the campaign's rules: call/failed -> failed (no delay)
+    code, out, _ = run(capsys, "overview", "example-2026", "--json")
+    assert {(r["task"], r["status"], r["count"]) for r in json.loads(out)["rows"]} == {
+        ("declined", "open", 3),
+        ("failed", "open", 3),
+    }
     code, out, _ = run(capsys, "history", str(ids[0]), "--json")
     hist = json.loads(out)
     assert hist["contact"]["company"] == "ACME"
     assert [(h["actor"], h["to_status"], h["to_detail"]) for h in hist["history"]] == [
-        ("alice", "failed", "wrong_person")
+        ("alice", "failed", "wrong_person"),
+        ("taskflow", "open", "$none"),
     ]
     assert run(capsys, "history", "x")[0] == 64
     assert run(capsys, "history", "999999")[0] == 66

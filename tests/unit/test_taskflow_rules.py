@@ -202,3 +202,14 @@ def test_connected_needs_disposition_and_callback_books_personal_follow_up() -> 
     assert (o.status_detail, o.due_at) == ("$follow_up_auto", NOW + timedelta(hours=2))
     o = disposition_outcome(Disposition(Status.OPEN), 4, POLICY, NOW)
     assert o.status_detail == "$max_attempts"
+
+
+def test_a_status_set_by_hand_is_decided_per_task_as_an_outcome_is() -> None:
+    from dialerd.domain.changes import RuleMove
+    from dialerd.taskflow.decide import status_moves
+
+    assert status_moves(TASKS, RULES, Status.FAILED, "$max_attempts", NOW) == {
+        1: RuleMove(4, NOW + timedelta(days=7))
+    }
+    assert status_moves(TASKS, RULES, Status.FAILED, "wrong_person", NOW) == {1: RuleMove(3, NOW)}
+    assert status_moves(TASKS, RULES, Status.OPEN, "$none", NOW) == {}

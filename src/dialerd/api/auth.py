@@ -8,6 +8,7 @@ action                                           admin supervisor agent readonly
 ================================================ ===== ========== ===== ========
 read anything (every GET)                        yes   yes        yes   yes
 agent login/logout/pause, disposition, preview   yes   yes        own   no
+leads: next, reserve, notes, close, call         yes   yes        own*  no
 contacts: add, change, delete, move, bulk edit   yes   yes        no    no
 imports (upload)                                 yes   yes        no    no
 do-not-call: add                                 yes   yes        no    no
@@ -21,7 +22,9 @@ do-not-call: remove                              yes   no         no    no
 Why: a supervisor runs the floor (starts and stops campaigns, fixes contacts, handles agents)
 but does not redesign campaigns; taking a number off the do-not-call list is a compliance
 decision, so admins only. "own" = an agent token acts only for the agent it is bound to; for
-another agent it gets 403. Tokens are compared in constant time.
+another agent it gets 403. "own*": also only leads of a campaign its agent works (named in its
+``campaigns``, its queue among the agent's ``skills``, or an agent naming neither); another
+campaign's lead gets 403. Tokens are compared in constant time.
 """
 
 from __future__ import annotations

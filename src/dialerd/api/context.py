@@ -44,11 +44,11 @@ class ApiContext:
         """A campaign by name or id (as written in the URL)."""
         return await self.store.get_campaign(ref)
 
-    async def call_engine(self, method: str, *args: Any) -> Any:
+    async def call_engine(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if self.engine is None:
             raise ApiError(503, "the engine is not running in this process")
         fn: Callable[..., Any] = getattr(self.engine, method)
-        result = fn(*args)
+        result = fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result

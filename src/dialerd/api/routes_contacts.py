@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -49,7 +50,8 @@ from dialerd.domain.lookup import AddResult
 from dialerd.domain.model import Campaign, Contact
 from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
 from dialerd.domain.selection import STANDARD_FIELDS, Condition, ContactSelection, SortOrder
-from dialerd.store import lookup
+from dialerd.store import DuplicateValue, lookup
+from dialerd.taskflow.manual import manual_status_moves
 
 router = APIRouter(
     prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"], responses=ERROR_RESPONSES
@@ -68,6 +70,16 @@ def _phone(ctx: ApiContext, raw: str, field: str = "phone") -> tuple[str, str | 
         return normalizer.normalize(raw)
     except InvalidPhone as exc:
         raise ApiError(422, f"{raw!r}: {exc}", field) from None
+
+
+@contextlib.contextmanager
+def _conflict_on(prefix: str = "") -> Iterator[None]:
+    """A value another contact of the campaign has (phone, external_id): 409 naming it, as
+    adding such a contact answers."""
+    try:
+        yield
+    except DuplicateValue as exc:
+        raise ApiError(409, str(exc), prefix + exc.field) from None
 
 
 def _new_contact(ctx: ApiContext, body: ContactIn, prefix: str = "") -> NewContact:
@@ -296,16 +308,19 @@ async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit)
         )
     if not body.fields and body.status is None and body.status_detail is None:
         raise ApiError(422, "nothing to change: give fields and/or a status", "fields")
-    with field_of_invalid_change("fields"):
+    now = ctx.clock.now()
+    moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
+    with field_of_invalid_change("fields"), _conflict_on("fields."):
         edited = await ctx.store.bulk_edit(
             current.id,
             body.filter.selection(),
             who.actor,
-            ctx.clock.now(),
+            now,
             fields=dict(body.fields) if body.fields else None,
             status=body.status,
             status_detail=body.status_detail,
             note=body.note,
+            moves=moves,
         )
     return {"edited": edited}
 
@@ -337,22 +352,24 @@ async def change_contact(
         fields["timezone"] = body.timezone
     for key, value in (body.fields or {}).items():
         fields[f"fields.{key}"] = value
-    selection = ContactSelection(contact_ids=(contact.id,))
-    if fields or "status" in given or "status_detail" in given:
-        with field_of_invalid_change("fields"):
-            await ctx.store.bulk_edit(
-                current.id,
-                selection,
-                who.actor,
-                now,
-                fields=fields or None,
-                status=body.status,
-                status_detail=body.status_detail,
-                note=body.note,
-            )
+    new_phone = None
     if "phone" in given:
-        timezone = body.timezone if "timezone" in given else zone
-        await lookup.set_phone(ctx.store, contact.id, phone, timezone, who.actor, now)
+        new_phone = (phone, body.timezone if "timezone" in given else zone)
+    # One transaction: a refused number or external_id leaves the contact as it was.
+    moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
+    with field_of_invalid_change("fields"), _conflict_on():
+        await lookup.change_contact(
+            ctx.store,
+            contact.id,
+            who.actor,
+            now,
+            fields=fields or None,
+            status=body.status,
+            status_detail=body.status_detail,
+            note=body.note,
+            phone=new_phone,
+            moves=moves,
+        )
     return await _view(ctx, current, contact.id)
 
 

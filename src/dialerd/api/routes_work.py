@@ -4,20 +4,22 @@ Closing a lead finishes its contact: open in a call task, it gets its final stat
 closing note (``dialerd.taskflow.leads``) in the same transaction, so it never goes back to
 the dialer's pool.
 
-Who acts: an agent token always acts as its own agent; admin and supervisor tokens name the
-agent in the body (``agent``) and may release any hold. A lead held by someone else answers 409
-with the holder in the message, so the agent's screen can say who has it.
+Who acts: an agent token always acts as its own agent, and only on leads of the campaigns its
+agent works (``Agent.works``; 403 otherwise, reading stays open); admin and supervisor tokens
+name the agent in the body (``agent``) and may release any hold. A lead held by someone else
+answers 409 with the holder in the message, so the agent's screen can say who has it.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialerd.api.auth import Permission, Principal, Role
-from dialerd.api.context import Ctx, Reader, StatusSetter, authenticate
+from dialerd.api.context import ApiContext, Ctx, Reader, StatusSetter, authenticate
 from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES, ApiError
 from dialerd.api.schemas import plain
 from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
@@ -81,6 +83,26 @@ def acting_agent(principal: Principal, named: str | None) -> str:
     return named
 
 
+async def require_member(ctx: ApiContext, principal: Principal, campaign_id: int) -> None:
+    """An agent token works only leads of its agent's campaigns (``Agent.works``: named
+    campaigns, skills, or every campaign); reading lists stays open to every role. Admins and
+    supervisors acting for an agent may hand it any campaign's lead."""
+    if principal.role is not Role.AGENT:
+        return
+    name = principal.agent
+    camp = await ctx.store.get_campaign(campaign_id)
+    spec = await ctx.store.campaign_spec(campaign_id)
+    agent = next((a for a in await ctx.store.agents() if a.name == name), None)
+    if agent is None or not agent.works(camp.name, spec.queue_name):
+        raise ApiError(403, f"agent {name!r} does not work campaign {camp.name!r}", "campaign")
+
+
+async def require_member_for_lead(ctx: ApiContext, principal: Principal, contact_id: int) -> None:
+    """:func:`require_member` for the campaign of a lead (404 for an unknown contact)."""
+    if principal.role is Role.AGENT:
+        await require_member(ctx, principal, (await ctx.store.get_contact(contact_id)).campaign_id)
+
+
 def note_view(n: LeadNote | None) -> dict[str, Any] | None:
     if n is None:
         return None
@@ -118,7 +140,7 @@ def lead_view(lead: Lead) -> dict[str, Any]:
     }
 
 
-def _conflict(exc: work.LeadHeld | work.LeadClosed) -> ApiError:
+def _conflict(exc: work.LeadHeld | work.LeadClosed | work.LeadBusy) -> ApiError:
     return ApiError(409, str(exc), "contact_id")
 
 
@@ -170,6 +192,7 @@ async def next_lead(
 ) -> dict[str, Any]:
     who = acting_agent(principal, agent)
     camp = await ctx.campaign(campaign)
+    await require_member(ctx, principal, camp.id)
     lead = await work.next_lead(ctx.store, camp.id, who, ctx.clock.now())
     return {"agent": who, "lead": lead_view(lead) if lead is not None else None}
 
@@ -204,9 +227,10 @@ async def reserve(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent if body else None)
+    await require_member_for_lead(ctx, principal, contact_id)
     try:
         lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
-    except (work.LeadHeld, work.LeadClosed) as exc:
+    except (work.LeadHeld, work.LeadClosed, work.LeadBusy) as exc:
         raise _conflict(exc) from exc
     return lead_view(lead)
 
@@ -231,6 +255,7 @@ async def _write_note(
     ctx: Ctx, request: Request, principal: Principal, contact_id: int, body: NoteIn, close: bool
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent)
+    await require_member_for_lead(ctx, principal, contact_id)
     result_class = ResultClass.UNCLASSIFIED
     if body.predefined is None:
         if not body.text or not body.text.strip():
@@ -289,17 +314,22 @@ async def call(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
     who = acting_agent(principal, body.agent if body else None)
-    held_before = (await work.get_lead(ctx.store, contact_id)).holder == who
+    await require_member_for_lead(ctx, principal, contact_id)
+    before = await work.get_lead(ctx.store, contact_id)
+    if before.closed:
+        raise _conflict(work.LeadClosed(contact_id))
+    if before.holder is not None and before.holder != who:
+        raise _conflict(work.LeadHeld(contact_id, before.holder))
+    # The contact is on offer to this agent, so the dialer has it leased and a plain reserve
+    # refuses it; the engine, whose lease it is, takes the hold for this agent and dials.
     try:
-        lead = await work.reserve(ctx.store, contact_id, who, ctx.clock.now())
-    except (work.LeadHeld, work.LeadClosed) as exc:
-        raise _conflict(exc) from exc
-    try:
-        attempt = await ctx.call_engine("preview_accept", who, contact_id)
+        attempt = await ctx.call_engine("preview_accept", who, contact_id, hold=True)
     except Exception:  # an engine refusal, answered by the API's error handlers
         # Not dialed (e.g. not on offer to this agent): a hold taken only for this call would
         # keep the contact from the dialer's pool until somebody noticed and released it.
-        if not held_before:
-            await work.release(ctx.store, contact_id, who)
+        if before.holder is None:
+            with suppress(work.LeadHeld):  # somebody else's hold is not ours to give back
+                await work.release(ctx.store, contact_id, who)
         raise
+    lead = await work.get_lead(ctx.store, contact_id)
     return {"attempt": plain(attempt), "lead": lead_view(lead)}

@@ -115,7 +115,8 @@ class ContactChange(_ContactChecks):
     """Fields to change on one contact; absent keys stay, ``null`` clears a field.
 
     ``fields`` merges into the custom fields (a ``null`` value removes that field). A status
-    change is recorded in the contact's history like any other.
+    change is recorded in the contact's history and applies the campaign's taskflow rules,
+    like any other.
     """
 
     phone: str | None = Field(None, max_length=64)
@@ -124,7 +125,7 @@ class ContactChange(_ContactChecks):
     company: str | None = Field(None, max_length=MAX_LENGTH["company"])
     email: str | None = Field(None, max_length=MAX_LENGTH["email"])
     timezone: str | None = Field(None, max_length=MAX_LENGTH["timezone"])
-    external_id: str | None = Field(None, max_length=MAX_LENGTH["external_id"])
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_LENGTH["external_id"])
     list_name: str | None = Field(None, max_length=MAX_LENGTH["list_name"])
     fields: dict[str, FieldValue] | None = None
     status: Status | None = None

@@ -69,7 +69,11 @@ def register(sub: Any) -> None:
         help="set a field (first_name, company, ... or a custom field); FIELD= removes a "
         "custom field; repeatable",
     )
-    edit.add_argument("--set-status", choices=[s.value for s in Status], help="new status")
+    edit.add_argument(
+        "--set-status",
+        choices=[s.value for s in Status],
+        help="new status (the campaign's taskflow rules then apply, as to any status change)",
+    )
     edit.add_argument("--set-detail", help="new status_detail")
     edit.set_defaults(func=run_edit)
 
@@ -154,21 +158,27 @@ def _assignments(items: list[str]) -> dict[str, Any]:
 
 
 async def run_edit(args: argparse.Namespace) -> int:
+    from dialerd.taskflow.manual import manual_status_moves  # the store, only when it runs
+
     sel = selection(args)
     fields = _assignments(args.set)
     if not fields and args.set_status is None and args.set_detail is None:
         raise CliError("nothing to change: give --set, --set-status or --set-detail", EX_USAGE)
     async with open_store(args) as store:
         campaign = await store.get_campaign(args.campaign)
+        now = SystemClock().now()
+        status = Status(args.set_status) if args.set_status else None
         edited = await store.bulk_edit(
             campaign.id,
             sel,
             actor(args),
-            SystemClock().now(),
+            now,
             fields=fields or None,
-            status=Status(args.set_status) if args.set_status else None,
+            status=status,
             status_detail=args.set_detail,
             note=args.note,
+            # a status set by hand moves contacts on by the campaign's rules, as in the API
+            moves=await manual_status_moves(store, campaign.id, status, args.set_detail, now),
         )
     if args.json:
         write_json({"campaign": campaign.name, "edited": edited})

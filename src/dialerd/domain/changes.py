@@ -33,6 +33,15 @@ class NewContact:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleMove:
+    """Where a taskflow rule sends a contact after a status change: into ``to_task_id`` at
+    ``at`` (at once when ``at`` is not after the change; else the contact waits)."""
+
+    to_task_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Transition:
     """The decided new state of one contact.
 

@@ -94,6 +94,9 @@ def check_standard_value(name: str, value: Any) -> Any:
     limit = MAX_LENGTH.get(name)
     if limit is not None and len(value) > limit:
         raise ValueError(f"{name}: {len(value)} characters, at most {limit}")
+    if name == "external_id" and not value:
+        # As adding one requires: "" would be an id that every other "" also is.
+        raise ValueError("external_id: at least 1 character (null removes it)")
     if name == "email":
         return check_email(value)
     if name == "timezone":

@@ -192,3 +192,8 @@ class Agent:
     def every_campaign(self) -> bool:
         """Names neither campaigns nor skills: takes calls of every campaign."""
         return not self.campaigns and not self.skills
+
+    def works(self, campaign: str, queue: str) -> bool:
+        """Whether the agent works the campaign named ``campaign`` whose Asterisk queue is
+        ``queue``: one rule for the calls it takes and the leads it may work by hand."""
+        return self.every_campaign or campaign in self.campaigns or queue in self.skills

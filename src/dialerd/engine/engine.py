@@ -588,9 +588,7 @@ class Engine:
     def _eligible(agent: Agent, runner: CampaignRunner) -> bool:
         """A campaign's queue and the agent's skills decide who takes its calls; an agent
         naming neither campaigns nor skills takes every campaign."""
-        return (
-            agent.every_campaign or runner.name in agent.campaigns or runner.queue in agent.skills
-        )
+        return agent.works(runner.name, runner.queue)
 
     def _require_running(self, *, while_stopping: bool = True) -> None:
         """Dispositions, pauses and log-offs still work while calls drain; new work does not."""
@@ -756,13 +754,18 @@ class Engine:
                 return r
         raise NoSuchPreview(f"contact {contact_id} is not on offer to agent {a.name!r}")
 
-    async def preview_accept(self, agent: str, contact_id: int) -> str | None:
-        """Dial the offered contact for this agent. Returns the attempt id (None: not dialed)."""
+    async def preview_accept(
+        self, agent: str, contact_id: int, *, hold: bool = False
+    ) -> str | None:
+        """Dial the offered contact for this agent. Returns the attempt id (None: not dialed).
+
+        ``LeadTaken`` when another agent holds the lead; ``hold`` holds it for this agent
+        first (``POST /leads/{contact}/call``)."""
         self._require_running(while_stopping=False)
         a = self._agent(agent)
         runner = self._preview_runner(a, contact_id)
         result: str | None = await runner.submit(
-            lambda: runner.accept_preview(a.interface, contact_id)
+            lambda: runner.accept_preview(a.interface, contact_id, hold=hold)
         )
         return result
 

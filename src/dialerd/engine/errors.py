@@ -27,6 +27,11 @@ class NoSuchPreview(EngineError):
     """The agent has no preview of this contact on offer."""
 
 
+class LeadTaken(EngineError):
+    """Another agent holds the lead (reserved, or it wrote a note): the engine does not dial it
+    for this agent."""
+
+
 class AgentNotEligible(EngineError):
     """The agent may not take this campaign's calls (campaign list and skills)."""
 

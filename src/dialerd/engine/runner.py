@@ -52,7 +52,7 @@ from dialerd.domain.clock import Clock
 from dialerd.domain.compliance import tighten
 from dialerd.domain.enums import AgentState, CallResult, DialMode, Status, StatusDetail
 from dialerd.domain.model import Agent, Attempt, Campaign, Contact, Task, TaskflowRule
-from dialerd.engine.errors import EngineNotRunning, NoSuchCall, NoSuchPreview
+from dialerd.engine.errors import EngineNotRunning, LeadTaken, NoSuchCall, NoSuchPreview
 from dialerd.engine.events import (
     AttemptFinished,
     CallProgressed,
@@ -76,7 +76,7 @@ from dialerd.pacing import (
     decide,
     ring_timeout,
 )
-from dialerd.store import Store
+from dialerd.store import Store, agentwork
 from dialerd.store.callbacks import due_callbacks
 from dialerd.store.errors import NotFound, StaleContact
 from dialerd.taskflow.call import Disposition, call_outcome
@@ -671,7 +671,7 @@ class CampaignRunner:
             # given another status or moved by hand, or deleted. That change wins; the call
             # still happened, so its attempt is recorded (a deleted contact's is not).
             stale = True
-            await self._store.record_attempt(attempt)
+            await self._store.record_attempt(attempt, count=True)
             current = await self._current(contact.id)
             if current is not None:
                 status, detail, due_at = current.status, current.status_detail, None
@@ -866,7 +866,8 @@ class CampaignRunner:
             )
             if contact.task_id != a.task_id or contact.status is not Status.OPEN:
                 await self._store.record_attempt(
-                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=None, cause=call.note)
+                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=None, cause=call.note),
+                    count=True,
                 )
                 continue
             self._log.warning("closing attempt whose outcome was lost", attempt=a.id)
@@ -1446,7 +1447,10 @@ class CampaignRunner:
         )
         for p in list(self.previews.values()):
             if p.auto_accept_at is not None and mono >= p.auto_accept_at:
-                await self.accept_preview(p.interface, p.contact.id)
+                try:
+                    await self.accept_preview(p.interface, p.contact.id)
+                except LeadTaken as exc:  # the offer is withdrawn; the agent gets the next one
+                    log.info("preview not dialed", reason=str(exc), contact=p.contact.id)
         busy = {c.preview_agent for c in self.calls.values() if c.in_flight}
         offered = 0
         for iface, st in list(self.agents.items()):
@@ -1496,8 +1500,29 @@ class CampaignRunner:
             raise NoSuchPreview(f"contact {contact_id} is not on offer to agent {interface}")
         return p
 
-    async def accept_preview(self, interface: str, contact_id: int) -> str | None:
+    async def accept_preview(
+        self, interface: str, contact_id: int, *, hold: bool = False
+    ) -> str | None:
+        """Dial the contact on offer to this agent. A lead another agent holds is not dialed
+        (``LeadTaken``, the offer withdrawn): while on offer the contact is leased, so nobody
+        can reserve it, but an agent may have written a note on it (which holds it) or held it
+        before its lease was taken. ``hold``: first hold the lead for this agent (the leads
+        API's ``call``); the lease is this runner's own, so it does not stand in the way."""
         p = self._preview_of(interface, contact_id)
+        try:
+            if hold:
+                await agentwork.reserve(
+                    self._store,
+                    contact_id,
+                    p.agent,
+                    self._clock.now(),
+                    own_lease=self._settings.holder,
+                )
+            else:
+                await agentwork.check_not_held(self._store, contact_id, p.agent)
+        except (agentwork.LeadHeld, agentwork.LeadClosed, agentwork.LeadBusy) as exc:
+            await self._withdraw_previews(lambda q: q is p)
+            raise LeadTaken(str(exc)) from None
         del self.previews[interface]
         servers = self._call_servers(interface)
         return await self._dial(

@@ -232,7 +232,12 @@ class TaskRunner:
                 applied[contact.id] = await self._apply(contact, outcome, task, rules, task_ids)
 
         try:
-            items = [await self._item(c, campaign, task, executor) for c in contacts]
+            entries = (
+                await self.store.task_entries([c.id for c in contacts])
+                if executor.needs_entry
+                else {}
+            )
+            items = [await self._item(c, campaign, task, executor, entries) for c in contacts]
             outcomes = await executor.execute(items, now, record)
             if len(outcomes) != len(contacts):
                 raise TaskRunError(f"{len(outcomes)} outcomes for {len(contacts)} contacts")
@@ -254,12 +259,16 @@ class TaskRunner:
                 applied[contact.id] = await self._apply(contact, outcome, task, rules, task_ids)
         return sum(applied.values())
 
-    async def _item(self, c: Contact, campaign: str, task: Task, executor: Executor) -> TaskItem:
+    async def _item(
+        self, c: Contact, campaign: str, task: Task, executor: Executor, entries: Mapping[int, int]
+    ) -> TaskItem:
+        entry = entries.get(c.id, 0)
         if not executor.needs_history:
-            return TaskItem(c, campaign, task.name)
+            return TaskItem(c, campaign, task.name, entry=entry)
         history = await self.store.history(c.id)
         attempts = await self.store.attempts(c.id)
-        return TaskItem(c, campaign, task.name, attempts[-1] if attempts else None, tuple(history))
+        last = attempts[-1] if attempts else None
+        return TaskItem(c, campaign, task.name, last, tuple(history), entry=entry)
 
     async def _apply(
         self,

@@ -47,20 +47,28 @@ from dialerd.domain.agentwork import (
     Totals,
 )
 from dialerd.domain.changes import Transition
-from dialerd.domain.enums import Status
+from dialerd.domain.enums import Status, TaskType
 from dialerd.domain.model import Contact
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadNoteRow, LeadWorkRow, PredefinedNoteRow
 from dialerd.store.errors import InvalidChange, NotFound
-from dialerd.store.models import AbandonmentBucketRow, AttemptRow, CampaignRow, ContactRow
+from dialerd.store.models import (
+    AbandonmentBucketRow,
+    AttemptRow,
+    CampaignRow,
+    ContactRow,
+    TaskRow,
+)
 from dialerd.store.query import sort_expression
 from dialerd.store.search import contact_filter, fts_available, typed_terms
 from dialerd.store.store import Store
 
 __all__ = [
+    "LeadBusy",
     "LeadClosed",
     "LeadHeld",
     "add_note",
+    "check_not_held",
     "get_lead",
     "lead_notes",
     "next_lead",
@@ -81,6 +89,17 @@ class LeadHeld(InvalidChange):
         super().__init__(f"lead {contact_id} is held by {holder}")
         self.contact_id = contact_id
         self.holder = holder
+
+
+class LeadBusy(InvalidChange):
+    """The dialer has the contact leased: a call to it is in progress or it is on preview offer
+    to an agent. Holding it now would let the dialer call it for somebody else."""
+
+    def __init__(self, contact_id: int) -> None:
+        super().__init__(
+            f"lead {contact_id} is being dialled or on preview offer to an agent right now"
+        )
+        self.contact_id = contact_id
 
 
 class LeadClosed(InvalidChange):
@@ -205,14 +224,24 @@ async def work_queue(
     """The campaign's leads in working order: never contacted first, then due follow-ups (by due
     time), then the rest; the campaign's sort within each group.
 
-    ``available_for`` keeps only leads that agent may take now: open, not waiting on a delayed
-    rule, not being dialed (no live lease), not closed, unheld or held by that agent.
+    Only a contact open in a call task is work to do: one sitting in any other task (a wait
+    after a sale, an export) has its ``attempts`` restarted by entering that task, and ranking
+    it "never contacted" sent agents to people who had just bought. Such contacts sort with the
+    rest.
+
+    ``available_for`` keeps only leads that agent may take now: open in a call task, not
+    waiting on a delayed rule, not being dialed (no live lease), not closed, unheld or held by
+    that agent.
     """
     _aware(now)
     c, w = ContactRow, LeadWorkRow
     spec = await store.campaign_spec(campaign_id)
-    never = c.attempts == 0
-    due = and_(c.due_at.is_not(None), c.due_at <= now)
+    call_tasks = select(TaskRow.id).where(
+        TaskRow.campaign_id == campaign_id, TaskRow.type == TaskType.CALL.value
+    )
+    workable = and_(c.status == Status.OPEN.value, c.task_id.in_(call_tasks))
+    never = and_(workable, c.attempts == 0)
+    due = and_(workable, c.due_at.is_not(None), c.due_at <= now)
     group = case((never, 0), (due, 1), else_=2)
     due_key = case((and_(~never, due), c.due_at), else_=None)
     q = _lead_select().where(c.campaign_id == campaign_id)
@@ -220,7 +249,7 @@ async def work_queue(
         q = q.where(_state_expr() == state.value)
     if available_for is not None:
         q = q.where(
-            c.status == Status.OPEN.value,
+            workable,
             c.pending_task_id.is_(None),
             or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
             func.coalesce(w.closed, false()).is_(False),
@@ -280,6 +309,28 @@ async def _campaign_of(s: AsyncSession, contact_id: int) -> int:
     return int(cid)
 
 
+async def _not_leased(
+    store: Store, s: AsyncSession, contact_id: int, now: datetime, own_lease: str | None
+) -> None:
+    """Raise ``LeadBusy`` while the dialer holds a live lease on the contact (a lease of
+    ``own_lease``, the caller's own, does not count).
+
+    On PostgreSQL the contact row is locked (``FOR UPDATE``) until the caller's transaction
+    ends: a concurrent lease, which claims ``FOR UPDATE SKIP LOCKED``, either committed first
+    (its lease is seen here) or skips the contact; SQLite's ``BEGIN IMMEDIATE`` serialises both.
+    """
+    c = ContactRow
+    q = select(c.lease_holder, c.lease_expires_at).where(c.id == contact_id)
+    if store.dialect == "postgresql":
+        q = q.with_for_update()
+    row = (await s.execute(q)).first()
+    if row is None:
+        raise NotFound(f"no contact {contact_id}")
+    holder, expires = row
+    if holder is not None and expires is not None and expires > now and holder != own_lease:
+        raise LeadBusy(contact_id)
+
+
 async def _take(store: Store, s: AsyncSession, contact_id: int, agent: str, now: datetime) -> int:
     """Hold the lead for ``agent`` inside the caller's transaction; returns its campaign id."""
     campaign_id = await _campaign_of(s, contact_id)
@@ -307,12 +358,31 @@ async def _take(store: Store, s: AsyncSession, contact_id: int, agent: str, now:
     raise LeadHeld(contact_id, str(row.holder))
 
 
-async def reserve(store: Store, contact_id: int, agent: str, now: datetime) -> Lead:
-    """Hold the lead for ``agent`` (again, if it already does). ``LeadHeld`` names the holder."""
+async def reserve(
+    store: Store, contact_id: int, agent: str, now: datetime, *, own_lease: str | None = None
+) -> Lead:
+    """Hold the lead for ``agent`` (again, if it already does). ``LeadHeld`` names the holder.
+
+    ``LeadBusy`` while the dialer has the contact leased (being dialled, or on preview offer):
+    the README promises that a reserved lead is called for nobody else, and the dialer would
+    go on to call it for the agent it was leased for. ``own_lease``: the lease holder that
+    asks (the engine taking the hold for the agent it offered the contact to)."""
     _aware(now)
     async with store.write() as s:
+        await _not_leased(store, s, contact_id, now, own_lease)
         await _take(store, s, contact_id, agent, now)
     return await get_lead(store, contact_id)
+
+
+async def check_not_held(store: Store, contact_id: int, agent: str) -> None:
+    """Raise ``LeadHeld`` if an agent other than ``agent`` holds the lead: the engine asks
+    before it dials a preview for ``agent`` (a reserved lead is called for nobody else)."""
+    w = LeadWorkRow
+    async with store.read() as s:
+        await _campaign_of(s, contact_id)
+        holder = await s.scalar(select(w.holder).where(w.contact_id == contact_id))
+    if holder is not None and holder != agent:
+        raise LeadHeld(contact_id, holder)
 
 
 async def release(store: Store, contact_id: int, agent: str | None) -> Lead:

@@ -62,6 +62,16 @@ class AlreadyExists(StoreError):
     """Creating something whose name is taken."""
 
 
+class DuplicateValue(AlreadyExists):
+    """A value that names one contact of a campaign (its ``phone`` or ``external_id``, the
+    ``field``) is another contact's already."""
+
+    def __init__(self, message: str, field: str, contact_id: int) -> None:
+        super().__init__(message)
+        self.field = field
+        self.contact_id = contact_id
+
+
 class StaleContact(StoreError):
     """A transition was decided on data that changed meanwhile (moved, closed, re-leased)."""
 

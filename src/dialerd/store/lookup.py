@@ -17,33 +17,34 @@ domain values in and out, times passed in by the caller, one transaction per wri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialerd.domain.changes import NewContact
-from dialerd.domain.enums import Status, StatusDetail
+from dialerd.domain.changes import NewContact, RuleMove
+from dialerd.domain.enums import Status, StatusDetail, TaskType
 from dialerd.domain.lookup import AddOutcome, AddResult, DncEntry
 from dialerd.domain.model import Contact
 from dialerd.domain.selection import ContactSelection, SortOrder
 from dialerd.store import convert
-from dialerd.store.errors import InvalidChange, NotFound
-from dialerd.store.models import AttemptRow, ContactRow, DncRow, HistoryRow
+from dialerd.store.errors import DuplicateValue, InvalidChange, NotFound
+from dialerd.store.models import AttemptRow, ContactRow, DncRow, HistoryRow, TaskRow
 from dialerd.store.query import selection_clauses, sort_expression
 from dialerd.store.search import NAME_COLUMNS, SearchTerms, contact_filter, fts_available
 from dialerd.store.store import Store
 
 __all__ = [
     "add_contacts_idempotent",
+    "change_contact",
     "delete_contact",
     "list_dnc",
     "search_contacts",
     "set_phone",
 ]
 
-#: Class id of the two-key advisory locks taken here (distinct key space from one-key locks).
-_LOCK_CLASS = 0x4441504E  # "DAPN"
 _BATCH = 500
 
 
@@ -109,8 +110,7 @@ async def add_contacts_idempotent(
     c = ContactRow
     async with store.write() as s:
         camp = await store._campaign_row(s, campaign_id)
-        if store.dialect == "postgresql":
-            await s.execute(select(func.pg_advisory_xact_lock(_LOCK_CLASS, camp.id)))
+        await store.lock_campaign_contacts(s, camp.id)
         if task is None:
             task_id = camp.start_task_id
         else:
@@ -202,32 +202,153 @@ async def set_phone(
     actor: str,
     now: datetime,
 ) -> Contact:
-    """Change a contact's number (E.164) and time zone, with a history row saying so."""
+    """Change a contact's number (E.164) and time zone, with a history row saying so (checked
+    as :func:`change_contact` checks it)."""
     async with store.write() as s:
-        row = await s.get(ContactRow, contact_id)
-        if row is None:
+        await _set_phone_on(store, s, contact_id, phone, timezone, actor, now)
+        return await _fresh(s, contact_id)
+
+
+async def change_contact(
+    store: Store,
+    contact_id: int,
+    actor: str,
+    now: datetime,
+    *,
+    fields: dict[str, Any] | None = None,
+    status: Status | None = None,
+    status_detail: str | None = None,
+    note: str | None = None,
+    phone: tuple[str | None, str | None] | None = None,
+    moves: Mapping[int, RuleMove] | None = None,
+) -> Contact:
+    """One contact's change (``PATCH``) in one transaction: ``fields`` and status as
+    :meth:`Store.bulk_edit` sets them, then ``phone`` (number, time zone). Any check that
+    fails leaves the contact as it was (it was two transactions, and a refused number kept
+    the fields and status already written).
+
+    Checked as adding a contact checks: an ``external_id`` or a number another contact of the
+    campaign has is refused (``AlreadyExists``): the idempotent add picks one contact by
+    external_id, and one person with two contacts could be dialed twice at once. A number on
+    a do-not-call list closes the contact as ``failed``/``$dnc`` as adding it to the list does.
+
+    ``moves``: the taskflow rules' decision for a status set here (see ``Store.bulk_edit``).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now: naive datetime; pass an aware time from the clock")
+    if not fields and status is None and status_detail is None and phone is None:
+        raise InvalidChange("nothing to change")
+    async with store.write() as s:
+        campaign_id = await s.scalar(
+            select(ContactRow.campaign_id).where(ContactRow.id == contact_id)
+        )
+        if campaign_id is None:
             raise NotFound(f"no contact {contact_id}")
-        old = row.phone
-        row.phone = phone
-        row.timezone = timezone
-        row.updated_at = now
+        if fields or status is not None or status_detail is not None:
+            values, text = store.edit_values(now, fields, status, status_detail, note)
+            only = ContactSelection(contact_ids=(contact_id,))
+            await store._bulk_edit_on(s, campaign_id, only, actor, now, values, text, moves)
+        if phone is not None:
+            await _set_phone_on(store, s, contact_id, phone[0], phone[1], actor, now)
+        return await _fresh(s, contact_id)
+
+
+async def _fresh(s: AsyncSession, contact_id: int) -> Contact:
+    """The contact as this transaction sees it now (Core updates bypass the session)."""
+    row = await s.scalar(
+        select(ContactRow)
+        .where(ContactRow.id == contact_id)
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound(f"no contact {contact_id}")
+    return convert.contact(row)
+
+
+async def _set_phone_on(
+    store: Store,
+    s: AsyncSession,
+    contact_id: int,
+    phone: str | None,
+    timezone: str | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    c = ContactRow
+    row = await s.scalar(
+        select(c).where(c.id == contact_id).execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound(f"no contact {contact_id}")
+    old = row.phone
+    if phone is not None and phone != old:
+        await store.lock_campaign_contacts(s, row.campaign_id)
+        other = await s.scalar(
+            select(c.id)
+            .where(c.campaign_id == row.campaign_id, c.phone == phone, c.id != row.id)
+            .limit(1)
+        )
+        if other is not None:
+            raise DuplicateValue(
+                f"{phone} is already contact {other} of this campaign", "phone", int(other)
+            )
+    row.phone = phone
+    row.timezone = timezone
+    row.updated_at = now
+    history = {
+        "campaign_id": row.campaign_id,
+        "contact_id": row.id,
+        "at": now,
+        "actor": actor,
+        "from_task_id": row.task_id,
+        "to_task_id": row.task_id,
+        "from_status": row.status,
+        "from_detail": row.status_detail,
+    }
+    s.add(
+        HistoryRow(
+            **history,
+            to_status=row.status,
+            to_detail=row.status_detail,
+            note=f"phone changed from {old or '-'} to {phone or '-'}",
+        )
+    )
+    if (
+        phone is not None
+        and row.status == Status.OPEN.value
+        and row.pending_task_id is None
+        and await _in_call_task(s, row.task_id)
+        and await _on_dnc(s, phone, row.campaign_id)
+    ):
+        # As Store.add_dnc closes an open contact of a call task with a listed number.
         s.add(
             HistoryRow(
-                campaign_id=row.campaign_id,
-                contact_id=row.id,
-                at=now,
-                actor=actor,
-                from_task_id=row.task_id,
-                to_task_id=row.task_id,
-                from_status=row.status,
-                to_status=row.status,
-                from_detail=row.status_detail,
-                to_detail=row.status_detail,
-                note=f"phone changed from {old or '-'} to {phone or '-'}",
+                **history,
+                to_status=Status.FAILED.value,
+                to_detail=StatusDetail.DNC.value,
+                note="number on do-not-call list",
             )
         )
-        await s.flush()
-        return convert.contact(row)
+        row.status = Status.FAILED.value
+        row.status_detail = StatusDetail.DNC.value
+        row.due_at = None
+        row.follow_up_agent = None
+    await s.flush()
+
+
+async def _in_call_task(s: AsyncSession, task_id: int) -> bool:
+    kind = await s.scalar(select(TaskRow.type).where(TaskRow.id == task_id))
+    return kind == TaskType.CALL.value
+
+
+async def _on_dnc(s: AsyncSession, phone: str, campaign_id: int) -> bool:
+    d = DncRow
+    found = await s.scalar(
+        select(d.id)
+        .where(d.phone == phone, or_(d.campaign_id.is_(None), d.campaign_id == campaign_id))
+        .limit(1)
+    )
+    return found is not None
 
 
 async def list_dnc(

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -52,6 +53,7 @@ from dialerd.domain.changes import (
     LeaseGuard,
     NewContact,
     OverviewRow,
+    RuleMove,
     Transition,
 )
 from dialerd.domain.clock import iso_utc
@@ -85,6 +87,7 @@ from dialerd.store.engine import (
 )
 from dialerd.store.errors import (
     AlreadyExists,
+    DuplicateValue,
     InvalidChange,
     NotFound,
     QueueInUse,
@@ -853,6 +856,40 @@ class Store:
             )
             return [convert.history(r) for r in rows.all()]
 
+    async def task_entries(self, contact_ids: Sequence[int]) -> dict[int, int]:
+        """For each contact, the id of the history row that put it into its current task:
+        a row into that task from another one (a rule, a move, a delayed rule coming due), or
+        one that made it ``open``/``$none`` there from something else (a move or an edit back
+        into the same task). Contacts in their task since they were added are left out.
+
+        A webhook's delivery id names it: the task's ``attempts`` restart at 0 on each entry,
+        so attempts alone repeat on a second pass, while the entry row changes only then (a
+        field edit, a retry or a resend leaves it as it is).
+        """
+        h, c = HistoryRow, ContactRow
+        opened = and_(
+            h.to_status == Status.OPEN.value,
+            h.to_detail == StatusDetail.NONE.value,
+            or_(
+                h.from_status.is_(None),
+                h.from_status != Status.OPEN.value,
+                h.from_detail.is_(None),
+                h.from_detail != StatusDetail.NONE.value,
+            ),
+        )
+        entered = or_(h.from_task_id.is_(None), h.from_task_id != h.to_task_id, opened)
+        out: dict[int, int] = {}
+        async with self.read() as s:
+            for chunk in _chunks(list(contact_ids), 500):
+                rows = await s.execute(
+                    select(h.contact_id, func.max(h.id))
+                    .join(c, c.id == h.contact_id)
+                    .where(h.contact_id.in_(chunk), h.to_task_id == c.task_id, entered)
+                    .group_by(h.contact_id)
+                )
+                out.update({int(cid): int(hid) for cid, hid in rows.all()})
+        return out
+
     async def attempts(self, contact_id: int) -> list[Attempt]:
         async with self.read() as s:
             rows = await s.scalars(
@@ -1169,8 +1206,15 @@ class Store:
         for a in attempts:
             await self.start_attempt(a)
 
-    async def record_attempt(self, attempt: Attempt) -> None:
-        """Write a finished attempt without changing the contact (e.g. after ``StaleContact``).
+    async def record_attempt(self, attempt: Attempt, *, count: bool = False) -> None:
+        """Write a finished attempt without changing the contact's status (e.g. after
+        ``StaleContact``).
+
+        ``count``: the call was made, so it counts in the contact's ``attempts`` and
+        ``last_attempt_at`` as a transition's ``count_attempt`` does (once per attempt, and
+        only while the contact is still in the attempt's task: entering a task restarts the
+        count). Without it, a contact edited during each of its calls was never counted and
+        could be dialed past the retry policy's ``max_attempts``.
 
         A contact deleted meanwhile stays deleted: its attempt is not written back (deleting
         took the contact's attempts with it), but a live answer still counts in the
@@ -1178,9 +1222,22 @@ class Store:
         """
         async with self.write() as s:
             a = attempt
-            found = await s.scalar(select(ContactRow.id).where(ContactRow.id == a.contact_id))
+            c = ContactRow
+            found = (await s.execute(select(c.id, c.task_id).where(c.id == a.contact_id))).first()
             if found is not None:
+                before = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
                 await self._upsert_attempt(s, a)
+                if count and before is None and a.result is not None and found.task_id == a.task_id:
+                    at = a.hungup_at or a.originated_at
+                    values: dict[str, Any] = {"attempts": c.attempts + 1}
+                    if at is not None:
+                        values["last_attempt_at"] = at
+                    await s.execute(
+                        update(c)
+                        .where(c.id == a.contact_id)
+                        .values(**values)
+                        .execution_options(synchronize_session=False)
+                    )
                 return
             if a.result is not None and a.result.live_answer:
                 at = a.answered_at or a.hungup_at or a.originated_at
@@ -1621,13 +1678,35 @@ class Store:
         status: Status | None = None,
         status_detail: str | None = None,
         note: str | None = None,
+        moves: Mapping[int, RuleMove] | None = None,
     ) -> int:
         """Set fields and/or status of the selected contacts (history row each).
 
         ``fields`` keys that are editable standard columns set those columns; any other key
         sets a custom field (``None`` removes it).
+
+        ``moves``: with a ``status``, the taskflow rules' decision per task id
+        (``taskflow.manual.manual_status_moves``), written as a transition writes it: the
+        contacts of a task with a delayed rule wait for its target, those of a rule without
+        delay enter the target task at once (second history row, actor ``taskflow``), the
+        others wait for nothing. An abandoned contact's hold-off is kept either way.
         """
         _aware(now, "now")
+        values, text = self.edit_values(now, fields, status, status_detail, note)
+        async with self.write() as s:
+            return await self._bulk_edit_on(
+                s, campaign_id, selection, actor, now, values, text, moves
+            )
+
+    def edit_values(
+        self,
+        now: datetime,
+        fields: dict[str, Any] | None,
+        status: Status | None,
+        status_detail: str | None,
+        note: str | None,
+    ) -> tuple[dict[str, Any], str]:
+        """The contact columns an edit sets (checked) and its history note."""
         if not fields and status is None and status_detail is None:
             raise InvalidChange("nothing to change: give fields and/or a status")
         try:
@@ -1651,29 +1730,151 @@ class Store:
             values["status_detail"] = status_detail
         if custom:
             values["fields"] = self._json_merge(custom)
-        edited = ", ".join(sorted((fields or {}).keys()))
-        async with self.write() as s:
-            task_ids = await self._task_ids(s, campaign_id)
-            if not task_ids:
-                raise NotFound(f"no campaign {campaign_id}")
-            where = selection_clauses(campaign_id, selection, task_ids)
-            await self._history_from_select(
-                s,
-                None,
-                now,
-                actor,
-                where=where,
-                to_status=values.get("status"),
-                to_detail=values.get("status_detail"),
-                note=note or (f"edited: {edited}" if edited else "status edited"),
+        edited = ", ".join(sorted(fields.keys()))
+        return values, note or (f"edited: {edited}" if edited else "status edited")
+
+    async def _bulk_edit_on(
+        self,
+        s: AsyncSession,
+        campaign_id: int,
+        selection: ContactSelection,
+        actor: str,
+        now: datetime,
+        values: dict[str, Any],
+        note: str,
+        moves: Mapping[int, RuleMove] | None = None,
+    ) -> int:
+        """:meth:`bulk_edit`'s writes inside the caller's transaction (``values``: the
+        contact columns to set, checked)."""
+        task_ids = await self._task_ids(s, campaign_id)
+        if not task_ids:
+            raise NotFound(f"no campaign {campaign_id}")
+        where = selection_clauses(campaign_id, selection, task_ids)
+        if values.get("external_id") is not None:
+            await self._check_external_id(s, campaign_id, where, values["external_id"])
+        if moves is not None and "status" in values:
+            return await self._status_edit_on(
+                s, campaign_id, where, actor, now, values, note, moves
             )
-            result = await s.execute(
-                update(ContactRow)
-                .where(*where)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+        await self._history_from_select(
+            s,
+            None,
+            now,
+            actor,
+            where=where,
+            to_status=values.get("status"),
+            to_detail=values.get("status_detail"),
+            note=note,
+        )
+        result = await s.execute(
+            update(ContactRow)
+            .where(*where)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _status_edit_on(
+        self,
+        s: AsyncSession,
+        campaign_id: int,
+        where: Sequence[ColumnElement[bool]],
+        actor: str,
+        now: datetime,
+        values: dict[str, Any],
+        note: str,
+        moves: Mapping[int, RuleMove],
+    ) -> int:
+        """A status edit with its rule moves, by task. The selection is read once first: the
+        writes change the columns it may select on (status, task)."""
+        c = ContactRow
+        by_task: dict[int, list[int]] = defaultdict(list)
+        for cid, tid in (await s.execute(select(c.id, c.task_id).where(*where))).all():
+            by_task[int(tid)].append(int(cid))
+        status, detail = values["status"], values["status_detail"]
+        for tid, ids in by_task.items():
+            move = moves.get(tid)
+            group = dict(values)
+            if move is None or move.at > now:
+                group["pending_task_id"] = move.to_task_id if move is not None else None
+                group["pending_due_at"] = move.at if move is not None else None
+            else:
+                # Enter the target task now, as apply_transition does for a rule without
+                # delay; due_at stays the hold-off kept by the edit (evaluated on the row as
+                # it was), so a rule cannot bring an abandoned person back within it.
+                group.update(
+                    task_id=move.to_task_id,
+                    status=Status.OPEN.value,
+                    status_detail=StatusDetail.NONE.value,
+                    attempts=0,
+                    pending_task_id=None,
+                    pending_due_at=None,
+                    lease_holder=None,
+                    lease_expires_at=None,
+                )
+            for chunk in _chunks(ids, 1000):
+                await self._history_from_select(
+                    s, chunk, now, actor, to_status=status, to_detail=detail, note=note
+                )
+                if move is not None and move.at <= now:
+                    await s.execute(
+                        insert(HistoryRow),
+                        [
+                            {
+                                "campaign_id": campaign_id,
+                                "contact_id": cid,
+                                "at": now,
+                                "actor": "taskflow",
+                                "from_task_id": tid,
+                                "to_task_id": move.to_task_id,
+                                "from_status": status,
+                                "to_status": Status.OPEN.value,
+                                "from_detail": detail,
+                                "to_detail": StatusDetail.NONE.value,
+                                "note": "taskflow rule",
+                            }
+                            for cid in chunk
+                        ],
+                    )
+                await s.execute(
+                    update(c)
+                    .where(c.id.in_(chunk))
+                    .values(**group)
+                    .execution_options(synchronize_session=False)
+                )
+        return sum(len(ids) for ids in by_task.values())
+
+    async def lock_campaign_contacts(self, s: AsyncSession, campaign_id: int) -> None:
+        """Serialise checks of a campaign's unique contact values (phone, external_id) with
+        their writes: SQLite's ``BEGIN IMMEDIATE`` does already; on PostgreSQL a
+        transaction-scoped advisory lock per campaign (adds, imports by API and edits)."""
+        if self.dialect == "postgresql":
+            await s.execute(select(func.pg_advisory_xact_lock(CONTACT_LOCK_CLASS, campaign_id)))
+
+    async def _check_external_id(
+        self, s: AsyncSession, campaign_id: int, where: Sequence[ColumnElement[bool]], ext: str
+    ) -> None:
+        """An external_id names one contact of the campaign (the idempotent add and
+        ``?external_id=`` look it up): refuse giving it to several contacts, or to one while
+        another contact has it."""
+        await self.lock_campaign_contacts(s, campaign_id)
+        c = ContactRow
+        chosen = (await s.scalars(select(c.id).where(*where).limit(2))).all()
+        if len(chosen) > 1:
+            raise InvalidChange(
+                f"external_id {ext!r} would name several contacts: select one contact to set it"
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+        other = await s.scalar(
+            select(c.id)
+            .where(c.campaign_id == campaign_id, c.external_id == ext, c.id.not_in(chosen))
+            .limit(1)
+        )
+        if other is not None:
+            raise DuplicateValue(
+                f"external_id {ext!r} is already contact {other} of this campaign",
+                "external_id",
+                int(other),
+            )
 
     def _json_merge(self, patch: dict[str, Any]) -> Any:
         c = ContactRow
@@ -1923,7 +2124,14 @@ def _as_utc(value: Any) -> datetime | None:
     raise TypeError(f"unexpected time value {value!r}")
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+_T = TypeVar("_T")
+
+#: Class id of the two-key advisory locks of a campaign's contacts (distinct key space from
+#: one-key locks).
+CONTACT_LOCK_CLASS = 0x4441504E  # "DAPN"
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 

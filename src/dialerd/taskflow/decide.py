@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dialerd.domain.changes import Transition
+from dialerd.domain.changes import RuleMove, Transition
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Attempt, Contact, TaskflowRule
 from dialerd.taskflow.rules import match_rule
@@ -48,15 +48,11 @@ def transition_for(
     names = {v: k for k, v in task_ids.items()}
     if contact.task_id not in names:
         raise UnknownTask(f"contact {contact.id} is in task {contact.task_id}, not in this flow")
-    task = names[contact.task_id]
-    rule = match_rule(rules, task, outcome.status, outcome.status_detail)
-    pending_task_id: int | None = None
-    pending_due_at: datetime | None = None
-    if rule is not None:
-        if rule.to_task not in task_ids:
-            raise UnknownTask(f"rule from {task!r} goes to unknown task {rule.to_task!r}")
-        pending_task_id = task_ids[rule.to_task]
-        pending_due_at = now + rule.delay
+    move = rule_move(
+        rules, names[contact.task_id], outcome.status, outcome.status_detail, task_ids, now
+    )
+    pending_task_id = move.to_task_id if move is not None else None
+    pending_due_at = move.at if move is not None else None
     return Transition(
         contact_id=contact.id,
         actor=actor,
@@ -78,3 +74,39 @@ def transition_for(
         expect_status_detail=contact.status_detail,
         expect_waiting=contact.pending_task_id is not None,
     )
+
+
+def rule_move(
+    rules: Sequence[TaskflowRule],
+    task: str,
+    status: Status,
+    status_detail: str | None,
+    task_ids: Mapping[str, int],
+    now: datetime,
+) -> RuleMove | None:
+    """Where the campaign's rules send a contact of ``task`` given ``status``/``status_detail``
+    at ``now`` (``None``: it stays)."""
+    rule = match_rule(rules, task, status, status_detail)
+    if rule is None:
+        return None
+    if rule.to_task not in task_ids:
+        raise UnknownTask(f"rule from {task!r} goes to unknown task {rule.to_task!r}")
+    return RuleMove(task_ids[rule.to_task], now + rule.delay)
+
+
+def status_moves(
+    task_ids: Mapping[str, int],
+    rules: Sequence[TaskflowRule],
+    status: Status,
+    status_detail: str | None,
+    now: datetime,
+) -> dict[int, RuleMove]:
+    """A status set by hand (``PATCH``, bulk edit, ``dialerd edit``) on contacts of any task:
+    per task id, where the rules send them, as :func:`transition_for` decides for an outcome.
+    DESIGN.md: rules apply whenever a contact's status changes, also by hand."""
+    out: dict[int, RuleMove] = {}
+    for name, tid in task_ids.items():
+        move = rule_move(rules, name, status, status_detail, task_ids, now)
+        if move is not None:
+            out[tid] = move
+    return out

@@ -37,6 +37,9 @@ class TaskItem:
     task: str
     last_attempt: Attempt | None = None
     history: tuple[HistoryEntry, ...] = ()
+    entry: int = 0
+    """Id of the status history row that put the contact into this task (0: it has been in
+    the task since it was added); loaded for executors with ``needs_entry``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,8 @@ class Executor(Protocol):
 
     #: The runner loads history and last attempt only for executors that use them.
     needs_history: bool
+    #: ... and the history row of the contact's entry into the task (``TaskItem.entry``).
+    needs_entry: bool
 
     async def execute(
         self, items: Sequence[TaskItem], now: datetime, record: Record | None = None

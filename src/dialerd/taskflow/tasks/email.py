@@ -35,6 +35,7 @@ class SmtpFailure(Exception):
 
 class EmailExecutor:
     needs_history = False
+    needs_entry = False
 
     def __init__(self, settings: EmailSettings, where: str) -> None:
         self.settings = settings

@@ -61,6 +61,7 @@ def column_value(item: TaskItem, column: str) -> Any:
 
 class ExportExecutor:
     needs_history = False
+    needs_entry = False
 
     def __init__(self, settings: ExportSettings, where: str) -> None:
         self.settings = settings

@@ -15,6 +15,7 @@ from dialerd.taskflow.tasks.settings import NewContactSettings
 
 class NewContactExecutor:
     needs_history = False
+    needs_entry = False
 
     def __init__(self, settings: NewContactSettings, where: str) -> None:
         self.settings = settings

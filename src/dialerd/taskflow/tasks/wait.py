@@ -51,6 +51,7 @@ def parse_when(value: object, zone: str | None) -> datetime:
 
 class WaitExecutor:
     needs_history = False
+    needs_entry = False
 
     def __init__(self, settings: WaitSettings, where: str) -> None:
         self.settings = settings

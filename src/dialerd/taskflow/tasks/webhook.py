@@ -33,8 +33,8 @@ log = structlog.get_logger(__name__)
 
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 #: The same for every sending of one delivery (a resend after a crash, a timeout the server
-#: did process), new for each retry the contact's history shows: the receiver's key to
-#: take a delivery once.
+#: did process), new for each retry the contact's history shows and for each pass of the
+#: contact through the task: the receiver's key to take a delivery once.
 DELIVERY_HEADER = "X-Dialerd-Delivery"
 
 
@@ -44,8 +44,13 @@ def _a_word(detail: object) -> bool:
 
 
 def delivery_id(item: TaskItem) -> str:
+    """``<campaign>/<task>/<contact>/<entry>/<try>``. ``try`` (attempts + 1) alone restarts
+    at 1 on each pass through the task (a webhook -> wait -> webhook loop), so a second,
+    different delivery repeated the first's id and a receiver taking each id once dropped it;
+    ``entry``, the history row that put the contact into the task, tells the passes apart
+    and stays the same on a resend."""
     c = item.contact
-    return f"{item.campaign}/{item.task}/{c.id}/{c.attempts + 1}"
+    return f"{item.campaign}/{item.task}/{c.id}/{item.entry}/{c.attempts + 1}"
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -122,6 +127,7 @@ class WebhookExecutor:
         self._clock: Clock = clock or SystemClock()
         self.retry = settings.retry()
         self.needs_history = settings.include_history or settings.include_attempt
+        self.needs_entry = True  # the delivery id names the contact's entry into the task
         self._secret = settings.hmac_secret(where)
         self._transport = transport
 

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialerd.domain import campaign_spec as cs
@@ -75,6 +75,7 @@ from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadWorkRow
 from dialerd.store.engine import (
     READ,
+    connection_lost,
     display_url,
     make_engine,
     normalise_url,
@@ -88,6 +89,7 @@ from dialerd.store.errors import (
     QueueInUse,
     SchemaNotCurrent,
     StaleContact,
+    StoreUnavailable,
 )
 from dialerd.store.migrate import check_current, head_revision
 from dialerd.store.models import (
@@ -266,18 +268,29 @@ class Store:
             yield
         except IntegrityError as exc:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
-        except (OperationalError, InterfaceError) as exc:
-            if writing:
-                self.writes.failed(f"{type(exc.orig).__name__}: {exc.orig}")
-            raise unavailable(exc, self._engine.url) from exc
         except (OverflowError, DBAPIError) as exc:
             overflow = _overflow(exc)
-            if overflow is None:
+            if overflow is not None:
+                raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
+            if not connection_lost(exc):
                 raise
-            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
+            raise self._lost(exc, writing) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            if not connection_lost(exc):
+                raise
+            raise self._lost(exc, writing) from exc
         else:
             if writing:
                 self.writes.succeeded()
+
+    def _lost(self, exc: BaseException, writing: bool) -> StoreUnavailable:
+        """The store's error for a lost or unreachable database; a failed write is recorded
+        for /healthz (``store_writes``)."""
+        error = unavailable(exc, self._engine.url)
+        if writing:
+            orig = getattr(exc, "orig", None) or exc
+            self.writes.failed(f"{type(orig).__name__}: {orig}")
+        return error
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
@@ -329,7 +342,9 @@ class Store:
                 async with self._engine.begin() as conn:
                     for table in tables:
                         await conn.exec_driver_sql(f"ANALYZE {table}")
-        except (OperationalError, InterfaceError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            if not connection_lost(exc):
+                raise
             raise unavailable(exc, self._engine.url) from exc
 
     def _insert(self, table: Any) -> Any:

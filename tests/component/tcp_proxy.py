@@ -47,9 +47,10 @@ class TcpProxy:
         """Refuse new connections and reset the open ones."""
         if self._server is not None:
             self._server.close()
+        self._cut()  # first: closing the server may wait for its connections to end
+        if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        self._cut()
 
     async def up(self) -> None:
         self._frozen.clear()

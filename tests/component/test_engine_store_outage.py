@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from tcp_proxy import TcpProxy, own_pg_database
 from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_at, until
 
+from dialerd.api.health import HealthChecks, run_checks
 from dialerd.domain.enums import CallResult, Status
 from dialerd.engine import ScreenPop
 
@@ -87,3 +88,39 @@ async def _outage_then_back(
     assert engine.status().campaigns[0].restarts == 0  # an outage is not a crash
     await rig.stop()
     assert await rig.store.unfinished_attempts(camp_id) == []
+
+
+async def test_a_database_connection_gone_silent_holds_dialing_only_for_the_timeout(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    """The audit's P3: packets of the open connections dropped (new ones work). Without
+    timeouts the campaign stood still until TCP gave up (~15 min), /healthz 200 throughout.
+    Now a statement fails after ``command_timeout``, the runner goes on with a new connection,
+    and while it is stuck /healthz says so (``pacing``)."""
+    url, proxy = proxied_url
+    async with rig_at(
+        tmp_path, MONDAY_10_UTC, speed=10.0, url=url, connect_timeout=2.0, command_timeout=3.0
+    ) as rig:
+        camp = await rig.campaign(make_spec(dial={"mode": "power", "calls_per_ready_agent": 2}))
+        await rig.contacts(camp, [f"55502{i:04d}" for i in range(400)])  # busy: quick calls
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: len(rig.dialed()) >= 3)
+        checks = HealthChecks(stalled=lambda: engine.stalled(10.0))
+
+        proxy.freeze()  # every open connection stops answering; new ones work
+        try:
+            frozen_at = len(rig.dialed())
+            await until(lambda: bool(engine.stalled(10.0)), limit=10)
+            ok, report = await run_checks(checks)
+            assert not ok and "camp" in report["pacing"]["stalled_seconds"]
+            # past the command timeout (3 s real) the runner dials again on new connections,
+            # the freeze still on
+            await until(lambda: len(rig.dialed()) >= frozen_at + 5, limit=30)
+            await until(lambda: not engine.stalled(10.0), limit=10)
+            ok, report = await run_checks(checks)
+            assert ok and report["pacing"] == {"ok": True, "stalled_seconds": {}}
+        finally:
+            await proxy.up()  # else the cleanup waits on frozen connections
+        await rig.stop()

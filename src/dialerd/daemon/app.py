@@ -194,6 +194,11 @@ class Daemon:
         """What the watchdog pings for: the loop keeps time and every AMI link is ready."""
         return self.lag.healthy and links_ready(self.servers)
 
+    def _stall_limit(self) -> float:
+        """``[engine] stall_limit`` (real seconds) on the engine's clock, which an accelerated
+        demo runs faster."""
+        return self.config.engine.stall_limit * float(getattr(self.clock, "speed", 1.0))
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -249,7 +254,12 @@ class Daemon:
         url = self.config.store.dsn()
         shown = self.config.store.display_url()
         try:
-            return await Store.open(url)
+            st = self.config.store
+            return await Store.open(
+                url,
+                connect_timeout=st.connect_timeout,
+                command_timeout=st.command_timeout or None,
+            )
         except SchemaNotCurrent as exc:
             if self.config.source is not None:
                 exc = exc.advising(f"dialerd migrate --config {self.config.source}")
@@ -283,6 +293,7 @@ class Daemon:
             link_errors=lambda: link_errors(self.servers),
             loop_lag=lambda: self.lag.lag,
             max_loop_lag=self.lag.max_lag,
+            stalled=lambda: engine.stalled(self._stall_limit()),
         )
         app = build_app(
             store,

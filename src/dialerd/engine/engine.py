@@ -780,6 +780,18 @@ class Engine:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def stalled(self, limit: float) -> dict[str, float]:
+        """Campaigns whose runner has completed no pass for more than ``limit`` seconds
+        (engine clock) although it should (not stopped): name -> seconds. For /healthz: a
+        runner stuck on a database that stopped answering, or waiting for the store, dials
+        nothing."""
+        now = self.clock.monotonic()
+        return {
+            r.name: round(now - r.pass_at, 1)
+            for r in self._runners.values()
+            if r.state != "stopped" and r.stop_deadline is None and now - r.pass_at > limit
+        }
+
     def status(self) -> EngineStatus:
         campaigns = tuple(
             CampaignView(
@@ -797,6 +809,7 @@ class Engine:
                 restarts=r.restarts,
                 last_error=r.last_error,
                 callbacks_waiting=dict(r.waiting_callbacks),
+                since_last_pass=max(0.0, self.clock.monotonic() - r.pass_at),
             )
             for r in sorted(self._runners.values(), key=lambda r: r.name)
         )

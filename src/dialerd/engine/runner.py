@@ -224,6 +224,8 @@ class CampaignRunner:
         self.state = "starting"
         self.restarts = 0
         self.last_error: str | None = None
+        self.pass_at = clock.monotonic()
+        """When the loop last completed a pass (engine clock; see ``CampaignView``)."""
         self.outage = StoreOutage(self._log, "campaign runner")
         """The database is away: the runner waits (see ``Engine._keep_running``) and keeps
         its calls and their unwritten outcomes, written by ``_scan_calls`` once it is back."""
@@ -434,6 +436,7 @@ class CampaignRunner:
                         break
                     await self._housekeeping()
                     await self._pace()
+                    self.pass_at = self._clock.monotonic()
                     self.outage.ok()
                     if self._tick_due:
                         self._tick_due = False

@@ -39,6 +39,14 @@ from dialerd.store.errors import StoreUnavailable
 
 DEFAULT_URL = "sqlite+aiosqlite:///./var/dialerd.sqlite"
 BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL: how long a connect may take, and a statement (a round trip) by default, before
+#: the store says the database is unavailable. Without them a connection whose packets are
+#: silently dropped (a firewall or NAT forgetting its state) held the campaign for the
+#: kernel's TCP timeout, about 15 minutes, with nothing logged.
+CONNECT_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 30.0
+#: Maintenance (``VACUUM ANALYZE`` of big tables) may take longer than any statement should.
+MAINTENANCE_TIMEOUT = 3600.0
 READ = {"dialerd_read": True}
 
 
@@ -82,8 +90,20 @@ def sqlite_path(u: URL) -> Path | None:
     return Path(db)
 
 
-def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
-    """An async engine; ``foreign_keys=False`` is for migrations only (see ``migrate``)."""
+def make_engine(
+    url: str | URL,
+    *,
+    foreign_keys: bool = True,
+    connect_timeout: float | None = CONNECT_TIMEOUT,
+    command_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine; ``foreign_keys=False`` is for migrations only (see ``migrate``).
+
+    PostgreSQL: ``connect_timeout`` bounds a connect, ``command_timeout`` every statement
+    (None: unbounded, for migrations, whose index builds may take long); a pooled connection
+    is pinged before use, so one the server dropped is replaced, not handed out.
+    """
     u = normalise_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
@@ -95,6 +115,11 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> 
         _install_sqlite_hooks(engine, foreign_keys)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    connect_args = kwargs.setdefault("connect_args", {})
+    if connect_timeout is not None:
+        connect_args.setdefault("timeout", connect_timeout)
+    if command_timeout is not None:
+        connect_args.setdefault("command_timeout", command_timeout)
     return create_async_engine(u, **kwargs)
 
 

@@ -74,6 +74,9 @@ from dialerd.domain.selection import Condition, ContactSelection, SortOrder, spl
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadWorkRow
 from dialerd.store.engine import (
+    COMMAND_TIMEOUT,
+    CONNECT_TIMEOUT,
+    MAINTENANCE_TIMEOUT,
     READ,
     connection_lost,
     display_url,
@@ -205,8 +208,19 @@ class Store:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str | URL, *, check_schema: bool = True, **engine_kw: Any) -> Store:
+    async def open(
+        cls,
+        url: str | URL,
+        *,
+        check_schema: bool = True,
+        connect_timeout: float | None = CONNECT_TIMEOUT,
+        command_timeout: float | None = COMMAND_TIMEOUT,
+        **engine_kw: Any,
+    ) -> Store:
         """Open the database at ``url``; refuse (``SchemaNotCurrent``) if it is not migrated.
+
+        PostgreSQL: a connect taking longer than ``connect_timeout`` or a statement longer
+        than ``command_timeout`` seconds fails as ``StoreUnavailable`` (None: no bound).
 
         A SQLite file that does not exist is refused so, without creating it (or its folder):
         only ``dialerd migrate`` creates a database.
@@ -216,7 +230,12 @@ class Store:
             if path is not None and not path.exists():
                 raise SchemaNotCurrent(display_url(url), None, head_revision(), missing=True)
         try:
-            engine = make_engine(url, **engine_kw)
+            engine = make_engine(
+                url,
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
+                **engine_kw,
+            )
         except OSError as exc:  # e.g. the SQLite folder cannot be created
             raise unavailable(exc, url) from exc
         try:
@@ -337,7 +356,11 @@ class Store:
             if self.dialect == "postgresql":
                 async with self._engine.connect() as conn:
                     auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await auto.exec_driver_sql(f"VACUUM ANALYZE {', '.join(tables)}")
+                    raw = await auto.get_raw_connection()
+                    # asyncpg's own call: longer than the store's command timeout allows
+                    await raw.driver_connection.execute(  # type: ignore[union-attr]
+                        f"VACUUM ANALYZE {', '.join(tables)}", timeout=MAINTENANCE_TIMEOUT
+                    )
             else:
                 async with self._engine.begin() as conn:
                     for table in tables:

@@ -318,6 +318,8 @@ class EngineConfig(_Table):
     lease_ttl: Seconds = Field(default=300.0, ge=10, le=86400)
     runner_restart_backoff_min: Seconds = Field(default=1.0, gt=0, le=600)
     runner_restart_backoff_max: Seconds = Field(default=60.0, gt=0, le=3600)
+    #: A runner that ran this long before crashing restarts after the minimum again.
+    runner_restart_backoff_reset: Seconds = Field(default=300.0, gt=0, le=86400)
     #: /healthz fails when a campaign runner has not completed a pass (events, housekeeping,
     #: a pacing decision) for this long: it is stuck, e.g. on a database that stopped answering.
     stall_limit: Seconds = Field(default=20.0, gt=0, le=3600)

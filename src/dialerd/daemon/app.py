@@ -97,6 +97,7 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "lease_ttl": e.lease_ttl,
         "restart_backoff_min": e.runner_restart_backoff_min,
         "restart_backoff_max": e.runner_restart_backoff_max,
+        "restart_backoff_reset": e.runner_restart_backoff_reset,
         "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
         "compliance": config.compliance.to_domain(),
         "retry": config.retry.to_domain(),

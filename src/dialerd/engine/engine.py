@@ -401,10 +401,15 @@ class Engine:
         backoff = self.settings.restart_backoff_min
         store_wait = self.settings.restart_backoff_min
         while True:
+            started = self.clock.monotonic()
             try:
                 await runner.run()
                 return
             except Exception as exc:
+                if self.clock.monotonic() - started >= self.settings.restart_backoff_reset:
+                    # it ran fine for a while: this crash is a new problem, not the same one
+                    # again, and waits the shortest time (as the MQTT client's reconnects do)
+                    backoff = self.settings.restart_backoff_min
                 cause = _first_leaf(exc)
                 runner.last_error = f"{type(cause).__name__}: {cause}"
                 if isinstance(cause, StoreUnavailable):

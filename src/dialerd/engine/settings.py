@@ -37,7 +37,8 @@ class EngineSettings:
     A runner that fails because the database is away is not a crash: it tries again after
     ``restart_backoff_min`` doubling up to ``store_retry_max`` (short, so the outcomes it holds
     are written soon after the database is back); a crashing runner waits
-    ``restart_backoff_min`` doubling up to ``restart_backoff_max``.
+    ``restart_backoff_min`` doubling up to ``restart_backoff_max``, back to the minimum once
+    it has run ``restart_backoff_reset`` seconds before crashing again.
     """
 
     tick_seconds: float = 1.0
@@ -50,6 +51,7 @@ class EngineSettings:
     restart_backoff_min: float = 1.0
     restart_backoff_max: float = 60.0
     store_retry_max: float = 10.0
+    restart_backoff_reset: float = 300.0
     window_refresh_seconds: float = 60.0
     timezone_cache_seconds: float = 60.0
     max_lease_batch: int = 100
@@ -66,6 +68,8 @@ class EngineSettings:
             raise ValueError("lease_ttl must be at least 10 s")
         if self.restart_backoff_min <= 0 or self.restart_backoff_max < self.restart_backoff_min:
             raise ValueError("restart backoff: 0 < min <= max")
+        if self.restart_backoff_reset <= 0:
+            raise ValueError("restart_backoff_reset must be positive")
         if self.store_retry_max < self.restart_backoff_min:
             raise ValueError("store_retry_max must be at least restart_backoff_min")
         if "{number}" not in self.dial_template and "{digits}" not in self.dial_template:

@@ -50,7 +50,7 @@ from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
 from dialerd.engine.tasks import TaskService
 from dialerd.pacing import load_pacing_kernels
-from dialerd.store import SchemaNotCurrent, Store, StoreError
+from dialerd.store import SchemaNotCurrent, Store, StoreError, StoreUnavailable
 from dialerd.taskflow.classify import ClassifierSettings, make_classifier
 
 log = structlog.get_logger(__name__)
@@ -119,6 +119,9 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
             exc = first_error(exc)
         if isinstance(exc, DaemonError | KeyboardInterrupt | SystemExit):
             return exc
+        if isinstance(exc, StoreUnavailable):
+            # the database went away while starting (provisioning, the engine's first reads)
+            return DaemonError(str(exc), EX_UNAVAILABLE)
     first = group.exceptions[0]
     log.error("daemon failed", exc_info=first)
     return DaemonError(f"internal error: {type(first).__name__}: {first}", EX_SOFTWARE)
@@ -265,6 +268,8 @@ class Daemon:
             if self.config.source is not None:
                 exc = exc.advising(f"dialerd migrate --config {self.config.source}")
             raise DaemonError(str(exc), EX_CONFIG) from None
+        except StoreUnavailable as exc:  # its message names the database (password hidden)
+            raise DaemonError(str(exc), EX_UNAVAILABLE) from None
         except Exception as exc:
             # Driver errors (SQLAlchemy's, asyncpg's, sqlite3's) stay inside dialerd.store's
             # vocabulary-free zone; here they only mean "cannot reach the database".

@@ -323,6 +323,10 @@ class EngineConfig(_Table):
     #: /healthz fails when a campaign runner has not completed a pass (events, housekeeping,
     #: a pacing decision) for this long: it is stuck, e.g. on a database that stopped answering.
     stall_limit: Seconds = Field(default=20.0, gt=0, le=3600)
+    #: Names this daemon among several that one host runs on one database: the lease holder
+    #: becomes ``dialerd@<host>/<instance>`` (default ``dialerd@<host>``). Keep it stable
+    #: across restarts: a restarted daemon closes the calls its holder left open.
+    instance: Name | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineConfig:

@@ -48,9 +48,17 @@ from dialerd.daemon.publish import BusPublisher, disposition_handler
 from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
+from dialerd.engine.settings import default_holder
 from dialerd.engine.tasks import TaskService
 from dialerd.pacing import load_pacing_kernels
-from dialerd.store import SchemaNotCurrent, Store, StoreError, StoreUnavailable
+from dialerd.store import (
+    InstanceLock,
+    InstanceTaken,
+    SchemaNotCurrent,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from dialerd.taskflow.classify import ClassifierSettings, make_classifier
 
 log = structlog.get_logger(__name__)
@@ -102,6 +110,7 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "compliance": config.compliance.to_domain(),
         "retry": config.retry.to_domain(),
         "wrapup_seconds": e.wrapup,
+        "holder": default_holder(e.instance),
     }
     values.update(overrides)
     return EngineSettings(**values)
@@ -229,7 +238,18 @@ class Daemon:
         self.notifier.status("opening the store")
         store = await self._open_store()
         self.store = store
+        lock: InstanceLock | None = None
         try:
+            # before anything is written or any agent logged in: a second daemon under the
+            # same lease holder would close the first one's live calls as lost
+            holder = engine_settings(self.config, **self._settings_overrides).holder
+            try:
+                lock = await store.lock_instance(holder)
+            except InstanceTaken as exc:
+                raise DaemonError(str(exc), EX_UNAVAILABLE) from None
+            except StoreUnavailable as exc:
+                raise DaemonError(str(exc), EX_UNAVAILABLE) from None
+            log.info("lease holder", holder=holder)
             await self._provision(store)
             self.servers = {
                 s.name: AsteriskServer(
@@ -251,6 +271,8 @@ class Daemon:
                         async with asyncio.timeout(5):
                             await server.close()
         finally:
+            if lock is not None:
+                await lock.release()
             await store.close()
             log.info("store closed")
 

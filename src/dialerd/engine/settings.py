@@ -13,14 +13,22 @@ from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.model import RetryPolicy, default_retry_policy
 
 
+def default_holder(instance: str | None = None) -> str:
+    """``dialerd@<host>``, or ``dialerd@<host>/<instance>`` for one of several daemons a host
+    runs on one database on purpose (``[engine] instance``)."""
+    base = f"dialerd@{socket.gethostname()}"
+    return f"{base}/{instance}" if instance else base
+
+
 def _default_holder() -> str:
-    return f"dialerd@{socket.gethostname()}"
+    return default_holder()
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     """``holder`` names this daemon in leases: it must be unique per daemon and stable across
-    its restarts, so a restarted daemon recognises (and closes) the attempts it left open.
+    its restarts, so a restarted daemon recognises (and closes) the attempts it left open
+    (the daemon holds a lock on it, :meth:`dialerd.store.Store.lock_instance`).
 
     ``dial_template`` turns a contact's number into the Originate channel (``{number}`` as
     stored, ``{digits}`` without the leading ``+``); the default matches the simulator and the

@@ -6,6 +6,7 @@ Other layers use :class:`Store` and the errors below; no SQL leaves this package
 from dialerd.store.engine import DEFAULT_URL, default_url
 from dialerd.store.errors import (
     AlreadyExists,
+    InstanceTaken,
     InvalidChange,
     NotFound,
     QueueInUse,
@@ -14,12 +15,15 @@ from dialerd.store.errors import (
     StoreError,
     StoreUnavailable,
 )
+from dialerd.store.instance import InstanceLock
 from dialerd.store.migrate import upgrade
 from dialerd.store.store import Store
 
 __all__ = [
     "DEFAULT_URL",
     "AlreadyExists",
+    "InstanceLock",
+    "InstanceTaken",
     "InvalidChange",
     "NotFound",
     "QueueInUse",

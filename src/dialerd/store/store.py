@@ -94,6 +94,7 @@ from dialerd.store.errors import (
     StaleContact,
     StoreUnavailable,
 )
+from dialerd.store.instance import InstanceLock
 from dialerd.store.migrate import check_current, head_revision
 from dialerd.store.models import (
     AbandonmentBucketRow,
@@ -342,6 +343,12 @@ class Store:
             else:
                 async with self._writer(), self._engine.begin() as conn:
                     yield conn
+
+    async def lock_instance(self, holder: str) -> InstanceLock:
+        """Hold the lock of lease holder ``holder`` on this database for a daemon's life
+        (see :mod:`dialerd.store.instance`); ``InstanceTaken`` if another daemon holds it."""
+        with self._errors(writing=False):
+            return await InstanceLock.acquire(self._engine, holder)
 
     async def optimize(self) -> None:
         """Refresh the query planner's statistics (after a bulk load such as a big import).

@@ -152,14 +152,19 @@ async def until(pred: Callable[[], bool], limit: float = 8.0) -> None:
 
 @contextlib.asynccontextmanager
 async def rig_at(
-    tmp_path: Path, start: datetime, speed: float = SPEED, url: str | None = None
+    tmp_path: Path,
+    start: datetime,
+    speed: float = SPEED,
+    url: str | None = None,
+    **store_kw: Any,
 ) -> AsyncIterator[Rig]:
-    """``url``: an already migrated database (the store fixtures'); default a SQLite file."""
+    """``url``: an already migrated database (the store fixtures'); default a SQLite file.
+    ``store_kw``: for ``Store.open`` (e.g. its timeouts)."""
     if url is None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
         await upgrade(url)
     clock = ScaledClock(speed, start=start)
-    store = await Store.open(url)
+    store = await Store.open(url, **store_kw)
     sim = SimAsterisk(clock=clock, seed=3)
     await sim.start()
     server = AsteriskServer(

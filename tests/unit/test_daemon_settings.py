@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -61,3 +62,10 @@ def test_asterisk_ping_interval_reaches_the_link(tmp_path: Path) -> None:
     entry = load(tmp_path, 'ping_interval = "1s"\ndead_peer_timeout = "4s"\n').asterisk[0]
     link = server_config(entry, 30.0).link_config()
     assert (link.ping_interval, link.dead_peer_timeout) == (1.0, 4.0)
+
+
+def test_the_engine_instance_names_the_lease_holder(tmp_path: Path) -> None:
+    host = socket.gethostname()
+    assert engine_settings(load(tmp_path)).holder == f"dialerd@{host}"
+    config = load(tmp_path, '[engine]\ninstance = "blue"\n')
+    assert engine_settings(config).holder == f"dialerd@{host}/blue"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import cast
 
 import pytest
+import structlog
 
 from dialerd.ami import AsteriskServer
 from dialerd.domain.clock import ManualClock
 from dialerd.engine import Engine, EngineNotRunning, EngineSettings
+from dialerd.engine.outage import StoreOutage
+from dialerd.engine.runner import CampaignRunner
 from dialerd.store import Store
 
 
@@ -50,3 +53,50 @@ def test_an_engine_needs_a_server() -> None:
 def test_settings_refuse_values_that_cannot_work(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EngineSettings(holder="unit", **kwargs)  # type: ignore[arg-type]
+
+
+class _SleepRecordingClock(ManualClock):
+    """Sleeping moves the clock on at once and notes how long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+
+class _CrashingRunner:
+    """Runs ``lengths[i]`` seconds, then crashes; returns when they are used up."""
+
+    def __init__(self, clock: ManualClock, lengths: list[float]) -> None:
+        self.clock = clock
+        self.lengths = list(lengths)
+        self.name = "camp"
+        self.restarts = 0
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.stop_deadline: float | None = None
+        self.outage = StoreOutage(structlog.get_logger(), "test")
+
+    async def run(self) -> None:
+        if not self.lengths:
+            return
+        self.clock.advance(self.lengths.pop(0))
+        raise RuntimeError("boom")
+
+
+async def test_the_restart_backoff_starts_over_after_the_runner_ran_fine_for_a_while() -> None:
+    clock = _SleepRecordingClock()
+    engine = Engine(
+        cast(Store, object()),
+        {"sim1": cast(AsteriskServer, object())},
+        clock,
+        EngineSettings(holder="unit", restart_backoff_min=1, restart_backoff_max=60),
+    )
+    # three crashes in a row, then ten minutes of dialing, then two more crashes
+    runner = _CrashingRunner(clock, [0, 0, 0, 600, 1])
+    await engine._keep_running(cast(CampaignRunner, runner))
+    assert clock.sleeps == [1, 2, 4, 1, 2]
+    assert runner.restarts == 5

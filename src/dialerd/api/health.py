@@ -35,6 +35,8 @@ class HealthChecks:
     #: Why each link that is not ready is not (its last error).
     link_errors: Callable[[], Mapping[str, str]] | None = None
     loop_lag: Callable[[], float] | None = None
+    #: Campaigns whose runner has not completed a pass for too long: name -> seconds.
+    stalled: Callable[[], Mapping[str, float]] | None = None
     max_loop_lag: float = 1.0
     store_timeout: float = 2.0
     extra: dict[str, Callable[[], bool]] = field(default_factory=dict)
@@ -73,6 +75,10 @@ async def run_checks(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
         report["links"] = {"ok": links_ok, "states": states}
         if checks.link_errors is not None and not links_ok:
             report["links"]["errors"] = dict(checks.link_errors())
+    if checks.stalled is not None:
+        stalled = dict(checks.stalled())
+        ok = ok and not stalled
+        report["pacing"] = {"ok": not stalled, "stalled_seconds": stalled}
     lag = checks.loop_lag() if checks.loop_lag is not None else await measure_loop_lag()
     lag_ok = lag <= checks.max_loop_lag
     ok = ok and lag_ok

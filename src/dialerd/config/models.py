@@ -61,6 +61,11 @@ class StoreConfig(_Table):
 
     url: str = "sqlite+aiosqlite:////var/lib/dialerd/dialerd.db"
     password: SecretStr | None = None
+    #: PostgreSQL: a connect, and a statement, taking longer fail as "database unavailable"
+    #: (0: no bound); a connection that silently stopped answering then holds nothing up
+    #: for long.
+    connect_timeout: Seconds = Field(default=10.0, gt=0, le=600)
+    command_timeout: Seconds = Field(default=30.0, ge=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod
@@ -317,6 +322,15 @@ class EngineConfig(_Table):
     lease_ttl: Seconds = Field(default=300.0, ge=10, le=86400)
     runner_restart_backoff_min: Seconds = Field(default=1.0, gt=0, le=600)
     runner_restart_backoff_max: Seconds = Field(default=60.0, gt=0, le=3600)
+    #: A runner that ran this long before crashing restarts after the minimum again.
+    runner_restart_backoff_reset: Seconds = Field(default=300.0, gt=0, le=86400)
+    #: /healthz fails when a campaign runner has not completed a pass (events, housekeeping,
+    #: a pacing decision) for this long: it is stuck, e.g. on a database that stopped answering.
+    stall_limit: Seconds = Field(default=20.0, gt=0, le=3600)
+    #: Names this daemon among several that one host runs on one database: the lease holder
+    #: becomes ``dialerd@<host>/<instance>`` (default ``dialerd@<host>``). Keep it stable
+    #: across restarts: a restarted daemon closes the calls its holder left open.
+    instance: Name | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> EngineConfig:

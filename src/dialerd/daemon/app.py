@@ -48,9 +48,17 @@ from dialerd.daemon.publish import BusPublisher, disposition_handler
 from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
+from dialerd.engine.settings import default_holder
 from dialerd.engine.tasks import TaskService
 from dialerd.pacing import load_pacing_kernels
-from dialerd.store import SchemaNotCurrent, Store, StoreError
+from dialerd.store import (
+    InstanceLock,
+    InstanceTaken,
+    SchemaNotCurrent,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from dialerd.taskflow.classify import ClassifierSettings, make_classifier
 
 log = structlog.get_logger(__name__)
@@ -97,10 +105,12 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "lease_ttl": e.lease_ttl,
         "restart_backoff_min": e.runner_restart_backoff_min,
         "restart_backoff_max": e.runner_restart_backoff_max,
+        "restart_backoff_reset": e.runner_restart_backoff_reset,
         "agent_servers": {a.name: a.server for a in config.agents if a.server is not None},
         "compliance": config.compliance.to_domain(),
         "retry": config.retry.to_domain(),
         "wrapup_seconds": e.wrapup,
+        "holder": default_holder(e.instance),
     }
     values.update(overrides)
     return EngineSettings(**values)
@@ -118,6 +128,9 @@ def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
             exc = first_error(exc)
         if isinstance(exc, DaemonError | KeyboardInterrupt | SystemExit):
             return exc
+        if isinstance(exc, StoreUnavailable):
+            # the database went away while starting (provisioning, the engine's first reads)
+            return DaemonError(str(exc), EX_UNAVAILABLE)
     first = group.exceptions[0]
     log.error("daemon failed", exc_info=first)
     return DaemonError(f"internal error: {type(first).__name__}: {first}", EX_SOFTWARE)
@@ -194,6 +207,11 @@ class Daemon:
         """What the watchdog pings for: the loop keeps time and every AMI link is ready."""
         return self.lag.healthy and links_ready(self.servers)
 
+    def _stall_limit(self) -> float:
+        """``[engine] stall_limit`` (real seconds) on the engine's clock, which an accelerated
+        demo runs faster."""
+        return self.config.engine.stall_limit * float(getattr(self.clock, "speed", 1.0))
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -220,7 +238,18 @@ class Daemon:
         self.notifier.status("opening the store")
         store = await self._open_store()
         self.store = store
+        lock: InstanceLock | None = None
         try:
+            # before anything is written or any agent logged in: a second daemon under the
+            # same lease holder would close the first one's live calls as lost
+            holder = engine_settings(self.config, **self._settings_overrides).holder
+            try:
+                lock = await store.lock_instance(holder)
+            except InstanceTaken as exc:
+                raise DaemonError(str(exc), EX_UNAVAILABLE) from None
+            except StoreUnavailable as exc:
+                raise DaemonError(str(exc), EX_UNAVAILABLE) from None
+            log.info("lease holder", holder=holder)
             await self._provision(store)
             self.servers = {
                 s.name: AsteriskServer(
@@ -242,6 +271,8 @@ class Daemon:
                         async with asyncio.timeout(5):
                             await server.close()
         finally:
+            if lock is not None:
+                await lock.release()
             await store.close()
             log.info("store closed")
 
@@ -249,11 +280,18 @@ class Daemon:
         url = self.config.store.dsn()
         shown = self.config.store.display_url()
         try:
-            return await Store.open(url)
+            st = self.config.store
+            return await Store.open(
+                url,
+                connect_timeout=st.connect_timeout,
+                command_timeout=st.command_timeout or None,
+            )
         except SchemaNotCurrent as exc:
             if self.config.source is not None:
                 exc = exc.advising(f"dialerd migrate --config {self.config.source}")
             raise DaemonError(str(exc), EX_CONFIG) from None
+        except StoreUnavailable as exc:  # its message names the database (password hidden)
+            raise DaemonError(str(exc), EX_UNAVAILABLE) from None
         except Exception as exc:
             # Driver errors (SQLAlchemy's, asyncpg's, sqlite3's) stay inside dialerd.store's
             # vocabulary-free zone; here they only mean "cannot reach the database".
@@ -285,6 +323,7 @@ class Daemon:
             link_errors=lambda: link_errors(self.servers),
             loop_lag=lambda: self.lag.lag,
             max_loop_lag=self.lag.max_lag,
+            stalled=lambda: engine.stalled(self._stall_limit()),
         )
         app = build_app(
             store,

@@ -47,12 +47,13 @@ from dialerd.engine.errors import (
     UnknownCampaign,
 )
 from dialerd.engine.events import AgentStateChanged, EngineEvent, EngineListener
+from dialerd.engine.outage import StoreOutage
 from dialerd.engine.pools import POOL_PENALTY, AgentPools, PoolCandidate
 from dialerd.engine.runner import CampaignRunner
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.status import AgentView, CampaignView, EngineStatus
 from dialerd.store import Store
-from dialerd.store.errors import NotFound, StoreError
+from dialerd.store.errors import NotFound, StoreError, StoreUnavailable
 from dialerd.taskflow.call import Disposition
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,7 @@ class Engine:
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
         self._log = log
+        self._agents_outage = StoreOutage(log, "agent states")
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -400,29 +402,52 @@ class Engine:
 
     async def _keep_running(self, runner: CampaignRunner) -> None:
         backoff = self.settings.restart_backoff_min
+        store_wait = self.settings.restart_backoff_min
         while True:
+            started = self.clock.monotonic()
             try:
                 await runner.run()
                 return
             except Exception as exc:
-                runner.restarts += 1
-                runner.state = "restarting"
+                if self.clock.monotonic() - started >= self.settings.restart_backoff_reset:
+                    # it ran fine for a while: this crash is a new problem, not the same one
+                    # again, and waits the shortest time (as the MQTT client's reconnects do)
+                    backoff = self.settings.restart_backoff_min
                 cause = _first_leaf(exc)
                 runner.last_error = f"{type(cause).__name__}: {cause}"
-                self._log.exception(
-                    "campaign runner crashed; restarting",
-                    campaign=runner.name,
-                    restarts=runner.restarts,
-                    backoff=backoff,
-                )
+                if isinstance(cause, StoreUnavailable):
+                    # Not a crash: the database is away. The runner keeps its calls (and the
+                    # outcomes not yet written) and tries again soon; one line per outage.
+                    runner.state = "waiting for the store"
+                    if not runner.outage.down:
+                        store_wait = self.settings.restart_backoff_min
+                    runner.outage.failed(cause, campaign=runner.name)
+                    delay = store_wait
+                    store_wait = min(store_wait * 2.0, self.settings.store_retry_max)
+                else:
+                    runner.restarts += 1
+                    runner.state = "restarting"
+                    self._log.exception(
+                        "campaign runner crashed; restarting",
+                        campaign=runner.name,
+                        restarts=runner.restarts,
+                        backoff=backoff,
+                    )
+                    delay = backoff
+                    backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
             deadline = runner.stop_deadline
             if deadline is not None and self.clock.monotonic() >= deadline:
                 # stopping and past the drain bound: a runner that cannot even start is given up
-                self._log.error("campaign runner given up at stop", campaign=runner.name)
+                self._log.error(
+                    "campaign runner given up at stop",
+                    campaign=runner.name,
+                    outcomes_not_stored=runner.unwritten_outcomes(),
+                )
                 runner.state = "stopped"
                 return
-            await self.clock.sleep(backoff)
-            backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline - self.clock.monotonic()))
+            await self.clock.sleep(delay)
 
     async def _save_agent_states(self) -> None:
         """Agent states to the store (for the API and other daemons), latest per agent; the
@@ -438,12 +463,25 @@ class Engine:
             await self._flush_agent_states()
 
     async def _flush_agent_states(self) -> None:
+        """Write the agent states collected since the last flush. With the database away they
+        are kept (a newer state collected meanwhile wins) and written at a later flush; no
+        error here may end the engine, whose task group this runs in."""
         pending, self._agent_states = self._agent_states, {}
-        for name, (state, since) in pending.items():
+        items = list(pending.items())
+        for i, (name, (state, since)) in enumerate(items):
             try:
                 await self.store.set_agent_state(name, state, since)
+            except StoreUnavailable as exc:
+                for later, value in items[i:]:
+                    self._agent_states.setdefault(later, value)
+                self._agents_outage.failed(exc)
+                return
             except StoreError as exc:
                 self._log.warning("agent state not saved", agent=name, error=str(exc))
+            except Exception:
+                self._log.exception("agent state not saved", agent=name)
+        if items:
+            self._agents_outage.ok()
 
     async def _pump(self, server: AsteriskServer) -> None:
         async for update in server.updates():
@@ -791,6 +829,18 @@ class Engine:
 
     # -- status ---------------------------------------------------------------------------------
 
+    def stalled(self, limit: float) -> dict[str, float]:
+        """Campaigns whose runner has completed no pass for more than ``limit`` seconds
+        (engine clock) although it should (not stopped): name -> seconds. For /healthz: a
+        runner stuck on a database that stopped answering, or waiting for the store, dials
+        nothing."""
+        now = self.clock.monotonic()
+        return {
+            r.name: round(now - r.pass_at, 1)
+            for r in self._runners.values()
+            if r.state != "stopped" and r.stop_deadline is None and now - r.pass_at > limit
+        }
+
     def status(self) -> EngineStatus:
         campaigns = tuple(
             CampaignView(
@@ -808,6 +858,7 @@ class Engine:
                 restarts=r.restarts,
                 last_error=r.last_error,
                 callbacks_waiting=dict(r.waiting_callbacks),
+                since_last_pass=max(0.0, self.clock.monotonic() - r.pass_at),
             )
             for r in sorted(self._runners.values(), key=lambda r: r.name)
         )

@@ -65,6 +65,7 @@ from dialerd.engine.events import (
     WindowFigures,
 )
 from dialerd.engine.history import seed_estimates
+from dialerd.engine.outage import StoreOutage
 from dialerd.engine.schedule import schedule_open
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.windows import window_specs, window_start
@@ -78,7 +79,7 @@ from dialerd.pacing import (
 )
 from dialerd.store import Store, agentwork
 from dialerd.store.callbacks import due_callbacks
-from dialerd.store.errors import NotFound, StaleContact
+from dialerd.store.errors import NotFound, StaleContact, StoreUnavailable
 from dialerd.taskflow.call import Disposition, call_outcome
 from dialerd.taskflow.calling_hours import inside, lease_guard
 from dialerd.taskflow.decide import Outcome, transition_for
@@ -224,6 +225,11 @@ class CampaignRunner:
         self.state = "starting"
         self.restarts = 0
         self.last_error: str | None = None
+        self.pass_at = clock.monotonic()
+        """When the loop last completed a pass (engine clock; see ``CampaignView``)."""
+        self.outage = StoreOutage(self._log, "campaign runner")
+        """The database is away: the runner waits (see ``Engine._keep_running``) and keeps
+        its calls and their unwritten outcomes, written by ``_scan_calls`` once it is back."""
         self._inbox: deque[tuple[str, Any, Any]] = deque()
         self._wake = asyncio.Event()
         self._tick_due = True
@@ -431,6 +437,8 @@ class CampaignRunner:
                         break
                     await self._housekeeping()
                     await self._pace()
+                    self.pass_at = self._clock.monotonic()
+                    self.outage.ok()
                     if self._tick_due:
                         self._tick_due = False
                         self._host.emit(self.figures())
@@ -757,8 +765,17 @@ class CampaignRunner:
         call.disposition = disposition
         call.disposition_by_agent = True
         if call.result is not None:
-            await self._finish(call)
+            try:
+                await self._finish(call)
+            except StoreUnavailable as exc:
+                # Accepted all the same: the call keeps it, and ``_scan_calls`` writes it
+                # once the database is back (the agent must not give it again).
+                self.outage.failed(exc, attempt=call.attempt_id)
         return call.attempt_id
+
+    def unwritten_outcomes(self) -> list[str]:
+        """Attempts whose call is over but whose outcome is not stored yet."""
+        return [c.attempt_id for c in self.calls.values() if c.result is not None]
 
     # -- housekeeping -------------------------------------------------------------------------
 
@@ -1584,6 +1601,16 @@ class CampaignRunner:
                 call.note = why
             try:
                 await self._finish(call, why)
+            except StoreUnavailable as exc:
+                # the drain bound has passed: the next start closes it as an outcome lost
+                self._log.error(
+                    "outcome not stored at stop: database unavailable",
+                    attempt=call.attempt_id,
+                    result=call.result.value,
+                    error=str(exc),
+                )
+                self.calls.pop(call.attempt_id, None)
+                self._host.unregister_attempt(call.attempt_id)
             except Exception:
                 self._log.exception("could not close attempt at stop", attempt=call.attempt_id)
                 self.calls.pop(call.attempt_id, None)

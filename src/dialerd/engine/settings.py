@@ -13,14 +13,22 @@ from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.model import RetryPolicy, default_retry_policy
 
 
+def default_holder(instance: str | None = None) -> str:
+    """``dialerd@<host>``, or ``dialerd@<host>/<instance>`` for one of several daemons a host
+    runs on one database on purpose (``[engine] instance``)."""
+    base = f"dialerd@{socket.gethostname()}"
+    return f"{base}/{instance}" if instance else base
+
+
 def _default_holder() -> str:
-    return f"dialerd@{socket.gethostname()}"
+    return default_holder()
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     """``holder`` names this daemon in leases: it must be unique per daemon and stable across
-    its restarts, so a restarted daemon recognises (and closes) the attempts it left open.
+    its restarts, so a restarted daemon recognises (and closes) the attempts it left open
+    (the daemon holds a lock on it, :meth:`dialerd.store.Store.lock_instance`).
 
     ``dial_template`` turns a contact's number into the Originate channel (``{number}`` as
     stored, ``{digits}`` without the leading ``+``); the default matches the simulator and the
@@ -33,6 +41,12 @@ class EngineSettings:
     ``retry`` is the daemon's ``[retry]``: the retry policy of call tasks, for whatever a task
     and its campaign leave out. ``wrapup_seconds`` is the daemon's ``[engine] wrapup``: the
     wrap-up limit of a campaign that sets no ``wrapup.limit`` of its own.
+
+    A runner that fails because the database is away is not a crash: it tries again after
+    ``restart_backoff_min`` doubling up to ``store_retry_max`` (short, so the outcomes it holds
+    are written soon after the database is back); a crashing runner waits
+    ``restart_backoff_min`` doubling up to ``restart_backoff_max``, back to the minimum once
+    it has run ``restart_backoff_reset`` seconds before crashing again.
     """
 
     tick_seconds: float = 1.0
@@ -44,6 +58,8 @@ class EngineSettings:
     amd_delay_seconds: float = 2.5
     restart_backoff_min: float = 1.0
     restart_backoff_max: float = 60.0
+    store_retry_max: float = 10.0
+    restart_backoff_reset: float = 300.0
     window_refresh_seconds: float = 60.0
     timezone_cache_seconds: float = 60.0
     max_lease_batch: int = 100
@@ -60,6 +76,10 @@ class EngineSettings:
             raise ValueError("lease_ttl must be at least 10 s")
         if self.restart_backoff_min <= 0 or self.restart_backoff_max < self.restart_backoff_min:
             raise ValueError("restart backoff: 0 < min <= max")
+        if self.restart_backoff_reset <= 0:
+            raise ValueError("restart_backoff_reset must be positive")
+        if self.store_retry_max < self.restart_backoff_min:
+            raise ValueError("store_retry_max must be at least restart_backoff_min")
         if "{number}" not in self.dial_template and "{digits}" not in self.dial_template:
             raise ValueError("dial_template must contain {number} or {digits}")
         if self.wrapup_seconds < 0:

@@ -23,12 +23,17 @@ class CampaignView:
     abandonment: tuple[WindowFigures, ...] = ()
     last_decision: PacingDecision | None = None
     runner: str = "starting"
-    """starting, running, restarting, stopped."""
+    """starting, running, restarting, waiting for the store, stopped."""
     restarts: int = 0
     last_error: str | None = None
     callbacks_waiting: dict[str, int] = field(default_factory=dict)
     """Agent name -> personal callbacks due but not dialed (the agent is not ready): they wait
     for that agent, they never go to another one."""
+    since_last_pass: float = 0.0
+    """Seconds (engine clock) since the runner last completed a pass (its events,
+    housekeeping and a pacing decision); it completes one at least every tick while it runs,
+    so a large figure means it is stuck (e.g. on a database that stopped answering) or waits
+    for the store."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,9 @@ from dialerd.domain.enums import TaskType
 from dialerd.domain.model import Contact, Task, TaskflowRule
 from dialerd.engine.dropfolder import DropFolderWatcher
 from dialerd.engine.inbound import InboundIntake
+from dialerd.engine.outage import StoreOutage
 from dialerd.store import Store
-from dialerd.store.errors import NotFound, StaleContact, StoreError
+from dialerd.store.errors import NotFound, StaleContact, StoreError, StoreUnavailable
 from dialerd.store.task_lease import due_task_ids, has_pending_due, lease_task_contacts
 from dialerd.taskflow.decide import UnknownTask, transition_for
 from dialerd.taskflow.tasks import (
@@ -89,6 +90,7 @@ class TaskRunner:
         self.campaign_name = str(campaign_id)
         self._last_export: dict[int, datetime] = {}
         self._log = log.bind(campaign_id=campaign_id)
+        self._outage = StoreOutage(self._log, "tasks")
 
     def _executor(self, task: Task, campaign: str) -> Executor | None:
         key = json.dumps(task.settings, sort_keys=True, default=str)
@@ -118,6 +120,8 @@ class TaskRunner:
         async def alone(batch: _Batch) -> None:
             try:
                 await self._run_task(*batch)
+            except StoreUnavailable as exc:
+                self._outage.failed(exc, task=batch[0].name)
             except StoreError as exc:
                 self._log.warning("task run failed", task=batch[0].name, error=str(exc))
             except Exception:
@@ -131,6 +135,9 @@ class TaskRunner:
                     for batch in await self._due(skip=busy):
                         busy.add(batch[0].id)
                         tg.create_task(alone(batch), name=f"task-{batch[0].name}")
+                    self._outage.ok()
+                except StoreUnavailable as exc:
+                    self._outage.failed(exc)  # one line per outage; the contacts wait
                 except StoreError as exc:
                     self._log.warning("task run failed", error=str(exc))
                 except Exception:

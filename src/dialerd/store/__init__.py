@@ -7,6 +7,7 @@ from dialerd.store.engine import DEFAULT_URL, default_url
 from dialerd.store.errors import (
     AlreadyExists,
     DuplicateValue,
+    InstanceTaken,
     InvalidChange,
     NotFound,
     QueueInUse,
@@ -15,6 +16,7 @@ from dialerd.store.errors import (
     StoreError,
     StoreUnavailable,
 )
+from dialerd.store.instance import InstanceLock
 from dialerd.store.migrate import upgrade
 from dialerd.store.store import Store
 
@@ -22,6 +24,8 @@ __all__ = [
     "DEFAULT_URL",
     "AlreadyExists",
     "DuplicateValue",
+    "InstanceLock",
+    "InstanceTaken",
     "InvalidChange",
     "NotFound",
     "QueueInUse",

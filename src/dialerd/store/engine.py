@@ -24,7 +24,14 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dialerd.store import sqlite_driver
@@ -32,6 +39,14 @@ from dialerd.store.errors import StoreUnavailable
 
 DEFAULT_URL = "sqlite+aiosqlite:///./var/dialerd.sqlite"
 BUSY_TIMEOUT_MS = 30_000
+#: PostgreSQL: how long a connect may take, and a statement (a round trip) by default, before
+#: the store says the database is unavailable. Without them a connection whose packets are
+#: silently dropped (a firewall or NAT forgetting its state) held the campaign for the
+#: kernel's TCP timeout, about 15 minutes, with nothing logged.
+CONNECT_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 30.0
+#: Maintenance (``VACUUM ANALYZE`` of big tables) may take longer than any statement should.
+MAINTENANCE_TIMEOUT = 3600.0
 READ = {"dialerd_read": True}
 
 
@@ -75,8 +90,20 @@ def sqlite_path(u: URL) -> Path | None:
     return Path(db)
 
 
-def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
-    """An async engine; ``foreign_keys=False`` is for migrations only (see ``migrate``)."""
+def make_engine(
+    url: str | URL,
+    *,
+    foreign_keys: bool = True,
+    connect_timeout: float | None = CONNECT_TIMEOUT,
+    command_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An async engine; ``foreign_keys=False`` is for migrations only (see ``migrate``).
+
+    PostgreSQL: ``connect_timeout`` bounds a connect, ``command_timeout`` every statement
+    (None: unbounded, for migrations, whose index builds may take long); a pooled connection
+    is pinged before use, so one the server dropped is replaced, not handed out.
+    """
     u = normalise_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
@@ -88,6 +115,11 @@ def make_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> 
         _install_sqlite_hooks(engine, foreign_keys)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    connect_args = kwargs.setdefault("connect_args", {})
+    if connect_timeout is not None:
+        connect_args.setdefault("timeout", connect_timeout)
+    if command_timeout is not None:
+        connect_args.setdefault("command_timeout", command_timeout)
     return create_async_engine(u, **kwargs)
 
 
@@ -119,3 +151,47 @@ def unavailable(exc: BaseException, url: str | URL) -> StoreUnavailable:
     return StoreUnavailable(
         f"database {display_url(url)} unavailable: {reason[0] if reason else type(exc).__name__}"
     )
+
+
+#: SQLSTATE classes and codes that say the connection or the server is gone, not the statement
+#: wrong: 08 connection exception, 53 insufficient resources (too many connections, disk full),
+#: 57P01-57P05 terminated by an administrator, crash or idle timeout, the server starting up
+#: or shutting down, the database dropped.
+_LOST_SQLSTATE_CLASSES = ("08", "53", "57P")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached or the connection was lost.
+
+    Such errors are about the database, not about the statement: retried later, the same write
+    goes through. SQLAlchemy wraps them inconsistently, so all of these count: its
+    ``OperationalError``/``InterfaceError``; a plain ``DBAPIError`` whose SQLSTATE names a
+    connection failure or an administrator's termination, or whose connection SQLAlchemy
+    invalidated; asyncpg's client-side state errors left by a connection dropped mid-operation
+    ("another operation is in progress", an ``InternalError``); a pool checkout timeout; and
+    the raw ``OSError``/``TimeoutError`` of a refused or timed-out connect, which SQLAlchemy
+    does not wrap at all. A constraint violation (``IntegrityError``) never counts, whatever
+    its connection.
+    """
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if isinstance(state, str) and state.startswith(_LOST_SQLSTATE_CLASSES):
+            return True
+        text = str(orig)
+        if "not currently accepting connections" in text or "connection was closed" in text:
+            return True
+        cause: BaseException | None = orig
+        while cause is not None:
+            if type(cause).__name__ in ("InternalClientError", "ConnectionDoesNotExistError"):
+                return True
+            if isinstance(cause, OSError):
+                return True
+            cause = cause.__cause__ or cause.__context__
+    return False

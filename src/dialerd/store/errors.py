@@ -84,6 +84,10 @@ class StoreUnavailable(StoreError):
     """The database cannot be reached or opened (server down, file not writable, locked)."""
 
 
+class InstanceTaken(StoreError):
+    """Another live daemon uses this database under the same lease holder name."""
+
+
 class QueueInUse(InvalidChange):
     """A campaign's Asterisk queue is (or clashes with) another campaign's queue."""
 

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialerd.domain import campaign_file as cf
@@ -78,7 +78,11 @@ from dialerd.domain.selection import Condition, ContactSelection, SortOrder, spl
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadWorkRow
 from dialerd.store.engine import (
+    COMMAND_TIMEOUT,
+    CONNECT_TIMEOUT,
+    MAINTENANCE_TIMEOUT,
     READ,
+    connection_lost,
     display_url,
     make_engine,
     normalise_url,
@@ -93,7 +97,9 @@ from dialerd.store.errors import (
     QueueInUse,
     SchemaNotCurrent,
     StaleContact,
+    StoreUnavailable,
 )
+from dialerd.store.instance import InstanceLock
 from dialerd.store.migrate import check_current, head_revision
 from dialerd.store.models import (
     AbandonmentBucketRow,
@@ -239,8 +245,19 @@ class Store:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str | URL, *, check_schema: bool = True, **engine_kw: Any) -> Store:
+    async def open(
+        cls,
+        url: str | URL,
+        *,
+        check_schema: bool = True,
+        connect_timeout: float | None = CONNECT_TIMEOUT,
+        command_timeout: float | None = COMMAND_TIMEOUT,
+        **engine_kw: Any,
+    ) -> Store:
         """Open the database at ``url``; refuse (``SchemaNotCurrent``) if it is not migrated.
+
+        PostgreSQL: a connect taking longer than ``connect_timeout`` or a statement longer
+        than ``command_timeout`` seconds fails as ``StoreUnavailable`` (None: no bound).
 
         A SQLite file that does not exist is refused so, without creating it (or its folder):
         only ``dialerd migrate`` creates a database.
@@ -250,7 +267,12 @@ class Store:
             if path is not None and not path.exists():
                 raise SchemaNotCurrent(display_url(url), None, head_revision(), missing=True)
         try:
-            engine = make_engine(url, **engine_kw)
+            engine = make_engine(
+                url,
+                connect_timeout=connect_timeout,
+                command_timeout=command_timeout,
+                **engine_kw,
+            )
         except OSError as exc:  # e.g. the SQLite folder cannot be created
             raise unavailable(exc, url) from exc
         try:
@@ -302,18 +324,29 @@ class Store:
             yield
         except IntegrityError as exc:
             raise InvalidChange(f"refused by the database: {exc.orig}") from exc
-        except (OperationalError, InterfaceError) as exc:
-            if writing:
-                self.writes.failed(f"{type(exc.orig).__name__}: {exc.orig}")
-            raise unavailable(exc, self._engine.url) from exc
         except (OverflowError, DBAPIError) as exc:
             overflow = _overflow(exc)
-            if overflow is None:
+            if overflow is not None:
+                raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
+            if not connection_lost(exc):
                 raise
-            raise InvalidChange(f"a number is out of the database's range: {overflow}") from exc
+            raise self._lost(exc, writing) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            if not connection_lost(exc):
+                raise
+            raise self._lost(exc, writing) from exc
         else:
             if writing:
                 self.writes.succeeded()
+
+    def _lost(self, exc: BaseException, writing: bool) -> StoreUnavailable:
+        """The store's error for a lost or unreachable database; a failed write is recorded
+        for /healthz (``store_writes``)."""
+        error = unavailable(exc, self._engine.url)
+        if writing:
+            orig = getattr(exc, "orig", None) or exc
+            self.writes.failed(f"{type(orig).__name__}: {orig}")
+        return error
 
     @asynccontextmanager
     async def _writer(self) -> AsyncIterator[None]:
@@ -347,6 +380,12 @@ class Store:
                 async with self._writer(), self._engine.begin() as conn:
                     yield conn
 
+    async def lock_instance(self, holder: str) -> InstanceLock:
+        """Hold the lock of lease holder ``holder`` on this database for a daemon's life
+        (see :mod:`dialerd.store.instance`); ``InstanceTaken`` if another daemon holds it."""
+        with self._errors(writing=False):
+            return await InstanceLock.acquire(self._engine, holder)
+
     async def optimize(self) -> None:
         """Refresh the query planner's statistics (after a bulk load such as a big import).
 
@@ -360,12 +399,18 @@ class Store:
             if self.dialect == "postgresql":
                 async with self._engine.connect() as conn:
                     auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await auto.exec_driver_sql(f"VACUUM ANALYZE {', '.join(tables)}")
+                    raw = await auto.get_raw_connection()
+                    # asyncpg's own call: longer than the store's command timeout allows
+                    await raw.driver_connection.execute(  # type: ignore[union-attr]
+                        f"VACUUM ANALYZE {', '.join(tables)}", timeout=MAINTENANCE_TIMEOUT
+                    )
             else:
                 async with self._engine.begin() as conn:
                     for table in tables:
                         await conn.exec_driver_sql(f"ANALYZE {table}")
-        except (OperationalError, InterfaceError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
+            if not connection_lost(exc):
+                raise
             raise unavailable(exc, self._engine.url) from exc
 
     def _insert(self, table: Any) -> Any:

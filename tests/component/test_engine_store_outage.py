@@ -1,0 +1,126 @@
+"""The engine through a database outage (PostgreSQL behind a proxy the test takes down).
+
+What the audit saw: a 1-3 s outage ended the whole daemon (rc 70, no drain), and the outcomes of
+the calls in progress were lost, closed at the next start as ``failed_unknown`` and redialed,
+although they were answered and talked. Expected: the engine keeps running, holds the calls and
+their outcomes (and the agent's disposition) in memory and writes them once the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+from tcp_proxy import TcpProxy, own_pg_database
+from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_at, until
+
+from dialerd.api.health import HealthChecks, run_checks
+from dialerd.domain.enums import CallResult, Status
+from dialerd.engine import ScreenPop
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def proxied_url() -> AsyncIterator[tuple[str, TcpProxy]]:
+    async with own_pg_database() as url:
+        u = make_url(url)
+        proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432)
+        await proxy.start()
+        try:
+            yield proxy.url(url), proxy
+        finally:
+            await proxy.close()
+
+
+async def test_an_outcome_during_a_database_outage_is_stored_after_it(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    url, proxy = proxied_url
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=10.0, url=url) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "300s"}))
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+
+        await proxy.down()  # the database goes away while the agent talks
+        await rig.wait_clock(30)  # the callee hangs up after 20 s: the outcome comes now
+        disposition = asyncio.create_task(engine.disposition("a0", "success", "sale"))
+        try:
+            await _outage_then_back(rig, proxy, disposition, cid, camp.id)
+        finally:
+            disposition.cancel()
+
+
+async def _outage_then_back(
+    rig: Rig, proxy: TcpProxy, disposition: asyncio.Task[str], cid: int, camp_id: int
+) -> None:
+    engine = rig.engine
+    assert engine is not None
+    await rig.wait_clock(30)
+    assert rig.task is not None and not rig.task.done(), "the engine ended in the outage"
+    assert rig.finished() == []
+    assert rig.store.writes.failing is not None  # /healthz: store writes failing
+    assert engine.status().campaigns[0].runner == "waiting for the store"
+
+    await proxy.up()
+    await until(lambda: bool(rig.finished()), limit=20)
+    attempt_id = await asyncio.wait_for(disposition, 10)
+    done = rig.finished()[0]
+    assert (done.attempt.id, done.result, done.status, done.status_detail) == (
+        attempt_id,
+        CallResult.CONNECTED,
+        Status.SUCCESS,
+        "sale",
+    )
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.CONNECTED and attempt.disposition == "sale"
+    contact = await rig.store.get_contact(cid)
+    tasks = {t.id: t.name for t in await rig.store.tasks(camp_id)}
+    assert tasks[contact.task_id] == "won"
+    assert rig.store.writes.failing is None
+    assert not rig.task.done()
+    assert engine.status().campaigns[0].restarts == 0  # an outage is not a crash
+    await rig.stop()
+    assert await rig.store.unfinished_attempts(camp_id) == []
+
+
+async def test_a_database_connection_gone_silent_holds_dialing_only_for_the_timeout(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    """The audit's P3: packets of the open connections dropped (new ones work). Without
+    timeouts the campaign stood still until TCP gave up (~15 min), /healthz 200 throughout.
+    Now a statement fails after ``command_timeout``, the runner goes on with a new connection,
+    and while it is stuck /healthz says so (``pacing``)."""
+    url, proxy = proxied_url
+    async with rig_at(
+        tmp_path, MONDAY_10_UTC, speed=10.0, url=url, connect_timeout=2.0, command_timeout=3.0
+    ) as rig:
+        camp = await rig.campaign(make_spec(dial={"mode": "power", "calls_per_ready_agent": 2}))
+        await rig.contacts(camp, [f"55502{i:04d}" for i in range(400)])  # busy: quick calls
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: len(rig.dialed()) >= 3)
+        checks = HealthChecks(stalled=lambda: engine.stalled(10.0))
+
+        proxy.freeze()  # every open connection stops answering; new ones work
+        try:
+            frozen_at = len(rig.dialed())
+            await until(lambda: bool(engine.stalled(10.0)), limit=10)
+            ok, report = await run_checks(checks)
+            assert not ok and "camp" in report["pacing"]["stalled_seconds"]
+            # past the command timeout (3 s real) the runner dials again on new connections,
+            # the freeze still on
+            await until(lambda: len(rig.dialed()) >= frozen_at + 5, limit=30)
+            await until(lambda: not engine.stalled(10.0), limit=10)
+            ok, report = await run_checks(checks)
+            assert ok and report["pacing"] == {"ok": True, "stalled_seconds": {}}
+        finally:
+            await proxy.up()  # else the cleanup waits on frozen connections
+        await rig.stop()

@@ -422,14 +422,8 @@ class Store:
     # -- campaigns -----------------------------------------------------------------------------
 
     async def create_campaign(self, spec: cs.CampaignSpec, now: datetime) -> Campaign:
-        """Create a campaign with its tasks and taskflow rules from a validated definition.
-
-        Only a name that fits the rule for new campaigns (``campaign_name_problem``) is taken;
-        stored campaigns keep theirs."""
+        """Create a campaign with its tasks and taskflow rules from a validated definition."""
         _aware(now, "now")
-        problem = cs.campaign_name_problem(spec.name)
-        if problem is not None:
-            raise InvalidChange(f"name: {problem}")
         async with self.write() as s:
             row = await self._new_campaign(s, spec, now)
             return convert.campaign(row)
@@ -437,6 +431,12 @@ class Store:
     async def _new_campaign(
         self, s: AsyncSession, spec: cs.CampaignSpec, now: datetime
     ) -> CampaignRow:
+        """Only a name that fits the rule for new campaigns (``campaign_name_problem``) is
+        taken, whichever path creates it (API, CLI, a campaign file); stored campaigns keep
+        theirs."""
+        problem = cs.campaign_name_problem(spec.name)
+        if problem is not None:
+            raise InvalidChange(f"name: {problem}")
         taken = await s.scalar(select(CampaignRow.id).where(CampaignRow.name == spec.name))
         if taken is not None:
             raise AlreadyExists(f"campaign {spec.name!r} exists already")

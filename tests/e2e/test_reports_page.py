@@ -23,7 +23,7 @@ from dialerd.domain.agentwork import ResultClass
 from dialerd.domain.changes import NewContact
 from dialerd.domain.clock import ManualClock
 from dialerd.domain.enums import CallResult
-from dialerd.domain.model import Attempt
+from dialerd.domain.model import Agent, Attempt
 from dialerd.store import Store, upgrade
 from dialerd.store import agentwork as work
 
@@ -50,6 +50,8 @@ async def _seed(store: Store) -> list[int]:
         {"name": "sales", "tasks": [{"name": "call", "type": "call"}]}
     )
     camp = await store.create_campaign(spec, DAY1)
+    # the agent token works leads of its agent's campaigns only
+    await store.upsert_agent(Agent("agent-1", "PJSIP/agent-1", campaigns=("sales",)), DAY1)
     tasks = await store.tasks(camp.id)
     ids = await store.add_contacts(
         camp.id, [NewContact(phone=f"+49301234567{i}") for i in range(6)], DAY1

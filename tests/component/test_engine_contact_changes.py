@@ -100,7 +100,9 @@ async def test_a_number_put_on_the_dnc_list_during_its_call_is_not_reopened(
     assert rig.dialed() == [cid]  # and it is never dialed again
 
 
-async def test_a_status_set_by_hand_during_the_call_is_kept(rig: Rig) -> None:
+async def _edited_during_its_call(rig: Rig, status: Status, detail: str) -> int:
+    """A contact's no-answer call, with its status set by hand while it is being dialed; the
+    contact's id once the call has finished."""
     camp = await rig.campaign(make_spec(ring_timeout="40s"))
     (cid,) = await rig.contacts(camp, no_answer(1))
     await rig.agent("dora", AGENTS[0], ("camp",))
@@ -112,13 +114,18 @@ async def test_a_status_set_by_hand_during_the_call_is_kept(rig: Rig) -> None:
             ContactSelection(contact_ids=(cid,)),
             "api:supervisor",
             rig.clock.now(),
-            status=Status.DECLINED,
-            status_detail="wrong_person",
+            status=status,
+            status_detail=detail,
         ),
     )
     await engine.agent_login("dora")
     await until(lambda: bool(edit) and edit[0].done())
     await until(lambda: bool(rig.finished()), limit=15)
+    return cid
+
+
+async def test_a_status_set_by_hand_during_the_call_is_kept(rig: Rig) -> None:
+    cid = await _edited_during_its_call(rig, Status.DECLINED, "wrong_person")
     contact = await rig.store.get_contact(cid)
     assert (contact.status, contact.status_detail) == (Status.DECLINED, "wrong_person")
     assert contact.due_at is None
@@ -130,24 +137,7 @@ async def test_a_call_of_a_contact_edited_during_it_still_counts_as_an_attempt(r
     """The edit wins, but the call was made: it counts in the contact's attempts (and
     last_attempt_at), or editing a contact during each call would let the dialer call it past
     the retry policy's max_attempts."""
-    camp = await rig.campaign(make_spec(ring_timeout="40s"))
-    (cid,) = await rig.contacts(camp, no_answer(1))
-    await rig.agent("dora", AGENTS[0], ("camp",))
-    engine = await rig.start()
-    edit = on_dialing(
-        rig,
-        lambda: rig.store.bulk_edit(
-            camp.id,
-            ContactSelection(contact_ids=(cid,)),
-            "api:supervisor",
-            rig.clock.now(),
-            status=Status.OPEN,
-            status_detail="checked",
-        ),
-    )
-    await engine.agent_login("dora")
-    await until(lambda: bool(edit) and edit[0].done())
-    await until(lambda: bool(rig.finished()), limit=15)
+    cid = await _edited_during_its_call(rig, Status.OPEN, "checked")
     assert rig.finished()[0].stale
     contact = await rig.store.get_contact(cid)
     assert (contact.status, contact.status_detail) == (Status.OPEN, "checked")

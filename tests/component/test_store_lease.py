@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.changes import LeaseGuard, NewContact, Transition
 from dialerd.domain.enums import Status, StatusDetail
+from dialerd.domain.model import Campaign
 from dialerd.store import Store
 from dialerd.taskflow.calling_hours import lease_guard
 
@@ -264,6 +265,19 @@ async def test_the_daemon_cap_holds_a_campaign_without_one_and_the_lower_cap_win
     assert [c.id for c in await store.lease(own.id, 5, "r", TTL, free)] == [cid]
 
 
+async def _one_number_in_two_campaigns(
+    store: Store, phone: str
+) -> tuple[Campaign, Campaign, int, int, int]:
+    """Campaigns a and b with a contact of ``phone`` each; (a, b, a's contact id, b's, a's
+    first task id)."""
+    a = await store.create_campaign(spec("a"), NOW)
+    b = await store.create_campaign(spec("b"), NOW)
+    [in_a] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
+    [in_b] = await store.add_contacts(b.id, [NewContact(phone=phone)], NOW)
+    task = (await store.tasks(a.id))[0]
+    return a, b, in_a, in_b, task.id
+
+
 async def test_a_number_being_called_in_one_campaign_is_not_leased_in_another(
     store: Store,
 ) -> None:
@@ -271,14 +285,10 @@ async def test_a_number_being_called_in_one_campaign_is_not_leased_in_another(
     from dialerd.domain.model import Attempt
 
     phone = "+4930123456"
-    a = await store.create_campaign(spec("a"), NOW)
-    b = await store.create_campaign(spec("b"), NOW)
-    [in_a] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
-    [in_b] = await store.add_contacts(b.id, [NewContact(phone=phone)], NOW)
-    task = (await store.tasks(a.id))[0]
+    a, b, in_a, in_b, task_id = await _one_number_in_two_campaigns(store, phone)
     [leased] = await store.lease(a.id, 5, "runner-a", TTL, NOW)
     assert leased.id == in_a
-    ringing = Attempt("a1", a.id, in_a, task.id, phone, originated_at=NOW)
+    ringing = Attempt("a1", a.id, in_a, task_id, phone, originated_at=NOW)
     await store.start_attempt(ringing)
     assert await store.lease(b.id, 5, "runner-b", TTL, NOW + timedelta(seconds=20)) == []
     hung_up = NOW + timedelta(seconds=40)
@@ -294,12 +304,8 @@ async def test_an_attempt_left_open_by_a_crash_holds_its_number_a_day_at_most(
     from dialerd.domain.model import Attempt
 
     phone = "+4930123456"
-    a = await store.create_campaign(spec("a"), NOW)
-    b = await store.create_campaign(spec("b"), NOW)
-    [in_a] = await store.add_contacts(a.id, [NewContact(phone=phone)], NOW)
-    [in_b] = await store.add_contacts(b.id, [NewContact(phone=phone)], NOW)
-    task = (await store.tasks(a.id))[0]
-    await store.start_attempt(Attempt("a1", a.id, in_a, task.id, phone, originated_at=NOW))
+    a, b, in_a, in_b, task_id = await _one_number_in_two_campaigns(store, phone)
+    await store.start_attempt(Attempt("a1", a.id, in_a, task_id, phone, originated_at=NOW))
     assert await store.lease(b.id, 5, "r", TTL, NOW + timedelta(hours=23)) == []
     got = await store.lease(b.id, 5, "r", TTL, NOW + timedelta(hours=24, seconds=1))
     assert [c.id for c in got] == [in_b]

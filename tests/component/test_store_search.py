@@ -20,7 +20,7 @@ from dialerd.domain.model import Campaign
 from dialerd.store import Store
 from dialerd.store import agentwork as work
 from dialerd.store.imports import import_contacts
-from dialerd.store.lookup import delete_contact, search_contacts, set_phone
+from dialerd.store.lookup import change_contact, delete_contact, search_contacts
 from dialerd.store.search import FTS_TABLE, fts_available, phone_digits, typed_terms
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -133,7 +133,7 @@ async def test_added_changed_and_deleted_contacts_are_found_or_not(store: Store)
     )
     assert (await _work(store, camp, "quax"))[0] == [added]
     assert (await _work(store, camp, "040 123123"))[0] == [added]
-    await set_phone(store, added, "+4922177777777", None, "eve", NOW)
+    await change_contact(store, added, "eve", NOW, phone=("+4922177777777", None))
     assert (await _work(store, camp, "040 123123"))[1] == 0
     assert (await _work(store, camp, "0221 7777"))[0] == [added]
     await delete_contact(store, added, NOW)

@@ -42,7 +42,6 @@ __all__ = [
     "delete_contact",
     "list_dnc",
     "search_contacts",
-    "set_phone",
 ]
 
 _BATCH = 500
@@ -192,21 +191,6 @@ async def delete_contact(store: Store, contact_id: int, now: datetime) -> None:
         await s.execute(delete(HistoryRow).where(HistoryRow.contact_id == contact_id))
         await s.execute(delete(AttemptRow).where(AttemptRow.contact_id == contact_id))
         await s.execute(delete(ContactRow).where(ContactRow.id == contact_id))
-
-
-async def set_phone(
-    store: Store,
-    contact_id: int,
-    phone: str | None,
-    timezone: str | None,
-    actor: str,
-    now: datetime,
-) -> Contact:
-    """Change a contact's number (E.164) and time zone, with a history row saying so (checked
-    as :func:`change_contact` checks it)."""
-    async with store.write() as s:
-        await _set_phone_on(store, s, contact_id, phone, timezone, actor, now)
-        return await _fresh(s, contact_id)
 
 
 async def change_contact(

@@ -141,7 +141,8 @@ async def test_a_call_of_a_contact_edited_during_it_still_counts_as_an_attempt(r
     assert rig.finished()[0].stale
     contact = await rig.store.get_contact(cid)
     assert (contact.status, contact.status_detail) == (Status.OPEN, "checked")
-    (attempt,) = await rig.store.attempts(cid)
+    # still open, the contact may already be ringing again: the finished call is the one
+    (attempt,) = [a for a in await rig.store.attempts(cid) if a.hungup_at is not None]
     assert attempt.result is CallResult.NO_ANSWER
     assert contact.attempts == 1
     assert contact.last_attempt_at == attempt.hungup_at

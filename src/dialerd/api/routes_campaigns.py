@@ -33,6 +33,9 @@ from dialerd.api.models_out import (
     CampaignList,
     CampaignStatusOut,
     OverviewOut,
+    RuleListOut,
+    ScheduleOut,
+    TaskListOut,
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_file import definition_digest
@@ -330,13 +333,21 @@ async def set_status(
     return {**campaign_view(updated), "engine_reloaded": await _reload(ctx)}
 
 
-@router.get("/{campaign}/schedule", summary="Status, weekly time periods and dates off")
+@router.get(
+    "/{campaign}/schedule",
+    response_model=ScheduleOut,
+    summary="Status, weekly time periods and dates off",
+)
 async def get_schedule(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     spec = await _spec(ctx.store, await ctx.campaign(campaign))
     return spec.schedule.model_dump(mode="json", by_alias=True)
 
 
-@router.put("/{campaign}/schedule", summary="Replace the time periods, dates off and status")
+@router.put(
+    "/{campaign}/schedule",
+    response_model=ScheduleOut,
+    summary="Replace the time periods, dates off and status",
+)
 async def put_schedule(
     ctx: Ctx, _: Designer, campaign: str, schedule: ScheduleSpec
 ) -> dict[str, Any]:
@@ -350,7 +361,11 @@ async def put_schedule(
     )
 
 
-@router.get("/{campaign}/tasks", summary="The campaign's tasks in order, with ids")
+@router.get(
+    "/{campaign}/tasks",
+    response_model=TaskListOut,
+    summary="The campaign's tasks in order, with ids",
+)
 async def get_tasks(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     current = await ctx.campaign(campaign)
     spec = await _spec(ctx.store, current)
@@ -361,7 +376,11 @@ async def get_tasks(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     }
 
 
-@router.put("/{campaign}/tasks", summary="Replace the tasks (matched by name; contacts stay)")
+@router.put(
+    "/{campaign}/tasks",
+    response_model=TaskListOut,
+    summary="Replace the tasks (matched by name; contacts stay)",
+)
 async def put_tasks(ctx: Ctx, _: Designer, campaign: str, body: TasksIn) -> dict[str, Any]:
     tasks = [t.model_dump(mode="json") for t in body.tasks]
     names = {t.name for t in body.tasks}
@@ -377,13 +396,13 @@ async def put_tasks(ctx: Ctx, _: Designer, campaign: str, body: TasksIn) -> dict
     return await get_tasks(ctx, _, campaign)
 
 
-@router.get("/{campaign}/rules", summary="The taskflow rules")
+@router.get("/{campaign}/rules", response_model=RuleListOut, summary="The taskflow rules")
 async def get_rules(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     spec = await _spec(ctx.store, await ctx.campaign(campaign))
     return {"rules": [r.model_dump(mode="json", by_alias=True) for r in spec.rules]}
 
 
-@router.put("/{campaign}/rules", summary="Replace the taskflow rules")
+@router.put("/{campaign}/rules", response_model=RuleListOut, summary="Replace the taskflow rules")
 async def put_rules(ctx: Ctx, _: Designer, campaign: str, body: RulesIn) -> dict[str, Any]:
     rules = [r.model_dump(mode="json", by_alias=True) for r in body.rules]
     await _apply_change(ctx, campaign, lambda current: revised(current, {"rules": rules}))

@@ -31,7 +31,9 @@ from dialerd.api.models_out import (
     ContactAdded,
     ContactOut,
     ContactPage,
+    EditedOut,
     HistoryList,
+    MovedOut,
 )
 from dialerd.api.schemas import (
     BulkEdit,
@@ -280,7 +282,11 @@ async def search(
     }
 
 
-@router.post("/move", summary="Move a filtered set of contacts into a task (as open)")
+@router.post(
+    "/move",
+    response_model=MovedOut,
+    summary="Move a filtered set of contacts into a task (as open)",
+)
 async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany) -> dict[str, int]:
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:
@@ -299,7 +305,11 @@ async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany)
     return {"moved": moved}
 
 
-@router.post("/bulk-edit", summary="Set fields and/or status of a filtered set of contacts")
+@router.post(
+    "/bulk-edit",
+    response_model=EditedOut,
+    summary="Set fields and/or status of a filtered set of contacts",
+)
 async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit) -> dict[str, int]:
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:

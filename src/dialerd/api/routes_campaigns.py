@@ -48,6 +48,7 @@ from dialerd.domain.campaign_spec import (
 )
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
+from dialerd.domain.selection import unknown_fields, unknown_fields_problem
 from dialerd.store import QueueInUse, Store
 from dialerd.taskflow.tasks import check_tasks
 
@@ -161,6 +162,30 @@ async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -
 
 Change = Callable[[CampaignSpec], CampaignSpec]
 
+
+async def _contact_fields(ctx: Ctx, campaign: Campaign, filter_given: bool) -> set[str] | None:
+    """The custom fields of the campaign's contacts, to check the names of a ``filter`` the
+    change brings; None: nothing to check (no filter in the change, or no contacts yet whose
+    fields a name could be checked against)."""
+    if not filter_given or await ctx.store.count_contacts(campaign.id) == 0:
+        return None
+    return await ctx.store.custom_field_names(campaign.id)
+
+
+def _check_filter_fields(current: CampaignSpec, new: CampaignSpec, known: set[str]) -> None:
+    """A filter condition on a field no contact has leaves the campaign nobody to dial, with
+    no error anywhere: 422 naming it and the closest known name. Only conditions the change
+    adds are checked, so a filter stored before can still be changed around."""
+    before = {f.field for f in current.filter}
+    fields = [f.field for f in new.filter]
+    added = [f for f in fields if f not in before]
+    problem = unknown_fields_problem(added, known)
+    if problem is not None:
+        raise ApiError(
+            422, problem, f"filter.{fields.index(unknown_fields(added, known)[0])}.field"
+        )
+
+
 IfMatch = Annotated[
     str | None,
     Header(
@@ -196,6 +221,7 @@ async def _apply_change(
     *,
     checked: bool = True,
     if_match: str | None = None,
+    filter_given: bool = False,
 ) -> tuple[Campaign, list[str]]:
     """Apply ``change`` to the stored definition inside the store's write transaction.
 
@@ -204,13 +230,17 @@ async def _apply_change(
     definition back later undid the other change (a stop, even). ``checked``: refuse task
     settings that cannot run and hold the result to the [compliance] floor, as a file is.
     ``if_match``: the client's ETag; checked in the same transaction (412 if it is not current).
+    ``filter_given``: the change may bring filter conditions, whose field names are checked.
     """
     current = await ctx.campaign(campaign)
+    known = await _contact_fields(ctx, current, filter_given)
     notes: list[str] = []
 
     def apply(spec: CampaignSpec) -> CampaignSpec:
         _check_version(spec, if_match)
         new = change(spec)
+        if known is not None:
+            _check_filter_fields(spec, new, known)
         if not checked:
             return new
         _check_task_settings(new)
@@ -224,10 +254,18 @@ async def _apply_change(
 
 
 async def _changed(
-    ctx: Ctx, campaign: str, change: Change, if_match: str | None, response: Response
+    ctx: Ctx,
+    campaign: str,
+    change: Change,
+    if_match: str | None,
+    response: Response,
+    *,
+    filter_given: bool,
 ) -> dict[str, Any]:
     """Change a campaign's definition; the response of PUT and PATCH (with the new ETag)."""
-    updated, notes = await _apply_change(ctx, campaign, change, if_match=if_match)
+    updated, notes = await _apply_change(
+        ctx, campaign, change, if_match=if_match, filter_given=filter_given
+    )
     response.headers["ETag"] = etag(updated.settings)
     return {
         **await _detail(ctx, updated),
@@ -284,7 +322,9 @@ async def replace_campaign(
         _not_renamed(spec.name, current.name)
         return spec
 
-    return await _changed(ctx, campaign, replace, if_match, response)
+    return await _changed(
+        ctx, campaign, replace, if_match, response, filter_given=bool(spec.filter)
+    )
 
 
 @router.patch(
@@ -308,7 +348,7 @@ async def patch_campaign(
         except ValidationError as exc:
             raise from_validation(exc) from None
 
-    return await _changed(ctx, campaign, merge, if_match, response)
+    return await _changed(ctx, campaign, merge, if_match, response, filter_given="filter" in patch)
 
 
 @router.put(

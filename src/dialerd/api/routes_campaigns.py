@@ -48,7 +48,7 @@ from dialerd.domain.campaign_spec import (
 )
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
-from dialerd.domain.selection import unknown_fields, unknown_fields_problem
+from dialerd.domain.selection import split_field, unknown_fields, unknown_fields_problem
 from dialerd.store import QueueInUse, Store
 from dialerd.taskflow.tasks import check_tasks
 
@@ -163,10 +163,18 @@ async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -
 Change = Callable[[CampaignSpec], CampaignSpec]
 
 
+def _names_custom_field(filters: object) -> bool:
+    """Whether a ``filter`` as sent (a list of conditions) names a custom field: only then
+    are the contacts' fields read to check it (that reads every contact)."""
+    if not isinstance(filters, list):
+        return False
+    return any(isinstance(f, dict) and split_field(str(f.get("field")))[0] for f in filters)
+
+
 async def _contact_fields(ctx: Ctx, campaign: Campaign, filter_given: bool) -> set[str] | None:
     """The custom fields of the campaign's contacts, to check the names of a ``filter`` the
-    change brings; None: nothing to check (no filter in the change, or no contacts yet whose
-    fields a name could be checked against)."""
+    change brings; None: nothing to check (no custom field in the change's filter, or no
+    contacts yet whose fields a name could be checked against)."""
     if not filter_given or await ctx.store.count_contacts(campaign.id) == 0:
         return None
     return await ctx.store.custom_field_names(campaign.id)
@@ -323,7 +331,12 @@ async def replace_campaign(
         return spec
 
     return await _changed(
-        ctx, campaign, replace, if_match, response, filter_given=bool(spec.filter)
+        ctx,
+        campaign,
+        replace,
+        if_match,
+        response,
+        filter_given=_names_custom_field([f.model_dump() for f in spec.filter]),
     )
 
 
@@ -348,7 +361,14 @@ async def patch_campaign(
         except ValidationError as exc:
             raise from_validation(exc) from None
 
-    return await _changed(ctx, campaign, merge, if_match, response, filter_given="filter" in patch)
+    return await _changed(
+        ctx,
+        campaign,
+        merge,
+        if_match,
+        response,
+        filter_given=_names_custom_field(patch.get("filter")),
+    )
 
 
 @router.put(

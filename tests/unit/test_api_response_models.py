@@ -104,3 +104,22 @@ def test_spot_checks_of_the_declared_keys(spec: dict[str, Any]) -> None:
     assert keys("/api/v1/reports", "get") >= {"totals", "per_day"}
     assert keys("/healthz", "get") == {"status", "checks"}
     assert keys("/healthz", "get", "503") == {"status", "checks"}
+
+
+def test_the_report_filter_times_are_utc_with_z_and_fit_the_model() -> None:
+    """They were written with ``+00:00``, unlike every other timestamp dialerd writes."""
+    from datetime import UTC, datetime
+
+    from dialerd.api.models_out import ReportOut
+    from dialerd.api.routes_reports import report_json
+    from dialerd.domain.agentwork import Report, ReportFilter, Totals
+
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    data = report_json(Report(ReportFilter(start, end, 3, "anna"), Totals()))
+    assert data["filter"] == {
+        "start": "2026-03-01T00:00:00Z",
+        "end": "2026-04-01T00:00:00Z",
+        "campaign_id": 3,
+        "agent": "anna",
+    }
+    assert ReportOut.model_validate(data).model_dump(mode="json") == data

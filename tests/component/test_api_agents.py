@@ -196,3 +196,31 @@ def test_fake_engine_fits_the_protocol() -> None:
     from dialerd.api import EngineControl
 
     assert isinstance(FakeEngine(), EngineControl)
+
+
+async def test_disposition_takes_attempt_id_or_the_mqtt_name_attempt(api: Api) -> None:
+    """The MQTT disposition says ``attempt`` for what HTTP calls ``attempt_id``: a desktop
+    sending the same body both ways works; a number is taken as its text, as over MQTT."""
+    for body in (
+        {"status": "success", "status_detail": "sale", "attempt_id": "att-9"},
+        {"status": "success", "status_detail": "sale", "attempt": "att-9"},
+        {"status": "success", "status_detail": "sale", "attempt": "att-9", "attempt_id": "att-9"},
+    ):
+        r = await api.call("POST", f"{A}/agent-1/disposition", json=body)
+        assert r.status_code == 200, r.text
+        assert api.engine.calls[-1][1][-1] == "att-9"
+    r = await api.call("POST", f"{A}/agent-1/disposition", json={"status": "failed", "attempt": 12})
+    assert r.status_code == 200 and api.engine.calls[-1][1][-1] == "12"
+    r = await api.call(
+        "POST",
+        f"{A}/agent-1/disposition",
+        json={"status": "success", "attempt": "att-9", "attempt_id": "att-8"},
+    )
+    assert r.status_code == 422 and "differ" in r.json()["error"]
+    # the same limits as over MQTT: a 4000-character note, a 128-character attempt id
+    r = await api.call(
+        "POST",
+        f"{A}/agent-1/disposition",
+        json={"status": "success", "note": "n" * 4000, "attempt_id": "a" * 128},
+    )
+    assert r.status_code == 200, r.text

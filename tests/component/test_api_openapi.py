@@ -51,6 +51,7 @@ async def test_upload_json_body_and_engine_answers_are_declared(api: Api) -> Non
     assert "413" in paths["/api/v1/campaigns/{campaign}/imports"]["post"]["responses"]
     assert "415" in paths["/api/v1/campaigns/{campaign}/contacts"]["post"]["responses"]
     assert "415" not in paths["/api/v1/campaigns/{campaign}/imports"]["post"]["responses"]
+    assert "413" in paths["/api/v1/campaigns/{campaign}/contacts/bulk-edit"]["post"]["responses"]
     assert "415" not in paths["/api/v1/campaigns/{campaign}/contacts"]["get"]["responses"]
     assert "503" in paths["/api/v1/agents/{agent}/login"]["post"]["responses"]
     assert "503" in paths["/api/v1/leads/{contact_id}/call"]["post"]["responses"]

@@ -406,3 +406,25 @@ async def test_full_queue_drops_instead_of_blocking(mqtt_url: str, prefix: str) 
         await proxy.close()
     assert results.count(True) <= 4  # one in flight + three queued
     assert bus.stats.dropped.get("queue_full", 0) >= 16
+
+
+async def test_a_disposition_names_its_attempt_attempt_id_as_over_http(
+    mqtt_url: str, prefix: str
+) -> None:
+    """``attempt_id`` (the HTTP name) and ``attempt`` (the old MQTT name) both reach the engine."""
+    host, port = broker(mqtt_url)
+    received: list[Disposition] = []
+
+    async def handler(disposition: Disposition) -> None:
+        received.append(disposition)
+
+    bus = MqttBus(settings(host, port, prefix), handler)
+    topic = f"{prefix}/agent/agent-1/disposition"
+    async with running(bus), aiomqtt.Client(host, port) as desk:
+        async with asyncio.timeout(5):
+            await bus.wait_connected()
+        for key in ("attempt_id", "attempt"):
+            await desk.publish(topic, json.dumps({key: "att-4", "status": "success"}), qos=1)
+        await until(lambda: len(received) == 2)
+    assert [d.attempt_id for d in received] == ["att-4", "att-4"]
+    assert bus.stats.dispositions_rejected == 0

@@ -89,3 +89,70 @@ def test_without_the_store_the_agent_warning_says_it_may_exist_there(tmp_path: P
     assert "'api-made' is not defined by any campaign file (it may exist in the store" in (
         result.stderr
     )
+
+
+def _filters_setup(tmp: Path) -> Path:
+    """A file campaign filtering on 'segmnt', a stored campaign filtering on 'regoin', both
+    with contacts that have 'segment' and 'region'; a file filtering on 'lsit_name'."""
+    from dialerd.domain.changes import NewContact
+
+    url = f"sqlite+aiosqlite:///{tmp / 'd.db'}"
+
+    async def stored() -> None:
+        await upgrade(url)
+        async with await Store.open(url) as store:
+            for name, filters in [("demo", []), ("api-made", [{"field": "regoin", "value": "n"}])]:
+                spec = CampaignSpec.model_validate(
+                    {"name": name, "tasks": [{"name": "call", "type": "call"}], "filter": filters}
+                )
+                campaign = await store.create_campaign(spec, NOW)
+                await store.add_contacts(
+                    campaign.id,
+                    [NewContact(phone="+49301234567", fields={"segment": "A", "region": "n"})],
+                    NOW,
+                )
+
+    asyncio.run(stored())
+    (tmp / "campaigns").mkdir()
+    (tmp / "campaigns" / "demo.toml").write_text(
+        'name = "demo"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+        '[[filter]]\nfield = "segment"\nvalue = "A"\n'
+        '[[filter]]\nfield = "segmnt"\nvalue = "A"\n'
+    )
+    (tmp / "campaigns" / "later.toml").write_text(
+        'name = "later"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+        '[[filter]]\nfield = "lsit_name"\nvalue = "x"\n'
+        '[[filter]]\nfield = "tier"\nvalue = "x"\n'
+    )
+    cfg = tmp / "dialerd.toml"
+    cfg.write_text(
+        f'[store]\nurl = "{url}"\n'
+        '[[asterisk]]\nname = "pbx1"\nusername = "u"\nsecret = "s"\n'
+        '[[campaigns]]\nglob = "campaigns/*.toml"\n'
+    )
+    return cfg
+
+
+def test_filters_on_fields_the_contacts_do_not_have_are_warned_of(tmp_path: Path) -> None:
+    cfg = _filters_setup(tmp_path)
+    result = check_config_here(str(cfg))
+    assert result.returncode == 0, result.stderr
+    warnings = [w for w in result.stderr.splitlines() if "filter[" in w]
+    demo = f"{tmp_path / 'campaigns' / 'demo.toml'}: filter[1].field: unknown field 'segmnt'"
+    assert any(demo in w and "(did you mean 'segment'?)" in w for w in warnings), warnings
+    stored = "campaign 'api-made' (stored): filter[0].field: unknown field 'regoin'"
+    assert any(stored in w and "(did you mean 'region'?)" in w for w in warnings), warnings
+    # 'later' is not stored yet: only a near miss of a contact column can be told
+    later = f"{tmp_path / 'campaigns' / 'later.toml'}: filter[0].field: 'lsit_name'"
+    assert any(later in w and "(did you mean 'list_name'?)" in w for w in warnings), warnings
+    assert not any("'tier'" in w for w in warnings)
+    assert len(warnings) == 3, warnings
+
+
+def test_without_the_store_only_near_misses_of_contact_columns_are_warned_of(
+    tmp_path: Path,
+) -> None:
+    cfg = _filters_setup(tmp_path)
+    result = check_config_here("--no-store", str(cfg))
+    warnings = [w for w in result.stderr.splitlines() if "filter[" in w]
+    assert len(warnings) == 1 and "did you mean 'list_name'?" in warnings[0], warnings

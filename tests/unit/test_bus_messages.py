@@ -103,3 +103,14 @@ def test_events_encode_enums_and_times() -> None:
         "state": "wrapup",
         "since": "2026-11-23T12:00:00Z",
     }
+
+
+def test_the_attempt_is_attempt_id_as_over_http_and_its_old_name_is_still_taken() -> None:
+    new = Disposition.model_validate({"agent": "a", "attempt_id": "att-3", "status": "success"})
+    old = Disposition.model_validate({"agent": "a", "attempt": "att-3", "status": "success"})
+    assert new.attempt_id == old.attempt_id == "att-3"
+    assert old.attempt == "att-3"  # the attribute's old name, for code that read it
+    both = {"agent": "a", "attempt": 7, "attempt_id": 7, "status": "success"}
+    assert Disposition.model_validate(both).attempt_id == "7"  # sent both while migrating
+    with pytest.raises(ValidationError, match="differ"):
+        Disposition.model_validate({**both, "attempt_id": "8"})

@@ -209,3 +209,19 @@ def test_move_with_delay_and_bad_db(db: str, capsys: pytest.CaptureFixture[str])
     assert code == 69 and "unavailable" in err and err.count("\n") == 1
     code, _, err = run(capsys, "overview", "example-2026", "--db", "sqlite:////proc/no/x.db")
     assert code == 78 and "(the file does not exist)" in err and err.count("\n") == 1
+
+
+def test_where_on_a_field_no_contact_has_is_refused(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It selected nobody and said "0 contact(s) moved"; now it names the closest field."""
+    run(capsys, "migrate")
+    run(capsys, "campaign", "create", EXAMPLE)
+    add_contacts(db, 2)
+    code, _, err = run(capsys, "move", "example-2026", "--where", "cty=Bonn", "--to", "declined")
+    assert code == 64
+    assert "--where: unknown field 'cty' (did you mean 'city'?)" in err
+    code, _, err = run(capsys, "edit", "example-2026", "--where", "cty=Bonn", "--set", "a=b")
+    assert code == 64 and "did you mean 'city'?" in err
+    code, out, _ = run(capsys, "move", "example-2026", "--where", "city=Bonn", "--to", "declined")
+    assert (code, out) == (0, "1 contact(s) moved to declined\n")

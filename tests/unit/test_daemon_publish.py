@@ -51,3 +51,28 @@ def test_an_agent_whose_state_is_not_known_is_published_with_unknown_since() -> 
         "unknown_since": lost,
     }
     assert "last_state" not in stale
+
+
+def test_ids_are_attempt_id_and_contact_id_as_in_the_api_with_the_old_keys_kept() -> None:
+    """MQTT call events said ``attempt``/``contact`` where the REST API says
+    ``attempt_id``/``contact_id``; both are sent now (the old ones deprecated), the same value."""
+    from unittest.mock import MagicMock
+
+    from dialerd.domain.enums import Status
+    from dialerd.domain.model import Contact
+    from dialerd.engine import CallProgressed, PreviewOffered, ScreenPop
+
+    bus = MagicMock()
+    publish = BusPublisher(cast(MqttBus, bus))
+    contact = Contact(id=42, campaign_id=1, task_id=1, status=Status.OPEN, status_detail="$none")
+    publish(CallProgressed("spring", "att-7", 42, "ringing", T0, "pbx1"))
+    (_, call), _ = bus.publish_call.call_args
+    assert (call["attempt_id"], call["contact_id"]) == ("att-7", 42)
+    assert (call["attempt"], call["contact"]) == ("att-7", 42)
+    publish(ScreenPop("spring", "anna", "PJSIP/anna", "att-7", contact))
+    (_, pop), _ = bus.publish_screenpop.call_args
+    assert (pop["attempt_id"], pop["attempt"], pop["contact_id"]) == ("att-7", "att-7", 42)
+    assert pop["contact"]["id"] == 42  # the contact itself, as before
+    publish(PreviewOffered("spring", "anna", contact))
+    (_, _, preview), _ = bus.publish.call_args
+    assert preview["contact_id"] == 42 and preview["contact"]["id"] == 42

@@ -58,13 +58,17 @@ def build_app(
     health: HealthChecks | None = None,
     region: str = "DE",
     max_upload_bytes: int = 1 << 30,
+    max_json_bytes: int = 4 << 20,
+    max_json_batch_bytes: int = 32 << 20,
     classifier: Classifier | None = None,
     compliance: ComplianceFloor | Callable[[], ComplianceFloor | None] | None = None,
 ) -> FastAPI:
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
     ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
     is the default country of numbers written without ``+``; an uploaded import file larger
-    than ``max_upload_bytes`` is refused (413) while it arrives (:mod:`dialerd.api.body_guard`).
+    than ``max_upload_bytes`` is refused (413) while it arrives (:mod:`dialerd.api.body_guard`),
+    and so is another body larger than ``max_json_bytes`` (``max_json_batch_bytes`` for a batch
+    of contacts).
     ``compliance`` is the daemon's floor (or a function returning the current one): campaigns
     created or changed through the API are stored held to it."""
     checks = health or HealthChecks()
@@ -89,6 +93,8 @@ def build_app(
         health=checks,
         registry=registry,
         max_upload_bytes=max_upload_bytes,
+        max_json_bytes=max_json_bytes,
+        max_json_batch_bytes=max_json_batch_bytes,
         compliance=compliance,
     )
     install_error_handlers(app)
@@ -111,7 +117,8 @@ def build_app(
 
 
 def _declare_body_errors(app: FastAPI) -> None:
-    """OpenAPI: operations that take a JSON body may answer 415 (``dialerd.api.strict``)."""
+    """OpenAPI: operations that take a JSON body may answer 415 (``dialerd.api.strict``) and
+    413 (``dialerd.api.body_guard``)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -122,16 +129,17 @@ def _declare_body_errors(app: FastAPI) -> None:
                 for operation in operations.values():
                     content = operation.get("requestBody", {}).get("content", {})
                     if "application/json" in content:
-                        operation.setdefault("responses", {}).setdefault("415", _NOT_JSON)
+                        answers = operation.setdefault("responses", {})
+                        answers.setdefault("415", _NOT_JSON)
+                        answers.setdefault("413", _TOO_LARGE)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-_NOT_JSON = {
-    "description": JSON_BODY_RESPONSES[415]["description"],
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
-}
+_ERROR_OUT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+_NOT_JSON = {"description": JSON_BODY_RESPONSES[415]["description"], "content": _ERROR_OUT}
+_TOO_LARGE = {"description": JSON_BODY_RESPONSES[413]["description"], "content": _ERROR_OUT}
 
 
 def build_metrics_app(registry: CollectorRegistry) -> FastAPI:

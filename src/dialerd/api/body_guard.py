@@ -1,12 +1,19 @@
 """Refuses a request before its body is read: no token (401), no right to upload (403), an
-upload larger than the limit (413).
+upload or a JSON body larger than its limit (413).
 
 FastAPI reads and parses a body (Starlette spools a multipart file to the temporary directory)
 before it runs any dependency, so the token check of a handler comes after the whole body has
 arrived. Without this guard anyone who reaches the port could stream gigabytes into ``/tmp`` (or
 into memory, for a JSON body) and only then be told 401. The guard answers from the headers
-alone, and counts the bytes of an upload while they arrive: a ``Content-Length`` over the limit
+alone, and counts the bytes of a body while they arrive: a ``Content-Length`` over the limit
 is refused at once, a chunked body as soon as it passes the limit, and nothing more is read.
+
+A token does not make a body harmless: FastAPI reads a JSON body whole into memory and parses
+it into Python objects several times its size, so one caller with a valid token (or a client
+bug) could send gigabytes to ``POST .../contacts``. Bodies other than uploads are held to
+``[api] max_json_body`` (4 MiB by default; the largest lists the other operations take, 100,000
+ids or numbers, are about 3 MB), and ``POST .../contacts/batch``, whose 10,000 contacts may
+carry custom fields, to ``[api] max_json_batch_body`` (32 MiB).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dialerd.api.errors import ApiError, error_body
 #: Requests that may carry a body; reads (GET, HEAD) are checked by the handlers as before.
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UPLOAD = re.compile(r"^/api/v1/campaigns/[^/]+/imports/?$")
+_BATCH = re.compile(r"^/api/v1/campaigns/[^/]+/contacts/batch/?$")
 #: Room for the multipart envelope and the form fields (mapping, mode, ...) beside the file.
 FORM_ALLOWANCE = 1 << 20
 
@@ -63,6 +71,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _json_too_large(limit: int, key: str) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is larger than the limit of {size_text(limit)} ([api] {key})",
+        "body",
+    )
+
+
 class BodyGuard:
     """ASGI middleware; see the module docstring. ``ctx`` gives the tokens and the limit."""
 
@@ -76,25 +92,27 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         upload = scope["method"] == "POST" and _UPLOAD.match(path) is not None
-        limit = self.ctx.max_upload_bytes + FORM_ALLOWANCE
+        if upload:
+            limit = self.ctx.max_upload_bytes + FORM_ALLOWANCE
+            too_large = self._upload_too_large()
+        else:
+            batch = scope["method"] == "POST" and _BATCH.match(path) is not None
+            limit = self.ctx.max_json_batch_bytes if batch else self.ctx.max_json_bytes
+            too_large = _json_too_large(limit, "max_json_batch_body" if batch else "max_json_body")
         try:
             principal = _principal(scope, self.ctx)
             scope.setdefault("state", {})["principal"] = principal  # for the access log
-            if upload:
-                if not principal.may(Permission.IMPORTS):
-                    raise _Refused(forbidden(principal, Permission.IMPORTS))
-                length = _content_length(scope)
-                if length is not None and length > limit:
-                    raise _Refused(self._too_large())
+            if upload and not principal.may(Permission.IMPORTS):
+                raise _Refused(forbidden(principal, Permission.IMPORTS))
+            length = _content_length(scope)
+            if length is not None and length > limit:
+                raise _Refused(too_large)
         except _Refused as refused:
             await self._answer(refused.error, scope, receive, send)
             return
-        if not upload:
-            await self.app(scope, receive, send)
-            return
-        await self._counted(scope, receive, send, limit)
+        await self._counted(scope, receive, send, limit, too_large)
 
-    def _too_large(self) -> ApiError:
+    def _upload_too_large(self) -> ApiError:
         limit = self.ctx.max_upload_bytes
         return ApiError(413, f"the upload is larger than the limit of {size_text(limit)}", "file")
 
@@ -107,7 +125,9 @@ class BodyGuard:
         )
         await response(scope, receive, send)
 
-    async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _counted(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, too_large: ApiError
+    ) -> None:
         """Pass the body on while it stays within ``limit``; past it, answer 413 and tell the
         app the client went away, so it stops reading (its own answer is dropped)."""
         received = 0
@@ -124,7 +144,7 @@ class BodyGuard:
                 if received > limit:
                     refused = True
                     if not started:
-                        await self._answer(self._too_large(), scope, receive, send)
+                        await self._answer(too_large, scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 

@@ -31,6 +31,10 @@ class ApiContext:
     health: HealthChecks = field(default_factory=HealthChecks)
     registry: CollectorRegistry | None = None
     max_upload_bytes: int = 1 << 30
+    #: The largest JSON body of an operation (413 above it), see dialerd.api.body_guard.
+    max_json_bytes: int = 4 << 20
+    #: The same for ``POST .../contacts/batch`` (up to 10,000 contacts in one body).
+    max_json_batch_bytes: int = 32 << 20
     compliance: ComplianceFloor | Callable[[], ComplianceFloor | None] | None = None
     """The daemon's ``[compliance]`` floor (or how to read the current one: it follows a
     reload); campaigns are stored held to it. None: stored as given (the engine still holds

@@ -10,6 +10,7 @@ error                       status meaning
 request body/query invalid  422    the field names the offending key (an unknown
                                    query parameter too, see ``dialerd.api.strict``)
 body not JSON               415    Content-Type other than application/json
+body too large              413    past ``[api] max_json_body`` (``body_guard``)
 store ``NotFound``          404    campaign, task, contact, agent unknown
 ``LookupError`` (engine)    404    e.g. unknown agent or attempt
 store ``AlreadyExists``     409    name taken
@@ -81,6 +82,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 #: Declared, besides those, on operations that take a JSON body (see ``declare_errors``).
 JSON_BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorOut, "description": "the body is not JSON (Content-Type)"},
+    413: {
+        "model": ErrorOut,
+        "description": "the body is larger than [api] max_json_body (max_json_batch_body for"
+        " a batch of contacts)",
+    },
 }
 #: Declared on operations that ask the engine (agents, dispositions, preview, lead calls).
 ENGINE_RESPONSES: dict[int | str, dict[str, Any]] = {

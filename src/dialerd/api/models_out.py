@@ -273,3 +273,178 @@ class ImportHistoryOut(BaseModel):
 
 class EngineStatusOut(BaseModel):
     engine: dict[str, Any] = Field(description="runners, calls in flight and agents")
+
+
+class MovedOut(BaseModel):
+    moved: int = Field(description="contacts moved into the task (as open)")
+
+
+class EditedOut(BaseModel):
+    edited: int = Field(description="contacts changed")
+
+
+# -- campaign definition parts: the JSON of the definition (durations as "1h", times "09:00:00")
+
+
+class WeeklyPeriodOut(_Open):
+    days: builtins.list[str]
+    from_: str = Field(alias="from", description="HH:MM:SS in the campaign's time zone")
+    to: str = Field(description="HH:MM:SS in the campaign's time zone")
+
+
+class ScheduleOut(_Open):
+    status: str
+    periods: builtins.list[WeeklyPeriodOut]
+    dates_off: builtins.list[str] = Field(description="dates (YYYY-MM-DD) without calls")
+
+
+class TaskOut(_Open):
+    id: int | None = Field(description="the stored task's id")
+    name: str
+    type: str
+    settings: dict[str, Any]
+    retry: dict[str, Any] | None
+
+
+class TaskListOut(BaseModel):
+    start_task: str
+    tasks: builtins.list[TaskOut]
+
+
+class RuleOut(_Open):
+    from_: str = Field(alias="from", description="from task")
+    status: str
+    detail: str | None
+    to: str = Field(description="to task")
+    delay: str = Field(description="a duration such as '0s', '90m', '1h'")
+
+
+class RuleListOut(BaseModel):
+    rules: builtins.list[RuleOut]
+
+
+# -- agent work (leads)
+
+
+class LeadNoteOut(_Open):
+    id: int
+    agent: str
+    at: str = Field(description="ISO 8601 UTC with Z")
+    text: str | None
+    predefined: str | None = Field(description="the predefined note's key")
+    result_label: str | None
+    result_class: str
+    closes: bool
+
+
+class LeadOut(_Open):
+    contact_id: int
+    campaign_id: int
+    first_name: str | None
+    last_name: str | None
+    company: str | None
+    phone: str | None
+    email: str | None
+    status: str
+    status_detail: str
+    attempts: int
+    due_at: str | None = Field(description="ISO 8601 UTC with Z")
+    state: str = Field(description="none, in_progress or closed")
+    holder: str | None = Field(description="the agent holding the lead")
+    held_since: str | None = Field(description="ISO 8601 UTC with Z")
+    closed: bool
+    last_note: LeadNoteOut | None
+
+
+class LeadDetailOut(LeadOut):
+    notes: builtins.list[LeadNoteOut] = Field(description="every note, oldest first")
+
+
+class LeadListOut(BaseModel):
+    leads: builtins.list[LeadOut]
+
+
+class LeadSearchOut(BaseModel):
+    leads: builtins.list[LeadOut]
+    total: int = Field(description="leads found, counted up to a cap")
+    more: bool = Field(description="more leads than total were found")
+
+
+class NextLeadOut(BaseModel):
+    agent: str
+    lead: LeadOut | None = Field(description="null: no lead for this agent now")
+
+
+class NoteWrittenOut(BaseModel):
+    note: LeadNoteOut
+    lead: LeadOut
+
+
+class LeadCallOut(BaseModel):
+    attempt_id: str | None = Field(description="the attempt dialed")
+    attempt: Any = Field(
+        None, deprecated=True, description="deprecated: the same as attempt_id (kept for clients)"
+    )
+    lead: LeadOut
+
+
+class PredefinedNoteOut(_Open):
+    key: str
+    text: str
+    result_label: str
+    result_class: str
+    closes: bool
+
+
+class PredefinedNotesOut(BaseModel):
+    notes: builtins.list[PredefinedNoteOut]
+
+
+# -- reports and health
+
+
+class ReportFilterOut(BaseModel):
+    start: str | None = Field(description="ISO 8601 UTC with Z: the first instant counted")
+    end: str | None = Field(description="ISO 8601 UTC with Z: the first instant not counted")
+    campaign_id: int | None
+    agent: str | None
+
+
+class ReportTotalsOut(BaseModel):
+    calls: int
+    contacts_reached: int
+    closed_leads: int
+    talk_seconds: float
+
+
+class ReportDayOut(BaseModel):
+    day: str = Field(description="YYYY-MM-DD (UTC)")
+    calls: int
+    live_answers: int
+    abandoned: int
+    abandonment_rate: float
+    talk_seconds: float
+    occupancy: float
+
+
+class ReportOut(BaseModel):
+    filter: ReportFilterOut
+    totals: ReportTotalsOut
+    per_agent: dict[str, ReportTotalsOut]
+    per_campaign: dict[str, ReportTotalsOut]
+    per_result_class: dict[str, int] = Field(description="closed leads by result class")
+    per_day: builtins.list[ReportDayOut]
+
+
+class HealthCheckOut(_Open):
+    """One check; besides ``ok`` each carries its own figures (``seconds``, ``error``,
+    ``states``, ``lag_seconds``, ``stalled_seconds``...)."""
+
+    ok: bool
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="'ok' (HTTP 200) or 'unhealthy' (HTTP 503)")
+    checks: dict[str, HealthCheckOut] = Field(
+        description="by check: store, store_writes, links, pacing, loop, and extra ones"
+    )

@@ -33,6 +33,9 @@ from dialerd.api.models_out import (
     CampaignList,
     CampaignStatusOut,
     OverviewOut,
+    RuleListOut,
+    ScheduleOut,
+    TaskListOut,
 )
 from dialerd.api.schemas import CampaignStatusIn, campaign_view
 from dialerd.domain.campaign_file import definition_digest
@@ -45,6 +48,7 @@ from dialerd.domain.campaign_spec import (
 )
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
+from dialerd.domain.selection import split_field, unknown_fields, unknown_fields_problem
 from dialerd.store import QueueInUse, Store
 from dialerd.taskflow.tasks import check_tasks
 
@@ -158,6 +162,38 @@ async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -
 
 Change = Callable[[CampaignSpec], CampaignSpec]
 
+
+def _names_custom_field(filters: object) -> bool:
+    """Whether a ``filter`` as sent (a list of conditions) names a custom field: only then
+    are the contacts' fields read to check it (that reads every contact)."""
+    if not isinstance(filters, list):
+        return False
+    return any(isinstance(f, dict) and split_field(str(f.get("field")))[0] for f in filters)
+
+
+async def _contact_fields(ctx: Ctx, campaign: Campaign, filter_given: bool) -> set[str] | None:
+    """The custom fields of the campaign's contacts, to check the names of a ``filter`` the
+    change brings; None: nothing to check (no custom field in the change's filter, or no
+    contacts yet whose fields a name could be checked against)."""
+    if not filter_given or await ctx.store.count_contacts(campaign.id) == 0:
+        return None
+    return await ctx.store.custom_field_names(campaign.id)
+
+
+def _check_filter_fields(current: CampaignSpec, new: CampaignSpec, known: set[str]) -> None:
+    """A filter condition on a field no contact has leaves the campaign nobody to dial, with
+    no error anywhere: 422 naming it and the closest known name. Only conditions the change
+    adds are checked, so a filter stored before can still be changed around."""
+    before = {f.field for f in current.filter}
+    fields = [f.field for f in new.filter]
+    added = [f for f in fields if f not in before]
+    problem = unknown_fields_problem(added, known)
+    if problem is not None:
+        raise ApiError(
+            422, problem, f"filter.{fields.index(unknown_fields(added, known)[0])}.field"
+        )
+
+
 IfMatch = Annotated[
     str | None,
     Header(
@@ -193,6 +229,7 @@ async def _apply_change(
     *,
     checked: bool = True,
     if_match: str | None = None,
+    filter_given: bool = False,
 ) -> tuple[Campaign, list[str]]:
     """Apply ``change`` to the stored definition inside the store's write transaction.
 
@@ -201,13 +238,17 @@ async def _apply_change(
     definition back later undid the other change (a stop, even). ``checked``: refuse task
     settings that cannot run and hold the result to the [compliance] floor, as a file is.
     ``if_match``: the client's ETag; checked in the same transaction (412 if it is not current).
+    ``filter_given``: the change may bring filter conditions, whose field names are checked.
     """
     current = await ctx.campaign(campaign)
+    known = await _contact_fields(ctx, current, filter_given)
     notes: list[str] = []
 
     def apply(spec: CampaignSpec) -> CampaignSpec:
         _check_version(spec, if_match)
         new = change(spec)
+        if known is not None:
+            _check_filter_fields(spec, new, known)
         if not checked:
             return new
         _check_task_settings(new)
@@ -221,10 +262,18 @@ async def _apply_change(
 
 
 async def _changed(
-    ctx: Ctx, campaign: str, change: Change, if_match: str | None, response: Response
+    ctx: Ctx,
+    campaign: str,
+    change: Change,
+    if_match: str | None,
+    response: Response,
+    *,
+    filter_given: bool,
 ) -> dict[str, Any]:
     """Change a campaign's definition; the response of PUT and PATCH (with the new ETag)."""
-    updated, notes = await _apply_change(ctx, campaign, change, if_match=if_match)
+    updated, notes = await _apply_change(
+        ctx, campaign, change, if_match=if_match, filter_given=filter_given
+    )
     response.headers["ETag"] = etag(updated.settings)
     return {
         **await _detail(ctx, updated),
@@ -281,7 +330,14 @@ async def replace_campaign(
         _not_renamed(spec.name, current.name)
         return spec
 
-    return await _changed(ctx, campaign, replace, if_match, response)
+    return await _changed(
+        ctx,
+        campaign,
+        replace,
+        if_match,
+        response,
+        filter_given=_names_custom_field([f.model_dump() for f in spec.filter]),
+    )
 
 
 @router.patch(
@@ -305,7 +361,14 @@ async def patch_campaign(
         except ValidationError as exc:
             raise from_validation(exc) from None
 
-    return await _changed(ctx, campaign, merge, if_match, response)
+    return await _changed(
+        ctx,
+        campaign,
+        merge,
+        if_match,
+        response,
+        filter_given=_names_custom_field(patch.get("filter")),
+    )
 
 
 @router.put(
@@ -330,13 +393,21 @@ async def set_status(
     return {**campaign_view(updated), "engine_reloaded": await _reload(ctx)}
 
 
-@router.get("/{campaign}/schedule", summary="Status, weekly time periods and dates off")
+@router.get(
+    "/{campaign}/schedule",
+    response_model=ScheduleOut,
+    summary="Status, weekly time periods and dates off",
+)
 async def get_schedule(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     spec = await _spec(ctx.store, await ctx.campaign(campaign))
     return spec.schedule.model_dump(mode="json", by_alias=True)
 
 
-@router.put("/{campaign}/schedule", summary="Replace the time periods, dates off and status")
+@router.put(
+    "/{campaign}/schedule",
+    response_model=ScheduleOut,
+    summary="Replace the time periods, dates off and status",
+)
 async def put_schedule(
     ctx: Ctx, _: Designer, campaign: str, schedule: ScheduleSpec
 ) -> dict[str, Any]:
@@ -350,7 +421,11 @@ async def put_schedule(
     )
 
 
-@router.get("/{campaign}/tasks", summary="The campaign's tasks in order, with ids")
+@router.get(
+    "/{campaign}/tasks",
+    response_model=TaskListOut,
+    summary="The campaign's tasks in order, with ids",
+)
 async def get_tasks(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     current = await ctx.campaign(campaign)
     spec = await _spec(ctx.store, current)
@@ -361,7 +436,11 @@ async def get_tasks(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     }
 
 
-@router.put("/{campaign}/tasks", summary="Replace the tasks (matched by name; contacts stay)")
+@router.put(
+    "/{campaign}/tasks",
+    response_model=TaskListOut,
+    summary="Replace the tasks (matched by name; contacts stay)",
+)
 async def put_tasks(ctx: Ctx, _: Designer, campaign: str, body: TasksIn) -> dict[str, Any]:
     tasks = [t.model_dump(mode="json") for t in body.tasks]
     names = {t.name for t in body.tasks}
@@ -377,13 +456,13 @@ async def put_tasks(ctx: Ctx, _: Designer, campaign: str, body: TasksIn) -> dict
     return await get_tasks(ctx, _, campaign)
 
 
-@router.get("/{campaign}/rules", summary="The taskflow rules")
+@router.get("/{campaign}/rules", response_model=RuleListOut, summary="The taskflow rules")
 async def get_rules(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     spec = await _spec(ctx.store, await ctx.campaign(campaign))
     return {"rules": [r.model_dump(mode="json", by_alias=True) for r in spec.rules]}
 
 
-@router.put("/{campaign}/rules", summary="Replace the taskflow rules")
+@router.put("/{campaign}/rules", response_model=RuleListOut, summary="Replace the taskflow rules")
 async def put_rules(ctx: Ctx, _: Designer, campaign: str, body: RulesIn) -> dict[str, Any]:
     rules = [r.model_dump(mode="json", by_alias=True) for r in body.rules]
     await _apply_change(ctx, campaign, lambda current: revised(current, {"rules": rules}))

@@ -31,7 +31,9 @@ from dialerd.api.models_out import (
     ContactAdded,
     ContactOut,
     ContactPage,
+    EditedOut,
     HistoryList,
+    MovedOut,
 )
 from dialerd.api.schemas import (
     BulkEdit,
@@ -49,7 +51,15 @@ from dialerd.domain.enums import Status
 from dialerd.domain.lookup import AddResult
 from dialerd.domain.model import Campaign, Contact
 from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
-from dialerd.domain.selection import STANDARD_FIELDS, Condition, ContactSelection, SortOrder
+from dialerd.domain.selection import (
+    STANDARD_FIELDS,
+    Condition,
+    ContactSelection,
+    SortOrder,
+    split_field,
+    unknown_fields,
+    unknown_fields_problem,
+)
 from dialerd.store import DuplicateValue, lookup
 from dialerd.taskflow.manual import manual_status_moves
 
@@ -125,6 +135,21 @@ def _sort(sort: str) -> SortOrder:
             422, f"cannot sort by {name!r} (a contact field or fields.NAME)", "query.sort"
         )
     return SortOrder(name, descending)
+
+
+async def check_condition_fields(
+    ctx: ApiContext, campaign_id: int, fields: list[str], where: str
+) -> None:
+    """A condition on a field no contact of the campaign has selects nobody, silently: 422
+    naming the field (``where.N.field``) and the closest known name, as an export column."""
+    custom = [f for f in fields if split_field(f)[0]]
+    if not custom:
+        return
+    known = await ctx.store.custom_field_names(campaign_id)
+    problem = unknown_fields_problem(custom, known)
+    if problem is not None:
+        first = unknown_fields(custom, known)[0]
+        raise ApiError(422, problem, f"{where}.{fields.index(first)}.field")
 
 
 # -- collection -------------------------------------------------------------------------------
@@ -280,13 +305,20 @@ async def search(
     }
 
 
-@router.post("/move", summary="Move a filtered set of contacts into a task (as open)")
+@router.post(
+    "/move",
+    response_model=MovedOut,
+    summary="Move a filtered set of contacts into a task (as open)",
+)
 async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany) -> dict[str, int]:
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:
         raise ApiError(
             422, 'an empty filter selects every contact: confirm with "all": true', "filter"
         )
+    await check_condition_fields(
+        ctx, current.id, [c.field for c in body.filter.conditions], "filter.conditions"
+    )
     with field_of_invalid_change("to_task"):
         moved = await ctx.store.move(
             current.id,
@@ -299,7 +331,11 @@ async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany)
     return {"moved": moved}
 
 
-@router.post("/bulk-edit", summary="Set fields and/or status of a filtered set of contacts")
+@router.post(
+    "/bulk-edit",
+    response_model=EditedOut,
+    summary="Set fields and/or status of a filtered set of contacts",
+)
 async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit) -> dict[str, int]:
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:
@@ -308,6 +344,9 @@ async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit)
         )
     if not body.fields and body.status is None and body.status_detail is None:
         raise ApiError(422, "nothing to change: give fields and/or a status", "fields")
+    await check_condition_fields(
+        ctx, current.id, [c.field for c in body.filter.conditions], "filter.conditions"
+    )
     now = ctx.clock.now()
     moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
     with field_of_invalid_change("fields"), _conflict_on("fields."):

@@ -29,7 +29,9 @@ from jinja2 import Environment, select_autoescape
 from dialerd.api.auth import Permission, Principal
 from dialerd.api.context import Ctx, Reader
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
+from dialerd.api.models_out import ReportOut
 from dialerd.domain.agentwork import Report, ReportFilter, ResultClass, Totals
+from dialerd.domain.clock import iso_utc
 from dialerd.store import agentwork as work
 
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
@@ -72,8 +74,8 @@ def report_json(r: Report) -> dict[str, Any]:
     f = r.filter
     return {
         "filter": {
-            "start": f.start.isoformat() if f.start else None,
-            "end": f.end.isoformat() if f.end else None,
+            "start": iso_utc(f.start) if f.start else None,
+            "end": iso_utc(f.end) if f.end else None,
             "campaign_id": f.campaign_id,
             "agent": f.agent,
         },
@@ -133,7 +135,17 @@ From = Annotated[date | None, Query(alias="from", description="first day (UTC), 
 To = Annotated[date | None, Query(alias="to", description="last day (UTC), included")]
 
 
-@router.get("/api/v1/reports", summary="Report figures (JSON, or CSV with format=csv)")
+@router.get(
+    "/api/v1/reports",
+    summary="Report figures (JSON, or CSV with format=csv)",
+    response_model=ReportOut,
+    responses={
+        200: {
+            "description": "the figures; with format=csv one long table (section, key, figures)",
+            "content": {"text/csv; charset=utf-8": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def reports(
     ctx: Ctx,
     _: Reader,

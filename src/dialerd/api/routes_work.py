@@ -21,6 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from dialerd.api.auth import Permission, Principal, Role
 from dialerd.api.context import ApiContext, Ctx, Reader, StatusSetter, authenticate
 from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES, ApiError
+from dialerd.api.models_out import (
+    LeadCallOut,
+    LeadDetailOut,
+    LeadListOut,
+    LeadOut,
+    LeadSearchOut,
+    NextLeadOut,
+    NoteWrittenOut,
+    PredefinedNotesOut,
+)
 from dialerd.api.schemas import plain
 from dialerd.domain.agentwork import Lead, LeadNote, LeadState, PredefinedNote, ResultClass
 from dialerd.domain.changes import Transition
@@ -144,7 +154,11 @@ def _conflict(exc: work.LeadHeld | work.LeadClosed | work.LeadBusy) -> ApiError:
     return ApiError(409, str(exc), "contact_id")
 
 
-@router.get("/campaigns/{campaign}/work/queue", summary="The campaign's leads in working order")
+@router.get(
+    "/campaigns/{campaign}/work/queue",
+    response_model=LeadListOut,
+    summary="The campaign's leads in working order",
+)
 async def queue(
     ctx: Ctx,
     _: Reader,
@@ -167,7 +181,11 @@ async def queue(
     return {"leads": [lead_view(x) for x in leads]}
 
 
-@router.get("/campaigns/{campaign}/work/search", summary="Find leads by name, e-mail or phone")
+@router.get(
+    "/campaigns/{campaign}/work/search",
+    response_model=LeadSearchOut,
+    summary="Find leads by name, e-mail or phone",
+)
 async def search(
     ctx: Ctx,
     _: Reader,
@@ -186,7 +204,11 @@ async def search(
     }
 
 
-@router.get("/campaigns/{campaign}/work/next", summary="The next lead this agent may take")
+@router.get(
+    "/campaigns/{campaign}/work/next",
+    response_model=NextLeadOut,
+    summary="The next lead this agent may take",
+)
 async def next_lead(
     ctx: Ctx, principal: Principal_, campaign: str, agent: str | None = None
 ) -> dict[str, Any]:
@@ -197,13 +219,21 @@ async def next_lead(
     return {"agent": who, "lead": lead_view(lead) if lead is not None else None}
 
 
-@router.get("/campaigns/{campaign}/work/predefined-notes", summary="Predefined notes")
+@router.get(
+    "/campaigns/{campaign}/work/predefined-notes",
+    response_model=PredefinedNotesOut,
+    summary="Predefined notes",
+)
 async def get_predefined(ctx: Ctx, _: Reader, campaign: str) -> dict[str, Any]:
     camp = await ctx.campaign(campaign)
     return {"notes": [plain(n) for n in await work.predefined_notes(ctx.store, camp.id)]}
 
 
-@router.put("/campaigns/{campaign}/work/predefined-notes", summary="Replace predefined notes")
+@router.put(
+    "/campaigns/{campaign}/work/predefined-notes",
+    response_model=PredefinedNotesOut,
+    summary="Replace predefined notes",
+)
 async def put_predefined(
     ctx: Ctx, _: StatusSetter, campaign: str, body: PredefinedListIn
 ) -> dict[str, Any]:
@@ -215,14 +245,20 @@ async def put_predefined(
     return {"notes": [plain(n) for n in saved]}
 
 
-@router.get("/leads/{contact_id}", summary="A lead: holder, closed flag, all notes")
+@router.get(
+    "/leads/{contact_id}",
+    response_model=LeadDetailOut,
+    summary="A lead: holder, closed flag, all notes",
+)
 async def get_lead(ctx: Ctx, _: Reader, contact_id: int) -> dict[str, Any]:
     lead = await work.get_lead(ctx.store, contact_id)
     notes = await work.lead_notes(ctx.store, contact_id)
     return {**lead_view(lead), "notes": [note_view(n) for n in notes]}
 
 
-@router.post("/leads/{contact_id}/reserve", summary="Hold the lead for the agent")
+@router.post(
+    "/leads/{contact_id}/reserve", response_model=LeadOut, summary="Hold the lead for the agent"
+)
 async def reserve(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
@@ -235,7 +271,7 @@ async def reserve(
     return lead_view(lead)
 
 
-@router.post("/leads/{contact_id}/release", summary="Give the lead back")
+@router.post("/leads/{contact_id}/release", response_model=LeadOut, summary="Give the lead back")
 async def release(
     ctx: Ctx, principal: Principal_, contact_id: int, body: AgentIn | None = None
 ) -> dict[str, Any]:
@@ -291,14 +327,24 @@ async def _write_note(
     return {"note": note_view(note), "lead": lead_view(lead)}
 
 
-@router.post("/leads/{contact_id}/notes", status_code=201, summary="Write a note (holds the lead)")
+@router.post(
+    "/leads/{contact_id}/notes",
+    status_code=201,
+    response_model=NoteWrittenOut,
+    summary="Write a note (holds the lead)",
+)
 async def add_note(
     ctx: Ctx, request: Request, principal: Principal_, contact_id: int, body: NoteIn
 ) -> dict[str, Any]:
     return await _write_note(ctx, request, principal, contact_id, body, close=False)
 
 
-@router.post("/leads/{contact_id}/close", status_code=201, summary="Close the lead with a note")
+@router.post(
+    "/leads/{contact_id}/close",
+    status_code=201,
+    response_model=NoteWrittenOut,
+    summary="Close the lead with a note",
+)
 async def close(
     ctx: Ctx, request: Request, principal: Principal_, contact_id: int, body: NoteIn
 ) -> dict[str, Any]:
@@ -307,6 +353,7 @@ async def close(
 
 @router.post(
     "/leads/{contact_id}/call",
+    response_model=LeadCallOut,
     summary="Hold the lead and dial it (preview accept)",
     responses=ENGINE_RESPONSES,
 )
@@ -332,4 +379,5 @@ async def call(
                 await work.release(ctx.store, contact_id, who)
         raise
     lead = await work.get_lead(ctx.store, contact_id)
-    return {"attempt": plain(attempt), "lead": lead_view(lead)}
+    # attempt_id is the name the rest of the API and MQTT use; attempt stays for old clients
+    return {"attempt_id": plain(attempt), "attempt": plain(attempt), "lead": lead_view(lead)}

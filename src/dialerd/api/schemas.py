@@ -10,9 +10,19 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from dialerd.api.strict import MAX_INT
+from dialerd.bus.messages import MAX_ATTEMPT_ID, MAX_DISPOSITION_NOTE, attempt_as_text
 from dialerd.domain.clock import iso_utc
 from dialerd.domain.contact_import import MAX_LENGTH
 from dialerd.domain.contact_values import (
@@ -24,6 +34,7 @@ from dialerd.domain.contact_values import (
     is_detail_text,
 )
 from dialerd.domain.enums import CampaignStatus, Status, StatusDetail, is_reserved_detail
+from dialerd.domain.keys import one_name
 from dialerd.domain.model import Campaign, Contact, HistoryEntry
 from dialerd.domain.selection import OPERATORS, Condition, ContactSelection
 
@@ -223,13 +234,30 @@ class DispositionIn(Body):
 
     ``status_detail`` is the disposition word (``sale``, ``not_interested``...); a callback
     (``status`` ``open`` with ``callback_at``) books a personal follow-up for this agent.
+    The keys are those of the MQTT disposition: ``attempt`` (its old name there) is taken for
+    ``attempt_id`` too, a number as its text, and the same lengths hold.
     """
 
     status: Status
     status_detail: str | None = None
-    note: str | None = Field(None, max_length=2000)
+    note: str | None = Field(None, max_length=MAX_DISPOSITION_NOTE)
     callback_at: AwareDatetime | None = None
-    attempt_id: str | None = Field(None, max_length=64)
+    attempt_id: str | None = Field(
+        None,
+        max_length=MAX_ATTEMPT_ID,
+        validation_alias=AliasChoices("attempt_id", "attempt"),
+        description="the attempt (default: the agent's current call); 'attempt' is taken too",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_attempt_name(cls, data: Any) -> Any:
+        return one_name(data, "attempt_id", "attempt")
+
+    @field_validator("attempt_id", mode="before")
+    @classmethod
+    def _attempt_as_text(cls, value: object) -> object:
+        return attempt_as_text(value)
 
     @field_validator("status_detail")
     @classmethod

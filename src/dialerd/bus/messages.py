@@ -16,10 +16,19 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import Status, StatusDetail
+from dialerd.domain.keys import one_name
 
 _PLAIN_DETAIL = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -37,26 +46,55 @@ AGENT_DETAILS = frozenset(
 dialer's own findings and cannot be claimed by a desktop."""
 
 
+#: The longest attempt id a disposition may name (MQTT and HTTP alike).
+MAX_ATTEMPT_ID = 128
+#: The longest note of a disposition (MQTT and HTTP alike).
+MAX_DISPOSITION_NOTE = 4000
+
+
+def attempt_as_text(value: object) -> object:
+    """Desktops that kept numeric attempt ids still work: an int is taken as its text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 class Disposition(BaseModel):
-    """An agent's result for one attempt: status, detail, note and optional callback time."""
+    """An agent's result for one attempt: status, detail, note and optional callback time.
+
+    The attempt is ``attempt_id``, as in the HTTP disposition and every other message; its old
+    name ``attempt`` is still taken (deprecated).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     agent: str = Field(min_length=1, max_length=64)
     #: The attempt id as the engine reports it; absent = the agent's current call.
-    attempt: str | None = Field(default=None, min_length=1, max_length=128)
+    attempt_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ATTEMPT_ID,
+        validation_alias=AliasChoices("attempt_id", "attempt"),
+    )
     status: Status
     status_detail: str = StatusDetail.NONE.value
-    note: str | None = Field(default=None, max_length=4000)
+    note: str | None = Field(default=None, max_length=MAX_DISPOSITION_NOTE)
     callback_at: AwareDatetime | None = None
 
-    @field_validator("attempt", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _old_attempt_name(cls, data: Any) -> Any:
+        return one_name(data, "attempt_id", "attempt")
+
+    @field_validator("attempt_id", mode="before")
     @classmethod
     def _attempt_as_text(cls, value: object) -> object:
-        # Desktops that kept numeric ids still work: an int is taken as its text.
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        return value
+        return attempt_as_text(value)
+
+    @property
+    def attempt(self) -> str | None:
+        """The old name of :attr:`attempt_id`."""
+        return self.attempt_id
 
     @model_validator(mode="after")
     def _consistent(self) -> Disposition:

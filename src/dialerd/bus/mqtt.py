@@ -294,7 +294,7 @@ class MqttBus:
             log.warning(
                 "mqtt disposition refused",
                 agent=agent,
-                attempt=disposition.attempt,
+                attempt=disposition.attempt_id,
                 reason=str(exc) or type(exc).__name__,
                 error=type(exc).__name__,
             )
@@ -303,7 +303,7 @@ class MqttBus:
             self.stats.dispositions_failed += 1
             self._count_disposition("failed")
             log.exception(
-                "mqtt disposition handler failed", agent=agent, attempt=disposition.attempt
+                "mqtt disposition handler failed", agent=agent, attempt=disposition.attempt_id
             )
             return
         self.stats.dispositions_accepted += 1

@@ -7,14 +7,22 @@ When it can, it also reads the campaigns in the configured store (never writing,
 it; ``--no-store`` skips that): a campaign file whose queue a stored campaign has (the daemon
 would skip that file) and an agent naming a campaign neither a file nor the store defines are
 warnings. A store it cannot read is named in the summary and the check goes on without it.
+
+A ``filter`` condition (campaign file or stored campaign) on a field none of the campaign's
+contacts has is a warning naming the closest field: the campaign would dial nobody, silently.
+Without the store (or before any contact is stored) only a name close to a contact column
+(``lsit_name``) can be told from a custom field still to come, and is warned of.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialerd.cli.errors import EX_CONFIG
@@ -29,10 +37,31 @@ from dialerd.domain.campaign_spec import (
     queue_clashes,
 )
 from dialerd.domain.compliance import tighten
+from dialerd.domain.selection import (
+    closest_standard_field,
+    split_field,
+    unknown_fields,
+    unknown_fields_problem,
+)
 from dialerd.taskflow.tasks import check_tasks
 
 STORE_TIMEOUT = 10.0
 """Seconds to read the store's campaigns: check-config runs as ExecStartPre, it must not hang."""
+FIELDS_TIMEOUT = 10.0
+"""Seconds to read the custom field names of the contacts of campaigns with a filter (it reads
+every contact's fields); past it the filters are checked as without the store."""
+
+
+@dataclass
+class StoredCampaigns:
+    """What check-config reads from the store."""
+
+    queues: dict[str, str] = field(default_factory=dict)
+    #: The field names of each stored campaign's filter conditions.
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    #: The custom fields of the contacts of each campaign with a filter on one, when it has
+    #: contacts and they could be read in time.
+    contact_fields: dict[str, set[str]] = field(default_factory=dict)
 
 
 def register(sub: Any) -> None:
@@ -194,21 +223,93 @@ def stored_queue_clashes(config: DaemonConfig, stored: dict[str, str]) -> list[s
     return out
 
 
-async def _read_store(config: DaemonConfig) -> dict[str, str]:
+def _filter_fields(settings: dict[str, Any]) -> list[str]:
+    conditions = settings.get("filter")
+    if not isinstance(conditions, list):
+        return []
+    return [str(c.get("field")) for c in conditions if isinstance(c, dict)]
+
+
+async def _read_store(config: DaemonConfig) -> StoredCampaigns:
     from dialerd.store import Store
 
+    out = StoredCampaigns()
     async with asyncio.timeout(STORE_TIMEOUT):
         store = await Store.open(config.store.dsn())
+    try:
+        async with asyncio.timeout(STORE_TIMEOUT):
+            campaigns = await store.list_campaigns()
+        for c in campaigns:
+            out.queues[c.name] = c.settings.get("queue") or default_queue(c.name)
+            out.filters[c.name] = _filter_fields(c.settings)
+        files = {n: spec.filter for n, spec in _file_specs(config)}
+        with contextlib.suppress(TimeoutError):  # then checked as without the store
+            async with asyncio.timeout(FIELDS_TIMEOUT):
+                for c in campaigns:
+                    names = out.filters[c.name] + [f.field for f in files.get(c.name, [])]
+                    if any(split_field(n)[0] for n in names) and await store.count_contacts(c.id):
+                        out.contact_fields[c.name] = await store.custom_field_names(c.id)
+    finally:
+        await store.close()
+    return out
+
+
+def _file_specs(config: DaemonConfig) -> list[tuple[str, CampaignSpec]]:
+    """(campaign name, definition) of each campaign file that loads."""
+    out = []
+    for path in config.campaign_paths():
         try:
-            return {
-                c.name: c.settings.get("queue") or default_queue(c.name)
-                for c in await store.list_campaigns()
-            }
-        finally:
-            await store.close()
+            spec = load_campaign_spec(path)
+        except CampaignSpecError:
+            continue  # reported as a problem
+        out.append((spec.name, spec))
+    return out
 
 
-def stored_campaigns(config: DaemonConfig) -> tuple[dict[str, str] | None, str | None]:
+def _filter_problems(names: Sequence[str], known: set[str] | None) -> list[str]:
+    """Warnings for the field names of one filter (``known``: the contacts' custom fields)."""
+    out = []
+    for i, name in enumerate(names):
+        if known is not None:
+            if unknown_fields([name], known):
+                problem = unknown_fields_problem([name], known)
+                out.append(
+                    f"filter[{i}].field: {problem}; the campaign dials none of its contacts"
+                    " while that lasts"
+                )
+        elif (close := closest_standard_field(name)) is not None:
+            out.append(
+                f"filter[{i}].field: {name!r} is not a contact column (did you mean"
+                f" {close!r}?); it is read as a custom field, and a campaign whose contacts do"
+                " not have it dials none of them"
+            )
+    return out
+
+
+def unknown_filter_fields(config: DaemonConfig, stored: StoredCampaigns | None) -> list[str]:
+    """Filter conditions of campaign files and stored campaigns on fields the campaign's
+    contacts do not have (see the module docstring)."""
+    fields = stored.contact_fields if stored is not None else {}
+    out: list[str] = []
+    files: set[str] = set()
+    for path in config.campaign_paths():
+        try:
+            spec = load_campaign_spec(path)
+        except CampaignSpecError:
+            continue  # reported as a problem
+        files.add(spec.name)
+        names = [f.field for f in spec.filter]
+        out.extend(f"{path}: {p}" for p in _filter_problems(names, fields.get(spec.name)))
+    for name, names in sorted((stored.filters if stored is not None else {}).items()):
+        if name not in files:
+            out.extend(
+                f"campaign {name!r} (stored): {p}"
+                for p in _filter_problems(names, fields.get(name))
+            )
+    return out
+
+
+def stored_campaigns(config: DaemonConfig) -> tuple[StoredCampaigns | None, str | None]:
     """The stored campaigns and their queues, or None and why they could not be read (a store
     not created yet, not migrated, not reachable: the check goes on without it)."""
     from dialerd.store import StoreError
@@ -239,22 +340,23 @@ def run(args: argparse.Namespace) -> int:
     if args.dump:
         sys.stdout.write(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
         return 0
-    stored: dict[str, str] | None = None
+    stored: StoredCampaigns | None = None
     store_note = "not read (--no-store)"
     if args.skip_secrets:
         store_note = "not read (--skip-secrets)"
     elif not args.no_store:
         stored, why = stored_campaigns(config)
         store_note = (
-            f"{len(stored)} campaign(s) stored" if stored is not None else f"not read: {why}"
+            f"{len(stored.queues)} campaign(s) stored" if stored is not None else f"not read: {why}"
         )
     warnings = [
         *odd_campaign_names(names),
         *tightened_campaigns(config),
-        *unknown_agent_campaigns(config, names, stored),
+        *unknown_agent_campaigns(config, names, stored.queues if stored is not None else None),
+        *unknown_filter_fields(config, stored),
     ]
     if stored is not None:
-        warnings.extend(stored_queue_clashes(config, stored))
+        warnings.extend(stored_queue_clashes(config, stored.queues))
     for warning in warnings:
         sys.stderr.write(f"{args.file}: warning: {warning}\n")
     note = " (secrets not checked)" if args.skip_secrets else ""

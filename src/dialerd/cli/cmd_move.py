@@ -10,13 +10,21 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dialerd.cli.db import actor, add_db_option, add_json_option, open_store, write_json
 from dialerd.cli.errors import EX_USAGE, CliError
 from dialerd.domain.clock import SystemClock, iso_utc
 from dialerd.domain.enums import Status
-from dialerd.domain.selection import ContactSelection, parse_condition
+from dialerd.domain.selection import (
+    ContactSelection,
+    parse_condition,
+    split_field,
+    unknown_fields_problem,
+)
+
+if TYPE_CHECKING:
+    from dialerd.store import Store
 
 
 def _selection_args(p: argparse.ArgumentParser) -> None:
@@ -100,6 +108,16 @@ def selection(args: argparse.Namespace) -> ContactSelection:
     return sel
 
 
+async def check_where(store: Store, campaign_id: int, sel: ContactSelection) -> None:
+    """A ``--where`` on a field no contact has selects nobody: refuse it, naming the closest
+    field (as the API does)."""
+    custom = [c.field for c in sel.conditions if split_field(c.field)[0]]
+    if custom:
+        problem = unknown_fields_problem(custom, await store.custom_field_names(campaign_id))
+        if problem is not None:
+            raise CliError(f"--where: {problem}", EX_USAGE)
+
+
 def _enter_at(args: argparse.Namespace, now: datetime) -> datetime | None:
     from dialerd.domain.campaign_spec import parse_duration
 
@@ -125,6 +143,7 @@ async def run_move(args: argparse.Namespace) -> int:
     enter_at = _enter_at(args, now)
     async with open_store(args) as store:
         campaign = await store.get_campaign(args.campaign)
+        await check_where(store, campaign.id, sel)
         moved = await store.move(
             campaign.id, sel, args.to, actor(args), now, note=args.note, enter_at=enter_at
         )
@@ -166,6 +185,7 @@ async def run_edit(args: argparse.Namespace) -> int:
         raise CliError("nothing to change: give --set, --set-status or --set-detail", EX_USAGE)
     async with open_store(args) as store:
         campaign = await store.get_campaign(args.campaign)
+        await check_where(store, campaign.id, sel)
         now = SystemClock().now()
         status = Status(args.set_status) if args.set_status else None
         edited = await store.bulk_edit(

@@ -190,6 +190,13 @@ class ApiConfig(_Table):
     max_upload_size: ByteSize = Field(default=ByteSize(1 << 30), ge=1)
     """The largest import file ``POST .../imports`` takes (``"1GiB"``, ``"200MB"`` or bytes);
     a larger one is refused (413) while it arrives, before it fills the disk."""
+    max_json_body: ByteSize = Field(default=ByteSize(4 << 20), ge=1024)
+    """The largest request body of every other operation (a contact, a bulk edit, a campaign
+    definition): FastAPI holds a body whole in memory, so a larger one is refused (413) from its
+    ``Content-Length`` or while it arrives. The largest lists these take (100,000 contact ids
+    or numbers) are about 3 MB."""
+    max_json_batch_body: ByteSize = Field(default=ByteSize(32 << 20), ge=1024)
+    """The same for ``POST .../contacts/batch`` (up to 10,000 contacts with their fields)."""
     tokens: list[ApiToken] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -334,6 +334,8 @@ class Daemon:
             serve_metrics=not api.metrics_separate,
             health=health,
             max_upload_bytes=int(api.max_upload_size),
+            max_json_bytes=int(api.max_json_body),
+            max_json_batch_bytes=int(api.max_json_batch_body),
             classifier=make_classifier(classifier_settings(self.config.classifier)),
             # the current floor: a reload may change [compliance]
             compliance=lambda: self.config.compliance.to_domain(),

@@ -3,6 +3,10 @@
 The bus's ``publish_*`` only enqueue (or drop and count), so this listener never makes the
 engine wait for the broker. Payloads use the vocabulary's names (campaign, contact, attempt,
 status, status_detail) so a desktop or wallboard reads the same words as the API.
+
+Ids are ``attempt_id`` and ``contact_id``, as in the REST API. Call events carried them as
+``attempt`` and ``contact`` first; those keys stay (deprecated) so existing desktops keep
+working. In a screen pop ``contact`` is the contact itself, with ``contact_id`` beside it.
 """
 
 from __future__ import annotations
@@ -61,8 +65,10 @@ class BusPublisher:
             bus.publish_call(
                 event.campaign,
                 {
-                    "attempt": event.attempt_id,
-                    "contact": event.contact_id,
+                    "attempt_id": event.attempt_id,
+                    "contact_id": event.contact_id,
+                    "attempt": event.attempt_id,  # deprecated: attempt_id
+                    "contact": event.contact_id,  # deprecated: contact_id
                     "phase": event.phase,
                     "at": event.at,
                     "server": event.server,
@@ -74,8 +80,10 @@ class BusPublisher:
             bus.publish_call(
                 event.campaign,
                 {
-                    "attempt": a.id,
-                    "contact": event.contact_id,
+                    "attempt_id": a.id,
+                    "contact_id": event.contact_id,
+                    "attempt": a.id,  # deprecated: attempt_id
+                    "contact": event.contact_id,  # deprecated: contact_id
                     "phase": "finished",
                     "result": event.result,
                     "status": event.status,
@@ -115,7 +123,9 @@ class BusPublisher:
                 {
                     "campaign": event.campaign,
                     "agent": event.agent,
-                    "attempt": event.attempt_id,
+                    "attempt_id": event.attempt_id,
+                    "attempt": event.attempt_id,  # deprecated: attempt_id
+                    "contact_id": event.contact.id,
                     "contact": _plain(event.contact),
                     "history": [_plain(h) for h in event.history],
                     "attempts": [_plain(a) for a in event.attempts],
@@ -129,6 +139,7 @@ class BusPublisher:
                 {
                     "campaign": event.campaign,
                     "agent": event.agent,
+                    "contact_id": event.contact.id,
                     "contact": _plain(event.contact),
                     "history": [_plain(h) for h in event.history],
                     "auto_accept_at": event.auto_accept_at,
@@ -178,7 +189,7 @@ def disposition_handler(engine: Engine) -> Any:
 
     async def handle(d: Disposition) -> None:
         attempt = await engine.disposition(
-            d.agent, d.status, d.status_detail, d.note, d.callback_at, d.attempt
+            d.agent, d.status, d.status_detail, d.note, d.callback_at, d.attempt_id
         )
         log.info("disposition over mqtt", agent=d.agent, attempt=attempt, status=d.status.value)
 

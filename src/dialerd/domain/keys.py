@@ -44,3 +44,14 @@ def unknown_key(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     """The message for the unknown key at ``loc``, with the closest known key if any."""
     close = difflib.get_close_matches(str(loc[-1]), known_keys(model, loc[:-1]), n=1)
     return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def one_name(data: Any, name: str, old: str) -> Any:
+    """For a model's ``mode="before"`` validator: ``old`` is an older name of key ``name``
+    (the field takes both, ``AliasChoices(name, old)``). A client moving to the new name may
+    send both for a while: the same value is taken once, different values are refused."""
+    if isinstance(data, dict) and name in data and old in data:
+        if data[name] != data[old]:
+            raise ValueError(f"{name!r} and its old name {old!r} differ: give one of them")
+        data = {k: v for k, v in data.items() if k != old}
+    return data

@@ -8,6 +8,8 @@ standard contact columns in :data:`STANDARD_FIELDS` or a custom field (kept in t
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +49,65 @@ def split_field(name: str) -> tuple[bool, str]:
     if name.startswith("fields."):
         return True, name[len("fields.") :]
     return name not in STANDARD_FIELDS, name
+
+
+def known_field_names(custom_fields: Collection[str]) -> list[str]:
+    """Every name a user may give for a field of these contacts: the standard columns, the
+    custom fields (``fields.NAME`` for one whose name is also a standard column)."""
+    known = set(custom_fields)
+    return (
+        sorted(STANDARD_FIELDS)
+        + sorted(known - STANDARD_FIELDS)
+        + sorted(f"fields.{k}" for k in known & STANDARD_FIELDS)
+    )
+
+
+def unknown_fields(names: Sequence[str], custom_fields: Collection[str]) -> list[str]:
+    """The names in ``names`` that are neither a standard column nor one of ``custom_fields``
+    (a custom field the contacts have, e.g. :meth:`Store.custom_field_names`)."""
+    known = set(custom_fields)
+    out = []
+    for name in names:
+        is_custom, field = split_field(name)
+        if is_custom and field not in known:
+            out.append(name)
+    return out
+
+
+def unknown_fields_problem(
+    names: Sequence[str], custom_fields: Collection[str], what: str = "field"
+) -> str | None:
+    """Why ``names`` do not all name a field of the contacts (None: they do), with the closest
+    known name for each unknown one ("did you mean").
+
+    A name that is not a standard column is read as a custom field, so a typo (``lsit_name``)
+    or a custom field no contact has does not fail by itself: a filter on it selects nobody and
+    an export column of it is empty, which both read as "no such contacts". Export columns,
+    selections (bulk edit, move) and campaign filters check their names here, so the message
+    is the same everywhere.
+    """
+    bad = unknown_fields(names, custom_fields)
+    if not bad:
+        return None
+    valid = known_field_names(custom_fields)
+    parts = []
+    for name in bad:
+        close = difflib.get_close_matches(name, valid, n=1)
+        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (
+        f"unknown {what}{'s' if len(bad) > 1 else ''} {', '.join(parts)}: neither a contact "
+        f"column nor a custom field of the campaign's contacts; valid: {', '.join(valid)}"
+    )
+
+
+def closest_standard_field(name: str) -> str | None:
+    """The standard column ``name`` is most likely a typo of (None: none is close), for
+    checks that cannot see the contacts' custom fields (``dialerd check-config`` without
+    the store)."""
+    if not split_field(name)[0] or name.startswith("fields."):
+        return None
+    close = difflib.get_close_matches(name, sorted(STANDARD_FIELDS), n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 @dataclass(frozen=True, slots=True)

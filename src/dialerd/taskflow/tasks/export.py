@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import difflib
 import os
 import re
 import tempfile
@@ -31,7 +30,7 @@ from reportlab.pdfgen.canvas import Canvas
 from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import Status
 from dialerd.domain.model import Contact
-from dialerd.domain.selection import STANDARD_FIELDS, split_field
+from dialerd.domain.selection import split_field, unknown_fields_problem
 from dialerd.taskflow.decide import Outcome
 from dialerd.taskflow.tasks.base import Record, TaskConfigError, TaskItem, TaskOutcome, TaskRunError
 from dialerd.taskflow.tasks.settings import ExportSettings
@@ -151,27 +150,7 @@ def unknown_columns(columns: Sequence[str], custom_fields: Collection[str]) -> s
     """Why ``columns`` cannot be exported (None: they can): a name that is neither a standard
     column nor a custom field the campaign's contacts have (``fields.NAME`` names the custom
     field) would come out as an empty column, which reads as "nobody has a value"."""
-    known = set(custom_fields)
-    bad = []
-    for column in columns:
-        is_custom, name = split_field(column)
-        if is_custom and name not in known:
-            bad.append(column)
-    if not bad:
-        return None
-    valid = (
-        sorted(STANDARD_FIELDS)
-        + sorted(known - STANDARD_FIELDS)
-        + sorted(f"fields.{k}" for k in known & STANDARD_FIELDS)
-    )
-    parts = []
-    for column in bad:
-        close = difflib.get_close_matches(column, valid, n=1)
-        parts.append(f"{column!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return (
-        f"unknown column{'s' if len(bad) > 1 else ''} {', '.join(parts)}: neither a contact "
-        f"column nor a custom field of the campaign's contacts; valid: {', '.join(valid)}"
-    )
+    return unknown_fields_problem(columns, custom_fields, "column")
 
 
 def export_table(

@@ -109,6 +109,7 @@ class Engine:
         self._stopped = asyncio.Event()
         self._log = log
         self._agents_outage = StoreOutage(log, "agent states")
+        self._dialing_hold: str | None = None
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -150,6 +151,20 @@ class Engine:
         if self._pools.owner(status.interface) != runner.campaign.id:
             self._pools.claim(status.interface, runner.campaign.id)
             self._redeliver(status.interface)
+
+    @property
+    def dialing_hold(self) -> str | None:
+        return self._dialing_hold
+
+    def hold_dialing(self, reason: str | None) -> None:
+        """No campaign places new calls while ``reason`` holds (e.g. the daemon's instance
+        lock is lost: another daemon may be starting under the same lease holder); calls in
+        progress, dispositions and outcomes go on. ``None`` lifts it."""
+        if reason == self._dialing_hold:
+            return
+        self._dialing_hold = reason
+        for runner in self._runners.values():
+            runner.wake()
 
     # -- agent pools ----------------------------------------------------------------------------
 

@@ -124,6 +124,11 @@ class RunnerHost(Protocol):
 
     def claim_agent(self, status: AgentStatus, runner: CampaignRunner) -> None: ...
 
+    @property
+    def dialing_hold(self) -> str | None:
+        """Why no campaign may place new calls now (None: they may)."""
+        ...
+
 
 @dataclass(slots=True)
 class _Call:
@@ -989,16 +994,20 @@ class CampaignRunner:
     async def _pace(self) -> None:
         now = self._clock.now()
         mono = self._clock.monotonic()
-        active = self._stop_at is None and self._schedule_open(now)
+        hold = self._host.dialing_hold
+        active = self._stop_at is None and hold is None and self._schedule_open(now)
         if active != self.active:
-            reason = "stopping" if self._stop_at is not None else self.campaign.status.value
+            if self._stop_at is not None:
+                reason = "stopping"
+            else:
+                reason = hold if hold is not None else self.campaign.status.value
             if self.active is not None or active:
                 self._host.emit(CampaignSwitched(self.name, active, now, reason))
                 self._log.info("campaign switched", active=active, reason=reason)
             self.active = active
         if not active:
             await self._withdraw_previews(lambda p: True)
-            self._record(None, 0, "inactive", now)
+            self._record(None, 0, hold if hold is not None else "inactive", now)
             return
         if self.spec.dial.mode is DialMode.PREVIEW:
             await self._pace_preview(now, mono)

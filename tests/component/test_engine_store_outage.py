@@ -192,3 +192,34 @@ async def test_a_disposition_to_a_runner_waiting_for_the_store_is_taken_at_once(
 def _agent_state(rig: Rig, interface: str) -> AgentState | None:
     status = rig.server.agents.get(interface)
     return status.state if status is not None else None
+
+
+async def test_an_agent_who_gave_the_disposition_while_talking_has_no_wrapup_in_an_outage(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    """The runner ends the agent's wrap-up when it writes the outcome; with the database away
+    that write waits, and the agent sat out the whole wrap-up limit (300 s here) although they
+    had given the disposition during the talk."""
+    url, proxy = proxied_url
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=10.0, url=url) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "300s"}))
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+
+        await proxy.down()
+        try:
+            taken = await asyncio.wait_for(engine.disposition("a0", "success", "sale"), 2)
+            assert not taken.stored
+            await until(lambda: _agent_state(rig, AGENTS[0]) is not AgentState.TALKING, limit=10)
+            # the callee hung up: no wrap-up (seconds, not the 300 s limit)
+            await until(lambda: _agent_state(rig, AGENTS[0]) is AgentState.READY, limit=3)
+            assert rig.finished() == []
+        finally:
+            await proxy.up()
+        await until(lambda: bool(rig.finished()), limit=20)
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.disposition == "sale"
+        await rig.stop()

@@ -41,6 +41,7 @@ class FakeEngine:
     fail: dict[str, Exception] = field(default_factory=dict)
     agents: list[dict[str, Any]] = field(default_factory=list)
     store: Store | None = None
+    disposition_result: Any = "attempt-1"
 
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -57,9 +58,9 @@ class FakeEngine:
     async def agent_pause(self, agent: str, paused: bool, reason: str | None = None) -> None:
         self._record("agent_pause", agent, paused, reason)
 
-    async def disposition(self, *args: Any) -> str:
+    async def disposition(self, *args: Any) -> Any:
         self._record("disposition", *args)
-        return "attempt-1"
+        return self.disposition_result
 
     async def preview_accept(self, agent: str, contact_id: int, *, hold: bool = False) -> str:
         self._record("preview_accept", agent, contact_id)

@@ -12,6 +12,7 @@ from api_testkit import START, Api, FakeEngine, auth, make_app, open_api
 from dialerd.domain.clock import ManualClock
 from dialerd.domain.enums import AgentState, Status
 from dialerd.domain.model import Agent
+from dialerd.engine import DispositionState, DispositionTaken
 from dialerd.engine.errors import EngineNotRunning, NoSuchCall, UnknownAgent
 from dialerd.store import Store
 
@@ -134,6 +135,35 @@ async def test_disposition(api: Api) -> None:
         json={"status": "success", "status_detail": "sale", "attempt_id": "att-9"},
     )
     assert api.engine.calls[-1][1][-1] == "att-9"
+
+
+async def test_a_disposition_the_engine_keeps_until_the_database_is_back_is_202(
+    api: Api,
+) -> None:
+    """The database is away: the engine took the disposition and keeps it. The desktop is
+    told so at once (202, not a hanging request or a 503 inviting it to send it again)."""
+    api.engine.disposition_result = DispositionTaken("att-7", DispositionState.QUEUED)
+    r = await api.call("POST", f"{A}/agent-1/disposition", role="agent", json={"status": "success"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert (body["result"], body["written"]) == ("att-7", "queued")
+    assert "do not send it again" in body["detail"]
+
+    api.engine.disposition_result = DispositionTaken("att-8", DispositionState.STORED)
+    r = await api.call("POST", f"{A}/agent-1/disposition", role="agent", json={"status": "success"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "agent": "agent-1",
+        "action": "disposition",
+        "result": "att-8",
+        "written": "stored",
+        "detail": None,
+    }
+
+    paths = (await api.client.get("/openapi.json")).json()["paths"]
+    answers = paths[f"{A}/{{agent}}/disposition"]["post"]["responses"]
+    assert {"200", "202", "409", "503"} <= set(answers)
+    assert "queued" in answers["202"]["description"]
 
 
 BAD_DISPOSITIONS: list[tuple[dict[str, object], str]] = [

@@ -168,8 +168,8 @@ async def test_a_contact_deleted_during_its_call_stays_deleted_and_dialing_goes_
         camp.id, ContactSelection(contact_ids=(gone,)), "lost", "api:sup", rig.clock.now()
     )
     await lookup.delete_contact(rig.store, gone, rig.clock.now())
-    attempt = await engine.disposition("dora", "success", "sale")
-    assert attempt == pop.attempt_id
+    taken = await engine.disposition("dora", "success", "sale")
+    assert taken.attempt_id == pop.attempt_id
     await until(lambda: bool(rig.finished()))
     assert rig.finished()[0].stale
     # nothing of the deleted contact comes back, and the live answer still counts

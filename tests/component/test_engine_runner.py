@@ -386,8 +386,9 @@ async def test_connected_call_gets_screen_pop_and_the_disposition_moves_the_cont
     await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
     pop = next(e for e in rig.events if isinstance(e, ScreenPop))
     assert (pop.agent, pop.contact.id, pop.contact.first_name) == ("a0", cid, "Ada")
-    attempt_id = await engine.disposition("a0", "success", "sale", note="bought two")
-    assert attempt_id == pop.attempt_id
+    taken = await engine.disposition("a0", "success", "sale", note="bought two")
+    assert taken.attempt_id == pop.attempt_id
+    assert not taken.queued  # the store is there: nothing waits for it
     await until(lambda: bool(rig.finished()))
     done = rig.finished()[0]
     assert (done.result, done.status, done.status_detail) == (

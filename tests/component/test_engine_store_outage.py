@@ -18,8 +18,8 @@ from tcp_proxy import TcpProxy, own_pg_database
 from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_at, until
 
 from dialerd.api.health import HealthChecks, run_checks
-from dialerd.domain.enums import CallResult, Status
-from dialerd.engine import ScreenPop
+from dialerd.domain.enums import AgentState, CallResult, Status
+from dialerd.engine import DispositionTaken, InvalidDisposition, NoSuchCall, ScreenPop
 
 pytestmark = pytest.mark.postgres
 
@@ -58,7 +58,7 @@ async def test_an_outcome_during_a_database_outage_is_stored_after_it(
 
 
 async def _outage_then_back(
-    rig: Rig, proxy: TcpProxy, disposition: asyncio.Task[str], cid: int, camp_id: int
+    rig: Rig, proxy: TcpProxy, disposition: asyncio.Task[DispositionTaken], cid: int, camp_id: int
 ) -> None:
     engine = rig.engine
     assert engine is not None
@@ -70,7 +70,7 @@ async def _outage_then_back(
 
     await proxy.up()
     await until(lambda: bool(rig.finished()), limit=20)
-    attempt_id = await asyncio.wait_for(disposition, 10)
+    attempt_id = (await asyncio.wait_for(disposition, 10)).attempt_id
     done = rig.finished()[0]
     assert (done.attempt.id, done.result, done.status, done.status_detail) == (
         attempt_id,
@@ -123,4 +123,103 @@ async def test_a_database_connection_gone_silent_holds_dialing_only_for_the_time
             assert ok and report["pacing"] == {"ok": True, "stalled_seconds": {}}
         finally:
             await proxy.up()  # else the cleanup waits on frozen connections
+        await rig.stop()
+
+
+async def test_a_disposition_to_a_runner_waiting_for_the_store_is_taken_at_once(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    """What the audit saw: an agent's disposition sent while the campaign runner waited for
+    the database hung (HTTP request, MQTT reader) until the database was back. Expected: it is
+    checked against the call in memory and taken at once, the answer says it is kept until
+    the store is back, the agent leaves wrap-up, and once the store is back it is written
+    exactly once."""
+    url, proxy = proxied_url
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=10.0, url=url) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "300s"}))
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+        pop = next(e for e in rig.events if isinstance(e, ScreenPop))
+
+        await proxy.down()
+        try:
+            await until(
+                lambda: engine.status().campaigns[0].runner == "waiting for the store", limit=20
+            )
+            # the callee hangs up (20 s talk): the agent wraps up
+            await until(lambda: _agent_state(rig, AGENTS[0]) is AgentState.WRAPUP, limit=10)
+
+            # refused at once when it cannot be right, as with the store up
+            with pytest.raises(InvalidDisposition):
+                await asyncio.wait_for(engine.disposition("a0", "failed", "$dnc"), 2)
+            with pytest.raises(NoSuchCall):
+                await asyncio.wait_for(
+                    engine.disposition("a0", "success", "sale", attempt_id="nope"), 2
+                )
+            taken = await asyncio.wait_for(engine.disposition("a0", "success", "sale"), 2)
+            assert taken.attempt_id == pop.attempt_id
+            assert taken.queued and not taken.stored
+            # the agent is done with the call: out of wrap-up, not held there by the outage
+            await until(lambda: _agent_state(rig, AGENTS[0]) is not AgentState.WRAPUP, limit=2)
+            # given twice (a desktop resending): refused, never applied twice
+            with pytest.raises(NoSuchCall):
+                await asyncio.wait_for(
+                    engine.disposition("a0", "declined", "no", attempt_id=pop.attempt_id), 2
+                )
+            assert rig.finished() == []
+        finally:
+            await proxy.up()
+
+        await until(lambda: bool(rig.finished()), limit=20)
+        (done,) = rig.finished()
+        assert (done.attempt.id, done.status, done.status_detail) == (
+            pop.attempt_id,
+            Status.SUCCESS,
+            "sale",
+        )
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.result is CallResult.CONNECTED and attempt.disposition == "sale"
+        contact = await rig.store.get_contact(cid)
+        tasks = {t.id: t.name for t in await rig.store.tasks(camp.id)}
+        assert tasks[contact.task_id] == "won"
+        await rig.stop()
+        assert len(rig.finished()) == 1
+
+
+def _agent_state(rig: Rig, interface: str) -> AgentState | None:
+    status = rig.server.agents.get(interface)
+    return status.state if status is not None else None
+
+
+async def test_an_agent_who_gave_the_disposition_while_talking_has_no_wrapup_in_an_outage(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    """The runner ends the agent's wrap-up when it writes the outcome; with the database away
+    that write waits, and the agent sat out the whole wrap-up limit (300 s here) although they
+    had given the disposition during the talk."""
+    url, proxy = proxied_url
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=10.0, url=url) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "300s"}))
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
+
+        await proxy.down()
+        try:
+            taken = await asyncio.wait_for(engine.disposition("a0", "success", "sale"), 2)
+            assert not taken.stored
+            await until(lambda: _agent_state(rig, AGENTS[0]) is not AgentState.TALKING, limit=10)
+            # the callee hung up: no wrap-up (seconds, not the 300 s limit)
+            await until(lambda: _agent_state(rig, AGENTS[0]) is AgentState.READY, limit=3)
+            assert rig.finished() == []
+        finally:
+            await proxy.up()
+        await until(lambda: bool(rig.finished()), limit=20)
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.disposition == "sale"
         await rig.stop()

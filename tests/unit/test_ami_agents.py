@@ -85,6 +85,19 @@ def test_disposition_ends_wrapup_early() -> None:
     assert t.end_wrapup(A1) == []
 
 
+def test_a_disposition_ends_the_wrapup_of_its_own_call_only() -> None:
+    """A disposition written late (the database was away) must not end the wrap-up of the
+    call the agent took since."""
+    t = AgentTracker(ManualClock(), wrapup_seconds=600)
+    t.handle(_member(MemberChange.ADDED))
+    t.handle(_connect())
+    t.handle(_complete())  # wrap-up after call "c-a"
+    assert t.end_wrapup(A1, "an-earlier-call") == []
+    assert _state(t) is AgentState.WRAPUP
+    (change,) = t.end_wrapup(A1, "c-a")
+    assert change.status.state is AgentState.READY
+
+
 def test_wrapup_per_queue() -> None:
     clock = ManualClock()
     t = AgentTracker(clock, wrapup_seconds=100, wrapup_by_queue={Q: 2})

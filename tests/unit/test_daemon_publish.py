@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from dialerd.bus import MqttBus
-from dialerd.daemon.publish import BusPublisher
-from dialerd.domain.enums import AgentState
-from dialerd.engine import AgentStateChanged
+from dialerd.bus import Disposition, MqttBus
+from dialerd.daemon.publish import BusPublisher, disposition_handler
+from dialerd.domain.enums import AgentState, Status
+from dialerd.engine import AgentStateChanged, DispositionState, DispositionTaken
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -76,3 +76,18 @@ def test_ids_are_attempt_id_and_contact_id_as_in_the_api_with_the_old_keys_kept(
     publish(PreviewOffered("spring", "anna", contact))
     (_, _, preview), _ = bus.publish.call_args
     assert preview["contact_id"] == 42 and preview["contact"]["id"] == 42
+
+
+async def test_an_mqtt_disposition_does_not_wait_for_the_database() -> None:
+    """The bus reads its messages one after another: the handler asks the engine not to wait
+    for the write (a slow or absent database would hold every disposition behind this one)."""
+    asked: list[dict[str, Any]] = []
+
+    class Engine:
+        async def disposition(self, *args: Any, **kw: Any) -> DispositionTaken:
+            asked.append(kw)
+            return DispositionTaken("att-1", DispositionState.QUEUED)
+
+    handle = disposition_handler(cast(Any, Engine()))
+    await handle(Disposition(agent="anna", status=Status.SUCCESS, status_detail="sale"))
+    assert asked == [{"wait": False}]

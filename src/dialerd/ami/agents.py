@@ -270,11 +270,16 @@ class AgentTracker:
                 self._update(a, out)
         return out
 
-    def end_wrapup(self, interface: str) -> list[AgentChange]:
-        """The agent gave a disposition: wrap-up ends now."""
+    def end_wrapup(self, interface: str, call_id: str | None = None) -> list[AgentChange]:
+        """The agent gave a disposition: wrap-up ends now; with ``call_id``, only a wrap-up
+        after that call (or after a call not known)."""
         out: list[AgentChange] = []
         a = self._agents.get(interface)
-        if a is not None and a.phase is AgentState.WRAPUP:
+        if (
+            a is not None
+            and a.phase is AgentState.WRAPUP
+            and (call_id is None or a.call_id in (None, call_id))
+        ):
             a.phase, a.call_id, a.wrapup_at = None, None, None
             self._update(a, out)
         return out

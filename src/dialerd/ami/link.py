@@ -165,6 +165,12 @@ class LinkCounters:
     events_dropped: int = 0
 
 
+def linkedid_of(attempt_id: str) -> str:
+    """The ``Linkedid`` every channel of an attempt carries (its first channel's ChannelId):
+    how queue events, and the agent tracker, name the attempt."""
+    return f"{attempt_id}-a"
+
+
 @dataclass(frozen=True, slots=True)
 class OriginateRequest:
     """One Originate. The ids are fixed before sending so the call tracker knows them first.
@@ -189,7 +195,7 @@ class OriginateRequest:
 
     @property
     def channel_id(self) -> str:
-        return f"{self.attempt_id}-a"
+        return linkedid_of(self.attempt_id)
 
     @property
     def other_channel_id(self) -> str:

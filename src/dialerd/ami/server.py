@@ -32,6 +32,7 @@ from dialerd.ami.link import (
     LinkUp,
     OriginateRequest,
     cancel_and_wait,
+    linkedid_of,
 )
 from dialerd.domain.clock import Clock, SystemClock
 
@@ -260,6 +261,9 @@ class AsteriskServer:
         it from our own QueuePause actions and the queue events."""
         return self.agents.paused_in(interface, queue)
 
-    def end_wrapup(self, interface: str) -> None:
-        """The agent gave a disposition: their wrap-up ends now."""
-        self._publish(self.agents.end_wrapup(interface))
+    def end_wrapup(self, interface: str, attempt_id: str | None = None) -> None:
+        """The agent gave a disposition: their wrap-up ends now. With ``attempt_id``, only a
+        wrap-up after that attempt's call: a disposition written late (the database was away)
+        must not cut short the wrap-up of the agent's next call."""
+        call_id = linkedid_of(attempt_id) if attempt_id is not None else None
+        self._publish(self.agents.end_wrapup(interface, call_id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -184,6 +184,16 @@ class AgentActionOut(BaseModel):
     agent: str
     action: str
     result: Any = None
+
+
+class DispositionOut(AgentActionOut):
+    """``result`` is the attempt id. ``written`` says what became of the disposition:
+    ``stored`` (200), ``at_call_end`` (200: the call goes on, it is written with its outcome)
+    or ``queued`` (202: taken and kept by the daemon, written once the database is back;
+    do not send it again)."""
+
+    written: Literal["stored", "at_call_end", "queued"] | None = None
+    detail: str | None = None
 
 
 class DncEntryOut(BaseModel):

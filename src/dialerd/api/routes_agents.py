@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from dialerd.api.context import AgentActor, ApiContext, Ctx, Reader
 from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES, ApiError
@@ -17,9 +17,11 @@ from dialerd.api.models_out import (
     AgentActionOut,
     AgentList,
     AgentOut,
+    DispositionOut,
 )
 from dialerd.api.schemas import DispositionIn, LoginIn, PauseIn, PreviewIn, plain
 from dialerd.domain.model import Agent
+from dialerd.engine import DispositionTaken
 
 log = structlog.get_logger(__name__)
 
@@ -112,12 +114,41 @@ async def unpause(ctx: Ctx, _: AgentActor, agent: str) -> dict[str, Any]:
     return _done(agent, "unpause", await ctx.call_engine("agent_pause", agent, False, None))
 
 
+#: Why a disposition is answered 202 (the body's ``detail``).
+QUEUED_DETAIL = (
+    "the database is unavailable: the disposition is taken and kept by the daemon and "
+    "written once the database is back; do not send it again"
+)
+
+
 @router.post(
     "/agents/{agent}/disposition",
-    response_model=AgentActionOut,
+    response_model=DispositionOut,
     summary="The agent's result for its current call",
+    responses={
+        202: {
+            "model": DispositionOut,
+            "description": (
+                "taken, not stored yet: the database is unavailable (or did not answer in "
+                "time); the daemon keeps the disposition and writes it once the database is "
+                "back (``written``: ``queued``). Do not send it again: a second disposition "
+                "for the call is refused (409)"
+            ),
+        }
+    },
 )
-async def disposition(ctx: Ctx, _: AgentActor, agent: str, body: DispositionIn) -> dict[str, Any]:
+async def disposition(
+    ctx: Ctx, _: AgentActor, agent: str, body: DispositionIn, response: Response
+) -> dict[str, Any]:
+    """200 once the disposition is written (``written``: ``stored``) or while the call
+    goes on (``at_call_end``: written with its outcome); 202 while the database is away.
+
+    Why 202 and not 503: the agent's disposition is checked against the call the daemon
+    holds and kept on it, so it is not lost and must not be sent again; a 503 would ask the
+    desktop to retry what is already done (the retry would be refused as a second
+    disposition), and holding the request until the database is back would leave the
+    agent's screen hanging through the outage.
+    """
     result = await ctx.call_engine(
         "disposition",
         agent,
@@ -127,7 +158,13 @@ async def disposition(ctx: Ctx, _: AgentActor, agent: str, body: DispositionIn) 
         body.callback_at,
         body.attempt_id,
     )
-    return _done(agent, "disposition", result)
+    if not isinstance(result, DispositionTaken):
+        return _done(agent, "disposition", result)
+    out = {**_done(agent, "disposition", result.attempt_id), "written": result.state.value}
+    if result.queued:
+        response.status_code = 202
+        out["detail"] = QUEUED_DETAIL
+    return out
 
 
 @router.post(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -69,6 +70,11 @@ EX_CONFIG = 78
 
 STATUS_INTERVAL = 5.0
 """Seconds (real time) between STATUS= lines and the refresh of slow metrics."""
+LOCK_CHECK_INTERVAL = 2.0
+"""Seconds (real time) between two checks that the daemon still holds its instance lock (and,
+once it is lost, between two attempts to take it again)."""
+LOCK_HOLD_REASON = "instance lock lost"
+"""Why no new calls are placed (pacing decision, campaign switched) while it is lost."""
 
 
 class DaemonError(Exception):
@@ -183,6 +189,10 @@ class Daemon:
         self.tasks: TaskService | None = None
         self._tasks_failing: set[tuple[str, str]] = set()
         self._listeners: list[EngineListener] = []
+        self.lock: InstanceLock | None = None
+        self._lock_clash: DaemonError | None = None
+        """Another daemon took the instance lock while this one had lost it: after the
+        drain, the daemon exits with this."""
 
     def add_listener(self, callback: EngineListener) -> None:
         """Also hand every engine event to ``callback`` (call before :meth:`run`)."""
@@ -244,7 +254,7 @@ class Daemon:
             # same lease holder would close the first one's live calls as lost
             holder = engine_settings(self.config, **self._settings_overrides).holder
             try:
-                lock = await store.lock_instance(holder)
+                lock = self.lock = await store.lock_instance(holder)
             except InstanceTaken as exc:
                 raise DaemonError(str(exc), EX_UNAVAILABLE) from None
             except StoreUnavailable as exc:
@@ -272,6 +282,7 @@ class Daemon:
                             await server.close()
         finally:
             if lock is not None:
+                self.lock = None
                 await lock.release()
             await store.close()
             log.info("store closed")
@@ -393,6 +404,8 @@ class Daemon:
                     )
                 )
             aux.append(tg.create_task(self._status_loop(), name="status"))
+            if self.lock is not None:
+                aux.append(tg.create_task(self._keep_lock(store, self.lock, engine), name="lock"))
             # Non-call tasks (export, email, webhook, wait, new_contact), delayed taskflow moves
             # (promote_due), drop folders and inbound intake; its leases use "<holder>/tasks".
             tasks = TaskService(
@@ -409,12 +422,66 @@ class Daemon:
                     await self._drain(engine, engine_task)
                 else:
                     self.notifier.stopping("stopped before the AMI links were ready")
+                if self._lock_clash is not None:
+                    raise self._lock_clash
             finally:
                 for api in apis:
                     with contextlib.suppress(Exception):
                         await api.shutdown(grace=2.0)
                 for task in aux:
                     task.cancel()
+
+    async def _keep_lock(self, store: Store, lock: InstanceLock, engine: Engine) -> None:
+        """Keep the instance lock for the daemon's life.
+
+        On PostgreSQL the lock lives in one database session: an outage, a restarted server
+        or an administrator ending that session frees it while this daemon runs on, and a
+        second daemon under the same lease holder could then start and close this one's calls
+        as lost. So the lock is checked every ``LOCK_CHECK_INTERVAL``; once lost, no new call
+        is placed (calls in progress and their outcomes go on) and it is taken again as soon
+        as the database answers. If another daemon took it meanwhile, two dialers must not run
+        on one holder: this one stops dialing, drains, and exits 69, as a clash at start does.
+        """
+        lost_at: float | None = None
+        while True:
+            await asyncio.sleep(LOCK_CHECK_INTERVAL)  # real time: the database's, not the calls'
+            if lost_at is None:
+                if await store.instance_held(lock):
+                    continue
+                lost_at = time.monotonic()
+                engine.hold_dialing(LOCK_HOLD_REASON)
+                log.warning(
+                    "instance lock lost with its database session: no new calls until it is"
+                    " taken again",
+                    holder=lock.holder,
+                )
+            try:
+                await store.retake_instance(lock)
+            except StoreUnavailable:
+                continue  # the database is still away: the runners log the outage
+            except InstanceTaken as exc:
+                log.error(
+                    "instance lock taken by another daemon while it was lost: stopping",
+                    holder=lock.holder,
+                    error=str(exc),
+                )
+                self._lock_clash = DaemonError(
+                    f"{exc} (it took the lock while this daemon's database session was lost;"
+                    " this daemon drained its calls and stopped)",
+                    EX_UNAVAILABLE,
+                )
+                self.request_stop()
+                return
+            except Exception as exc:  # a check that fails must not end the daemon: next time
+                log.warning("instance lock not taken again", error=f"{type(exc).__name__}: {exc}")
+                continue
+            engine.hold_dialing(None)
+            log.info(
+                "instance lock taken again",
+                holder=lock.holder,
+                lost_seconds=round(time.monotonic() - lost_at, 1),
+            )
+            lost_at = None
 
     async def _wait_links(self) -> bool:
         """Until every AMI link is ready (True) or a stop is requested (False)."""

@@ -185,12 +185,21 @@ def disposition_handler(engine: Engine) -> Any:
     The bus validates the message; the engine finds the agent's call waiting for a
     disposition. Errors propagate to the bus: one the engine refuses (``EngineError``) is a
     rejected disposition logged as a warning, anything else a failed one with its traceback.
+    The engine takes it in memory and this returns without waiting for its write: the bus
+    reads its messages one after another, and a slow or absent database must not hold up
+    the dispositions behind this one (a queued one is written when the database is back).
     """
 
     async def handle(d: Disposition) -> None:
-        attempt = await engine.disposition(
-            d.agent, d.status, d.status_detail, d.note, d.callback_at, d.attempt_id
+        taken = await engine.disposition(
+            d.agent, d.status, d.status_detail, d.note, d.callback_at, d.attempt_id, wait=False
         )
-        log.info("disposition over mqtt", agent=d.agent, attempt=attempt, status=d.status.value)
+        log.info(
+            "disposition over mqtt",
+            agent=d.agent,
+            attempt=taken.attempt_id,
+            status=d.status.value,
+            written=taken.state.value,
+        )
 
     return handle

@@ -4,6 +4,7 @@ The daemon, the REST API and the MQTT bus use :class:`Engine` and the event and 
 exported here; nothing else in this package is meant for them.
 """
 
+from dialerd.engine.disposition import DispositionState, DispositionTaken
 from dialerd.engine.engine import Engine
 from dialerd.engine.errors import (
     AgentNotEligible,
@@ -42,6 +43,8 @@ __all__ = [
     "CampaignFigures",
     "CampaignSwitched",
     "CampaignView",
+    "DispositionState",
+    "DispositionTaken",
     "Engine",
     "EngineError",
     "EngineEvent",

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -36,6 +37,7 @@ from dialerd.domain.clock import Clock
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import AgentState, CampaignStatus, DialMode, Status, is_reserved_detail
 from dialerd.domain.model import Agent, Campaign, RetryPolicy
+from dialerd.engine.disposition import DispositionState, DispositionTaken
 from dialerd.engine.errors import (
     AgentNotEligible,
     EngineError,
@@ -107,6 +109,7 @@ class Engine:
         self._stopped = asyncio.Event()
         self._log = log
         self._agents_outage = StoreOutage(log, "agent states")
+        self._dialing_hold: str | None = None
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -148,6 +151,20 @@ class Engine:
         if self._pools.owner(status.interface) != runner.campaign.id:
             self._pools.claim(status.interface, runner.campaign.id)
             self._redeliver(status.interface)
+
+    @property
+    def dialing_hold(self) -> str | None:
+        return self._dialing_hold
+
+    def hold_dialing(self, reason: str | None) -> None:
+        """No campaign places new calls while ``reason`` holds (e.g. the daemon's instance
+        lock is lost: another daemon may be starting under the same lease holder); calls in
+        progress, dispositions and outcomes go on. ``None`` lifts it."""
+        if reason == self._dialing_hold:
+            return
+        self._dialing_hold = reason
+        for runner in self._runners.values():
+            runner.wake()
 
     # -- agent pools ----------------------------------------------------------------------------
 
@@ -511,6 +528,8 @@ class Engine:
             )
             for runner in self._runners.values():
                 runner.deliver(server, update)
+            if update.status.state is AgentState.WRAPUP:
+                self._wrapup_done(update.status.interface)
             # a change the resync finds comes before the link is ready: it still carries
             # unknown_since, which _agents_known clears for every agent of the server
             self._publish_agent(server, update.status, update.previous, save=True)
@@ -524,6 +543,15 @@ class Engine:
                 self._agents_unknown(server)
             for runner in self._runners.values():
                 runner.wake()
+
+    def _wrapup_done(self, interface: str) -> None:
+        """An agent who gave the disposition while still talking has no wrap-up to do: it
+        ends as it starts. (The runner ends it too when it writes the outcome, but with the
+        database away that waits, and the agent would sit out the whole wrap-up limit.)"""
+        for runner in self._runners.values():
+            for call in list(runner.calls.values()):
+                if call.agent == interface and call.disposition_by_agent:
+                    runner.end_wrapup(call)
 
     def _agents_unknown(self, server: str) -> None:
         """The link to ``server`` is lost: what its agents do is not known until it is back.
@@ -745,10 +773,17 @@ class Engine:
         note: str | None = None,
         callback_at: datetime | None = None,
         attempt_id: str | None = None,
-    ) -> str:
+        *,
+        wait: bool = True,
+    ) -> DispositionTaken:
         """The agent's result of a connected call; completes the attempt (and the wrap-up).
 
-        Returns the attempt id. ``callback_at`` books a personal follow-up for this agent.
+        ``callback_at`` books a personal follow-up for this agent. The disposition is checked
+        and taken in memory at once, whether or not the database answers (an agent, an HTTP
+        request or the MQTT reader must not wait for it); the answer says whether it is
+        stored, waits for the call's end, or is queued until the database is back.
+        ``wait``: wait up to ``settings.disposition_wait`` for the write of a call that is
+        over (False: never wait, e.g. the MQTT reader).
         """
         self._require_running()
         a = self._agent(agent)
@@ -780,10 +815,41 @@ class Engine:
             if not found:
                 raise NoSuchCall(f"agent {a.name!r} has no call waiting for a disposition")
             runner = found[0]
-        result: str = await runner.submit(
-            lambda: runner.apply_disposition(a.interface, attempt_id, d)
+        call = runner.accept_disposition(a.interface, attempt_id, d)
+        taken = call.attempt_id
+        if runner.waiting_for_store:
+            # the loop waits for the database; its scan writes the call once it is back
+            self._log.info(
+                "disposition kept until the store is back",
+                campaign=runner.name,
+                agent=a.name,
+                attempt=taken,
+            )
+            return DispositionTaken(taken, DispositionState.QUEUED)
+        if call.result is None:
+            return DispositionTaken(taken, DispositionState.AT_CALL_END)
+        written = runner.submit(lambda: runner.write_disposition(taken))
+        done = wait and await self._within(written, self.settings.disposition_wait)
+        if done and written.exception() is None and written.result():
+            return DispositionTaken(taken, DispositionState.STORED)
+        written.add_done_callback(_consumed)
+        self._log.info(
+            "disposition kept until the store answers",
+            campaign=runner.name,
+            agent=a.name,
+            attempt=taken,
         )
-        return result
+        return DispositionTaken(taken, DispositionState.QUEUED)
+
+    async def _within(self, fut: asyncio.Future[Any], seconds: float) -> bool:
+        """Whether ``fut`` is done within ``seconds`` of the engine's clock (not cancelled)."""
+        if not fut.done() and seconds > 0:
+            timer = asyncio.ensure_future(self.clock.sleep(seconds))
+            try:
+                await asyncio.wait({fut, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+        return fut.done() and not fut.cancelled()
 
     def _preview_runner(self, a: Agent, contact_id: int) -> CampaignRunner:
         for r in self._runners.values():
@@ -886,6 +952,17 @@ class Engine:
             agents=tuple(sorted(agents, key=lambda a: a.name)),
             links={name: s.link.state.value for name, s in self.servers.items()},
         )
+
+
+def _consumed(fut: asyncio.Future[Any]) -> None:
+    """A disposition's write nobody waits for any more. A failure is logged here (asyncio
+    would only report it at garbage collection); the call keeps its disposition and the
+    runner's scan writes it later."""
+    if fut.cancelled():
+        return
+    exc = fut.exception()
+    if exc is not None:
+        log.error("disposition not written yet", exc_info=exc)
 
 
 def _first_leaf(exc: BaseException) -> BaseException:

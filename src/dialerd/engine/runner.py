@@ -124,6 +124,11 @@ class RunnerHost(Protocol):
 
     def claim_agent(self, status: AgentStatus, runner: CampaignRunner) -> None: ...
 
+    @property
+    def dialing_hold(self) -> str | None:
+        """Why no campaign may place new calls now (None: they may)."""
+        ...
+
 
 @dataclass(slots=True)
 class _Call:
@@ -148,6 +153,8 @@ class _Call:
     note: str | None = None
     missing_since: float | None = None
     """When the call tracker was first seen not to know this call in flight any more."""
+    writing: bool = False
+    """Its outcome is being written (``_finish``): a disposition arriving now is too late."""
 
     @property
     def in_flight(self) -> bool:
@@ -610,6 +617,13 @@ class CampaignRunner:
 
     async def _finish(self, call: _Call, note: str | None = None) -> None:
         """Hand the attempt to the taskflow and write it with the contact's new status."""
+        call.writing = True
+        try:
+            await self._write_outcome(call, note)
+        finally:
+            call.writing = False
+
+    async def _write_outcome(self, call: _Call, note: str | None) -> None:
         assert call.result is not None
         now = self._clock.now()
         contact = call.contact
@@ -696,10 +710,8 @@ class CampaignRunner:
             )
         self.calls.pop(call.attempt_id, None)
         self._host.unregister_attempt(call.attempt_id)
-        if call.agent is not None and call.result is CallResult.CONNECTED:
-            server = self._servers.get(call.server)
-            if server is not None and call.disposition_by_agent:
-                server.end_wrapup(call.agent)
+        if call.result is CallResult.CONNECTED and call.disposition_by_agent:
+            self.end_wrapup(call)
         task = self.tasks.get(contact.task_id)
         task_name = task.name if task is not None else str(contact.task_id)
         self._host.emit(
@@ -740,23 +752,36 @@ class CampaignRunner:
     def find_call_for_disposition(self, interface: str, attempt_id: str | None) -> _Call | None:
         if attempt_id is not None:
             call = self.calls.get(attempt_id)
-            if call is None or call.disposition is not None:
+            if call is None or call.disposition is not None or call.writing:
                 return None
             # an agent gives dispositions for its own calls only
             return call if interface in (call.agent, call.preview_agent) else None
         best: _Call | None = None
         for call in self.calls.values():
-            if call.agent != interface or call.disposition is not None:
+            if call.agent != interface or call.disposition is not None or call.writing:
                 continue
             at = call.connected_at or call.originated_at
             if best is None or at > (best.connected_at or best.originated_at):
                 best = call
         return best
 
-    async def apply_disposition(
+    @property
+    def waiting_for_store(self) -> bool:
+        """The database is away: the loop waits for it (see ``Engine._keep_running``), and
+        what it would write is kept in memory until it answers."""
+        return self.outage.down
+
+    def accept_disposition(
         self, interface: str, attempt_id: str | None, disposition: Disposition
-    ) -> str:
-        """The agent's disposition: completes the attempt now, or when the call ends."""
+    ) -> _Call:
+        """The agent's disposition, checked against the call in memory and kept on it, at
+        once and without the store: an agent is answered whether or not the database is
+        there. The loop writes it when the call is over (``write_disposition``, or
+        ``_scan_calls`` after an outage); a call has one disposition, so a second is
+        refused and nothing is applied twice. The agent's wrap-up after this call ends now.
+
+        Synchronous on purpose: nothing the loop does can come between the check and the
+        change (a call being written is not offered, see ``_Call.writing``)."""
         call = self.find_call_for_disposition(interface, attempt_id)
         if call is None:
             raise NoSuchCall(f"no call of agent {interface} waits for a disposition")
@@ -764,14 +789,33 @@ class CampaignRunner:
             raise NoSuchCall(f"attempt {call.attempt_id} is not connected to an agent")
         call.disposition = disposition
         call.disposition_by_agent = True
-        if call.result is not None:
-            try:
-                await self._finish(call)
-            except StoreUnavailable as exc:
-                # Accepted all the same: the call keeps it, and ``_scan_calls`` writes it
-                # once the database is back (the agent must not give it again).
-                self.outage.failed(exc, attempt=call.attempt_id)
-        return call.attempt_id
+        self.end_wrapup(call)
+        return call
+
+    async def write_disposition(self, attempt_id: str) -> bool:
+        """In the loop: write the outcome of a call over whose disposition came. True once it
+        is stored (also by another path meanwhile), False while it waits for the call's end
+        or for the database."""
+        call = self.calls.get(attempt_id)
+        if call is None:
+            return True
+        if call.result is None or call.writing:
+            return False
+        try:
+            await self._finish(call)
+        except StoreUnavailable as exc:
+            # kept on the call: ``_scan_calls`` writes it once the database is back
+            self.outage.failed(exc, attempt=call.attempt_id)
+            return False
+        return True
+
+    def end_wrapup(self, call: _Call) -> None:
+        """The agent's wrap-up after this call ends (not one after a later call of theirs)."""
+        if call.agent is None:
+            return
+        server = self._servers.get(call.server)
+        if server is not None:
+            server.end_wrapup(call.agent, call.attempt_id)
 
     def unwritten_outcomes(self) -> list[str]:
         """Attempts whose call is over but whose outcome is not stored yet."""
@@ -950,16 +994,20 @@ class CampaignRunner:
     async def _pace(self) -> None:
         now = self._clock.now()
         mono = self._clock.monotonic()
-        active = self._stop_at is None and self._schedule_open(now)
+        hold = self._host.dialing_hold
+        active = self._stop_at is None and hold is None and self._schedule_open(now)
         if active != self.active:
-            reason = "stopping" if self._stop_at is not None else self.campaign.status.value
+            if self._stop_at is not None:
+                reason = "stopping"
+            else:
+                reason = hold if hold is not None else self.campaign.status.value
             if self.active is not None or active:
                 self._host.emit(CampaignSwitched(self.name, active, now, reason))
                 self._log.info("campaign switched", active=active, reason=reason)
             self.active = active
         if not active:
             await self._withdraw_previews(lambda p: True)
-            self._record(None, 0, "inactive", now)
+            self._record(None, 0, hold if hold is not None else "inactive", now)
             return
         if self.spec.dial.mode is DialMode.PREVIEW:
             await self._pace_preview(now, mono)

@@ -68,6 +68,9 @@ class EngineSettings:
     compliance: ComplianceFloor | None = None
     retry: RetryPolicy = field(default_factory=default_retry_policy)
     wrapup_seconds: float = 30.0
+    disposition_wait: float = 3.0
+    """How long a disposition's caller waits for it to be written before being told it is
+    queued (kept in memory, written when the database answers)."""
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:
@@ -84,6 +87,8 @@ class EngineSettings:
             raise ValueError("dial_template must contain {number} or {digits}")
         if self.wrapup_seconds < 0:
             raise ValueError("wrapup_seconds must not be negative")
+        if self.disposition_wait < 0:
+            raise ValueError("disposition_wait must not be negative")
         if self.max_lease_batch < 1:
             raise ValueError("max_lease_batch must be at least 1")
 

@@ -386,6 +386,17 @@ class Store:
         with self._errors(writing=False):
             return await InstanceLock.acquire(self._engine, holder)
 
+    async def instance_held(self, lock: InstanceLock, within: float = 5.0) -> bool:
+        """Whether ``lock`` is still held: on PostgreSQL it lives in one database session,
+        which an outage or an administrator can end (then :meth:`retake_instance`)."""
+        return await lock.held(within)
+
+    async def retake_instance(self, lock: InstanceLock) -> None:
+        """Take a lost ``lock`` again; ``InstanceTaken`` if another daemon took it meanwhile,
+        ``StoreUnavailable`` while the database cannot be reached."""
+        with self._errors(writing=False):
+            await lock.retake(self._engine)
+
     async def optimize(self) -> None:
         """Refresh the query planner's statistics (after a bulk load such as a big import).
 

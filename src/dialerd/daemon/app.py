@@ -69,6 +69,8 @@ EX_CONFIG = 78
 
 STATUS_INTERVAL = 5.0
 """Seconds (real time) between STATUS= lines and the refresh of slow metrics."""
+STORE_PROBE_TIMEOUT = 2.0
+"""Seconds the store's read for ``dialerd_store_up`` may take (as /healthz allows)."""
 
 
 class DaemonError(Exception):
@@ -238,6 +240,7 @@ class Daemon:
         self.notifier.status("opening the store")
         store = await self._open_store()
         self.store = store
+        self.metrics.store_up.set(1)  # it answered; the status loop probes it from now on
         lock: InstanceLock | None = None
         try:
             # before anything is written or any agent logged in: a second daemon under the
@@ -636,20 +639,45 @@ class Daemon:
         for field, reason in _LINK_FAILURES.items():
             m.ami_link_failures.labels(name, reason).inc(grown.get(field, 0))
 
+    async def _store_answers(self, store: Store) -> bool:
+        """What /healthz checks of the store: a read within its timeout, and the latest write
+        went through. An outage is the engine's to log (once); here it is only a gauge."""
+        try:
+            async with asyncio.timeout(STORE_PROBE_TIMEOUT):
+                await store.list_campaigns()
+        except (TimeoutError, StoreError):
+            return False
+        return store.writes.failing is None
+
     async def _refresh_metrics(self) -> None:
         m = self.metrics
         for name, server in self.servers.items():
             m.server_calls.labels(name).set(server.calls.open_count)
             self._link_counters(name, server.link.counters)
         engine = self.engine
-        if engine is None or self.store is None:
+        if self.store is None:
+            return
+        store_up = await self._store_answers(self.store)
+        m.store_up.set(1 if store_up else 0)
+        if engine is None:
             return
         self._task_failures(m)
-        for view in engine.status().campaigns:
+        views = engine.status().campaigns
+        for name in self.listener.forget_campaigns(v.name for v in views):
+            self._restarts.pop(name, None)
+            log.info("campaign gone: its metrics removed", campaign=name)
+        stalled = engine.stalled(self._stall_limit())
+        for view in views:
+            m.pacing_stalled.labels(view.name).set(1 if view.name in stalled else 0)
             seen = self._restarts.get(view.name, 0)
             if view.restarts > seen:
                 m.runner_restarts.labels(view.name).inc(view.restarts - seen)
             self._restarts[view.name] = view.restarts
+        if not store_up:
+            # the contact counts would fail (or wait for the statement timeout) every
+            # STATUS_INTERVAL: keep the last ones until the store is back
+            return
+        for view in views:
             counts: dict[tuple[str, str], int] = {}
             for row in await self.store.overview(view.id):
                 status = "waiting" if row.waiting_for is not None else row.status.value

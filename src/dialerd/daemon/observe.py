@@ -9,6 +9,7 @@ costs O(1) per event at any call volume.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,9 +54,14 @@ class MetricsListener:
         self._servers: set[str] = set()
         self.in_flight: dict[str, int] = {}
         self._figures_at: dict[str, datetime] = {}
+        self._campaigns: set[str] = set()
 
     def __call__(self, event: EngineEvent) -> None:
         m = self.metrics
+        campaign = getattr(event, "campaign", None)
+        if campaign is not None and campaign not in self._campaigns:
+            self._campaigns.add(campaign)
+            m.campaign_seen(campaign)
         if isinstance(event, CallProgressed):
             if event.phase == "dialing":
                 self.totals.placed += 1
@@ -118,14 +124,19 @@ class MetricsListener:
         self.in_flight[c] = event.calls_in_flight
         m.set_calls_in_flight(c, event.calls_in_flight)
         m.campaign_active.labels(c).set(1 if event.active else 0)
-        m.set_abandonment(c, {w.name: w.rate for w in event.abandonment})
+        m.set_abandonment(
+            c,
+            {w.name: w.rate for w in event.abandonment},
+            target=event.abandonment_target,
+            live_answers={w.name: w.live_answers for w in event.abandonment},
+        )
         d = event.decision
         if d is None:
             return
         self._tick(c, event.at, d.at)
         m.pacing_decision.labels(c).set(d.calls)
         try:
-            mode: DialMode | None = DialMode(d.dial_mode)
+            mode: DialMode | None = DialMode(d.mode_used or d.dial_mode)
         except ValueError:
             mode = None
         for candidate in DialMode:
@@ -139,6 +150,9 @@ class MetricsListener:
             "answer_rate": d.answer_probability,
             "answer_rate_high": d.answer_probability_high,
             "abandon_burst": d.abandon_burst,
+            "ring_seconds": d.ring_seconds,
+            "talk_seconds": d.talk_seconds,
+            "wrapup_seconds": d.wrapup_seconds,
         }
         if event.abandonment:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)
@@ -159,6 +173,17 @@ class MetricsListener:
         if seconds >= 0:
             self.metrics.tick_duration.labels(campaign).observe(seconds)
             self.metrics.tick_last.labels(campaign).set(seconds)
+
+    def forget_campaigns(self, keep: Iterable[str]) -> list[str]:
+        """Drop the series of campaigns not in ``keep`` (their runner is gone: the campaign
+        was removed), so a dashboard does not show them frozen at their last value."""
+        gone = sorted(self._campaigns - set(keep))
+        for campaign in gone:
+            self._campaigns.discard(campaign)
+            self.in_flight.pop(campaign, None)
+            self._figures_at.pop(campaign, None)
+            self.metrics.forget_campaign(campaign)
+        return gone
 
     def agents_by_state(self) -> dict[str, int]:
         counts = Counter(s.value for s in self.agent_states.values())

@@ -75,6 +75,7 @@ from dialerd.pacing import (
     SnapshotBuilder,
     WindowSpec,
     decide,
+    mode_used,
     ring_timeout,
 )
 from dialerd.store import Store, agentwork
@@ -1009,6 +1010,10 @@ class CampaignRunner:
             reason=reason,
             answer_probability_high=snap.answer_probability_high,
             abandon_burst=snap.abandon_burst,
+            mode_used=mode_used(snap).value,
+            ring_seconds=snap.estimates.answer_delay.mean,
+            talk_seconds=snap.estimates.talk.mean,
+            wrapup_seconds=snap.estimates.wrapup.mean,
         )
 
     async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:
@@ -1644,6 +1649,7 @@ class CampaignRunner:
             abandonment=self.window_figures(),
             decision=self.last_decision,
             at=self._clock.now(),
+            abandonment_target=self.spec.dial.abandonment_target,
         )
 
 

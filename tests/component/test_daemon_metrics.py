@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,27 +45,8 @@ async def test_call_counters_tell_what_the_store_holds_across_a_reload(tmp_path:
         return registry.get_sample_value(name, {"campaign": "alpha", **labels})
 
     try:
-        async with asyncio.TaskGroup() as tg:
-            task = tg.create_task(daemon.run())
-            await until(daemon.ready.is_set)
-            await until(lambda: sample("dialerd_pacing_decision_calls") is not None)
-            # present from the runner's start: rate() and alerts have data before the first
-            # abandon, and the dashboard's target line is drawn
-            assert sample("dialerd_calls_abandoned_total") is not None
-            assert sample("dialerd_calls_answered_total") is not None
-            assert sample("dialerd_abandonment_target") == 0.03
-            assert sample("dialerd_pacing_mode", mode="progressive") == 1
-            await daemon._refresh_metrics()
-            assert registry.get_sample_value("dialerd_store_up") == 1
-            assert sample("dialerd_pacing_stalled") == 0
-
-            await until(lambda: daemon.listener.totals.finished >= 4, within=60)
-            placed = sample("dialerd_calls_placed_total") or 0.0
-            daemon.request_reload()  # SIGHUP: the counters go on, neither reset nor doubled
-            await until(lambda: daemon.listener.totals.finished >= 10, within=60)
-            assert (sample("dialerd_calls_placed_total") or 0.0) >= placed
-            daemon.request_stop()
-            await task
+        with structlog.testing.capture_logs() as logs:
+            await _run_through_a_reload(daemon, sample)
     finally:
         await sim.stop()
 
@@ -83,6 +64,45 @@ async def test_call_counters_tell_what_the_store_holds_across_a_reload(tmp_path:
     live = results["connected"] + results["abandoned"]
     assert sample("dialerd_calls_answered_total") == live
     assert sample("dialerd_calls_abandoned_total") == results["abandoned"]
+
+    # one line per call, naming what an operator needs to find it: before, there was none
+    lines = {e["attempt"]: e for e in logs if e["event"] == "call finished"}
+    assert set(lines) == {a.id for a in attempts}
+    for a in attempts:
+        line = lines[a.id]
+        assert (line["campaign"], line["contact"], line["result"]) == (
+            "alpha",
+            a.contact_id,
+            a.result.value if a.result else None,
+        )
+    cut = [a for a in attempts if a.cause == "the daemon stopped before the call was over"]
+    drained = [e for e in logs if e["event"] == "drain bound passed: calls in progress closed"]
+    assert sum(e["calls"] for e in drained) == len(cut)
+    assert all(e["log_level"] == "warning" for e in drained)
+
+
+async def _run_through_a_reload(daemon: Daemon, sample: Callable[..., float | None]) -> None:
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(daemon.run())
+        await until(daemon.ready.is_set)
+        await until(lambda: sample("dialerd_pacing_decision_calls") is not None)
+        # present from the runner's start: rate() and alerts have data before the first
+        # abandon, and the dashboard's target line is drawn
+        assert sample("dialerd_calls_abandoned_total") is not None
+        assert sample("dialerd_calls_answered_total") is not None
+        assert sample("dialerd_abandonment_target") == 0.03
+        assert sample("dialerd_pacing_mode", mode="progressive") == 1
+        await daemon._refresh_metrics()
+        assert daemon.metrics.registry.get_sample_value("dialerd_store_up") == 1
+        assert sample("dialerd_pacing_stalled") == 0
+
+        await until(lambda: daemon.listener.totals.finished >= 4, within=60)
+        placed = sample("dialerd_calls_placed_total") or 0.0
+        daemon.request_reload()  # SIGHUP: the counters go on, neither reset nor doubled
+        await until(lambda: daemon.listener.totals.finished >= 10, within=60)
+        assert (sample("dialerd_calls_placed_total") or 0.0) >= placed
+        daemon.request_stop()
+        await task
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import structlog
+
 from dialerd.daemon.metrics import PACING_INPUTS, Metrics
-from dialerd.daemon.observe import MetricsListener
+from dialerd.daemon.observe import CallLog, MetricsListener
 from dialerd.domain.enums import AgentState, CallResult, Status
 from dialerd.domain.model import Attempt
 from dialerd.engine import (
@@ -214,3 +216,37 @@ def test_a_campaign_that_is_gone_leaves_no_frozen_gauges() -> None:
     # its counters stay (a counter that vanishes and comes back reads as a reset)
     assert value(m, "dialerd_calls_placed_total", campaign="spring") == 0
     assert listen.forget_campaigns(["autumn"]) == []
+
+
+def test_each_finished_call_has_one_line_with_the_ids_to_follow_it() -> None:
+    attempt = Attempt(
+        id="a9",
+        campaign_id=1,
+        contact_id=42,
+        task_id=1,
+        phone="+4930123",
+        server="pbx1",
+        result=CallResult.FAILED_UNKNOWN,
+        cause="the daemon stopped before the call was over",
+    )
+    event = AttemptFinished(
+        "spring", attempt, CallResult.FAILED_UNKNOWN, 42, Status.OPEN, "$follow_up_auto", "call"
+    )
+    with structlog.testing.capture_logs() as logs:
+        CallLog()(event)
+        CallLog()(CallProgressed("spring", "a9", 42, "dialing", T0, "pbx1"))
+    assert logs == [
+        {
+            "event": "call finished",
+            "log_level": "info",
+            "campaign": "spring",
+            "contact": 42,
+            "attempt": "a9",
+            "result": "failed_unknown",
+            "status": "open",
+            "status_detail": "$follow_up_auto",
+            "task": "call",
+            "server": "pbx1",
+            "cause": "the daemon stopped before the call was over",
+        }
+    ]

@@ -42,7 +42,7 @@ from dialerd.config.models import ClassifierConfig
 from dialerd.daemon.health import METRIC_STATE, LoopLag, link_errors, link_states, links_ready
 from dialerd.daemon.metrics import Metrics
 from dialerd.daemon.mqtt_settings import bus_settings
-from dialerd.daemon.observe import MetricsListener
+from dialerd.daemon.observe import CallLog, MetricsListener
 from dialerd.daemon.provision import ProvisionError, provision
 from dialerd.daemon.publish import BusPublisher, disposition_handler
 from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
@@ -370,6 +370,7 @@ class Daemon:
         )
         self.engine = engine
         engine.add_listener(self.listener)
+        engine.add_listener(CallLog())
         for callback in self._listeners:
             engine.add_listener(callback)
         if self.config.mqtt.enabled:
@@ -540,8 +541,16 @@ class Daemon:
             await self._provision(self._store())
             for name in sorted(old_agents - new_agents):
                 self._pending_logins.discard(name)
-                with contextlib.suppress(EngineError, Exception):
+                try:
                     await engine.agent_logout(name)
+                except Exception as exc:  # one agent must not stop the reload
+                    log.warning(
+                        "agent removed from the configuration not logged out",
+                        agent=name,
+                        error=str(exc),
+                    )
+                else:
+                    log.info("agent logged out: removed from the configuration", agent=name)
             engine.set_rules(
                 compliance=self.config.compliance.to_domain(), retry=self.config.retry.to_domain()
             )

@@ -1,4 +1,5 @@
-"""Engine events -> Prometheus metrics, and running totals for status lines and the demo.
+"""Engine events -> Prometheus metrics, running totals for status lines and the demo, and one
+log line per finished call.
 
 The engine reports what happened (a call was placed, an attempt finished, an agent changed
 state, a tick decided); this listener turns that into the daemon's metrics. It keeps only
@@ -13,7 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import structlog
+
+from dialerd.daemon.logging import CALLS_LOGGER
 from dialerd.daemon.metrics import Metrics
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import AgentState, CallResult, DialMode
 from dialerd.engine import (
     AgentStateChanged,
@@ -188,3 +193,38 @@ class MetricsListener:
     def agents_by_state(self) -> dict[str, int]:
         counts = Counter(s.value for s in self.agent_states.values())
         return dict(counts)
+
+
+class CallLog:
+    """``engine.add_listener(CallLog())``: one ``call finished`` line per attempt, with its
+    campaign, contact and attempt ids, so one call can be followed in the journal and found
+    in the API (``/campaigns/{campaign}/contacts/{contact}/attempts``) from its line. Logger
+    ``dialerd.calls``: ``[logging] calls = false`` keeps the lines out."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger(CALLS_LOGGER)
+
+    def __call__(self, event: EngineEvent) -> None:
+        if not isinstance(event, AttemptFinished):
+            return
+        a = event.attempt
+        fields: dict[str, object] = {
+            "campaign": event.campaign,
+            "contact": event.contact_id,
+            "attempt": a.id,
+            "result": event.result.value,
+            "status": event.status.value,
+            "status_detail": event.status_detail,
+            "task": event.task,
+        }
+        optional: dict[str, object | None] = {
+            "agent": event.agent,
+            "server": a.server,
+            "cause": a.cause,
+            "talk_seconds": event.talk_seconds,
+            "next_task": event.next_task,
+            "due_at": iso_utc(event.due_at) if event.due_at is not None else None,
+            "contact_changed": True if event.stale else None,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        self._log.info("call finished", **fields)

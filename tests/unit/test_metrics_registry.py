@@ -133,3 +133,11 @@ def test_no_label_takes_unbounded_values() -> None:
     }
     for family in Metrics().families():
         assert set(family.labels) <= bounded, (family.name, family.labels)
+
+
+def test_mqtt_counters_start_at_zero_once_mqtt_is_enabled() -> None:
+    """The first outage's drops would not count in increase(), the alert's expression."""
+    m = Metrics()
+    m.mqtt_started()
+    assert value(m, "dialerd_mqtt_events_dropped_total", reason="disconnected") == 0
+    assert value(m, "dialerd_mqtt_dispositions_total", outcome="rejected") == 0

@@ -379,6 +379,7 @@ class Daemon:
                 disposition_handler(engine),
                 metrics=self.metrics,
             )
+            self.metrics.mqtt_started()
             engine.add_listener(BusPublisher(self.bus))
         apis = await self._apis(store, engine)
         async with asyncio.TaskGroup() as tg:
@@ -640,6 +641,7 @@ class Daemon:
         """The AMI link's own counters as Prometheus counters (they count from 0 per process)."""
         m = self.metrics
         m.ami_reconnects.labels(name)  # present at 0 before the first reconnect
+        m.ami_protocol_errors.labels(name)  # and before the first error
         grown = _counter_deltas(self._link_seen.setdefault(name, {}), asdict(counters))
         if grown.get("protocol_errors"):
             m.ami_protocol_errors.labels(name).inc(grown["protocol_errors"])

@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics import MetricWrapperBase
 
 import dialerd
+from dialerd.bus.mqtt import DROP_DISCONNECTED, DROP_QUEUE_FULL, DROP_UNENCODABLE
 from dialerd.domain.enums import AgentState, CallResult, DialMode
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -435,6 +436,14 @@ class Metrics:
 
     # ------------------------------------------------------------------- MQTT
     # These four methods make Metrics a dialerd.bus.BusMetrics.
+
+    def mqtt_started(self) -> None:
+        """MQTT is enabled: its labelled counters start at 0, so the first outage's drops count
+        in ``increase()`` (a series that appears with its first value N adds 0, not N)."""
+        for reason in (DROP_DISCONNECTED, DROP_QUEUE_FULL, DROP_UNENCODABLE):
+            self.mqtt_events_dropped.labels(reason)
+        for outcome in ("accepted", "rejected", "failed"):
+            self.mqtt_dispositions.labels(outcome)
 
     def mqtt_connection(self, connected: bool, reconnect: bool) -> None:
         self.mqtt_connected.set(1 if connected else 0)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import structlog
 
 from dialerd.ami import (
     AgentChange,
@@ -396,3 +397,14 @@ async def test_a_new_link_learns_existing_members_from_the_resync() -> None:
                 AGENT1: AgentState.READY,
                 "Local/agent-2@sim-agents": AgentState.PAUSED,
             }
+
+
+async def test_closing_the_link_at_a_stop_is_no_warning() -> None:
+    """Every stop of the daemon logged 'ami link lost' (reason 'closed') as a warning: a
+    line an operator learns to ignore, next to the one that means Asterisk went away."""
+    with structlog.testing.capture_logs() as logs:
+        async with _running() as (_, server, _, _):
+            await server.link.wait_ready(timeout=50)
+    assert [e["event"] for e in logs if e["log_level"] in ("warning", "error")] == []
+    assert any(e["event"] == "ami link closed" for e in logs)
+    assert server.link.state is LinkState.STOPPED

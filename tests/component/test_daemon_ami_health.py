@@ -42,7 +42,10 @@ async def test_protocol_errors_and_a_lost_link_are_counted_and_explained(tmp_pat
             await daemon._refresh_metrics()
             # Before anything went wrong the series exist at 0 (a dashboard shows 0, not no data).
             assert registry.get_sample_value("dialerd_ami_reconnects_total", {"server": "sim"}) == 0
-            assert sample("dialerd_ami_protocol_errors_total") == 0
+            protocol_errors = {"server": "sim"}
+            assert (
+                registry.get_sample_value("dialerd_ami_protocol_errors_total", protocol_errors) == 0
+            )
 
             await sim.inject_garbage(b"this is not an AMI header\r\n\r\n")
             await asyncio.sleep(0.3)

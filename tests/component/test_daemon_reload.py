@@ -12,6 +12,7 @@ import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
+import structlog
 from daemon_component_support import campaign, config, prepare, until
 
 from dialerd.config import load_config
@@ -228,3 +229,35 @@ async def test_a_campaign_stopped_through_the_api_stays_stopped_across_a_reload_
             await task
     finally:
         await sim.stop()
+
+
+async def test_an_agent_removed_by_a_reload_is_logged_out_with_a_line_saying_so(
+    tmp_path: Path,
+) -> None:
+    """The agent left the queues and showed as offline, and the log said nothing about it."""
+    clock = ScaledClock(10.0, start=datetime.now(UTC))
+    db_url = await prepare(tmp_path, "alpha", clock.now(), contacts=5)
+    sim = SimAsterisk(port=0, clock=clock)
+    await sim.start()
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(config(db_url, sim.port, [("agent-1", "alpha"), ("agent-2", "alpha")]))
+    daemon = Daemon(load_config(cfg), clock=clock, notifier=Notifier(None), watchdog=0)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            async with asyncio.TaskGroup() as tg:
+                task = tg.create_task(daemon.run())
+                await until(daemon.ready.is_set)
+                cfg.write_text(config(db_url, sim.port, [("agent-1", "alpha")]))
+                daemon.request_reload()
+                await until(lambda: any(e["event"] == "reloaded" for e in logs))
+                await until(
+                    lambda: all(
+                        m.interface != "Local/agent-2@sim-agents" for m in sim.queue_members()
+                    )
+                )
+                daemon.request_stop()
+                await task
+    finally:
+        await sim.stop()
+    out = [e for e in logs if e["event"] == "agent logged out: removed from the configuration"]
+    assert [e["agent"] for e in out] == ["agent-2"]

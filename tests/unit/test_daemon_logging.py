@@ -11,7 +11,7 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from dialerd.daemon.logging import bound_ids, configure_logging
+from dialerd.daemon.logging import CALLS_LOGGER, bound_ids, configure_logging
 
 
 @pytest.fixture
@@ -75,3 +75,15 @@ def test_console_format_is_human_readable(restore_logging: None) -> None:
     structlog.get_logger("t").info("runner started", campaign="spring")
     text = out.getvalue()
     assert "runner started" in text and "campaign" in text and not text.startswith("{")
+
+
+def test_the_line_per_call_can_be_turned_off_and_its_warnings_stay(
+    restore_logging: None,
+) -> None:
+    for calls, expected in ((True, ["call finished", "w"]), (False, ["w"])):
+        out = io.StringIO()
+        configure_logging("info", "json", stream=out, calls=calls)
+        log = structlog.get_logger(CALLS_LOGGER)
+        log.info("call finished", campaign="spring", contact=42, attempt="a1")
+        log.warning("w")
+        assert [line["event"] for line in lines(out)] == expected

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from dialerd.daemon.metrics import Metrics
-from dialerd.daemon.observe import MetricsListener
+import structlog
+
+from dialerd.daemon.metrics import PACING_INPUTS, Metrics
+from dialerd.daemon.observe import CallLog, MetricsListener
 from dialerd.domain.enums import AgentState, CallResult, Status
 from dialerd.domain.model import Attempt
 from dialerd.engine import (
@@ -146,3 +149,104 @@ def test_figures_set_pacing_abandonment_and_tick_duration() -> None:
     listen(CampaignFigures("spring", "enabled", False, 0, {}, (), decision(T0), later))
     assert value(m, "dialerd_tick_duration_seconds_count", campaign="spring") == 1
     assert value(m, "dialerd_campaign_active", campaign="spring") == 0
+
+
+def test_figures_export_the_target_the_estimates_and_the_mode_used() -> None:
+    """The dashboard drew the target line from dialerd_abandonment_target, the estimates panel
+    from dialerd_pacing_input{input=~".*_seconds"} and the effective mode from
+    dialerd_pacing_mode: the first two were never set, the last showed the setting."""
+    m = Metrics()
+    listen = MetricsListener(m)
+    held = replace(
+        decision(T0),
+        mode_used="progressive",
+        ring_seconds=7.5,
+        talk_seconds=95.0,
+        wrapup_seconds=18.0,
+    )
+    windows = (WindowFigures("hour", 50, 1, 600.0),)
+    end = T0 + timedelta(milliseconds=5)
+    listen(CampaignFigures("spring", "enabled", True, 9, {}, windows, held, end, 0.03))
+    assert value(m, "dialerd_abandonment_target", campaign="spring") == 0.03
+    assert value(m, "dialerd_abandonment_live_answers", campaign="spring", window="hour") == 50
+    assert value(m, "dialerd_pacing_input", campaign="spring", input="ring_seconds") == 7.5
+    assert value(m, "dialerd_pacing_input", campaign="spring", input="talk_seconds") == 95
+    assert value(m, "dialerd_pacing_input", campaign="spring", input="wrapup_seconds") == 18
+    assert value(m, "dialerd_pacing_mode", campaign="spring", mode="progressive") == 1
+    assert value(m, "dialerd_pacing_mode", campaign="spring", mode="predictive") == 0
+    inputs = {
+        labels["input"]
+        for family in m.registry.collect()
+        if family.name == "dialerd_pacing_input"
+        for labels in (s.labels for s in family.samples)
+    }
+    assert inputs == set(PACING_INPUTS)  # what the dashboard may query, all of it set
+
+
+def test_a_campaign_s_call_counters_exist_at_zero_before_its_first_call() -> None:
+    """Without these series an alert on increase(dialerd_calls_placed_total) has no data for
+    a campaign that has not dialed since the start, and stays silent."""
+    m = Metrics()
+    listen = MetricsListener(m)
+    listen(CampaignFigures("spring", "enabled", True, 0, {}, (), None, T0))
+    for name in (
+        "dialerd_calls_placed_total",
+        "dialerd_calls_answered_total",
+        "dialerd_calls_abandoned_total",
+        "dialerd_runner_restarts_total",
+    ):
+        assert value(m, name, campaign="spring") == 0, name
+
+
+def test_a_campaign_that_is_gone_leaves_no_frozen_gauges() -> None:
+    m = Metrics()
+    listen = MetricsListener(m)
+    for name in ("spring", "autumn"):
+        listen(CampaignFigures(name, "enabled", True, 4, {}, (), decision(T0), T0, 0.03))
+    m.set_contacts("spring", [("call", "open", 10)])
+    assert listen.forget_campaigns(["autumn"]) == ["spring"]
+    left = {
+        s.labels.get("campaign")
+        for family in m.registry.collect()
+        if family.type in ("gauge", "unknown")
+        for s in family.samples
+    }
+    assert "spring" not in left and "autumn" in left
+    assert value(m, "dialerd_calls_in_flight", campaign="autumn") == 4
+    # its counters stay (a counter that vanishes and comes back reads as a reset)
+    assert value(m, "dialerd_calls_placed_total", campaign="spring") == 0
+    assert listen.forget_campaigns(["autumn"]) == []
+
+
+def test_each_finished_call_has_one_line_with_the_ids_to_follow_it() -> None:
+    attempt = Attempt(
+        id="a9",
+        campaign_id=1,
+        contact_id=42,
+        task_id=1,
+        phone="+4930123",
+        server="pbx1",
+        result=CallResult.FAILED_UNKNOWN,
+        cause="the daemon stopped before the call was over",
+    )
+    event = AttemptFinished(
+        "spring", attempt, CallResult.FAILED_UNKNOWN, 42, Status.OPEN, "$follow_up_auto", "call"
+    )
+    with structlog.testing.capture_logs() as logs:
+        CallLog()(event)
+        CallLog()(CallProgressed("spring", "a9", 42, "dialing", T0, "pbx1"))
+    assert logs == [
+        {
+            "event": "call finished",
+            "log_level": "info",
+            "campaign": "spring",
+            "contact": 42,
+            "attempt": "a9",
+            "result": "failed_unknown",
+            "status": "open",
+            "status_detail": "$follow_up_auto",
+            "task": "call",
+            "server": "pbx1",
+            "cause": "the daemon stopped before the call was over",
+        }
+    ]

@@ -112,3 +112,32 @@ def test_mqtt_hooks() -> None:
     assert value(m, "dialerd_mqtt_reconnects_total") == 1
     assert value(m, "dialerd_mqtt_events_dropped_total", reason="disconnected") == 3
     assert value(m, "dialerd_mqtt_dispositions_total", outcome="rejected") == 1
+
+
+def test_no_label_takes_unbounded_values() -> None:
+    """A label per contact, number, attempt or error text makes a series per call: Prometheus'
+    memory grows without end. Labels are names of configured things or fixed vocabularies."""
+    bounded = {
+        "campaign",
+        "task",
+        "status",
+        "server",
+        "window",
+        "state",
+        "result",
+        "input",
+        "mode",
+        "reason",
+        "outcome",
+        "version",
+    }
+    for family in Metrics().families():
+        assert set(family.labels) <= bounded, (family.name, family.labels)
+
+
+def test_mqtt_counters_start_at_zero_once_mqtt_is_enabled() -> None:
+    """The first outage's drops would not count in increase(), the alert's expression."""
+    m = Metrics()
+    m.mqtt_started()
+    assert value(m, "dialerd_mqtt_events_dropped_total", reason="disconnected") == 0
+    assert value(m, "dialerd_mqtt_dispositions_total", outcome="rejected") == 0

@@ -18,6 +18,7 @@ from dialerd.pacing import (
     PacingSettings,
     Snapshot,
     decide,
+    mode_used,
     predictive,
     progressive_count,
 )
@@ -81,6 +82,22 @@ def test_predictive_falls_back_to_progressive_for_small_teams_and_few_samples() 
     new = Estimates(samples=3)
     few_samples = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 10, estimates=new)
     assert decide(few_samples) == 2
+
+
+def test_the_mode_used_names_predictive_held_to_progressive() -> None:
+    """``dialerd_pacing_mode`` ("the dial mode the last tick used") showed the campaign's
+    setting: a predictive campaign dialing one call per ready agent (too few agents or
+    finished calls) showed as predictive."""
+    few_agents = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 2)
+    assert mode_used(few_agents) is DialMode.PROGRESSIVE
+    few_samples = snap(
+        DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 10, estimates=Estimates(samples=3)
+    )
+    assert mode_used(few_samples) is DialMode.PROGRESSIVE
+    learnt = snap(DialMode.PREDICTIVE, talking=(60.0,) * 10, wrapup=(3.0,) * 4)
+    assert mode_used(learnt) is DialMode.PREDICTIVE
+    for mode in (DialMode.PREVIEW, DialMode.PROGRESSIVE, DialMode.POWER):
+        assert mode_used(snap(mode, ready=(0.0,))) is mode
 
 
 elapsed = st.floats(min_value=0.0, max_value=900.0, allow_nan=False)

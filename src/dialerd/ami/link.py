@@ -272,6 +272,8 @@ class AmiLink:
         self._sessions = 0
         self._originated: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        """:meth:`close` ends the session: the link is not lost, dialerd let it go."""
 
     # -- public -------------------------------------------------------------------------------
 
@@ -337,11 +339,15 @@ class AmiLink:
         task, self._task = self._task, None
         if task is None:
             return
+        self._closing = True
         writer = self._writer
         if writer is not None and self._state in _LOGGED_IN:
             with contextlib.suppress(OSError, RuntimeError):
                 writer.write(encode_action("Logoff", [("ActionID", "logoff")]))
-        await cancel_and_wait(task)
+        try:
+            await cancel_and_wait(task)
+        finally:
+            self._closing = False
         self._set_state(LinkState.STOPPED)
 
     async def send(
@@ -588,10 +594,14 @@ class AmiLink:
             self._writer = None
             self._fail_pending(f"AMI link to {self.name} lost: {reason}")
             self.last_error = reason
-            if logged_in:
+            if logged_in and self._closing:
+                # a stop or a restart of the daemon: nothing an operator must look at
+                log.info("ami link closed", link=self.name)
+                self._emit(LinkDown(reason))
+            elif logged_in:
                 log.warning("ami link lost", link=self.name, reason=reason)
                 self._emit(LinkDown(reason))
-            elif auth_failed is None:
+            elif auth_failed is None and not self._closing:
                 # A peer that takes the connection but never completes the log-in (a hung
                 # Asterisk, a firewall, a wrong port): said once per attempt, not only as states.
                 log.warning("ami log-in did not complete", link=self.name, reason=reason)

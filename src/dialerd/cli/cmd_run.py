@@ -39,7 +39,7 @@ async def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         raise CliError(str(exc), EX_CONFIG) from None
-    configure_logging(config.logging.level, config.logging.format)
+    configure_logging(config.logging.level, config.logging.format, calls=config.logging.calls)
     # Alembic's schema check logs its set-up at INFO on every start: not the operator's business.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:

@@ -514,6 +514,8 @@ class ComplianceConfig(_Table):
 class LoggingConfig(_Table):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    calls: bool = True
+    """One ``call finished`` line per attempt (logger ``dialerd.calls``) at info level."""
 
     @field_validator("level", "format", mode="before")
     @classmethod

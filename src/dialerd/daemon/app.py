@@ -43,7 +43,7 @@ from dialerd.config.models import ClassifierConfig
 from dialerd.daemon.health import METRIC_STATE, LoopLag, link_errors, link_states, links_ready
 from dialerd.daemon.metrics import Metrics
 from dialerd.daemon.mqtt_settings import bus_settings
-from dialerd.daemon.observe import MetricsListener
+from dialerd.daemon.observe import CallLog, MetricsListener
 from dialerd.daemon.provision import ProvisionError, provision
 from dialerd.daemon.publish import BusPublisher, disposition_handler
 from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
@@ -75,6 +75,8 @@ LOCK_CHECK_INTERVAL = 2.0
 once it is lost, between two attempts to take it again)."""
 LOCK_HOLD_REASON = "instance lock lost"
 """Why no new calls are placed (pacing decision, campaign switched) while it is lost."""
+STORE_PROBE_TIMEOUT = 2.0
+"""Seconds the store's read for ``dialerd_store_up`` may take (as /healthz allows)."""
 
 
 class DaemonError(Exception):
@@ -248,6 +250,7 @@ class Daemon:
         self.notifier.status("opening the store")
         store = await self._open_store()
         self.store = store
+        self.metrics.store_up.set(1)  # it answered; the status loop probes it from now on
         lock: InstanceLock | None = None
         try:
             # before anything is written or any agent logged in: a second daemon under the
@@ -380,6 +383,7 @@ class Daemon:
         )
         self.engine = engine
         engine.add_listener(self.listener)
+        engine.add_listener(CallLog())
         for callback in self._listeners:
             engine.add_listener(callback)
         if self.config.mqtt.enabled:
@@ -388,6 +392,7 @@ class Daemon:
                 disposition_handler(engine),
                 metrics=self.metrics,
             )
+            self.metrics.mqtt_started()
             engine.add_listener(BusPublisher(self.bus))
         apis = await self._apis(store, engine)
         async with asyncio.TaskGroup() as tg:
@@ -606,8 +611,16 @@ class Daemon:
             await self._provision(self._store())
             for name in sorted(old_agents - new_agents):
                 self._pending_logins.discard(name)
-                with contextlib.suppress(EngineError, Exception):
+                try:
                     await engine.agent_logout(name)
+                except Exception as exc:  # one agent must not stop the reload
+                    log.warning(
+                        "agent removed from the configuration not logged out",
+                        agent=name,
+                        error=str(exc),
+                    )
+                else:
+                    log.info("agent logged out: removed from the configuration", agent=name)
             engine.set_rules(
                 compliance=self.config.compliance.to_domain(), retry=self.config.retry.to_domain()
             )
@@ -697,6 +710,7 @@ class Daemon:
         """The AMI link's own counters as Prometheus counters (they count from 0 per process)."""
         m = self.metrics
         m.ami_reconnects.labels(name)  # present at 0 before the first reconnect
+        m.ami_protocol_errors.labels(name)  # and before the first error
         grown = _counter_deltas(self._link_seen.setdefault(name, {}), asdict(counters))
         if grown.get("protocol_errors"):
             m.ami_protocol_errors.labels(name).inc(grown["protocol_errors"])
@@ -705,20 +719,45 @@ class Daemon:
         for field, reason in _LINK_FAILURES.items():
             m.ami_link_failures.labels(name, reason).inc(grown.get(field, 0))
 
+    async def _store_answers(self, store: Store) -> bool:
+        """What /healthz checks of the store: a read within its timeout, and the latest write
+        went through. An outage is the engine's to log (once); here it is only a gauge."""
+        try:
+            async with asyncio.timeout(STORE_PROBE_TIMEOUT):
+                await store.list_campaigns()
+        except (TimeoutError, StoreError):
+            return False
+        return store.writes.failing is None
+
     async def _refresh_metrics(self) -> None:
         m = self.metrics
         for name, server in self.servers.items():
             m.server_calls.labels(name).set(server.calls.open_count)
             self._link_counters(name, server.link.counters)
         engine = self.engine
-        if engine is None or self.store is None:
+        if self.store is None:
+            return
+        store_up = await self._store_answers(self.store)
+        m.store_up.set(1 if store_up else 0)
+        if engine is None:
             return
         self._task_failures(m)
-        for view in engine.status().campaigns:
+        views = engine.status().campaigns
+        for name in self.listener.forget_campaigns(v.name for v in views):
+            self._restarts.pop(name, None)
+            log.info("campaign gone: its metrics removed", campaign=name)
+        stalled = engine.stalled(self._stall_limit())
+        for view in views:
+            m.pacing_stalled.labels(view.name).set(1 if view.name in stalled else 0)
             seen = self._restarts.get(view.name, 0)
             if view.restarts > seen:
                 m.runner_restarts.labels(view.name).inc(view.restarts - seen)
             self._restarts[view.name] = view.restarts
+        if not store_up:
+            # the contact counts would fail (or wait for the statement timeout) every
+            # STATUS_INTERVAL: keep the last ones until the store is back
+            return
+        for view in views:
             counts: dict[tuple[str, str], int] = {}
             for row in await self.store.overview(view.id):
                 status = "waiting" if row.waiting_for is not None else row.status.value

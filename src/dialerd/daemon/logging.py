@@ -34,6 +34,8 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 ID_KEYS = ("campaign", "contact", "attempt", "agent")
+CALLS_LOGGER = "dialerd.calls"
+"""The logger of the line per finished call (``[logging] calls``)."""
 
 
 def _redact_value(value: Any, depth: int = 0) -> Any:
@@ -89,11 +91,14 @@ def configure_logging(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
     stream: TextIO | None = None,
+    *,
+    calls: bool = True,
 ) -> Literal["json", "console"]:
     """Install the daemon's logging; returns the format chosen (``auto`` resolved).
 
     Timestamps are left out of JSON under journald (``JOURNAL_STREAM`` set), which stamps every
-    line itself; elsewhere they are ISO 8601 UTC.
+    line itself; elsewhere they are ISO 8601 UTC. ``calls=False`` ([logging] calls) keeps the
+    line per finished call (logger ``dialerd.calls``) out, its warnings in.
     """
     import os
 
@@ -135,6 +140,7 @@ def configure_logging(
     # Chatty libraries: their INFO lines are not the operator's business.
     for name in ("aiomqtt", "panoramisk", "uvicorn.access", "aiosqlite", "asyncio"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    logging.getLogger(CALLS_LOGGER).setLevel(numeric if calls else max(numeric, logging.WARNING))
     return chosen
 
 

@@ -12,6 +12,7 @@ not spell label values; the engine helper wires engine events to them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,8 +22,10 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 
 import dialerd
+from dialerd.bus.mqtt import DROP_DISCONNECTED, DROP_QUEUE_FULL, DROP_UNENCODABLE
 from dialerd.domain.enums import AgentState, CallResult, DialMode
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -54,7 +57,6 @@ TICK_BUCKETS = (
 AMI_LINK_STATES = ("disconnected", "connecting", "logging_in", "resyncing", "ready", "failed")
 PACING_INPUTS = (
     "agents_ready",
-    "agents_ready_soon",
     "agents_talking",
     "agents_wrapup",
     "calls_in_flight",
@@ -67,6 +69,25 @@ PACING_INPUTS = (
     "abandonment_rate",
     "abandon_burst",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family as exported: ``name`` without the ``_total`` of counters."""
+
+    name: str
+    type: str
+    help: str
+    labels: tuple[str, ...]
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """The series names a query uses (counters with ``_total``, histograms' parts)."""
+        if self.type == "counter":
+            return (f"{self.name}_total",)
+        if self.type == "histogram":
+            return tuple(f"{self.name}_{part}" for part in ("bucket", "sum", "count"))
+        return (self.name,)
 
 
 class Metrics:
@@ -142,7 +163,15 @@ class Metrics:
         )
         self.abandonment_rate = Gauge(
             "dialerd_abandonment_rate",
-            "Abandoned / live-answered calls over a window (ratio).",
+            "Abandoned / live-answered calls so far in a window (ratio; calls connected now "
+            "count as live-answered).",
+            ["campaign", "window"],
+            registry=r,
+        )
+        self.abandonment_live_answers = Gauge(
+            "dialerd_abandonment_live_answers",
+            "Live-answered calls so far in a window: the denominator of "
+            "dialerd_abandonment_rate (a rate over few calls moves by whole percents).",
             ["campaign", "window"],
             registry=r,
         )
@@ -184,6 +213,13 @@ class Metrics:
             ["campaign"],
             registry=r,
         )
+        self.pacing_stalled = Gauge(
+            "dialerd_pacing_stalled",
+            "1 while the campaign's runner has completed no pacing pass within [engine] "
+            "stall_limit although it should dial (as /healthz 'pacing' reports).",
+            ["campaign"],
+            registry=r,
+        )
         self.runner_restarts = Counter(
             "dialerd_runner_restarts",
             "Campaign runner crashes followed by a restart.",
@@ -206,6 +242,14 @@ class Metrics:
             "dialerd_contacts",
             "Contacts per task and status (waiting contacts have status 'waiting').",
             ["campaign", "task", "status"],
+            registry=r,
+        )
+
+        # Store
+        self.store_up = Gauge(
+            "dialerd_store_up",
+            "1 while the database answers a read and the latest write went through "
+            "(as /healthz 'store' and 'store_writes' report).",
             registry=r,
         )
 
@@ -275,6 +319,18 @@ class Metrics:
 
     # ------------------------------------------------------------------ calls
 
+    def campaign_seen(self, campaign: str) -> None:
+        """Start the campaign's call counters at 0: a series that appears only with its first
+        event leaves ``rate()``/``increase()`` without data until then, so an alert on calls
+        placed or abandoned would stay silent for a campaign that never dialed."""
+        for counter in (
+            self.calls_placed,
+            self.calls_answered,
+            self.calls_abandoned,
+            self.runner_restarts,
+        ):
+            counter.labels(campaign)
+
     def call_placed(self, campaign: str) -> None:
         self.calls_placed.labels(campaign).inc()
 
@@ -311,10 +367,16 @@ class Metrics:
             self.agents_state_unknown.labels(server).set(n)
 
     def set_abandonment(
-        self, campaign: str, rates: Mapping[str, float], target: float | None = None
+        self,
+        campaign: str,
+        rates: Mapping[str, float],
+        target: float | None = None,
+        live_answers: Mapping[str, int] | None = None,
     ) -> None:
         for window, rate in rates.items():
             self.abandonment_rate.labels(campaign, window).set(rate)
+        for window, n in (live_answers or {}).items():
+            self.abandonment_live_answers.labels(campaign, window).set(n)
         if target is not None:
             self.abandonment_target.labels(campaign).set(target)
 
@@ -350,12 +412,16 @@ class Metrics:
         for gauge in (
             self.calls_in_flight,
             self.abandonment_rate,
+            self.abandonment_live_answers,
             self.abandonment_target,
             self.pacing_decision,
             self.pacing_input,
             self.pacing_mode,
             self.campaign_active,
             self.contacts,
+            self.tick_last,
+            self.task_failing,
+            self.pacing_stalled,
         ):
             for labels in _children(gauge):
                 if labels[0] == campaign:
@@ -370,6 +436,14 @@ class Metrics:
 
     # ------------------------------------------------------------------- MQTT
     # These four methods make Metrics a dialerd.bus.BusMetrics.
+
+    def mqtt_started(self) -> None:
+        """MQTT is enabled: its labelled counters start at 0, so the first outage's drops count
+        in ``increase()`` (a series that appears with its first value N adds 0, not N)."""
+        for reason in (DROP_DISCONNECTED, DROP_QUEUE_FULL, DROP_UNENCODABLE):
+            self.mqtt_events_dropped.labels(reason)
+        for outcome in ("accepted", "rejected", "failed"):
+            self.mqtt_dispositions.labels(outcome)
 
     def mqtt_connection(self, connected: bool, reconnect: bool) -> None:
         self.mqtt_connected.set(1 if connected else 0)
@@ -390,6 +464,16 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition format for ``/metrics`` (content type :data:`CONTENT_TYPE`)."""
         return generate_latest(self.registry)
+
+    def families(self) -> list[Family]:
+        """Every metric family with its type, help and label names (for checking dashboards,
+        alert rules and docs against what is exported, also before a series has a child)."""
+        out = [
+            Family(v._name, v._type or "untyped", v._documentation or "", tuple(v._labelnames))
+            for v in vars(self).values()
+            if isinstance(v, MetricWrapperBase)
+        ]
+        return sorted(out, key=lambda f: f.name)
 
     def sample_names(self) -> set[str]:
         """Every series name this registry can expose (for checking dashboards and alerts)."""

@@ -1,4 +1,5 @@
-"""Engine events -> Prometheus metrics, and running totals for status lines and the demo.
+"""Engine events -> Prometheus metrics, running totals for status lines and the demo, and one
+log line per finished call.
 
 The engine reports what happened (a call was placed, an attempt finished, an agent changed
 state, a tick decided); this listener turns that into the daemon's metrics. It keeps only
@@ -9,10 +10,15 @@ costs O(1) per event at any call volume.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import structlog
+
+from dialerd.daemon.logging import CALLS_LOGGER
 from dialerd.daemon.metrics import Metrics
+from dialerd.domain.clock import iso_utc
 from dialerd.domain.enums import AgentState, CallResult, DialMode
 from dialerd.engine import (
     AgentStateChanged,
@@ -53,9 +59,14 @@ class MetricsListener:
         self._servers: set[str] = set()
         self.in_flight: dict[str, int] = {}
         self._figures_at: dict[str, datetime] = {}
+        self._campaigns: set[str] = set()
 
     def __call__(self, event: EngineEvent) -> None:
         m = self.metrics
+        campaign = getattr(event, "campaign", None)
+        if campaign is not None and campaign not in self._campaigns:
+            self._campaigns.add(campaign)
+            m.campaign_seen(campaign)
         if isinstance(event, CallProgressed):
             if event.phase == "dialing":
                 self.totals.placed += 1
@@ -118,14 +129,19 @@ class MetricsListener:
         self.in_flight[c] = event.calls_in_flight
         m.set_calls_in_flight(c, event.calls_in_flight)
         m.campaign_active.labels(c).set(1 if event.active else 0)
-        m.set_abandonment(c, {w.name: w.rate for w in event.abandonment})
+        m.set_abandonment(
+            c,
+            {w.name: w.rate for w in event.abandonment},
+            target=event.abandonment_target,
+            live_answers={w.name: w.live_answers for w in event.abandonment},
+        )
         d = event.decision
         if d is None:
             return
         self._tick(c, event.at, d.at)
         m.pacing_decision.labels(c).set(d.calls)
         try:
-            mode: DialMode | None = DialMode(d.dial_mode)
+            mode: DialMode | None = DialMode(d.mode_used or d.dial_mode)
         except ValueError:
             mode = None
         for candidate in DialMode:
@@ -139,6 +155,9 @@ class MetricsListener:
             "answer_rate": d.answer_probability,
             "answer_rate_high": d.answer_probability_high,
             "abandon_burst": d.abandon_burst,
+            "ring_seconds": d.ring_seconds,
+            "talk_seconds": d.talk_seconds,
+            "wrapup_seconds": d.wrapup_seconds,
         }
         if event.abandonment:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)
@@ -160,6 +179,52 @@ class MetricsListener:
             self.metrics.tick_duration.labels(campaign).observe(seconds)
             self.metrics.tick_last.labels(campaign).set(seconds)
 
+    def forget_campaigns(self, keep: Iterable[str]) -> list[str]:
+        """Drop the series of campaigns not in ``keep`` (their runner is gone: the campaign
+        was removed), so a dashboard does not show them frozen at their last value."""
+        gone = sorted(self._campaigns - set(keep))
+        for campaign in gone:
+            self._campaigns.discard(campaign)
+            self.in_flight.pop(campaign, None)
+            self._figures_at.pop(campaign, None)
+            self.metrics.forget_campaign(campaign)
+        return gone
+
     def agents_by_state(self) -> dict[str, int]:
         counts = Counter(s.value for s in self.agent_states.values())
         return dict(counts)
+
+
+class CallLog:
+    """``engine.add_listener(CallLog())``: one ``call finished`` line per attempt, with its
+    campaign, contact and attempt ids, so one call can be followed in the journal and found
+    in the API (``/campaigns/{campaign}/contacts/{contact}/attempts``) from its line. Logger
+    ``dialerd.calls``: ``[logging] calls = false`` keeps the lines out."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger(CALLS_LOGGER)
+
+    def __call__(self, event: EngineEvent) -> None:
+        if not isinstance(event, AttemptFinished):
+            return
+        a = event.attempt
+        fields: dict[str, object] = {
+            "campaign": event.campaign,
+            "contact": event.contact_id,
+            "attempt": a.id,
+            "result": event.result.value,
+            "status": event.status.value,
+            "status_detail": event.status_detail,
+            "task": event.task,
+        }
+        optional: dict[str, object | None] = {
+            "agent": event.agent,
+            "server": a.server,
+            "cause": a.cause,
+            "talk_seconds": event.talk_seconds,
+            "next_task": event.next_task,
+            "due_at": iso_utc(event.due_at) if event.due_at is not None else None,
+            "contact_changed": True if event.stale else None,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        self._log.info("call finished", **fields)

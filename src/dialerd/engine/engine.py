@@ -824,6 +824,7 @@ class Engine:
                 campaign=runner.name,
                 agent=a.name,
                 attempt=taken,
+                contact=call.contact.id,
             )
             return DispositionTaken(taken, DispositionState.QUEUED)
         if call.result is None:
@@ -838,6 +839,7 @@ class Engine:
             campaign=runner.name,
             agent=a.name,
             attempt=taken,
+            contact=call.contact.id,
         )
         return DispositionTaken(taken, DispositionState.QUEUED)
 

@@ -134,6 +134,15 @@ class PacingDecision:
     abandon_burst: int = 0
     """The most abandons of the last hour within seconds of each other, which predictive's
     compliance windows keep in hand."""
+    mode_used: str = ""
+    """The mode the decision was made by: ``dial_mode``, except a predictive campaign held to
+    progressive while its statistics would not hold (too few agents or finished calls)."""
+    ring_seconds: float = 0.0
+    """Estimated ring time until answer of answered calls (mean, seconds)."""
+    talk_seconds: float = 0.0
+    """Estimated talk time (mean, seconds)."""
+    wrapup_seconds: float = 0.0
+    """Estimated wrap-up time (mean, seconds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +157,8 @@ class CampaignFigures:
     abandonment: tuple[WindowFigures, ...] = ()
     decision: PacingDecision | None = None
     at: datetime | None = None
+    abandonment_target: float | None = None
+    """The abandonment target the campaign is dialed to (held to the daemon's floor)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ from dialerd.pacing import (
     SnapshotBuilder,
     WindowSpec,
     decide,
+    mode_used,
     ring_timeout,
 )
 from dialerd.store import Store, agentwork
@@ -184,14 +185,15 @@ class _Dial:
     error: Exception | None = None
 
 
-async def _originate(d: _Dial) -> Exception | None:
-    """One Originate; its error (if any) is returned, also kept on ``d``."""
+async def _originate(d: _Dial, logger: Any) -> Exception | None:
+    """One Originate; its error (if any) is returned, also kept on ``d``. ``logger`` is the
+    runner's (bound to its campaign)."""
     try:
         await d.server.originate(d.request)
     except AmiError as exc:
         d.error = exc
     except Exception as exc:  # unexpected: treated as uncertain (the outcome still comes)
-        log.exception("originate failed", attempt=d.call.attempt_id)
+        logger.exception("originate failed", attempt=d.call.attempt_id, contact=d.call.contact.id)
         d.error = exc
     return d.error
 
@@ -871,7 +873,9 @@ class CampaignRunner:
         if call.missing_since is None:
             call.missing_since = mono
         elif mono - call.missing_since >= _MISSING_GRACE:
-            self._log.warning("call outcome never arrived", attempt=call.attempt_id)
+            self._log.warning(
+                "call outcome never arrived", attempt=call.attempt_id, contact=call.contact.id
+            )
             call.result = (
                 CallResult.CONNECTED if call.connected_at is not None else CallResult.FAILED_UNKNOWN
             )
@@ -931,7 +935,9 @@ class CampaignRunner:
                     count=True,
                 )
                 continue
-            self._log.warning("closing attempt whose outcome was lost", attempt=a.id)
+            self._log.warning(
+                "closing attempt whose outcome was lost", attempt=a.id, contact=a.contact_id
+            )
             self.calls[a.id] = call
             await self._finish(call)
 
@@ -1057,6 +1063,10 @@ class CampaignRunner:
             reason=reason,
             answer_probability_high=snap.answer_probability_high,
             abandon_burst=snap.abandon_burst,
+            mode_used=mode_used(snap).value,
+            ring_seconds=snap.estimates.answer_delay.mean,
+            talk_seconds=snap.estimates.talk.mean,
+            wrapup_seconds=snap.estimates.wrapup.mean,
         )
 
     async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:
@@ -1269,7 +1279,12 @@ class CampaignRunner:
                 continue
             if d.error is not None:
                 # The Originate may have been written: its outcome still comes (never resent).
-                self._log.warning("originate uncertain", attempt=aid, error=str(d.error))
+                self._log.warning(
+                    "originate uncertain",
+                    attempt=aid,
+                    contact=d.call.contact.id,
+                    error=str(d.error),
+                )
             if not placed:
                 self.builder.call_placed(aid, mono)
                 self._emit_dialing(d, now)
@@ -1329,12 +1344,12 @@ class CampaignRunner:
         """Send the batch's Originates at once, at most ``_ORIGINATE_CONCURRENCY`` awaiting
         their replies; each is sent once whatever happens to the others."""
         if len(dials) == 1:
-            return [await _originate(dials[0])]
+            return [await _originate(dials[0], self._log)]
         gate = asyncio.Semaphore(_ORIGINATE_CONCURRENCY)
 
         async def one(d: _Dial) -> Exception | None:
             async with gate:
-                return await _originate(d)
+                return await _originate(d, self._log)
 
         return list(await asyncio.gather(*(one(d) for d in dials)))
 
@@ -1515,7 +1530,7 @@ class CampaignRunner:
                 try:
                     await self.accept_preview(p.interface, p.contact.id)
                 except LeadTaken as exc:  # the offer is withdrawn; the agent gets the next one
-                    log.info("preview not dialed", reason=str(exc), contact=p.contact.id)
+                    self._log.info("preview not dialed", reason=str(exc), contact=p.contact.id)
         busy = {c.preview_agent for c in self.calls.values() if c.in_flight}
         offered = 0
         for iface, st in list(self.agents.items()):
@@ -1634,6 +1649,13 @@ class CampaignRunner:
                 self.active = False
                 self._host.emit(CampaignSwitched(self.name, False, self._clock.now(), "stopping"))
             return False
+        if self.calls:
+            # each call also has its "call finished" line (a cut call with this cause)
+            self._log.warning(
+                "drain bound passed: calls in progress closed",
+                calls=sum(1 for c in self.calls.values() if c.in_flight),
+                awaiting_disposition=sum(1 for c in self.calls.values() if c.awaiting_disposition),
+            )
         await self._close_all("the daemon stopped before the call was over")
         await self._release_holds(force=True)
         return True
@@ -1654,13 +1676,18 @@ class CampaignRunner:
                 self._log.error(
                     "outcome not stored at stop: database unavailable",
                     attempt=call.attempt_id,
+                    contact=call.contact.id,
                     result=call.result.value,
                     error=str(exc),
                 )
                 self.calls.pop(call.attempt_id, None)
                 self._host.unregister_attempt(call.attempt_id)
             except Exception:
-                self._log.exception("could not close attempt at stop", attempt=call.attempt_id)
+                self._log.exception(
+                    "could not close attempt at stop",
+                    attempt=call.attempt_id,
+                    contact=call.contact.id,
+                )
                 self.calls.pop(call.attempt_id, None)
                 self._host.unregister_attempt(call.attempt_id)
                 await self._store.release([call.contact.id], self._settings.holder)
@@ -1692,6 +1719,7 @@ class CampaignRunner:
             abandonment=self.window_figures(),
             decision=self.last_decision,
             at=self._clock.now(),
+            abandonment_target=self.spec.dial.abandonment_target,
         )
 
 

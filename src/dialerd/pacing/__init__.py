@@ -12,7 +12,13 @@ from dialerd.pacing._kernels import load_in_background as load_pacing_kernels
 from dialerd.pacing.builder import SnapshotBuilder, WindowSpec
 from dialerd.pacing.distributions import Distribution, Empirical, Fixed, LogNormal
 from dialerd.pacing.estimators import DistributionEstimator, OnlineEstimates, RateEstimator
-from dialerd.pacing.modes import decide, power_count, predictive_decision, progressive_count
+from dialerd.pacing.modes import (
+    decide,
+    mode_used,
+    power_count,
+    predictive_decision,
+    progressive_count,
+)
 from dialerd.pacing.predictive import allowed_rate
 from dialerd.pacing.ring import ring_timeout
 from dialerd.pacing.snapshot import AbandonmentWindow, Estimates, PacingSettings, Snapshot
@@ -34,6 +40,7 @@ __all__ = [
     "allowed_rate",
     "decide",
     "load_pacing_kernels",
+    "mode_used",
     "power_count",
     "predictive_decision",
     "progressive_count",

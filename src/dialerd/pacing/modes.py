@@ -44,6 +44,26 @@ def power_count(snapshot: Snapshot) -> int:
     return max(0, math.floor(goal + 0.5) - snapshot.calls_in_flight)
 
 
+def mode_used(snapshot: Snapshot) -> DialMode:
+    """The mode :func:`decide` dials by for this snapshot: the campaign's, except predictive
+    held to progressive where its statistics would not hold (too few agents or finished
+    calls, no agent at work). An operator reads it to know why a predictive campaign dials
+    one call per ready agent."""
+    mode = snapshot.settings.dial_mode
+    if mode is DialMode.PREDICTIVE and _predictive_held(snapshot):
+        return DialMode.PROGRESSIVE
+    return mode
+
+
+def _predictive_held(snapshot: Snapshot) -> bool:
+    st = snapshot.settings
+    if snapshot.active_agents < st.min_agents_predictive:
+        return True
+    if snapshot.estimates.samples < st.min_samples:
+        return True
+    return not snapshot.ready and not snapshot.wrapup and not snapshot.talking
+
+
 def predictive_decision(snapshot: Snapshot, planning_rate: float | None = None) -> int:
     """Predictive, or progressive where statistics would not hold (see the module docs).
 
@@ -53,9 +73,7 @@ def predictive_decision(snapshot: Snapshot, planning_rate: float | None = None) 
     floor = progressive_count(snapshot)
     st = snapshot.settings
     est = snapshot.estimates
-    if snapshot.active_agents < st.min_agents_predictive or est.samples < st.min_samples:
-        return floor
-    if not snapshot.ready and not snapshot.wrapup and not snapshot.talking:
+    if _predictive_held(snapshot):
         return floor
     need = est.answer_probability * (est.live_share if st.amd_delay_s > 0 else 1.0)
     bound = int(2 * (snapshot.active_agents + 1) / max(need, 0.05)) + 5

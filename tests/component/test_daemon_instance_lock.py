@@ -131,7 +131,12 @@ async def test_a_lock_lost_in_an_outage_is_taken_again_and_holds_dialing_meanwhi
     daemon = running.daemon
     engine = daemon.engine
     assert engine is not None
+
+    def held() -> float | None:
+        return daemon.metrics.registry.get_sample_value("dialerd_instance_lock_held")
+
     try:
+        assert held() == 1
         (first,) = await lock_pids(url, running.holder)
         # an administrator (or a server restart) ends the lock's session: the lock is free
         await pg_admin(f"SELECT pg_terminate_backend({first})")
@@ -145,10 +150,12 @@ async def test_a_lock_lost_in_an_outage_is_taken_again_and_holds_dialing_meanwhi
 
         await proxy.down()  # the database goes away: the lock's session with it
         await until(lambda: engine.dialing_hold == LOCK_HOLD_REASON, within=15)
+        assert held() == 0  # what the DialerdInstanceLockLost alert reads
         assert await lock_pids(url, running.holder) == []
         await asyncio.sleep(1.0)
         await proxy.up()
         await until(lambda: engine.dialing_hold is None, within=15)
+        assert held() == 1
         await taken_again(url, running.holder, {first, again}, within=5)
         assert not running.task.done()
         daemon.request_stop()

@@ -262,6 +262,7 @@ class Daemon:
                 raise DaemonError(str(exc), EX_UNAVAILABLE) from None
             except StoreUnavailable as exc:
                 raise DaemonError(str(exc), EX_UNAVAILABLE) from None
+            self.metrics.instance_lock_held.set(1)
             log.info("lease holder", holder=holder)
             await self._provision(store)
             self.servers = {
@@ -455,6 +456,7 @@ class Daemon:
                     continue
                 lost_at = time.monotonic()
                 engine.hold_dialing(LOCK_HOLD_REASON)
+                self.metrics.instance_lock_held.set(0)
                 log.warning(
                     "instance lock lost with its database session: no new calls until it is"
                     " taken again",
@@ -481,6 +483,7 @@ class Daemon:
                 log.warning("instance lock not taken again", error=f"{type(exc).__name__}: {exc}")
                 continue
             engine.hold_dialing(None)
+            self.metrics.instance_lock_held.set(1)
             log.info(
                 "instance lock taken again",
                 holder=lock.holder,

@@ -252,6 +252,12 @@ class Metrics:
             "(as /healthz 'store' and 'store_writes' report).",
             registry=r,
         )
+        self.instance_lock_held = Gauge(
+            "dialerd_instance_lock_held",
+            "1 while this daemon holds its instance lock; 0 while it is lost with its "
+            "database session (no new calls are placed until it is taken again).",
+            registry=r,
+        )
 
         # Asterisk
         self.ami_link_up = Gauge(

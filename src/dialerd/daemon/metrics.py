@@ -66,6 +66,8 @@ PACING_INPUTS = (
     "wrapup_seconds",
     "abandonment_rate",
     "abandon_burst",
+    "agents_shared",
+    "agents_not_known",
 )
 
 

@@ -139,6 +139,8 @@ class MetricsListener:
             "answer_rate": d.answer_probability,
             "answer_rate_high": d.answer_probability_high,
             "abandon_burst": d.abandon_burst,
+            "agents_shared": d.shared_agents,
+            "agents_not_known": d.agents_not_known,
         }
         if event.abandonment:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)

@@ -134,6 +134,11 @@ class PacingDecision:
     abandon_burst: int = 0
     """The most abandons of the last hour within seconds of each other, which predictive's
     compliance windows keep in hand."""
+    shared_agents: int = 0
+    """Active agents of other campaigns' pools in this campaign's queue: not dialed for, but
+    counted for ``min_agents_predictive`` (see ``Snapshot.smoothing_agents``)."""
+    agents_not_known: int = 0
+    """Agents of the campaign's pool left out because the link to their Asterisk is lost."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ def predictive_decision(snapshot: Snapshot, planning_rate: float | None = None) 
     floor = progressive_count(snapshot)
     st = snapshot.settings
     est = snapshot.estimates
-    if snapshot.active_agents < st.min_agents_predictive or est.samples < st.min_samples:
+    if snapshot.smoothing_agents < st.min_agents_predictive or est.samples < st.min_samples:
         return floor
     if not snapshot.ready and not snapshot.wrapup and not snapshot.talking:
         return floor

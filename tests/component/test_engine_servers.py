@@ -14,15 +14,23 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from test_engine_runner import AGENTS, DEAD_PEER, MONDAY_10_UTC, Rig, live, make_spec, rig_at, until
+from test_engine_runner import (
+    DEAD_PEER,
+    MONDAY_10_UTC,
+    Rig,
+    live,
+    make_spec,
+    no_answer,
+    rig_at,
+    until,
+)
+from test_engine_shared_team import _history
 
 from dialerd.ami import AsteriskServer, ServerConfig
+from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.enums import CallResult
 from dialerd.engine import AttemptFinished, CallProgressed, Engine, EngineSettings
 from dialerd.sim import SimAsterisk
-
-EAST = ("a0", "a1")
-WEST = ("a2", "a3")
 
 
 @dataclass
@@ -49,7 +57,11 @@ class TwoServers:
 
 
 @asynccontextmanager
-async def two_servers(tmp_path: Path) -> AsyncIterator[TwoServers]:
+async def two_servers(
+    tmp_path: Path, spec: CampaignSpec | None = None, per_server: int = 2
+) -> AsyncIterator[TwoServers]:
+    """``per_server`` agents on each server (a0.. on east, then west); the campaign ``spec``
+    with a finished history (enough samples for predictive), by default progressive."""
     async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
         west_sim = SimAsterisk(clock=rig.clock, seed=4)
         await west_sim.start()
@@ -73,19 +85,26 @@ async def two_servers(tmp_path: Path) -> AsyncIterator[TwoServers]:
         try:
             await until(lambda: all(s.ready for s in servers.values()))
             # progressive: one call per ready agent; a 3 s wrap-up limit keeps agents cycling
-            await rig.campaign(make_spec(ring_timeout="60s", wrapup={"limit": "3s"}))
-            for i, name in enumerate(EAST + WEST):
-                await rig.agent(name, AGENTS[i], ("camp",))
-            where = {**dict.fromkeys(EAST, "east"), **dict.fromkeys(WEST, "west")}
+            if spec is None:
+                await rig.campaign(make_spec(ring_timeout="60s", wrapup={"limit": "3s"}))
+            else:
+                await _history(rig, await rig.campaign(spec), 100)
+            names = [f"a{i}" for i in range(2 * per_server)]
+            where = {}
+            for i, name in enumerate(names):
+                await rig.agent(name, f"Local/agent-{i + 1}@sim-agents", ("camp",))
+                where[name] = "east" if i < per_server else "west"
             settings = EngineSettings(tick_seconds=1.0, holder="two-servers", agent_servers=where)
             engine = Engine(rig.store, servers, rig.clock, settings)
             engine.add_listener(rig.events.append)
             task = asyncio.create_task(engine.run())
             try:
                 await until(lambda: bool(engine.status().campaigns))
-                for name in EAST + WEST:
+                for name in names:
                     await engine.agent_login(name)
-                await until(lambda: [a.state for a in engine.status().agents] == ["ready"] * 4)
+                await until(
+                    lambda: [a.state for a in engine.status().agents] == ["ready"] * len(names)
+                )
                 yield TwoServers(rig, west_sim, servers, engine)
             finally:
                 await asyncio.wait_for(engine.stop(0), 10)
@@ -146,3 +165,24 @@ async def test_agents_of_a_lost_server_do_not_count_in_pacing_until_it_is_back(
         await until(lambda: t.placed_on("west", after=before) >= 2, limit=30)
         await until(lambda: len(t.results()) >= finished + 8, limit=30)
         assert CallResult.ABANDONED not in t.results(after=finished)
+
+
+async def test_a_campaign_split_over_two_servers_counts_one_servers_team_for_predictive(
+    tmp_path: Path,
+) -> None:
+    """Six agents, three on each server, a predictive campaign with the minimum of 5: an answer
+    is connected on the server its call was placed on, so the answers even out over three
+    agents, not six. The campaign is progressive (one call per ready agent: six in flight
+    with nobody answering); counted as one team of six it dialed ahead (19 in flight)."""
+    spec = make_spec(dial={"mode": "predictive"}, ring_timeout="25s")
+    async with two_servers(tmp_path, spec, per_server=3) as t:
+        (camp,) = await t.rig.store.list_campaigns()
+        await t.rig.contacts(camp, no_answer(60))
+        await until(lambda: t.dialed() >= 6)
+        await t.rig.wait_clock(5)
+        (view,) = t.engine.status().campaigns
+        decision = view.last_decision
+        assert decision is not None
+        assert (decision.ready, decision.team) == (6, 3)
+        assert view.calls_in_flight == 6
+        assert (t.placed_on("east"), t.placed_on("west")) == (3, 3)

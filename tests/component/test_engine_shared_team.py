@@ -74,6 +74,6 @@ async def test_campaigns_sharing_a_team_above_the_minimum_pace_predictively(rig:
     for view in views.values():
         decision = view.last_decision
         assert decision is not None
-        assert (decision.ready, decision.shared_agents) == (3, 3)
+        assert (decision.ready, decision.shared_agents, decision.team) == (3, 3, 6)
         # nobody answers: every agent is still ready, and predictive has more calls up
         assert view.calls_in_flight > 3, view

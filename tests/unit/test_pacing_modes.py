@@ -83,21 +83,22 @@ def test_predictive_falls_back_to_progressive_for_small_teams_and_few_samples() 
     assert decide(few_samples) == 2
 
 
-def test_the_predictive_minimum_counts_the_agents_shared_with_other_campaigns() -> None:
+def test_the_predictive_minimum_counts_the_team_that_takes_the_campaigns_answers() -> None:
     """Four own agents (two ready, two finishing wrap-up) are below the minimum of 5; with
     agents of other campaigns' pools in the campaign's queue, who take its answers when its own
     are busy, the team is above it and predictive dials ahead for the wrap-ups."""
     own = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 2)
     assert own.smoothing_agents == 4
     assert decide(own) == 2
-    shared = replace(own, shared_agents=3)
+    shared = replace(own, team=7)
     assert shared.smoothing_agents == 7
     assert decide(shared) > 2
-    # shared agents are not dialed for: a campaign of its own sliver stays progressive
-    sliver = snap(DialMode.PREDICTIVE, ready=(0.0,), shared_agents=0)
-    assert decide(sliver) == 1
-    # and with nobody of its own active, predictive places nothing for the others' agents
-    nobody = snap(DialMode.PREDICTIVE, paused=(5.0,) * 2, shared_agents=20)
+    # six own agents, three on each of two Asterisks: an answer evens out over three
+    split = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 4, team=3)
+    assert decide(split) == 2
+    assert decide(replace(split, team=None)) > 2
+    # with nobody of its own active, predictive places nothing for the others' agents
+    nobody = snap(DialMode.PREDICTIVE, paused=(5.0,) * 2, team=20)
     assert decide(nobody) == 0
 
 

@@ -67,6 +67,7 @@ PACING_INPUTS = (
     "abandonment_rate",
     "abandon_burst",
     "agents_shared",
+    "agents_team",
     "agents_not_known",
 )
 

@@ -140,6 +140,7 @@ class MetricsListener:
             "answer_rate_high": d.answer_probability_high,
             "abandon_burst": d.abandon_burst,
             "agents_shared": d.shared_agents,
+            "agents_team": d.team,
             "agents_not_known": d.agents_not_known,
         }
         if event.abandonment:

@@ -224,6 +224,8 @@ class CampaignRunner:
         self.agent_server: dict[str, str] = {}
         self._pooled: set[str] = set()
         """Agents this campaign paces for (the others of ``agents`` are in another's pool)."""
+        self.shared_agents = 0
+        """Active agents of other campaigns' pools in this campaign's queue (``_pacing_view``)."""
         self._unknown_servers: set[str] = {n for n, s in servers.items() if not s.ready}
         """Servers whose link is not ready: what their agents do now is not known (only the
         state last seen), and a call placed there can reach none of the others' agents. Kept
@@ -1000,7 +1002,7 @@ class CampaignRunner:
             await self._dial_many(contacts, servers, wait=False, ring_s=ring_timeout(snap))
 
     def _pacing_view(self) -> None:
-        """Which agents and calls this decision counts, besides the campaign's own pool.
+        """Which of the campaign's agents and calls this decision counts, and its team.
 
         Agents on a server whose link is lost are left out (their state is only the one last
         seen, and no call can be offered to them: a call placed on another server cannot reach
@@ -1008,8 +1010,13 @@ class CampaignRunner:
         on that server, to those agents, so counted they would hold back dialing for the
         agents that can be reached, or, without their agents, make pacing expect free agents
         it does not have. Each counts again once the link is back and resynchronised.
-        ``shared_agents``: the active agents of other campaigns' pools in this campaign's
-        queue (for ``min_agents_predictive``, see ``Snapshot.smoothing_agents``).
+
+        The team (``Snapshot.team``, what ``min_agents_predictive`` is checked against): on
+        each server where the campaign has active agents of its own, those and the active
+        agents of other campaigns' pools in its queue (``shared_agents``), who take its answers
+        when its own are busy; the fewest of any such server, as an answer there can go to
+        those agents only. None (its own active agents, as pacing counts them) for a campaign
+        on one server that shares none.
         """
         down = self._unknown_servers
         b = self.builder
@@ -1020,16 +1027,21 @@ class CampaignRunner:
             )
         elif b.unseen_agents or b.unseen_calls:
             b.unseen_agents = b.unseen_calls = frozenset()
-        shared = 0
+        own: dict[str, int] = {}
+        shared: dict[str, int] = {}
         for iface, st in self.agents.items():
-            if (
-                iface not in self._pooled
-                and st.state in _ACTIVE
-                and self.queue in st.queues
-                and self.agent_server.get(iface) not in down
-            ):
-                shared += 1
-        b.shared_agents = shared
+            server = self.agent_server.get(iface, "")
+            if st.state not in _ACTIVE or server in down:
+                continue
+            if iface in self._pooled:
+                own[server] = own.get(server, 0) + 1
+            elif self.queue in st.queues:
+                shared[server] = shared.get(server, 0) + 1
+        self.shared_agents = sum(shared.values())
+        if not own or (len(own) == 1 and not self.shared_agents):
+            b.team = None
+        else:
+            b.team = min(n + shared.get(server, 0) for server, n in own.items())
 
     def _record(self, snap: Snapshot | None, n: int, reason: str, now: datetime) -> None:
         if snap is None:
@@ -1057,7 +1069,8 @@ class CampaignRunner:
             reason=reason,
             answer_probability_high=snap.answer_probability_high,
             abandon_burst=snap.abandon_burst,
-            shared_agents=snap.shared_agents,
+            shared_agents=self.shared_agents,
+            team=snap.smoothing_agents,
             agents_not_known=len(self.builder.unseen_agents),
         )
 

@@ -172,9 +172,8 @@ class SnapshotBuilder:
         self.unseen_calls: frozenset[Hashable] = frozenset()
         """Calls left out of the snapshot for the same reason (placed on that Asterisk, they
         can reach only its agents); they still take a line (``free_lines``)."""
-        self.shared_agents = 0
-        """Active agents of other campaigns' pools in this campaign's queue
-        (``Snapshot.shared_agents``), as the caller last set it."""
+        self.team: int | None = None
+        """``Snapshot.team``, as the caller last set it."""
 
     # --- agents ---------------------------------------------------------------------------
     def agent_state(
@@ -337,7 +336,7 @@ class SnapshotBuilder:
             calibration=self.calibration.ratio,
             answer_probability_high=self._highs.largest(),
             abandon_burst=self._burst(now),
-            shared_agents=self.shared_agents,
+            team=self.team,
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
             # the calls placed on this snapshot carry the rate the model plans with; worked

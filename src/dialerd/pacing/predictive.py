@@ -55,7 +55,7 @@ the next one). alpha = min over windows, at most t, at least ``FLOOR x t`` (a ra
 refuse even the calls with no real abandon risk; ``FLOOR_SPENT x t`` once ``B < 1``). At
 ``B < 0`` (target used up) pacing is progressive. It also falls back to progressive with fewer
 than ``min_agents_predictive`` agents to take the campaign's answers (its own active agents and
-those it shares with other campaigns: ``Snapshot.smoothing_agents``) or fewer than
+those it shares with other campaigns, on one Asterisk: ``Snapshot.smoothing_agents``) or fewer than
 ``min_samples`` finished attempts.
 
 Last, a burst is stress-tested (:func:`stress_count`): were the answer rate back at its highest

@@ -100,6 +100,25 @@ def test_the_mode_used_names_predictive_held_to_progressive() -> None:
         assert mode_used(snap(mode, ready=(0.0,))) is mode
 
 
+def test_the_predictive_minimum_counts_the_team_that_takes_the_campaigns_answers() -> None:
+    """Four own agents (two ready, two finishing wrap-up) are below the minimum of 5; with
+    agents of other campaigns' pools in the campaign's queue, who take its answers when its own
+    are busy, the team is above it and predictive dials ahead for the wrap-ups."""
+    own = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 2)
+    assert own.smoothing_agents == 4
+    assert decide(own) == 2
+    shared = replace(own, team=7)
+    assert shared.smoothing_agents == 7
+    assert decide(shared) > 2
+    # six own agents, three on each of two Asterisks: an answer evens out over three
+    split = snap(DialMode.PREDICTIVE, ready=(0.0,) * 2, wrapup=(3.0,) * 4, team=3)
+    assert decide(split) == 2
+    assert decide(replace(split, team=None)) > 2
+    # with nobody of its own active, predictive places nothing for the others' agents
+    nobody = snap(DialMode.PREDICTIVE, paused=(5.0,) * 2, team=20)
+    assert decide(nobody) == 0
+
+
 elapsed = st.floats(min_value=0.0, max_value=900.0, allow_nan=False)
 times = st.lists(elapsed, max_size=12).map(tuple)
 modes = st.sampled_from(list(DialMode))

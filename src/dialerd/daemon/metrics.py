@@ -68,6 +68,9 @@ PACING_INPUTS = (
     "wrapup_seconds",
     "abandonment_rate",
     "abandon_burst",
+    "agents_shared",
+    "agents_team",
+    "agents_not_known",
 )
 
 

@@ -158,6 +158,9 @@ class MetricsListener:
             "ring_seconds": d.ring_seconds,
             "talk_seconds": d.talk_seconds,
             "wrapup_seconds": d.wrapup_seconds,
+            "agents_shared": d.shared_agents,
+            "agents_team": d.team,
+            "agents_not_known": d.agents_not_known,
         }
         if event.abandonment:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)

@@ -541,8 +541,10 @@ class Engine:
                 await self._restore_logins(server)
             elif update.state in (LinkState.LOST, LinkState.FAILED_AUTH):
                 self._agents_unknown(server)
+            # in order with the agent changes of the resync: a runner counts the server's
+            # agents in its pacing again only once it has taken in their current states
             for runner in self._runners.values():
-                runner.wake()
+                runner.deliver(server, update)
 
     def _wrapup_done(self, interface: str) -> None:
         """An agent who gave the disposition while still talking has no wrap-up to do: it
@@ -557,8 +559,9 @@ class Engine:
         """The link to ``server`` is lost: what its agents do is not known until it is back.
         Each keeps the state last seen (the resync starts from it) and is published with
         ``unknown_since``, so nobody reads a talk shown as going on for a call the dialer
-        has closed as lost (``failed_unknown``). Pacing is not involved: no call is placed
-        on a server whose link is not ready."""
+        has closed as lost (``failed_unknown``). Pacing leaves them out, and the calls in
+        flight on that server, until the link is back (``CampaignRunner._pacing_view``): no
+        call can be offered to them, and no call placed elsewhere can reach them."""
         srv = self.servers.get(server)
         if server in self._link_lost_at or srv is None:
             return

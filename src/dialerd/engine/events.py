@@ -143,6 +143,14 @@ class PacingDecision:
     """Estimated talk time (mean, seconds)."""
     wrapup_seconds: float = 0.0
     """Estimated wrap-up time (mean, seconds)."""
+    shared_agents: int = 0
+    """Active agents of other campaigns' pools in this campaign's queue: not dialed for, but
+    counted for ``min_agents_predictive``."""
+    team: int = 0
+    """The agents ``min_agents_predictive`` was checked against (``Snapshot.smoothing_agents``:
+    the campaign's own and shared active agents, of the server that has the fewest)."""
+    agents_not_known: int = 0
+    """Agents of the campaign's pool left out because the link to their Asterisk is lost."""
 
 
 @dataclass(frozen=True, slots=True)

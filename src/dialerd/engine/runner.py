@@ -43,6 +43,8 @@ from dialerd.ami import (
     CallPhase,
     CallProgress,
     CallTimeline,
+    LinkState,
+    LinkStateChange,
     OriginateRequest,
     ServerUpdate,
 )
@@ -99,6 +101,9 @@ _INBOX_SLICE = 50
 #: How long a campaign whose lease found no contact counts as not dialing, for the agents it
 #: shares with other campaigns (:mod:`dialerd.engine.pools`); then it may take them back.
 NO_CONTACTS_HOLD_S = 30.0
+
+#: Agent states of a team member who takes calls now or after the current one.
+_ACTIVE = frozenset({AgentState.READY, AgentState.RINGING, AgentState.TALKING, AgentState.WRAPUP})
 
 #: QueuePause reason of an agent held out of the campaign queue while their callback rings.
 CALLBACK_HOLD_REASON = "dialerd: personal callback"
@@ -228,6 +233,13 @@ class CampaignRunner:
         self.agent_server: dict[str, str] = {}
         self._pooled: set[str] = set()
         """Agents this campaign paces for (the others of ``agents`` are in another's pool)."""
+        self.shared_agents = 0
+        """Active agents of other campaigns' pools in this campaign's queue (``_pacing_view``)."""
+        self._unknown_servers: set[str] = {n for n, s in servers.items() if not s.ready}
+        """Servers whose link is not ready: what their agents do now is not known (only the
+        state last seen), and a call placed there can reach none of the others' agents. Kept
+        from the updates in the inbox, so a server counts again only after the agent states
+        of its resync (which come before its ``ready``) have been taken in."""
         self.previews: dict[str, _Preview] = {}
         self.active: bool | None = None
         self.last_decision: PacingDecision | None = None
@@ -498,6 +510,11 @@ class CampaignRunner:
                 await self._on_outcome(update)
             elif isinstance(update, AgentChange):
                 self._on_agent(a, update.status, update.previous)
+            elif isinstance(update, LinkStateChange):
+                if update.state is LinkState.READY:
+                    self._unknown_servers.discard(a)
+                else:
+                    self._unknown_servers.add(a)
 
     # -- agents -----------------------------------------------------------------------------------
 
@@ -1023,6 +1040,7 @@ class CampaignRunner:
         lines = self._free_lines(servers)
         # pacing counts its own calls in flight (not yet with an agent) against the trunk
         self.builder.trunk_lines = self.builder.calls_in_flight + lines
+        self._pacing_view()
         snap = self.builder.build(mono)
         n = min(decide(snap), lines)
         self._record(snap, n, "" if servers else self._no_server_reason(), now)
@@ -1036,6 +1054,48 @@ class CampaignRunner:
             self._no_contacts_until = mono + NO_CONTACTS_HOLD_S
         if contacts:
             await self._dial_many(contacts, servers, wait=False, ring_s=ring_timeout(snap))
+
+    def _pacing_view(self) -> None:
+        """Which of the campaign's agents and calls this decision counts, and its team.
+
+        Agents on a server whose link is lost are left out (their state is only the one last
+        seen, and no call can be offered to them: a call placed on another server cannot reach
+        them), and so are the calls in flight there: those can be answered and connected only
+        on that server, to those agents, so counted they would hold back dialing for the
+        agents that can be reached, or, without their agents, make pacing expect free agents
+        it does not have. Each counts again once the link is back and resynchronised.
+
+        The team (``Snapshot.team``, what ``min_agents_predictive`` is checked against): on
+        each server where the campaign has active agents of its own, those and the active
+        agents of other campaigns' pools in its queue (``shared_agents``), who take its answers
+        when its own are busy; the fewest of any such server, as an answer there can go to
+        those agents only. None (its own active agents, as pacing counts them) for a campaign
+        on one server that shares none.
+        """
+        down = self._unknown_servers
+        b = self.builder
+        if down:
+            b.unseen_agents = frozenset(i for i in self._pooled if self.agent_server.get(i) in down)
+            b.unseen_calls = frozenset(
+                aid for aid, c in self.calls.items() if c.in_flight and c.server in down
+            )
+        elif b.unseen_agents or b.unseen_calls:
+            b.unseen_agents = b.unseen_calls = frozenset()
+        own: dict[str, int] = {}
+        shared: dict[str, int] = {}
+        for iface, st in self.agents.items():
+            server = self.agent_server.get(iface, "")
+            if st.state not in _ACTIVE or server in down:
+                continue
+            if iface in self._pooled:
+                own[server] = own.get(server, 0) + 1
+            elif self.queue in st.queues:
+                shared[server] = shared.get(server, 0) + 1
+        self.shared_agents = sum(shared.values())
+        if not own or (len(own) == 1 and not self.shared_agents):
+            b.team = None
+        else:
+            b.team = min(n + shared.get(server, 0) for server, n in own.items())
 
     def _record(self, snap: Snapshot | None, n: int, reason: str, now: datetime) -> None:
         if snap is None:
@@ -1067,6 +1127,9 @@ class CampaignRunner:
             ring_seconds=snap.estimates.answer_delay.mean,
             talk_seconds=snap.estimates.talk.mean,
             wrapup_seconds=snap.estimates.wrapup.mean,
+            shared_agents=self.shared_agents,
+            team=snap.smoothing_agents,
+            agents_not_known=len(self.builder.unseen_agents),
         )
 
     async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:
@@ -1199,15 +1262,19 @@ class CampaignRunner:
                 candidates = [c for c in candidates if c.phone not in dnc]
         room = {s.name: self._room(s) for s in servers if s.ready}
         by_name = {s.name: s for s in servers}
+        load = self._server_load(room) if len(room) > 1 else {}
         dials: list[_Dial] = []
         for contact in candidates:
-            best = max(room, key=lambda n: room[n], default=None)
-            if best is None or room[best] <= 0 or not contact.phone:
+            open_ = [n for n in room if room[n] > 0]
+            best = min(open_, key=lambda n: _spread_key(load.get(n), room[n]), default=None)
+            if best is None or not contact.phone:
                 why = "no ready server with room" if servers else "no server with this agent"
                 self._log.info("not dialed", contact=contact.id, why=why)
                 release.append(contact.id)
                 continue
             room[best] -= 1
+            if best in load:
+                load[best][0] += 1.0
             dials.append(
                 self._prepare(
                     contact, contact.phone, by_name[best], now, preview_agent, queue, ring_s
@@ -1237,6 +1304,29 @@ class CampaignRunner:
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
         return [d.call.attempt_id for d in dials]
+
+    def _server_load(self, servers: Mapping[str, float]) -> dict[str, list[float]]:
+        """Per server: [calls of this campaign waiting for an agent there (placed, not
+        connected), its pool agents ready there, its pool agents active there].
+
+        An answered call is connected on the server it was placed on, to that server's agents
+        only (each agent is in the queues of one Asterisk): calls go where the campaign's
+        agents are (:func:`_spread_key`), not all to the server with the most free lines.
+        """
+        load = {n: [0.0, 0.0, 0.0] for n in servers}
+        for c in self.calls.values():
+            entry = load.get(c.server)
+            if entry is not None and c.in_flight and c.connected_at is None:
+                entry[0] += 1.0
+        for iface in self._pooled:
+            entry = load.get(self.agent_server.get(iface, ""))
+            st = self.agents.get(iface)
+            if entry is None or st is None or st.state not in _ACTIVE:
+                continue
+            entry[2] += 1.0
+            if st.state is AgentState.READY:
+                entry[1] += 1.0
+        return load
 
     async def _send(self, dials: list[_Dial], now: datetime, mono: float) -> None:
         try:
@@ -1538,6 +1628,8 @@ class CampaignRunner:
                 continue
             if iface not in self._pooled:
                 continue  # another campaign paces for the agent
+            if self.agent_server.get(iface) in self._unknown_servers:
+                continue  # the state last seen: the link to the agent's Asterisk is lost
             if mono < self._empty_until:
                 break
             name = self._agent_name(iface) or iface
@@ -1721,6 +1813,21 @@ class CampaignRunner:
             at=self._clock.now(),
             abandonment_target=self.spec.dial.abandonment_target,
         )
+
+
+def _spread_key(load: list[float] | None, room: float) -> tuple[float, float]:
+    """Smaller first: the server whose agents have the fewest calls waiting for them. Calls
+    waiting beyond the server's ready agents, per active agent there (a ready agent takes a
+    call at once; the calls predictive places beyond them wait for the agents who finish
+    first, so they spread in proportion to the team on each server); a server without active
+    agents of the campaign last. Then the most free lines (also all it goes by when one server
+    is open, as for a preview or callback call)."""
+    if load is None:
+        return (0.0, -room)
+    waiting, ready, active = load
+    if active <= 0:
+        return (math.inf, -room)
+    return ((waiting - ready) / active, -room)
 
 
 def _hungup_at(result: CallResult, tl: CallTimeline | None, now: datetime) -> datetime | None:

@@ -166,6 +166,14 @@ class SnapshotBuilder:
         """call -> agent: a call placed for one agent (a personal callback). Until it leaves
         flight the pair is outside the pool: the agent is not free for pool calls and the
         call is no pool call in flight (it still takes a line)."""
+        self.unseen_agents: frozenset[Hashable] = frozenset()
+        """Agents left out of the snapshot while their state is not known (the link to their
+        Asterisk is lost): the state last seen is kept, and counts again when they are."""
+        self.unseen_calls: frozenset[Hashable] = frozenset()
+        """Calls left out of the snapshot for the same reason (placed on that Asterisk, they
+        can reach only its agents); they still take a line (``free_lines``)."""
+        self.team: int | None = None
+        """``Snapshot.team``, as the caller last set it."""
 
     # --- agents ---------------------------------------------------------------------------
     def agent_state(
@@ -248,7 +256,10 @@ class SnapshotBuilder:
     def call_ended(self, call: Hashable, now: float, result: CallResult) -> None:
         """A call left flight without an agent: unanswered, machine, or abandoned."""
         placed = self._ringing.pop(call, None)
-        if placed is not None and result is not CallResult.ABANDONED:
+        if placed is not None and result not in (CallResult.ABANDONED, CallResult.FAILED_UNKNOWN):
+            # failed_unknown: the end was not seen (a lost link, a call never sent), so it says
+            # nothing of the answer rate; counted unanswered after ringing a whole outage, it
+            # would lower the rate and have pacing over-dial once the link is back
             self.estimates.record_failure(now - placed)
         self._screening.pop(call, None)
         self._queued.pop(call, None)
@@ -278,11 +289,18 @@ class SnapshotBuilder:
         return len(self._ringing) + len(self._screening) + len(self._queued)
 
     def build(self, now: float, accepted_previews: int = 0) -> Snapshot:
-        leaving = self._leaving
+        unseen = self.unseen_agents
+        leaving: Collection[Hashable] = self._leaving
+        if unseen:
+            leaving = self._leaving | unseen
         talking = _elapsed(now, self._talking, leaving)
         if leaving:
             wrapup = tuple([max(0.0, t - now) for a, t in self._wrapup.items() if a not in leaving])
-            n_leaving = sum(1 for a in leaving if a in self._talking or a in self._wrapup)
+            n_leaving = sum(
+                1
+                for a in self._leaving
+                if (a in self._talking or a in self._wrapup) and a not in unseen
+            )
         else:
             wrapup = tuple([t - now if t > now else 0.0 for t in self._wrapup.values()])
             n_leaving = 0
@@ -291,8 +309,14 @@ class SnapshotBuilder:
             self._estimates_at = now
             self._remember_high(now, self._estimates.samples, self.estimates.answer.average)
         # a call placed for one agent (personal callback) and that agent are outside the pool
-        calls = self.reserved
-        agents = set(calls.values()) if calls else ()
+        calls: Collection[Hashable] = self.reserved
+        agents: Collection[Hashable] = set(self.reserved.values()) if calls else ()
+        offline = self._offline
+        if unseen:
+            agents = set(agents) | unseen
+            offline -= sum(1 for a in unseen if self._state.get(a) is AgentState.OFFLINE)
+        if self.unseen_calls:
+            calls = set(calls) | self.unseen_calls
         in_flight = len(self._ringing) + len(self._screening) + len(self._queued)
         snap = Snapshot(
             settings=self.settings,
@@ -301,9 +325,9 @@ class SnapshotBuilder:
             ready=_elapsed(now, self._ready, agents),
             talking=talking,
             wrapup=wrapup,
-            paused=_elapsed(now, self._paused, ()),
+            paused=_elapsed(now, self._paused, unseen),
             leaving=n_leaving,
-            offline=self._offline,
+            offline=offline,
             ringing=_elapsed(now, self._ringing, calls),
             screening=_elapsed(now, self._screening, calls),
             queued=_elapsed(now, self._queued, calls),
@@ -312,6 +336,7 @@ class SnapshotBuilder:
             calibration=self.calibration.ratio,
             answer_probability_high=self._highs.largest(),
             abandon_burst=self._burst(now),
+            team=self.team,
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
             # the calls placed on this snapshot carry the rate the model plans with; worked

@@ -57,7 +57,7 @@ def mode_used(snapshot: Snapshot) -> DialMode:
 
 def _predictive_held(snapshot: Snapshot) -> bool:
     st = snapshot.settings
-    if snapshot.active_agents < st.min_agents_predictive:
+    if snapshot.smoothing_agents < st.min_agents_predictive:
         return True
     if snapshot.estimates.samples < st.min_samples:
         return True

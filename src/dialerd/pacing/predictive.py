@@ -54,7 +54,9 @@ little banks slack and dials harder later, one that has abandoned much dials sof
 the next one). alpha = min over windows, at most t, at least ``FLOOR x t`` (a rate of 0 would
 refuse even the calls with no real abandon risk; ``FLOOR_SPENT x t`` once ``B < 1``). At
 ``B < 0`` (target used up) pacing is progressive. It also falls back to progressive with fewer
-than ``min_agents_predictive`` active agents or fewer than ``min_samples`` finished attempts.
+than ``min_agents_predictive`` agents to take the campaign's answers (its own active agents and
+those it shares with other campaigns, on one Asterisk: ``Snapshot.smoothing_agents``) or fewer than
+``min_samples`` finished attempts.
 
 Last, a burst is stress-tested (:func:`stress_count`): were the answer rate back at its highest
 of the last hour, the calls in flight must not be expected to spend more than the tightest

@@ -124,6 +124,22 @@ class Snapshot:
     """The most abandons of the last hour within a few seconds of each other (0: none). A
     compliance window keeps that many in hand, not one: the next burst can be as large
     (see ``predictive._window_rate``)."""
+    team: int | None = None
+    """The agents over whom the campaign's live answers even out, as the engine counts them
+    (None: its own active agents): every active agent who can take them, its own (its pacing
+    pool) and those of other campaigns' pools in its queue (agents shared between campaigns,
+    see :mod:`dialerd.engine.pools`), on one Asterisk (a call is connected on the server it
+    was placed on): the fewest of any server where the campaign has agents of its own."""
+
+    @property
+    def smoothing_agents(self) -> int:
+        """What ``min_agents_predictive`` is checked against: ``team``, else the campaign's
+        own active agents. A campaign that shares a team paces for its share of it, but a
+        call it over-dials can go to any of the team, so its risk of abandon is that of the
+        team's size, not of its share's; and of the team on the server the call is on."""
+        if self.team is None:
+            return len(self.ready) + len(self.talking) + len(self.wrapup)
+        return self.team
 
     @property
     def calls_in_flight(self) -> int:

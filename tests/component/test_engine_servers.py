@@ -1,0 +1,188 @@
+"""One campaign over two Asterisk servers, through real TCP against two simulators, in
+accelerated time (see test_engine_runner): calls go where the campaign's agents are, and the
+agents of a server whose AMI link is lost do not count in pacing until it is back.
+
+Each agent is in the queues of one Asterisk: a call placed on one server is answered and
+connected there, to its agents only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from test_engine_runner import (
+    DEAD_PEER,
+    MONDAY_10_UTC,
+    Rig,
+    live,
+    make_spec,
+    no_answer,
+    rig_at,
+    until,
+)
+from test_engine_shared_team import _history
+
+from dialerd.ami import AsteriskServer, ServerConfig
+from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.enums import CallResult
+from dialerd.engine import AttemptFinished, CallProgressed, Engine, EngineSettings
+from dialerd.sim import SimAsterisk
+
+
+@dataclass
+class TwoServers:
+    rig: Rig
+    west_sim: SimAsterisk
+    servers: dict[str, AsteriskServer]
+    engine: Engine
+
+    def placed_on(self, server: str, after: int = 0) -> int:
+        """Calls the engine placed on ``server`` (of those dialed after the first ``after``)."""
+        dialed = [e for e in self.rig.events if isinstance(e, CallProgressed)]
+        dialed = [e for e in dialed if e.phase == "dialing"][after:]
+        return sum(1 for e in dialed if e.server == server)
+
+    def dialed(self) -> int:
+        return sum(
+            1 for e in self.rig.events if isinstance(e, CallProgressed) and e.phase == "dialing"
+        )
+
+    def results(self, after: int = 0) -> list[CallResult]:
+        done = [e for e in self.rig.events if isinstance(e, AttemptFinished)]
+        return [e.result for e in done[after:]]
+
+
+@asynccontextmanager
+async def two_servers(
+    tmp_path: Path, spec: CampaignSpec | None = None, per_server: int = 2
+) -> AsyncIterator[TwoServers]:
+    """``per_server`` agents on each server (a0.. on east, then west); the campaign ``spec``
+    with a finished history (enough samples for predictive), by default progressive."""
+    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+        west_sim = SimAsterisk(clock=rig.clock, seed=4)
+        await west_sim.start()
+        servers = {
+            name: AsteriskServer(
+                ServerConfig(
+                    name=name,
+                    port=port,
+                    username="dialer",
+                    secret="dialerpass",
+                    dead_peer_timeout=DEAD_PEER,
+                    action_timeout=DEAD_PEER / 2,
+                    backoff_max=2.0,
+                ),
+                clock=rig.clock,
+            )
+            for name, port in (("east", rig.sim.port), ("west", west_sim.port))
+        }
+        for s in servers.values():
+            s.start()
+        try:
+            await until(lambda: all(s.ready for s in servers.values()))
+            # progressive: one call per ready agent; a 3 s wrap-up limit keeps agents cycling
+            if spec is None:
+                await rig.campaign(make_spec(ring_timeout="60s", wrapup={"limit": "3s"}))
+            else:
+                await _history(rig, await rig.campaign(spec), 100)
+            names = [f"a{i}" for i in range(2 * per_server)]
+            where = {}
+            for i, name in enumerate(names):
+                await rig.agent(name, f"Local/agent-{i + 1}@sim-agents", ("camp",))
+                where[name] = "east" if i < per_server else "west"
+            settings = EngineSettings(tick_seconds=1.0, holder="two-servers", agent_servers=where)
+            engine = Engine(rig.store, servers, rig.clock, settings)
+            engine.add_listener(rig.events.append)
+            task = asyncio.create_task(engine.run())
+            try:
+                await until(lambda: bool(engine.status().campaigns))
+                for name in names:
+                    await engine.agent_login(name)
+                await until(
+                    lambda: [a.state for a in engine.status().agents] == ["ready"] * len(names)
+                )
+                yield TwoServers(rig, west_sim, servers, engine)
+            finally:
+                await asyncio.wait_for(engine.stop(0), 10)
+                await asyncio.wait_for(task, 10)
+        finally:
+            for s in servers.values():
+                await asyncio.wait_for(s.close(), 10)
+            await asyncio.wait_for(west_sim.stop(), 10)
+
+
+async def test_calls_go_to_the_server_whose_agents_are_ready(tmp_path: Path) -> None:
+    """Two agents on each server, both links up: the calls are shared between the servers by
+    their ready agents, none is abandoned (all on the first server, two answers found no
+    agent there while the other server's agents waited)."""
+    async with two_servers(tmp_path) as t:
+        (camp,) = await t.rig.store.list_campaigns()
+        await t.rig.contacts(camp, live(24))
+        await until(lambda: t.dialed() >= 4)
+        assert (t.placed_on("east"), t.placed_on("west")) == (2, 2)
+        await until(lambda: len(t.results()) >= 12, limit=30)
+        results = t.results()
+        assert CallResult.ABANDONED not in results
+        assert t.placed_on("west") >= 4
+
+
+async def test_agents_of_a_lost_server_do_not_count_in_pacing_until_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """The AMI link to one server is lost while its two agents were last seen ready. They keep
+    that state (not known since the loss), but no call can be offered to them: counted ready,
+    progressive placed a call for each of them on the other server, whose two agents could take
+    two calls, so two answers of every round were abandoned. Now the healthy server dials for
+    its own agents, without abandons; once the link is back and its agents resynchronised,
+    the other server is dialed again."""
+    async with two_servers(tmp_path) as t:
+        rig = t.rig
+        t.west_sim.set_dead(True)
+        await t.west_sim.drop_connections()
+        await until(lambda: t.engine.status().links["west"] != "ready")
+        west_view = [a for a in t.engine.status().agents if a.server == "west"]
+        assert [(a.state, a.unknown_since is not None) for a in west_view] == [("ready", True)] * 2
+        (camp,) = await rig.store.list_campaigns()
+        await rig.contacts(camp, live(60))
+        most = 0
+        for _ in range(90):
+            await rig.wait_clock(1)
+            (view,) = t.engine.status().campaigns
+            most = max(most, view.calls_in_flight - view.awaiting_disposition)
+        results = t.results()
+        assert t.placed_on("west") == 0
+        assert results.count(CallResult.CONNECTED) >= 6  # dialing went on for east's agents
+        assert CallResult.ABANDONED not in results
+        assert most <= 2  # one call per ready agent of east, never one for west's
+        # the link is back: west's agents count again once resynchronised, and are dialed for
+        before, finished = t.dialed(), len(results)
+        t.west_sim.set_dead(False)
+        await until(lambda: t.engine.status().links["west"] == "ready", limit=30)
+        await until(lambda: t.placed_on("west", after=before) >= 2, limit=30)
+        await until(lambda: len(t.results()) >= finished + 8, limit=30)
+        assert CallResult.ABANDONED not in t.results(after=finished)
+
+
+async def test_a_campaign_split_over_two_servers_counts_one_servers_team_for_predictive(
+    tmp_path: Path,
+) -> None:
+    """Six agents, three on each server, a predictive campaign with the minimum of 5: an answer
+    is connected on the server its call was placed on, so the answers even out over three
+    agents, not six. The campaign is progressive (one call per ready agent: six in flight
+    with nobody answering); counted as one team of six it dialed ahead (19 in flight)."""
+    spec = make_spec(dial={"mode": "predictive"}, ring_timeout="25s")
+    async with two_servers(tmp_path, spec, per_server=3) as t:
+        (camp,) = await t.rig.store.list_campaigns()
+        await t.rig.contacts(camp, no_answer(60))
+        await until(lambda: t.dialed() >= 6)
+        await t.rig.wait_clock(5)
+        (view,) = t.engine.status().campaigns
+        decision = view.last_decision
+        assert decision is not None
+        assert (decision.ready, decision.team) == (6, 3)
+        assert view.calls_in_flight == 6
+        assert (t.placed_on("east"), t.placed_on("west")) == (3, 3)

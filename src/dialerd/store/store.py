@@ -94,6 +94,7 @@ from dialerd.store.engine import (
 )
 from dialerd.store.errors import (
     AlreadyExists,
+    ContactInCall,
     DuplicateValue,
     InvalidChange,
     NotFound,
@@ -1793,6 +1794,10 @@ class Store:
     ) -> int:
         """Set fields and/or status of the selected contacts (history row each).
 
+        A ``status`` or ``status_detail`` for a selection with a contact leased right now (in
+        a call or on preview offer) is refused as a whole (``ContactInCall``); fields alone
+        change at any time.
+
         ``fields`` keys that are editable standard columns set those columns; any other key
         sets a custom field (``None`` removes it).
 
@@ -1861,6 +1866,9 @@ class Store:
         if not task_ids:
             raise NotFound(f"no campaign {campaign_id}")
         where = selection_clauses(campaign_id, selection, task_ids)
+        changing = [k for k in ("status", "status_detail") if k in values]
+        if changing:
+            await self.refuse_in_call(s, where, now, changing[0])
         if values.get("external_id") is not None:
             await self._check_external_id(s, campaign_id, where, values["external_id"])
         if moves is not None and "status" in values:
@@ -1884,6 +1892,57 @@ class Store:
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def refuse_in_call(
+        self, s: AsyncSession, where: Sequence[ColumnElement[bool]], now: datetime, field: str
+    ) -> None:
+        """Raise ``ContactInCall`` if a selected contact is leased (``field``: the change).
+
+        The call's outcome is decided on the contact as it was leased (``StaleContact`` then
+        keeps a change made meanwhile, but the outcome of the call is lost with it, and a
+        number changed mid-call leaves an attempt naming another number than the contact's).
+        PostgreSQL: the selection is locked first (``FOR UPDATE``), so a lease committed
+        meanwhile is seen here and a lease after it skips these rows until the change is
+        written; SQLite's ``BEGIN IMMEDIATE`` sees every lease already.
+        """
+        c = ContactRow
+        live = and_(
+            c.lease_holder.is_not(None),
+            or_(c.lease_expires_at.is_(None), c.lease_expires_at > now),
+        )
+        if self.dialect == "postgresql":
+            locked = select(c.id, c.lease_holder, c.lease_expires_at).where(*where)
+            rows = (await s.execute(locked.order_by(c.id).with_for_update())).all()
+            busy = [
+                (int(cid), str(holder))
+                for cid, holder, expires in rows
+                if holder is not None and (expires is None or expires > now)
+            ]
+        else:
+            found = await s.execute(
+                select(c.id, c.lease_holder).where(*where, live).order_by(c.id).limit(11)
+            )
+            busy = [(int(cid), str(holder)) for cid, holder in found.all()]
+        if not busy:
+            return
+        if len(busy) == 1:
+            cid, holder = busy[0]
+            raise ContactInCall(
+                f"contact {cid} is being dialled right now ({holder}): its phone, status and "
+                "status_detail cannot change during the call; try again when it has ended "
+                "(its other fields can change now)",
+                field,
+                [cid],
+            )
+        shown = ", ".join(str(cid) for cid, _ in busy[:10])
+        more = ", ..." if len(busy) > 10 else ""
+        raise ContactInCall(
+            f"{'more than 10' if len(busy) > 10 else len(busy)} of the selected contacts are "
+            f"being dialled right now ({shown}{more}): their status cannot change during a "
+            "call; try again when the calls have ended (their other fields can change now)",
+            field,
+            [cid for cid, _ in busy[:10]],
+        )
 
     async def _status_edit_on(
         self,

@@ -334,6 +334,63 @@ async def test_delete_refused_while_dialled(api: Api) -> None:
     assert "dialled" in r.json()["error"]
 
 
+async def test_number_and_status_changes_refused_while_dialled(api: Api) -> None:
+    """A PATCH or bulk edit of what the call is about (its number, status, status_detail)
+    during the call answers 409 naming the field, as DELETE does: the call's outcome would be
+    decided on the old data (or lost) and its attempt would name another number. Names and
+    custom fields change at any time (the agent corrects them during the call)."""
+    from datetime import timedelta
+
+    created = (await add(api, phone="+49301234567", last_name="Muster"))["contact"]
+    cid, campaign_id = created["id"], created["campaign_id"]
+    [leased] = await api.store.lease(
+        campaign_id, 1, "runner-1", timedelta(minutes=5), api.clock.now()
+    )
+    assert leased.id == cid
+    refused = {
+        "status": {"status": "declined", "status_detail": "wrong_person"},
+        "status_detail": {"status_detail": "checked"},
+        "phone": {"phone": "+49309876543", "last_name": "Meier"},
+    }
+    for field, body in refused.items():
+        r = await api.call("PATCH", f"{C}/{cid}", json=body)
+        assert r.status_code == 409, r.text
+        assert r.json()["field"] == field
+        assert "being dialled" in r.json()["error"] and "runner-1" in r.json()["error"]
+    bulk = {"filter": {"ids": [cid]}, "status": "success"}
+    r = await api.call("POST", f"{C}/bulk-edit", json=bulk)
+    assert r.status_code == 409, r.text
+    assert r.json()["field"] == "status" and str(cid) in r.json()["error"]
+    contact = await api.store.get_contact(cid)
+    assert (contact.phone, contact.status.value, contact.status_detail, contact.last_name) == (
+        "+49301234567",
+        "open",
+        "$none",
+        "Muster",
+    ), "a refused change wrote something"
+    # harmless during the call: names, custom fields, the same number again
+    r = await api.call(
+        "PATCH",
+        f"{C}/{cid}",
+        json={"last_name": "Meier", "fields": {"note": "spelled Meier"}, "phone": "+49301234567"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["last_name"] == "Meier" and r.json()["status"] == "open"
+    r = await api.call(
+        "POST",
+        f"{C}/bulk-edit",
+        json={"filter": {"ids": [cid]}, "fields": {"list_name": "fair"}},
+    )
+    assert (r.status_code, r.json()) == (200, {"edited": 1}), r.text
+    # the call is over (its lease given back): every change is taken
+    await api.store.release([cid], "runner-1")
+    r = await api.call("PATCH", f"{C}/{cid}", json=refused["phone"])
+    assert r.status_code == 200, r.text
+    r = await api.call("PATCH", f"{C}/{cid}", json=refused["status"])
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "declined"
+
+
 async def test_move_one_and_filtered(api: Api) -> None:
     ids = [
         (await add(api, phone=f"+4930123456{i}", list_name="fair" if i < 3 else "web"))["contact"][

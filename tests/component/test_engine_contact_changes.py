@@ -1,9 +1,11 @@
 """A contact changed while its call is in flight keeps the change; the call is still recorded.
 
-A number put on the do-not-call list during the call, a status set by hand, a contact deleted:
-whatever path closes the call afterwards (the agent's disposition, the wrap-up default, the
-no-answer retry, the abandon hold-off) must not reopen the contact, and the attempt (the call
-did happen) is still written. Against SimAsterisk over TCP, as the other engine tests.
+A number put on the do-not-call list during the call, a move by hand, a lead closed, a contact
+deleted: whatever path closes the call afterwards (the agent's disposition, the wrap-up default,
+the no-answer retry, the abandon hold-off) must not reopen the contact, and the attempt (the
+call did happen) is still written. A new number or a status set by hand (PATCH, bulk edit) is
+refused during the call instead (409), and the call's outcome applies. Against SimAsterisk over
+TCP, as the other engine tests.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from api_testkit import auth, make_app
 from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, no_answer, rig_at, until
 
 from dialerd.domain.agentwork import ResultClass
 from dialerd.domain.enums import CallResult, Status, StatusDetail
 from dialerd.domain.selection import ContactSelection
-from dialerd.engine import CallProgressed, EngineEvent, ScreenPop
+from dialerd.engine import CallProgressed, EngineEvent, PreviewOffered, ScreenPop
 from dialerd.store import agentwork as work
 from dialerd.store import lookup
 from dialerd.taskflow.leads import close_transition
@@ -100,49 +104,81 @@ async def test_a_number_put_on_the_dnc_list_during_its_call_is_not_reopened(
     assert rig.dialed() == [cid]  # and it is never dialed again
 
 
-async def _edited_during_its_call(rig: Rig, status: Status, detail: str) -> int:
-    """A contact's no-answer call, with its status set by hand while it is being dialed; the
-    contact's id once the call has finished."""
+async def test_a_number_or_status_change_during_the_call_is_refused_and_the_call_decides(
+    rig: Rig,
+) -> None:
+    """Through the REST API while the engine dials the contact: a PATCH of its status or
+    number and a bulk edit of its status answer 409 (the edit used to win and the call's
+    outcome was lost: a no-answer that should be retried was left as the edit put it); a
+    change of its name and custom fields is taken. The call's outcome then applies as usual."""
     camp = await rig.campaign(make_spec(ring_timeout="40s"))
     (cid,) = await rig.contacts(camp, no_answer(1))
     await rig.agent("dora", AGENTS[0], ("camp",))
     engine = await rig.start()
-    edit = on_dialing(
-        rig,
-        lambda: rig.store.bulk_edit(
-            camp.id,
-            ContactSelection(contact_ids=(cid,)),
-            "api:supervisor",
-            rig.clock.now(),
-            status=status,
-            status_detail=detail,
-        ),
+    app = make_app(rig.store, None, rig.clock)
+    path = f"/api/v1/campaigns/camp/contacts/{cid}"
+    answers: dict[str, httpx.Response] = {}
+
+    async def edit() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as api:
+            h = auth("supervisor")
+            status = {"status": "declined", "status_detail": "wrong_person"}
+            answers["status"] = await api.patch(path, json=status, headers=h)
+            answers["phone"] = await api.patch(path, json={"phone": "+49301234567"}, headers=h)
+            answers["bulk"] = await api.post(
+                "/api/v1/campaigns/camp/contacts/bulk-edit",
+                json={"filter": {"ids": [cid]}, "status": "success"},
+                headers=h,
+            )
+            name = {"last_name": "Meier", "fields": {"spelling": "checked"}}
+            answers["name"] = await api.patch(path, json=name, headers=h)
+        assert not rig.finished(), "the call ended before the edits: nothing was tested"
+
+    edits = on_dialing(rig, edit)
+    await engine.agent_login("dora")
+    await until(lambda: bool(edits) and edits[0].done())
+    edits[0].result()
+    for key, field in (("status", "status"), ("phone", "phone"), ("bulk", "status")):
+        assert answers[key].status_code == 409, answers[key].text
+        assert answers[key].json()["field"] == field
+        assert "being dialled" in answers[key].json()["error"]
+    assert answers["name"].status_code == 200, answers["name"].text
+    await until(lambda: bool(rig.finished()), limit=15)
+    done = rig.finished()[0]
+    assert not done.stale
+    contact = await rig.store.get_contact(cid)
+    # the no-answer retry, on the number dialed, with the name corrected during the call
+    assert (contact.status, contact.status_detail) == (
+        Status.OPEN,
+        StatusDetail.FOLLOW_UP_AUTO.value,
     )
+    assert contact.phone == no_answer(1)[0] and contact.attempts == 1
+    assert contact.last_name == "Meier" and contact.fields == {"spelling": "checked"}
+    (attempt,) = await rig.store.attempts(cid)
+    assert attempt.result is CallResult.NO_ANSWER and attempt.phone == contact.phone
+
+
+async def test_a_call_of_a_contact_changed_during_it_still_counts_as_an_attempt(
+    rig: Rig,
+) -> None:
+    """A change the call does not undo (here the number put on the do-not-call list) wins,
+    but the call was made: it counts in the contact's attempts (and last_attempt_at), or a
+    contact changed during each of its calls could be dialed past the retry policy's
+    max_attempts once reopened."""
+    camp = await rig.campaign(make_spec(ring_timeout="40s"))
+    numbers = no_answer(1)
+    (cid,) = await rig.contacts(camp, numbers)
+    await rig.agent("dora", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    edit = on_dialing(rig, lambda: rig.store.add_dnc(numbers, "cli:root", rig.clock.now()))
     await engine.agent_login("dora")
     await until(lambda: bool(edit) and edit[0].done())
     await until(lambda: bool(rig.finished()), limit=15)
-    return cid
-
-
-async def test_a_status_set_by_hand_during_the_call_is_kept(rig: Rig) -> None:
-    cid = await _edited_during_its_call(rig, Status.DECLINED, "wrong_person")
-    contact = await rig.store.get_contact(cid)
-    assert (contact.status, contact.status_detail) == (Status.DECLINED, "wrong_person")
-    assert contact.due_at is None
-    (attempt,) = await rig.store.attempts(cid)
-    assert attempt.result is CallResult.NO_ANSWER
-
-
-async def test_a_call_of_a_contact_edited_during_it_still_counts_as_an_attempt(rig: Rig) -> None:
-    """The edit wins, but the call was made: it counts in the contact's attempts (and
-    last_attempt_at), or editing a contact during each call would let the dialer call it past
-    the retry policy's max_attempts."""
-    cid = await _edited_during_its_call(rig, Status.OPEN, "checked")
     assert rig.finished()[0].stale
     contact = await rig.store.get_contact(cid)
-    assert (contact.status, contact.status_detail) == (Status.OPEN, "checked")
-    # still open, the contact may already be ringing again: the finished call is the one
-    (attempt,) = [a for a in await rig.store.attempts(cid) if a.hungup_at is not None]
+    assert (contact.status, contact.status_detail) == (Status.FAILED, StatusDetail.DNC.value)
+    (attempt,) = await rig.store.attempts(cid)
     assert attempt.result is CallResult.NO_ANSWER
     assert contact.attempts == 1
     assert contact.last_attempt_at == attempt.hungup_at
@@ -215,3 +251,30 @@ async def test_a_lead_closed_during_its_call_stays_closed_after_the_disposition(
     assert contact.follow_up_agent is None and contact.lease_holder is None
     (attempt,) = await rig.store.attempts(cid)
     assert attempt.result is CallResult.CONNECTED and attempt.agent == "dora"
+
+
+async def test_a_number_on_preview_offer_in_one_campaign_is_not_dialed_by_another(
+    rig: Rig,
+) -> None:
+    """Campaign a offers a contact to its agent in preview (leased, no call yet, for as long
+    as the agent looks at it); campaign b has the same person under the same number. b used
+    to dial the number meanwhile, and the agent's accept then called the person a second time
+    at once. b dials its other contact, and the shared number once a's offer is given back."""
+    shared = live(1)[0]
+    a = await rig.campaign(make_spec("a", dial={"mode": "preview"}, connect_limit="10s"))
+    await rig.contacts(a, [shared])
+    b = await rig.campaign(make_spec("b", connect_limit="10s", wrapup={"limit": "2s"}))
+    in_b, other = await rig.contacts(b, [shared, live(1, base=50)[0]])
+    await rig.agent("ann", AGENTS[0], ("a",))
+    await rig.agent("bob", AGENTS[1], ("b",))
+    engine = await rig.start()
+    await engine.agent_login("ann")
+    await until(lambda: any(isinstance(e, PreviewOffered) for e in rig.events))
+    offer = next(e for e in rig.events if isinstance(e, PreviewOffered))
+    assert offer.contact.phone == shared
+    await engine.agent_login("bob")
+    await until(lambda: other in rig.dialed(), limit=15)
+    await rig.wait_clock(40)  # b's first call is over and bob is ready again
+    assert in_b not in rig.dialed(), "the number on offer in a was dialed by b"
+    await engine.preview_skip("ann", offer.contact.id)
+    await until(lambda: in_b in rig.dialed(), limit=15)

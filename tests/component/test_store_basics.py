@@ -12,7 +12,7 @@ from dialerd.domain.changes import NewContact
 from dialerd.domain.enums import CallResult, Status, StatusDetail
 from dialerd.domain.model import Attempt
 from dialerd.domain.selection import Condition, ContactSelection
-from dialerd.store import AlreadyExists, InvalidChange, StaleContact, Store
+from dialerd.store import AlreadyExists, ContactInCall, InvalidChange, StaleContact, Store
 from dialerd.taskflow.call import call_outcome
 from dialerd.taskflow.decide import transition_for
 
@@ -111,8 +111,9 @@ async def test_transition_writes_contact_history_attempt_and_rule(store: Store) 
 
 
 async def test_a_decision_on_a_contact_changed_in_the_same_task_is_refused(store: Store) -> None:
-    """The do-not-call list, an edit or a delayed move by hand leave the contact in its task;
-    a call outcome decided on the contact as leased must not undo them."""
+    """The do-not-call list, an edit (refused during the lease, taken once it has run out) or
+    a delayed move by hand leave the contact in its task; a call outcome decided on the
+    contact as leased must not undo them."""
     camp = await store.create_campaign(spec(), NOW)
     ids = {t.name: t.id for t in await store.tasks(camp.id)}
     rules = await store.rules(camp.id)
@@ -124,13 +125,13 @@ async def test_a_decision_on_a_contact_changed_in_the_same_task_is_refused(store
     assert set(leased) == {dnc, edited, waiting}
     later = NOW + timedelta(seconds=40)
     await store.add_dnc([phones[0]], "cli:root", later)
+    only = ContactSelection(contact_ids=(edited,))
+    with pytest.raises(ContactInCall, match="being dialled"):  # not during the call ...
+        await store.bulk_edit(camp.id, only, "api:sup", later, status_detail="hold")
+    # ... but once its lease has run out (a daemon that stopped renewing it)
+    expired = NOW + timedelta(minutes=6)
     await store.bulk_edit(
-        camp.id,
-        ContactSelection(contact_ids=(edited,)),
-        "api:sup",
-        later,
-        status=Status.OPEN,
-        status_detail="hold",
+        camp.id, only, "api:sup", expired, status=Status.OPEN, status_detail="hold"
     )
     await store.move(
         camp.id,

@@ -15,6 +15,8 @@ store ``NotFound``          404    campaign, task, contact, agent unknown
 ``LookupError`` (engine)    404    e.g. unknown agent or attempt
 store ``AlreadyExists``     409    name taken
 store ``StaleContact``      409    the contact changed meanwhile
+store ``ContactInCall``     409    its number or status cannot change during its
+                                   call; the field names the refused change
 store ``InvalidChange``     422    handlers re-map to 409 where it is a conflict
 engine ``UnknownAgent``,    404
 ``UnknownCampaign``
@@ -46,7 +48,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialerd.engine import errors as engine_errors
-from dialerd.store.errors import AlreadyExists, InvalidChange, NotFound, StaleContact
+from dialerd.store.errors import (
+    AlreadyExists,
+    ContactInCall,
+    InvalidChange,
+    NotFound,
+    StaleContact,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -197,7 +205,7 @@ def _status_of(exc: Exception) -> int:
         return 409
     if isinstance(exc, NotFound | LookupError):
         return 404
-    if isinstance(exc, AlreadyExists | StaleContact):
+    if isinstance(exc, AlreadyExists | StaleContact | ContactInCall):
         return 409
     if isinstance(exc, PermissionError):
         return 403
@@ -228,7 +236,8 @@ def install_error_handlers(app: FastAPI) -> None:
         status = _status_of(exc)
         if status == 500:
             raise exc
-        return JSONResponse(error_body(str(exc) or type(exc).__name__), status_code=status)
+        field = exc.field if isinstance(exc, ContactInCall) else None
+        return JSONResponse(error_body(str(exc) or type(exc).__name__, field), status_code=status)
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -238,6 +247,7 @@ def install_error_handlers(app: FastAPI) -> None:
         NotFound,
         AlreadyExists,
         StaleContact,
+        ContactInCall,
         InvalidChange,
         LookupError,
         PermissionError,

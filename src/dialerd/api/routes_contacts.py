@@ -337,6 +337,9 @@ async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany)
     summary="Set fields and/or status of a filtered set of contacts",
 )
 async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit) -> dict[str, int]:
+    """A status or status_detail for a set with a contact in a call (being dialled, ringing,
+    connected, in wrap-up or on preview offer) is refused as a whole, 409 naming the first
+    few: the call's outcome would be written over it or lost. Fields change at any time."""
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:
         raise ApiError(
@@ -378,6 +381,11 @@ async def get_contact(ctx: Ctx, _: Reader, campaign: str, contact_id: int) -> di
 async def change_contact(
     ctx: Ctx, who: ContactWriter, campaign: str, contact_id: int, body: ContactChange
 ) -> dict[str, Any]:
+    """During the contact's call (being dialled, ringing, connected, in wrap-up or on preview
+    offer) a new ``phone``, a ``status`` or a ``status_detail`` is refused, 409 naming the
+    field, as DELETE is: the call's outcome is decided on the number dialed and the status
+    the call started from. Names, e-mail, time zone, external_id, list_name and custom
+    ``fields`` change at any time (an agent corrects them during the call)."""
     current = await ctx.campaign(campaign)
     contact = await _contact(ctx, current, contact_id)
     given = body.model_fields_set - {"note"}

@@ -6,6 +6,7 @@ Other layers use :class:`Store` and the errors below; no SQL leaves this package
 from dialerd.store.engine import DEFAULT_URL, default_url
 from dialerd.store.errors import (
     AlreadyExists,
+    ContactInCall,
     DuplicateValue,
     InstanceTaken,
     InvalidChange,
@@ -23,6 +24,7 @@ from dialerd.store.store import Store
 __all__ = [
     "DEFAULT_URL",
     "AlreadyExists",
+    "ContactInCall",
     "DuplicateValue",
     "InstanceLock",
     "InstanceTaken",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class StoreError(Exception):
     """Base of every error the store raises on purpose."""
@@ -74,6 +76,20 @@ class DuplicateValue(AlreadyExists):
 
 class StaleContact(StoreError):
     """A transition was decided on data that changed meanwhile (moved, closed, re-leased)."""
+
+
+class ContactInCall(StoreError):
+    """A change of what a call is about (the contact's number, status or status detail) while
+    the dialer holds the contact for that call: being dialled, ringing, connected, in wrap-up,
+    or on preview offer to an agent. The call's outcome would be decided and written against
+    data changed under it (another number than the one dialed, a status the agent never saw);
+    other fields (names, e-mail, custom fields) may change. ``field``: the refused one;
+    ``contact_ids``: the contacts in a call (a bulk edit's first few)."""
+
+    def __init__(self, message: str, field: str, contact_ids: Sequence[int]) -> None:
+        super().__init__(message)
+        self.field = field
+        self.contact_ids = tuple(contact_ids)
 
 
 class InvalidChange(StoreError):

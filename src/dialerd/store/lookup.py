@@ -12,7 +12,9 @@ domain values in and out, times passed in by the caller, one transaction per wri
   ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock per campaign), so two
   clients retrying the same batch at once still create each contact once.
 - Delete removes the contact with its history and attempts; a contact leased for a call right
-  now is refused (``InvalidChange``) so a live call never loses its record.
+  now is refused (``InvalidChange``) so a live call never loses its record. A change of its
+  number, status or status detail is refused then too (``ContactInCall``): the call's outcome
+  is decided on them; its other fields may change during the call.
 """
 
 from __future__ import annotations
@@ -217,6 +219,12 @@ async def change_contact(
     a do-not-call list closes the contact as ``failed``/``$dnc`` as adding it to the list does.
 
     ``moves``: the taskflow rules' decision for a status set here (see ``Store.bulk_edit``).
+
+    While the contact is leased (its call being dialled, ringing, connected or in wrap-up, or
+    on preview offer) a new number, a status or a status detail is refused (``ContactInCall``,
+    nothing written): the call's outcome would be decided on the old ones and written over
+    the edit or lost to it. Names, e-mail, time zone, external_id, list_name and custom fields
+    are no part of the call's outcome and change at any time.
     """
     if now.tzinfo is None:
         raise ValueError("now: naive datetime; pass an aware time from the clock")
@@ -265,6 +273,9 @@ async def _set_phone_on(
     if row is None:
         raise NotFound(f"no contact {contact_id}")
     old = row.phone
+    if phone != old:
+        # The dialed number is the call's: a new one waits until the call has ended.
+        await store.refuse_in_call(s, [c.id == contact_id], now, "phone")
     if phone is not None and phone != old:
         await store.lock_campaign_contacts(s, row.campaign_id)
         other = await s.scalar(

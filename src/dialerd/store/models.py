@@ -196,6 +196,14 @@ class ContactRow(Base):
         Index("ix_contacts_campaign_external", "campaign_id", "external_id"),
         # Calling-hours guard: the distinct time zones of a campaign's contacts.
         Index("ix_contacts_campaign_tz", "campaign_id", "timezone"),
+        # Leasing: is another record of the number (any campaign) leased for a call? Partial:
+        # only leased contacts (a few per agent), so it stays small and cheap to keep.
+        Index(
+            "ix_contacts_leased_phone",
+            "phone",
+            postgresql_where=text("lease_holder IS NOT NULL"),
+            sqlite_where=text("lease_holder IS NOT NULL"),
+        ),
         NEVER_REUSE_IDS,
     )
 

@@ -118,3 +118,36 @@ async def test_a_campaign_without_contacts_takes_a_filter_on_fields_still_to_com
         "PATCH", "/api/v1/campaigns/autumn", json={"filter": [{"field": "tier", "value": 1}]}
     )
     assert r.status_code == 200, r.text
+
+
+async def test_a_campaign_sort_on_a_field_no_contact_has_is_refused(api: Api) -> None:
+    """A sort on a typo (``segmnt``) sorted by nothing: every contact had no value, so the
+    campaign dialed in id order, not by the field, and nothing said so."""
+    r = await api.call("PATCH", BASE, json={"sort": {"field": "segmnt", "direction": "desc"}})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "sort.field"
+    assert "unknown field 'segmnt' (did you mean 'segment'?)" in r.json()["error"]
+    r = await api.call("PATCH", BASE, json={"sort": {"field": "lsit_name"}})
+    assert r.status_code == 422 and "did you mean 'list_name'?" in r.json()["error"]
+    r = await api.call("GET", BASE)
+    assert r.json()["definition"]["sort"] == {"field": "id", "direction": "asc"}  # nothing stored
+    r = await api.call("PATCH", BASE, json={"sort": {"field": "segment", "direction": "desc"}})
+    assert r.status_code == 200, r.text
+    # a PUT of the whole definition: checked the same way
+    definition = r.json()["definition"]
+    definition["sort"] = {"field": "fields.segmen", "direction": "asc"}
+    r = await api.call("PUT", BASE, json=definition)
+    assert r.status_code == 422 and r.json()["field"] == "sort.field", r.text
+    assert "did you mean 'segment'?" in r.json()["error"]
+    definition["sort"] = {"field": "fields.segment", "direction": "asc"}
+    r = await api.call("PUT", BASE, json=definition)
+    assert r.status_code == 200, r.text
+
+
+async def test_a_campaign_without_contacts_takes_a_sort_on_a_field_still_to_come(
+    api: Api,
+) -> None:
+    await create_campaign(api, "autumn", sort={"field": "priority", "direction": "desc"})
+    r = await api.call("PATCH", "/api/v1/campaigns/autumn", json={"sort": {"field": "tier"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["definition"]["sort"]["field"] == "tier"

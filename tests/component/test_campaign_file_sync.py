@@ -198,3 +198,61 @@ async def test_api_queue_changes_of_two_campaigns_no_longer_stop_the_file_sync(
         done = await provision(store, write_config(tmp_path, store_url), NOW)
         assert done.skipped == []
     assert (await store.get_campaign("demo")).settings["queue"] == "dialerd-demo-new"
+
+
+def _field_warnings(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in logs if e["event"] == "campaign file names a field the contacts do not have"]
+
+
+async def test_a_file_filtering_or_sorting_on_a_field_the_contacts_do_not_have_is_warned_of(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """Such a filter dials nobody and such a sort dials in id order; only ``dialerd
+    check-config`` said so, the daemon applied the file at start and reload in silence. It
+    still applies it (the contacts may come later), with a warning per key."""
+    from dialerd.domain.changes import NewContact
+
+    path = tmp_path / "campaigns" / "demo.toml"
+    files(tmp_path, demo=campaign_file("demo"))
+    await provision(store, write_config(tmp_path, store_url), NOW)
+    camp = await store.get_campaign("demo")
+    await store.add_contacts(
+        camp.id, [NewContact(phone="+49301234567", fields={"segment": "A"})], NOW
+    )
+    extra = '[sort]\nfield = "segmnt"\n[[filter]]\nfield = "segment"\nvalue = "A"\n'
+    extra += '[[filter]]\nfield = "lsit_name"\nvalue = "x"\n'
+    files(tmp_path, demo=campaign_file("demo").replace("[[tasks]]", extra + "[[tasks]]", 1))
+    with structlog.testing.capture_logs() as logs:  # a reload (SIGHUP) with the changed file
+        done = await provision(store, write_config(tmp_path, store_url), NOW)
+    assert done.updated == ["demo"]  # applied all the same
+    assert (await definition(store, "demo"))["sort"] == {"field": "segmnt", "direction": "asc"}
+    warnings = {str(e["key"]): e for e in _field_warnings(logs)}
+    assert sorted(warnings) == ["filter[1].field", "sort.field"], logs
+    sort = warnings["sort.field"]
+    assert (sort["campaign"], sort["file"], sort["field"]) == ("demo", str(path), "segmnt")
+    assert sort["closest"] == "segment" and sort["log_level"] == "warning"
+    assert "(did you mean 'segment'?)" in str(sort["problem"])
+    assert warnings["filter[1].field"]["closest"] == "list_name"
+
+    with structlog.testing.capture_logs() as logs:  # unchanged: not applied, not checked again
+        await provision(store, write_config(tmp_path, store_url), NOW)
+    assert not _field_warnings(logs)
+
+
+async def test_a_new_campaign_file_is_warned_of_near_misses_of_contact_columns_only(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """Without contacts yet, a custom field still to come (``tier``) cannot be told from a
+    typo; a near miss of a contact column (``lsit_name``) can."""
+    extra = '[sort]\nfield = "lsit_name"\n[[filter]]\nfield = "tier"\nvalue = 1\n'
+    files(tmp_path, new=campaign_file("new").replace("[[tasks]]", extra + "[[tasks]]", 1))
+    with structlog.testing.capture_logs() as logs:  # the daemon's start
+        done = await provision(store, write_config(tmp_path, store_url), NOW)
+    assert done.created == ["new"]
+    (warning,) = _field_warnings(logs)
+    assert (warning["key"], warning["field"], warning["closest"]) == (
+        "sort.field",
+        "lsit_name",
+        "list_name",
+    )
+    assert warning["file"] == str(tmp_path / "campaigns" / "new.toml")

@@ -156,3 +156,47 @@ def test_without_the_store_only_near_misses_of_contact_columns_are_warned_of(
     result = check_config_here("--no-store", str(cfg))
     warnings = [w for w in result.stderr.splitlines() if "filter[" in w]
     assert len(warnings) == 1 and "did you mean 'list_name'?" in warnings[0], warnings
+
+
+def test_sorts_on_fields_the_contacts_do_not_have_are_warned_of(tmp_path: Path) -> None:
+    """A sort on a typo sorted by nothing (every contact without a value): the campaign dialed
+    in id order and check-config said ok."""
+    cfg = _filters_setup(tmp_path)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+
+    async def stored() -> None:
+        from dialerd.domain.changes import NewContact
+
+        async with await Store.open(url) as store:
+            spec = CampaignSpec.model_validate(
+                {
+                    "name": "api-sorted",
+                    "tasks": [{"name": "call", "type": "call"}],
+                    "sort": {"field": "regoin"},
+                }
+            )
+            campaign = await store.create_campaign(spec, NOW)
+            await store.add_contacts(
+                campaign.id, [NewContact(phone="+49301234568", fields={"region": "n"})], NOW
+            )
+
+    asyncio.run(stored())
+    for name, field in [("demo", "segmnt"), ("later", "lsit_name")]:
+        path = tmp_path / "campaigns" / f"{name}.toml"
+        path.write_text(path.read_text() + f'[sort]\nfield = "{field}"\ndirection = "desc"\n')
+    (tmp_path / "campaigns" / "tiers.toml").write_text(
+        'name = "tiers"\n[[tasks]]\nname = "call"\ntype = "call"\n[sort]\nfield = "tier"\n'
+    )
+    result = check_config_here(str(cfg))
+    assert result.returncode == 0, result.stderr
+    warnings = [w for w in result.stderr.splitlines() if "sort.field" in w]
+    demo = f"{tmp_path / 'campaigns' / 'demo.toml'}: sort.field: unknown field 'segmnt'"
+    assert any(demo in w and "(did you mean 'segment'?)" in w for w in warnings), warnings
+    assert any("in id order" in w for w in warnings), warnings
+    stored_ = "campaign 'api-sorted' (stored): sort.field: unknown field 'regoin'"
+    assert any(stored_ in w and "(did you mean 'region'?)" in w for w in warnings), warnings
+    # 'later' and 'tiers' are not stored yet: only a near miss of a contact column is told
+    later = f"{tmp_path / 'campaigns' / 'later.toml'}: sort.field: 'lsit_name'"
+    assert any(later in w and "(did you mean 'list_name'?)" in w for w in warnings), warnings
+    assert not any("'tier'" in w for w in warnings)
+    assert len(warnings) == 3, warnings

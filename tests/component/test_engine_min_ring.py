@@ -50,14 +50,19 @@ async def _history(rig: Rig, camp: Campaign) -> None:
         )
 
 
-async def _rang(rig: Rig, dial: dict[str, Any]) -> list[float]:
-    """Seconds each of this campaign's new no-answer calls rang before it was given up."""
+async def _start(rig: Rig, dial: dict[str, Any]) -> None:
+    """Start dialing a campaign of no-answer numbers (with yesterday's history)."""
     camp = await rig.campaign(make_spec(dial=dial, ring_timeout="25s"))
     await _history(rig, camp)
     await rig.contacts(camp, no_answer(6))
     await rig.agent("a0", AGENTS[0], ("camp",))
     engine = await rig.start()
     await engine.agent_login("a0")
+
+
+async def _rang(rig: Rig, dial: dict[str, Any]) -> list[float]:
+    """Seconds each of this campaign's new no-answer calls rang before it was given up."""
+    await _start(rig, dial)
     await until(lambda: len(_no_answers(rig)) >= 2, limit=15.0)
     out = []
     for a in _no_answers(rig):
@@ -93,3 +98,39 @@ async def test_other_modes_and_a_min_ring_at_the_timeout_ring_the_full_timeout(
 ) -> None:
     rang = await _rang(rig, dial)
     assert rang and all(s >= 24.0 for s in rang), rang
+
+
+async def _originate_timeouts(rig: Rig) -> list[float]:
+    """The Originate ``Timeout`` (seconds) the simulated Asterisk received for the calls to
+    no-answer numbers ringing now."""
+
+    def ringing() -> list[float]:
+        return [c.timeout for c in rig.sim.pbx.calls.values() if c.number.startswith("55503")]
+
+    await until(lambda: bool(ringing()), limit=15.0)
+    return ringing()
+
+
+PREDICTIVE = {"mode": "predictive", "min_agents_predictive": 1}
+
+
+async def test_the_short_ring_allows_the_servers_post_dial_delay(tmp_path: Path) -> None:
+    """The time before the phone rings is the trunk's ([[asterisk]] ``post_dial_delay``); it
+    was a constant 3 s for every server."""
+    async with rig_at(tmp_path, MONDAY_10_UTC, server_kw={"post_dial_delay": 0.5}) as rig:
+        await _start(rig, PREDICTIVE)
+        timeouts = await _originate_timeouts(rig)
+        assert timeouts and all(t == 15.5 for t in timeouts), timeouts
+        await until(lambda: len(_no_answers(rig)) >= 2, limit=15.0)
+        rang = [
+            (a.hungup_at - a.originated_at).total_seconds()
+            for a in _no_answers(rig)
+            if a.hungup_at is not None and a.originated_at is not None
+        ]
+        assert rang and all(14.5 <= s < 17.0 for s in rang), rang
+
+
+async def test_the_default_post_dial_delay_is_3_s(rig: Rig) -> None:
+    await _start(rig, PREDICTIVE)
+    timeouts = await _originate_timeouts(rig)
+    assert timeouts and all(t == 18.0 for t in timeouts), timeouts

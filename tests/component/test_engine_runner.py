@@ -156,9 +156,11 @@ async def rig_at(
     start: datetime,
     speed: float = SPEED,
     url: str | None = None,
+    server_kw: dict[str, Any] | None = None,
     **store_kw: Any,
 ) -> AsyncIterator[Rig]:
     """``url``: an already migrated database (the store fixtures'); default a SQLite file.
+    ``server_kw``: more ``ServerConfig`` settings of the simulated Asterisk.
     ``store_kw``: for ``Store.open`` (e.g. its timeouts)."""
     if url is None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
@@ -176,6 +178,7 @@ async def rig_at(
             # generous in accelerated time: a busy test machine must not look like a dead peer
             dead_peer_timeout=DEAD_PEER,
             action_timeout=DEAD_PEER / 2,
+            **(server_kw or {}),
         ),
         clock=clock,
     )

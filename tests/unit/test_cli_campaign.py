@@ -225,3 +225,32 @@ def test_where_on_a_field_no_contact_has_is_refused(
     assert code == 64 and "did you mean 'city'?" in err
     code, out, _ = run(capsys, "move", "example-2026", "--where", "city=Bonn", "--to", "declined")
     assert (code, out) == (0, "1 contact(s) moved to declined\n")
+
+
+def test_an_update_whose_sort_or_filter_no_contact_has_is_warned_of(
+    db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The example sorts by 'priority' and filters on 'segment'; these contacts have neither
+    (only 'city'): the campaign would dial nobody, or in id order, and --update said nothing."""
+    run(capsys, "migrate")
+    code, _, err = run(capsys, "campaign", "create", EXAMPLE)
+    assert code == 0 and "warning" not in err  # no contacts yet: fields still to come
+    add_contacts(db, 2)
+    code, _, err = run(capsys, "campaign", "create", "--update", EXAMPLE)
+    assert code == 0  # stored all the same
+    assert f"dialerd: warning: {EXAMPLE}: sort.field: unknown field 'priority'" in err
+    assert f"{EXAMPLE}: filter[0].field: unknown field 'segment'" in err
+    typo = tmp_path / "typo.toml"
+    typo.write_text(
+        Path(EXAMPLE)
+        .read_text()
+        .replace('field = "priority"', 'field = "cty"')
+        .replace('field = "segment"', 'field = "city"')
+        .replace('value = ["A", "B"]', 'value = ["Bonn"]')
+    )
+    code, _, err = run(capsys, "campaign", "create", "--update", str(typo))
+    assert code == 0
+    assert (
+        err.count("warning") == 1
+        and "sort.field: unknown field 'cty' (did you mean 'city'?)" in err
+    )

@@ -254,3 +254,19 @@ def test_upload_limit_is_a_setting_with_units(tmp_path: Path) -> None:
     assert config.api.max_upload_size == 200 << 20
     path = write(tmp_path, MINIMAL + '[api]\nmax_upload_size = "lots"\n')
     assert any("api.max_upload_size" in p for p in problems(path))
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ('"11s"', "less than or equal to 10"),
+        ("-1", "between 0 and"),
+        ('"soon"', "'soon' is not a duration"),
+    ],
+)
+def test_post_dial_delay_is_0_to_10_seconds(tmp_path: Path, value: str, why: str) -> None:
+    path = write(tmp_path, MINIMAL + f"post_dial_delay = {value}\n")
+    (problem,) = problems(path)
+    assert problem.startswith("asterisk[0].post_dial_delay: ") and why in problem, problem
+    config = load_config(write(tmp_path, MINIMAL + 'post_dial_delay = "10s"\n'), env={})
+    assert config.asterisk[0].post_dial_delay == 10.0

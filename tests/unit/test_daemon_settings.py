@@ -69,3 +69,15 @@ def test_the_engine_instance_names_the_lease_holder(tmp_path: Path) -> None:
     assert engine_settings(load(tmp_path)).holder == f"dialerd@{host}"
     config = load(tmp_path, '[engine]\ninstance = "blue"\n')
     assert engine_settings(config).holder == f"dialerd@{host}/blue"
+
+
+def test_asterisk_post_dial_delay_reaches_the_server(tmp_path: Path) -> None:
+    """The allowance of a predictive short ring for the time before the phone rings is the
+    trunk's: 3 s unless the server says otherwise (it was a constant 3 s)."""
+    assert server_config(load(tmp_path).asterisk[0], 30.0).post_dial_delay == 3.0
+    entry = load(tmp_path, 'post_dial_delay = "1.5s"\n').asterisk[0]
+    assert server_config(entry, 30.0).post_dial_delay == 1.5
+    assert (
+        server_config(load(tmp_path, "post_dial_delay = 0\n").asterisk[0], 30.0).post_dial_delay
+        == 0.0
+    )

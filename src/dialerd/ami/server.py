@@ -69,6 +69,9 @@ class ServerConfig:
     wrapup_by_queue: Mapping[str, float] = field(default_factory=dict)
     max_channels: int | None = None
     """How many calls this server may carry at once (None = no limit); for spreading calls."""
+    post_dial_delay: float = 3.0
+    """Seconds from the dial until the callee's phone rings on this server's trunk: added to
+    the Originate timeout of a call that should ring a given time (a predictive short ring)."""
 
     def link_config(self) -> LinkConfig:
         return LinkConfig(

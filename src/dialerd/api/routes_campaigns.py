@@ -13,7 +13,7 @@ to reload; the response says whether it did.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -45,6 +45,7 @@ from dialerd.domain.campaign_spec import (
     ScheduleSpec,
     TaskSpec,
     campaign_name_problem,
+    named_fields,
 )
 from dialerd.domain.compliance import floor_changes, tighten
 from dialerd.domain.model import Campaign
@@ -163,27 +164,36 @@ async def _store_change(ctx: Ctx, spec: CampaignSpec, *, create: bool = False) -
 Change = Callable[[CampaignSpec], CampaignSpec]
 
 
-def _names_custom_field(filters: object) -> bool:
-    """Whether a ``filter`` as sent (a list of conditions) names a custom field: only then
-    are the contacts' fields read to check it (that reads every contact)."""
-    if not isinstance(filters, list):
-        return False
-    return any(isinstance(f, dict) and split_field(str(f.get("field")))[0] for f in filters)
+def _custom_names(named: list[tuple[str, str]]) -> set[str]:
+    return {name for _, name in named if split_field(name)[0]}
 
 
-async def _contact_fields(ctx: Ctx, campaign: Campaign, filter_given: bool) -> set[str] | None:
-    """The custom fields of the campaign's contacts, to check the names of a ``filter`` the
-    change brings; None: nothing to check (no custom field in the change's filter, or no
-    contacts yet whose fields a name could be checked against)."""
-    if not filter_given or await ctx.store.count_contacts(campaign.id) == 0:
+def _sent_names(filters: object, sort: object) -> set[str]:
+    """The custom field names a change's ``filter`` and ``sort`` (as sent) give: only when one
+    is new to the campaign are the contacts' fields read to check it (that reads every
+    contact)."""
+    named = [] if not isinstance(filters, list) else named_fields({"filter": filters})
+    if isinstance(sort, dict):
+        named += named_fields({"sort": sort})
+    return _custom_names(named)
+
+
+async def _contact_fields(ctx: Ctx, campaign: Campaign, given: set[str]) -> set[str] | None:
+    """The custom fields of the campaign's contacts, to check the field names of a ``filter``
+    or ``sort`` the change brings; None: nothing to check (no custom field name new to the
+    campaign in the change, or no contacts yet whose fields a name could be checked against)."""
+    if not given - _custom_names(named_fields(campaign.settings)):
+        return None
+    if await ctx.store.count_contacts(campaign.id) == 0:
         return None
     return await ctx.store.custom_field_names(campaign.id)
 
 
-def _check_filter_fields(current: CampaignSpec, new: CampaignSpec, known: set[str]) -> None:
-    """A filter condition on a field no contact has leaves the campaign nobody to dial, with
-    no error anywhere: 422 naming it and the closest known name. Only conditions the change
-    adds are checked, so a filter stored before can still be changed around."""
+def _check_field_names(current: CampaignSpec, new: CampaignSpec, known: set[str]) -> None:
+    """A filter condition on a field no contact has leaves the campaign nobody to dial, a sort
+    on one dials it in id order, with no error anywhere: 422 naming it and the closest known
+    name. Only names the change adds are checked, so a definition stored before can still be
+    changed around."""
     before = {f.field for f in current.filter}
     fields = [f.field for f in new.filter]
     added = [f for f in fields if f not in before]
@@ -192,6 +202,10 @@ def _check_filter_fields(current: CampaignSpec, new: CampaignSpec, known: set[st
         raise ApiError(
             422, problem, f"filter.{fields.index(unknown_fields(added, known)[0])}.field"
         )
+    if new.sort.field != current.sort.field:
+        problem = unknown_fields_problem([new.sort.field], known)
+        if problem is not None:
+            raise ApiError(422, problem, "sort.field")
 
 
 IfMatch = Annotated[
@@ -229,7 +243,7 @@ async def _apply_change(
     *,
     checked: bool = True,
     if_match: str | None = None,
-    filter_given: bool = False,
+    names_given: Collection[str] = (),
 ) -> tuple[Campaign, list[str]]:
     """Apply ``change`` to the stored definition inside the store's write transaction.
 
@@ -238,17 +252,18 @@ async def _apply_change(
     definition back later undid the other change (a stop, even). ``checked``: refuse task
     settings that cannot run and hold the result to the [compliance] floor, as a file is.
     ``if_match``: the client's ETag; checked in the same transaction (412 if it is not current).
-    ``filter_given``: the change may bring filter conditions, whose field names are checked.
+    ``names_given``: the custom field names the change's filter and sort give, checked
+    against the contacts' fields when one is new to the campaign.
     """
     current = await ctx.campaign(campaign)
-    known = await _contact_fields(ctx, current, filter_given)
+    known = await _contact_fields(ctx, current, set(names_given))
     notes: list[str] = []
 
     def apply(spec: CampaignSpec) -> CampaignSpec:
         _check_version(spec, if_match)
         new = change(spec)
         if known is not None:
-            _check_filter_fields(spec, new, known)
+            _check_field_names(spec, new, known)
         if not checked:
             return new
         _check_task_settings(new)
@@ -268,11 +283,11 @@ async def _changed(
     if_match: str | None,
     response: Response,
     *,
-    filter_given: bool,
+    names_given: set[str],
 ) -> dict[str, Any]:
     """Change a campaign's definition; the response of PUT and PATCH (with the new ETag)."""
     updated, notes = await _apply_change(
-        ctx, campaign, change, if_match=if_match, filter_given=filter_given
+        ctx, campaign, change, if_match=if_match, names_given=names_given
     )
     response.headers["ETag"] = etag(updated.settings)
     return {
@@ -336,7 +351,7 @@ async def replace_campaign(
         replace,
         if_match,
         response,
-        filter_given=_names_custom_field([f.model_dump() for f in spec.filter]),
+        names_given=_custom_names(spec.named_fields()),
     )
 
 
@@ -367,7 +382,7 @@ async def patch_campaign(
         merge,
         if_match,
         response,
-        filter_given=_names_custom_field(patch.get("filter")),
+        names_given=_sent_names(patch.get("filter"), patch.get("sort")),
     )
 
 

@@ -22,6 +22,7 @@ from dialerd.domain.enums import DialMode, TaskType
 if TYPE_CHECKING:
     from dialerd.domain.campaign_spec import CampaignSpec
     from dialerd.domain.model import RetryPolicy
+    from dialerd.store import Store
 
 
 def register(sub: Any) -> None:
@@ -100,6 +101,8 @@ async def run_create(args: argparse.Namespace) -> int:
                     f"{exc} (use --update to replace its definition)", EX_DATAERR
                 ) from None
         tasks = await store.tasks(campaign.id)
+        for warning in await _unknown_fields(store, campaign.id, spec):
+            sys.stderr.write(f"dialerd: warning: {args.file}: {warning}\n")
     if args.json:
         write_json(
             {
@@ -117,6 +120,19 @@ async def run_create(args: argparse.Namespace) -> int:
             f"{campaign.dial_mode.value}\n"
         )
     return 0
+
+
+async def _unknown_fields(store: Store, campaign_id: int, spec: CampaignSpec) -> list[str]:
+    """The definition's filter and sort field names the campaign's contacts do not have (a
+    filter on one dials nobody, a sort on one dials in id order): stored all the same, as the
+    daemon applies such a campaign file (the contacts may come later), with a warning."""
+    from dialerd.domain.selection import split_field, unknown_definition_fields
+
+    named = spec.named_fields()
+    known: set[str] | None = None
+    if any(split_field(n)[0] for _, n in named) and await store.count_contacts(campaign_id):
+        known = await store.custom_field_names(campaign_id)
+    return [f"{u.key}: {u.problem}" for u in unknown_definition_fields(named, known)]
 
 
 async def run_list(args: argparse.Namespace) -> int:

@@ -8,10 +8,11 @@ it; ``--no-store`` skips that): a campaign file whose queue a stored campaign ha
 would skip that file) and an agent naming a campaign neither a file nor the store defines are
 warnings. A store it cannot read is named in the summary and the check goes on without it.
 
-A ``filter`` condition (campaign file or stored campaign) on a field none of the campaign's
-contacts has is a warning naming the closest field: the campaign would dial nobody, silently.
-Without the store (or before any contact is stored) only a name close to a contact column
-(``lsit_name``) can be told from a custom field still to come, and is warned of.
+A ``filter`` condition or the ``sort`` (campaign file or stored campaign) on a field none of
+the campaign's contacts has is a warning naming the closest field: the campaign would dial
+nobody (a filter) or in id order (a sort), silently. Without the store (or before any
+contact is stored) only a name close to a contact column (``lsit_name``) can be told from a
+custom field still to come, and is warned of.
 """
 
 from __future__ import annotations
@@ -33,23 +34,19 @@ from dialerd.domain.campaign_spec import (
     campaign_name_problem,
     default_queue,
     load_campaign_spec,
+    named_fields,
     queue_clash,
     queue_clashes,
 )
 from dialerd.domain.compliance import tighten
-from dialerd.domain.selection import (
-    closest_standard_field,
-    split_field,
-    unknown_fields,
-    unknown_fields_problem,
-)
+from dialerd.domain.selection import split_field, unknown_definition_fields
 from dialerd.taskflow.tasks import check_tasks
 
 STORE_TIMEOUT = 10.0
 """Seconds to read the store's campaigns: check-config runs as ExecStartPre, it must not hang."""
 FIELDS_TIMEOUT = 10.0
 """Seconds to read the custom field names of the contacts of campaigns with a filter (it reads
-every contact's fields); past it the filters are checked as without the store."""
+every contact's fields); past it the filters and sorts are checked as without the store."""
 
 
 @dataclass
@@ -57,10 +54,10 @@ class StoredCampaigns:
     """What check-config reads from the store."""
 
     queues: dict[str, str] = field(default_factory=dict)
-    #: The field names of each stored campaign's filter conditions.
-    filters: dict[str, list[str]] = field(default_factory=dict)
-    #: The custom fields of the contacts of each campaign with a filter on one, when it has
-    #: contacts and they could be read in time.
+    #: ``(key, field name)`` of each stored campaign's filter conditions and sort.
+    fields: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: The custom fields of the contacts of each campaign with a filter or sort on one, when
+    #: it has contacts and they could be read in time.
     contact_fields: dict[str, set[str]] = field(default_factory=dict)
 
 
@@ -223,13 +220,6 @@ def stored_queue_clashes(config: DaemonConfig, stored: dict[str, str]) -> list[s
     return out
 
 
-def _filter_fields(settings: dict[str, Any]) -> list[str]:
-    conditions = settings.get("filter")
-    if not isinstance(conditions, list):
-        return []
-    return [str(c.get("field")) for c in conditions if isinstance(c, dict)]
-
-
 async def _read_store(config: DaemonConfig) -> StoredCampaigns:
     from dialerd.store import Store
 
@@ -241,13 +231,14 @@ async def _read_store(config: DaemonConfig) -> StoredCampaigns:
             campaigns = await store.list_campaigns()
         for c in campaigns:
             out.queues[c.name] = c.settings.get("queue") or default_queue(c.name)
-            out.filters[c.name] = _filter_fields(c.settings)
-        files = {n: spec.filter for n, spec in _file_specs(config)}
+            out.fields[c.name] = named_fields(c.settings)
+        files = {n: spec.named_fields() for n, spec in _file_specs(config)}
         with contextlib.suppress(TimeoutError):  # then checked as without the store
             async with asyncio.timeout(FIELDS_TIMEOUT):
                 for c in campaigns:
-                    names = out.filters[c.name] + [f.field for f in files.get(c.name, [])]
-                    if any(split_field(n)[0] for n in names) and await store.count_contacts(c.id):
+                    names = out.fields[c.name] + files.get(c.name, [])
+                    custom = any(split_field(n)[0] for _, n in names)
+                    if custom and await store.count_contacts(c.id):
                         out.contact_fields[c.name] = await store.custom_field_names(c.id)
     finally:
         await store.close()
@@ -266,29 +257,15 @@ def _file_specs(config: DaemonConfig) -> list[tuple[str, CampaignSpec]]:
     return out
 
 
-def _filter_problems(names: Sequence[str], known: set[str] | None) -> list[str]:
-    """Warnings for the field names of one filter (``known``: the contacts' custom fields)."""
-    out = []
-    for i, name in enumerate(names):
-        if known is not None:
-            if unknown_fields([name], known):
-                problem = unknown_fields_problem([name], known)
-                out.append(
-                    f"filter[{i}].field: {problem}; the campaign dials none of its contacts"
-                    " while that lasts"
-                )
-        elif (close := closest_standard_field(name)) is not None:
-            out.append(
-                f"filter[{i}].field: {name!r} is not a contact column (did you mean"
-                f" {close!r}?); it is read as a custom field, and a campaign whose contacts do"
-                " not have it dials none of them"
-            )
-    return out
+def _field_problems(named: Sequence[tuple[str, str]], known: set[str] | None) -> list[str]:
+    """Warnings for the field names of one definition's filter and sort (``known``: the
+    contacts' custom fields, None: not known)."""
+    return [f"{u.key}: {u.problem}" for u in unknown_definition_fields(named, known)]
 
 
 def unknown_filter_fields(config: DaemonConfig, stored: StoredCampaigns | None) -> list[str]:
-    """Filter conditions of campaign files and stored campaigns on fields the campaign's
-    contacts do not have (see the module docstring)."""
+    """Filter conditions and sorts of campaign files and stored campaigns on fields the
+    campaign's contacts do not have (see the module docstring)."""
     fields = stored.contact_fields if stored is not None else {}
     out: list[str] = []
     files: set[str] = set()
@@ -298,13 +275,13 @@ def unknown_filter_fields(config: DaemonConfig, stored: StoredCampaigns | None) 
         except CampaignSpecError:
             continue  # reported as a problem
         files.add(spec.name)
-        names = [f.field for f in spec.filter]
-        out.extend(f"{path}: {p}" for p in _filter_problems(names, fields.get(spec.name)))
-    for name, names in sorted((stored.filters if stored is not None else {}).items()):
+        out.extend(
+            f"{path}: {p}" for p in _field_problems(spec.named_fields(), fields.get(spec.name))
+        )
+    for name, named in sorted((stored.fields if stored is not None else {}).items()):
         if name not in files:
             out.extend(
-                f"campaign {name!r} (stored): {p}"
-                for p in _filter_problems(names, fields.get(name))
+                f"campaign {name!r} (stored): {p}" for p in _field_problems(named, fields.get(name))
             )
     return out
 

@@ -124,6 +124,10 @@ class AsteriskServer(_Table):
     reconnect_backoff_min: Seconds = Field(default=0.5, gt=0, le=60)
     reconnect_backoff_max: Seconds = Field(default=30.0, gt=0, le=3600)
     max_concurrent_calls: int = Field(default=30, ge=1, le=100_000)
+    #: The trunk's post-dial delay: from the dial until the callee's phone rings. Asterisk's
+    #: Originate timeout includes it, so a predictive short ring (``dial.min_ring``, the
+    #: legal minimum of *ringing*) gets this much more timeout on this server's calls.
+    post_dial_delay: Seconds = Field(default=3.0, ge=0, le=10)
 
     @model_validator(mode="before")
     @classmethod

@@ -103,6 +103,7 @@ def server_config(entry: Any, wrapup_seconds: float) -> ServerConfig:
         backoff_max=entry.reconnect_backoff_max,
         wrapup_seconds=wrapup_seconds,
         max_channels=entry.max_concurrent_calls,
+        post_dial_delay=entry.post_dial_delay,
     )
 
 

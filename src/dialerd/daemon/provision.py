@@ -14,6 +14,13 @@ The daemon's ``[compliance]`` table may only be tightened by a campaign
 (:func:`dialerd.domain.compliance.tighten`): a file that switches the calling-hours guard off or
 sets a laxer rule is stored with the daemon's value instead, and a warning names the file. The
 engine applies the same floor to every campaign it loads, however it was stored.
+
+A file applied (created or changed) whose ``filter`` or ``sort`` names a field the campaign's
+contacts do not have is applied all the same (its contacts may be imported later) with a
+warning naming the file, the key and the closest known field: such a filter dials nobody and
+such a sort dials in id order, with no error anywhere else. Before the campaign has contacts
+only a near miss of a contact column (``lsit_name``) can be told, as ``dialerd check-config``
+does; an unchanged file is not checked again (``check-config`` checks them all).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from dialerd.domain.campaign_spec import (
 )
 from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Agent
+from dialerd.domain.selection import split_field, unknown_definition_fields
 from dialerd.store import InvalidChange, Store, StoreError
 
 log = structlog.get_logger(__name__)
@@ -107,6 +115,7 @@ async def sync_campaigns(
         for note in notes:
             log.warning("campaign tightened", campaign=spec.name, file=str(path), change=note)
         (out.created if done.action == "created" else out.updated).append(spec.name)
+        await _warn_unknown_fields(store, done.campaign.id, path, spec)
         if done.overwritten:
             log.warning(
                 "campaign file overwrote changes made outside it",
@@ -128,6 +137,38 @@ async def sync_campaigns(
     if forgotten:
         log.info("campaigns no campaign file defines any more", campaigns=forgotten)
     return out
+
+
+async def _warn_unknown_fields(
+    store: Store, campaign_id: int, path: Path, spec: CampaignSpec
+) -> None:
+    """Log each filter/sort field name of an applied file that the contacts do not have (see
+    the module docstring). The contacts' fields are read (every contact) only when a name is
+    not a contact column."""
+    named = spec.named_fields()
+    known: set[str] | None = None
+    if any(split_field(name)[0] for _, name in named):
+        try:
+            if await store.count_contacts(campaign_id):
+                known = await store.custom_field_names(campaign_id)
+        except StoreError as exc:  # a warning's worth: the file is applied, go on
+            log.warning(
+                "campaign file's field names not checked",
+                campaign=spec.name,
+                file=str(path),
+                error=str(exc),
+            )
+            return
+    for unknown in unknown_definition_fields(named, known):
+        log.warning(
+            "campaign file names a field the contacts do not have",
+            campaign=spec.name,
+            file=str(path),
+            key=unknown.key,
+            field=unknown.name,
+            closest=unknown.closest,
+            problem=unknown.problem,
+        )
 
 
 def to_agent(entry: AgentConfig) -> Agent:

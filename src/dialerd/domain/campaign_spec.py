@@ -550,6 +550,13 @@ class CampaignSpec(_Model):
     def conditions(self) -> tuple[Condition, ...]:
         return tuple(f.condition() for f in self.filter)
 
+    def named_fields(self) -> list[tuple[str, str]]:
+        """``(key, field name)`` of each contact field the definition names, to check them
+        against the contacts' fields (:func:`.selection.unknown_definition_fields`)."""
+        return [(f"filter[{i}].field", f.field) for i, f in enumerate(self.filter)] + [
+            ("sort.field", self.sort.field)
+        ]
+
 
 _CAMPAIGN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 CAMPAIGN_NAME_RULE = (
@@ -612,6 +619,24 @@ def queue_clashes(files: list[tuple[str, CampaignSpec]]) -> list[str]:
         else:
             seen.append((where, spec))
     return problems
+
+
+def named_fields(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(key, field name)`` of each contact field a stored definition (its settings JSON)
+    names: its filter conditions (``filter[N].field``) and its sort (``sort.field``). Read
+    leniently: a definition stored by an older version may lack either."""
+    out: list[tuple[str, str]] = []
+    conditions = settings.get("filter")
+    if isinstance(conditions, list):
+        out.extend(
+            (f"filter[{i}].field", str(c.get("field")))
+            for i, c in enumerate(conditions)
+            if isinstance(c, dict)
+        )
+    sort = settings.get("sort")
+    if isinstance(sort, dict) and isinstance(sort.get("field"), str):
+        out.append(("sort.field", sort["field"]))
+    return out
 
 
 class CampaignSpecError(ValueError):

@@ -92,12 +92,73 @@ def unknown_fields_problem(
     valid = known_field_names(custom_fields)
     parts = []
     for name in bad:
-        close = difflib.get_close_matches(name, valid, n=1)
-        parts.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        close = closest_field(name, custom_fields)
+        parts.append(f"{name!r}" + (f" (did you mean {close!r}?)" if close else ""))
     return (
         f"unknown {what}{'s' if len(bad) > 1 else ''} {', '.join(parts)}: neither a contact "
         f"column nor a custom field of the campaign's contacts; valid: {', '.join(valid)}"
     )
+
+
+def closest_field(name: str, custom_fields: Collection[str]) -> str | None:
+    """The known field (standard column or one of ``custom_fields``) ``name`` is most likely
+    a typo of; None: none is close."""
+    close = difflib.get_close_matches(name, known_field_names(custom_fields), n=1)
+    return close[0] if close else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownField:
+    """A field name a campaign definition gives (a filter condition's, its sort) that the
+    campaign's contacts do not have, for a warning."""
+
+    key: str
+    """Where the definition names it: ``filter[1].field``, ``sort.field``."""
+    name: str
+    closest: str | None
+    problem: str
+    """What is wrong, with the closest name and what it does to the campaign."""
+
+
+def unknown_definition_fields(
+    named: Sequence[tuple[str, str]], custom_fields: Collection[str] | None
+) -> list[UnknownField]:
+    """The ``(key, name)`` pairs of a definition's field names (``filter[N].field``,
+    ``sort.field``) that name no field of the contacts.
+
+    ``custom_fields``: the contacts' custom fields; None when there are none to check against
+    (no contacts yet, or the store not read). Then only a near miss of a contact column
+    (``lsit_name``) can be told from a custom field still to come, and only that is returned.
+    A filter on an unknown field selects nobody; a sort on one sorts nothing (every contact has
+    no value), so contacts are dialed in id order.
+    """
+    out = []
+    for key, name in named:
+        sort = key.startswith("sort")
+        if custom_fields is not None:
+            problem = unknown_fields_problem([name], custom_fields)
+            if problem is None:
+                continue
+            effect = (
+                "the campaign dials its contacts in id order while that lasts"
+                if sort
+                else "the campaign dials none of its contacts while that lasts"
+            )
+            out.append(
+                UnknownField(key, name, closest_field(name, custom_fields), f"{problem}; {effect}")
+            )
+        elif (close := closest_standard_field(name)) is not None:
+            effect = "dials them in id order" if sort else "dials none of them"
+            out.append(
+                UnknownField(
+                    key,
+                    name,
+                    close,
+                    f"{name!r} is not a contact column (did you mean {close!r}?); it is read as"
+                    f" a custom field, and a campaign whose contacts do not have it {effect}",
+                )
+            )
+    return out
 
 
 def closest_standard_field(name: str) -> str | None:

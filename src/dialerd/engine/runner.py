@@ -108,9 +108,6 @@ _ACTIVE = frozenset({AgentState.READY, AgentState.RINGING, AgentState.TALKING, A
 #: QueuePause reason of an agent held out of the campaign queue while their callback rings.
 CALLBACK_HOLD_REASON = "dialerd: personal callback"
 
-#: Added to a predictive short ring's Originate timeout for the time before the phone rings.
-RING_SETUP_ALLOWANCE_S = 3.0
-
 
 class RunnerHost(Protocol):
     """What a runner needs from the engine that owns it."""
@@ -974,19 +971,19 @@ class CampaignRunner:
                 names.add(self.agent_server[iface])
         return [s for n in sorted(names) if (s := self._servers.get(n)) is not None and s.ready]
 
-    def _originate_timeout(self, ring_s: float | None) -> float:
+    def _originate_timeout(self, ring_s: float | None, post_dial_delay: float) -> float:
         """The Originate ``Timeout`` for a call that should ring ``ring_s`` (default: the
         campaign's ``ring_timeout``).
 
-        Asterisk's timeout runs from the dial, before the callee's phone rings (the network's
+        Asterisk's timeout runs from the dial, before the callee's phone rings (the trunk's
         post-dial delay, 1-3 s on SIP trunks): a predictive short ring of exactly ``min_ring``
-        (15 s, the legal minimum of *ringing*) would ring less. It gets
-        ``RING_SETUP_ALLOWANCE_S`` more, never beyond the campaign's ``ring_timeout``.
+        (15 s, the legal minimum of *ringing*) would ring less. It gets the server's
+        ``post_dial_delay`` more, never beyond the campaign's ``ring_timeout``.
         """
         full = self.spec.ring_timeout.total_seconds()
         if ring_s is None or ring_s >= full:
             return full
-        return min(full, ring_s + RING_SETUP_ALLOWANCE_S)
+        return min(full, ring_s + post_dial_delay)
 
     def _no_server_reason(self) -> str:
         """Why no server can take calls: said so an operator looks at Asterisk, not the team."""
@@ -1414,7 +1411,7 @@ class CampaignRunner:
             attempt_id=attempt_id,
             channel=self._settings.dial_string(phone),
             context=self._settings.amd_context if self.spec.amd else self._settings.connect_context,
-            timeout=self._originate_timeout(ring_s),
+            timeout=self._originate_timeout(ring_s, server.config.post_dial_delay),
             caller_id=self._caller_id(),
             variables=variables,
         )

@@ -8,10 +8,12 @@ administrator, a database that accepts no connections. Each test has its own dat
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from tcp_proxy import TcpProxy, own_pg_database, pg_admin
@@ -19,7 +21,7 @@ from tcp_proxy import TcpProxy, own_pg_database, pg_admin
 from dialerd.domain.enums import AgentState
 from dialerd.domain.model import Agent
 from dialerd.store import Store, StoreUnavailable
-from dialerd.store.engine import connection_lost
+from dialerd.store.engine import connection_lost, make_engine
 
 NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -91,6 +93,39 @@ class _Orig(Exception):
     def __init__(self, message: str, sqlstate: str) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+
+
+@pytest.mark.postgres
+async def test_a_connection_gone_silent_in_a_transaction_does_not_hold_its_rows(
+    pg_url: str,
+) -> None:
+    """A connection that goes silent mid-transaction (a dropped network path: the server is
+    never told) left its server session idle in that transaction, holding its row locks, so
+    every write of those rows on fresh connections waited and timed out until TCP gave up,
+    hours later: a campaign runner whose connection froze during a call's write failed on
+    that call again and again (the engine's gone-silent test, 1 run in 3). The server now
+    ends such a session after ``command_timeout``, which frees its rows."""
+    u = make_url(pg_url)
+    proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432)
+    await proxy.start()
+    store = await _agent_store(pg_url)
+    await store.close()
+    store = await Store.open(pg_url, command_timeout=3.0)
+    silent = make_engine(proxy.url(pg_url), command_timeout=1.0)
+    conn = await silent.connect()
+    try:
+        await conn.begin()
+        await conn.execute(text("UPDATE agents SET state = state WHERE name = 'a0'"))
+        proxy.freeze()  # the row stays locked by a session whose client says nothing more
+        async with asyncio.timeout(10):
+            await store.set_agent_state("a0", AgentState.TALKING, NOW)
+        assert [a.state for a in await store.agents()] == [AgentState.TALKING]
+    finally:
+        await proxy.up()
+        await conn.invalidate()
+        await silent.dispose()
+        await store.close()
+        await proxy.close()
 
 
 def test_only_connection_failures_count_as_lost() -> None:

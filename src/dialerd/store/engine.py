@@ -120,6 +120,15 @@ def make_engine(
         connect_args.setdefault("timeout", connect_timeout)
     if command_timeout is not None:
         connect_args.setdefault("command_timeout", command_timeout)
+        # A connection that went silent mid-transaction (a dropped network path, a frozen
+        # proxy) leaves its server session idle in that transaction, holding its row locks:
+        # every later write of those rows, on fresh connections too, waits on them and times
+        # out, until TCP gives up hours later. The server ends such a session after the
+        # same bound a statement has, which frees its locks.
+        settings = connect_args.setdefault("server_settings", {})
+        settings.setdefault(
+            "idle_in_transaction_session_timeout", str(max(1, round(command_timeout * 1000)))
+        )
     return create_async_engine(u, **kwargs)
 
 

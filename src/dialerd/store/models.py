@@ -190,7 +190,7 @@ class ContactRow(Base):
         ),
         # Leasing: retries of a task by due time; never-tried contacts in id order.
         Index("ix_contacts_lease", "task_id", "status", "due_at"),
-        Index("ix_contacts_fresh", "task_id", "status", "attempts"),
+        Index("ix_contacts_fresh_id", "task_id", "status", "attempts", "id"),
         Index("ix_contacts_pending_due", "pending_due_at"),
         Index("ix_contacts_campaign_list", "campaign_id", "list_name"),
         Index("ix_contacts_campaign_external", "campaign_id", "external_id"),

@@ -261,6 +261,8 @@ class AttemptRow(Base):
         Index("ix_attempts_campaign_hungup", "campaign_id", "hungup_at"),
         # Calls to one number in the last 24 hours, and calls to it in flight (leasing).
         Index("ix_attempts_phone", "phone", "originated_at"),
+        # Reports: the attempts placed within a range of days.
+        Index("ix_attempts_originated", "originated_at", "campaign_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -190,7 +190,7 @@ class ContactRow(Base):
         ),
         # Leasing: retries of a task by due time; never-tried contacts in id order.
         Index("ix_contacts_lease", "task_id", "status", "due_at"),
-        Index("ix_contacts_fresh", "task_id", "status", "attempts"),
+        Index("ix_contacts_fresh_id", "task_id", "status", "attempts", "id"),
         Index("ix_contacts_pending_due", "pending_due_at"),
         Index("ix_contacts_campaign_list", "campaign_id", "list_name"),
         Index("ix_contacts_campaign_external", "campaign_id", "external_id"),
@@ -269,6 +269,8 @@ class AttemptRow(Base):
         Index("ix_attempts_campaign_hungup", "campaign_id", "hungup_at"),
         # Calls to one number in the last 24 hours, and calls to it in flight (leasing).
         Index("ix_attempts_phone", "phone", "originated_at"),
+        # Reports: the attempts placed within a range of days.
+        Index("ix_attempts_originated", "originated_at", "campaign_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -98,9 +98,11 @@ _MISSING_GRACE = 15.0
 _ORIGINATE_CONCURRENCY = 64
 #: Inbox items handled between two pacing decisions.
 _INBOX_SLICE = 50
-#: How long a campaign whose lease found no contact counts as not dialing, for the agents it
-#: shares with other campaigns (:mod:`dialerd.engine.pools`); then it may take them back.
-NO_CONTACTS_HOLD_S = 30.0
+#: How often a campaign whose last lease found no contact looks again, while no pacing decision
+#: of its own leases (a lease of one contact, given back at once). Until one is found it counts
+#: as not dialing and leaves the agents it shares to the other campaigns
+#: (:mod:`dialerd.engine.pools`); contacts imported meanwhile bring it back within this time.
+NO_CONTACTS_RECHECK_S = 5.0
 
 #: Agent states of a team member who takes calls now or after the current one.
 _ACTIVE = frozenset({AgentState.READY, AgentState.RINGING, AgentState.TALKING, AgentState.WRAPUP})
@@ -253,7 +255,9 @@ class CampaignRunner:
         self._tick_due = True
         self._stop_at: float | None = None
         self._empty_until = -math.inf
-        self._no_contacts_until = -math.inf
+        self._no_contacts: bool | None = None
+        """The last lease found no contact (None: no lease yet); see ``NO_CONTACTS_RECHECK_S``."""
+        self._recheck_at = -math.inf
         self._zones: set[str | None] = set()
         self._zones_until = -math.inf
         self._renew_at = -math.inf
@@ -421,13 +425,12 @@ class CampaignRunner:
 
     @property
     def dialing(self) -> bool:
-        """Active, not stopping, and its last lease found contacts (or was long enough ago):
-        a campaign with nothing to dial leaves the agents it shares to the others."""
-        return (
-            self.active is not False
-            and self._stop_at is None
-            and self._clock.monotonic() >= self._no_contacts_until
-        )
+        """Active, not stopping, and its last lease found contacts: a campaign with nothing to
+        dial leaves the agents it shares to the others until a lease finds one again. Not a
+        hold for some seconds after an empty lease: taking agents back when it ends, to find out,
+        kept them out of the others' pacing through a talk and wrap-up each time (with no ready
+        agent in its pool the campaign decides no call, so leases nothing to find it empty)."""
+        return self.active is not False and self._stop_at is None and self._no_contacts is not True
 
     def request_stop(self, deadline: float) -> None:
         """Drain: no new calls; calls in progress may finish until ``deadline`` (monotonic)."""
@@ -1029,6 +1032,8 @@ class CampaignRunner:
             await self._withdraw_previews(lambda p: True)
             self._record(None, 0, hold if hold is not None else "inactive", now)
             return
+        if self._no_contacts is not False and mono >= self._recheck_at:
+            await self._recheck_contacts(now, mono)
         if self.spec.dial.mode is DialMode.PREVIEW:
             await self._pace_preview(now, mono)
             return
@@ -1047,10 +1052,23 @@ class CampaignRunner:
         contacts = await self._lease(n, now)
         if len(contacts) < n:
             self._empty_until = mono + self._settings.tick_seconds
-        if not contacts:
-            self._no_contacts_until = mono + NO_CONTACTS_HOLD_S
+        self._found_contacts(bool(contacts), mono)
         if contacts:
             await self._dial_many(contacts, servers, wait=False, ring_s=ring_timeout(snap))
+
+    async def _recheck_contacts(self, now: datetime, mono: float) -> None:
+        """Whether the campaign has a contact to call now (before its first lease, and every
+        ``NO_CONTACTS_RECHECK_S`` while it has none): a campaign with no agent in its pool
+        decides no call and so leases nothing, and would never find out otherwise. The
+        contact found is given back; the pacing decision leases what it dials."""
+        contacts = await self._lease(1, now)
+        if contacts:
+            await self._store.release([c.id for c in contacts], self._settings.holder)
+        self._found_contacts(bool(contacts), mono)
+
+    def _found_contacts(self, found: bool, mono: float) -> None:
+        self._no_contacts = not found
+        self._recheck_at = mono + NO_CONTACTS_RECHECK_S
 
     def _pacing_view(self) -> None:
         """Which of the campaign's agents and calls this decision counts, and its team.
@@ -1523,6 +1541,8 @@ class CampaignRunner:
                 if not await self._hold(iface):
                     await self._store.release([contact.id], self._settings.holder)
                     continue
+                # a contact to call: the campaign dials (else the agent it takes next goes back)
+                self._found_contacts(True, mono)
                 if iface not in self._pooled:
                     # the agent was in another campaign's pool: theirs to take now, so that
                     # campaign stops dialing for them
@@ -1633,8 +1653,9 @@ class CampaignRunner:
             contacts = await self._lease(1, now, agent=name)
             if not contacts:
                 self._empty_until = mono + self._settings.tick_seconds
-                self._no_contacts_until = mono + NO_CONTACTS_HOLD_S
+                self._found_contacts(False, mono)
                 break
+            self._found_contacts(True, mono)
             auto = self.spec.dial.preview_auto_accept
             p = _Preview(
                 contacts[0], iface, name, mono + auto.total_seconds() if auto is not None else None

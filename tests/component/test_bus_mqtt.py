@@ -428,3 +428,42 @@ async def test_a_disposition_names_its_attempt_attempt_id_as_over_http(
         await until(lambda: len(received) == 2)
     assert [d.attempt_id for d in received] == ["att-4", "att-4"]
     assert bus.stats.dispositions_rejected == 0
+
+
+async def test_a_stop_that_meets_a_failing_connection_still_stops_the_bus(
+    unused_port: int,
+) -> None:
+    """The daemon's stop cancels the bus; a connection that fails at that moment (the child
+    task ends with an MQTT error while being cancelled) made the session's TaskGroup raise the
+    error instead of the cancellation, which was then spent: the bus reconnected and the
+    daemon never finished stopping (a full run: 300 s pytest timeout after "engine stopped")."""
+    bus = MqttBus(settings("127.0.0.1", unused_port, "dialerd-test"))
+    sessions = 0
+    give_up = False
+
+    async def session() -> None:
+        nonlocal sessions
+        sessions += 1
+        if give_up:  # the bus went on: let it end, so the test fails instead of hanging
+            raise asyncio.CancelledError
+
+        async def link() -> None:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                raise aiomqtt.MqttError("connection lost") from None
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(link())
+
+    bus._session = session  # type: ignore[method-assign]
+    task = asyncio.create_task(bus.run())
+    await until(lambda: sessions == 1)
+    bus.close()  # as the daemon stops it
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2.0)
+    if not done:
+        give_up = True
+        await asyncio.wait({task}, timeout=5.0)
+    assert done and task.cancelled(), "the bus went on after it was cancelled"
+    assert sessions == 1

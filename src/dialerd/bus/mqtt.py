@@ -113,6 +113,7 @@ class MqttBus:
         self._rng = rng or random.Random()
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue(maxsize=settings.queue_size)
         self._connected = asyncio.Event()
+        self._closing = False
 
     # --------------------------------------------------------------- publishing
 
@@ -198,10 +199,20 @@ class MqttBus:
                 )
             finally:
                 self._disconnected()
+            if self._closing:
+                # Cancelled to stop while the session failed: its TaskGroup raised the
+                # failure, not the CancelledError, so the cancellation was spent; looping on
+                # would reconnect and hold the daemon's shutdown for good.
+                raise asyncio.CancelledError
             if self.stats.connects > connects:
                 backoff = s.backoff_min  # it worked for a while: start over
             await self._clock.sleep(backoff * self._rng.uniform(0.5, 1.0))
             backoff = min(backoff * 2, s.backoff_max)
+
+    def close(self) -> None:
+        """Stop :meth:`run`: it is cancelled next, and must not take a failure of the session
+        it is cancelled in for a lost connection to reconnect."""
+        self._closing = True
 
     def _client(self) -> aiomqtt.Client:
         s = self.settings

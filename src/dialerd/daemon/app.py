@@ -442,6 +442,8 @@ class Daemon:
                 for api in apis:
                     with contextlib.suppress(Exception):
                         await api.shutdown(grace=2.0)
+                if self.bus is not None:
+                    self.bus.close()
                 for task in aux:
                     task.cancel()
 

@@ -75,6 +75,18 @@ async def empty_db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture
+async def fresh_pg_store(empty_db_url: str) -> AsyncIterator[Store]:
+    """A new database, migrated: no planner statistics or rows left over from other tests
+    (the query-plan tests of the lease, imports and reports)."""
+    await upgrade(empty_db_url)
+    store = await Store.open(empty_db_url)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @pytest.fixture(scope="session")
 def _pg_session_db() -> Iterator[str]:
     """One migrated PostgreSQL database for this test session (sync: no loop is running)."""

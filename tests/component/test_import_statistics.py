@@ -8,7 +8,6 @@ against 1 ms with statistics (see ``dialerd.store.imports._refresh_statistics``)
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,22 +15,11 @@ import pytest
 from sqlalchemy import text
 
 from dialerd.domain.campaign_spec import CampaignSpec
-from dialerd.store import Store, upgrade
+from dialerd.store import Store
 from dialerd.taskflow.import_job import import_file
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ROWS = 4000
-
-
-@pytest.fixture
-async def fresh_pg_store(empty_db_url: str) -> AsyncIterator[Store]:
-    """A new PostgreSQL database (no statistics left over from other tests), migrated."""
-    await upgrade(empty_db_url)
-    store = await Store.open(empty_db_url)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def _estimated_fresh(store: Store, task_id: int) -> float:

@@ -8,40 +8,23 @@ of its queries read every attempt (a sequential scan), and it grew with the hist
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_plans import plan_nodes
 from sqlalchemy import event, text
 
 from dialerd.domain.agentwork import ReportFilter
 from dialerd.domain.campaign_spec import CampaignSpec
-from dialerd.store import Store, upgrade
+from dialerd.store import Store
 from dialerd.store.agentwork import report
 from dialerd.taskflow.import_job import import_file
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 DAYS = 30
 PER_DAY = 1000
-
-
-@pytest.fixture
-async def fresh_pg_store(empty_db_url: str) -> AsyncIterator[Store]:
-    await upgrade(empty_db_url)
-    store = await Store.open(empty_db_url)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [plan]
-    for child in plan.get("Plans", []):
-        out.extend(_nodes(child))
-    return out
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -94,7 +77,7 @@ async def test_a_one_day_report_reads_only_that_days_attempts(
             raw = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
             plan = raw.scalar_one()
         data = plan if isinstance(plan, list) else json.loads(plan)
-        scans = [n for n in _nodes(data[0]["Plan"]) if n.get("Relation Name") == "attempts"]
+        scans = [n for n in plan_nodes(data[0]["Plan"]) if n.get("Relation Name") == "attempts"]
         read = sum(
             (n["Actual Rows"] + n.get("Rows Removed by Filter", 0)) * n.get("Actual Loops", 1)
             for n in scans

@@ -8,38 +8,21 @@ campaign. Revision 0009's index (task, status, attempts, id) hands them over in 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pg_plans import plan_nodes
 from sqlalchemy import event, text
 
 from dialerd.domain.campaign_spec import CampaignSpec
-from dialerd.store import Store, upgrade
+from dialerd.store import Store
 from dialerd.taskflow.import_job import import_file
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 ROWS = 20_000
 TRIED = 16_000
-
-
-@pytest.fixture
-async def fresh_pg_store(empty_db_url: str) -> AsyncIterator[Store]:
-    await upgrade(empty_db_url)
-    store = await Store.open(empty_db_url)
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [plan]
-    for child in plan.get("Plans", []):
-        out.extend(_nodes(child))
-    return out
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -92,7 +75,7 @@ async def test_the_lease_reads_no_tried_contact_to_find_fresh_ones(
         plan = raw.scalar_one()
         await conn.rollback()
     data = plan if isinstance(plan, list) else json.loads(plan)
-    scans = [n for n in _nodes(data[0]["Plan"]) if n.get("Relation Name") == "contacts"]
+    scans = [n for n in plan_nodes(data[0]["Plan"]) if n.get("Relation Name") == "contacts"]
     read = sum(n["Actual Rows"] + n.get("Rows Removed by Filter", 0) for n in scans)
     # Without the index: the primary key walked past the 16,000 tried contacts (or all
     # 20,000 were read and sorted).

@@ -16,10 +16,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dialerd.store import upgrade
+from dialerd.store import Store, upgrade
+from dialerd.store.instance import advisory_lock_ids
 
 
 class TcpProxy:
@@ -139,3 +141,21 @@ async def own_pg_database() -> AsyncIterator[str]:
     finally:
         await pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def lock_pids(url: str, holder: str) -> list[int]:
+    """Server processes holding ``holder``'s instance lock (advisory) on ``url``'s database."""
+    hi, lo = advisory_lock_ids(holder)
+    store = await Store.open(url)
+    try:
+        async with store.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND classid = :hi AND objid = :lo AND objsubid = 1"
+                ),
+                {"hi": hi, "lo": lo},
+            )
+            return [int(r[0]) for r in rows]
+    finally:
+        await store.close()

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 from daemon_component_support import campaign, config, daytime_zone, until
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from tcp_proxy import TcpProxy, own_pg_database, pg_admin
+from tcp_proxy import TcpProxy, lock_pids, own_pg_database, pg_admin
 
 from dialerd.config import load_config
 from dialerd.daemon.app import EX_UNAVAILABLE, LOCK_HOLD_REASON, Daemon, DaemonError
@@ -30,27 +29,8 @@ from dialerd.domain.changes import NewContact
 from dialerd.domain.clock import ScaledClock
 from dialerd.sim import SimAsterisk
 from dialerd.store import InstanceTaken, Store
-from dialerd.store.instance import advisory_lock_ids
 
 pytestmark = pytest.mark.postgres
-
-
-async def lock_pids(url: str, holder: str) -> list[int]:
-    """Server processes holding ``holder``'s advisory lock on ``url``'s database."""
-    hi, lo = advisory_lock_ids(holder)
-    store = await Store.open(url)
-    try:
-        async with store.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND classid = :hi AND objid = :lo AND objsubid = 1"
-                ),
-                {"hi": hi, "lo": lo},
-            )
-            return [int(r[0]) for r in rows]
-    finally:
-        await store.close()
 
 
 class Running:

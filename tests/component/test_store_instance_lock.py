@@ -5,12 +5,10 @@ lost). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from tcp_proxy import TcpProxy, own_pg_database, pg_admin
+from tcp_proxy import TcpProxy, lock_pids, own_pg_database, pg_admin
 
 from dialerd.store import InstanceTaken, Store
-from dialerd.store.instance import advisory_lock_ids
 
 
 async def test_a_second_daemon_with_the_same_holder_is_refused(store_url: str) -> None:
@@ -50,24 +48,6 @@ async def test_daemons_with_their_own_instance_names_run_side_by_side(
 # --------------------------------------------------------------------------- a lost lock
 
 
-async def _lock_pids(url: str, holder: str) -> list[int]:
-    """Server processes holding ``holder``'s advisory lock on ``url``'s database."""
-    hi, lo = advisory_lock_ids(holder)
-    store = await Store.open(url)
-    try:
-        async with store.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND classid = :hi AND objid = :lo AND objsubid = 1"
-                ),
-                {"hi": hi, "lo": lo},
-            )
-            return [int(r[0]) for r in rows]
-    finally:
-        await store.close()
-
-
 @pytest.mark.postgres
 async def test_a_lock_whose_session_ended_is_noticed_and_taken_again() -> None:
     """The lock lives in one database session: an administrator (or a restart, a cut
@@ -77,14 +57,14 @@ async def test_a_lock_whose_session_ended_is_noticed_and_taken_again() -> None:
         try:
             lock = await store.lock_instance("dialerd@host")
             assert await store.instance_held(lock)
-            (pid,) = await _lock_pids(url, "dialerd@host")
+            (pid,) = await lock_pids(url, "dialerd@host")
             await pg_admin(f"SELECT pg_terminate_backend({pid})")
             assert not await store.instance_held(lock)
-            assert await _lock_pids(url, "dialerd@host") == []
+            assert await lock_pids(url, "dialerd@host") == []
 
             await store.retake_instance(lock)
             assert await store.instance_held(lock)
-            (again,) = await _lock_pids(url, "dialerd@host")
+            (again,) = await lock_pids(url, "dialerd@host")
             assert again != pid
             with pytest.raises(InstanceTaken):  # a second daemon is refused again
                 await store.lock_instance("dialerd@host")
@@ -99,7 +79,7 @@ async def test_a_lock_another_daemon_took_meanwhile_is_refused() -> None:
         first, second = await Store.open(url), await Store.open(url)
         try:
             lock = await first.lock_instance("dialerd@host")
-            (pid,) = await _lock_pids(url, "dialerd@host")
+            (pid,) = await lock_pids(url, "dialerd@host")
             await pg_admin(f"SELECT pg_terminate_backend({pid})")
             assert not await first.instance_held(lock)
             other = await second.lock_instance("dialerd@host")  # in the gap
@@ -124,12 +104,12 @@ async def test_a_lock_on_a_connection_gone_silent_is_taken_again() -> None:
         store = await Store.open(proxy.url(url), command_timeout=2.0)
         try:
             lock = await store.lock_instance("dialerd@host")
-            (pid,) = await _lock_pids(url, "dialerd@host")
+            (pid,) = await lock_pids(url, "dialerd@host")
             proxy.freeze()  # the open connections hear nothing more; new ones work
             assert not await store.instance_held(lock, within=1.0)
             await store.retake_instance(lock)
             assert await store.instance_held(lock, within=1.0)
-            (again,) = await _lock_pids(url, "dialerd@host")
+            (again,) = await lock_pids(url, "dialerd@host")
             assert again != pid
             await lock.release()
         finally:

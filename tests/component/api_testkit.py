@@ -6,7 +6,9 @@ it. The store is real (the ``store`` fixture: SQLite file, and PostgreSQL when c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from dialerd.api import HealthChecks, Role, TokenGrant, build_app
+from dialerd.api import ApiServer, HealthChecks, Role, TokenGrant, build_app
 from dialerd.domain.clock import ManualClock
 from dialerd.store import Store
 from dialerd.store import agentwork as work
@@ -147,3 +149,77 @@ async def create_campaign(api: Api, name: str = "sales", **extra: Any) -> dict[s
     assert r.status_code == 201, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+@dataclass
+class Exchange:
+    """What :func:`endless_request` saw: the answer, and how many body parts the app read."""
+
+    status: int = 0
+    body: bytes = b""
+    reads: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def endless_request(
+    app: Any,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    part: Callable[[int], Awaitable[bytes]],
+) -> Exchange:
+    """Drive ``app`` (ASGI) with a request whose body never ends: ``part(n)`` gives the part
+    after ``n`` read ones (it may wait forever, a stalled client). The answer must come within
+    5 s, without the body's end: that is what the body-guard tests check."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "server": ("t", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    ex = Exchange()
+
+    async def receive() -> dict[str, Any]:
+        body = await part(ex.reads)
+        ex.reads += 1
+        return {"type": "http.request", "body": body, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            ex.status = message["status"]
+        elif message["type"] == "http.response.body":
+            ex.body += message.get("body", b"")
+            if not message.get("more_body"):
+                ex.done.set()
+
+    task = asyncio.create_task(app(scope, receive, send))
+    try:
+        async with asyncio.timeout(5):
+            await ex.done.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return ex
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[int]:
+    """``app`` served by uvicorn on a free loopback port (yielded) until the block ends."""
+    server = ApiServer(app, "127.0.0.1", 0, shutdown_timeout=1.0)
+    port = server.bind()
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(server.serve())
+        async with asyncio.timeout(5):
+            await server.started.wait()
+        try:
+            yield port
+        finally:
+            await server.shutdown()

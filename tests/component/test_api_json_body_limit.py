@@ -12,14 +12,20 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from api_testkit import START, TOKENS, campaign_body, make_app
+from api_testkit import (
+    START,
+    TOKENS,
+    Exchange,
+    campaign_body,
+    endless_request,
+    make_app,
+    serving,
+)
 
-from dialerd.api import ApiServer
 from dialerd.api.strict import MAX_INT
 from dialerd.config.models import ApiConfig
 from dialerd.domain.clock import ManualClock
@@ -53,14 +59,6 @@ async def app(store: Store) -> AsyncIterator[Any]:
     yield application
 
 
-@dataclass
-class Exchange:
-    status: int = 0
-    body: bytes = b""
-    parts_read: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 async def endless_json(
     app: Any, *, length: int | None, path: str = CONTACTS, method: str = "POST"
 ) -> Exchange:
@@ -72,50 +70,18 @@ async def endless_json(
     ]
     if length is not None:
         headers.append((b"content-length", str(length).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "server": ("t", 80),
-        "client": ("127.0.0.1", 1234),
-    }
-    ex = Exchange()
 
-    async def receive() -> dict[str, Any]:
-        ex.parts_read += 1
-        body = b'{"first_name": "' if ex.parts_read == 1 else b"x" * PART
+    async def part(read: int) -> bytes:
         await asyncio.sleep(0)
-        return {"type": "http.request", "body": body, "more_body": True}
+        return b'{"first_name": "' if read == 0 else b"x" * PART
 
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            ex.status = message["status"]
-        elif message["type"] == "http.response.body":
-            ex.body += message.get("body", b"")
-            if not message.get("more_body"):
-                ex.done.set()
-
-    task = asyncio.create_task(app(scope, receive, send))
-    try:
-        async with asyncio.timeout(5):
-            await ex.done.wait()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return ex
+    return await endless_request(app, method, path, headers, part)
 
 
 async def test_announced_length_over_the_limit_is_413_before_the_body(app: Any) -> None:
     ex = await endless_json(app, length=50_000_000)
     assert ex.status == 413, ex.body
-    assert ex.parts_read == 0
+    assert ex.reads == 0
     answer = json.loads(ex.body)
     assert answer["field"] == "body"
     assert "larger than the limit of 100000 bytes ([api] max_json_body)" in answer["error"]
@@ -127,13 +93,13 @@ async def test_announced_length_over_the_limit_is_413_before_the_body(app: Any) 
         ("POST", "/api/v1/dnc"),
     ]:
         ex = await endless_json(app, length=LIMIT + 1, path=path, method=method)
-        assert (ex.status, ex.parts_read) == (413, 0), (path, ex.body)
+        assert (ex.status, ex.reads) == (413, 0), (path, ex.body)
 
 
 async def test_chunked_body_is_refused_once_it_passes_the_limit(app: Any) -> None:
     ex = await endless_json(app, length=None)
     assert ex.status == 413, ex.body
-    assert ex.parts_read <= LIMIT // PART + 2  # reading stopped at the limit
+    assert ex.reads <= LIMIT // PART + 2  # reading stopped at the limit
     assert "([api] max_json_body)" in json.loads(ex.body)["error"]
 
 
@@ -157,7 +123,7 @@ async def test_a_batch_of_contacts_has_its_own_larger_limit(app: Any) -> None:
         r = await client.post("/api/v1/dnc", content=body, headers=headers)
         assert r.status_code == 413
     ex = await endless_json(app, length=BATCH_LIMIT + 1, path=f"{CONTACTS}/batch")
-    assert ex.status == 413 and ex.parts_read == 0
+    assert ex.status == 413 and ex.reads == 0
     assert "([api] max_json_batch_body)" in json.loads(ex.body)["error"]
 
 
@@ -174,12 +140,7 @@ def test_the_default_limit_takes_the_largest_lists_the_api_accepts() -> None:
 
 async def test_real_server_refuses_a_chunked_json_body_past_the_limit(store: Store) -> None:
     app = make_app(store, None, ManualClock(START), max_json_bytes=LIMIT)
-    server = ApiServer(app, "127.0.0.1", 0, shutdown_timeout=1.0)
-    port = server.bind()
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(server.serve())
-        async with asyncio.timeout(5):
-            await server.started.wait()
+    async with serving(app) as port:
 
         def chunked() -> bytes:
             head = (
@@ -203,6 +164,5 @@ async def test_real_server_refuses_a_chunked_json_body_past_the_limit(store: Sto
                 return answer
 
         answer = await asyncio.to_thread(chunked)
-        await server.shutdown()
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert b"max_json_body" in answer

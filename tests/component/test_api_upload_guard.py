@@ -11,14 +11,20 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from api_testkit import START, TOKENS, campaign_body, make_app
+from api_testkit import (
+    START,
+    TOKENS,
+    Exchange,
+    campaign_body,
+    endless_request,
+    make_app,
+    serving,
+)
 
-from dialerd.api import ApiServer
 from dialerd.api.body_guard import FORM_ALLOWANCE
 from dialerd.domain.clock import ManualClock
 from dialerd.store import Store
@@ -48,14 +54,6 @@ async def app(store: Store) -> AsyncIterator[Any]:
     yield application
 
 
-@dataclass
-class Exchange:
-    status: int = 0
-    body: bytes = b""
-    chunks_read: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 async def stalled_request(
     app: Any,
     role: str | None,
@@ -71,70 +69,38 @@ async def stalled_request(
         headers.append((b"content-length", str(length).encode()))
     if role is not None:
         headers.append((b"authorization", f"Bearer {TOKENS[role].token}".encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "server": ("t", 80),
-        "client": ("127.0.0.1", 1234),
-    }
-    ex = Exchange()
     forever = asyncio.Event()
 
-    async def receive() -> dict[str, Any]:
-        if chunks is not None and ex.chunks_read >= chunks:
+    async def part(read: int) -> bytes:
+        if chunks is not None and read >= chunks:
             await forever.wait()  # the client stalls
-        ex.chunks_read += 1
-        body = HEAD if ex.chunks_read == 1 else b"+4930123456\n" * 5461
-        return {"type": "http.request", "body": body, "more_body": True}
+        return HEAD if read == 0 else b"+4930123456\n" * 5461
 
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            ex.status = message["status"]
-        elif message["type"] == "http.response.body":
-            ex.body += message.get("body", b"")
-            if not message.get("more_body"):
-                ex.done.set()
-
-    task = asyncio.create_task(app(scope, receive, send))
-    try:
-        async with asyncio.timeout(5):
-            await ex.done.wait()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    return ex
+    return await endless_request(app, "POST", path, headers, part)
 
 
 async def test_upload_without_token_or_right_is_refused_before_the_body(app: Any) -> None:
     ex = await stalled_request(app, None, length=50_000_000)
     assert ex.status == 401
     assert b"missing bearer token" in ex.body
-    assert ex.chunks_read == 0
+    assert ex.reads == 0
     ex = await stalled_request(app, "readonly", length=50_000_000)
     assert ex.status == 403
     assert b"may not do this (imports)" in ex.body
-    assert ex.chunks_read == 0
+    assert ex.reads == 0
 
 
 async def test_other_changes_without_token_are_refused_before_the_body(app: Any) -> None:
     contacts = "/api/v1/campaigns/sales/contacts/batch"
     ex = await stalled_request(app, None, length=50_000_000, path=contacts)
     assert ex.status == 401
-    assert ex.chunks_read == 0
+    assert ex.reads == 0
 
 
 async def test_announced_length_over_the_limit_is_413_at_once(app: Any) -> None:
     ex = await stalled_request(app, "admin", length=LIMIT + FORM_ALLOWANCE + 1)
     assert ex.status == 413
-    assert ex.chunks_read == 0
+    assert ex.reads == 0
     assert b"larger than the limit of 1000 bytes" in ex.body
 
 
@@ -142,7 +108,7 @@ async def test_chunked_body_stops_being_read_past_the_limit(app: Any) -> None:
     ex = await stalled_request(app, "admin", length=None, chunks=None)
     assert ex.status == 413, ex.body
     # 64 KiB parts: the limit (1000 bytes + the 1 MiB form allowance) passes in part 18
-    assert ex.chunks_read <= (LIMIT + FORM_ALLOWANCE) // 65532 + 2
+    assert ex.reads <= (LIMIT + FORM_ALLOWANCE) // 65532 + 2
     assert b"larger than the limit of 1000 bytes" in ex.body
 
 
@@ -150,12 +116,7 @@ async def test_real_server_answers_an_unauthenticated_upload_without_its_body(
     store: Store,
 ) -> None:
     app = make_app(store, None, ManualClock(START))
-    server = ApiServer(app, "127.0.0.1", 0, shutdown_timeout=1.0)
-    port = server.bind()
-    async with asyncio.TaskGroup() as tg:
-        tg.create_task(server.serve())
-        async with asyncio.timeout(5):
-            await server.started.wait()
+    async with serving(app) as port:
 
         def stalled() -> bytes:
             request = (
@@ -169,5 +130,4 @@ async def test_real_server_answers_an_unauthenticated_upload_without_its_body(
                 return s.recv(300)
 
         answer = await asyncio.to_thread(stalled)
-        await server.shutdown()
     assert answer.startswith(b"HTTP/1.1 401"), answer

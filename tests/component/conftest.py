@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from tcp_proxy import TcpProxy, own_pg_database
 
 from dialerd.store import Store, upgrade
 from dialerd.store.models import Base
@@ -73,6 +74,20 @@ async def empty_db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database with no schema (for migration tests)."""
     async for url in new_database(backend, tmp_path):
         yield url
+
+
+@pytest.fixture
+async def proxied_url() -> AsyncIterator[tuple[str, TcpProxy]]:
+    """An own PostgreSQL database (migrated) reached through a TCP proxy the test can cut or
+    freeze: (the URL through the proxy, the proxy)."""
+    async with own_pg_database() as url:
+        u = make_url(url)
+        proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432)
+        await proxy.start()
+        try:
+            yield proxy.url(url), proxy
+        finally:
+            await proxy.close()
 
 
 @pytest.fixture

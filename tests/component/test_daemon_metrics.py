@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import structlog
 from daemon_component_support import campaign, config, daytime_zone, prepare, until
-from sqlalchemy.engine import make_url
-from tcp_proxy import TcpProxy, own_pg_database
+from tcp_proxy import TcpProxy
 
 from dialerd.config import load_config
 from dialerd.daemon.app import Daemon
@@ -103,18 +102,6 @@ async def _run_through_a_reload(daemon: Daemon, sample: Callable[..., float | No
         assert (sample("dialerd_calls_placed_total") or 0.0) >= placed
         daemon.request_stop()
         await task
-
-
-@pytest.fixture
-async def proxied_url() -> AsyncIterator[tuple[str, TcpProxy]]:
-    async with own_pg_database() as url:
-        u = make_url(url)
-        proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432)
-        await proxy.start()
-        try:
-            yield proxy.url(url), proxy
-        finally:
-            await proxy.close()
 
 
 @pytest.mark.postgres

@@ -9,12 +9,10 @@ their outcomes (and the agent's disposition) in memory and writes them once the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
-from tcp_proxy import TcpProxy, own_pg_database
+from tcp_proxy import TcpProxy
 from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_at, until
 
 from dialerd.api.health import HealthChecks, run_checks
@@ -22,18 +20,6 @@ from dialerd.domain.enums import AgentState, CallResult, Status
 from dialerd.engine import DispositionTaken, InvalidDisposition, NoSuchCall, ScreenPop
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-async def proxied_url() -> AsyncIterator[tuple[str, TcpProxy]]:
-    async with own_pg_database() as url:
-        u = make_url(url)
-        proxy = TcpProxy(u.host or "127.0.0.1", u.port or 5432)
-        await proxy.start()
-        try:
-            yield proxy.url(url), proxy
-        finally:
-            await proxy.close()
 
 
 async def test_an_outcome_during_a_database_outage_is_stored_after_it(

@@ -18,11 +18,10 @@ from pydantic import (
     Field,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
 from dialerd.api.strict import MAX_INT
-from dialerd.bus.messages import MAX_ATTEMPT_ID, MAX_DISPOSITION_NOTE, attempt_as_text
+from dialerd.bus.messages import MAX_ATTEMPT_ID, MAX_DISPOSITION_NOTE, AttemptIdKeys
 from dialerd.domain.clock import iso_utc
 from dialerd.domain.contact_import import MAX_LENGTH
 from dialerd.domain.contact_values import (
@@ -34,7 +33,6 @@ from dialerd.domain.contact_values import (
     is_detail_text,
 )
 from dialerd.domain.enums import CampaignStatus, Status, StatusDetail, is_reserved_detail
-from dialerd.domain.keys import one_name
 from dialerd.domain.model import Campaign, Contact, HistoryEntry
 from dialerd.domain.selection import OPERATORS, Condition, ContactSelection
 
@@ -229,7 +227,7 @@ class PauseIn(Body):
     reason: str | None = Field(None, max_length=200)
 
 
-class DispositionIn(Body):
+class DispositionIn(Body, AttemptIdKeys):
     """An agent's result for its current attempt (or ``attempt_id``).
 
     ``status_detail`` is the disposition word (``sale``, ``not_interested``...); a callback
@@ -248,16 +246,6 @@ class DispositionIn(Body):
         validation_alias=AliasChoices("attempt_id", "attempt"),
         description="the attempt (default: the agent's current call); 'attempt' is taken too",
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_attempt_name(cls, data: Any) -> Any:
-        return one_name(data, "attempt_id", "attempt")
-
-    @field_validator("attempt_id", mode="before")
-    @classmethod
-    def _attempt_as_text(cls, value: object) -> object:
-        return attempt_as_text(value)
 
     @field_validator("status_detail")
     @classmethod

@@ -59,7 +59,22 @@ def attempt_as_text(value: object) -> object:
     return value
 
 
-class Disposition(BaseModel):
+class AttemptIdKeys(BaseModel):
+    """The ``attempt_id`` of a disposition (MQTT and HTTP alike): its old name ``attempt`` is
+    taken too, the same value under both once, and a number as its text."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_attempt_name(cls, data: Any) -> Any:
+        return one_name(data, "attempt_id", "attempt")
+
+    @field_validator("attempt_id", mode="before", check_fields=False)
+    @classmethod
+    def _attempt_as_text(cls, value: object) -> object:
+        return attempt_as_text(value)
+
+
+class Disposition(AttemptIdKeys):
     """An agent's result for one attempt: status, detail, note and optional callback time.
 
     The attempt is ``attempt_id``, as in the HTTP disposition and every other message; its old
@@ -80,16 +95,6 @@ class Disposition(BaseModel):
     status_detail: str = StatusDetail.NONE.value
     note: str | None = Field(default=None, max_length=MAX_DISPOSITION_NOTE)
     callback_at: AwareDatetime | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_attempt_name(cls, data: Any) -> Any:
-        return one_name(data, "attempt_id", "attempt")
-
-    @field_validator("attempt_id", mode="before")
-    @classmethod
-    def _attempt_as_text(cls, value: object) -> object:
-        return attempt_as_text(value)
 
     @property
     def attempt(self) -> str | None:

@@ -73,7 +73,7 @@ async def test_bulk_edit_names_an_unknown_field_and_the_closest_known_one(api: A
         ),
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"edited": 2}
+    assert r.json() == {"edited": 2, "skipped_in_call": 0, "in_call": []}
 
 
 async def test_move_names_an_unknown_field(api: Api) -> None:
@@ -90,7 +90,7 @@ async def test_move_names_an_unknown_field(api: Api) -> None:
         f"{BASE}/contacts/move",
         json={"filter": {"conditions": [{"field": "segment", "value": "B"}]}, "to_task": "lost"},
     )
-    assert r.json() == {"moved": 1}
+    assert r.json() == {"moved": 1, "skipped_in_call": 0, "in_call": []}
 
 
 async def test_a_campaign_filter_on_a_field_no_contact_has_is_refused(api: Api) -> None:

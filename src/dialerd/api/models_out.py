@@ -25,6 +25,13 @@ class CampaignList(BaseModel):
     campaigns: list[CampaignOut]
 
 
+class DefinitionWarning(BaseModel):
+    key: str = Field(description="where the definition names it: filter[1].field, sort.field")
+    field: str
+    closest: str | None = Field(description="the known field it is most likely a typo of")
+    problem: str
+
+
 class CampaignDetail(CampaignOut):
     definition: dict[str, Any]
     tightened: list[str] = Field(
@@ -40,6 +47,12 @@ class CampaignDetail(CampaignOut):
         ),
     )
     engine_reloaded: bool | None = None
+    warnings: list[DefinitionWarning] = Field(
+        default_factory=list,
+        description="Filter conditions and the sort that name a field the campaign's contacts "
+        "do not have (a filter on one dials nobody, a sort on one dials in id order): checked "
+        "again as contacts arrive",
+    )
 
 
 class CampaignStatusOut(CampaignOut):

@@ -900,6 +900,23 @@ class Store:
                 await s.scalar(select(func.count()).select_from(ContactRow).where(*where)) or 0
             )
 
+    async def has_contacts(self, campaign_id: int) -> bool:
+        """Whether the campaign has a contact at all: one index probe, where a count reads
+        every contact of a large campaign."""
+        async with self.read() as s:
+            found = await s.scalar(
+                select(ContactRow.id).where(ContactRow.campaign_id == campaign_id).limit(1)
+            )
+        return found is not None
+
+    async def newest_contact_id(self) -> int | None:
+        """The highest contact id of the store (None: no contact): the end of the primary key
+        index, read at once however many contacts there are. It grows with every contact
+        added (ids are never reused), so a change of it says that contacts arrived."""
+        async with self.read() as s:
+            found = await s.scalar(select(func.max(ContactRow.id)))
+        return None if found is None else int(found)
+
     async def custom_field_names(self, campaign_id: int) -> set[str]:
         """The custom field names the campaign's contacts have (any value, also null).
 

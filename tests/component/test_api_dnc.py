@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
-from api_testkit import Api, create_campaign, open_api
+from api_testkit import START, Api, create_campaign, open_api
 
 from dialerd.store import Store
 
@@ -27,7 +28,13 @@ async def test_add_check_list_remove_global(api: Api) -> None:
         json={"phones": ["030 1234567", "+49 40 555000"], "note": "asked"},
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"campaign": None, "added": 2, "already_listed": 0}
+    assert r.json() == {
+        "campaign": None,
+        "added": 2,
+        "already_listed": 0,
+        "contacts_closed": 0,
+        "in_call": [],
+    }
     again = await api.call("POST", D, json={"phones": ["+49301234567"]})
     assert again.json()["added"] == 0
     assert again.json()["already_listed"] == 1
@@ -55,7 +62,13 @@ async def test_campaign_list_and_open_contacts_close(api: Api) -> None:
     r = await api.call("POST", "/api/v1/campaigns/sales/contacts", json={"phone": "+49301234567"})
     cid = r.json()["contact"]["id"]
     r = await api.call("POST", D, json={"phones": ["+49301234567"], "campaign": "sales"})
-    assert r.json() == {"campaign": "sales", "added": 1, "already_listed": 0}
+    assert r.json() == {
+        "campaign": "sales",
+        "added": 1,
+        "already_listed": 0,
+        "contacts_closed": 1,
+        "in_call": [],
+    }
     contact = (await api.call("GET", f"/api/v1/campaigns/sales/contacts/{cid}")).json()
     assert (contact["status"], contact["status_detail"]) == ("failed", "$dnc")
 
@@ -81,3 +94,25 @@ async def test_bad_numbers_and_scopes(api: Api) -> None:
     assert r.status_code == 404
     r = await api.call("GET", f"{D}/12")
     assert r.status_code == 422
+
+
+async def test_a_number_in_a_call_is_listed_at_once_and_the_call_named(api: Api) -> None:
+    """A do-not-call request during the call (the callee asks the agent) is never refused or
+    put off: the contact is closed at once and the answer names it in ``in_call``, since its
+    call is still going on (the runner's outcome will not reopen it)."""
+    r = await api.call("POST", "/api/v1/campaigns/sales/contacts", json={"phone": "+49301234567"})
+    cid = r.json()["contact"]["id"]
+    camp = await api.store.get_campaign("sales")
+    (leased,) = await api.store.lease(camp.id, 1, "dialer", timedelta(minutes=5), START)
+    assert leased.id == cid
+    r = await api.call("POST", D, json={"phones": ["030 1234567", "030 7654321"]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "campaign": None,
+        "added": 2,
+        "already_listed": 0,
+        "contacts_closed": 1,
+        "in_call": [cid],
+    }
+    contact = (await api.call("GET", f"/api/v1/campaigns/sales/contacts/{cid}")).json()
+    assert (contact["status"], contact["status_detail"]) == ("failed", "$dnc")

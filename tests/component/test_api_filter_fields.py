@@ -73,7 +73,7 @@ async def test_bulk_edit_names_an_unknown_field_and_the_closest_known_one(api: A
         ),
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"edited": 2}
+    assert r.json() == {"edited": 2, "skipped_in_call": 0, "in_call": []}
 
 
 async def test_move_names_an_unknown_field(api: Api) -> None:
@@ -90,7 +90,7 @@ async def test_move_names_an_unknown_field(api: Api) -> None:
         f"{BASE}/contacts/move",
         json={"filter": {"conditions": [{"field": "segment", "value": "B"}]}, "to_task": "lost"},
     )
-    assert r.json() == {"moved": 1}
+    assert r.json() == {"moved": 1, "skipped_in_call": 0, "in_call": []}
 
 
 async def test_a_campaign_filter_on_a_field_no_contact_has_is_refused(api: Api) -> None:
@@ -151,3 +151,29 @@ async def test_a_campaign_without_contacts_takes_a_sort_on_a_field_still_to_come
     r = await api.call("PATCH", "/api/v1/campaigns/autumn", json={"sort": {"field": "tier"}})
     assert r.status_code == 200, r.text
     assert r.json()["definition"]["sort"]["field"] == "tier"
+
+
+async def test_a_campaign_lists_the_fields_its_contacts_turn_out_not_to_have(api: Api) -> None:
+    """Taken before its contacts came, a filter on ``regoin`` and a sort on ``tier`` could not
+    be checked; once the contacts are there (they have ``region``, not ``tier``), the
+    campaign's GET lists both under ``warnings`` with the closest known field, without the
+    definition changing (it said nothing, and the campaign dialed nobody)."""
+    await create_campaign(
+        api, "autumn", filter=[{"field": "regoin", "value": "north"}], sort={"field": "tier"}
+    )
+    r = await api.call("GET", "/api/v1/campaigns/autumn")
+    assert r.status_code == 200 and r.json()["warnings"] == [], r.text
+    r = await api.call(
+        "POST",
+        "/api/v1/campaigns/autumn/contacts",
+        json={"phone": "+49301234599", "fields": {"region": "north"}},
+    )
+    assert r.status_code == 201, r.text
+    r = await api.call("GET", "/api/v1/campaigns/autumn")
+    warnings = {w["field"]: w for w in r.json()["warnings"]}
+    assert sorted(warnings) == ["regoin", "tier"], r.text
+    assert warnings["regoin"]["key"] == "filter[0].field"
+    assert warnings["regoin"]["closest"] == "region"
+    assert "did you mean 'region'?" in warnings["regoin"]["problem"]
+    assert warnings["tier"]["key"] == "sort.field" and warnings["tier"]["closest"] is None
+    assert (await api.call("GET", BASE)).json()["warnings"] == []

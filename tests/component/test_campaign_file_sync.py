@@ -256,3 +256,94 @@ async def test_a_new_campaign_file_is_warned_of_near_misses_of_contact_columns_o
         "list_name",
     )
     assert warning["file"] == str(tmp_path / "campaigns" / "new.toml")
+
+
+async def test_a_file_applied_before_its_contacts_is_checked_again_when_they_arrive(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """The usual first start: the campaign file is applied, then the contacts are imported.
+    Its filter on ``segmnt`` (the contacts have ``segment``) could not be checked at apply
+    time, and the unchanged file was never checked again, so the typo that dials nobody was
+    never told. The daemon's field check tells it once contacts arrive, once per field, names
+    the file, and the campaign's GET lists it; a name the contacts do have is not warned of,
+    and a campaign whose names are all known is not read again."""
+    from dialerd.domain.changes import NewContact
+    from dialerd.engine.field_check import FieldCheck
+
+    extra = '[[filter]]\nfield = "segmnt"\nvalue = "A"\n[[filter]]\nfield = "tier"\nvalue = 1\n'
+    extra += '[sort]\nfield = "lsit_name"\n'
+    path = tmp_path / "campaigns" / "demo.toml"
+    files(tmp_path, demo=campaign_file("demo").replace("[[tasks]]", extra + "[[tasks]]", 1))
+    check = FieldCheck(store, interval=30.0, monotonic=lambda: clock[0])
+    clock = [0.0]
+    with structlog.testing.capture_logs() as logs:  # the daemon's start, no contacts yet
+        await provision(store, write_config(tmp_path, store_url), NOW, check)
+        assert await check.run_once() == []  # nothing to tell yet; lsit_name told at apply
+    assert [e["field"] for e in _field_warnings(logs)] == ["lsit_name"]
+    camp = await store.get_campaign("demo")
+    (sort,) = await check.warnings(camp)
+    assert sort.key == "sort.field"
+    # the contacts are imported (by another process: the CLI); the file is unchanged
+    await store.add_contacts(
+        camp.id, [NewContact(phone="+49301234567", fields={"segment": "A", "tier": 2})], NOW
+    )
+    with structlog.testing.capture_logs() as logs:
+        told = await check.run_once()
+        clock[0] += 31.0
+        assert await check.run_once() == []  # once per (campaign, field)
+        await provision(store, write_config(tmp_path, store_url), NOW, check)  # a reload
+        assert await check.run_once() == []
+    assert [(name, u.key, u.name, u.closest) for name, u in told] == [
+        ("demo", "filter[0].field", "segmnt", "segment")
+    ]
+    (warning,) = _field_warnings(logs)
+    assert (warning["campaign"], warning["file"], warning["field"]) == ("demo", str(path), "segmnt")
+    assert warning["closest"] == "segment" and warning["log_level"] == "warning"
+    keys = [u.key for u in await check.warnings(camp)]
+    assert keys == ["filter[0].field", "sort.field"]
+
+
+async def test_the_field_check_reads_a_campaign_again_only_when_that_can_change_the_answer(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    """A campaign's custom fields are read (every contact) again only when contacts arrived
+    while a name of it was unknown, and its definition changing makes it checked again."""
+    from dialerd.domain.campaign_spec import CampaignSpec
+    from dialerd.domain.changes import NewContact
+    from dialerd.engine.field_check import FieldCheck
+
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "api",
+            "tasks": [{"name": "call", "type": "call"}],
+            "filter": [{"field": "tier", "value": 1}],
+        }
+    )
+    camp = await store.create_campaign(spec, NOW)
+    await store.add_contacts(camp.id, [NewContact(phone="+49301234567", fields={"tier": 1})], NOW)
+    reads: list[int] = []
+    real = store.custom_field_names
+
+    async def counted(campaign_id: int) -> set[str]:
+        reads.append(campaign_id)
+        return await real(campaign_id)
+
+    store.custom_field_names = counted  # type: ignore[method-assign]
+    clock = [0.0]
+    check = FieldCheck(store, interval=30.0, monotonic=lambda: clock[0])
+    assert await check.run_once() == []
+    assert reads == [camp.id]
+    clock[0] += 31.0
+    await store.add_contacts(camp.id, [NewContact(phone="+49301234568")], NOW)
+    assert await check.run_once() == []
+    assert reads == [camp.id]  # tier is known: more contacts cannot make it unknown
+    await store.change_campaign(
+        camp.id,
+        lambda s: s.model_copy(update={"sort": s.sort.model_copy(update={"field": "tierr"})}),
+        NOW,
+    )
+    with structlog.testing.capture_logs() as logs:
+        (told,) = await check.run_once()
+    assert told[0] == "api" and told[1].name == "tierr" and told[1].closest == "tier"
+    assert [e["event"] for e in logs] == ["campaign names a field the contacts do not have"]
+    assert reads == [camp.id, camp.id]

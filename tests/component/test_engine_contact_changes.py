@@ -1,11 +1,12 @@
 """A contact changed while its call is in flight keeps the change; the call is still recorded.
 
-A number put on the do-not-call list during the call, a move by hand, a lead closed, a contact
-deleted: whatever path closes the call afterwards (the agent's disposition, the wrap-up default,
-the no-answer retry, the abandon hold-off) must not reopen the contact, and the attempt (the
-call did happen) is still written. A new number or a status set by hand (PATCH, bulk edit) is
-refused during the call instead (409), and the call's outcome applies. Against SimAsterisk over
-TCP, as the other engine tests.
+A number put on the do-not-call list during the call (taken at once), a contact deleted once
+its lease is gone: whatever path closes the call afterwards (the agent's disposition, the
+wrap-up default, the no-answer retry, the abandon hold-off) must not reopen the contact, and
+the attempt (the call did happen) is still written. A new number, a status set by hand (PATCH),
+a move of the contact and a lead close are refused during the call instead (409), a bulk edit
+or move of a set leaves the contact out and says so, and the call's outcome applies. Against
+SimAsterisk over TCP, as the other engine tests.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from dialerd.domain.agentwork import ResultClass
 from dialerd.domain.enums import CallResult, Status, StatusDetail
 from dialerd.domain.selection import ContactSelection
 from dialerd.engine import CallProgressed, EngineEvent, PreviewOffered, ScreenPop
+from dialerd.store import ContactInCall, lookup
 from dialerd.store import agentwork as work
-from dialerd.store import lookup
 from dialerd.taskflow.leads import close_transition
 
 
@@ -108,11 +109,14 @@ async def test_a_number_or_status_change_during_the_call_is_refused_and_the_call
     rig: Rig,
 ) -> None:
     """Through the REST API while the engine dials the contact: a PATCH of its status or
-    number and a bulk edit of its status answer 409 (the edit used to win and the call's
-    outcome was lost: a no-answer that should be retried was left as the edit put it); a
+    number and a move of it answer 409 (the edit or move used to win and the call's outcome
+    was lost: a no-answer that should be retried was left as the edit put it); a bulk edit
+    of status and a move of a set with it leave it out, change the others and count it; a
     change of its name and custom fields is taken. The call's outcome then applies as usual."""
     camp = await rig.campaign(make_spec(ring_timeout="40s"))
     (cid,) = await rig.contacts(camp, no_answer(1))
+    (idle,) = await rig.contacts(camp, no_answer(1, base=40))
+    await rig.store.move(camp.id, ContactSelection(contact_ids=(idle,)), "lost", "t", MONDAY_10_UTC)
     await rig.agent("dora", AGENTS[0], ("camp",))
     engine = await rig.start()
     app = make_app(rig.store, None, rig.clock)
@@ -128,7 +132,13 @@ async def test_a_number_or_status_change_during_the_call_is_refused_and_the_call
             answers["phone"] = await api.patch(path, json={"phone": "+49301234567"}, headers=h)
             answers["bulk"] = await api.post(
                 "/api/v1/campaigns/camp/contacts/bulk-edit",
-                json={"filter": {"ids": [cid]}, "status": "success"},
+                json={"filter": {"ids": [cid, idle]}, "status": "declined"},
+                headers=h,
+            )
+            answers["move"] = await api.post(f"{path}/move", json={"to_task": "won"}, headers=h)
+            answers["move_set"] = await api.post(
+                "/api/v1/campaigns/camp/contacts/move",
+                json={"filter": {"ids": [cid, idle]}, "to_task": "won"},
                 headers=h,
             )
             name = {"last_name": "Meier", "fields": {"spelling": "checked"}}
@@ -139,10 +149,17 @@ async def test_a_number_or_status_change_during_the_call_is_refused_and_the_call
     await engine.agent_login("dora")
     await until(lambda: bool(edits) and edits[0].done())
     edits[0].result()
-    for key, field in (("status", "status"), ("phone", "phone"), ("bulk", "status")):
+    attempt_id = next(e.attempt_id for e in rig.events if isinstance(e, CallProgressed))
+    for key, field in (("status", "status"), ("phone", "phone"), ("move", "task")):
         assert answers[key].status_code == 409, answers[key].text
         assert answers[key].json()["field"] == field
-        assert "being dialled" in answers[key].json()["error"]
+        error = answers[key].json()["error"]
+        assert f"contact {cid} is in a call right now (attempt {attempt_id}" in error, error
+    for key, count in (("bulk", "edited"), ("move_set", "moved")):
+        assert answers[key].status_code == 200, answers[key].text
+        assert answers[key].json() == {count: 1, "skipped_in_call": 1, "in_call": [cid]}
+    won = {t.name: t.id for t in await rig.store.tasks(camp.id)}["won"]
+    assert (await rig.store.get_contact(idle)).task_id == won
     assert answers["name"].status_code == 200, answers["name"].text
     await until(lambda: bool(rig.finished()), limit=15)
     done = rig.finished()[0]
@@ -198,11 +215,10 @@ async def test_a_contact_deleted_during_its_call_stays_deleted_and_dialing_goes_
     await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
     pop = next(e for e in rig.events if isinstance(e, ScreenPop))
     gone = pop.contact.id
-    # A supervisor moves the contact by hand (which gives up the dialer's lease), then deletes
-    # it (erasure request) while the agent is still on the call.
-    await rig.store.move(
-        camp.id, ContactSelection(contact_ids=(gone,)), "lost", "api:sup", rig.clock.now()
-    )
+    # The contact is deleted while the agent is still on the call: the API refuses that
+    # during a live lease (and a move, which gave the lease up, is refused too now), so the
+    # lease is given up here as one that ran out, and the contact deleted (erasure request).
+    await rig.store.release([gone], rig.settings.holder)
     await lookup.delete_contact(rig.store, gone, rig.clock.now())
     taken = await engine.disposition("dora", "success", "sale")
     assert taken.attempt_id == pop.attempt_id
@@ -219,36 +235,57 @@ async def test_a_contact_deleted_during_its_call_stays_deleted_and_dialing_goes_
     assert engine.status().campaigns[0].last_error is None
 
 
-async def test_a_lead_closed_during_its_call_stays_closed_after_the_disposition(rig: Rig) -> None:
+async def test_a_lead_is_not_closed_during_its_call_and_the_disposition_decides(
+    rig: Rig,
+) -> None:
+    """The agent closes the lead in the work screen while still on the phone: refused (409 in
+    the API), naming the contact and the attempt, nothing written. The close used to win and
+    the call's disposition was dropped as stale; when a supervisor or another agent closed it,
+    the call's agent's sale or callback was lost without a word. The call's disposition
+    decides, and the lead is closed after the call."""
     camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "120s"}, rules=[]))
     (cid,) = await rig.contacts(camp, live(1))
     await rig.agent("dora", AGENTS[0], ("camp",))
     engine = await rig.start()
     await engine.agent_login("dora")
     await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events), limit=15)
+    pop = next(e for e in rig.events if isinstance(e, ScreenPop))
     tasks = await rig.store.tasks(camp.id)
     rules = await rig.store.rules(camp.id)
+
+    async def close() -> None:
+        now = rig.clock.now()
+        await work.add_note(
+            rig.store,
+            cid,
+            "dora",
+            now,
+            text="bought the yearly plan",
+            result_class=ResultClass.POSITIVE,
+            result_label="sale",
+            close=True,
+            finish=lambda c, n: close_transition(
+                c, n, tasks=tasks, rules=rules, now=now, actor="agent:dora"
+            ),
+        )
+
+    with pytest.raises(ContactInCall) as refused:
+        await close()
+    assert f"contact {cid} is in a call right now (attempt {pop.attempt_id}" in str(refused.value)
+    assert not (await work.get_lead(rig.store, cid)).closed
+    # the agent gives the call's disposition: a callback tomorrow ...
     now = rig.clock.now()
-    # the agent closes the lead with a sale in the work screen while still on the phone
-    await work.add_note(
-        rig.store,
-        cid,
-        "dora",
-        now,
-        text="bought the yearly plan",
-        result_class=ResultClass.POSITIVE,
-        result_label="sale",
-        close=True,
-        finish=lambda c, n: close_transition(
-            c, n, tasks=tasks, rules=rules, now=now, actor="agent:dora"
-        ),
-    )
-    # ... then sends a disposition from the phone's desk app out of habit
     await engine.disposition("dora", "open", "callback", callback_at=now + timedelta(days=1))
     await until(lambda: bool(rig.finished()))
+    done = rig.finished()[0]
+    assert not done.stale
+    contact = await rig.store.get_contact(cid)
+    assert (contact.status, contact.follow_up_agent) == (Status.OPEN, "dora")
+    # ... and then closes the lead, which finishes the contact
+    await close()
     contact = await rig.store.get_contact(cid)
     assert (contact.status, contact.status_detail) == (Status.SUCCESS, "sale")
-    assert contact.follow_up_agent is None and contact.lease_holder is None
+    assert contact.lease_holder is None
     (attempt,) = await rig.store.attempts(cid)
     assert attempt.result is CallResult.CONNECTED and attempt.agent == "dora"
 

@@ -111,9 +111,9 @@ async def test_transition_writes_contact_history_attempt_and_rule(store: Store) 
 
 
 async def test_a_decision_on_a_contact_changed_in_the_same_task_is_refused(store: Store) -> None:
-    """The do-not-call list, an edit (refused during the lease, taken once it has run out) or
-    a delayed move by hand leave the contact in its task; a call outcome decided on the
-    contact as leased must not undo them."""
+    """The do-not-call list (taken during the lease), an edit or a delayed move by hand
+    (refused or skipped during the lease, taken once it has run out) leave the contact in its
+    task; a call outcome decided on the contact as leased must not undo them."""
     camp = await store.create_campaign(spec(), NOW)
     ids = {t.name: t.id for t in await store.tasks(camp.id)}
     rules = await store.rules(camp.id)
@@ -127,20 +127,26 @@ async def test_a_decision_on_a_contact_changed_in_the_same_task_is_refused(store
     await store.add_dnc([phones[0]], "cli:root", later)
     only = ContactSelection(contact_ids=(edited,))
     with pytest.raises(ContactInCall, match="being dialled"):  # not during the call ...
-        await store.bulk_edit(camp.id, only, "api:sup", later, status_detail="hold")
+        await store.bulk_edit(
+            camp.id, only, "api:sup", later, status_detail="hold", refuse_in_call=True
+        )
+    skipped = await store.bulk_edit(camp.id, only, "api:sup", later, status_detail="hold")
+    assert (skipped.changed, skipped.skipped_in_call) == (0, 1)
     # ... but once its lease has run out (a daemon that stopped renewing it)
     expired = NOW + timedelta(minutes=6)
     await store.bulk_edit(
         camp.id, only, "api:sup", expired, status=Status.OPEN, status_detail="hold"
     )
-    await store.move(
-        camp.id,
-        ContactSelection(contact_ids=(waiting,)),
-        "lost",
-        "api:sup",
-        later,
-        enter_at=later + timedelta(days=1),
-    )
+    for at, moved in ((later, 0), (expired, 1)):
+        done = await store.move(
+            camp.id,
+            ContactSelection(contact_ids=(waiting,)),
+            "lost",
+            "api:sup",
+            at,
+            enter_at=at + timedelta(days=1),
+        )
+        assert done.changed == moved
     from dialerd.taskflow.decide import Outcome
 
     callback = Outcome(
@@ -233,7 +239,7 @@ async def test_move_and_bulk_edit_filtered_set_record_history(store: Store) -> N
         NOW,
     )
     berlin = ContactSelection(task="call", conditions=(Condition("city", "eq", "Berlin"),))
-    assert await store.move(camp.id, berlin, "done", "cli:bob", NOW) == 5
+    assert (await store.move(camp.id, berlin, "done", "cli:bob", NOW)).changed == 5
     assert await store.count_contacts(camp.id, ContactSelection(task="done")) == 5
     n = await store.bulk_edit(
         camp.id,
@@ -244,7 +250,7 @@ async def test_move_and_bulk_edit_filtered_set_record_history(store: Store) -> N
         status=Status.DECLINED,
         status_detail="not_interested",
     )
-    assert n == 5
+    assert n.changed == 5
     rest = await store.find_contacts(camp.id, ContactSelection(task="call"))
     assert {(c.fields["city"], c.company, c.status) for c in rest} == {
         ("Bonn", "ACME", Status.DECLINED)
@@ -260,8 +266,8 @@ async def test_dnc_numbers_are_never_leased(store: Store) -> None:
     other = await store.create_campaign(spec().model_copy(update={"name": "c2"}), NOW)
     await store.add_contacts(camp.id, [NewContact(phone="+491"), NewContact(phone="+492")], NOW)
     await store.add_contacts(other.id, [NewContact(phone="+492")], NOW)
-    assert await store.add_dnc(["+492"], "cli", NOW, campaign_id=camp.id) == 1
-    assert await store.add_dnc(["+492"], "cli", NOW, campaign_id=camp.id) == 0
+    assert (await store.add_dnc(["+492"], "cli", NOW, campaign_id=camp.id)).added == 1
+    assert (await store.add_dnc(["+492"], "cli", NOW, campaign_id=camp.id)).added == 0
     leased = await store.lease(camp.id, 10, "r", timedelta(minutes=1), NOW)
     assert [c.phone for c in leased] == ["+491"]
     # per-campaign DNC does not touch the other campaign; a global entry does

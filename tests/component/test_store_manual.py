@@ -37,7 +37,7 @@ async def test_bulk_edit_sets_and_removes_custom_fields(store: Store) -> None:
         NOW,
         fields={"a": None, "c": "new", "first_name": "Eva"},
     )
-    assert n == 2
+    assert n.changed == 2
     got = await store.find_contacts(camp.id, order=SortOrder("b"))
     assert [c.fields for c in got] == [
         {"a": "1", "b": 0},
@@ -117,7 +117,7 @@ async def test_delayed_move_waits_visibly_then_enters(store: Store) -> None:
     ids = await store.add_contacts(camp.id, [NewContact(phone=f"+49{i}") for i in range(3)], NOW)
     at = NOW + timedelta(days=2)
     sel = ContactSelection(contact_ids=tuple(ids[:2]))
-    assert await store.move(camp.id, sel, "recall", "op", NOW, enter_at=at) == 2
+    assert (await store.move(camp.id, sel, "recall", "op", NOW, enter_at=at)).changed == 2
     rows = {(r.task, r.waiting_for): r for r in await store.overview(camp.id)}
     assert rows[("call", "recall")].count == 2
     assert rows[("call", "recall")].next_due == at

@@ -280,6 +280,34 @@ async def test_a_lead_being_dialled_cannot_be_reserved(api: Api) -> None:
     assert r.json()["lead"]["holder"] == "agent-1"
 
 
+async def test_a_lead_in_a_call_is_not_closed_and_says_which_call(api: Api) -> None:
+    """A close (or a predefined note that closes) of a lead whose contact the dialer has in a
+    call answers 409 naming the contact and the attempt, and writes nothing (it used to close
+    the contact under the call, whose disposition was then dropped as stale); a note that does
+    not close is taken. After the call the close goes through."""
+    camp_id, (ada, _) = await _setup(api)
+    (leased,) = await api.store.lease(camp_id, 1, "dialer", timedelta(minutes=5), START)
+    assert leased.id == ada
+    await api.store.start_attempt(
+        Attempt("att-7", camp_id, ada, leased.task_id, "+493012345601", originated_at=START)
+    )
+    for body in ({"text": "bought it", "close": True}, {"predefined": "sale"}):
+        r = await api.call("POST", f"{W}/leads/{ada}/close", role="agent", json=body)
+        assert r.status_code == 409, r.text
+        assert r.json()["field"] == "close"
+        assert f"contact {ada} is in a call right now (attempt att-7" in r.json()["error"]
+    r = await api.call("POST", f"{W}/leads/{ada}/notes", role="agent", json={"predefined": "sale"})
+    assert r.status_code == 409, r.text
+    lead = (await api.call("GET", f"{W}/leads/{ada}", role="agent")).json()
+    assert lead["closed"] is False and lead["notes"] == []
+    r = await api.call("POST", f"{W}/leads/{ada}/notes", role="agent", json={"predefined": "cb"})
+    assert r.status_code == 201, r.text
+    await api.store.release([ada], "dialer")
+    r = await api.call("POST", f"{W}/leads/{ada}/close", role="agent", json={"predefined": "sale"})
+    assert r.status_code == 201, r.text
+    assert r.json()["lead"]["closed"] is True
+
+
 async def test_an_agent_token_works_only_leads_of_its_agents_campaigns(api: Api) -> None:
     """agent-1 works "sales" only: next, reserve, notes, close and call on a lead of another
     campaign answer 403 (reading stays open to every role); a supervisor acting for agent-1

@@ -177,6 +177,8 @@ def test_dnc_add_import_check(db: str, tmp_path: Path, capsys: pytest.CaptureFix
         "number": "+49300000000",
         "added": True,
         "scope": "all campaigns",
+        "contacts_closed": 1,
+        "in_call": [],
     }
     assert run(capsys, "dnc", "check", "030 0000000")[0] == 0
     code, _, err = run(capsys, "dnc", "add", "hello")

@@ -36,6 +36,7 @@ from dialerd.api.health import HealthChecks
 from dialerd.api.strict import check_request
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.domain.compliance import ComplianceFloor
+from dialerd.engine.field_check import FieldCheck
 from dialerd.store import Store
 from dialerd.taskflow.classify import Classifier
 
@@ -62,6 +63,7 @@ def build_app(
     max_json_batch_bytes: int = 32 << 20,
     classifier: Classifier | None = None,
     compliance: ComplianceFloor | Callable[[], ComplianceFloor | None] | None = None,
+    field_check: FieldCheck | None = None,
 ) -> FastAPI:
     """The API app. ``/metrics`` is served from ``registry`` when ``serve_metrics`` (set it
     ``False`` when metrics have their own listener, see :func:`build_metrics_app`). ``region``
@@ -70,7 +72,8 @@ def build_app(
     and so is another body larger than ``max_json_bytes`` (``max_json_batch_bytes`` for a batch
     of contacts).
     ``compliance`` is the daemon's floor (or a function returning the current one): campaigns
-    created or changed through the API are stored held to it."""
+    created or changed through the API are stored held to it. ``field_check``: the daemon's
+    check of campaign filter/sort field names, whose warnings a campaign's GET lists."""
     checks = health or HealthChecks()
     if checks.store_ping is None:
         checks = dataclasses.replace(checks, store_ping=store.list_campaigns)
@@ -96,6 +99,7 @@ def build_app(
         max_json_bytes=max_json_bytes,
         max_json_batch_bytes=max_json_batch_bytes,
         compliance=compliance,
+        field_check=field_check,
     )
     install_error_handlers(app)
     app.add_middleware(BodyGuard, ctx=app.state.dialerd)  # inside the access log: logs 401/413

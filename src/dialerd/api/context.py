@@ -18,6 +18,7 @@ from dialerd.api.health import HealthChecks
 from dialerd.domain.clock import Clock
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.model import Campaign
+from dialerd.engine.field_check import FieldCheck
 from dialerd.store import Store
 
 
@@ -39,6 +40,14 @@ class ApiContext:
     """The daemon's ``[compliance]`` floor (or how to read the current one: it follows a
     reload); campaigns are stored held to it. None: stored as given (the engine still holds
     them to its floor)."""
+    field_check: FieldCheck | None = None
+    """The daemon's check of campaign filter/sort field names (one of its own when None)."""
+
+    def fields(self) -> FieldCheck:
+        """The check of campaign field names this API reports from (the daemon's)."""
+        if self.field_check is None:
+            self.field_check = FieldCheck(self.store)
+        return self.field_check
 
     def compliance_floor(self) -> ComplianceFloor | None:
         floor = self.compliance

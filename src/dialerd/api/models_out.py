@@ -25,6 +25,13 @@ class CampaignList(BaseModel):
     campaigns: list[CampaignOut]
 
 
+class DefinitionWarning(BaseModel):
+    key: str = Field(description="where the definition names it: filter[1].field, sort.field")
+    field: str
+    closest: str | None = Field(description="the known field it is most likely a typo of")
+    problem: str
+
+
 class CampaignDetail(CampaignOut):
     definition: dict[str, Any]
     tightened: list[str] = Field(
@@ -40,6 +47,12 @@ class CampaignDetail(CampaignOut):
         ),
     )
     engine_reloaded: bool | None = None
+    warnings: list[DefinitionWarning] = Field(
+        default_factory=list,
+        description="Filter conditions and the sort that name a field the campaign's contacts "
+        "do not have (a filter on one dials nobody, a sort on one dials in id order): checked "
+        "again as contacts arrive",
+    )
 
 
 class CampaignStatusOut(CampaignOut):
@@ -216,6 +229,14 @@ class DncAdded(BaseModel):
     campaign: str | None
     added: int
     already_listed: int
+    contacts_closed: int = Field(
+        0, description="open contacts of call tasks with these numbers, now failed / $dnc"
+    )
+    in_call: list[int] = Field(
+        default_factory=list,
+        description="of those, the contacts in a call right now (at most 100): the call goes "
+        "on, its outcome is recorded and does not reopen them, and they are not dialed again",
+    )
 
 
 class DncCheck(BaseModel):
@@ -285,12 +306,25 @@ class EngineStatusOut(BaseModel):
     engine: dict[str, Any] = Field(description="runners, calls in flight and agents")
 
 
+_SKIPPED = (
+    "contacts of the selection in a call right now (being dialled, ringing, connected, in "
+    "wrap-up or on preview offer), left as they were: their call decides them"
+)
+_IN_CALL = "the first ten of the contacts skipped, by id"
+
+
 class MovedOut(BaseModel):
     moved: int = Field(description="contacts moved into the task (as open)")
+    skipped_in_call: int = Field(0, description=_SKIPPED)
+    in_call: list[int] = Field(default_factory=list, description=_IN_CALL)
 
 
 class EditedOut(BaseModel):
     edited: int = Field(description="contacts changed")
+    skipped_in_call: int = Field(
+        0, description=_SKIPPED + " (only for a status or status_detail; fields change anyway)"
+    )
+    in_call: list[int] = Field(default_factory=list, description=_IN_CALL)
 
 
 # -- campaign definition parts: the JSON of the definition (durations as "1h", times "09:00:00")

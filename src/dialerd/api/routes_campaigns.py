@@ -106,6 +106,10 @@ async def _detail(ctx: Ctx, campaign: Campaign) -> dict[str, Any]:
         **campaign_view(campaign),
         "definition": _dump(applied),
         "compliance_floor": floor_changes(stored, applied),
+        "warnings": [
+            {"key": u.key, "field": u.name, "closest": u.closest, "problem": u.problem}
+            for u in await ctx.fields().warnings(campaign)
+        ],
     }
 
 

@@ -310,7 +310,10 @@ async def search(
     response_model=MovedOut,
     summary="Move a filtered set of contacts into a task (as open)",
 )
-async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany) -> dict[str, int]:
+async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany) -> dict[str, Any]:
+    """Contacts of the set in a call right now (being dialled, ringing, connected, in wrap-up
+    or on preview offer) are left where they are and counted in ``skipped_in_call`` (the
+    first ten in ``in_call``): their call decides them. The others are moved."""
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:
         raise ApiError(
@@ -320,7 +323,7 @@ async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany)
         ctx, current.id, [c.field for c in body.filter.conditions], "filter.conditions"
     )
     with field_of_invalid_change("to_task"):
-        moved = await ctx.store.move(
+        done = await ctx.store.move(
             current.id,
             body.filter.selection(),
             body.to_task,
@@ -328,7 +331,11 @@ async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany)
             ctx.clock.now(),
             note=body.note,
         )
-    return {"moved": moved}
+    return {
+        "moved": done.changed,
+        "skipped_in_call": done.skipped_in_call,
+        "in_call": list(done.in_call),
+    }
 
 
 @router.post(
@@ -336,10 +343,11 @@ async def move_many(ctx: Ctx, who: ContactWriter, campaign: str, body: MoveMany)
     response_model=EditedOut,
     summary="Set fields and/or status of a filtered set of contacts",
 )
-async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit) -> dict[str, int]:
-    """A status or status_detail for a set with a contact in a call (being dialled, ringing,
-    connected, in wrap-up or on preview offer) is refused as a whole, 409 naming the first
-    few: the call's outcome would be written over it or lost. Fields change at any time."""
+async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit) -> dict[str, Any]:
+    """With a status or status_detail, contacts of the set in a call (being dialled,
+    ringing, connected, in wrap-up or on preview offer) are left as they were and counted in
+    ``skipped_in_call`` (the first ten in ``in_call``): the call's outcome would be written
+    over the edit or lost to it. The others are edited. Fields alone change at any time."""
     current = await ctx.campaign(campaign)
     if body.filter.is_empty and not body.filter.all:
         raise ApiError(
@@ -353,7 +361,7 @@ async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit)
     now = ctx.clock.now()
     moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
     with field_of_invalid_change("fields"), _conflict_on("fields."):
-        edited = await ctx.store.bulk_edit(
+        done = await ctx.store.bulk_edit(
             current.id,
             body.filter.selection(),
             who.actor,
@@ -364,7 +372,11 @@ async def bulk_edit(ctx: Ctx, who: ContactWriter, campaign: str, body: BulkEdit)
             note=body.note,
             moves=moves,
         )
-    return {"edited": edited}
+    return {
+        "edited": done.changed,
+        "skipped_in_call": done.skipped_in_call,
+        "in_call": list(done.in_call),
+    }
 
 
 # -- one contact ------------------------------------------------------------------------------
@@ -437,6 +449,10 @@ async def delete_contact(ctx: Ctx, _: ContactWriter, campaign: str, contact_id: 
 async def move_one(
     ctx: Ctx, who: ContactWriter, campaign: str, contact_id: int, body: MoveOne
 ) -> dict[str, Any]:
+    """During the contact's call (being dialled, ringing, connected, in wrap-up or on preview
+    offer) the move is refused, 409 naming the contact and the attempt, as a status change
+    is: the call's outcome would be refused as stale and lost (a retry never made, a callback
+    or the agent's disposition dropped). Move it when the call has ended."""
     current = await ctx.campaign(campaign)
     contact = await _contact(ctx, current, contact_id)
     with field_of_invalid_change("to_task"):
@@ -447,6 +463,7 @@ async def move_one(
             who.actor,
             ctx.clock.now(),
             note=body.note,
+            refuse_in_call=True,
         )
     return await _view(ctx, current, contact.id)
 

@@ -58,10 +58,18 @@ async def list_numbers(
 async def add_numbers(ctx: Ctx, who: DncAdder, body: DncAdd) -> dict[str, Any]:
     numbers = [_number(ctx, raw, f"phones.{i}") for i, raw in enumerate(body.phones)]
     campaign_id, name = await _scope(ctx, body.campaign)
-    added = await ctx.store.add_dnc(
+    # Taken at once, also for a contact in a call (the callee may ask during it): the store
+    # closes it and the call's outcome will not reopen it.
+    done = await ctx.store.add_dnc(
         numbers, who.actor, ctx.clock.now(), campaign_id=campaign_id, note=body.note
     )
-    return {"campaign": name, "added": added, "already_listed": len(set(numbers)) - added}
+    return {
+        "campaign": name,
+        "added": done.added,
+        "already_listed": len(set(numbers)) - done.added,
+        "contacts_closed": done.closed,
+        "in_call": list(done.in_call),
+    }
 
 
 @router.get(

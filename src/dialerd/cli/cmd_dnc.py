@@ -17,6 +17,7 @@ from typing import Any
 
 from dialerd.cli.db import actor, add_db_option, add_json_option, open_store, write_json
 from dialerd.cli.errors import EX_DATAERR, EX_NOINPUT, EX_USAGE, CliError
+from dialerd.domain.changes import DncAdded
 from dialerd.domain.clock import SystemClock
 
 PHONE_HEADERS = {"phone", "number", "telefon", "telephone", "msisdn", "e164"}
@@ -69,16 +70,36 @@ async def run_add(args: argparse.Namespace) -> int:
     number = _normalise(args.value, args.region)
     async with open_store(args) as store:
         cid = await _campaign_id(store, args.campaign)
-        added = await store.add_dnc(
+        done = await store.add_dnc(
             [number], actor(args), SystemClock().now(), campaign_id=cid, note=args.note
         )
     scope = f"campaign {args.campaign}" if args.campaign else "all campaigns"
     if args.json:
-        write_json({"number": number, "added": bool(added), "scope": scope})
+        write_json(
+            {
+                "number": number,
+                "added": bool(done.added),
+                "scope": scope,
+                "contacts_closed": done.closed,
+                "in_call": list(done.in_call),
+            }
+        )
     else:
-        state = "added to" if added else "already on"
+        state = "added to" if done.added else "already on"
         sys.stdout.write(f"{number} {state} the do-not-call list ({scope})\n")
+        _tell_in_call(done.in_call)
     return 0
+
+
+def _tell_in_call(in_call: tuple[int, ...]) -> None:
+    """A number listed during its call is taken all the same: say so, so that nobody
+    wonders why the call goes on."""
+    if in_call:
+        ids = ", ".join(str(i) for i in in_call)
+        sys.stderr.write(
+            f"contact(s) {ids} in a call right now: closed as failed/$dnc, the call goes on "
+            "and its outcome does not reopen them\n"
+        )
 
 
 async def run_remove(args: argparse.Namespace) -> int:
@@ -158,18 +179,21 @@ async def run_import(args: argparse.Namespace) -> int:
             numbers.append(normalizer.normalize(raw)[0])
         except InvalidPhone as exc:
             problems.append({"line": lineno, "value": raw, "reason": str(exc)})
-    added = 0
+    done = DncAdded(0)
     if numbers:
         async with open_store(args) as store:
             cid = await _campaign_id(store, args.campaign)
-            added = await store.add_dnc(
+            done = await store.add_dnc(
                 numbers, actor(args), SystemClock().now(), campaign_id=cid, note=args.note
             )
+    added = done.added
     result = {
         "file": str(path),
         "numbers": len(numbers),
         "added": added,
         "already_listed": len(set(numbers)) - added,
+        "contacts_closed": done.closed,
+        "in_call": list(done.in_call),
         "rejected": problems,
     }
     if args.json:
@@ -183,6 +207,7 @@ async def run_import(args: argparse.Namespace) -> int:
             f"{path}: {added} number(s) added, {result['already_listed']} already listed, "
             f"{len(problems)} rejected\n"
         )
+        _tell_in_call(done.in_call)
     if not numbers and problems:
         return EX_DATAERR
     return 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialerd.cli.db import actor, add_db_option, add_json_option, open_store, write_json
 from dialerd.cli.errors import EX_USAGE, CliError
+from dialerd.domain.changes import SetChange
 from dialerd.domain.clock import SystemClock, iso_utc
 from dialerd.domain.enums import Status
 from dialerd.domain.selection import (
@@ -144,9 +145,17 @@ async def run_move(args: argparse.Namespace) -> int:
     async with open_store(args) as store:
         campaign = await store.get_campaign(args.campaign)
         await check_where(store, campaign.id, sel)
-        moved = await store.move(
-            campaign.id, sel, args.to, actor(args), now, note=args.note, enter_at=enter_at
+        done = await store.move(
+            campaign.id,
+            sel,
+            args.to,
+            actor(args),
+            now,
+            note=args.note,
+            enter_at=enter_at,
+            refuse_in_call=_one_contact(sel),
         )
+    moved = done.changed
     waiting = enter_at is not None and enter_at > now
     if args.json:
         write_json(
@@ -155,13 +164,37 @@ async def run_move(args: argparse.Namespace) -> int:
                 "to": args.to,
                 "moved": moved,
                 "enter_at": iso_utc(enter_at) if waiting and enter_at else None,
+                "skipped_in_call": done.skipped_in_call,
+                "in_call": list(done.in_call),
             }
         )
     elif waiting and enter_at is not None:
         sys.stdout.write(f"{moved} contact(s) waiting to enter {args.to} at {iso_utc(enter_at)}\n")
     else:
         sys.stdout.write(f"{moved} contact(s) moved to {args.to}\n")
+    if not args.json:
+        _tell_skipped(done)
     return 0
+
+
+def _one_contact(sel: ContactSelection) -> bool:
+    """One contact named by id and nothing else: refused while in a call (exit 75, as the
+    API's move or PATCH of one contact answers 409); a set skips its contacts in a call."""
+    return (
+        sel.contact_ids is not None
+        and len(sel.contact_ids) == 1
+        and sel == ContactSelection(contact_ids=sel.contact_ids)
+    )
+
+
+def _tell_skipped(done: SetChange) -> None:
+    if done.skipped_in_call:
+        ids = ", ".join(str(i) for i in done.in_call)
+        more = ", ..." if done.skipped_in_call > len(done.in_call) else ""
+        sys.stderr.write(
+            f"{done.skipped_in_call} contact(s) skipped: in a call right now ({ids}{more}); "
+            "their call decides them, run again when it has ended\n"
+        )
 
 
 def _assignments(items: list[str]) -> dict[str, Any]:
@@ -188,7 +221,7 @@ async def run_edit(args: argparse.Namespace) -> int:
         await check_where(store, campaign.id, sel)
         now = SystemClock().now()
         status = Status(args.set_status) if args.set_status else None
-        edited = await store.bulk_edit(
+        done = await store.bulk_edit(
             campaign.id,
             sel,
             actor(args),
@@ -199,9 +232,18 @@ async def run_edit(args: argparse.Namespace) -> int:
             note=args.note,
             # a status set by hand moves contacts on by the campaign's rules, as in the API
             moves=await manual_status_moves(store, campaign.id, status, args.set_detail, now),
+            refuse_in_call=_one_contact(sel),
         )
     if args.json:
-        write_json({"campaign": campaign.name, "edited": edited})
+        write_json(
+            {
+                "campaign": campaign.name,
+                "edited": done.changed,
+                "skipped_in_call": done.skipped_in_call,
+                "in_call": list(done.in_call),
+            }
+        )
     else:
-        sys.stdout.write(f"{edited} contact(s) edited\n")
+        sys.stdout.write(f"{done.changed} contact(s) edited\n")
+        _tell_skipped(done)
     return 0

@@ -30,6 +30,7 @@ from dialerd.cli.errors import (
     EX_CONFIG,
     EX_DATAERR,
     EX_NOINPUT,
+    EX_TEMPFAIL,
     EX_UNAVAILABLE,
     EX_USAGE,
     CliError,
@@ -134,6 +135,7 @@ def store_error(exc: Exception, args: argparse.Namespace | None = None) -> CliEr
     ``--db``/``--config`` in the migrate advice."""
     from dialerd.store import (
         AlreadyExists,
+        ContactInCall,
         InvalidChange,
         NotFound,
         SchemaNotCurrent,
@@ -147,6 +149,10 @@ def store_error(exc: Exception, args: argparse.Namespace | None = None) -> CliEr
         return CliError(str(exc), EX_CONFIG)
     if isinstance(exc, NotFound):
         return CliError(str(exc), EX_NOINPUT)
+    if isinstance(exc, ContactInCall):
+        # The API's 409 for a contact in a call: nothing wrong with the request, try again
+        # when the call has ended.
+        return CliError(str(exc), EX_TEMPFAIL)
     if isinstance(exc, AlreadyExists | InvalidChange | StaleContact):
         return CliError(str(exc), EX_DATAERR)
     if isinstance(exc, StoreUnavailable):

@@ -49,6 +49,7 @@ from dialerd.daemon.publish import BusPublisher, disposition_handler
 from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
+from dialerd.engine.field_check import FieldCheck
 from dialerd.engine.settings import default_holder
 from dialerd.engine.tasks import TaskService
 from dialerd.pacing import load_pacing_kernels
@@ -197,6 +198,8 @@ class Daemon:
         #: campaign name -> time.monotonic() when its contacts are counted next
         self._contacts_due: dict[str, float] = {}
         self.tasks: TaskService | None = None
+        #: Campaign filter/sort field names checked again as contacts arrive (the store's).
+        self.fields: FieldCheck | None = None
         self._tasks_failing: set[tuple[str, str]] = set()
         self._listeners: list[EngineListener] = []
         self.lock: InstanceLock | None = None
@@ -258,6 +261,7 @@ class Daemon:
         self.notifier.status("opening the store")
         store = await self._open_store()
         self.store = store
+        self.fields = FieldCheck(store)
         self.metrics.store_up.set(1)  # it answered; the status loop probes it from now on
         lock: InstanceLock | None = None
         try:
@@ -325,7 +329,7 @@ class Daemon:
 
     async def _provision(self, store: Store) -> None:
         try:
-            done = await provision(store, self.config, self.clock.now())
+            done = await provision(store, self.config, self.clock.now(), self.fields)
         except ProvisionError as exc:
             raise DaemonError(str(exc), EX_CONFIG) from None
         log.info(
@@ -362,6 +366,7 @@ class Daemon:
             classifier=make_classifier(classifier_settings(self.config.classifier)),
             # the current floor: a reload may change [compliance]
             compliance=lambda: self.config.compliance.to_domain(),
+            field_check=self.fields,
         )
         servers = [ApiServer(app, api.host, api.port, name="api")]
         if api.metrics_port is not None:
@@ -418,6 +423,8 @@ class Daemon:
                     )
                 )
             aux.append(tg.create_task(self._status_loop(), name="status"))
+            if self.fields is not None:
+                aux.append(tg.create_task(self.fields.run(), name="field-check"))
             if self.lock is not None:
                 aux.append(tg.create_task(self._keep_lock(store, self.lock, engine), name="lock"))
             # Non-call tasks (export, email, webhook, wait, new_contact), delayed taskflow moves

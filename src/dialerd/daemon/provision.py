@@ -20,7 +20,8 @@ contacts do not have is applied all the same (its contacts may be imported later
 warning naming the file, the key and the closest known field: such a filter dials nobody and
 such a sort dials in id order, with no error anywhere else. Before the campaign has contacts
 only a near miss of a contact column (``lsit_name``) can be told, as ``dialerd check-config``
-does; an unchanged file is not checked again (``check-config`` checks them all).
+does; the daemon's :class:`dialerd.engine.field_check.FieldCheck` checks its names again once
+contacts arrive (also for a file left unchanged), and warns of each unknown one once.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from dialerd.domain.campaign_spec import (
 )
 from dialerd.domain.compliance import tighten
 from dialerd.domain.model import Agent
-from dialerd.domain.selection import split_field, unknown_definition_fields
+from dialerd.domain.selection import UnknownField, split_field, unknown_definition_fields
+from dialerd.engine.field_check import FieldCheck
 from dialerd.store import InvalidChange, Store, StoreError
 
 log = structlog.get_logger(__name__)
@@ -83,10 +85,16 @@ def load_specs(config: DaemonConfig) -> list[tuple[Path, CampaignSpec]]:
 
 
 async def sync_campaigns(
-    store: Store, config: DaemonConfig, now: datetime, result: Provisioned | None = None
+    store: Store,
+    config: DaemonConfig,
+    now: datetime,
+    result: Provisioned | None = None,
+    fields: FieldCheck | None = None,
 ) -> Provisioned:
     """Apply each new or changed campaign file; a file the store refuses is skipped and
-    reported (an error in the log and ``Provisioned.skipped``), not fatal."""
+    reported (an error in the log and ``Provisioned.skipped``), not fatal. ``fields``: the
+    daemon's check of campaign field names, told which ones were warned of here (it warns
+    of the rest when contacts arrive)."""
     out = result or Provisioned()
     specs = load_specs(config)
     for path, raw in specs:
@@ -115,7 +123,9 @@ async def sync_campaigns(
         for note in notes:
             log.warning("campaign tightened", campaign=spec.name, file=str(path), change=note)
         (out.created if done.action == "created" else out.updated).append(spec.name)
-        await _warn_unknown_fields(store, done.campaign.id, path, spec)
+        warned = await _warn_unknown_fields(store, done.campaign.id, path, spec)
+        if fields is not None:
+            fields.note_warned(done.campaign.id, warned)
         if done.overwritten:
             log.warning(
                 "campaign file overwrote changes made outside it",
@@ -141,7 +151,7 @@ async def sync_campaigns(
 
 async def _warn_unknown_fields(
     store: Store, campaign_id: int, path: Path, spec: CampaignSpec
-) -> None:
+) -> list[UnknownField]:
     """Log each filter/sort field name of an applied file that the contacts do not have (see
     the module docstring). The contacts' fields are read (every contact) only when a name is
     not a contact column."""
@@ -158,8 +168,9 @@ async def _warn_unknown_fields(
                 file=str(path),
                 error=str(exc),
             )
-            return
-    for unknown in unknown_definition_fields(named, known):
+            return []
+    unknowns = unknown_definition_fields(named, known)
+    for unknown in unknowns:
         log.warning(
             "campaign file names a field the contacts do not have",
             campaign=spec.name,
@@ -169,6 +180,7 @@ async def _warn_unknown_fields(
             closest=unknown.closest,
             problem=unknown.problem,
         )
+    return unknowns
 
 
 def to_agent(entry: AgentConfig) -> Agent:
@@ -196,6 +208,8 @@ async def sync_agents(
     return out
 
 
-async def provision(store: Store, config: DaemonConfig, now: datetime) -> Provisioned:
-    out = await sync_campaigns(store, config, now)
+async def provision(
+    store: Store, config: DaemonConfig, now: datetime, fields: FieldCheck | None = None
+) -> Provisioned:
+    out = await sync_campaigns(store, config, now, fields=fields)
     return await sync_agents(store, config, now, out)

@@ -78,6 +78,35 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class SetChange:
+    """What a manual change of a set of contacts (a move, a bulk edit of status) did.
+
+    ``changed``: contacts changed. ``skipped_in_call``: contacts of the selection left as
+    they were because they are in a call right now (leased: being dialled, ringing,
+    connected, in wrap-up or on preview offer): the call's outcome decides them, and a
+    change made under it was either lost to it or lost the outcome. ``in_call``: the first
+    ten of those, in id order, for the message that names them. Good contacts beside them
+    are changed: one busy contact does not fail the whole set.
+    """
+
+    changed: int
+    skipped_in_call: int = 0
+    in_call: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DncAdded:
+    """What adding numbers to a do-not-call list did: ``added`` numbers new on the list;
+    ``closed`` open contacts of call tasks with them now ``failed``/``$dnc``; ``in_call``
+    the ids of those of them in a call right now (their call goes on, its outcome is
+    recorded and does not reopen them; at most 100)."""
+
+    added: int
+    closed: int = 0
+    in_call: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OverviewRow:
     """Count of contacts in one task x status x status_detail.
 

@@ -51,7 +51,7 @@ from dialerd.domain.enums import Status, TaskType
 from dialerd.domain.model import Contact
 from dialerd.store import convert
 from dialerd.store.agentwork_models import LeadNoteRow, LeadWorkRow, PredefinedNoteRow
-from dialerd.store.errors import InvalidChange, NotFound
+from dialerd.store.errors import ContactInCall, InvalidChange, NotFound
 from dialerd.store.models import (
     AbandonmentBucketRow,
     AttemptRow,
@@ -331,6 +331,47 @@ async def _not_leased(
         raise LeadBusy(contact_id)
 
 
+async def _refuse_close_in_call(
+    store: Store,
+    s: AsyncSession,
+    contact_id: int,
+    now: datetime,
+    predefined_key: str | None,
+    close: bool,
+) -> None:
+    """Raise ``ContactInCall`` if this note closes the lead (``close``, or a predefined note
+    that closes) while the contact is in a call. PostgreSQL: the row is locked first, so a
+    lease committed meanwhile is seen and a later one skips the contact until the close is
+    written (as ``_not_leased``)."""
+    c = ContactRow
+    q = select(c.lease_holder, c.lease_expires_at, c.campaign_id).where(c.id == contact_id)
+    if store.dialect == "postgresql":
+        q = q.with_for_update()
+    row = (await s.execute(q)).first()
+    if row is None:
+        raise NotFound(f"no contact {contact_id}")
+    holder, expires, campaign_id = row
+    if holder is None or (expires is not None and expires <= now):
+        return
+    if not close and predefined_key is not None:
+        closes = await s.scalar(
+            select(PredefinedNoteRow.closes).where(
+                PredefinedNoteRow.campaign_id == campaign_id,
+                PredefinedNoteRow.key == predefined_key,
+            )
+        )
+        if not closes:
+            return
+    where = await store.in_call_text(s, contact_id, str(holder))
+    raise ContactInCall(
+        f"{where}: the lead cannot be closed during its call; give the call's disposition, "
+        "or close the lead when the call has ended (a note that does not close can be "
+        "written now)",
+        "close",
+        [contact_id],
+    )
+
+
 async def _take(store: Store, s: AsyncSession, contact_id: int, agent: str, now: datetime) -> int:
     """Hold the lead for ``agent`` inside the caller's transaction; returns its campaign id."""
     campaign_id = await _campaign_of(s, contact_id)
@@ -423,9 +464,19 @@ async def add_note(
 
     ``finish``: when the note closes the lead, the contact's new status decided from the
     contact and the note (``dialerd.taskflow.leads.close_transition``; None: unchanged),
-    applied in the same transaction, so a closed lead never stays open work in the pool."""
+    applied in the same transaction, so a closed lead never stays open work in the pool.
+
+    A close during the contact's call (leased: being dialled, ringing, connected, in wrap-up
+    or on preview offer) is refused (``ContactInCall``, naming the contact and the attempt),
+    nothing written: the close and the call's disposition both decide the contact's status,
+    and a close written under the call refused its outcome as stale (a sale or callback the
+    call's agent recorded was lost, the attempt counted without a word). The call's agent
+    gives the call's disposition; the lead is closed after the call. A note that does not
+    close changes no status and is taken during a call."""
     _aware(now)
     async with store.write() as s:
+        if close or predefined_key is not None:
+            await _refuse_close_in_call(store, s, contact_id, now, predefined_key, close)
         campaign_id = await _take(store, s, contact_id, agent, now)
         if predefined_key is not None:
             pre = await s.scalar(

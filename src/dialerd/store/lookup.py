@@ -239,7 +239,9 @@ async def change_contact(
         if fields or status is not None or status_detail is not None:
             values, text = store.edit_values(now, fields, status, status_detail, note)
             only = ContactSelection(contact_ids=(contact_id,))
-            await store._bulk_edit_on(s, campaign_id, only, actor, now, values, text, moves)
+            await store._bulk_edit_on(
+                s, campaign_id, only, actor, now, values, text, moves, refuse_in_call=True
+            )
         if phone is not None:
             await _set_phone_on(store, s, contact_id, phone[0], phone[1], actor, now)
         return await _fresh(s, contact_id)

@@ -53,10 +53,12 @@ from dialerd.domain import campaign_file as cf
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import (
     AbandonmentCount,
+    DncAdded,
     LeaseGuard,
     NewContact,
     OverviewRow,
     RuleMove,
+    SetChange,
     Transition,
 )
 from dialerd.domain.clock import iso_utc
@@ -898,6 +900,23 @@ class Store:
                 await s.scalar(select(func.count()).select_from(ContactRow).where(*where)) or 0
             )
 
+    async def has_contacts(self, campaign_id: int) -> bool:
+        """Whether the campaign has a contact at all: one index probe, where a count reads
+        every contact of a large campaign."""
+        async with self.read() as s:
+            found = await s.scalar(
+                select(ContactRow.id).where(ContactRow.campaign_id == campaign_id).limit(1)
+            )
+        return found is not None
+
+    async def newest_contact_id(self) -> int | None:
+        """The highest contact id of the store (None: no contact): the end of the primary key
+        index, read at once however many contacts there are. It grows with every contact
+        added (ids are never reused), so a change of it says that contacts arrived."""
+        async with self.read() as s:
+            found = await s.scalar(select(func.max(ContactRow.id)))
+        return None if found is None else int(found)
+
     async def custom_field_names(self, campaign_id: int) -> set[str]:
         """The custom field names the campaign's contacts have (any value, also null).
 
@@ -1729,11 +1748,20 @@ class Store:
         *,
         note: str | None = None,
         enter_at: datetime | None = None,
-    ) -> int:
+        refuse_in_call: bool = False,
+    ) -> SetChange:
         """Move the selected contacts into ``to_task`` as ``open`` (history row each).
 
         With ``enter_at`` in the future the contacts wait (like a delayed taskflow rule) and
         enter the task when :meth:`promote_due` runs after that time.
+
+        A contact in a call right now (leased: being dialled, ringing, connected, in wrap-up
+        or on preview offer) is not moved: the move would take it out from under its call,
+        whose outcome (a retry, a callback, the agent's disposition) is then refused as stale
+        and lost, and would give up the lease of a call still going on. It is left out and
+        counted (``SetChange.skipped_in_call``), the others are moved; with
+        ``refuse_in_call`` (a move of one contact) it is refused instead (``ContactInCall``
+        naming the contact and its attempt), nothing written.
         """
         _aware(now, "now")
         async with self.write() as s:
@@ -1743,7 +1771,10 @@ class Store:
             if to_task not in ids:
                 raise InvalidChange(f"no task {to_task!r} (tasks: {', '.join(ids)})")
             target = ids[to_task]
-            where = selection_clauses(campaign_id, selection, ids)
+            selected = selection_clauses(campaign_id, selection, ids)
+            where, skipped, busy = await self._outside_calls(
+                s, selected, now, "task", refuse=refuse_in_call
+            )
             if enter_at is not None and _aware(enter_at, "enter_at") > now:
                 await self._history_from_select(
                     s,
@@ -1765,7 +1796,7 @@ class Store:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                return int(result.rowcount)  # type: ignore[attr-defined]
+                return SetChange(int(result.rowcount), skipped, busy)  # type: ignore[attr-defined]
             await self._history_from_select(
                 s,
                 None,
@@ -1795,7 +1826,7 @@ class Store:
                 )
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return SetChange(int(result.rowcount), skipped, busy)  # type: ignore[attr-defined]
 
     async def bulk_edit(
         self,
@@ -1809,12 +1840,15 @@ class Store:
         status_detail: str | None = None,
         note: str | None = None,
         moves: Mapping[int, RuleMove] | None = None,
-    ) -> int:
+        refuse_in_call: bool = False,
+    ) -> SetChange:
         """Set fields and/or status of the selected contacts (history row each).
 
-        A ``status`` or ``status_detail`` for a selection with a contact leased right now (in
-        a call or on preview offer) is refused as a whole (``ContactInCall``); fields alone
-        change at any time.
+        With a ``status`` or ``status_detail``, the contacts in a call right now (leased:
+        being dialled, ringing, connected, in wrap-up or on preview offer) are left out and
+        counted (``SetChange.skipped_in_call``), the others are edited; with
+        ``refuse_in_call`` (an edit of one contact) such a contact is refused instead
+        (``ContactInCall``), nothing written. Fields alone change at any time, in a call too.
 
         ``fields`` keys that are editable standard columns set those columns; any other key
         sets a custom field (``None`` removes it).
@@ -1829,7 +1863,15 @@ class Store:
         values, text = self.edit_values(now, fields, status, status_detail, note)
         async with self.write() as s:
             return await self._bulk_edit_on(
-                s, campaign_id, selection, actor, now, values, text, moves
+                s,
+                campaign_id,
+                selection,
+                actor,
+                now,
+                values,
+                text,
+                moves,
+                refuse_in_call=refuse_in_call,
             )
 
     def edit_values(
@@ -1877,22 +1919,28 @@ class Store:
         values: dict[str, Any],
         note: str,
         moves: Mapping[int, RuleMove] | None = None,
-    ) -> int:
+        *,
+        refuse_in_call: bool = False,
+    ) -> SetChange:
         """:meth:`bulk_edit`'s writes inside the caller's transaction (``values``: the
         contact columns to set, checked)."""
         task_ids = await self._task_ids(s, campaign_id)
         if not task_ids:
             raise NotFound(f"no campaign {campaign_id}")
-        where = selection_clauses(campaign_id, selection, task_ids)
+        where: Sequence[ColumnElement[bool]] = selection_clauses(campaign_id, selection, task_ids)
+        skipped, busy = 0, cast(tuple[int, ...], ())
         changing = [k for k in ("status", "status_detail") if k in values]
         if changing:
-            await self.refuse_in_call(s, where, now, changing[0])
+            where, skipped, busy = await self._outside_calls(
+                s, where, now, changing[0], refuse=refuse_in_call
+            )
         if values.get("external_id") is not None:
             await self._check_external_id(s, campaign_id, where, values["external_id"])
         if moves is not None and "status" in values:
-            return await self._status_edit_on(
+            edited = await self._status_edit_on(
                 s, campaign_id, where, actor, now, values, note, moves
             )
+            return SetChange(edited, skipped, busy)
         await self._history_from_select(
             s,
             None,
@@ -1909,7 +1957,74 @@ class Store:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return SetChange(int(result.rowcount), skipped, busy)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _in_a_call(now: datetime) -> ColumnElement[bool]:
+        """A contact leased right now: its call being dialled, ringing, connected or in
+        wrap-up, or on preview offer to an agent (an expired lease counts no longer)."""
+        c = ContactRow
+        return and_(
+            c.lease_holder.is_not(None),
+            or_(c.lease_expires_at.is_(None), c.lease_expires_at > now),
+        )
+
+    async def _outside_calls(
+        self,
+        s: AsyncSession,
+        where: Sequence[ColumnElement[bool]],
+        now: datetime,
+        field: str,
+        *,
+        refuse: bool,
+    ) -> tuple[list[ColumnElement[bool]], int, tuple[int, ...]]:
+        """The selection ``where`` without its contacts in a call, how many those are and the
+        first ten of them; ``refuse``: raise ``ContactInCall`` for them instead (``field``:
+        the change refused).
+
+        PostgreSQL: the selection is locked first (``FOR UPDATE``), so a lease committed
+        meanwhile is seen by the count and a lease after it skips these rows (its claim is
+        ``SKIP LOCKED``) until the change is written; SQLite's ``BEGIN IMMEDIATE`` sees every
+        lease already.
+        """
+        if refuse:
+            await self.refuse_in_call(s, where, now, field)
+            return list(where), 0, ()
+        c = ContactRow
+        live = self._in_a_call(now)
+        if self.dialect == "postgresql":
+            locked = select(c.id).where(*where).with_for_update().subquery()
+            await s.execute(select(func.count()).select_from(locked))
+        skipped = int(await s.scalar(select(func.count()).where(*where, live)) or 0)
+        busy: tuple[int, ...] = ()
+        if skipped:
+            found = await s.scalars(select(c.id).where(*where, live).order_by(c.id).limit(10))
+            busy = tuple(int(cid) for cid in found)
+        return [*where, ~live], skipped, busy
+
+    async def _live_attempt(self, s: AsyncSession, contact_id: int) -> str | None:
+        """The id of the contact's attempt still going on (written as started, not hung up);
+        None on preview offer, before the call is placed."""
+        a = AttemptRow
+        found = await s.scalar(
+            select(a.id)
+            .where(a.contact_id == contact_id, a.hungup_at.is_(None), a.result.is_(None))
+            .order_by(a.originated_at.desc())
+            .limit(1)
+        )
+        return None if found is None else str(found)
+
+    async def in_call_text(self, s: AsyncSession, contact_id: int, holder: str) -> str:
+        """\"contact N is in a call right now (attempt A, holder H)\", or being dialled or on
+        preview offer while no attempt is placed yet: what a refusal names, so that the
+        operator can find the call (``GET .../contacts/N/attempts``, the log by ``attempt``)."""
+        attempt = await self._live_attempt(s, contact_id)
+        if attempt is None:
+            return (
+                f"contact {contact_id} is being dialled or on preview offer right now "
+                f"({holder}, no attempt placed yet)"
+            )
+        return f"contact {contact_id} is in a call right now (attempt {attempt}, {holder})"
 
     async def refuse_in_call(
         self, s: AsyncSession, where: Sequence[ColumnElement[bool]], now: datetime, field: str
@@ -1924,10 +2039,7 @@ class Store:
         written; SQLite's ``BEGIN IMMEDIATE`` sees every lease already.
         """
         c = ContactRow
-        live = and_(
-            c.lease_holder.is_not(None),
-            or_(c.lease_expires_at.is_(None), c.lease_expires_at > now),
-        )
+        live = self._in_a_call(now)
         if self.dialect == "postgresql":
             locked = select(c.id, c.lease_holder, c.lease_expires_at).where(*where)
             rows = (await s.execute(locked.order_by(c.id).with_for_update())).all()
@@ -1946,9 +2058,9 @@ class Store:
         if len(busy) == 1:
             cid, holder = busy[0]
             raise ContactInCall(
-                f"contact {cid} is being dialled right now ({holder}): its phone, status and "
-                "status_detail cannot change during the call; try again when it has ended "
-                "(its other fields can change now)",
+                f"{await self.in_call_text(s, cid, holder)}: its phone, status, "
+                "status_detail and task cannot change during the call; try again when it has "
+                "ended (its other fields can change now)",
                 field,
                 [cid],
             )
@@ -1956,8 +2068,9 @@ class Store:
         more = ", ..." if len(busy) > 10 else ""
         raise ContactInCall(
             f"{'more than 10' if len(busy) > 10 else len(busy)} of the selected contacts are "
-            f"being dialled right now ({shown}{more}): their status cannot change during a "
-            "call; try again when the calls have ended (their other fields can change now)",
+            f"being dialled right now ({shown}{more}): their status and task cannot change "
+            "during a call; try again when the calls have ended (their other fields can "
+            "change now)",
             field,
             [cid for cid, _ in busy[:10]],
         )
@@ -2141,16 +2254,24 @@ class Store:
         *,
         campaign_id: int | None = None,
         note: str | None = None,
-    ) -> int:
-        """Add numbers (E.164) to the global or a campaign's list; returns how many were new.
+    ) -> DncAdded:
+        """Add numbers (E.164) to the global or a campaign's list: how many were new, how many
+        open contacts it closed and which of those are in a call right now.
 
-        Open contacts in call tasks with these numbers become ``failed`` / ``$dnc``.
+        Open contacts in call tasks with these numbers become ``failed`` / ``$dnc``, also one
+        in a call (the callee may ask for it during the call): a do-not-call request is taken
+        at once, never refused or deferred. The call goes on (the agent ends it); its outcome
+        is then refused as stale (``apply_transition`` expects the contact open, as leased),
+        so the attempt is recorded and the contact stays ``failed``/``$dnc``: no retry, no
+        callback, no disposition reopens it, and the lease query and the engine's check
+        before each Originate keep the number from being dialed again.
         """
         _aware(now, "now")
         numbers = sorted(set(phones))
         if not numbers:
-            return 0
-        added = 0
+            return DncAdded(0)
+        added = closed = 0
+        in_call: list[int] = []
         async with self.write() as s:
             if campaign_id is not None:
                 await self._campaign_row(s, campaign_id)
@@ -2193,7 +2314,15 @@ class Store:
                     to_detail=StatusDetail.DNC.value,
                     note="number on do-not-call list",
                 )
-                await s.execute(
+                if len(in_call) < 100:
+                    found = await s.scalars(
+                        select(c.id)
+                        .where(*where, self._in_a_call(now))
+                        .order_by(c.id)
+                        .limit(100 - len(in_call))
+                    )
+                    in_call.extend(int(cid) for cid in found)
+                done = await s.execute(
                     update(c)
                     .where(*where)
                     .values(
@@ -2205,7 +2334,8 @@ class Store:
                     )
                     .execution_options(synchronize_session=False)
                 )
-        return added
+                closed += int(done.rowcount)  # type: ignore[attr-defined]
+        return DncAdded(added, closed, tuple(in_call))
 
     async def dnc_numbers(self, phones: Iterable[str], campaign_id: int | None = None) -> set[str]:
         """Which of ``phones`` are on the global list or the campaign's: one query for a batch

@@ -62,8 +62,9 @@ def close_transition(
 ) -> Transition | None:
     """What closing the lead does to its contact; None: nothing (not open in a call task).
 
-    The lease stays (``release_lease=False``): a call in flight for the contact keeps it until
-    it ends, and its outcome is then refused as stale, so the close wins.
+    The lease is left as it is (``release_lease=False``): the store refuses a close while the
+    contact is in a call (``ContactInCall``), so a lease seen here has run out, and giving it
+    back is its runner's business.
     """
     by_id = {t.id: t for t in tasks}
     task = by_id.get(contact.task_id)

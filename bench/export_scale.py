@@ -337,9 +337,14 @@ def _cli(url: str, fmt: str, n: int, tmp: Path) -> tuple[float, int, int, int, i
             raise RuntimeError(f"dialerd export exited {proc.returncode}")
         runs.append((time.perf_counter() - t0, usage.ru_maxrss))
     (_, idle_kb), (seconds, peak_kb) = runs
-    data = out.read_bytes()
-    rows = data.count(b"\n") - 1 if fmt == "csv" else n
-    size = len(data)
+    # counted a piece at a time: a child forked while this process is large would start with
+    # that size as its peak (ru_maxrss counts the pages it had before exec)
+    size = out.stat().st_size
+    newlines = 0
+    with out.open("rb") as f:
+        while piece := f.read(1 << 20):
+            newlines += piece.count(b"\n")
+    rows = newlines - 1 if fmt == "csv" else n
     out.unlink()
     empty.unlink()
     return seconds, size, rows, peak_kb - idle_kb, peak_kb

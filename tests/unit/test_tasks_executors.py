@@ -235,22 +235,29 @@ def test_inbound_detector_matches_dids_once_per_call() -> None:
     assert ctx.handle(_newchannel("u6", "4930901820")) is None
 
 
-def test_export_for_download_gives_the_file_bytes() -> None:
-    import io
+async def test_export_for_download_gives_the_file_bytes(tmp_path: Path) -> None:
+    from dialerd.taskflow.tasks.export import CsvTable, write_export
 
-    from dialerd.taskflow.tasks.export import export_table
+    async def pages(*batches: list[Contact]) -> Any:
+        for batch in batches:
+            yield batch
 
-    data = export_table([contact(1), contact(2)], ["id", "last_name", "fields.plan"], "csv")
+    table = CsvTable(["id", "last_name", "fields.plan"])
+    data = table.head() + table.rows([contact(1)]) + table.rows([contact(2)])
     text = data.decode("utf-8-sig").splitlines()
     assert text == ["id;last_name;fields.plan", "1;Muster1;gold", "2;Muster2;gold"]
-    xlsx = export_table([contact(3)], ["id", "phone"], "xlsx")
-    ws = load_workbook(io.BytesIO(xlsx), read_only=True).active
+    target = tmp_path / "x.csv"
+    assert await write_export(target, pages([contact(1)], [contact(2)]), table.columns, "csv") == 2
+    assert target.read_bytes() == data
+    target = tmp_path / "x.xlsx"
+    assert await write_export(target, pages([contact(3)]), ["id", "phone"], "xlsx") == 1
+    ws = load_workbook(target, read_only=True).active
     assert [list(r) for r in ws.iter_rows(values_only=True)] == [
         ["id", "phone"],
         [3, "+49301234003"],
     ]
     with pytest.raises(ValueError, match="csv or xlsx"):
-        export_table([contact(1)], ["id"], "pdf")
+        await write_export(tmp_path / "x.pdf", pages(), ["id"], "pdf")
 
 
 def test_shipped_campaigns_have_valid_task_settings() -> None:

@@ -6,32 +6,92 @@ a read. Columns are the export task's own ``columns`` setting when the task is a
 otherwise the default export columns, or ``?columns=a,b,fields.x`` to choose. A column that is
 neither a contact column nor a custom field the campaign's contacts have is refused (422, with
 the valid names), not exported as an empty column.
+
+A download of any size streams: the contacts are read a page at a time (by id, each page its
+own read: every contact in the task for the whole download is in the file once) and written
+as they come, so the daemon's memory holds one page. CSV goes out as it is made. XLSX is a zip
+whose directory comes last, so it is made in a temporary file first (one page in memory) and
+then sent with its length. If the store fails once a CSV has started, the connection is
+dropped without the end of the chunked body: the client sees a broken download, never a
+shorter file that looks whole.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO, Literal
 
+import structlog
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from starlette.types import Send
 
 from dialerd.api.context import Ctx, Reader
 from dialerd.api.errors import ERROR_RESPONSES, ApiError
-from dialerd.domain.enums import Status, TaskType
-from dialerd.domain.model import Contact
+from dialerd.domain.enums import Status
 from dialerd.domain.selection import ContactSelection, split_field
-from dialerd.taskflow.tasks.export import export_table, unknown_columns
-from dialerd.taskflow.tasks.settings import ExportSettings
+from dialerd.store.errors import StoreError
+from dialerd.taskflow.tasks.export import (
+    csv_chunks,
+    download_columns,
+    unknown_columns,
+    write_export,
+)
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["exports"], responses=ERROR_RESPONSES)
 
-#: A download is built in memory; past this the export task (files in a folder) is the tool.
-MAX_ROWS = 200_000
-_PAGE = 5_000
+#: Contacts read per page (each page its own read); memory holds about one page.
+_PAGE = 1000
+_CHUNK = 1 << 18
 _MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+class _Download(StreamingResponse):
+    """A streamed file that arrives whole or visibly broken.
+
+    When the body fails after its first bytes went out (the store went away mid-way), the
+    final empty chunk is not sent and the server closes the connection: with chunked transfer
+    encoding the client sees an incomplete body (curl: exit 18, a browser: "failed"), not a
+    truncated file that looks complete. The failure is logged once, without a traceback.
+    """
+
+    def __init__(
+        self, body: AsyncIterator[bytes], what: str, media_type: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(body, media_type=media_type, headers=headers)
+        self.what = what
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        sent = 0
+        try:
+            async for chunk in self.body_iterator:
+                data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                sent += len(data)
+        except StoreError as exc:
+            log.warning("api.export cut off", export=self.what, bytes_sent=sent, error=str(exc))
+            return  # no final chunk: the server drops the connection
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _file_chunks(handle: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+    finally:
+        handle.close()
 
 
 @router.get(
@@ -59,42 +119,29 @@ async def download(
     found = tasks.get(task)
     if found is None:
         raise ApiError(404, f"campaign {current.name!r} has no task {task!r}", "task")
-    if columns:
-        chosen = [c.strip() for c in columns.split(",") if c.strip()]
-    elif found.type is TaskType.EXPORT and isinstance(found.settings.get("columns"), list):
-        chosen = [str(c) for c in found.settings["columns"]]
-    else:
-        chosen = ExportSettings().columns
+    chosen = download_columns(found, columns)
     if not chosen:
         raise ApiError(422, "columns must name at least one column", "columns")
     if any(split_field(c)[0] for c in chosen):
         problem = unknown_columns(chosen, await ctx.store.custom_field_names(current.id))
         if problem is not None:
             raise ApiError(422, problem, "columns")
-    selection = ContactSelection(task=task, status=status)
-    if await ctx.store.count_contacts(current.id, selection) > MAX_ROWS:
-        raise ApiError(
-            409,
-            f"more than {MAX_ROWS} contacts: use an export task writing to a folder",
-            "task",
-        )
-    # Pages by id (keyset), each its own read: a contact in the task for the whole download is
-    # in the file even when others leave or enter it meanwhile (offset pages would shift).
-    contacts: list[Contact] = []
-    after: int | None = None
-    while True:
-        page = await ctx.store.find_contacts(current.id, selection, limit=_PAGE, after=after)
-        contacts.extend(page)
-        if len(page) < _PAGE:
-            break
-        after = page[-1].id
-    try:
-        body = export_table(contacts, chosen, file_format)
-    except ValueError as exc:
-        raise ApiError(422, str(exc), "columns") from None
-    name = f"{current.name}-{task}.{file_format}"
-    return Response(
-        body,
-        media_type=_MEDIA[file_format],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    pages = ctx.store.contact_pages(
+        current.id, ContactSelection(task=task, status=status), size=_PAGE
     )
+    name = f"{current.name}-{task}.{file_format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if file_format == "csv":
+        return _Download(csv_chunks(pages, chosen), name, media_type=_MEDIA["csv"], headers=headers)
+    folder = Path(tempfile.mkdtemp(prefix="dialerd-export-"))
+    try:
+        path = folder / "export.xlsx"
+        try:
+            await write_export(path, pages, chosen, "xlsx")
+        except ValueError as exc:  # more contacts than a sheet holds
+            raise ApiError(422, str(exc), "format") from None
+        handle = path.open("rb")  # read after the folder is gone: nothing is left behind
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+    return _Download(_file_chunks(handle), name, media_type=_MEDIA["xlsx"], headers=headers)

@@ -5,17 +5,23 @@ Files are written beside their final name and renamed into place, so a reader of
 all (folder missing, disk full) is a :class:`TaskRunError`: the contacts stay open and are
 exported on a later run. A letter whose template needs a field the contact lacks fails that
 contact alone, with the template's reason.
+
+The same tables are exported on demand (the API download, ``dialerd export``), of any number
+of contacts: :func:`csv_chunks` and :func:`write_export` take the contacts page by page (see
+``Store.contact_pages``) and write each page as it comes, so memory holds one page however
+large the export is. :class:`CsvTable` and :class:`XlsxTable` are the one definition of the
+file formats, for the task and the downloads alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import os
 import re
-import tempfile
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -28,8 +34,8 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
 
 from dialerd.domain.clock import iso_utc
-from dialerd.domain.enums import Status
-from dialerd.domain.model import Contact
+from dialerd.domain.enums import Status, TaskType
+from dialerd.domain.model import Contact, Task
 from dialerd.domain.selection import split_field, unknown_fields_problem
 from dialerd.taskflow.decide import Outcome
 from dialerd.taskflow.tasks.base import Record, TaskConfigError, TaskItem, TaskOutcome, TaskRunError
@@ -50,11 +56,12 @@ def safe_name(text: str) -> str:
     return _UNSAFE.sub("_", plain).strip("._") or "export"
 
 
-def column_value(item: TaskItem, column: str) -> Any:
+def contact_value(contact: Contact, column: str) -> Any:
+    """The value of one export column (a standard column or ``fields.NAME``) of a contact."""
     is_custom, name = split_field(column)
     if is_custom:
-        return item.contact.fields.get(name)
-    value: Any = getattr(item.contact, name, None)
+        return contact.fields.get(name)
+    value: Any = getattr(contact, name, None)
     return value.value if isinstance(value, Enum) else value
 
 
@@ -99,10 +106,10 @@ class ExportExecutor:
             return await self._letters(items, now)
         path = self.folder / f"{self._base_name(items[0], now)}.{self.format}"
         path = _unique(path)
-        rows = [[column_value(i, c) for c in self.settings.columns] for i in items]
+        contacts = [i.contact for i in items]
         writer = _write_csv if self.format == "csv" else _write_xlsx
         try:
-            await asyncio.to_thread(writer, path, self.settings, rows)
+            await asyncio.to_thread(writer, path, self.settings, contacts)
         except OSError as exc:
             raise TaskRunError(f"export to {path}: {exc.strerror or exc}") from exc
         self.written.append(path)
@@ -146,6 +153,17 @@ class ExportExecutor:
         return out
 
 
+def download_columns(task: Task, requested: str | None) -> list[str]:
+    """The columns of an export on demand of ``task``'s contacts: ``requested``
+    (comma-separated) if given, else the task's own ``columns`` when it is an export task, else
+    the default export columns. Empty: no column was named."""
+    if requested:
+        return [c.strip() for c in requested.split(",") if c.strip()]
+    if task.type is TaskType.EXPORT and isinstance(task.settings.get("columns"), list):
+        return [str(c) for c in task.settings["columns"]]
+    return ExportSettings().columns
+
+
 def unknown_columns(columns: Sequence[str], custom_fields: Collection[str]) -> str | None:
     """Why ``columns`` cannot be exported (None: they can): a name that is neither a standard
     column nor a custom field the campaign's contacts have (``fields.NAME`` names the custom
@@ -153,22 +171,125 @@ def unknown_columns(columns: Sequence[str], custom_fields: Collection[str]) -> s
     return unknown_fields_problem(columns, custom_fields, "column")
 
 
-def export_table(
-    contacts: Sequence[Contact], columns: Sequence[str], file_format: str, delimiter: str = ";"
-) -> bytes:
-    """CSV or XLSX bytes of ``contacts`` (an export for download: no file, no status change)."""
-    items = [TaskItem(c, "", "") for c in contacts]
-    rows = [[column_value(i, c) for c in columns] for i in items]
-    settings = ExportSettings(folder=".", columns=list(columns), delimiter=delimiter)
-    with tempfile.TemporaryDirectory(prefix="dialerd-export-") as tmp:
-        path = Path(tmp) / f"export.{file_format}"
+class CsvTable:
+    """An export as CSV, piece by piece: :meth:`head` (byte order mark and header line), then
+    :meth:`rows` per batch of contacts. The pieces joined are, byte for byte, the file the
+    export task writes: UTF-8 with BOM (Excel reads the accents right), ``\\r\\n`` line ends,
+    fields quoted where they hold the delimiter, a quote or a line break."""
+
+    def __init__(self, columns: Sequence[str], delimiter: str = ";") -> None:
+        self.columns = list(columns)
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, delimiter=delimiter)
+
+    def _take(self) -> str:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
+
+    def head(self) -> bytes:
+        self._writer.writerow(self.columns)
+        return self._take().encode("utf-8-sig")
+
+    def rows(self, contacts: Sequence[Contact]) -> bytes:
+        for contact in contacts:
+            self._writer.writerow([_cell(contact_value(contact, c)) for c in self.columns])
+        return self._take().encode("utf-8")
+
+
+#: Rows of one XLSX sheet (Excel's limit) less the header: a larger sheet does not open.
+XLSX_MAX_CONTACTS = 1_048_575
+
+
+class XlsxTable:
+    """An export as XLSX, batch by batch: openpyxl's write-only workbook keeps the rows in a
+    temporary file (strings inline), not in memory; :meth:`save` writes the workbook."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.columns = list(columns)
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet("contacts")
+        self._sheet.append(self.columns)
+        self._count = 0
+
+    def add(self, contacts: Sequence[Contact]) -> None:
+        """Raises ``ValueError`` past :data:`XLSX_MAX_CONTACTS` (Excel would not open it)."""
+        self._count += len(contacts)
+        if self._count > XLSX_MAX_CONTACTS:
+            raise ValueError(
+                f"more than {XLSX_MAX_CONTACTS:,} contacts do not fit an XLSX sheet "
+                "(Excel's limit): export them as CSV"
+            )
+        for contact in contacts:
+            self._sheet.append([_cell(contact_value(contact, c)) for c in self.columns])
+
+    def save(self, path: Path) -> None:
+        self._book.save(path)
+
+    def discard(self) -> None:
+        """Drop an unfinished workbook: openpyxl would keep its temporary file until the
+        process ends (in the daemon: a file per failed export)."""
+        writer = self._sheet._writer
+        if writer is None or self._sheet.closed:
+            return
+        self._sheet.close()
+        writer.cleanup()
+
+
+async def csv_chunks(
+    pages: AsyncIterable[Sequence[Contact]], columns: Sequence[str], delimiter: str = ";"
+) -> AsyncIterator[bytes]:
+    """The CSV export of ``pages`` (batches of contacts, in file order) as it is made: the
+    header, then one piece per page. Formatting runs in a worker thread, so a large export
+    does not hold up the event loop (the daemon paces calls on it)."""
+    table = CsvTable(columns, delimiter)
+    yield table.head()
+    async for page in pages:
+        yield await asyncio.to_thread(table.rows, page)
+
+
+async def write_export(
+    path: Path,
+    pages: AsyncIterable[Sequence[Contact]],
+    columns: Sequence[str],
+    file_format: str,
+    delimiter: str = ";",
+) -> int:
+    """Write the export of ``pages`` to ``path``, one page at a time (memory: one page), as
+    ``.NAME.part`` beside it renamed into place at the end: a reader never sees half a file,
+    and a failure (the store, the disk, ``ValueError``: too many contacts for XLSX) leaves no
+    file. Returns the number of contacts."""
+    if file_format not in ("csv", "xlsx"):
+        raise ValueError(f"cannot export {file_format!r} to a file here (csv or xlsx)")
+    tmp = path.with_name(f".{path.name}.part")
+    count = 0
+    try:
         if file_format == "csv":
-            _write_csv(path, settings, rows)
-        elif file_format == "xlsx":
-            _write_xlsx(path, settings, rows)
+            table = CsvTable(columns, delimiter)
+            with tmp.open("wb") as f:
+
+                def put(contacts: Sequence[Contact]) -> None:
+                    f.write(table.rows(contacts))
+
+                await asyncio.to_thread(f.write, table.head())
+                async for page in pages:
+                    await asyncio.to_thread(put, page)
+                    count += len(page)
         else:
-            raise ValueError(f"cannot export {file_format!r} for download (csv or xlsx)")
-        return path.read_bytes()
+            book = await asyncio.to_thread(XlsxTable, columns)
+            try:
+                async for page in pages:
+                    await asyncio.to_thread(book.add, page)
+                    count += len(page)
+                await asyncio.to_thread(book.save, tmp)
+            except BaseException:
+                await asyncio.to_thread(book.discard)
+                raise
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
 
 
 def _unique(path: Path) -> Path:
@@ -191,29 +312,28 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: Path, settings: ExportSettings, rows: list[list[Any]]) -> None:
+def _write_csv(path: Path, settings: ExportSettings, contacts: Sequence[Contact]) -> None:
     tmp = path.with_name(f".{path.name}.part")
     try:
-        with tmp.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.writer(f, delimiter=settings.delimiter)
-            w.writerow(settings.columns)
-            for row in rows:
-                w.writerow([_cell(v) for v in row])
+        table = CsvTable(settings.columns, settings.delimiter)
+        with tmp.open("wb") as f:
+            f.write(table.head())
+            f.write(table.rows(contacts))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _write_xlsx(path: Path, settings: ExportSettings, rows: list[list[Any]]) -> None:
+def _write_xlsx(path: Path, settings: ExportSettings, contacts: Sequence[Contact]) -> None:
     tmp = path.with_name(f".{path.name}.part")
+    table = XlsxTable(settings.columns)
     try:
-        wb = Workbook(write_only=True)
-        ws = wb.create_sheet("contacts")
-        ws.append(list(settings.columns))
-        for row in rows:
-            ws.append([_cell(v) for v in row])
-        wb.save(tmp)
+        table.add(contacts)
+        table.save(tmp)
         os.replace(tmp, path)
+    except BaseException:
+        table.discard()
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

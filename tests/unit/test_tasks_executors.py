@@ -186,6 +186,24 @@ async def test_export_csv_and_xlsx_read_back(tmp_path: Path) -> None:
     assert not list((tmp_path / "out").glob(".*.part"))
 
 
+def test_xlsx_export_keeps_a_value_that_begins_with_equals_as_text(tmp_path: Path) -> None:
+    """A contact's data is written as data: a name ``=1+1`` or an imported ``=HYPERLINK(...)``
+    is text in the XLSX, not a formula a spreadsheet would calculate or follow."""
+    from dialerd.taskflow.tasks.export import XlsxTable
+
+    risky = ['=1+1', '=HYPERLINK("http://127.0.0.1/x","click")']
+    table = XlsxTable(["id", "first_name", "fields.plan"])
+    table.add([contact(1, first_name=risky[0], fields={"plan": risky[1]}), contact(2)])
+    path = tmp_path / "c.xlsx"
+    table.save(path)
+    ws = load_workbook(path).active
+    assert ws is not None
+    cells = [ws.cell(row=2, column=2), ws.cell(row=2, column=3)]
+    assert [c.value for c in cells] == risky
+    assert [c.data_type for c in cells] == ["s", "s"]
+    assert ws.cell(row=3, column=3).value == "gold"
+
+
 async def test_export_to_an_unwritable_folder_raises_for_the_batch(tmp_path: Path) -> None:
     from dialerd.taskflow.tasks import TaskRunError
 

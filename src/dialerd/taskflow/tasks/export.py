@@ -29,6 +29,7 @@ from typing import Any
 
 from jinja2 import Template, TemplateError
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen.canvas import Canvas
@@ -222,7 +223,17 @@ class XlsxTable:
                 "(Excel's limit): export them as CSV"
             )
         for contact in contacts:
-            self._sheet.append([_cell(contact_value(contact, c)) for c in self.columns])
+            self._sheet.append([self._text(_cell(contact_value(contact, c))) for c in self.columns])
+
+    def _text(self, value: Any) -> Any:
+        """A stored value is data: openpyxl would write a string that begins with ``=`` as a
+        formula, which a spreadsheet then calculates (a name ``=1+1`` read as 2, or a crafted
+        ``=HYPERLINK(...)`` from an imported list run on the reader's machine)."""
+        if isinstance(value, str) and value.startswith("="):
+            cell = WriteOnlyCell(self._sheet, value=value)
+            cell.data_type = "s"
+            return cell
+        return value
 
     def save(self, path: Path) -> None:
         self._book.save(path)

@@ -191,7 +191,7 @@ def test_xlsx_export_keeps_a_value_that_begins_with_equals_as_text(tmp_path: Pat
     is text in the XLSX, not a formula a spreadsheet would calculate or follow."""
     from dialerd.taskflow.tasks.export import XlsxTable
 
-    risky = ['=1+1', '=HYPERLINK("http://127.0.0.1/x","click")']
+    risky = ["=1+1", '=HYPERLINK("http://127.0.0.1/x","click")']
     table = XlsxTable(["id", "first_name", "fields.plan"])
     table.add([contact(1, first_name=risky[0], fields={"plan": risky[1]}), contact(2)])
     path = tmp_path / "c.xlsx"

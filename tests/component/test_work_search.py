@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import NewContact
@@ -73,3 +75,35 @@ async def test_search_by_name_email_and_phone_as_typed(store: Store) -> None:
     await work.reserve(store, ben, "anna-agent", NOW)
     leads, _ = await work.search_leads(store, camp.id, "schmidt")
     assert leads[0].holder == "anna-agent"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_reads_the_matches_first_not_the_campaign(store: Store) -> None:
+    """Without planner statistics SQLite looped over the campaign's contacts (by an index on
+    the campaign) and ran the FTS MATCH once for each: 24 s for 20,000 contacts. The MATCH
+    must be the outer loop of every search statement."""
+    spec = cs.CampaignSpec.model_validate(
+        {"name": "sales", "tasks": [{"name": "call", "type": "call"}]}
+    )
+    camp = await store.create_campaign(spec, NOW)
+    await store.add_contacts(
+        camp.id, [NewContact(phone=f"+49301{i:06d}", last_name=f"N{i}") for i in range(300)], NOW
+    )
+    seen: list[tuple[str, Any]] = []
+
+    def catch(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        if "contacts_search" in statement and "MATCH" in statement:
+            seen.append((statement, params))
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", catch)
+    try:
+        for typed in ("030 1000 12", "N12", "n1@"):
+            await work.search_leads(store, camp.id, typed)
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", catch)
+    assert len(seen) >= 2
+    async with store.engine.connect() as conn:
+        for statement, params in seen:
+            plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)).all()
+            steps = [str(row[-1]) for row in plan if "contacts" in str(row[-1])]
+            assert steps[0].startswith("SCAN contacts_search"), (statement, steps)

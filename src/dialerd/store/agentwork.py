@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,7 +61,7 @@ from dialerd.store.models import (
     ContactRow,
     TaskRow,
 )
-from dialerd.store.query import sort_expression
+from dialerd.store.query import SortKey, sort_keys
 from dialerd.store.search import contact_filter, fts_available, typed_terms
 from dialerd.store.store import Store
 
@@ -232,36 +234,178 @@ async def work_queue(
     ``available_for`` keeps only leads that agent may take now: open in a call task, not
     waiting on a delayed rule, not being dialed (no live lease), not closed, unheld or held by
     that agent.
+
+    The page is read group by group (:func:`_queue_groups`), each group in its own order with
+    ``LIMIT`` and all in one snapshot, so an index in that order answers it with the default
+    sort by id (``ix_contacts_fresh_id`` for the never contacted, ``ix_contacts_lease`` for
+    the due ones, ``ix_contacts_campaign_id`` for the rest), and a later group is read only
+    when the page reaches it. One query sorting the three groups together read and sorted
+    every contact of the campaign: 1.1 s per page at 500,000 contacts. In progress and closed
+    leads are few and found from ``lead_work``: one query sorts them (:func:`_one_sort`).
     """
     _aware(now)
     c, w = ContactRow, LeadWorkRow
-    spec = await store.campaign_spec(campaign_id)
-    call_tasks = select(TaskRow.id).where(
-        TaskRow.campaign_id == campaign_id, TaskRow.type == TaskType.CALL.value
-    )
-    workable = and_(c.status == Status.OPEN.value, c.task_id.in_(call_tasks))
-    never = and_(workable, c.attempts == 0)
-    due = and_(workable, c.due_at.is_not(None), c.due_at <= now)
-    group = case((never, 0), (due, 1), else_=2)
-    due_key = case((and_(~never, due), c.due_at), else_=None)
-    q = _lead_select().where(c.campaign_id == campaign_id)
+    keys = sort_keys((await store.campaign_spec(campaign_id)).sort_order(), store.dialect)
+    filters: list[ColumnElement[bool]] = []
     if state is not None:
-        q = q.where(_state_expr() == state.value)
+        filters.append(_state_expr() == state.value)
+        if state is not LeadState.NONE:
+            # Only worked leads have one: lets the planner start from lead_work (an inner join).
+            filters.append(w.contact_id.is_not(None))
     if available_for is not None:
-        q = q.where(
-            workable,
+        filters += [
             c.pending_task_id.is_(None),
             or_(c.lease_expires_at.is_(None), c.lease_expires_at <= now),
             func.coalesce(w.closed, false()).is_(False),
             or_(w.holder.is_(None), w.holder == available_for),
             or_(c.follow_up_agent.is_(None), c.follow_up_agent == available_for),
+        ]
+    async with store.read(snapshot=True) as s:
+        calls = list(
+            await s.scalars(
+                select(TaskRow.id)
+                .where(TaskRow.campaign_id == campaign_id, TaskRow.type == TaskType.CALL.value)
+                .order_by(TaskRow.id)
+            )
         )
-    q = q.order_by(
-        group, due_key.asc().nulls_last(), *sort_expression(spec.sort_order(), store.dialect)
+        if state is not None and state is not LeadState.NONE:
+            q = _one_sort(campaign_id, calls, now, keys).where(*filters)
+            if available_for is not None:
+                q = q.where(c.status == Status.OPEN.value, c.task_id.in_(calls))
+            rows = (await s.execute(q.limit(limit).offset(offset))).all()
+            return [_lead(r[0], r[1], r[2]) for r in rows]
+        out: list[Any] = []
+        skip = offset
+        for group in _queue_groups(
+            campaign_id, calls, now, keys, workable=available_for is not None
+        ):
+            want = limit - len(out)
+            if want == 0:
+                break
+            rows = (await s.execute(group.page(filters, want, skip))).all()
+            out += rows
+            if rows:
+                skip = 0
+            elif skip:
+                # The page starts past this group: it has at most ``skip`` rows; skip them.
+                skip -= int(await s.scalar(group.count(filters, skip)) or 0)
+        return [_lead(r[0], r[1], r[2]) for r in out]
+
+
+def _one_sort(
+    campaign_id: int, calls: Sequence[int], now: datetime, keys: Sequence[SortKey]
+) -> Any:
+    """The whole work queue in one query and one sort: right for a few rows (the worked leads),
+    a sort of the whole campaign otherwise."""
+    c = ContactRow
+    workable = and_(c.status == Status.OPEN.value, c.task_id.in_(calls))
+    never = and_(workable, c.attempts == 0)
+    due = and_(workable, c.due_at.is_not(None), c.due_at <= now)
+    group = case((never, 0), (due, 1), else_=2)
+    due_key = case((and_(~never, due), c.due_at), else_=None)
+    return (
+        _lead_select()
+        .where(c.campaign_id == campaign_id)
+        .order_by(group, due_key.asc().nulls_last(), *(k.clause() for k in keys))
     )
-    async with store.read() as s:
-        rows = (await s.execute(q.limit(limit).offset(offset))).all()
-        return [_lead(r[0], r[1], r[2]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _QueueGroup:
+    """One group of the work queue: its contacts (``where``), in the order of ``keys``.
+
+    ``per_task``: the group is the union of one query per call task (``task_id = t``), each
+    in the group's order; the indexes lead with ``task_id``, and with several call tasks in
+    one ``IN`` PostgreSQL could only read all of them and sort."""
+
+    where: tuple[ColumnElement[bool], ...]
+    keys: tuple[SortKey, ...]
+    per_task: tuple[int, ...] | None = None
+
+    def order(self) -> list[Any]:
+        return [k.clause() for k in self.keys]
+
+    def _parts(self, filters: Sequence[ColumnElement[bool]], n: int, ordered: bool) -> list[Any]:
+        """The group's first ``n`` ids (and sort keys, ``k0``...) per task, as subqueries."""
+        c, w = ContactRow, LeadWorkRow
+        keys = (k.expr.label(f"k{i}") for i, k in enumerate(self.keys)) if ordered else ()
+        base = (
+            select(c.id.label("id"), *keys)
+            .outerjoin(w, w.contact_id == c.id)
+            .where(*self.where, *filters)
+        )
+        if ordered:
+            base = base.order_by(*self.order())
+        tasks = self.per_task if self.per_task is not None else (None,)
+        return [
+            (base if t is None else base.where(c.task_id == t)).limit(n).subquery() for t in tasks
+        ]
+
+    def page(self, filters: Sequence[ColumnElement[bool]], limit: int, offset: int) -> Any:
+        """Rows ``offset`` to ``offset + limit`` of the group, as contact, lead work, note."""
+        c = ContactRow
+        q = _lead_select()
+        if self.per_task is not None and len(self.per_task) == 1:
+            q = q.where(c.task_id == self.per_task[0], *self.where, *filters)
+        elif self.per_task is not None:
+            # Each task's first offset + limit ids and sort keys by its index, the page's ids
+            # among those by the keys, then the page's rows.
+            parts = self._parts(filters, offset + limit, ordered=True)
+            ids = union_all(*(select(p) for p in parts)).subquery()
+            page = (
+                select(ids.c.id)
+                .order_by(*(k.on(ids.c[f"k{i}"]) for i, k in enumerate(self.keys)))
+                .limit(limit)
+                .offset(offset)
+            )
+            return q.where(c.id.in_(page)).order_by(*self.order())
+        else:
+            q = q.where(*self.where, *filters)
+        return q.order_by(*self.order()).limit(limit).offset(offset)
+
+    def count(self, filters: Sequence[ColumnElement[bool]], cap: int) -> Any:
+        """How many rows the group has, counting no further than ``cap``."""
+        parts = self._parts(filters, cap, ordered=False)
+        ids = union_all(*(select(p) for p in parts)) if len(parts) > 1 else select(parts[0])
+        return select(func.count()).select_from(ids.subquery())
+
+
+def _queue_groups(
+    campaign_id: int,
+    calls: Sequence[int],
+    now: datetime,
+    keys: Sequence[SortKey],
+    *,
+    workable: bool,
+) -> list[_QueueGroup]:
+    """The work queue's three groups, which part the campaign: never contacted (open in a call
+    task, no attempt), due follow-ups (open in a call task, tried, due by ``now``; by due
+    time), the rest. ``workable``: only contacts open in a call task (the rest is then the
+    follow-ups not yet due)."""
+    c = ContactRow
+    opened = c.status == Status.OPEN.value
+    tried = c.attempts != 0
+    due_now = and_(c.due_at.is_not(None), c.due_at <= now)
+    not_due = or_(c.due_at.is_(None), c.due_at > now)
+    tasks, by = tuple(calls), tuple(keys)
+    if not tasks:
+        return [] if workable else [_QueueGroup((c.campaign_id == campaign_id,), by)]
+    groups = [
+        # attempts <= 0 is attempts = 0 (a count) and (attempts, keys) the order of keys, but
+        # only ix_contacts_fresh_id gives it: with "= 0" and by id PostgreSQL also weighs the
+        # primary key, walked past every contact of the campaigns and tasks before this one.
+        _QueueGroup((opened, c.attempts <= 0), (SortKey(c.attempts), *by), tasks),
+        _QueueGroup((opened, tried, due_now), (SortKey(c.due_at), *by), tasks),
+    ]
+    # The rest by the campaign's order alone: by id that is ix_contacts_campaign_id, also for
+    # the follow-ups not due yet (the tasks' indexes give them by due time, not by id).
+    mine = c.campaign_id == campaign_id
+    if workable:
+        groups.append(_QueueGroup((mine, opened, c.task_id.in_(tasks), tried, not_due), by))
+    else:
+        rest = or_(~opened, c.task_id.not_in(tasks), and_(tried, not_due))
+        groups.append(_QueueGroup((mine, rest), by))
+    return groups
 
 
 async def next_lead(store: Store, campaign_id: int, agent: str, now: datetime) -> Lead | None:
@@ -287,17 +431,28 @@ async def search_leads(
     store: Store, campaign_id: int, text: str, *, limit: int = 20
 ) -> tuple[list[Lead], int]:
     """Leads of the campaign matching a name, e-mail or phone fragment, and how many match
-    (capped at :data:`SEARCH_COUNT_CAP` + 1, meaning "more")."""
+    (capped at :data:`SEARCH_COUNT_CAP` + 1, meaning "more").
+
+    The matches are counted by their ids; up to the cap the page is the first of those ids.
+    Asked for the first 20 matches by id, PostgreSQL walked the campaign by id whenever it
+    expected many matches, and matches that sit together (a phone number range, one import)
+    late in the campaign cost a walk past all before them: 0.23-0.45 s for a phone search at
+    500,000 contacts, where the trigram index finds the thousand matches in 4 ms."""
     if not text.strip():
         raise InvalidChange("search text is empty")
     c = ContactRow
-    async with store.read() as s:
+    async with store.read(snapshot=True) as s:
         fts = await fts_available(s, store.dialect)
         found = contact_filter(store.dialect, typed_terms(text), fts=fts)
-        mine = c.campaign_id == campaign_id
-        capped = found.apply(select(c.id).where(mine)).limit(SEARCH_COUNT_CAP + 1).subquery()
-        total = int(await s.scalar(select(func.count()).select_from(capped)) or 0)
-        page = found.apply(_lead_select().where(mine)).order_by(found.id_order()).limit(limit)
+        mine = found.in_campaign(campaign_id)
+        ids = list(
+            await s.scalars(found.apply(select(c.id).where(mine)).limit(SEARCH_COUNT_CAP + 1))
+        )
+        total = len(ids)
+        if total <= SEARCH_COUNT_CAP:
+            page = _lead_select().where(c.id.in_(sorted(ids)[:limit])).order_by(c.id)
+        else:  # a common term: the first matches by id are near
+            page = found.apply(_lead_select().where(mine)).order_by(found.id_order()).limit(limit)
         rows = (await s.execute(page)).all()
         return [_lead(r[0], r[1], r[2]) for r in rows], total
 

@@ -192,6 +192,8 @@ class ContactRow(Base):
         Index("ix_contacts_lease", "task_id", "status", "due_at"),
         Index("ix_contacts_fresh_id", "task_id", "status", "attempts", "id"),
         Index("ix_contacts_pending_due", "pending_due_at"),
+        # The work queue's last group and contact pages: a campaign's contacts by id.
+        Index("ix_contacts_campaign_id", "campaign_id", "id"),
         Index("ix_contacts_campaign_list", "campaign_id", "list_name"),
         Index("ix_contacts_campaign_external", "campaign_id", "external_id"),
         # Calling-hours guard: the distinct time zones of a campaign's contacts.

@@ -8,6 +8,7 @@ type (SQLite ``json_extract``, PostgreSQL ``jsonb`` order), so numbers sort as n
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -126,7 +127,26 @@ def selection_clauses(
     return out
 
 
-def sort_expression(order: SortOrder, dialect: str) -> list[UnaryExpression[Any]]:
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """One term of an ORDER BY: the expression and how it is ordered, so the same order can
+    be put on another column holding its value (a subquery's, a union's)."""
+
+    expr: Any
+    descending: bool = False
+    nulls_last: bool = False
+
+    def on(self, expr: Any) -> UnaryExpression[Any]:
+        """This key's order on ``expr``."""
+        out = expr.desc() if self.descending else expr.asc()
+        return cast(UnaryExpression[Any], out.nulls_last() if self.nulls_last else out)
+
+    def clause(self) -> UnaryExpression[Any]:
+        return self.on(self.expr)
+
+
+def sort_keys(order: SortOrder, dialect: str) -> list[SortKey]:
+    """The ORDER BY of a campaign's sort: its field, then the id (a total order)."""
     custom, name = split_field(order.field)
     if custom:
         if dialect == "sqlite":
@@ -135,14 +155,16 @@ def sort_expression(order: SortOrder, dialect: str) -> list[UnaryExpression[Any]
             expr = ContactRow.fields[name]
     else:
         expr = _column(name)
-    primary = expr.desc() if order.descending else expr.asc()
     if name == "id" and not custom:
-        return [primary]
-    if custom or name not in _NOT_NULL:
-        # Same place for "no value" on both back ends; on NOT NULL columns it would only keep
-        # SQLite from reading an index in order.
-        primary = primary.nulls_last()
-    return [primary, ContactRow.id.asc()]
+        return [SortKey(expr, order.descending)]
+    # Same place for "no value" on both back ends; on NOT NULL columns it would only keep
+    # SQLite from reading an index in order.
+    nulls_last = custom or name not in _NOT_NULL
+    return [SortKey(expr, order.descending, nulls_last), SortKey(ContactRow.id)]
+
+
+def sort_expression(order: SortOrder, dialect: str) -> list[UnaryExpression[Any]]:
+    return [k.clause() for k in sort_keys(order, dialect)]
 
 
 def all_true() -> ColumnElement[bool]:

@@ -152,6 +152,17 @@ class ContactFilter:
             stmt = stmt.join(_FTS, _FTS.c.rowid == ContactRow.id).where(match)
         return stmt.where(*self.where)
 
+    def in_campaign(self, campaign_id: int) -> ColumnElement[bool]:
+        """``campaign_id = :id``; with the FTS join one that no index may answer
+        (``campaign_id + 0``). SQLite without statistics (no ``ANALYZE``) takes an indexed
+        equality for about ten rows, so it looped over the campaign's contacts outside and
+        looked each up in the FTS table with the MATCH, which reads the term's whole list
+        every time: 24 s for a phone search in 20,000 contacts. Kept from the index, the
+        MATCH is the outer loop: 10 ms."""
+        if self.fts_query is not None:
+            return (ContactRow.campaign_id + 0) == campaign_id
+        return ContactRow.campaign_id == campaign_id
+
     def id_order(self) -> Any:
         """Contact id order the index can give without sorting (``rowid`` is ``contacts.id``)."""
         return _FTS.c.rowid if self.fts_query is not None else ContactRow.id

@@ -390,11 +390,18 @@ class Store:
             yield
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        """One read transaction that never takes the SQLite write lock."""
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[AsyncSession]:
+        """One read transaction that never takes the SQLite write lock.
+
+        ``snapshot``: every statement of it sees the same data (PostgreSQL ``REPEATABLE READ``;
+        a SQLite read transaction is one snapshot already), for an answer built from several
+        queries that must agree with each other."""
+        options: dict[str, Any] = dict(READ)
+        if snapshot and self.dialect == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
         with self._errors(writing=False):
             async with self._sessions() as s:
-                await s.connection(execution_options=READ)
+                await s.connection(execution_options=options)
                 yield s
 
     @asynccontextmanager

@@ -1,6 +1,7 @@
 """One campaign over two Asterisk servers, through real TCP against two simulators, in
-accelerated time (see test_engine_runner): calls go where the campaign's agents are, and the
-agents of a server whose AMI link is lost do not count in pacing until it is back.
+accelerated time (see test_engine_runner): calls go where the campaign's agents are, each
+server's calls are decided for that server's agents, and the agents of a server whose AMI
+link is lost do not count in pacing until it is back.
 
 Each agent is in the queues of one Asterisk: a call placed on one server is answered and
 connected there, to its agents only.
@@ -17,6 +18,7 @@ from pathlib import Path
 from test_engine_runner import (
     DEAD_PEER,
     MONDAY_10_UTC,
+    SPEED,
     Rig,
     live,
     make_spec,
@@ -58,11 +60,19 @@ class TwoServers:
 
 @asynccontextmanager
 async def two_servers(
-    tmp_path: Path, spec: CampaignSpec | None = None, per_server: int = 2
+    tmp_path: Path,
+    spec: CampaignSpec | None = None,
+    per_server: int = 2,
+    *,
+    logged_in: int | None = None,
+    speed: float = SPEED,
+    history: bool = True,
 ) -> AsyncIterator[TwoServers]:
-    """``per_server`` agents on each server (a0.. on east, then west); the campaign ``spec``
-    with a finished history (enough samples for predictive), by default progressive."""
-    async with rig_at(tmp_path, MONDAY_10_UTC) as rig:
+    """``per_server`` agents on each server (a0.. on east, then west), the first
+    ``logged_in`` of them (default all) logged in and ready; the campaign ``spec`` with a
+    finished history (enough samples for predictive; its 40 contacts do not answer), by
+    default progressive."""
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=speed) as rig:
         west_sim = SimAsterisk(clock=rig.clock, seed=4)
         await west_sim.start()
         servers = {
@@ -87,8 +97,10 @@ async def two_servers(
             # progressive: one call per ready agent; a 3 s wrap-up limit keeps agents cycling
             if spec is None:
                 await rig.campaign(make_spec(ring_timeout="60s", wrapup={"limit": "3s"}))
-            else:
+            elif history:
                 await _history(rig, await rig.campaign(spec), 100)
+            else:
+                await rig.campaign(spec)
             names = [f"a{i}" for i in range(2 * per_server)]
             where = {}
             for i, name in enumerate(names):
@@ -100,10 +112,14 @@ async def two_servers(
             task = asyncio.create_task(engine.run())
             try:
                 await until(lambda: bool(engine.status().campaigns))
-                for name in names:
+                first = names[: len(names) if logged_in is None else logged_in]
+                for name in first:
                     await engine.agent_login(name)
                 await until(
-                    lambda: [a.state for a in engine.status().agents] == ["ready"] * len(names)
+                    lambda: (
+                        [a.state for a in engine.status().agents][: len(first)]
+                        == ["ready"] * len(first)
+                    )
                 )
                 yield TwoServers(rig, west_sim, servers, engine)
             finally:
@@ -186,3 +202,69 @@ async def test_a_campaign_split_over_two_servers_counts_one_servers_team_for_pre
         assert (decision.ready, decision.team) == (6, 3)
         assert view.calls_in_flight == 6
         assert (t.placed_on("east"), t.placed_on("west")) == (3, 3)
+
+
+async def test_a_ready_agent_on_one_server_makes_no_call_on_the_other(tmp_path: Path) -> None:
+    """Power dialing (1.5 calls per ready agent): east's two agents are talking when west's
+    two log in. Decided for the campaign as one, west's ready agents made three calls and one
+    went to east (the calls were spread in proportion to the active agents on each server),
+    where both agents were busy for 20 s: answered after 2 s, it was abandoned. Decided per
+    server, west's agents make their calls on west and east, with nobody ready or in wrap-up
+    there, gets none."""
+    spec = make_spec(
+        dial={"mode": "power", "calls_per_ready_agent": 1.5},
+        ring_timeout="60s",
+        wrapup={"limit": "3s"},
+    )
+    async with two_servers(tmp_path, spec, logged_in=2, speed=4.0, history=False) as t:
+        rig = t.rig
+        (camp,) = await rig.store.list_campaigns()
+        await rig.contacts(camp, live(30))
+        # east: three calls for two agents; two talk (20 s), the third is abandoned
+        talking = ["talking"] * 2
+        await until(lambda: [a.state for a in t.engine.status().agents][:2] == talking, limit=15)
+        await until(lambda: CallResult.ABANDONED in t.results(), limit=15)
+        assert t.placed_on("east") == 3
+        before = t.dialed()
+        for name in ("a2", "a3"):
+            await t.engine.agent_login(name)
+        await until(lambda: t.placed_on("west", after=before) >= 3, limit=15)
+        await rig.wait_clock(2)
+        assert [a.state for a in t.engine.status().agents][:2] == talking
+        assert t.placed_on("east", after=before) == 0
+
+
+async def test_predictive_plans_each_servers_calls_for_that_servers_agents(
+    tmp_path: Path,
+) -> None:
+    """Five agents on each server, predictive (minimum 5): east's five are talking (20 s
+    calls just connected) and west's five ready when contacts come in. One decision for all
+    ten planned calls for west's five ready agents and spread those beyond five evenly over
+    both servers, so about a third went to east, where nobody is free for 20 s: abandoned
+    when answered. Decided per server, east's snapshot holds its five busy agents and gets
+    no call; west's calls are planned for west's agents."""
+    # max_calls_per_day: the history's contacts (called yesterday, within 24 h) stay undialed
+    dial = {"mode": "predictive", "max_calls_per_day": 1}
+    spec = make_spec(dial=dial, ring_timeout="25s", wrapup={"limit": "3s"})
+    async with two_servers(tmp_path, spec, per_server=5, logged_in=5, speed=4.0) as t:
+        rig = t.rig
+        (camp,) = await rig.store.list_campaigns()
+        await rig.contacts(camp, live(5))
+        talking = ["talking"] * 5
+        await until(lambda: [a.state for a in t.engine.status().agents][:5] == talking, limit=15)
+        for name in ("a5", "a6", "a7", "a8", "a9"):
+            await t.engine.agent_login(name)
+        await until(lambda: [a.state for a in t.engine.status().agents][5:] == ["ready"] * 5)
+        before = t.dialed()
+        await rig.contacts(camp, no_answer(60))
+        await until(lambda: t.placed_on("west", after=before) >= 8, limit=15)
+        await rig.wait_clock(2)
+        assert [a.state for a in t.engine.status().agents][:5] == talking
+        assert t.placed_on("east", after=before) == 0
+        (view,) = t.engine.status().campaigns
+        decision = view.last_decision
+        assert decision is not None
+        assert [(p.server, p.talking, p.team) for p in decision.servers] == [
+            ("east", 5, 5),
+            ("west", decision.servers[1].talking, 5),
+        ]

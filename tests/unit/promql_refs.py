@@ -14,7 +14,13 @@ import re
 from collections.abc import Iterator
 
 from dialerd.bus.mqtt import DROP_DISCONNECTED, DROP_QUEUE_FULL, DROP_UNENCODABLE
-from dialerd.daemon.metrics import AMI_LINK_STATES, PACING_INPUTS, Family, Metrics
+from dialerd.daemon.metrics import (
+    AMI_LINK_STATES,
+    PACING_INPUTS,
+    PACING_SERVER_INPUTS,
+    Family,
+    Metrics,
+)
 from dialerd.domain.enums import AgentState, CallResult, DialMode
 
 _NAME = re.compile(r"\bdialerd_[a-zA-Z0-9_]+")
@@ -40,6 +46,8 @@ def vocabulary() -> dict[tuple[str, str], frozenset[str]]:
     reasons_ami = frozenset({"timeout", "error", "link_lost"})
     return {
         ("dialerd_pacing_input", "input"): frozenset(PACING_INPUTS),
+        ("dialerd_pacing_server_input", "input"): frozenset(PACING_SERVER_INPUTS),
+        ("dialerd_pacing_server_mode", "mode"): frozenset(m.value for m in DialMode),
         ("dialerd_agents", "state"): frozenset(s.value for s in AgentState),
         ("dialerd_ami_link_state", "state"): frozenset(AMI_LINK_STATES),
         ("dialerd_pacing_mode", "mode"): frozenset(m.value for m in DialMode),

@@ -17,6 +17,7 @@ from dialerd.engine import (
     CallProgressed,
     CampaignFigures,
     PacingDecision,
+    ServerPacing,
     WindowFigures,
 )
 
@@ -181,6 +182,32 @@ def test_figures_export_the_target_the_estimates_and_the_mode_used() -> None:
         for labels in (s.labels for s in family.samples)
     }
     assert inputs == set(PACING_INPUTS)  # what the dashboard may query, all of it set
+
+
+def test_a_campaign_decided_per_server_shows_each_servers_part_and_mode() -> None:
+    """A campaign with agents on two Asterisk servers is decided server by server: the
+    operator sees each server's calls, agents and mode, and the series go once the campaign
+    is decided as one again (its agents on one server)."""
+    m = Metrics()
+    listen = MetricsListener(m)
+    parts = (
+        ServerPacing("east", 0, "progressive", 0, 4, 0, 2, 0, 0, 30, 4),
+        ServerPacing("west", 3, "predictive", 4, 2, 0, 3, 0, 1, 30, 6),
+    )
+    split = replace(decision(T0), servers=parts)
+    listen(CampaignFigures("spring", "enabled", True, 6, {}, (), split, T0))
+    east = {"campaign": "spring", "server": "east"}
+    west = {"campaign": "spring", "server": "west"}
+    assert value(m, "dialerd_pacing_server_input", **west, input="calls") == 3
+    assert value(m, "dialerd_pacing_server_input", **east, input="agents_talking") == 4
+    assert value(m, "dialerd_pacing_server_input", **east, input="calls_in_flight") == 2
+    assert value(m, "dialerd_pacing_server_input", **east, input="agents_team") == 4
+    assert value(m, "dialerd_pacing_server_mode", **east, mode="progressive") == 1
+    assert value(m, "dialerd_pacing_server_mode", **west, mode="predictive") == 1
+    later = T0 + timedelta(seconds=1)
+    listen(CampaignFigures("spring", "enabled", True, 6, {}, (), decision(later), later))
+    assert value(m, "dialerd_pacing_server_input", **east, input="calls") is None
+    assert value(m, "dialerd_pacing_server_mode", **east, mode="progressive") is None
 
 
 def test_a_campaign_s_call_counters_exist_at_zero_before_its_first_call() -> None:

@@ -130,6 +130,12 @@ class ConsoleView:
                     f"queued {dec.queued}, free lines {dec.free_lines}, "
                     f"answer p {dec.answer_probability:.2f} ({dec.samples} samples{fallen})"
                 )
+                for p in dec.servers:  # a campaign decided server by server
+                    lines.append(
+                        f"    on {p.server}: dial {p.calls} [{p.mode_used}]: ready {p.ready}, "
+                        f"talking {p.talking}, wrapup {p.wrapup}, ringing {p.ringing}, "
+                        f"queued {p.queued}, team {p.team}"
+                    )
             if c.abandonment:
                 lines.append(
                     "  abandonment: "

@@ -73,6 +73,18 @@ PACING_INPUTS = (
     "agents_not_known",
 )
 
+#: Inputs of each server's part of a decision (``dialerd_pacing_server_input``): a campaign
+#: with agents on several Asterisk servers is decided server by server.
+PACING_SERVER_INPUTS = (
+    "calls",
+    "agents_ready",
+    "agents_talking",
+    "agents_wrapup",
+    "calls_in_flight",
+    "free_lines",
+    "agents_team",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Family:
@@ -200,6 +212,19 @@ class Metrics:
             "dialerd_pacing_mode",
             "1 for the dial mode the last tick used (predictive may fall back to progressive).",
             ["campaign", "mode"],
+            registry=r,
+        )
+        self.pacing_server_input = Gauge(
+            "dialerd_pacing_server_input",
+            "Per Asterisk server, for a campaign with agents on several (decided server by "
+            "server): the calls its part of the last decision placed there and its inputs.",
+            ["campaign", "server", "input"],
+            registry=r,
+        )
+        self.pacing_server_mode = Gauge(
+            "dialerd_pacing_server_mode",
+            "1 for the dial mode each server's part of the last decision used.",
+            ["campaign", "server", "mode"],
             registry=r,
         )
         self.tick_duration = Histogram(
@@ -407,6 +432,21 @@ class Metrics:
         self.tick_duration.labels(campaign).observe(seconds)
         self.tick_last.labels(campaign).set(seconds)
 
+    def set_pacing_servers(
+        self, campaign: str, servers: Mapping[str, tuple[DialMode | None, Mapping[str, float]]]
+    ) -> None:
+        """Each server's part of the campaign's last decision (server -> (mode used, inputs));
+        the series of servers not in it are dropped (empty: a campaign decided as one)."""
+        for gauge in (self.pacing_server_input, self.pacing_server_mode):
+            for labels in _children(gauge):
+                if labels[0] == campaign and labels[1] not in servers:
+                    gauge.remove(*labels)
+        for server, (mode, inputs) in servers.items():
+            for m in DialMode:
+                self.pacing_server_mode.labels(campaign, server, m.value).set(1 if m is mode else 0)
+            for name, value in inputs.items():
+                self.pacing_server_input.labels(campaign, server, name).set(value)
+
     def set_contacts(self, campaign: str, counts: Iterable[tuple[str, str, int]]) -> None:
         """Replace the campaign's (task, status, count) series with a fresh overview."""
         fresh = {(task, status): n for task, status, n in counts}
@@ -426,6 +466,8 @@ class Metrics:
             self.pacing_decision,
             self.pacing_input,
             self.pacing_mode,
+            self.pacing_server_input,
+            self.pacing_server_mode,
             self.campaign_active,
             self.contacts,
             self.tick_last,

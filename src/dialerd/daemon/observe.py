@@ -166,6 +166,25 @@ class MetricsListener:
             inputs["abandonment_rate"] = max(w.rate for w in event.abandonment)
         for name, value in inputs.items():
             m.pacing_input.labels(c, name).set(float(value))
+        parts: dict[str, tuple[DialMode | None, dict[str, float]]] = {}
+        for p in d.servers:
+            try:
+                part_mode: DialMode | None = DialMode(p.mode_used)
+            except ValueError:
+                part_mode = None
+            parts[p.server] = (
+                part_mode,
+                {
+                    "calls": p.calls,
+                    "agents_ready": p.ready,
+                    "agents_talking": p.talking,
+                    "agents_wrapup": p.wrapup,
+                    "calls_in_flight": p.ringing + p.screening + p.queued,
+                    "free_lines": p.free_lines,
+                    "agents_team": p.team,
+                },
+            )
+        m.set_pacing_servers(c, parts)
 
     def _tick(self, campaign: str, figures_at: datetime | None, decided_at: datetime) -> None:
         """Tick duration: the decision is stamped when the tick starts, the figures when it

@@ -28,6 +28,7 @@ from dialerd.engine.events import (
     PacingDecision,
     PreviewOffered,
     ScreenPop,
+    ServerPacing,
     WindowFigures,
 )
 from dialerd.engine.schedule import next_switch, schedule_open
@@ -59,6 +60,7 @@ __all__ = [
     "PacingDecision",
     "PreviewOffered",
     "ScreenPop",
+    "ServerPacing",
     "UnknownAgent",
     "UnknownCampaign",
     "WindowFigures",

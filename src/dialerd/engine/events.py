@@ -112,6 +112,26 @@ class WindowFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerPacing:
+    """One Asterisk server's part of a pacing decision. A campaign with agents on several
+    servers is decided server by server (an answer is connected on the server its call was
+    placed on, to that server's agents only): this server's agents and calls in flight, the
+    calls placed on it, and the mode its decision used."""
+
+    server: str
+    calls: int
+    mode_used: str
+    ready: int
+    talking: int
+    wrapup: int
+    ringing: int
+    screening: int
+    queued: int
+    free_lines: int
+    team: int
+
+
+@dataclass(frozen=True, slots=True)
 class PacingDecision:
     """One pacing decision and the inputs it was made from."""
 
@@ -148,9 +168,14 @@ class PacingDecision:
     counted for ``min_agents_predictive``."""
     team: int = 0
     """The agents ``min_agents_predictive`` was checked against (``Snapshot.smoothing_agents``:
-    the campaign's own and shared active agents, of the server that has the fewest)."""
+    the campaign's own and shared active agents on its server; with several, the fewest)."""
     agents_not_known: int = 0
     """Agents of the campaign's pool left out because the link to their Asterisk is lost."""
+    servers: tuple[ServerPacing, ...] = ()
+    """Per server, when the campaign has agents (or calls in flight) on several: each server's
+    decision and inputs (the fields above then add them up; ``team`` is the smallest server's,
+    ``mode_used`` the campaign's mode if any server used it). Empty for a campaign decided as
+    one (its agents on one server)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ from dialerd.engine.events import (
     PacingDecision,
     PreviewOffered,
     ScreenPop,
+    ServerPacing,
     WindowFigures,
 )
 from dialerd.engine.history import seed_estimates
@@ -73,6 +74,7 @@ from dialerd.engine.settings import EngineSettings
 from dialerd.engine.windows import window_specs, window_start
 from dialerd.pacing import (
     PacingSettings,
+    Part,
     Snapshot,
     SnapshotBuilder,
     WindowSpec,
@@ -1040,12 +1042,22 @@ class CampaignRunner:
         await self._dial_callbacks(now, mono)
         servers = self._call_servers()
         lines = self._free_lines(servers)
-        # pacing counts its own calls in flight (not yet with an agent) against the trunk
-        self.builder.trunk_lines = self.builder.calls_in_flight + lines
-        self._pacing_view()
-        snap = self.builder.build(mono)
-        n = min(decide(snap), lines)
-        self._record(snap, n, "" if servers else self._no_server_reason(), now)
+        reason = "" if servers else self._no_server_reason()
+        parts = self._pacing_view(servers)
+        plan: list[str] | None = None
+        if parts:
+            decided = self._decide_parts(parts, lines, mono)
+            snap = decided[0][1]
+            plan = _interleave([(name, k) for name, _, k in decided])
+            n = len(plan)
+            self._record_parts(decided, lines, reason, now)
+            servers = [server for server, _ in parts]
+        else:
+            # pacing counts its own calls in flight (not yet with an agent) against the trunk
+            self.builder.trunk_lines = self.builder.calls_in_flight + lines
+            snap = self.builder.build(mono)
+            n = min(decide(snap), lines)
+            self._record(snap, n, reason, now)
         if n <= 0 or mono < self._empty_until or self._sends:
             return
         n = min(n, self._settings.max_lease_batch)
@@ -1054,7 +1066,29 @@ class CampaignRunner:
             self._empty_until = mono + self._settings.tick_seconds
         self._found_contacts(bool(contacts), mono)
         if contacts:
-            await self._dial_many(contacts, servers, wait=False, ring_s=ring_timeout(snap))
+            await self._dial_many(
+                contacts,
+                servers,
+                wait=False,
+                ring_s=ring_timeout(snap),
+                on=None if plan is None else plan[: len(contacts)],
+            )
+
+    def _decide_parts(
+        self, parts: list[tuple[AsteriskServer, Part]], lines: int, mono: float
+    ) -> list[tuple[str, Snapshot, int]]:
+        """Each server's decision on its own snapshot: its agents and calls in flight, its free
+        lines; the campaign's estimates and windows (``dialerd.pacing.Part``). Within the
+        campaign's lines (``dial.max_concurrent_calls``) their calls are cut in proportion."""
+        b = self.builder
+        decided: list[tuple[str, Snapshot, int]] = []
+        for server, part in parts:
+            room = self._free_lines([server])
+            b.trunk_lines = b.calls_in_flight + room
+            snap = b.build(mono, part=part)
+            decided.append((server.name, snap, min(decide(snap), room)))
+        counts = _share_out(lines, [k for _, _, k in decided])
+        return [(name, snap, k) for (name, snap, _), k in zip(decided, counts, strict=True)]
 
     async def _recheck_contacts(self, now: datetime, mono: float) -> None:
         """Whether the campaign has a contact to call now (before its first lease, and every
@@ -1070,8 +1104,9 @@ class CampaignRunner:
         self._no_contacts = not found
         self._recheck_at = mono + NO_CONTACTS_RECHECK_S
 
-    def _pacing_view(self) -> None:
-        """Which of the campaign's agents and calls this decision counts, and its team.
+    def _pacing_view(self, servers: list[AsteriskServer]) -> list[tuple[AsteriskServer, Part]]:
+        """Which of the campaign's agents and calls this decision counts, and its team; with
+        its agents or calls on several ready servers, one part per server.
 
         Agents on a server whose link is lost are left out (their state is only the one last
         seen, and no call can be offered to them: a call placed on another server cannot reach
@@ -1086,6 +1121,13 @@ class CampaignRunner:
         when its own are busy; the fewest of any such server, as an answer there can go to
         those agents only. None (its own active agents, as pacing counts them) for a campaign
         on one server that shares none.
+
+        A campaign with its pool's agents or its calls in flight on several ready servers
+        (``servers``: those where its agents are) is decided server by server: the parts
+        returned, each server's agents and calls with its team. An answer is connected on the
+        server its call was placed on, to that server's agents only, so one decision for all
+        of them planned answers that find a free agent on the other server, and abandoned
+        them. Empty: the campaign is decided as one.
         """
         down = self._unknown_servers
         b = self.builder
@@ -1107,10 +1149,36 @@ class CampaignRunner:
             elif self.queue in st.queues:
                 shared[server] = shared.get(server, 0) + 1
         self.shared_agents = sum(shared.values())
-        if not own or (len(own) == 1 and not self.shared_agents):
-            b.team = None
-        else:
-            b.team = min(n + shared.get(server, 0) for server, n in own.items())
+        names = {
+            self.agent_server[i]
+            for i in self._pooled
+            if i in self.agent_server
+            and (status := self.agents.get(i)) is not None
+            and status.state is not AgentState.OFFLINE
+        }
+        names |= {c.server for c in self.calls.values() if c.in_flight}
+        ready = {s.name: s for s in servers}
+        for name in names - ready.keys() - down:
+            link = self._servers.get(name)
+            if link is not None and link.ready:
+                ready[name] = link
+        names &= ready.keys()
+        if len(names) < 2:
+            if not own or (len(own) == 1 and not self.shared_agents):
+                b.team = None
+            else:
+                b.team = min(n + shared.get(server, 0) for server, n in own.items())
+            return []
+        b.team = None
+        parts: list[tuple[AsteriskServer, Part]] = []
+        for name in sorted(names):
+            agents = frozenset(i for i in self._pooled if self.agent_server.get(i) == name)
+            calls = frozenset(
+                aid for aid, c in self.calls.items() if c.in_flight and c.server == name
+            )
+            team = own.get(name, 0) + shared.get(name, 0)
+            parts.append((ready[name], Part(agents, calls, team)))
+        return parts
 
     def _record(self, snap: Snapshot | None, n: int, reason: str, now: datetime) -> None:
         if snap is None:
@@ -1145,6 +1213,59 @@ class CampaignRunner:
             shared_agents=self.shared_agents,
             team=snap.smoothing_agents,
             agents_not_known=len(self.builder.unseen_agents),
+        )
+
+    def _record_parts(
+        self, decided: list[tuple[str, Snapshot, int]], lines: int, reason: str, now: datetime
+    ) -> None:
+        """A decision made server by server: each server's part in ``servers``, the
+        campaign's figures their sums (``team``: the fewest of the servers where the campaign
+        has active agents; ``mode_used``: its dial mode if any server dialed by it)."""
+        per = tuple(
+            ServerPacing(
+                server=name,
+                calls=k,
+                mode_used=mode_used(snap).value,
+                ready=len(snap.ready),
+                talking=len(snap.talking),
+                wrapup=len(snap.wrapup),
+                ringing=len(snap.ringing),
+                screening=len(snap.screening),
+                queued=len(snap.queued),
+                free_lines=snap.free_lines,
+                team=snap.smoothing_agents,
+            )
+            for name, snap, k in decided
+        )
+        first = decided[0][1]
+        dial = self.spec.dial.mode.value
+        modes = [p.mode_used for p in per]
+        teams = [p.team for p, (_, snap, _) in zip(per, decided, strict=True) if snap.active_agents]
+        self.last_decision = PacingDecision(
+            at=now,
+            calls=sum(p.calls for p in per),
+            dial_mode=dial,
+            ready=sum(p.ready for p in per),
+            talking=sum(p.talking for p in per),
+            wrapup=sum(p.wrapup for p in per),
+            paused=sum(len(snap.paused) for _, snap, _ in decided),
+            ringing=sum(p.ringing for p in per),
+            screening=sum(p.screening for p in per),
+            queued=sum(p.queued for p in per),
+            free_lines=lines,
+            answer_probability=first.estimates.answer_probability,
+            samples=first.estimates.samples,
+            reason=reason,
+            answer_probability_high=first.answer_probability_high,
+            abandon_burst=first.abandon_burst,
+            mode_used=dial if dial in modes else modes[0],
+            ring_seconds=first.estimates.answer_delay.mean,
+            talk_seconds=first.estimates.talk.mean,
+            wrapup_seconds=first.estimates.wrapup.mean,
+            shared_agents=self.shared_agents,
+            team=min(teams or [p.team for p in per]),
+            agents_not_known=len(self.builder.unseen_agents),
+            servers=per,
         )
 
     async def _lease(self, n: int, now: datetime, agent: str | None = None) -> list[Contact]:
@@ -1231,6 +1352,7 @@ class CampaignRunner:
         queue: str | None = None,
         wait: bool = True,
         ring_s: float | None = None,
+        on: list[str] | None = None,
     ) -> list[str]:
         """Dial leased contacts once each, as one batch. Returns the attempt ids dialed.
 
@@ -1252,7 +1374,10 @@ class CampaignRunner:
         round trips; the next batch waits until this one's replies are in (``_sends``), so the
         per-server line counts the next decision sees include every call of this one.
         ``ring_s``: how long an unanswered call rings (pacing's choice; default the campaign's
-        ``ring_timeout``).
+        ``ring_timeout``). ``on``: the server of each contact (a decision made server by
+        server); a contact whose server has no room left is not dialed (elsewhere its answer
+        would find none of the agents it was placed for). Else each call goes to the server
+        whose agents have the fewest calls waiting (:func:`_spread_key`).
         """
         holder = self._settings.holder
         now = self._clock.now()
@@ -1277,11 +1402,15 @@ class CampaignRunner:
                 candidates = [c for c in candidates if c.phone not in dnc]
         room = {s.name: self._room(s) for s in servers if s.ready}
         by_name = {s.name: s for s in servers}
-        load = self._server_load(room) if len(room) > 1 else {}
+        load = self._server_load(room) if len(room) > 1 and on is None else {}
+        target = {} if on is None else dict(zip((c.id for c in contacts), on, strict=True))
         dials: list[_Dial] = []
         for contact in candidates:
-            open_ = [n for n in room if room[n] > 0]
-            best = min(open_, key=lambda n: _spread_key(load.get(n), room[n]), default=None)
+            if on is None:
+                open_ = [n for n in room if room[n] > 0]
+                best = min(open_, key=lambda n: _spread_key(load.get(n), room[n]), default=None)
+            else:
+                best = target[contact.id] if room.get(target[contact.id], 0) > 0 else None
             if best is None or not contact.phone:
                 why = "no ready server with room" if servers else "no server with this agent"
                 self._log.info("not dialed", contact=contact.id, why=why)
@@ -1831,6 +1960,34 @@ class CampaignRunner:
             at=self._clock.now(),
             abandonment_target=self.spec.dial.abandonment_target,
         )
+
+
+def _share_out(lines: int, wanted: list[int]) -> list[int]:
+    """``wanted`` calls per server, cut to ``lines`` in all in proportion (largest remainders
+    first, then the earlier server), so one server's decision does not take the campaign's
+    last lines from the others."""
+    total = sum(wanted)
+    if total <= lines:
+        return list(wanted)
+    exact = [w * lines / total for w in wanted]
+    out = [math.floor(x) for x in exact]
+    order = sorted(range(len(wanted)), key=lambda i: (out[i] - exact[i], i))
+    for i in order[: lines - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def _interleave(counts: list[tuple[str, int]]) -> list[str]:
+    """The server of each call, taking the servers in turn: when fewer contacts are leased
+    than decided, every server gets its share of them, not the first all."""
+    plan: list[str] = []
+    left = dict(counts)
+    while any(left.values()):
+        for name, _ in counts:
+            if left[name] > 0:
+                plan.append(name)
+                left[name] -= 1
+    return plan
 
 
 def _spread_key(load: list[float] | None, room: float) -> tuple[float, float]:

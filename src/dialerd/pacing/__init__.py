@@ -9,7 +9,7 @@ with or without them.
 """
 
 from dialerd.pacing._kernels import load_in_background as load_pacing_kernels
-from dialerd.pacing.builder import SnapshotBuilder, WindowSpec
+from dialerd.pacing.builder import Part, SnapshotBuilder, WindowSpec
 from dialerd.pacing.distributions import Distribution, Empirical, Fixed, LogNormal
 from dialerd.pacing.estimators import DistributionEstimator, OnlineEstimates, RateEstimator
 from dialerd.pacing.modes import (
@@ -33,6 +33,7 @@ __all__ = [
     "LogNormal",
     "OnlineEstimates",
     "PacingSettings",
+    "Part",
     "RateEstimator",
     "Snapshot",
     "SnapshotBuilder",

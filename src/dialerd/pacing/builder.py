@@ -47,6 +47,20 @@ class WindowSpec:
     calling_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a campaign that pacing decides for on its own: the agents and calls in
+    flight that can meet only each other (the engine's part is one Asterisk server: a call is
+    connected on the server it was placed on, to that server's agents). ``team`` is the
+    part's ``Snapshot.team``. The part's snapshot keeps the campaign's estimates, compliance
+    windows and calibration, and says how many active agents the whole campaign has
+    (``Snapshot.campaign_agents``), so the rate its windows allow is the campaign's."""
+
+    agents: frozenset[Hashable]
+    calls: frozenset[Hashable]
+    team: int | None = None
+
+
 class _SlidingMax:
     """The largest value pushed within the last ``memory_s`` seconds: a deque of (time, value)
     whose values decrease, so its front is the answer and each push pops what it outranks."""
@@ -288,8 +302,20 @@ class SnapshotBuilder:
     def calls_in_flight(self) -> int:
         return len(self._ringing) + len(self._screening) + len(self._queued)
 
-    def build(self, now: float, accepted_previews: int = 0) -> Snapshot:
+    def build(self, now: float, accepted_previews: int = 0, part: Part | None = None) -> Snapshot:
+        """The campaign's snapshot at ``now``; with ``part``, the snapshot of that part of it:
+        only its agents and calls in flight (the others are left out as the unseen ones are),
+        with the campaign's active agents in ``campaign_agents``."""
         unseen = self.unseen_agents
+        unseen_calls = self.unseen_calls
+        team = self.team
+        campaign_agents: int | None = None
+        if part is not None:
+            campaign_agents = self._active_agents(unseen)
+            unseen = unseen | (self._state.keys() - part.agents)
+            in_flight_calls = self._ringing.keys() | self._screening.keys() | self._queued.keys()
+            unseen_calls = unseen_calls | (in_flight_calls - part.calls)
+            team = part.team
         leaving: Collection[Hashable] = self._leaving
         if unseen:
             leaving = self._leaving | unseen
@@ -315,8 +341,8 @@ class SnapshotBuilder:
         if unseen:
             agents = set(agents) | unseen
             offline -= sum(1 for a in unseen if self._state.get(a) is AgentState.OFFLINE)
-        if self.unseen_calls:
-            calls = set(calls) | self.unseen_calls
+        if unseen_calls:
+            calls = set(calls) | unseen_calls
         in_flight = len(self._ringing) + len(self._screening) + len(self._queued)
         snap = Snapshot(
             settings=self.settings,
@@ -336,13 +362,28 @@ class SnapshotBuilder:
             calibration=self.calibration.ratio,
             answer_probability_high=self._highs.largest(),
             abandon_burst=self._burst(now),
-            team=self.team,
+            team=team,
+            campaign_agents=campaign_agents,
         )
         if self.settings.dial_mode is DialMode.PREDICTIVE:
             # the calls placed on this snapshot carry the rate the model plans with; worked
             # out when the first of them is placed (most decisions place none)
             self._plan_snapshot = snap
         return snap
+
+    def _active_agents(self, unseen: Collection[Hashable]) -> int:
+        """The active agents (``Snapshot.active_agents``) of the whole campaign's snapshot:
+        ready ones not reserved for a callback, talking and wrap-up ones not leaving, none of
+        them unseen."""
+        reserved = set(self.reserved.values())
+        ready = sum(1 for a in self._ready if a not in unseen and a not in reserved)
+        busy = sum(
+            1
+            for table in (self._talking, self._wrapup)
+            for a in table
+            if a not in unseen and a not in self._leaving
+        )
+        return ready + busy
 
     def _remember_high(self, now: float, samples: int, p: float) -> None:
         """Keep the highest answer rate of the last hour, from measured rates only (before

@@ -58,6 +58,14 @@ than ``min_agents_predictive`` agents to take the campaign's answers (its own ac
 those it shares with other campaigns, on one Asterisk: ``Snapshot.smoothing_agents``) or fewer than
 ``min_samples`` finished attempts.
 
+A campaign with agents on several Asterisk servers is decided server by server (an answer is
+connected on the server its call was placed on, to that server's agents only): each
+snapshot holds one server's agents and calls (``Snapshot.campaign_agents`` set), alpha is the
+campaign's (its windows forecast R from all its agents, ``Snapshot.window_agents``), so
+``EA_s <= alpha_plan EL_s`` on each server sums to the campaign's ``EA <= alpha_plan EL``; the
+budget the stress test and the pair guard read is shared by active agents
+(``remaining_budget``).
+
 Last, a burst is stress-tested (:func:`stress_count`): were the answer rate back at its highest
 of the last hour, the calls in flight must not be expected to spend more than the tightest
 window has left; and a window that cannot take two more abandons is not risked on two at once
@@ -171,7 +179,7 @@ def allowed_rate(snapshot: Snapshot) -> float | None:
     per_second = _live_per_second(snapshot)
     # below the predictive minimum the team is still logging in (or leaving): its forecast of
     # a window's live answers says nothing of the campaign's, and pacing is progressive anyway
-    staffed = snapshot.active_agents >= st.min_agents_predictive
+    staffed = snapshot.window_agents >= st.min_agents_predictive
     burst = snapshot.abandon_burst
     rate = target * BURST
     for w in snapshot.windows:
@@ -194,10 +202,11 @@ def planning_rate(snapshot: Snapshot) -> float | None:
 
 
 def _live_per_second(snapshot: Snapshot) -> float:
-    """The live answers the team is expected to take per second from now on."""
+    """The live answers the campaign's team is expected to take per second from now on (all
+    its agents also when the snapshot is one server's part: the windows are the campaign's)."""
     est = snapshot.estimates
     cycle = max(est.talk.mean + est.wrapup.mean, 1.0)
-    return THROUGHPUT * max(snapshot.active_agents, 1) / cycle
+    return THROUGHPUT * max(snapshot.window_agents, 1) / cycle
 
 
 def _window_rate(
@@ -332,10 +341,14 @@ def predictive_count(snapshot: Snapshot, floor: int, cap: int, alpha: float | No
 
 def remaining_budget(snapshot: Snapshot) -> float:
     """Abandons the tightest compliance window can still take: ``t (l + R) - b`` (inf with
-    no window)."""
+    no window); of a part of the campaign (one server's), its share of them
+    (``Snapshot.budget_share``), so that the parts together do not spend it twice."""
     target = snapshot.settings.abandonment_target
     per_second = _live_per_second(snapshot)
-    return min((_budget(w, target, per_second)[1] for w in snapshot.windows), default=math.inf)
+    left = min((_budget(w, target, per_second)[1] for w in snapshot.windows), default=math.inf)
+    if snapshot.campaign_agents is None or not math.isfinite(left):
+        return left
+    return left * snapshot.budget_share
 
 
 def stress_count(snapshot: Snapshot, floor: int, n: int, model: Model, planned: float) -> int:

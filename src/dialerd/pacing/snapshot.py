@@ -125,11 +125,39 @@ class Snapshot:
     compliance window keeps that many in hand, not one: the next burst can be as large
     (see ``predictive._window_rate``)."""
     team: int | None = None
-    """The agents over whom the campaign's live answers even out, as the engine counts them
+    """The agents over whom the snapshot's live answers even out, as the engine counts them
     (None: its own active agents): every active agent who can take them, its own (its pacing
     pool) and those of other campaigns' pools in its queue (agents shared between campaigns,
     see :mod:`dialerd.engine.pools`), on one Asterisk (a call is connected on the server it
-    was placed on): the fewest of any server where the campaign has agents of its own."""
+    was placed on): a campaign with agents on several is decided server by server, each
+    snapshot with its server's team (see ``campaign_agents``)."""
+    campaign_agents: int | None = None
+    """The campaign's active agents over all its parts, when this snapshot is one part of it
+    (None: the snapshot is the whole campaign). A campaign with agents on several Asterisk
+    servers is decided server by server: an answer is connected on the server its call was
+    placed on, to that server's agents only, so each server's snapshot holds its own agents
+    and calls. Its compliance windows are the campaign's, though: the rate they allow is
+    worked out on the campaign's forecast of live answers (all its agents), the same for
+    every part, and each part holds its own expected abandons under that rate times its own
+    expected live answers, so their sum stays under the rate times the campaign's. What is
+    left of a window's budget (the burst stress test and the pair guard read it) is shared
+    out in proportion to the parts' active agents (``budget_share``)."""
+
+    @property
+    def window_agents(self) -> int:
+        """The active agents the compliance windows forecast the campaign's live answers for:
+        ``campaign_agents``, else this snapshot's."""
+        if self.campaign_agents is None:
+            return self.active_agents
+        return self.campaign_agents
+
+    @property
+    def budget_share(self) -> float:
+        """This snapshot's share of what the campaign's windows have left: its active agents'
+        share of the campaign's (1 for the whole campaign)."""
+        if self.campaign_agents is None:
+            return 1.0
+        return min(1.0, self.active_agents / max(self.campaign_agents, 1))
 
     @property
     def smoothing_agents(self) -> int:

@@ -144,7 +144,9 @@ async def own_pg_database() -> AsyncIterator[str]:
 
 
 async def lock_pids(url: str, holder: str) -> list[int]:
-    """Server processes holding ``holder``'s instance lock (advisory) on ``url``'s database."""
+    """Server processes holding ``holder``'s instance lock (advisory) on ``url``'s database.
+    Advisory locks are server-wide in ``pg_locks``: only this database's count (a daemon of
+    another test run on the same server holds the same holder's lock in its own database)."""
     hi, lo = advisory_lock_ids(holder)
     store = await Store.open(url)
     try:
@@ -153,6 +155,8 @@ async def lock_pids(url: str, holder: str) -> list[int]:
                 text(
                     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
                     " AND classid = :hi AND objid = :lo AND objsubid = 1"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
                 ),
                 {"hi": hi, "lo": lo},
             )

@@ -375,6 +375,21 @@ async def test_the_dnc_list_is_checked_again_just_before_the_originate(rig: Rig)
     assert rig.sim.originate_action_ids == []
 
 
+@pytest.mark.parametrize(("limit", "sent"), [("2s", "2"), ("1.5s", "1"), ("0.5s", "1")])
+async def test_the_connect_limit_is_sent_in_whole_seconds(rig: Rig, limit: str, sent: str) -> None:
+    """Asterisk's Queue() reads its timeout with atoi() (checked on Asterisk 22.10.1): "1.5"
+    waits 1 s and "0.5" gives up before ringing anyone, abandoning every answered call. So
+    dialerd sends whole seconds, rounded down (never over the limit), at least 1."""
+    camp = await rig.campaign(make_spec(connect_limit=limit, ring_timeout="60s"))
+    await rig.contacts(camp, no_answer(1))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: bool(rig.sim.pbx.calls))
+    (call,) = rig.sim.pbx.calls.values()
+    assert call.var("DIALER_CONNECT_TIMEOUT", "") == sent
+
+
 # --------------------------------------------------------------------------- outcomes
 
 

@@ -1421,7 +1421,7 @@ class CampaignRunner:
         variables = {
             "DIALER_ATTEMPT": attempt_id,
             "DIALER_QUEUE": queue or self.queue,
-            "DIALER_CONNECT_TIMEOUT": f"{self.spec.connect_limit.total_seconds():g}",
+            "DIALER_CONNECT_TIMEOUT": str(queue_timeout(self.spec.connect_limit)),
             "DIALER_CAMPAIGN": str(self.campaign.id),
             "DIALER_CONTACT": str(contact.id),
         }
@@ -1863,3 +1863,10 @@ def _disposition_text(d: Disposition | None) -> str | None:
         return None
     text = d.status_detail or d.status.value
     return text[:100]
+
+
+def queue_timeout(connect_limit: timedelta) -> int:
+    """The connect limit as Queue()'s timeout argument: Asterisk reads it with atoi() and
+    counts whole seconds ("1.5" is 1 s, "0.5" is 0: Queue() gives up before ringing anyone).
+    Rounded down, so the caller never waits past the limit for an agent; at least 1 s."""
+    return max(1, math.floor(connect_limit.total_seconds()))

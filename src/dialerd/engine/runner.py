@@ -534,9 +534,12 @@ class CampaignRunner:
                 known is not None
                 and known.state is status.state
                 and known.since == status.since
+                and known.wrapup_until == status.wrapup_until
                 and pooled is (iface in self._pooled)
             ):
                 return  # a re-scan (reload, restart): keep the builder's time in state
+            # (A new wrap-up end is no re-scan: an AgentComplete after the agent leg's Hangup
+            # replaces the server's default wrap-up with the queue's.)
             self.agent_server[iface] = server
             state = status.state if pooled else AgentState.OFFLINE
         elif iface in self.agents:

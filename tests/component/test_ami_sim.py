@@ -34,6 +34,7 @@ from dialerd.domain.clock import ScaledClock
 from dialerd.domain.enums import AgentState, CallResult
 
 try:
+    from dialerd.sim import QueueConfig, SimModel
     from dialerd.sim.server import SimAsterisk
 except ImportError as exc:  # pragma: no cover - only while dialerd.sim is being written
     pytest.skip(f"dialerd.sim is not importable: {exc}", allow_module_level=True)
@@ -176,6 +177,61 @@ async def test_connected_call_moves_the_agent_through_ringing_talking_wrapup() -
             AgentState.WRAPUP,
             AgentState.READY,
         ]
+
+
+async def test_agent_complete_without_channel_fields_gives_the_queues_wrapup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asterisk 22.10.1 sent 2 of 17 AgentComplete after all Hangups of the call and without
+    any channel field; the adapter dropped those, so the agent's wrap-up came from the agent
+    leg's Hangup with the server's default instead of the campaign queue's time."""
+    monkeypatch.setattr("dialerd.sim.pbx.BARE_AGENT_COMPLETE_SHARE", 1.0)
+    async with _running(wrapup_seconds=600.0, wrapup_by_queue={QUEUE: 4.0}) as (
+        sim,
+        server,
+        rec,
+        clock,
+    ):
+        await server.link.wait_ready(timeout=50)
+        await server.queue_add(QUEUE, AGENT1, "Agent 1")
+        await server.originate(_request("c9", "555070009"))  # answers, hangs up after 3 s
+        await rec.wait_for(lambda _: "c9" in rec.outcomes(), real_seconds=10)
+        assert rec.outcomes()["c9"].result is CallResult.CONNECTED
+        # The queue's 4 s (0.4 s real), not the server's 600 s.
+        await rec.wait_for(
+            lambda _: rec.agent_states(AGENT1)[-1:] == [AgentState.READY], real_seconds=3
+        )
+        wrapups = [
+            u.status
+            for u in rec.updates
+            if isinstance(u, AgentChange) and u.status.state is AgentState.WRAPUP
+        ]
+        last = wrapups[-1]  # what pacing was told last: the queue's end, for this call
+        assert last.call_id == "c9-a" and last.wrapup_until is not None
+        assert (last.wrapup_until - last.since).total_seconds() <= 4.1
+
+
+async def test_a_queue_asterisk_does_not_have_is_named_in_the_refusal() -> None:
+    """Asterisk answers a QueueAdd to a queue missing from queues.conf with "No such queue",
+    not saying which; dialerd joins each agent to two queues per campaign (its queue and
+    the agent's own <queue>.<agent>), so the error names both queue and member."""
+    clock = ScaledClock(SPEED)
+    model = SimModel(queue=QueueConfig(queues=frozenset({QUEUE})))
+    async with (
+        SimAsterisk(clock=clock, seed=1, model=model) as sim,
+        AsteriskServer(_config(sim.port), clock=clock) as server,
+    ):
+        await server.link.wait_ready(timeout=50)
+        await server.queue_add(QUEUE, AGENT1, "Agent 1")
+        with pytest.raises(AmiActionFailed) as refused:
+            await server.queue_add(f"{QUEUE}.agent-1", AGENT1, "Agent 1")
+        assert refused.value.reason == "Unable to add interface to queue: No such queue"
+        assert str(refused.value) == (
+            "QueueAdd failed: Unable to add interface to queue: No such queue"
+            f" (queue '{QUEUE}.agent-1', interface '{AGENT1}')"
+        )
+        status = server.agents.get(AGENT1)
+        assert status is not None and status.queues == frozenset({QUEUE})
 
 
 async def test_disposition_ends_wrapup_early_and_pause_is_tracked() -> None:

@@ -375,6 +375,42 @@ async def test_the_dnc_list_is_checked_again_just_before_the_originate(rig: Rig)
     assert rig.sim.originate_action_ids == []
 
 
+@pytest.mark.parametrize(("limit", "sent"), [("2s", "2"), ("1.5s", "1"), ("0.5s", "1")])
+async def test_the_connect_limit_is_sent_in_whole_seconds(rig: Rig, limit: str, sent: str) -> None:
+    """Asterisk's Queue() reads its timeout with atoi() (checked on Asterisk 22.10.1): "1.5"
+    waits 1 s and "0.5" gives up before ringing anyone, abandoning every answered call. So
+    dialerd sends whole seconds, rounded down (never over the limit), at least 1."""
+    camp = await rig.campaign(make_spec(connect_limit=limit, ring_timeout="60s"))
+    await rig.contacts(camp, no_answer(1))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    engine = await rig.start()
+    await engine.agent_login("a0")
+    await until(lambda: bool(rig.sim.pbx.calls))
+    (call,) = rig.sim.pbx.calls.values()
+    assert call.var("DIALER_CONNECT_TIMEOUT", "") == sent
+
+
+async def test_pacing_hears_the_queues_wrapup_when_agent_complete_comes_without_channels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AgentComplete without channel fields (Asterisk 22.10.1: after all Hangups of the
+    call) restarts the agent's wrap-up with the campaign's time after the leg's Hangup had
+    started the server's default; the runner took that second WRAPUP for a re-scan and kept
+    planning with the default."""
+    monkeypatch.setattr("dialerd.sim.pbx.BARE_AGENT_COMPLETE_SHARE", 1.0)
+    async with rig_at(tmp_path, MONDAY_10_UTC, server_kw={"wrapup_seconds": 300.0}) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "4s"}))
+        await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        runner = engine._runners[camp.id]
+        await until(lambda: AGENTS[0] in runner.builder._wrapup, limit=15.0)
+        await rig.wait_clock(0.5)  # the AgentComplete follows the Hangups within milliseconds
+        left = runner.builder._wrapup[AGENTS[0]] - rig.clock.monotonic()
+        assert 0 < left <= 4.0, left
+
+
 # --------------------------------------------------------------------------- outcomes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dialerd.ami.agents import AgentTracker
+from dialerd.ami.codec import AmiDecoder, Message
 from dialerd.ami.events import (
     AgentCalled,
     AgentComplete,
@@ -11,6 +12,7 @@ from dialerd.ami.events import (
     ChannelHangup,
     MemberChange,
     QueueMemberEvent,
+    normalise,
 )
 from dialerd.domain.clock import ManualClock
 from dialerd.domain.enums import AgentState
@@ -105,6 +107,37 @@ def test_wrapup_per_queue() -> None:
     t.handle(_complete())
     clock.advance(2)
     assert [c.status.state for c in t.tick()] == [AgentState.READY]
+
+
+# As Asterisk 22.10.1 sent it (asterisk-test, recording 17-penalty at 22.093): after all four
+# Hangups of the call, with none of the caller's or the agent's channel fields.
+BARE_AGENT_COMPLETE = (
+    b"Event: AgentComplete\r\nPrivilege: agent,all\r\nQueue: sales\r\n"
+    b"Interface: PJSIP/101\r\nMemberName: Anna\r\nHoldTime: 1\r\nTalkTime: 19\r\n"
+    b"Reason: caller\r\n\r\n"
+)
+
+
+def test_agent_complete_without_channel_fields_starts_its_queues_wrapup_for_that_call() -> None:
+    clock = ManualClock()
+    t = AgentTracker(clock, wrapup_seconds=30, wrapup_by_queue={Q: 5})
+    t.handle(_member(MemberChange.ADDED))
+    t.handle(_called())
+    t.handle(_connect())
+    clock.advance(19)
+    t.handle(ChannelHangup("leg-1", "c-a", "Local/agent-1@x;1", 16, ""))
+    (msg,) = AmiDecoder(expect_banner=False).feed(BARE_AGENT_COMPLETE)
+    assert isinstance(msg, Message)
+    event = normalise(msg)
+    assert isinstance(event, AgentComplete)
+    assert (event.uniqueid, event.linkedid, event.talk_seconds) == (None, None, 19.0)
+    t.handle(event)
+    status = t.get(A1)
+    assert status is not None and status.state is AgentState.WRAPUP
+    assert status.call_id == "c-a"  # a late disposition of an older call does not end it
+    assert status.wrapup_until is not None
+    assert (status.wrapup_until - clock.now()).total_seconds() == 5  # the queue's, not 30
+    assert t.end_wrapup(A1, "an-older-call") == []
 
 
 def test_ring_no_answer_returns_to_ready_and_lost_events_are_covered_by_hangup() -> None:

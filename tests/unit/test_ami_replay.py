@@ -185,3 +185,38 @@ def test_03_agents_pause_and_remove(transcripts_dir: Path) -> None:
         if c.status.interface.endswith("agent-2@sim-agents")
     ]
     assert a2 == [AgentState.READY, AgentState.PAUSED, AgentState.READY, AgentState.OFFLINE]
+
+
+# Recordings made against Asterisk 22.10.1 built from source with asterisk-test/ (see
+# tests/data/asterisk-22.10.1/README.md); the noise events the link drops are left out.
+OWN_RECORDINGS = Path(__file__).resolve().parent.parent / "data" / "asterisk-22.10.1"
+
+
+def test_18_penalty_and_an_agent_complete_without_channel_fields() -> None:
+    """agent-1 (penalty 0) takes the first caller, agent-2 (penalty 10) the second one while
+    agent-1 talks; agent-1's AgentComplete came after every Hangup, without channel fields:
+    still the end of that call, with the queue's wrap-up."""
+    res = replay(
+        read_transcript(OWN_RECORDINGS / "18-penalty-busy.txt"),
+        wrapup_seconds=30.0,
+        wrapup_by_queue={"dialer-q1": 5.0},
+    )
+    assert res.protocol_errors == 0 and res.calls.open_count == 0
+    first, second = res.outcome("att-1801"), res.outcome("att-1802")
+    assert (first.result, first.agent) == (CallResult.CONNECTED, "Local/agent-1@sim-agents")
+    assert (second.result, second.agent) == (CallResult.CONNECTED, "Local/agent-2@sim-agents")
+    wrapups = [
+        c.status
+        for c in res.agent_changes
+        if c.status.interface == "Local/agent-1@sim-agents" and c.status.state is AgentState.WRAPUP
+    ]
+    last = wrapups[-1]
+    assert last.call_id == "att-1801-a" and last.wrapup_until is not None
+    assert (last.wrapup_until - last.since).total_seconds() == pytest.approx(5.0, abs=0.01)
+
+
+def test_20_a_queue_asterisk_does_not_have_abandons_the_call_at_once() -> None:
+    (o,) = _run(OWN_RECORDINGS, "20-unknown-queue-in-dialplan.txt").outcomes
+    assert o.result is CallResult.ABANDONED
+    assert "UNKNOWN" in o.detail
+    assert o.timeline.answered_at is not None and o.timeline.connected_at is None

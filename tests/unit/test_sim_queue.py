@@ -44,6 +44,25 @@ def test_lower_penalty_always_wins() -> None:
     assert [q.choose(0.0).interface for _ in range(3)] == ["rna", "rna", "rna"]  # type: ignore[union-attr]
 
 
+def test_removing_a_member_before_the_rrmemory_position_keeps_the_next_one_next() -> None:
+    """Checked on Asterisk 22.10.1: after one call to a lone member (04), that member's removal
+    and two new members (11), the first new member rings first."""
+    q = queue_with("agent-1")
+    assert q.choose(0.0).interface == "agent-1"  # type: ignore[union-attr]
+    assert q.remove("agent-1") is not None
+    q.members["rna-agent-1"] = Member("rna-agent-1", "rna-agent-1", "rna-agent-1")
+    q.members["agent-2"] = Member("agent-2", "agent-2", "agent-2")
+    assert q.choose(0.0).interface == "rna-agent-1"  # type: ignore[union-attr]
+
+
+def test_removing_a_member_after_the_rrmemory_position_leaves_it() -> None:
+    q = queue_with("a", "b", "c", "d")
+    assert q.choose(0.0).interface == "a"  # type: ignore[union-attr]
+    assert q.remove("c") is not None
+    assert q.remove("x") is None
+    assert [q.choose(0.0).interface for _ in range(3)] == ["b", "d", "a"]  # type: ignore[union-attr]
+
+
 def test_paused_busy_and_wrapping_up_members_are_not_rung() -> None:
     q = queue_with("a", "b", "c", "d")
     q.members["a"].paused = True

@@ -229,9 +229,16 @@ class AgentTracker:
             self._update(a, out)
         elif isinstance(event, AgentComplete):
             a = self._agent(event.interface, event.member_name)
-            a.call_id = event.linkedid or event.uniqueid
+            # Without the channels' fields it is still the end of the call the agent took.
+            a.call_id = event.linkedid or event.uniqueid or a.call_id
+            restarted = a.phase is AgentState.WRAPUP and a.state is AgentState.WRAPUP
             self._start_wrapup(a, event.queue)
-            self._update(a, out)
+            if restarted:
+                # The agent leg's Hangup came first and started the default wrap-up; the
+                # queue's wrap-up replaces it, and pacing must hear of its new end.
+                out.append(AgentChange(a.status(), a.state))
+            else:
+                self._update(a, out)
         elif isinstance(event, ChannelHangup):
             leg_of = self._by_leg.get(event.uniqueid)
             if leg_of is not None and leg_of.leg == event.uniqueid:

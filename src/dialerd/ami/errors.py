@@ -30,10 +30,13 @@ class AmiActionTimeout(AmiError):
 class AmiActionFailed(AmiError):
     """Asterisk answered ``Response: Error`` (or anything but Success)."""
 
-    def __init__(self, action: str, response: Message) -> None:
+    def __init__(self, action: str, response: Message, about: str = "") -> None:
         self.action = action
         self.response = response
-        super().__init__(f"{action} failed: {response.get('Message') or response.name}")
+        self.reason = response.get("Message") or response.name
+        """Asterisk's own words, e.g. ``Unable to add interface: Already there``."""
+        text = f"{action} failed: {self.reason}"
+        super().__init__(f"{text} ({about})" if about else text)
 
 
 class AmiAuthFailed(AmiError):

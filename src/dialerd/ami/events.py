@@ -164,8 +164,14 @@ class AgentConnect:
 
 @dataclass(frozen=True, slots=True)
 class AgentComplete:
+    """The end of an agent's talk. ``uniqueid``/``linkedid``/``agent_uniqueid`` are None when
+    Asterisk sent it without the channels' fields: app_queue builds it from the latest
+    snapshots of the caller and agent channels after the hang-up, and when both are already
+    destroyed only Queue, Interface, MemberName, HoldTime, TalkTime and Reason are left (2 of
+    17 AgentComplete events on Asterisk 22.10.1, each after all four Hangups of the call)."""
+
     queue: str
-    uniqueid: str
+    uniqueid: str | None
     linkedid: str | None
     interface: str
     member_name: str
@@ -370,10 +376,20 @@ def _agent_connect(m: Message) -> AgentConnect | None:
 
 
 def _agent_complete(m: Message) -> AgentComplete | None:
-    a = _agent(m)
-    if a is None:
+    interface = _s(m, "Interface")
+    if not interface:
         return None
-    return AgentComplete(*a, _float(m.get("HoldTime")), _float(m.get("TalkTime")), _s(m, "Reason"))
+    return AgentComplete(
+        _s(m, "Queue"),
+        _id(m.get("Uniqueid")),
+        _id(m.get("Linkedid")),
+        interface,
+        _s(m, "MemberName"),
+        _id(m.get("DestUniqueid")),
+        _float(m.get("HoldTime")),
+        _float(m.get("TalkTime")),
+        _s(m, "Reason"),
+    )
 
 
 def _agent_rna(m: Message) -> AgentRingNoAnswer | None:

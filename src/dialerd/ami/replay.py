@@ -10,7 +10,7 @@ the outcomes is the recorded one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dialerd.ami.agents import AgentChange, AgentTracker
@@ -50,9 +50,11 @@ def replay(
     clock: ManualClock | None = None,
     *,
     wrapup_seconds: float = 5.0,
+    wrapup_by_queue: Mapping[str, float] | None = None,
 ) -> ReplayResult:
     clock = clock or ManualClock()
-    res = ReplayResult(CallTracker(clock), AgentTracker(clock, wrapup_seconds=wrapup_seconds))
+    agents = AgentTracker(clock, wrapup_seconds=wrapup_seconds, wrapup_by_queue=wrapup_by_queue)
+    res = ReplayResult(CallTracker(clock), agents)
     decoder = AmiDecoder()
     sent: dict[str, Message] = {}
     lists: dict[str, list[Message]] = {}

@@ -234,11 +234,11 @@ class AsteriskServer:
             fields["Penalty"] = str(penalty)
         if state_interface:
             fields["StateInterface"] = state_interface
-        await self.link.send("QueueAdd", fields)
+        await self._queue_action("QueueAdd", fields)
         self._publish(self.agents.note_added(queue, interface, member_name, paused))
 
     async def queue_remove(self, queue: str, interface: str) -> None:
-        await self.link.send("QueueRemove", {"Queue": queue, "Interface": interface})
+        await self._queue_action("QueueRemove", {"Queue": queue, "Interface": interface})
         self._publish(self.agents.note_removed(queue, interface))
 
     async def queue_pause(
@@ -249,15 +249,27 @@ class AsteriskServer:
             fields["Queue"] = queue
         if reason:
             fields["Reason"] = reason
-        await self.link.send("QueuePause", fields)
+        await self._queue_action("QueuePause", fields)
         self._publish(self.agents.note_paused(interface, paused, queue, reason))
 
     async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
         """The member's penalty in ``queue``: app_queue offers a caller to the free members of
         the lowest penalty first."""
-        await self.link.send(
+        await self._queue_action(
             "QueuePenalty", {"Queue": queue, "Interface": interface, "Penalty": str(penalty)}
         )
+
+    async def _queue_action(self, action: str, fields: dict[str, str]) -> None:
+        """A queue action whose refusal names the queue and the member: Asterisk's own
+        ``No such queue`` does not say which (a campaign's queue, or an agent's own queue
+        ``<queue>.<agent>``, missing from queues.conf)."""
+        try:
+            await self.link.send(action, fields)
+        except AmiActionFailed as exc:
+            about = ", ".join(
+                f"{key.lower()} {fields[key]!r}" for key in ("Queue", "Interface") if key in fields
+            )
+            raise AmiActionFailed(exc.action, exc.response, about) from None
 
     def paused_in(self, interface: str, queue: str) -> bool | None:
         """Whether the member is paused in ``queue`` (None: not a member), as the tracker knows

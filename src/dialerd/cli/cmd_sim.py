@@ -30,6 +30,12 @@ def register(sub: Any) -> None:
         default=None,
         help="seconds a queue member rings (queues.conf timeout, default 15)",
     )
+    p.add_argument(
+        "--queues",
+        default=None,
+        help="comma-separated queues that exist, as in queues.conf (default: any queue a client"
+        " names exists); a QueueAdd to another is refused as by Asterisk",
+    )
     p.add_argument("--answer", type=float, default=None, help="answer share for E.164 numbers")
     p.add_argument("--machine", type=float, default=None, help="machine share of answers")
     p.set_defaults(func=run)
@@ -48,6 +54,11 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.member_timeout is not None:
             model = replace(model, queue=replace(model.queue, member_timeout=args.member_timeout))
+        if args.queues is not None:
+            names = frozenset(q.strip() for q in args.queues.split(",") if q.strip())
+            if not names:
+                raise CliError("--queues needs at least one queue name", EX_USAGE)
+            model = replace(model, queue=replace(model.queue, queues=names))
         if args.answer is not None or args.machine is not None:
             callee = model.callee
             if args.answer is not None:

@@ -720,7 +720,7 @@ class Engine:
                     )
                     self._penalties[key] = penalty
                 except AmiActionFailed as exc:
-                    if "already" not in str(exc).lower():
+                    if "already" not in exc.reason.lower():
                         raise
                     self._penalties.pop(key, None)  # as a previous run left it: set it anew
                 self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
@@ -753,7 +753,7 @@ class Engine:
             try:
                 await server.queue_remove(q, a.interface)
             except AmiActionFailed as exc:
-                if "not there" not in str(exc).lower():
+                if "not there" not in exc.reason.lower():
                     raise
         if not logins:
             self._logins.pop((server.name, a.interface), None)

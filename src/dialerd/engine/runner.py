@@ -536,9 +536,12 @@ class CampaignRunner:
                 known is not None
                 and known.state is status.state
                 and known.since == status.since
+                and known.wrapup_until == status.wrapup_until
                 and pooled is (iface in self._pooled)
             ):
                 return  # a re-scan (reload, restart): keep the builder's time in state
+            # (A new wrap-up end is no re-scan: an AgentComplete after the agent leg's Hangup
+            # replaces the server's default wrap-up with the queue's.)
             self.agent_server[iface] = server
             state = status.state if pooled else AgentState.OFFLINE
         elif iface in self.agents:
@@ -1550,7 +1553,7 @@ class CampaignRunner:
         variables = {
             "DIALER_ATTEMPT": attempt_id,
             "DIALER_QUEUE": queue or self.queue,
-            "DIALER_CONNECT_TIMEOUT": f"{self.spec.connect_limit.total_seconds():g}",
+            "DIALER_CONNECT_TIMEOUT": str(queue_timeout(self.spec.connect_limit)),
             "DIALER_CAMPAIGN": str(self.campaign.id),
             "DIALER_CONTACT": str(contact.id),
         }
@@ -2020,3 +2023,10 @@ def _disposition_text(d: Disposition | None) -> str | None:
         return None
     text = d.status_detail or d.status.value
     return text[:100]
+
+
+def queue_timeout(connect_limit: timedelta) -> int:
+    """The connect limit as Queue()'s timeout argument: Asterisk reads it with atoi() and
+    counts whole seconds ("1.5" is 1 s, "0.5" is 0: Queue() gives up before ringing anyone).
+    Rounded down, so the caller never waits past the limit for an agent; at least 1 s."""
+    return max(1, math.floor(connect_limit.total_seconds()))

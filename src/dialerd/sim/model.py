@@ -123,6 +123,11 @@ class QueueConfig:
     strategy: str = "rrmemory"
     default_queue: str = "dialer-q1"
     information_message: float = 1.822  # Playback(all-circuits-busy-now)
+    queues: frozenset[str] | None = None
+    """The queues queues.conf defines. None: every queue a client names exists (created on
+    first use), as if queues.conf had each campaign's queues; a set: only those, as on a real
+    Asterisk, which refuses a QueueAdd to another (``No such queue``) and whose Queue() on
+    another sets QUEUESTATUS=UNKNOWN."""
 
 
 @dataclass(frozen=True, slots=True)

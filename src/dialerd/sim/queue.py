@@ -93,5 +93,19 @@ class Queue:
             self.rrpos = list(self.members).index(best.interface) + 1
         return best
 
+    def remove(self, interface: str) -> Member | None:
+        """Take a member out, as app_queue's ``queue_member_follower_removal`` does: the
+        members after it move up one place, and so does the rrmemory position if the member
+        stood before it, so the member that was next stays next. (Without that, a member
+        removed before the position made the rotation skip the next one: transcript 11, played
+        after 04 had left the position at 1, rang agent-2 first where Asterisk rang
+        rna-agent-1.)"""
+        names = list(self.members)
+        if interface not in self.members:
+            return None
+        if names.index(interface) < self.rrpos:
+            self.rrpos -= 1
+        return self.members.pop(interface)
+
     def position(self, caller: Waiting) -> int:
         return self.callers.index(caller) + 1

@@ -24,7 +24,7 @@ from dialerd.domain.clock import Clock, SystemClock
 from dialerd.sim import events as ev
 from dialerd.sim.channels import Headers
 from dialerd.sim.model import SimModel
-from dialerd.sim.pbx import Pbx
+from dialerd.sim.pbx import Pbx, atoi
 from dialerd.sim.queue import Member
 from dialerd.sim.scheduler import Scheduler
 
@@ -571,7 +571,12 @@ class SimAsterisk:
         if not qname or not iface:
             session.respond(aid, "Error", [("Message", "'Queue' and 'Interface' not set.")])
             return
-        q = self.pbx.get_queue(qname)
+        q = self.pbx.find_queue(qname)
+        if q is None:
+            session.respond(
+                aid, "Error", [("Message", "Unable to add interface to queue: No such queue")]
+            )
+            return
         if iface in q.members:
             session.respond(aid, "Error", [("Message", "Unable to add interface: Already there")])
             return
@@ -606,17 +611,16 @@ class SimAsterisk:
     def _queue_remove(self, session: Session, msg: Message, aid: str | None) -> None:
         qname = msg.get("Queue") or ""
         iface = msg.get("Interface") or ""
-        q = self.pbx.queues.get(qname)
+        q = self.pbx.find_queue(qname)
         if q is None:
             session.respond(
                 aid, "Error", [("Message", "Unable to remove interface from queue: No such queue")]
             )
             return
-        m = q.members.get(iface)
+        m = q.remove(iface)
         if m is None:
             session.respond(aid, "Error", [("Message", "Unable to remove interface: Not there")])
             return
-        del q.members[iface]
         session.respond(aid, "Success", [("Message", "Removed interface from queue")])
         out: list[tuple[str, Headers]] = [("QueueMemberRemoved", self.pbx.member_event(q, m))]
         self.pbx.queue_device(f"Queue:{q.name}_pause_{iface}", "NOT_INUSE", out)
@@ -657,11 +661,14 @@ class SimAsterisk:
         """app_queue's QueuePenalty: in one queue, or in every queue without ``Queue``."""
         iface = msg.get("Interface") or ""
         qname = msg.get("Queue") or None
-        try:
-            penalty = int(msg.get("Penalty") or "")
-        except ValueError:
-            penalty = -1
-        if not iface or penalty < 0:
+        penalty_text = msg.get("Penalty") or ""
+        if not iface or not penalty_text:
+            session.respond(
+                aid, "Error", [("Message", "Need 'Interface' and 'Penalty' parameters.")]
+            )
+            return
+        penalty = atoi(penalty_text)  # app_queue: atoi(), so "abc" is penalty 0
+        if penalty < 0:
             session.respond(aid, "Error", [("Message", "Invalid interface, queuename or penalty")])
             return
         found = [

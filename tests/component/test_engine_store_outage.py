@@ -17,7 +17,13 @@ from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_
 
 from dialerd.api.health import HealthChecks, run_checks
 from dialerd.domain.enums import AgentState, CallResult, Status
-from dialerd.engine import DispositionTaken, InvalidDisposition, NoSuchCall, ScreenPop
+from dialerd.engine import (
+    CallProgressed,
+    DispositionTaken,
+    InvalidDisposition,
+    NoSuchCall,
+    ScreenPop,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -209,3 +215,71 @@ async def test_an_agent_who_gave_the_disposition_while_talking_has_no_wrapup_in_
         (attempt,) = await rig.store.attempts(cid)
         assert attempt.disposition == "sale"
         await rig.stop()
+
+
+async def test_a_call_connected_while_the_runner_waits_for_the_store_takes_its_disposition(
+    tmp_path: Path, proxied_url: tuple[str, TcpProxy]
+) -> None:
+    """What the audit saw: a call answered and connected to its agent during the outage got
+    409 for its disposition (over HTTP and MQTT alike): the runner waiting for the database
+    had not taken in the call's connect event (it sits in the runner's inbox until the loop
+    runs again), so the engine knew no agent of the call. Expected: taken and queued like any
+    other, the agent out of wrap-up when the callee hangs up, and written once, after the
+    call's own events, when the database is back."""
+    url, proxy = proxied_url
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0, url=url) as rig:
+        camp = await rig.campaign(make_spec(connect_limit="30s", wrapup={"limit": "300s"}))
+        (cid,) = await rig.contacts(camp, live(1))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: len(rig.dialed()) == 1)
+        # the agent steps away: the answered call waits in the queue (connect limit 30 s)
+        await engine.agent_pause("a0", True)
+        attempt_id = next(e.attempt_id for e in rig.events if isinstance(e, CallProgressed))
+
+        await proxy.down()
+        try:
+            await until(
+                lambda: engine.status().campaigns[0].runner == "waiting for the store", limit=20
+            )
+            # answered, waiting in the queue: no agent's call yet
+            with pytest.raises(NoSuchCall):
+                await asyncio.wait_for(
+                    engine.disposition("a0", "success", "sale", attempt_id=attempt_id), 2
+                )
+            await engine.agent_pause("a0", False)  # back: the queue connects the call
+            await until(lambda: _agent_state(rig, AGENTS[0]) is AgentState.TALKING, limit=10)
+            assert not any(isinstance(e, ScreenPop) for e in rig.events)  # not taken in yet
+
+            taken = await asyncio.wait_for(engine.disposition("a0", "success", "sale"), 2)
+            assert (taken.attempt_id, taken.queued) == (attempt_id, True)
+            with pytest.raises(NoSuchCall):  # once only
+                await asyncio.wait_for(
+                    engine.disposition("a0", "declined", "no", attempt_id=attempt_id), 2
+                )
+            # the callee hangs up (20 s talk): no wrap-up, the disposition was given
+            await until(lambda: _agent_state(rig, AGENTS[0]) is not AgentState.TALKING, limit=10)
+            await until(lambda: _agent_state(rig, AGENTS[0]) is AgentState.READY, limit=3)
+            assert rig.finished() == []
+        finally:
+            await proxy.up()
+
+        await until(lambda: bool(rig.finished()), limit=20)
+        (done,) = rig.finished()
+        assert (done.attempt.id, done.result, done.status, done.status_detail) == (
+            attempt_id,
+            CallResult.CONNECTED,
+            Status.SUCCESS,
+            "sale",
+        )
+        (attempt,) = await rig.store.attempts(cid)
+        assert attempt.result is CallResult.CONNECTED and attempt.disposition == "sale"
+        assert attempt.connected_at is not None and attempt.hungup_at is not None
+        assert attempt.agent == "a0"
+        tasks = {t.id: t.name for t in await rig.store.tasks(camp.id)}
+        assert tasks[(await rig.store.get_contact(cid)).task_id] == "won"
+        # the screen pop of a call whose disposition came first is not sent late
+        assert not any(isinstance(e, ScreenPop) for e in rig.events)
+        await rig.stop()
+        assert len(rig.finished()) == 1

@@ -7,6 +7,8 @@ import textwrap
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from dialerd.config import DaemonConfig, load_config
 from dialerd.daemon.app import engine_settings, server_config
 from dialerd.domain.enums import CallResult
@@ -81,3 +83,26 @@ def test_asterisk_post_dial_delay_reaches_the_server(tmp_path: Path) -> None:
         server_config(load(tmp_path, "post_dial_delay = 0\n").asterisk[0], 30.0).post_dial_delay
         == 0.0
     )
+
+
+def test_the_journal_is_in_the_state_directory_named_after_the_store_and_holder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outcomes the database cannot take at a stop go to a file in the state directory: the
+    configured ``[engine] state_dir`` (relative to the config file), else systemd's
+    ``$STATE_DIRECTORY``, else /var/lib/dialerd; its name tells databases and daemons apart."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    default = engine_settings(load(tmp_path)).journal
+    assert default is not None and default.parent == Path("/var/lib/dialerd")
+    assert default.name.startswith("unwritten-dialerd-") and default.suffix == ".jsonl"
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/dialerd-x:/var/lib/other")
+    journal = engine_settings(load(tmp_path)).journal
+    assert journal is not None and journal.parent == Path("/var/lib/dialerd-x")
+    journal = engine_settings(load(tmp_path, '[engine]\nstate_dir = "state"\n')).journal
+    assert journal is not None and journal.parent == tmp_path / "state"
+
+    pg = load(tmp_path, '[store]\nurl = "postgresql+asyncpg://dialerd@db1/dialerd"\n')
+    pg2 = load(tmp_path, '[store]\nurl = "postgresql+asyncpg://dialerd@db2/dialerd"\n')
+    blue = load(tmp_path, '[engine]\ninstance = "blue"\n')
+    names = {str(engine_settings(c).journal) for c in (load(tmp_path), pg, pg2, blue)}
+    assert len(names) == 4

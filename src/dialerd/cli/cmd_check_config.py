@@ -120,6 +120,8 @@ def summary(config: DaemonConfig) -> list[str]:
         f"  campaigns: {len(config.campaign_paths())} file(s); agents: {len(config.agents)}",
         f"  compliance: calling hours {guard}; abandonment target "
         f"{c.abandonment_target:.1%} over {', '.join(c.abandonment_windows)}{cap}",
+        f"  state directory: {config.engine.state_directory()} (journal of what a database"
+        " outage left unwritten)",
     ]
 
 

@@ -7,7 +7,9 @@ setting. Durations are float seconds (see :mod:`dialerd.config.types`). Secrets 
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,6 +35,8 @@ from dialerd.domain.enums import CallResult
 from dialerd.domain.model import RetryPolicy, RetryRule, default_retry_policy
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+DEFAULT_STATE_DIR = Path("/var/lib/dialerd")
 
 
 class _Table(BaseModel):
@@ -342,14 +346,31 @@ class EngineConfig(_Table):
     #: becomes ``dialerd@<host>/<instance>`` (default ``dialerd@<host>``). Keep it stable
     #: across restarts: a restarted daemon closes the calls its holder left open.
     instance: Name | None = None
+    #: Where the daemon keeps what must outlive it: the journal of dispositions taken and call
+    #: outcomes not written during a database outage, written into the database by the next
+    #: start. Relative paths are relative to the config file. Default: systemd's
+    #: ``$STATE_DIRECTORY`` (``StateDirectory=``), else ``/var/lib/dialerd``
+    #: (:meth:`state_directory`).
+    state_dir: Path | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> EngineConfig:
+    def _consistent(self, info: ValidationInfo) -> EngineConfig:
         if self.runner_restart_backoff_min > self.runner_restart_backoff_max:
             raise FieldProblem(
                 "runner_restart_backoff_min", "must not exceed runner_restart_backoff_max"
             )
+        if self.state_dir is not None and not self.state_dir.is_absolute():
+            return self.model_copy(update={"state_dir": context_base_dir(info) / self.state_dir})
         return self
+
+    def state_directory(self, environ: Mapping[str, str] | None = None) -> Path:
+        """``state_dir``, else the first of systemd's ``$STATE_DIRECTORY``, else
+        ``/var/lib/dialerd`` (the unit's ``StateDirectory=dialerd``)."""
+        if self.state_dir is not None:
+            return self.state_dir
+        env = os.environ if environ is None else environ
+        given = env.get("STATE_DIRECTORY", "").split(":", 1)[0]
+        return Path(given) if given else DEFAULT_STATE_DIR
 
 
 # ---------------------------------------------------------------------------- campaigns, agents

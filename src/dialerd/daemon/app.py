@@ -50,6 +50,7 @@ from dialerd.daemon.sdnotify import Notifier, watchdog_interval, watchdog_loop
 from dialerd.domain.clock import Clock, SystemClock
 from dialerd.engine import Engine, EngineError, EngineListener, EngineSettings
 from dialerd.engine.field_check import FieldCheck
+from dialerd.engine.journal import journal_file
 from dialerd.engine.settings import default_holder
 from dialerd.engine.tasks import TaskService
 from dialerd.pacing import load_pacing_kernels
@@ -128,6 +129,10 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "holder": default_holder(e.instance),
     }
     values.update(overrides)
+    if "journal" not in values:
+        values["journal"] = journal_file(
+            e.state_directory(), config.store.display_url(), values["holder"]
+        )
     return EngineSettings(**values)
 
 

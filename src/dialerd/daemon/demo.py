@@ -130,6 +130,9 @@ def demo_config(
     source = base / "dialerd-demo.toml"
     data: dict[str, Any] = tomllib.loads(source.read_text("utf-8"))
     data.setdefault("engine", {})["drain_timeout"] = min(60.0, 10.0 * speed)
+    if db_url.startswith("sqlite") and "///" in db_url:
+        # the journal of outcomes unwritten at a stop beside the demo's database
+        data["engine"].setdefault("state_dir", str(Path(db_url.split("///", 1)[1]).parent))
     data["store"] = {"url": db_url}
     data["asterisk"][0]["port"] = ami_port
     data["api"]["port"] = api_port
@@ -240,6 +243,8 @@ def fresh_workdir(work: Path) -> tuple[Path, Path]:
     db = (work / "demo.db").resolve()
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for old in work.glob("unwritten-demo-*.jsonl"):  # outcomes of a database now gone
+        old.unlink()
     return db, work / "dialerd.log"
 
 

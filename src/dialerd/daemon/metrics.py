@@ -54,6 +54,15 @@ TICK_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 )  # fmt: skip
 
+JOURNAL_OUTCOMES = (
+    "queued",
+    "journaled",
+    "applied",
+    "already_stored",
+    "stale",
+    "failed",
+    "recovered",
+)
 AMI_LINK_STATES = ("disconnected", "connecting", "logging_in", "resyncing", "ready", "failed")
 PACING_INPUTS = (
     "agents_ready",
@@ -286,6 +295,18 @@ class Metrics:
             "database session (no new calls are placed until it is taken again).",
             registry=r,
         )
+        self.journal_outcomes = Counter(
+            "dialerd_journal_outcomes",
+            "The journal in the state directory: dispositions queued in a database outage "
+            "(queued, as taken; recovered: a later start closed the call a crash lost with "
+            "it), call outcomes the database could not take at a stop (journaled), and what "
+            "the next start did with those: applied, already_stored, stale (the attempt "
+            "recorded alone, the contact changed meanwhile) or failed (kept aside).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in JOURNAL_OUTCOMES:  # at 0, so increase() sees the first one
+            self.journal_outcomes.labels(outcome)
 
         # Asterisk
         self.ami_link_up = Gauge(

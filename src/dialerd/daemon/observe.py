@@ -27,6 +27,7 @@ from dialerd.engine import (
     CampaignFigures,
     CampaignSwitched,
     EngineEvent,
+    OutcomesJournaled,
 )
 
 
@@ -81,6 +82,8 @@ class MetricsListener:
             self._figures(event)
         elif isinstance(event, CampaignSwitched):
             m.campaign_active.labels(event.campaign).set(1 if event.active else 0)
+        elif isinstance(event, OutcomesJournaled):
+            m.journal_outcomes.labels(event.outcome).inc(event.count)
 
     def _state_known(self, event: AgentStateChanged) -> None:
         """``dialerd_agents_state_unknown{server}``: who is counted by a state last seen."""

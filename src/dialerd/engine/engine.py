@@ -48,7 +48,20 @@ from dialerd.engine.errors import (
     UnknownAgent,
     UnknownCampaign,
 )
-from dialerd.engine.events import AgentStateChanged, EngineEvent, EngineListener
+from dialerd.engine.events import (
+    AgentStateChanged,
+    EngineEvent,
+    EngineListener,
+    OutcomesJournaled,
+)
+from dialerd.engine.journal import (
+    JOURNALED,
+    QUEUED,
+    RECOVERED,
+    JournalEntry,
+    OutcomeJournal,
+    QueuedDisposition,
+)
 from dialerd.engine.outage import StoreOutage
 from dialerd.engine.pools import POOL_PENALTY, AgentPools, PoolCandidate
 from dialerd.engine.runner import CampaignRunner
@@ -110,6 +123,10 @@ class Engine:
         self._log = log
         self._agents_outage = StoreOutage(log, "agent states")
         self._dialing_hold: str | None = None
+        self._journal = OutcomeJournal(self.settings.journal) if self.settings.journal else None
+        self._recovered: dict[str, QueuedDisposition] = {}
+        """Attempt id -> a disposition the journal kept across a crash, for the runner that
+        closes the attempt left open (``take_recovered_disposition``)."""
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -135,6 +152,102 @@ class Engine:
 
     def unregister_attempt(self, attempt_id: str) -> None:
         self._attempts.pop(attempt_id, None)
+
+    def journal_outcomes(self, runner: CampaignRunner, entries: list[JournalEntry]) -> None:
+        """Outcomes the store could not take at a stop: into the journal (fsync'd), written by
+        the next start. Without a journal, or when it cannot be written, each is logged as an
+        error with what it was (the outcome is then lost; the next start closes its attempt as
+        ``failed_unknown``)."""
+        if not entries:
+            return
+        journal = self._journal
+        error: str | None = "no journal configured"
+        if journal is not None:
+            try:
+                journal.append(entries)
+            except OSError as exc:
+                error = f"journal {str(journal.path)!r} not written: {exc}"
+            else:
+                self._log.warning(
+                    "outcomes not stored at stop: database unavailable; journaled, written at"
+                    " the next start",
+                    campaign=runner.name,
+                    outcomes=len(entries),
+                    attempts=[e.attempt_id for e in entries],
+                    journal=str(journal.path),
+                )
+                self.emit(OutcomesJournaled(JOURNALED, len(entries), str(journal.path)))
+                return
+        for e in entries:
+            t = e.transition
+            assert t.attempt is not None
+            self._log.error(
+                "outcome not stored at stop: database unavailable",
+                campaign=runner.name,
+                attempt=t.attempt.id,
+                contact=t.contact_id,
+                result=t.attempt.result.value if t.attempt.result is not None else None,
+                disposition=t.attempt.disposition,
+                status=f"{t.status.value}/{t.status_detail}",
+                why=error,
+            )
+
+    def take_recovered_disposition(self, attempt_id: str) -> QueuedDisposition | None:
+        """The agent's disposition of a call whose outcome a crash lost (journaled when it was
+        taken, during an outage), for the runner closing its attempt; once."""
+        q = self._recovered.pop(attempt_id, None)
+        if q is not None and self._journal is not None:
+            self.emit(OutcomesJournaled(RECOVERED, 1, str(self._journal.path)))
+        return q
+
+    def _journal_queued(self, runner: CampaignRunner, attempt_id: str) -> None:
+        """A disposition queued in an outage is journaled at once (one ``fsync``, only in an
+        outage): the call's outcome is in memory only, and a crash would lose the agent's
+        result with it. A stop journals the whole outcome; this line covers the crash."""
+        journal = self._journal
+        line = runner.queued_disposition(attempt_id, self.clock.now())
+        if journal is None or line is None:
+            return
+        try:
+            journal.append([line])
+        except OSError as exc:
+            self._log.warning(
+                "disposition kept in memory only: journal not written",
+                campaign=runner.name,
+                attempt=attempt_id,
+                contact=line.contact_id,
+                journal=str(journal.path),
+                error=str(exc),
+            )
+            return
+        self.emit(OutcomesJournaled(QUEUED, 1, str(journal.path)))
+
+    async def _replay_journal(self) -> None:
+        """The outcomes a previous run journaled at its stop, into the store before any
+        campaign dials (and before the attempts it left open are closed as lost)."""
+        journal = self._journal
+        if journal is None:
+            return
+        problem = journal.usable()
+        if problem is not None:
+            self._log.warning(
+                "outcomes the database cannot take at a stop will be lost: no journal",
+                journal=str(journal.path),
+                why=problem,
+            )
+        if not journal.path.is_file():
+            return
+        done = await journal.replay(self.store, self.settings.holder)
+        self._recovered = done.pending
+        self._log.info(
+            "journal of outcomes replayed",
+            journal=str(journal.path),
+            **{k: done.counts.get(k, 0) for k in ("applied", "already_stored", "stale", "failed")},
+            kept_aside=str(done.kept) if done.kept is not None else None,
+            dispositions_of_lost_calls=len(done.pending),
+        )
+        for outcome, count in sorted(done.counts.items()):
+            self.emit(OutcomesJournaled(outcome, count, str(journal.path)))
 
     def agent_by_interface(self, interface: str) -> Agent | None:
         return self._agents_by_iface.get(interface)
@@ -269,6 +382,7 @@ class Engine:
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
         try:
+            await self._replay_journal()
             await self._load_agents()
             released = await self.store.release_all(self.settings.holder)
             if released:
@@ -290,6 +404,11 @@ class Engine:
                     p.cancel()
                 await self._flush_agent_states()
         finally:
+            # Cancelled (the daemon's real-time bound on the drain passed) or failed: what the
+            # runners still hold is closed and journaled, not lost with the process.
+            for runner in self._runners.values() if self._journal is not None else ():
+                if runner.calls or runner.has_inbox:
+                    runner.close_in_memory("the daemon stopped before the call was over")
             self._tg = None
             self._running = False
             self._runners.clear()
@@ -411,11 +530,10 @@ class Engine:
         )
 
     async def _supervise(self, runner: CampaignRunner) -> None:
-        try:
-            await self._keep_running(runner)
-        finally:
-            if not self._stopping and self._runners.get(runner.campaign.id) is runner:
-                del self._runners[runner.campaign.id]  # a campaign removed by a reload
+        await self._keep_running(runner)
+        # (cancelled: the runner stays, so that ``run`` journals the calls it holds)
+        if not self._stopping and self._runners.get(runner.campaign.id) is runner:
+            del self._runners[runner.campaign.id]  # a campaign removed by a reload
 
     async def _keep_running(self, runner: CampaignRunner) -> None:
         backoff = self.settings.restart_backoff_min
@@ -454,12 +572,14 @@ class Engine:
                     backoff = min(backoff * 2.0, self.settings.restart_backoff_max)
             deadline = runner.stop_deadline
             if deadline is not None and self.clock.monotonic() >= deadline:
-                # stopping and past the drain bound: a runner that cannot even start is given up
+                # stopping and past the drain bound: a runner that cannot even start is given
+                # up; what it holds goes to the journal
                 self._log.error(
-                    "campaign runner given up at stop",
+                    "campaign runner given up at stop: database unavailable",
                     campaign=runner.name,
-                    outcomes_not_stored=runner.unwritten_outcomes(),
+                    calls=len(runner.calls),
                 )
+                runner.close_in_memory("the daemon stopped while the database was unavailable")
                 runner.state = "stopped"
                 return
             if deadline is not None:
@@ -829,6 +949,7 @@ class Engine:
                 attempt=taken,
                 contact=call.contact.id,
             )
+            self._journal_queued(runner, taken)
             return DispositionTaken(taken, DispositionState.QUEUED)
         if call.result is None:
             return DispositionTaken(taken, DispositionState.AT_CALL_END)
@@ -844,6 +965,7 @@ class Engine:
             attempt=taken,
             contact=call.contact.id,
         )
+        self._journal_queued(runner, taken)
         return DispositionTaken(taken, DispositionState.QUEUED)
 
     async def _within(self, fut: asyncio.Future[Any], seconds: float) -> bool:

@@ -204,6 +204,19 @@ class CampaignSwitched:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class OutcomesJournaled:
+    """Call outcomes and the daemon's journal (:mod:`dialerd.engine.journal`): ``count``
+    outcomes the store could not take at a stop were journaled (``outcome`` ``journaled``),
+    or the replay at a start wrote them (``applied``), found them stored already
+    (``already_stored``), recorded the attempt alone because the contact had changed
+    (``stale``) or kept them aside (``failed``)."""
+
+    outcome: str
+    count: int
+    journal: str
+
+
 EngineEvent = (
     CallProgressed
     | AttemptFinished
@@ -212,5 +225,6 @@ EngineEvent = (
     | PreviewOffered
     | CampaignFigures
     | CampaignSwitched
+    | OutcomesJournaled
 )
 EngineListener = Callable[[EngineEvent], None]

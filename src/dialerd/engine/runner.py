@@ -68,6 +68,7 @@ from dialerd.engine.events import (
     WindowFigures,
 )
 from dialerd.engine.history import seed_estimates
+from dialerd.engine.journal import JournalEntry, QueuedDisposition
 from dialerd.engine.outage import StoreOutage
 from dialerd.engine.schedule import schedule_open
 from dialerd.engine.settings import EngineSettings
@@ -122,6 +123,14 @@ class RunnerHost(Protocol):
 
     def unregister_attempt(self, attempt_id: str) -> None: ...
 
+    def journal_outcomes(self, runner: CampaignRunner, entries: list[JournalEntry]) -> None:
+        """Outcomes the store could not take at a stop: into the daemon's journal."""
+        ...
+
+    def take_recovered_disposition(self, attempt_id: str) -> QueuedDisposition | None:
+        """The agent's disposition of a call a crash lost, journaled when it was taken."""
+        ...
+
     def agent_by_interface(self, interface: str) -> Agent | None: ...
 
     def paces_for(self, status: AgentStatus, runner: CampaignRunner) -> bool:
@@ -162,14 +171,48 @@ class _Call:
     """When the call tracker was first seen not to know this call in flight any more."""
     writing: bool = False
     """Its outcome is being written (``_finish``): a disposition arriving now is too late."""
+    connect_heard: datetime | None = None
+    """When Asterisk said the call was connected to an agent (``agent``); the loop may not have
+    taken the event in yet: while the runner waits for the database, its inbox waits too. The
+    agent's disposition is taken on such a call all the same (``accept_disposition``)."""
 
     @property
     def in_flight(self) -> bool:
         return self.result is None
 
+    def heard(self, update: CallProgress | CallOutcome) -> None:
+        """An event of this call, as it reaches the inbox: whether, and to whom, it was
+        connected is known from here on, before the loop takes the event in. Only fields the
+        event itself sets when taken in (``agent`` to the same value), so nothing the loop does
+        in between sees another state of the call."""
+        at: datetime | None
+        if isinstance(update, CallProgress):
+            connected, at = update.phase is CallPhase.CONNECTED, update.at
+        else:
+            connected = (
+                update.result is CallResult.CONNECTED or update.timeline.connected_at is not None
+            )
+            at = update.timeline.connected_at or update.timeline.hungup_at
+        if not connected:
+            return
+        if self.connect_heard is None:
+            self.connect_heard = at or self.originated_at
+        if self.agent is None and update.agent is not None:
+            self.agent = update.agent
+
     @property
     def awaiting_disposition(self) -> bool:
         return self.result is CallResult.CONNECTED and self.disposition is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """A finished call's outcome as decided (:meth:`CampaignRunner._decide`), not written yet."""
+
+    attempt: Attempt
+    outcome: Outcome
+    transition: Transition
+    agent_name: str | None
 
 
 @dataclass(slots=True)
@@ -411,6 +454,10 @@ class CampaignRunner:
 
     def deliver(self, server: str, update: ServerUpdate) -> None:
         """An AMI update for this campaign (called by the engine's event pump)."""
+        if isinstance(update, CallProgress | CallOutcome):
+            call = self.calls.get(update.attempt_id)
+            if call is not None:
+                call.heard(update)
         self._inbox.append(("update", server, update))
         self._wake.set()
 
@@ -571,18 +618,13 @@ class CampaignRunner:
         if call is None:
             return
         mono = self._clock.monotonic()
-        call.phase = p.phase
-        if p.phase is CallPhase.RINGING:
-            call.ringing_at = p.at
-        elif p.phase is CallPhase.ANSWERED:
-            call.answered_at = p.at
+        self._note_progress(call, p)
+        if p.phase is CallPhase.ANSWERED:
             self.builder.call_answered(call.attempt_id, mono)
         elif p.phase is CallPhase.QUEUED:
             if self.spec.amd:
                 self.builder.call_screened(call.attempt_id, mono, live=True)
         elif p.phase is CallPhase.CONNECTED:
-            call.connected_at = p.at
-            call.agent = p.agent
             self.builder.call_connected(call.attempt_id, mono, live=True)
         agent = self._agent_name(call.agent) if p.phase is CallPhase.CONNECTED else None
         self._host.emit(
@@ -591,7 +633,34 @@ class CampaignRunner:
             )
         )
         if p.phase is CallPhase.CONNECTED and call.agent is not None:
+            if call.disposition_by_agent:
+                # taken in late (the runner waited for the database) after the agent gave
+                # the disposition: the agent is done with it, maybe on the next call by now
+                return
             await self._screen_pop(call)
+
+    @staticmethod
+    def _note_progress(call: _Call, p: CallProgress) -> None:
+        """The call's timeline after a progress event (what is written with its outcome)."""
+        call.phase = p.phase
+        if p.phase is CallPhase.RINGING:
+            call.ringing_at = p.at
+        elif p.phase is CallPhase.ANSWERED:
+            call.answered_at = p.at
+        elif p.phase is CallPhase.CONNECTED:
+            call.connected_at = p.at
+            call.agent = p.agent
+
+    @staticmethod
+    def _note_outcome(call: _Call, o: CallOutcome) -> bool:
+        """The tracker's outcome kept on the call; whether the call was connected to an
+        agent (then its result is ``connected``, whatever came after)."""
+        call.outcome = o
+        if call.agent is None and o.agent is not None:
+            call.agent = o.agent
+        return o.result is CallResult.CONNECTED or (
+            call.connected_at is not None or o.timeline.connected_at is not None
+        )
 
     async def _screen_pop(self, call: _Call) -> None:
         assert call.agent is not None
@@ -617,13 +686,7 @@ class CampaignRunner:
         if call is None:
             return
         mono = self._clock.monotonic()
-        call.outcome = o
-        if call.agent is None and o.agent is not None:
-            call.agent = o.agent
-        connected = o.result is CallResult.CONNECTED or (
-            call.connected_at is not None or o.timeline.connected_at is not None
-        )
-        if connected:
+        if self._note_outcome(call, o):
             if call.connected_at is None:
                 call.connected_at = o.timeline.connected_at or self._clock.now()
                 self.builder.call_connected(call.attempt_id, mono, live=True)
@@ -647,7 +710,11 @@ class CampaignRunner:
         finally:
             call.writing = False
 
-    async def _write_outcome(self, call: _Call, note: str | None) -> None:
+    def _decide(self, call: _Call, note: str | None) -> _Decided:
+        """The call's outcome as the taskflow decides it: the finished attempt and the
+        contact's transition, without the store (also what a stop journals when the database
+        is away, :meth:`close_in_memory`). A connected call without the agent's disposition
+        gets the campaign's default here."""
         assert call.result is not None
         now = self._clock.now()
         contact = call.contact
@@ -704,6 +771,15 @@ class CampaignRunner:
             count_attempt=True,
             attempt=attempt,
         )
+        return _Decided(attempt, outcome, transition, agent_name)
+
+    async def _write_outcome(self, call: _Call, note: str | None) -> None:
+        assert call.result is not None
+        decided = self._decide(call, note)
+        attempt, outcome, transition = decided.attempt, decided.outcome, decided.transition
+        agent_name = decided.agent_name
+        contact = call.contact
+        o = call.outcome
         stale = False
         next_task: str | None = None
         status, detail, due_at = outcome.status, outcome.status_detail, outcome.due_at
@@ -804,17 +880,37 @@ class CampaignRunner:
         ``_scan_calls`` after an outage); a call has one disposition, so a second is
         refused and nothing is applied twice. The agent's wrap-up after this call ends now.
 
+        A call whose connect the loop has not taken in yet (it waits for the database, and its
+        inbox with it) is the agent's all the same (``_Call.connect_heard``): the disposition
+        stays on the call, and is written when the loop has taken in the call's own events.
+
         Synchronous on purpose: nothing the loop does can come between the check and the
         change (a call being written is not offered, see ``_Call.writing``)."""
         call = self.find_call_for_disposition(interface, attempt_id)
         if call is None:
             raise NoSuchCall(f"no call of agent {interface} waits for a disposition")
-        if call.connected_at is None and call.result is None:
+        if call.connected_at is None and call.result is None and call.connect_heard is None:
             raise NoSuchCall(f"attempt {call.attempt_id} is not connected to an agent")
         call.disposition = disposition
         call.disposition_by_agent = True
         self.end_wrapup(call)
         return call
+
+    def queued_disposition(self, attempt_id: str, at: datetime) -> QueuedDisposition | None:
+        """The journal line of the agent's disposition kept on this call (None: no such call,
+        or written already): what a start after a crash needs to close the call with it."""
+        call = self.calls.get(attempt_id)
+        if call is None or call.disposition is None or not call.disposition_by_agent:
+            return None
+        return QueuedDisposition(
+            campaign=self.name,
+            attempt_id=call.attempt_id,
+            contact_id=call.contact.id,
+            agent=call.agent,
+            connected_at=call.connected_at or call.connect_heard,
+            disposition=call.disposition,
+            journaled_at=at,
+        )
 
     async def write_disposition(self, attempt_id: str) -> bool:
         """In the loop: write the outcome of a call over whose disposition came. True once it
@@ -841,9 +937,10 @@ class CampaignRunner:
         if server is not None:
             server.end_wrapup(call.agent, call.attempt_id)
 
-    def unwritten_outcomes(self) -> list[str]:
-        """Attempts whose call is over but whose outcome is not stored yet."""
-        return [c.attempt_id for c in self.calls.values() if c.result is not None]
+    @property
+    def has_inbox(self) -> bool:
+        """Events or commands wait for the loop."""
+        return bool(self._inbox)
 
     # -- housekeeping -------------------------------------------------------------------------
 
@@ -951,17 +1048,50 @@ class CampaignRunner:
                 result=CallResult.FAILED_UNKNOWN,
                 note="outcome lost: the daemon stopped while the call was in progress",
             )
+            queued = self._host.take_recovered_disposition(a.id)
+            if queued is not None:
+                self._with_journaled_disposition(call, queued)
             if contact.task_id != a.task_id or contact.status is not Status.OPEN:
                 await self._store.record_attempt(
-                    replace(a, result=CallResult.FAILED_UNKNOWN, hungup_at=None, cause=call.note),
+                    replace(
+                        a,
+                        result=call.result,
+                        connected_at=call.connected_at,
+                        agent=self._agent_name(call.agent),
+                        hungup_at=None,
+                        cause=call.note,
+                        disposition=_disposition_text(call.disposition),
+                    ),
                     count=True,
                 )
                 continue
             self._log.warning(
-                "closing attempt whose outcome was lost", attempt=a.id, contact=a.contact_id
+                "closing attempt whose outcome was lost",
+                attempt=a.id,
+                contact=a.contact_id,
+                result=call.result.value if call.result is not None else None,
+                disposition=_disposition_text(call.disposition),
             )
             self.calls[a.id] = call
             await self._finish(call)
+
+    def _with_journaled_disposition(self, call: _Call, q: QueuedDisposition) -> None:
+        """A call a crash lost, whose agent gave the disposition during an outage (journaled
+        then): it was connected and talked, so it is closed ``connected`` with the agent's
+        result. Its end was not seen: no hang-up time (the outcome's timeline has none)."""
+        call.result = CallResult.CONNECTED
+        call.agent = q.agent
+        call.connected_at = q.connected_at
+        call.disposition = q.disposition
+        call.disposition_by_agent = True
+        call.note = "outcome lost: the daemon stopped; the agent's disposition was journaled"
+        call.outcome = CallOutcome(
+            call.attempt_id,
+            CallResult.CONNECTED,
+            CallTimeline(call.originated_at, connected_at=q.connected_at),
+            call.note,
+            agent=q.agent,
+        )
 
     # -- pacing -------------------------------------------------------------------------------
 
@@ -1903,27 +2033,20 @@ class CampaignRunner:
         return True
 
     async def _close_all(self, why: str) -> None:
+        """At the drain bound: every call closed and written. With the database away the
+        outcomes go to the journal (the first write that fails sends the rest there too, each
+        would wait for the database in vain), written at the next start."""
+        unwritten: list[_Call] = []
         for call in list(self.calls.values()):
-            if call.result is None:
-                if call.connected_at is not None:
-                    call.result = CallResult.CONNECTED
-                else:
-                    call.result = CallResult.FAILED_UNKNOWN
-                    self.builder.call_ended(call.attempt_id, self._clock.monotonic(), call.result)
-                call.note = why
+            self._close_in_flight(call, why)
+            if unwritten:
+                unwritten.append(call)
+                continue
             try:
                 await self._finish(call, why)
             except StoreUnavailable as exc:
-                # the drain bound has passed: the next start closes it as an outcome lost
-                self._log.error(
-                    "outcome not stored at stop: database unavailable",
-                    attempt=call.attempt_id,
-                    contact=call.contact.id,
-                    result=call.result.value,
-                    error=str(exc),
-                )
-                self.calls.pop(call.attempt_id, None)
-                self._host.unregister_attempt(call.attempt_id)
+                self.outage.failed(exc, attempt=call.attempt_id)
+                unwritten.append(call)
             except Exception:
                 self._log.exception(
                     "could not close attempt at stop",
@@ -1933,6 +2056,63 @@ class CampaignRunner:
                 self.calls.pop(call.attempt_id, None)
                 self._host.unregister_attempt(call.attempt_id)
                 await self._store.release([call.contact.id], self._settings.holder)
+        if unwritten:
+            self._journal(unwritten, why)
+
+    def _close_in_flight(self, call: _Call, why: str) -> None:
+        """A call still going at a stop: connected ones get the wrap-up default (unless the
+        agent gave a disposition), the others are lost (``failed_unknown``)."""
+        if call.result is not None:
+            return
+        if call.connected_at is not None or call.connect_heard is not None:
+            call.result = CallResult.CONNECTED
+        else:
+            call.result = CallResult.FAILED_UNKNOWN
+            self.builder.call_ended(call.attempt_id, self._clock.monotonic(), call.result)
+        call.note = why
+
+    def close_in_memory(self, why: str) -> None:
+        """The daemon stops and this runner cannot reach the database (it waits for it, past
+        the drain bound, or the engine is cancelled): the AMI events still in the inbox are
+        taken in (a call's connect and end, so its outcome is the one Asterisk reported), every
+        call is closed as at a drain, and their outcomes go to the journal, not to the store.
+        Commands waiting in the inbox fail. Nothing here touches the store."""
+        while self._inbox:
+            kind, a, b = self._inbox.popleft()
+            if kind == "command":
+                if not b.done():
+                    b.set_exception(EngineNotRunning(f"campaign {self.name!r} has stopped"))
+            elif kind == "update" and isinstance(b, CallProgress):
+                call = self.calls.get(b.attempt_id)
+                if call is not None:
+                    self._note_progress(call, b)
+            elif kind == "update" and isinstance(b, CallOutcome):
+                call = self.calls.get(b.attempt_id)
+                if call is not None and call.result is None:
+                    if self._note_outcome(call, b):
+                        call.connected_at = (
+                            call.connected_at or b.timeline.connected_at or self._clock.now()
+                        )
+                        call.result = CallResult.CONNECTED
+                    else:
+                        call.result = b.result
+        calls = list(self.calls.values())
+        for call in calls:
+            self._close_in_flight(call, why)
+        if calls:
+            self._journal(calls, why)
+
+    def _journal(self, calls: list[_Call], why: str) -> None:
+        """Closed calls whose outcomes the store cannot take now: decided as they would be
+        written, handed to the engine's journal, and forgotten here."""
+        now = self._clock.now()
+        entries = []
+        for call in calls:
+            decided = self._decide(call, why)
+            entries.append(JournalEntry(self.name, decided.transition, now))
+            self.calls.pop(call.attempt_id, None)
+            self._host.unregister_attempt(call.attempt_id)
+        self._host.journal_outcomes(self, entries)
 
     # -- views ------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.model import RetryPolicy, default_retry_policy
@@ -71,6 +72,10 @@ class EngineSettings:
     disposition_wait: float = 3.0
     """How long a disposition's caller waits for it to be written before being told it is
     queued (kept in memory, written when the database answers)."""
+    journal: Path | None = None
+    """The file where outcomes the database cannot take at a stop are kept, and which the next
+    start writes into the store before dialing (:mod:`dialerd.engine.journal`; the daemon's
+    is in its state directory). None: no journal, such outcomes are logged and lost."""
 
     def __post_init__(self) -> None:
         if self.tick_seconds <= 0:

@@ -23,6 +23,7 @@ from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_
 from test_engine_store_outage import _agent_state
 
 from dialerd.domain.enums import AgentState, CallResult, Status
+from dialerd.domain.model import Campaign
 from dialerd.engine import CallProgressed, Engine, OutcomesJournaled, ScreenPop
 
 
@@ -50,6 +51,18 @@ async def _connected_during_the_outage(rig: Rig, proxy: TcpProxy) -> tuple[Engin
     return engine, attempt_id
 
 
+async def _journaled_campaign(
+    rig: Rig, journal: Path, connect_limit: str, live_contacts: int
+) -> tuple[Campaign, list[int]]:
+    """The rig journals to ``journal``; one campaign with ``live_contacts`` callees who answer
+    and agent a0 in its queue (the wrap-up long enough to outlast the outage)."""
+    rig.settings = dataclasses.replace(rig.settings, journal=journal)
+    camp = await rig.campaign(make_spec(connect_limit=connect_limit, wrapup={"limit": "300s"}))
+    cids = await rig.contacts(camp, live(live_contacts))
+    await rig.agent("a0", AGENTS[0], ("camp",))
+    return camp, cids
+
+
 @pytest.mark.postgres
 async def test_a_queued_disposition_survives_a_stop_before_the_database_is_back(
     tmp_path: Path, proxied_url: tuple[str, TcpProxy]
@@ -58,10 +71,7 @@ async def test_a_queued_disposition_survives_a_stop_before_the_database_is_back(
     journal = tmp_path / "state" / "unwritten.jsonl"
     journal.parent.mkdir()
     async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0, url=url) as rig:
-        rig.settings = dataclasses.replace(rig.settings, journal=journal)
-        camp = await rig.campaign(make_spec(connect_limit="30s", wrapup={"limit": "300s"}))
-        (cid,) = await rig.contacts(camp, live(1))
-        await rig.agent("a0", AGENTS[0], ("camp",))
+        camp, (cid,) = await _journaled_campaign(rig, journal, "30s", 1)
         try:
             engine, attempt_id = await _connected_during_the_outage(rig, proxy)
             # the callee hangs up after its 20 s; then the agent gives the result
@@ -134,10 +144,7 @@ async def test_calls_still_going_at_a_stop_in_an_outage_are_journaled_as_a_drain
     url, proxy = proxied_url
     journal = tmp_path / "unwritten.jsonl"
     async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0, url=url) as rig:
-        rig.settings = dataclasses.replace(rig.settings, journal=journal)
-        camp = await rig.campaign(make_spec(connect_limit="30s", wrapup={"limit": "300s"}))
-        (cid,) = await rig.contacts(camp, live(1))
-        await rig.agent("a0", AGENTS[0], ("camp",))
+        camp, (cid,) = await _journaled_campaign(rig, journal, "30s", 1)
         try:
             engine, attempt_id = await _connected_during_the_outage(rig, proxy)
             taken = await asyncio.wait_for(engine.disposition("a0", "declined", "no_need"), 2)
@@ -166,10 +173,7 @@ async def test_a_database_lost_during_the_drain_journals_what_its_bound_closes(
     url, proxy = proxied_url
     journal = tmp_path / "unwritten.jsonl"
     async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0, url=url) as rig:
-        rig.settings = dataclasses.replace(rig.settings, journal=journal)
-        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "300s"}))
-        cids = await rig.contacts(camp, live(2))
-        await rig.agent("a0", AGENTS[0], ("camp",))
+        camp, cids = await _journaled_campaign(rig, journal, "10s", 2)
         await rig.agent("a1", AGENTS[1], ("camp",))
         engine = await rig.start()
         await engine.agent_login("a0")
@@ -206,10 +210,7 @@ async def test_an_engine_cancelled_at_its_stop_journals_the_calls_it_holds(tmp_p
     given, went with the process. Now they are closed as a drain closes them and journaled."""
     journal = tmp_path / "unwritten.jsonl"
     async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0) as rig:
-        rig.settings = dataclasses.replace(rig.settings, journal=journal)
-        camp = await rig.campaign(make_spec(connect_limit="10s", wrapup={"limit": "300s"}))
-        (cid,) = await rig.contacts(camp, live(1))
-        await rig.agent("a0", AGENTS[0], ("camp",))
+        camp, (cid,) = await _journaled_campaign(rig, journal, "10s", 1)
         engine = await rig.start()
         await engine.agent_login("a0")
         await until(lambda: any(isinstance(e, ScreenPop) for e in rig.events))
@@ -236,10 +237,7 @@ async def test_a_disposition_queued_in_an_outage_survives_a_crash(
     url, proxy = proxied_url
     journal = tmp_path / "unwritten.jsonl"
     async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0, url=url) as rig:
-        rig.settings = dataclasses.replace(rig.settings, journal=journal)
-        camp = await rig.campaign(make_spec(connect_limit="30s", wrapup={"limit": "300s"}))
-        (cid,) = await rig.contacts(camp, live(1))
-        await rig.agent("a0", AGENTS[0], ("camp",))
+        camp, (cid,) = await _journaled_campaign(rig, journal, "30s", 1)
         try:
             engine, attempt_id = await _connected_during_the_outage(rig, proxy)
             taken = await asyncio.wait_for(engine.disposition("a0", "success", "sale"), 2)

@@ -316,7 +316,7 @@ class Metrics:
             "dialerd_queue_missing",
             "1 while a queue a campaign needs (its queue, or an agent's own queue "
             "<queue>.<agent>) is missing on the Asterisk server: no calls are sent to it. "
-            "0 once it is defined again.",
+            "0 once it is defined again (or no campaign or agent needs it any more).",
             ["server", "queue"],
             registry=r,
         )
@@ -510,8 +510,8 @@ class Metrics:
     # --------------------------------------------------------------- asterisk
 
     def set_queues_missing(self, missing: Mapping[str, Sequence[str]]) -> None:
-        """1 for each queue a server lacks; a queue defined since goes to 0 (kept, so a graph
-        shows when it came back)."""
+        """1 for each queue a server lacks; one defined since (or no longer needed) goes to 0,
+        kept so that a graph shows when it came back."""
         now = {(server, q) for server, qs in missing.items() for q in qs}
         for labels in _children(self.queue_missing):
             if labels not in now:

@@ -286,12 +286,12 @@ class CampaignRunner:
         self.shared_agents = 0
         """Active agents of other campaigns' pools in this campaign's queue (``_pacing_view``)."""
         self._unknown_servers: set[str] = {n for n, s in servers.items() if not s.ready}
-        self._own_queue_said: set[str] = set()
-        """Agents' own queues found missing, said in the log once each."""
         """Servers whose link is not ready: what their agents do now is not known (only the
         state last seen), and a call placed there can reach none of the others' agents. Kept
         from the updates in the inbox, so a server counts again only after the agent states
         of its resync (which come before its ``ready``) have been taken in."""
+        self._own_queue_said: set[str] = set()
+        """Agents' own queues found missing, said in the log once each."""
         self.previews: dict[str, _Preview] = {}
         self.active: bool | None = None
         self.last_decision: PacingDecision | None = None

@@ -101,3 +101,22 @@ async def test_a_personal_callback_waits_while_its_agents_queue_is_missing(
         assert [(p.agent, p.contact.id) for p in pops(rig)] == [("a0", cid)]
         assert engine.missing_queues() == {}
         assert engine.status().campaigns[0].callbacks_waiting == {}
+
+
+async def test_a_queue_defined_while_the_link_was_down_is_found_at_the_reconnect(
+    tmp_path: Path,
+) -> None:
+    async with rig_at(tmp_path, MONDAY_10_UTC, sim_model=_sim_with("q-camp.a0")) as rig:
+        rig.settings = dataclasses.replace(rig.settings, queue_check_seconds=3600.0)
+        camp = await rig.campaign(make_spec(connect_limit="10s"))
+        await rig.contacts(camp, live(2))
+        await rig.agent("a0", AGENTS[0], ("camp",))
+        engine = await rig.start()
+        await engine.agent_login("a0")
+        await until(lambda: engine.missing_queues() == {"sim1": ("q-camp",)})
+        rig.sim.define_queues("q-camp")
+        await rig.wait_clock(3 * CHECK_S)  # the next periodic check is an hour away
+        assert rig.sim.originates_received == 0
+        await rig.sim.drop_connections()  # the link reconnects and checks again at once
+        await until(lambda: engine.missing_queues() == {})
+        await until(lambda: rig.sim.originates_received > 0)

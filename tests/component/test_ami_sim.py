@@ -234,6 +234,31 @@ async def test_a_queue_asterisk_does_not_have_is_named_in_the_refusal() -> None:
         assert status is not None and status.queues == frozenset({QUEUE})
 
 
+async def test_queue_defined_asks_asterisk_and_a_missing_queue_is_no_error() -> None:
+    """Asterisk 22 answers a QueueStatus of a queue queues.conf lacks with Success and no
+    QueueParams (AMI-NOTES, scenario 19): the adapter reads that as missing, and a queue
+    defined later (module reload app_queue) as there."""
+    clock = ScaledClock(SPEED)
+    model = SimModel(queue=QueueConfig(queues=frozenset({QUEUE})))
+    own = f"{QUEUE}.agent-1"
+    async with (
+        SimAsterisk(clock=clock, seed=1, model=model) as sim,
+        AsteriskServer(_config(sim.port), clock=clock) as server,
+    ):
+        await server.link.wait_ready(timeout=50)
+        assert await server.queue_defined(QUEUE) is True
+        assert await server.queue_defined(own) is False
+        assert server.ready  # no error, the link is fine
+        sim.define_queues(own)
+        assert await server.queue_defined(own) is True
+
+
+async def test_without_a_queue_list_the_simulator_has_every_queue_a_client_asks_for() -> None:
+    async with _running() as (_, server, _rec, _clock):
+        await server.link.wait_ready(timeout=50)
+        assert await server.queue_defined("dialerd-any-campaign.agent-9") is True
+
+
 async def test_disposition_ends_wrapup_early_and_pause_is_tracked() -> None:
     async with _running(wrapup_seconds=600.0) as (_, server, rec, _clock):
         await server.link.wait_ready(timeout=50)

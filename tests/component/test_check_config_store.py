@@ -200,3 +200,66 @@ def test_sorts_on_fields_the_contacts_do_not_have_are_warned_of(tmp_path: Path) 
     assert any(later in w and "(did you mean 'list_name'?)" in w for w in warnings), warnings
     assert not any("'tier'" in w for w in warnings)
     assert len(warnings) == 3, warnings
+
+
+def test_queues_the_campaigns_need_are_checked_against_a_live_asterisk(tmp_path: Path) -> None:
+    """A campaign's queue or an agent's own queue missing in Asterisk used to be found only by
+    the daemon's refused QueueAdd (or a call abandoned at once): check-config asks the server."""
+    from dialerd.sim import QueueConfig, SimAsterisk, SimModel
+
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "demo.toml").write_text(
+        'name = "demo"\nqueue = "dialer-q1"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+    )
+    cfg = tmp_path / "dialerd.toml"
+
+    async def serve(check: list[str]) -> subprocess.CompletedProcess[str]:
+        model = SimModel(queue=QueueConfig(queues=frozenset({"dialer-q1"})))
+        async with SimAsterisk(port=0, model=model) as sim:
+            cfg.write_text(
+                f'[store]\nurl = "sqlite+aiosqlite:///{tmp_path / "none.db"}"\n'
+                f'[[asterisk]]\nname = "pbx1"\nport = {sim.port}\n'
+                'username = "dialer"\nsecret = "dialerpass"\n'
+                '[[campaigns]]\nglob = "campaigns/*.toml"\n'
+                '[[agents]]\nname = "agent-7"\ninterface = "PJSIP/agent-7"\n'
+            )
+            # check-config runs its own event loop: in a thread, as from a shell
+            return await asyncio.to_thread(check_config_here, *check, str(cfg))
+
+    result = asyncio.run(serve(["--no-store"]))
+    assert result.returncode == 0, result.stderr
+    assert "asterisk pbx1 queues: 1 of 2 defined" in result.stdout
+    missing = [w for w in result.stderr.splitlines() if "missing in Asterisk" in w]
+    assert missing == [
+        f"{cfg}: warning: asterisk[0] (pbx1): queue 'dialer-q1.agent-7' is missing in Asterisk"
+        " (needed by agent agent-7 in campaign demo); no calls are sent to it until it is"
+        " defined in queues.conf and 'module reload app_queue' is run"
+    ]
+    result = asyncio.run(serve(["--no-store", "--no-asterisk"]))
+    assert "asterisk queues: not checked (--no-asterisk)" in result.stdout
+    assert "missing in Asterisk" not in result.stderr
+
+
+def test_an_asterisk_it_cannot_reach_is_named_as_not_checked(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as free:  # a port nobody listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    cfg = tmp_path / "dialerd.toml"
+    cfg.write_text(
+        '[[asterisk]]\nname = "pbx1"\nusername = "dialer"\nsecret = "dialerpass"\n'
+        f"port = {port}\n"
+        '[[agents]]\nname = "agent-7"\ninterface = "PJSIP/agent-7"\n'
+        '[[campaigns]]\nglob = "campaigns/*.toml"\n'
+    )
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "demo.toml").write_text(
+        'name = "demo"\n[[tasks]]\nname = "call"\ntype = "call"\n'
+    )
+    result = check_config_here("--no-store", str(cfg))
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if "asterisk pbx1 queues" in x)
+    assert f"not checked: connect to 127.0.0.1:{port} failed" in line
+    assert "only a live server's answer tells" in line
+    assert "ami link" not in result.stdout  # the link's own log lines stay out of the output

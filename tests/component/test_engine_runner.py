@@ -37,7 +37,7 @@ from dialerd.engine import (
     ScreenPop,
     UnknownAgent,
 )
-from dialerd.sim import SimAsterisk
+from dialerd.sim import SimAsterisk, SimModel
 from dialerd.store import Store, upgrade
 from dialerd.store import agentwork as work
 
@@ -157,17 +157,19 @@ async def rig_at(
     speed: float = SPEED,
     url: str | None = None,
     server_kw: dict[str, Any] | None = None,
+    sim_model: SimModel | None = None,
     **store_kw: Any,
 ) -> AsyncIterator[Rig]:
     """``url``: an already migrated database (the store fixtures'); default a SQLite file.
     ``server_kw``: more ``ServerConfig`` settings of the simulated Asterisk.
+    ``sim_model``: the simulator's model (e.g. only the queues its queues.conf would define).
     ``store_kw``: for ``Store.open`` (e.g. its timeouts)."""
     if url is None:
         url = f"sqlite+aiosqlite:///{tmp_path / 'engine.sqlite'}"
         await upgrade(url)
     clock = ScaledClock(speed, start=start)
     store = await Store.open(url, **store_kw)
-    sim = SimAsterisk(clock=clock, seed=3)
+    sim = SimAsterisk(clock=clock, seed=3, model=sim_model)
     await sim.start()
     server = AsteriskServer(
         ServerConfig(

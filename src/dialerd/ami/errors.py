@@ -36,6 +36,8 @@ class AmiActionFailed(AmiError):
         self.reason = response.get("Message") or response.name
         """Asterisk's own words, e.g. ``Unable to add interface: Already there``."""
         text = f"{action} failed: {self.reason}"
+        self.no_such_queue = "no such queue" in self.reason.lower()
+        """Asterisk does not have the queue (QueueAdd, QueueRemove: missing in queues.conf)."""
         super().__init__(f"{text} ({about})" if about else text)
 
 

@@ -239,6 +239,18 @@ class DialerAMD:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueListed:
+    """A ``QueueParams`` item of a ``QueueStatus`` reply: the queue exists in Asterisk.
+
+    For a queue queues.conf does not define, Asterisk 22 answers ``QueueStatus`` with Success
+    and a ``QueueStatusComplete`` of no items (no ``QueueParams``): the only sign of a missing
+    queue a dialer can ask for before an agent's QueueAdd or a call's Queue() fails on it.
+    """
+
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelListed:
     """An item of a ``CoreShowChannels`` reply (resync)."""
 
@@ -264,6 +276,7 @@ AmiEvent = (
     | DialerAbandon
     | DialerAMD
     | ChannelListed
+    | QueueListed
 )
 
 
@@ -446,6 +459,11 @@ def _core_show_channel(m: Message) -> ChannelListed | None:
     return ChannelListed(uid, _id(m.get("Linkedid")), _s(m, "Channel"))
 
 
+def _queue_params(m: Message) -> QueueListed | None:
+    name = m.get("Queue")
+    return QueueListed(name) if name else None
+
+
 _BUILDERS: dict[str, Callable[[Message], AmiEvent | None]] = {
     "FullyBooted": _fully_booted,
     "OriginateResponse": _originate,
@@ -469,6 +487,7 @@ _BUILDERS: dict[str, Callable[[Message], AmiEvent | None]] = {
     "QueueMember": _member(MemberChange.LISTED),
     "UserEvent": _user_event,
     "CoreShowChannel": _core_show_channel,
+    "QueueParams": _queue_params,
 }
 
 #: Events the dialer never looks at; the link's decoder drops them after their first line.

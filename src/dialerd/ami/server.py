@@ -23,6 +23,7 @@ from dialerd.ami.agents import AgentChange, AgentTracker
 from dialerd.ami.backoff import Backoff
 from dialerd.ami.calls import CallOutcome, CallProgress, CallTracker, CallUpdate
 from dialerd.ami.errors import AmiActionFailed, AmiAlreadyOriginated, AmiNotReady
+from dialerd.ami.events import QueueListed, normalise
 from dialerd.ami.link import (
     AmiLink,
     LinkConfig,
@@ -270,6 +271,21 @@ class AsteriskServer:
                 f"{key.lower()} {fields[key]!r}" for key in ("Queue", "Interface") if key in fields
             )
             raise AmiActionFailed(exc.action, exc.response, about) from None
+
+    async def queue_defined(self, queue: str) -> bool:
+        """Whether Asterisk has ``queue`` (queues.conf): a ``QueueStatus`` of that queue.
+
+        Asterisk 22 answers one of a queue it does not have with Success and a
+        ``QueueStatusComplete`` of no items (AMI-NOTES, scenario 19), not with an error: the
+        queue exists when its ``QueueParams`` item comes. (app_queue compares the name without
+        regard to case, as it does when a call or a QueueAdd names it.)
+        """
+        reply = await self.link.send_list("QueueStatus", {"Queue": queue})
+        want = queue.lower()
+        return any(
+            isinstance(event, QueueListed) and event.queue.lower() == want
+            for event in map(normalise, reply)
+        )
 
     def paused_in(self, interface: str, queue: str) -> bool | None:
         """Whether the member is paused in ``queue`` (None: not a member), as the tracker knows

@@ -1,5 +1,9 @@
 """``/healthz``: is this daemon fit to dial? AMI links ready, store answering, loop not starved.
 
+A queue a campaign needs that Asterisk lacks makes it ``degraded``, not unhealthy: the daemon
+dials every other campaign (a 503 would take it out of service for all of them); the check
+names the server and the queue.
+
 A load balancer or systemd-side probe wants one bit (200 or 503) and an operator wants to know
 which part failed, so the body lists each check. Loop lag is measured as how late a zero-length
 sleep resumes: on a loop starved by blocking work the API itself answers late, so the figure is
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +41,8 @@ class HealthChecks:
     loop_lag: Callable[[], float] | None = None
     #: Campaigns whose runner has not completed a pass for too long: name -> seconds.
     stalled: Callable[[], Mapping[str, float]] | None = None
+    #: Server -> the queues the campaigns need that it lacks (degraded, not unhealthy).
+    missing_queues: Callable[[], Mapping[str, Sequence[str]]] | None = None
     max_loop_lag: float = 1.0
     store_timeout: float = 2.0
     extra: dict[str, Callable[[], bool]] = field(default_factory=dict)
@@ -46,6 +52,14 @@ async def measure_loop_lag() -> float:
     start = time.monotonic()
     await asyncio.sleep(0)
     return time.monotonic() - start
+
+
+def health_status(ok: bool, report: Mapping[str, Any]) -> str:
+    """``unhealthy`` when a check that stops dialing failed, ``degraded`` when only another
+    one did (``queues``), else ``ok``."""
+    if not ok:
+        return "unhealthy"
+    return "ok" if all(c.get("ok", True) for c in report.values()) else "degraded"
 
 
 async def run_checks(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
@@ -75,6 +89,10 @@ async def run_checks(checks: HealthChecks) -> tuple[bool, dict[str, Any]]:
         report["links"] = {"ok": links_ok, "states": states}
         if checks.link_errors is not None and not links_ok:
             report["links"]["errors"] = dict(checks.link_errors())
+    if checks.missing_queues is not None:
+        missing = {server: list(qs) for server, qs in checks.missing_queues().items() if qs}
+        # not part of ``ok``: the other campaigns dial (see the module's docstring)
+        report["queues"] = {"ok": not missing, "missing": missing}
     if checks.stalled is not None:
         stalled = dict(checks.stalled())
         ok = ok and not stalled

@@ -488,7 +488,11 @@ class HealthCheckOut(_Open):
 
 
 class HealthOut(BaseModel):
-    status: str = Field(description="'ok' (HTTP 200) or 'unhealthy' (HTTP 503)")
+    status: str = Field(
+        description="'ok' (HTTP 200); 'degraded' (HTTP 200: the daemon dials, but a check"
+        " that does not stop it failed, e.g. 'queues': a queue missing in Asterisk, whose"
+        " campaign or agent gets no calls); or 'unhealthy' (HTTP 503)"
+    )
     checks: dict[str, HealthCheckOut] = Field(
-        description="by check: store, store_writes, links, pacing, loop, and extra ones"
+        description="by check: store, store_writes, links, queues, pacing, loop, and extra ones"
     )

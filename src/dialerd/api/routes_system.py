@@ -15,7 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from dialerd.api.context import Ctx, Reader
 from dialerd.api.errors import ENGINE_RESPONSES, ERROR_RESPONSES
-from dialerd.api.health import run_checks
+from dialerd.api.health import health_status, run_checks
 from dialerd.api.models_out import EngineStatusOut, HealthOut
 from dialerd.api.schemas import plain
 
@@ -24,15 +24,14 @@ router = APIRouter(tags=["system"])
 
 @router.get(
     "/healthz",
-    summary="200 when links, store and event loop are healthy, else 503",
+    summary="200 when links, store and event loop are healthy (status 'degraded' when a queue"
+    " is missing in Asterisk), else 503",
     response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "a check failed (the body says which)"}},
 )
 async def healthz(ctx: Ctx) -> JSONResponse:
     ok, report = await run_checks(ctx.health)
-    return JSONResponse(
-        {"status": "ok" if ok else "unhealthy", "checks": report}, 200 if ok else 503
-    )
+    return JSONResponse({"status": health_status(ok, report), "checks": report}, 200 if ok else 503)
 
 
 @router.get(

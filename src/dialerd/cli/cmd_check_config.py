@@ -13,6 +13,13 @@ the campaign's contacts has is a warning naming the closest field: the campaign 
 nobody (a filter) or in id order (a sort), silently. Without the store (or before any
 contact is stored) only a name close to a contact column (``lsit_name``) can be told from a
 custom field still to come, and is warned of.
+
+When it can, it also asks each ``[[asterisk]]`` server (over AMI, ``QueueStatus`` per queue;
+``--no-asterisk`` skips that) whether it has every queue the campaigns need on it: each
+campaign's queue and each agent's own queue ``<queue>.<agent>``, on the server the agent logs
+in to. A missing queue is a warning (the daemon runs, but that campaign or agent gets no calls
+until the queue is defined and ``module reload app_queue`` run). A server it cannot reach is
+named in the summary ("not checked"): the check is only as good as a live server's answer.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,9 +47,13 @@ from dialerd.domain.campaign_spec import (
     queue_clashes,
 )
 from dialerd.domain.compliance import tighten
+from dialerd.domain.enums import DialMode
 from dialerd.domain.selection import split_field, unknown_definition_fields
+from dialerd.engine.queues import CampaignQueue, needed_queues
 from dialerd.taskflow.tasks import check_tasks
 
+ASTERISK_TIMEOUT = 10.0
+"""Seconds to log in to one Asterisk server and ask for its queues (ExecStartPre)."""
 STORE_TIMEOUT = 10.0
 """Seconds to read the store's campaigns: check-config runs as ExecStartPre, it must not hang."""
 FIELDS_TIMEOUT = 10.0
@@ -59,6 +71,8 @@ class StoredCampaigns:
     #: The custom fields of the contacts of each campaign with a filter or sort on one, when
     #: it has contacts and they could be read in time.
     contact_fields: dict[str, set[str]] = field(default_factory=dict)
+    #: Stored campaigns in preview mode (their agents join their own queues only).
+    preview: set[str] = field(default_factory=set)
 
 
 def register(sub: Any) -> None:
@@ -75,6 +89,12 @@ def register(sub: Any) -> None:
         "--skip-secrets",
         action="store_true",
         help="do not read secrets (env, files, credentials): check everything else",
+    )
+    p.add_argument(
+        "--no-asterisk",
+        action="store_true",
+        help="do not ask the Asterisk servers (by default each is asked over AMI, if it can be"
+        " reached, whether it has the queues the campaigns and agents need)",
     )
     p.add_argument(
         "--no-store",
@@ -234,6 +254,9 @@ async def _read_store(config: DaemonConfig) -> StoredCampaigns:
         for c in campaigns:
             out.queues[c.name] = c.settings.get("queue") or default_queue(c.name)
             out.fields[c.name] = named_fields(c.settings)
+            with contextlib.suppress(ValueError):  # a definition the daemon would refuse
+                if CampaignSpec.model_validate(c.settings).dial.mode is DialMode.PREVIEW:
+                    out.preview.add(c.name)
         files = {n: spec.named_fields() for n, spec in _file_specs(config)}
         with contextlib.suppress(TimeoutError):  # then checked as without the store
             async with asyncio.timeout(FIELDS_TIMEOUT):
@@ -301,6 +324,108 @@ def stored_campaigns(config: DaemonConfig) -> tuple[StoredCampaigns | None, str 
         return None, str(exc).splitlines()[0]
 
 
+def _campaign_queues(config: DaemonConfig, stored: StoredCampaigns | None) -> list[CampaignQueue]:
+    """Every campaign the daemon would run: its files, then the stored ones no file defines."""
+    out = [
+        CampaignQueue(name, spec.queue_name, spec.dial.mode is DialMode.PREVIEW)
+        for name, spec in _file_specs(config)
+    ]
+    files = {c.campaign for c in out}
+    if stored is not None:
+        out += [
+            CampaignQueue(name, queue, name in stored.preview)
+            for name, queue in sorted(stored.queues.items())
+            if name not in files
+        ]
+    return out
+
+
+async def _server_queues(entry: Any, queues: Sequence[str]) -> list[str]:
+    """The ``queues`` the server lacks. Raises ``TimeoutError`` or ``AmiError`` (with why)."""
+    from dialerd.ami import AmiError, AsteriskServer, LinkState, ServerConfig
+
+    cfg = ServerConfig(
+        name=entry.name,
+        host=entry.host,
+        port=entry.port,
+        username=entry.username,
+        secret=entry.secret.get_secret_value(),
+        connect_timeout=entry.connect_timeout,
+        action_timeout=entry.action_timeout,
+    )
+    async with AsteriskServer(cfg) as server:
+        state = await server.link.wait_for_state(
+            LinkState.READY, LinkState.LOST, LinkState.FAILED_AUTH
+        )
+        if state is not LinkState.READY:
+            raise AmiError(server.link.last_error or state.value)
+        return [q for q in queues if not await server.queue_defined(q)]
+
+
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """No structlog lines (the AMI link logs its states) on check-config's output."""
+    import structlog
+
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    try:
+        yield
+    finally:
+        structlog.configure(**before)
+
+
+def asterisk_queues(
+    config: DaemonConfig, stored: StoredCampaigns | None
+) -> tuple[list[str], list[str]]:
+    """(warnings for the queues a server lacks, one summary line per server)."""
+    from dialerd.ami import AmiError
+    from dialerd.domain.model import Agent
+
+    servers = [s.name for s in config.asterisk]
+    agents = [
+        (
+            Agent(a.name, a.interface, tuple(a.campaigns), tuple(a.skills)),
+            a.server or servers[0],
+        )
+        for a in config.agents
+    ]
+    needed = needed_queues(agents, _campaign_queues(config, stored))
+    warnings: list[str] = []
+    lines: list[str] = []
+    for i, entry in enumerate(config.asterisk):
+        wanted = needed.get(entry.name, {})
+        if not wanted:
+            lines.append(f"  asterisk {entry.name} queues: none needed (no agent logs in there)")
+            continue
+        try:
+            with _quiet_logs():  # the link's own lines; the summary says what came of it
+                missing = asyncio.run(
+                    asyncio.wait_for(_server_queues(entry, list(wanted)), ASTERISK_TIMEOUT)
+                )
+        except TimeoutError:
+            why = f"no answer within {ASTERISK_TIMEOUT:g} s"
+        except (AmiError, OSError) as exc:
+            why = str(exc).splitlines()[0]
+        else:
+            lines.append(
+                f"  asterisk {entry.name} queues: {len(wanted) - len(missing)} of"
+                f" {len(wanted)} defined"
+            )
+            warnings += [
+                f"asterisk[{i}] ({entry.name}): queue {q!r} is missing in Asterisk (needed by"
+                f" {', '.join(wanted[q])}); no calls are sent to it until it is defined in"
+                " queues.conf and 'module reload app_queue' is run"
+                for q in missing
+            ]
+            continue
+        lines.append(
+            f"  asterisk {entry.name} queues: not checked: {why} (only a live server's answer"
+            " tells whether its queues.conf has them)"
+        )
+    return warnings, lines
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.file, resolve_secrets=not args.skip_secrets)
@@ -336,11 +461,18 @@ def run(args: argparse.Namespace) -> int:
     ]
     if stored is not None:
         warnings.extend(stored_queue_clashes(config, stored.queues))
+    if args.skip_secrets or args.no_asterisk:
+        why = "--skip-secrets" if args.skip_secrets else "--no-asterisk"
+        asterisk_lines = [f"  asterisk queues: not checked ({why})"]
+    else:
+        queue_warnings, asterisk_lines = asterisk_queues(config, stored)
+        warnings.extend(queue_warnings)
     for warning in warnings:
         sys.stderr.write(f"{args.file}: warning: {warning}\n")
     note = " (secrets not checked)" if args.skip_secrets else ""
     lines = summary(config)
     lines.append(f"  store contents: {store_note}")
+    lines.extend(asterisk_lines)
     if names:
         lines.append(f"  campaign names: {', '.join(names)}")
     sys.stdout.write(f"{args.file}: ok{note}\n" + "\n".join(lines) + "\n")

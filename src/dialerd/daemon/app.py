@@ -356,6 +356,7 @@ class Daemon:
             loop_lag=lambda: self.lag.lag,
             max_loop_lag=self.lag.max_lag,
             stalled=lambda: engine.stalled(self._stall_limit()),
+            missing_queues=engine.missing_queues,
         )
         app = build_app(
             store,
@@ -771,6 +772,7 @@ class Daemon:
         for name in self.listener.forget_campaigns(v.name for v in views):
             self._restarts.pop(name, None)
             log.info("campaign gone: its metrics removed", campaign=name)
+        m.set_queues_missing(engine.missing_queues())
         stalled = engine.stalled(self._stall_limit())
         for view in views:
             m.pacing_stalled.labels(view.name).set(1 if view.name in stalled else 0)

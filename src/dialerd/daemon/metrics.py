@@ -11,7 +11,7 @@ not spell label values; the engine helper wires engine events to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -312,6 +312,14 @@ class Metrics:
         self.ami_link_up = Gauge(
             "dialerd_ami_link_up", "1 while the AMI link is ready.", ["server"], registry=r
         )
+        self.queue_missing = Gauge(
+            "dialerd_queue_missing",
+            "1 while a queue a campaign needs (its queue, or an agent's own queue "
+            "<queue>.<agent>) is missing on the Asterisk server: no calls are sent to it. "
+            "0 once it is defined again (or no campaign or agent needs it any more).",
+            ["server", "queue"],
+            registry=r,
+        )
         self.ami_link_state = Gauge(
             "dialerd_ami_link_state",
             "1 for the AMI link's current state.",
@@ -500,6 +508,16 @@ class Metrics:
                     gauge.remove(*labels)
 
     # --------------------------------------------------------------- asterisk
+
+    def set_queues_missing(self, missing: Mapping[str, Sequence[str]]) -> None:
+        """1 for each queue a server lacks; one defined since (or no longer needed) goes to 0,
+        kept so that a graph shows when it came back."""
+        now = {(server, q) for server, qs in missing.items() for q in qs}
+        for labels in _children(self.queue_missing):
+            if labels not in now:
+                self.queue_missing.labels(*labels).set(0)
+        for server, queue in now:
+            self.queue_missing.labels(server, queue).set(1)
 
     def set_ami_state(self, server: str, state: str) -> None:
         for s in AMI_LINK_STATES:

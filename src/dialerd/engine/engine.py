@@ -64,6 +64,13 @@ from dialerd.engine.journal import (
 )
 from dialerd.engine.outage import StoreOutage
 from dialerd.engine.pools import POOL_PENALTY, AgentPools, PoolCandidate
+from dialerd.engine.queues import (
+    CampaignQueue,
+    QueueBook,
+    QueueChange,
+    agent_queues,
+    needed_queues,
+)
 from dialerd.engine.runner import CampaignRunner
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.status import AgentView, CampaignView, EngineStatus
@@ -127,6 +134,9 @@ class Engine:
         self._recovered: dict[str, QueuedDisposition] = {}
         """Attempt id -> a disposition the journal kept across a crash, for the runner that
         closes the attempt left open (``take_recovered_disposition``)."""
+        self._queues = QueueBook()
+        """The queues each server lacks (:mod:`dialerd.engine.queues`)."""
+        self._check_queues_now = asyncio.Event()
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -269,6 +279,15 @@ class Engine:
     def dialing_hold(self) -> str | None:
         return self._dialing_hold
 
+    def queue_missing(self, server: str, queue: str) -> bool:
+        """Whether ``server`` lacks ``queue`` (as its latest check, or a refused QueueAdd,
+        found): no call may be sent into it there."""
+        return self._queues.is_missing(server, queue)
+
+    def missing_queues(self) -> dict[str, tuple[str, ...]]:
+        """Server -> the queues the campaigns need that it lacks (for /healthz, metrics)."""
+        return self._queues.missing()
+
     def hold_dialing(self, reason: str | None) -> None:
         """No campaign places new calls while ``reason`` holds (e.g. the daemon's instance
         lock is lost: another daemon may be starting under the same lease holder); calls in
@@ -310,7 +329,7 @@ class Engine:
                 continue
             agent = self._agents_by_iface.get(iface)
             for r in list(self._runners.values()):
-                if r.queue not in queues:
+                if r.queue not in queues or self._queues.is_missing(srv, r.queue):
                     continue
                 want = self._penalty(agent, r, r.queue)
                 key = (srv, iface, r.queue)
@@ -394,8 +413,10 @@ class Engine:
                     for name, s in self.servers.items()
                 ]
                 pumps.append(tg.create_task(self._save_agent_states(), name="engine-agents"))
+                pumps.append(tg.create_task(self._check_queues_loop(), name="engine-queues"))
                 for campaign in await self.store.list_campaigns():
                     self._start_runner(campaign)
+                self._check_queues_now.set()  # the queues of the campaigns just started
                 await self._stop_requested.wait()
                 while self._supervisors:
                     await asyncio.gather(*self._supervisors.values(), return_exceptions=True)
@@ -448,6 +469,7 @@ class Engine:
         for cid, campaign in campaigns.items():
             if cid not in self._runners:
                 self._start_runner(campaign)
+        self._check_queues_now.set()  # a new campaign or queue, new agents
         await self._join_new_queues()
 
     async def _join_new_queues(self) -> None:
@@ -658,6 +680,7 @@ class Engine:
             self._log.info("asterisk link", server=server, state=update.state.value)
             if update.state is LinkState.READY:
                 self._agents_known(server)
+                self._check_queues_now.set()  # queues.conf may have changed meanwhile
                 await self._restore_logins(server)
             elif update.state in (LinkState.LOST, LinkState.FAILED_AUTH):
                 self._agents_unknown(server)
@@ -735,15 +758,112 @@ class Engine:
             status = server.agents.get(iface)
             listed = status.queues if status is not None else frozenset()
             paused, reason = self._paused.get((srv, iface), (False, ""))
-            for queue, (name, penalty) in queues.items():
-                if queue in listed:
-                    continue
+            for queue, (name, penalty) in list(queues.items()):
+                if queue in listed or self._queues.is_missing(srv, queue):
+                    continue  # a missing queue: joined by _check_queues once it is defined
                 try:
                     await server.queue_add(queue, iface, name, paused=paused, penalty=penalty)
                     self._penalties[(srv, iface, queue)] = penalty
                     self._log.info("agent logged in again", agent=name, queue=queue)
+                except AmiActionFailed as exc:
+                    if exc.no_such_queue:
+                        self._queue_refused(srv, queue, name)
+                    else:
+                        self._log.warning("agent not logged in again", agent=name, error=str(exc))
                 except AmiError as exc:
                     self._log.warning("agent not logged in again", agent=name, error=str(exc))
+
+    # -- queues Asterisk must have ----------------------------------------------------------------
+
+    def _needed_queues(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Server -> queue -> who needs it: for each agent, on the server it logs in to, the
+        queues of every campaign it may take (as :meth:`agent_login` would join them)."""
+        agents: list[tuple[Agent, str]] = []
+        for agent in self._agents_by_name.values():
+            try:
+                agents.append((agent, self._server_for(agent).name))
+            except EngineError:
+                continue  # set to a server the configuration does not have: said at log-in
+        return needed_queues(
+            agents,
+            [_campaign_queue(r) for r in self._runners.values() if r.stop_deadline is None],
+        )
+
+    async def _check_queues_loop(self) -> None:
+        """Check the queues now and then every ``queue_check_seconds``, and at once when a
+        link becomes ready or the campaigns are reloaded."""
+        while True:
+            self._check_queues_now.clear()
+            try:
+                await self._check_queues()
+            except Exception:  # the check must not take the engine down
+                self._log.exception("asterisk queues not checked")
+            waiter = asyncio.ensure_future(self._check_queues_now.wait())
+            try:
+                await self._within(waiter, self.settings.queue_check_seconds)
+            finally:
+                waiter.cancel()
+
+    async def _check_queues(self) -> None:
+        """Ask each ready server for every queue it must have (``QueueStatus`` per queue)."""
+        needed = self._needed_queues()
+        for name, server in self.servers.items():
+            if not server.ready:
+                continue
+            wanted = needed.get(name, {})
+            checked: dict[str, bool] = {}
+            for queue in wanted:
+                try:
+                    checked[queue] = await server.queue_defined(queue)
+                except AmiError as exc:
+                    self._log.warning(
+                        "asterisk queues not checked", server=name, queue=queue, error=str(exc)
+                    )
+                    break
+            change = self._queues.record(name, checked, wanted)
+            await self._queues_changed(change, wanted)
+
+    def _queue_refused(self, server: str, queue: str, agent: str) -> None:
+        """A QueueAdd was refused with ``No such queue``: known missing from now on."""
+        change = self._queues.note_missing(server, queue)
+        if change:
+            self._log_missing(change, {queue: (f"agent {agent}",)})
+            self._wake_runners()
+        else:
+            self._log.info(
+                "agent waits for a queue asterisk does not have",
+                server=server,
+                queue=queue,
+                agent=agent,
+            )
+
+    async def _queues_changed(
+        self, change: QueueChange, needed_by: Mapping[str, tuple[str, ...]]
+    ) -> None:
+        if not change:
+            return
+        self._log_missing(change, needed_by)
+        for queue in change.defined:
+            self._log.info(
+                "asterisk queue defined: work for it resumes", server=change.server, queue=queue
+            )
+        if change.defined:
+            await self._restore_logins(change.server)  # agents waiting for a queue join it
+        self._wake_runners()
+
+    def _log_missing(self, change: QueueChange, needed_by: Mapping[str, tuple[str, ...]]) -> None:
+        for queue in change.missing:
+            self._log.warning(
+                "asterisk queue missing: no calls are sent to it; define it in queues.conf"
+                " and run 'module reload app_queue'",
+                server=change.server,
+                queue=queue,
+                needed_by=list(needed_by.get(queue, ())),
+            )
+
+    def _wake_runners(self) -> None:
+        for runner in self._runners.values():
+            runner.wake()
 
     async def _load_agents(self) -> None:
         agents = await self.store.agents()
@@ -840,7 +960,11 @@ class Engine:
                     )
                     self._penalties[key] = penalty
                 except AmiActionFailed as exc:
-                    if "already" not in exc.reason.lower():
+                    if exc.no_such_queue:
+                        # kept as a log-in to make: the agent joins once the queue is defined
+                        # (_check_queues); their other queues are joined now
+                        self._queue_refused(server.name, queue, a.name)
+                    elif "already" not in exc.reason.lower():
                         raise
                     self._penalties.pop(key, None)  # as a previous run left it: set it anew
                 self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
@@ -873,7 +997,7 @@ class Engine:
             try:
                 await server.queue_remove(q, a.interface)
             except AmiActionFailed as exc:
-                if "not there" not in exc.reason.lower():
+                if "not there" not in exc.reason.lower() and not exc.no_such_queue:
                     raise
         if not logins:
             self._logins.pop((server.name, a.interface), None)
@@ -1112,8 +1236,11 @@ def _queues_of(runner: CampaignRunner, agent: Agent) -> list[str]:
     agent's own queue (``<queue>.<agent>``), which takes preview calls and, in the other modes,
     the personal callbacks booked for this agent (connected to nobody else); in preview mode
     the own queue only."""
-    own = runner.preview_queue(agent.name)
-    return [own] if runner.spec.dial.mode is DialMode.PREVIEW else [runner.queue, own]
+    return agent_queues(_campaign_queue(runner), agent.name)
+
+
+def _campaign_queue(runner: CampaignRunner) -> CampaignQueue:
+    return CampaignQueue(runner.name, runner.queue, runner.spec.dial.mode is DialMode.PREVIEW)
 
 
 def _joining_status(agent: Agent, now: datetime) -> AgentStatus:

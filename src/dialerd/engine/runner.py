@@ -70,6 +70,7 @@ from dialerd.engine.events import (
 from dialerd.engine.history import seed_estimates
 from dialerd.engine.journal import JournalEntry, QueuedDisposition
 from dialerd.engine.outage import StoreOutage
+from dialerd.engine.queues import own_queue
 from dialerd.engine.schedule import schedule_open
 from dialerd.engine.settings import EngineSettings
 from dialerd.engine.windows import window_specs, window_start
@@ -143,6 +144,11 @@ class RunnerHost(Protocol):
     @property
     def dialing_hold(self) -> str | None:
         """Why no campaign may place new calls now (None: they may)."""
+        ...
+
+    def queue_missing(self, server: str, queue: str) -> bool:
+        """Whether ``server`` lacks ``queue``: a call sent into it would be abandoned at once
+        (:mod:`dialerd.engine.queues`)."""
         ...
 
 
@@ -284,6 +290,8 @@ class CampaignRunner:
         state last seen), and a call placed there can reach none of the others' agents. Kept
         from the updates in the inbox, so a server counts again only after the agent states
         of its resync (which come before its ``ready``) have been taken in."""
+        self._own_queue_said: set[str] = set()
+        """Agents' own queues found missing, said in the log once each."""
         self.previews: dict[str, _Preview] = {}
         self.active: bool | None = None
         self.last_decision: PacingDecision | None = None
@@ -345,7 +353,7 @@ class CampaignRunner:
 
     def preview_queue(self, agent: str) -> str:
         """Preview calls go to a queue of one: the agent who accepted the contact."""
-        return f"{self.queue}.{agent}"
+        return own_queue(self.queue, agent)
 
     def _pacing_settings(self) -> PacingSettings:
         d = self.spec.dial
@@ -1099,15 +1107,26 @@ class CampaignRunner:
     def in_flight(self) -> int:
         return sum(1 for c in self.calls.values() if c.in_flight)
 
-    def _call_servers(self, interface: str | None = None) -> list[AsteriskServer]:
-        """Ready servers where this campaign's agents (or the one agent) take calls."""
+    def _call_servers(
+        self, interface: str | None = None, queue: str | None = None
+    ) -> list[AsteriskServer]:
+        """Ready servers where this campaign's agents (or the one agent) take calls, and which
+        have the queue the calls go to (``queue``, default the campaign's): on a server that
+        lacks it a call would be abandoned as soon as it is answered."""
         names: set[str] = set()
         for iface, st in self.agents.items():
             if interface is not None and iface != interface:
                 continue
             if st.state is not AgentState.OFFLINE and iface in self.agent_server:
                 names.add(self.agent_server[iface])
-        return [s for n in sorted(names) if (s := self._servers.get(n)) is not None and s.ready]
+        into = queue or self.queue
+        return [
+            s
+            for n in sorted(names)
+            if (s := self._servers.get(n)) is not None
+            and s.ready
+            and not self._host.queue_missing(n, into)
+        ]
 
     def _originate_timeout(self, ring_s: float | None, post_dial_delay: float) -> float:
         """The Originate ``Timeout`` for a call that should ring ``ring_s`` (default: the
@@ -1128,6 +1147,9 @@ class CampaignRunner:
         down = sorted(name for name, s in self._servers.items() if not s.ready)
         if down:
             return f"AMI link not ready: {', '.join(down)}"
+        lacking = sorted(n for n in self._servers if self._host.queue_missing(n, self.queue))
+        if lacking:
+            return f"queue {self.queue} missing in Asterisk: {', '.join(lacking)}"
         return "no server with agents"
 
     def _free_lines(self, servers: list[AsteriskServer]) -> int:
@@ -1135,6 +1157,8 @@ class CampaignRunner:
         free = float(_UNLIMITED) if limit is None else float(limit - self.in_flight)
         server_free = 0.0
         for s in servers:
+            if self._host.queue_missing(s.name, self.queue):
+                continue  # no room for the campaign's calls where its queue is missing
             cap = s.config.max_channels
             server_free += math.inf if cap is None else max(0, cap - s.calls.open_count)
         return int(max(0.0, min(free, server_free, float(_UNLIMITED))))
@@ -1790,6 +1814,8 @@ class CampaignRunner:
                 name = self._agent_name(iface) or iface
                 if not due.get(name):
                     continue
+                if self._own_queue_missing(iface, name):
+                    continue  # waits, booked for the agent, until the queue is defined
                 contacts = await self._lease(1, now, agent=name)
                 if not contacts:
                     continue
@@ -1811,7 +1837,7 @@ class CampaignRunner:
                     self._host.claim_agent(st, self)
                 attempt_id = await self._dial(
                     contact,
-                    self._call_servers(iface),
+                    self._call_servers(iface, self.preview_queue(name)),
                     preview_agent=iface,
                     queue=self.preview_queue(name),
                 )
@@ -1887,11 +1913,32 @@ class CampaignRunner:
 
     # -- preview --------------------------------------------------------------------------------
 
+    def _own_queue_missing(self, iface: str, name: str) -> bool:
+        """Whether the agent's own queue is missing on their server: a preview or personal
+        callback sent into it would be abandoned at once. Said once per queue until it is
+        defined (the engine's check logs and reports the queue itself)."""
+        server = self.agent_server.get(iface, "")
+        queue = self.preview_queue(name)
+        if not self._host.queue_missing(server, queue):
+            self._own_queue_said.discard(queue)
+            return False
+        if queue not in self._own_queue_said:
+            self._own_queue_said.add(queue)
+            self._log.warning(
+                "no preview or personal callback for the agent: their queue is missing in"
+                " Asterisk; the contacts wait",
+                agent=name,
+                server=server,
+                queue=queue,
+            )
+        return True
+
     async def _pace_preview(self, now: datetime, mono: float) -> None:
         await self._withdraw_previews(
             lambda p: (
                 p.interface not in self.agents
                 or self.agents[p.interface].state not in (AgentState.READY,)
+                or self._own_queue_missing(p.interface, p.agent)
             )
         )
         for p in list(self.previews.values()):
@@ -1912,6 +1959,8 @@ class CampaignRunner:
             if mono < self._empty_until:
                 break
             name = self._agent_name(iface) or iface
+            if self._own_queue_missing(iface, name):
+                continue  # no offer: the call could not reach the agent
             contacts = await self._lease(1, now, agent=name)
             if not contacts:
                 self._empty_until = mono + self._settings.tick_seconds
@@ -1976,7 +2025,7 @@ class CampaignRunner:
             await self._withdraw_previews(lambda q: q is p)
             raise LeadTaken(str(exc)) from None
         del self.previews[interface]
-        servers = self._call_servers(interface)
+        servers = self._call_servers(interface, self.preview_queue(p.agent))
         return await self._dial(
             p.contact, servers, preview_agent=interface, queue=self.preview_queue(p.agent)
         )

@@ -70,6 +70,10 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=default_retry_policy)
     wrapup_seconds: float = 30.0
     disposition_wait: float = 3.0
+    queue_check_seconds: float = 60.0
+    """How often every queue the campaigns need is checked on each Asterisk server (and at once
+    when its link becomes ready): a queue defined later (``module reload app_queue``) lets its
+    campaign dial again within this time (:mod:`dialerd.engine.queues`)."""
     """How long a disposition's caller waits for it to be written before being told it is
     queued (kept in memory, written when the database answers)."""
     journal: Path | None = None
@@ -94,6 +98,8 @@ class EngineSettings:
             raise ValueError("wrapup_seconds must not be negative")
         if self.disposition_wait < 0:
             raise ValueError("disposition_wait must not be negative")
+        if self.queue_check_seconds <= 0:
+            raise ValueError("queue_check_seconds must be positive")
         if self.max_lease_batch < 1:
             raise ValueError("max_lease_batch must be at least 1")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -244,6 +244,17 @@ class SimAsterisk:
     def uptime(self) -> int:
         return max(0, int(self.clock.monotonic() - self._boot))
 
+    def define_queues(self, *names: str) -> None:
+        """Queues added to queues.conf and ``module reload app_queue`` run: they exist from now
+        on (with ``QueueConfig.queues`` set; without it every queue exists anyway)."""
+        known = self.model.queue.queues
+        if known is not None:
+            queue = replace(self.model.queue, queues=known | frozenset(names))
+            self.model = replace(self.model, queue=queue)
+            self.pbx.model = self.model
+        for name in names:
+            self.pbx.get_queue(name)
+
     # faults ----------------------------------------------------------------
     async def drop_connections(self) -> None:
         """The TCP links break; Asterisk itself (and every call) carries on."""
@@ -472,6 +483,10 @@ class SimAsterisk:
 
     def _queue_status(self, session: Session, msg: Message, aid: str | None) -> None:
         want_q = msg.get("Queue") or None
+        if want_q is not None:
+            # without QueueConfig.queues every queue a client names exists (as if queues.conf
+            # had it); with them, one it lacks is listed as nothing (Success, no QueueParams)
+            self.pbx.find_queue(want_q)
         want_m = msg.get("Member") or None
         session.respond(
             aid, "Success", [("EventList", "start"), ("Message", "Queue status will follow")]
@@ -533,6 +548,8 @@ class SimAsterisk:
 
     def _queue_summary(self, session: Session, msg: Message, aid: str | None) -> None:
         want_q = msg.get("Queue") or None
+        if want_q is not None:
+            self.pbx.find_queue(want_q)
         session.respond(
             aid, "Success", [("EventList", "start"), ("Message", "Queue summary will follow")]
         )

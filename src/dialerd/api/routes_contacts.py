@@ -21,7 +21,6 @@ from dialerd.api.context import ApiContext, ContactWriter, Ctx, Reader
 from dialerd.api.errors import (
     ERROR_RESPONSES,
     ApiError,
-    conflict_on_invalid_change,
     dotted,
     field_of_invalid_change,
 )
@@ -434,10 +433,12 @@ async def change_contact(
 
 @router.delete("/{contact_id}", status_code=204, summary="Delete a contact with its history")
 async def delete_contact(ctx: Ctx, _: ContactWriter, campaign: str, contact_id: int) -> Response:
+    """During the contact's call (being dialled, ringing, connected, in wrap-up or on preview
+    offer) the delete is refused, 409 ``ContactInCall`` naming the contact and the attempt
+    (field ``contact``), as a move or a status change of one contact is."""
     current = await ctx.campaign(campaign)
     contact = await _contact(ctx, current, contact_id)
-    with conflict_on_invalid_change():
-        await lookup.delete_contact(ctx.store, contact.id, ctx.clock.now())
+    await lookup.delete_contact(ctx.store, contact.id, ctx.clock.now())
     return Response(status_code=204)
 
 

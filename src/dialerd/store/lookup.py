@@ -12,7 +12,7 @@ domain values in and out, times passed in by the caller, one transaction per wri
   ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock per campaign), so two
   clients retrying the same batch at once still create each contact once.
 - Delete removes the contact with its history and attempts; a contact leased for a call right
-  now is refused (``InvalidChange``) so a live call never loses its record. A change of its
+  now is refused (``ContactInCall``) so a live call never loses its record. A change of its
   number, status or status detail is refused then too (``ContactInCall``): the call's outcome
   is decided on them; its other fields may change during the call.
 """
@@ -178,18 +178,16 @@ async def add_contacts_idempotent(
 
 
 async def delete_contact(store: Store, contact_id: int, now: datetime) -> None:
-    """Remove a contact with its history and attempts; refuse while it is leased for a call."""
+    """Remove a contact with its history and attempts; refused while it is in a call
+    (``ContactInCall`` naming the contact and the attempt, field ``contact``), as a move or a
+    status change of one contact is: the call's outcome would have no contact to go to."""
     async with store.write() as s:
         row = await s.get(ContactRow, contact_id)
         if row is None:
             raise NotFound(f"no contact {contact_id}")
-        if row.lease_holder is not None and (
-            row.lease_expires_at is None or row.lease_expires_at > now
-        ):
-            raise InvalidChange(
-                f"contact {contact_id} is being dialled right now ({row.lease_holder}); "
-                "try again when the call has ended"
-            )
+        await store.refuse_in_call(
+            s, [ContactRow.id == contact_id], now, "contact", refused="deleted"
+        )
         await s.execute(delete(HistoryRow).where(HistoryRow.contact_id == contact_id))
         await s.execute(delete(AttemptRow).where(AttemptRow.contact_id == contact_id))
         await s.execute(delete(ContactRow).where(ContactRow.id == contact_id))

@@ -2058,9 +2058,17 @@ class Store:
         return f"contact {contact_id} is in a call right now (attempt {attempt}, {holder})"
 
     async def refuse_in_call(
-        self, s: AsyncSession, where: Sequence[ColumnElement[bool]], now: datetime, field: str
+        self,
+        s: AsyncSession,
+        where: Sequence[ColumnElement[bool]],
+        now: datetime,
+        field: str,
+        *,
+        refused: str | None = None,
     ) -> None:
-        """Raise ``ContactInCall`` if a selected contact is leased (``field``: the change).
+        """Raise ``ContactInCall`` if a selected contact is leased (``field``: the change;
+        ``refused``: what is refused for one contact, e.g. ``deleted``, when it is not a change
+        of its phone, status or task).
 
         The call's outcome is decided on the contact as it was leased (``StaleContact`` then
         keeps a change made meanwhile, but the outcome of the call is lost with it, and a
@@ -2088,13 +2096,13 @@ class Store:
             return
         if len(busy) == 1:
             cid, holder = busy[0]
-            raise ContactInCall(
-                f"{await self.in_call_text(s, cid, holder)}: its phone, status, "
-                "status_detail and task cannot change during the call; try again when it has "
-                "ended (its other fields can change now)",
-                field,
-                [cid],
+            what = (
+                f"it cannot be {refused} during the call; try again when it has ended"
+                if refused is not None
+                else "its phone, status, status_detail and task cannot change during the call; "
+                "try again when it has ended (its other fields can change now)"
             )
+            raise ContactInCall(f"{await self.in_call_text(s, cid, holder)}: {what}", field, [cid])
         shown = ", ".join(str(cid) for cid, _ in busy[:10])
         more = ", ..." if len(busy) > 10 else ""
         raise ContactInCall(

@@ -133,6 +133,10 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "retry": config.retry.to_domain(),
         "wrapup_seconds": e.wrapup,
         "holder": default_holder(e.instance),
+        "dial_template": e.dial_template,
+        "server_dial_templates": {
+            a.name: a.dial_template for a in config.asterisk if a.dial_template is not None
+        },
     }
     values.update(overrides)
     if "journal" not in values:

@@ -191,3 +191,24 @@ async def test_dnc_rules_of_the_taskflow_move_the_closed_contacts_on(api: Api) -
     r = await api.call("POST", D, json={"phones": ["+49307654321"], "campaign": "flow"})
     assert r.json()["contacts_closed"] == 1
     assert (await contact("flow", other)).json()["task"] == "review"
+
+
+async def test_a_number_changed_to_a_listed_one_follows_the_dnc_rule(api: Api) -> None:
+    """A PATCH giving a contact a listed number closes it as failed/$dnc as adding the number
+    to the list does, and so the campaign's $dnc rule moves it on as well."""
+    await create_campaign(
+        api,
+        "flow",
+        tasks=[{"name": "call", "type": "call"}, {"name": "review", "type": "wait"}],
+        rules=[{"from": "call", "status": "failed", "detail": "$dnc", "to": "review"}],
+    )
+    r = await api.call("POST", D, json={"phones": ["+49307654321"]})
+    assert r.status_code == 200, r.text
+    r = await api.call("POST", "/api/v1/campaigns/flow/contacts", json={"phone": "+49301234567"})
+    cid = r.json()["contact"]["id"]
+    r = await api.call(
+        "PATCH", f"/api/v1/campaigns/flow/contacts/{cid}", json={"phone": "030 7654321"}
+    )
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    assert (moved["task"], moved["status"], moved["status_detail"]) == ("review", "open", "$none")

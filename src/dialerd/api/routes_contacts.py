@@ -60,7 +60,7 @@ from dialerd.domain.selection import (
     unknown_fields_problem,
 )
 from dialerd.store import DuplicateValue, lookup
-from dialerd.taskflow.manual import manual_status_moves
+from dialerd.taskflow.manual import dnc_moves, manual_status_moves
 
 router = APIRouter(
     prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"], responses=ERROR_RESPONSES
@@ -415,6 +415,8 @@ async def change_contact(
         new_phone = (phone, body.timezone if "timezone" in given else zone)
     # One transaction: a refused number or external_id leaves the contact as it was.
     moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
+    # a listed number closes the contact as failed/$dnc: the rules for $dnc move it on
+    on_dnc = await dnc_moves(ctx.store, current.id, now) if new_phone is not None else None
     with field_of_invalid_change("fields"), _conflict_on():
         await lookup.change_contact(
             ctx.store,
@@ -427,6 +429,7 @@ async def change_contact(
             note=body.note,
             phone=new_phone,
             moves=moves,
+            dnc_moves=on_dnc,
         )
     return await _view(ctx, current, contact.id)
 

@@ -914,10 +914,11 @@ class Engine:
         return out
 
     def _runner_of_queue(self, queue: str) -> CampaignRunner | None:
-        for r in self._runners.values():
-            if queue == r.queue or queue.startswith(r.queue + "."):
-                return r
-        return None
+        """The campaign whose queue (or one of whose agents' own queues) ``queue`` is; a
+        campaign queue of that very name first."""
+        runners = list(self._runners.values())
+        exact = next((r for r in runners if r.queue == queue), None)
+        return exact or next((r for r in runners if queue.startswith(r.queue + ".")), None)
 
     def _adoptable(self, agent: Agent | None, runner: CampaignRunner, queue: str, srv: str) -> bool:
         """One of our agents, on the server it is set to, in a queue it would join itself."""

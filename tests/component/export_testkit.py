@@ -70,8 +70,8 @@ _TRICKY = [
 _ZONES = ["Europe/Berlin", "America/New_York", None, "Asia/Tokyo", "Australia/Lord_Howe"]
 
 
-def spec(folder: str | None = None, file_format: str = "csv") -> cs.CampaignSpec:
-    out: dict[str, Any] = {"columns": COLUMNS, "delimiter": ","}
+def spec(folder: str | None = None, file_format: str = "csv", **settings: Any) -> cs.CampaignSpec:
+    out: dict[str, Any] = {"columns": COLUMNS, "delimiter": ",", **settings}
     if folder is not None:
         out.update(folder=folder, format=file_format)
     return cs.CampaignSpec.model_validate(
@@ -120,11 +120,16 @@ def _contact(i: int) -> NewContact:
 
 
 async def varied_campaign(
-    store: Store, n: int = 60, folder: str | None = None, file_format: str = "csv"
+    store: Store,
+    n: int = 60,
+    folder: str | None = None,
+    file_format: str = "csv",
+    **settings: Any,
 ) -> Campaign:
     """Campaign ``ex``: ``n`` contacts added to task ``call`` and the same ``n`` to ``out``,
-    some set to success/declined by hand, some moved to ``other`` (not exported)."""
-    camp = await store.create_campaign(spec(folder, file_format), NOW)
+    some set to success/declined by hand, some moved to ``other`` (not exported).
+    ``settings``: more settings of the export task ``out``."""
+    camp = await store.create_campaign(spec(folder, file_format, **settings), NOW)
     contacts = [_contact(i) for i in range(n)]
     ids = await store.add_contacts(camp.id, contacts, NOW)
     out_ids = await store.add_contacts(camp.id, contacts, NOW, task="out")

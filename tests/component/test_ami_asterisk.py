@@ -82,6 +82,25 @@ async def test_failed_outcomes_on_real_asterisk(server: AsteriskServer) -> None:
     assert {k: v.result for k, v in found.items()} == {k: r for k, (_, r) in numbers.items()}
 
 
+async def test_e164_numbers_get_the_outcome_of_their_national_form_on_real_asterisk(
+    server: AsteriskServer,
+) -> None:
+    """dialerd stores numbers in E.164 and dials ``Local/+49555020001@sim-callees``; the
+    asterisk-test dialplan drops the country code (tests/unit/test_asterisk_test_dialplan.py
+    checks the patterns without an Asterisk)."""
+    tag = os.urandom(3).hex()
+    numbers = {
+        f"busy164-{tag}": ("+49555020001", CallResult.BUSY),
+        f"cong164-{tag}": ("+1555040001", CallResult.CONGESTION),
+        f"inval164-{tag}": ("+353555060001", CallResult.INVALID_NUMBER),
+    }
+    waiter = asyncio.ensure_future(_outcomes(server, len(numbers), 30))
+    for attempt, (number, _) in numbers.items():
+        await server.originate(_req(attempt, number))
+    found = await waiter
+    assert {k: v.result for k, v in found.items()} == {k: r for k, (_, r) in numbers.items()}
+
+
 async def test_connected_call_and_agent_states_on_real_asterisk(server: AsteriskServer) -> None:
     agent = "Local/agent-1@sim-agents"
     await server.queue_add("dialer-q1", agent, "Agent 1")

@@ -329,9 +329,33 @@ async def test_delete_refused_while_dialled(api: Api) -> None:
         campaign_id, 1, "runner-1", timedelta(minutes=5), api.clock.now()
     )
     assert len(leased) == 1
-    r = await api.call("DELETE", f"{C}/{created['contact']['id']}")
+    cid = created["contact"]["id"]
+    r = await api.call("DELETE", f"{C}/{cid}")
+    # as a move or a status change of one contact in a call: ContactInCall, the contact and
+    # (once placed) the attempt named, the field the refused action's
     assert r.status_code == 409
-    assert "dialled" in r.json()["error"]
+    assert r.json() == {
+        "error": f"contact {cid} is being dialled or on preview offer right now (runner-1, "
+        "no attempt placed yet): it cannot be deleted during the call; try again when it has "
+        "ended",
+        "field": "contact",
+    }
+    await api.store.start_attempt(
+        Attempt(
+            "a-7",
+            campaign_id,
+            cid,
+            leased[0].task_id,
+            "+49301234567",
+            originated_at=api.clock.now(),
+        )
+    )
+    r = await api.call("DELETE", f"{C}/{cid}")
+    assert r.status_code == 409
+    assert r.json()["error"].startswith(
+        f"contact {cid} is in a call right now (attempt a-7, runner-1): it cannot be deleted"
+    )
+    assert (await api.call("GET", f"{C}/{cid}")).status_code == 200
 
 
 async def test_number_and_status_changes_refused_while_dialled(api: Api) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from api_testkit import START, Api, create_campaign, open_api
@@ -116,3 +117,98 @@ async def test_a_number_in_a_call_is_listed_at_once_and_the_call_named(api: Api)
     }
     contact = (await api.call("GET", f"/api/v1/campaigns/sales/contacts/{cid}")).json()
     assert (contact["status"], contact["status_detail"]) == ("failed", "$dnc")
+
+
+async def test_dnc_rules_of_the_taskflow_move_the_closed_contacts_on(api: Api) -> None:
+    """A number put on the list closes its open contacts as failed/$dnc: a status change, so
+    the campaign's rules for $dnc apply as they do when the engine finds a listed number (to
+    a review task at once, to a CRM notification after a delay); before, the contacts stayed
+    closed in the call task and the $dnc rule never ran. A campaign without a $dnc rule keeps
+    them in the call task."""
+    await create_campaign(
+        api,
+        "flow",
+        tasks=[
+            {"name": "call", "type": "call"},
+            {"name": "review", "type": "wait"},
+            {"name": "lost", "type": "wait"},
+        ],
+        rules=[
+            {"from": "call", "status": "failed", "detail": "$dnc", "to": "review"},
+            {"from": "call", "status": "failed", "to": "lost", "delay": "1h"},
+        ],
+    )
+    await create_campaign(
+        api,
+        "later",
+        tasks=[{"name": "call", "type": "call"}, {"name": "crm", "type": "wait"}],
+        rules=[
+            {
+                "from": "call",
+                "status": "failed",
+                "detail": "$dnc",
+                "to": "crm",
+                "delay": "2h",
+            }
+        ],
+    )
+
+    async def add(campaign: str, phone: str) -> int:
+        r = await api.call("POST", f"/api/v1/campaigns/{campaign}/contacts", json={"phone": phone})
+        assert r.status_code == 201, r.text
+        return int(r.json()["contact"]["id"])
+
+    def contact(campaign: str, cid: int) -> Any:
+        return api.call("GET", f"/api/v1/campaigns/{campaign}/contacts/{cid}")
+
+    in_flow = await add("flow", "+49301234567")
+    in_later = await add("later", "+49301234567")
+    in_sales = await add("sales", "+49301234567")  # no $dnc rule: stays where it is
+    r = await api.call("POST", D, json={"phones": ["030 1234567"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["contacts_closed"] == 3
+
+    moved = (await contact("flow", in_flow)).json()
+    assert (moved["task"], moved["status"], moved["status_detail"]) == ("review", "open", "$none")
+    history = (await api.call("GET", f"/api/v1/campaigns/flow/contacts/{in_flow}/history")).json()
+    steps = [(h["to_task"], h["to_status"], h["to_detail"]) for h in history["history"]]
+    assert ("call", "failed", "$dnc") in steps and ("review", "open", "$none") in steps
+
+    waiting = (await contact("later", in_later)).json()
+    assert (waiting["task"], waiting["status"], waiting["status_detail"]) == (
+        "call",
+        "failed",
+        "$dnc",
+    )
+    assert waiting["waiting_for"] == "crm"
+
+    kept = (await contact("sales", in_sales)).json()
+    assert (kept["task"], kept["status"], kept["status_detail"]) == ("call", "failed", "$dnc")
+    assert kept["waiting_for"] is None
+
+    # a campaign's own list applies that campaign's rules only
+    other = await add("flow", "+49307654321")
+    r = await api.call("POST", D, json={"phones": ["+49307654321"], "campaign": "flow"})
+    assert r.json()["contacts_closed"] == 1
+    assert (await contact("flow", other)).json()["task"] == "review"
+
+
+async def test_a_number_changed_to_a_listed_one_follows_the_dnc_rule(api: Api) -> None:
+    """A PATCH giving a contact a listed number closes it as failed/$dnc as adding the number
+    to the list does, and so the campaign's $dnc rule moves it on as well."""
+    await create_campaign(
+        api,
+        "flow",
+        tasks=[{"name": "call", "type": "call"}, {"name": "review", "type": "wait"}],
+        rules=[{"from": "call", "status": "failed", "detail": "$dnc", "to": "review"}],
+    )
+    r = await api.call("POST", D, json={"phones": ["+49307654321"]})
+    assert r.status_code == 200, r.text
+    r = await api.call("POST", "/api/v1/campaigns/flow/contacts", json={"phone": "+49301234567"})
+    cid = r.json()["contact"]["id"]
+    r = await api.call(
+        "PATCH", f"/api/v1/campaigns/flow/contacts/{cid}", json={"phone": "030 7654321"}
+    )
+    assert r.status_code == 200, r.text
+    moved = r.json()
+    assert (moved["task"], moved["status"], moved["status_detail"]) == ("review", "open", "$none")

@@ -112,3 +112,19 @@ def test_a_number_in_a_call_is_listed_and_the_contact_named(
     assert "added to the do-not-call list" in out
     assert f"contact(s) {busy} in a call right now: closed as failed/$dnc" in err
     assert asyncio.run(_state(url, busy))[1] is Status.FAILED
+
+
+def test_a_delete_of_a_contact_in_a_call_exits_75_as_a_move_does(
+    db: tuple[str, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, busy, idle = db
+    before = asyncio.run(_state(url, busy))
+    code, out, err = run(capsys, "delete", "demo", "--contact", str(busy), "--db", url)
+    assert code == 75, err
+    assert f"contact {busy} is being dialled or on preview offer right now" in err
+    assert "cannot be deleted during the call" in err
+    assert asyncio.run(_state(url, busy)) == before  # still there, untouched
+    code, out, err = run(capsys, "delete", "demo", "--contact", str(idle), "--db", url)
+    assert (code, out) == (0, f"contact {idle} deleted from demo\n"), err
+    code, _, err = run(capsys, "delete", "demo", "--contact", str(idle), "--db", url)
+    assert code == 66, err  # EX_NOINPUT: gone

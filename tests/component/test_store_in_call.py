@@ -21,9 +21,11 @@ from dialerd.domain.changes import NewContact
 from dialerd.domain.enums import Status, StatusDetail
 from dialerd.domain.model import Attempt
 from dialerd.domain.selection import ContactSelection
-from dialerd.store import ContactInCall, Store
+from dialerd.store import ContactInCall, StaleContact, Store
 from dialerd.store import agentwork as work
+from dialerd.taskflow.decide import Outcome, transition_for
 from dialerd.taskflow.leads import close_transition
+from dialerd.taskflow.manual import add_dnc
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -157,3 +159,44 @@ async def test_a_number_put_on_the_dnc_list_during_its_call_is_taken_at_once(
     assert closed.lease_holder == "dialer-1"  # the call goes on; the runner gives it back
     again = await store.add_dnc([phone], "api:sup", NOW)
     assert (again.added, again.closed, again.in_call) == (0, 0, ())
+
+
+async def test_a_dnc_rule_moves_the_contact_in_a_call_on_and_its_outcome_is_stale(
+    store: Store,
+) -> None:
+    """With a $dnc rule, the contact listed during its call moves on at once as any other
+    (the rule's history row after the $dnc one), keeps the dialer's lease until the call is
+    over (the target task does not take it mid-call), and the call's outcome, decided on the
+    contact as leased, is refused as stale rather than reopening it."""
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "m",
+            "tasks": [{"name": "call", "type": "call"}, {"name": "later", "type": "wait"}],
+            "rules": [{"from": "call", "status": "failed", "detail": "$dnc", "to": "later"}],
+        }
+    )
+    camp = await store.create_campaign(spec, NOW)
+    (cid,) = await store.add_contacts(camp.id, [NewContact(phone="+493012345600")], NOW)
+    (leased,) = await store.lease(camp.id, 1, "dialer-1", timedelta(minutes=5), NOW)
+    done = await add_dnc(store, ["+493012345600"], "api:sup", NOW)
+    assert (done.closed, done.in_call) == (1, (cid,))
+    moved = await store.get_contact(cid)
+    later = {t.name: t.id for t in await store.tasks(camp.id)}["later"]
+    assert (moved.task_id, moved.status) == (later, Status.OPEN)
+    assert moved.lease_holder == "dialer-1"
+    steps = [(h.to_status, h.to_detail, h.actor) for h in await store.history(cid)]
+    assert steps == [
+        (Status.FAILED.value, StatusDetail.DNC.value, "api:sup"),
+        (Status.OPEN.value, StatusDetail.NONE.value, "taskflow"),
+    ]
+    outcome = transition_for(
+        leased,
+        Outcome(Status.OPEN, StatusDetail.FOLLOW_UP_AUTO.value),
+        rules=await store.rules(camp.id),
+        task_ids={t.name: t.id for t in await store.tasks(camp.id)},
+        now=NOW,
+        actor="dialer",
+    )
+    with pytest.raises(StaleContact):
+        await store.apply_transition(outcome)
+    assert (await store.get_contact(cid)).task_id == later

@@ -270,3 +270,46 @@ def test_post_dial_delay_is_0_to_10_seconds(tmp_path: Path, value: str, why: str
     assert problem.startswith("asterisk[0].post_dial_delay: ") and why in problem, problem
     config = load_config(write(tmp_path, MINIMAL + 'post_dial_delay = "10s"\n'), env={})
     assert config.asterisk[0].post_dial_delay == 10.0
+
+
+def test_dial_template_is_set_in_the_file_for_the_daemon_and_per_server(tmp_path: Path) -> None:
+    """The Originate channel of a number (the trunk) came only from ``EngineSettings`` in
+    code: a production daemon dialled ``Local/<number>@sim-callees``. It is ``[engine]
+    dial_template`` now, and ``[[asterisk]] dial_template`` for a server with its own trunk."""
+    from dialerd.daemon.app import engine_settings
+
+    text = (
+        MINIMAL
+        + 'dial_template = "PJSIP/{digits}@carrier-b"\n'
+        + '[[asterisk]]\nname = "pbx2"\nusername = "dialerd"\nsecret = "x"\n'
+        + '[engine]\ndial_template = "PJSIP/{digits}@carrier-a"\n'
+    )
+    config = load_config(write(tmp_path, text), env={})
+    settings = engine_settings(config, journal=None)
+    assert settings.dial_string("+49301234567", "pbx2") == "PJSIP/49301234567@carrier-a"
+    assert settings.dial_string("+49301234567", "pbx1") == "PJSIP/49301234567@carrier-b"
+    default = engine_settings(load_config(write(tmp_path, MINIMAL), env={}), journal=None)
+    assert default.dial_string("+49301234567", "pbx1") == "Local/+49301234567@sim-callees"
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ('"PJSIP/trunk"', "must contain {number} or {digits}"),
+        ('"PJSIP/{phone}@trunk"', "names {phone}: only {number}"),
+        ('"PJSIP/{digits:>12}@trunk"', "takes no format spec"),
+        ('"PJSIP/{digits@trunk"', "is not a valid template"),
+        ('"PJSIP/{digits}@trunk\\r\\nAction: Hangup"', "line breaks"),
+        ('"PJSIP/{digits} @trunk"', "spaces"),
+        ('"{digits}@trunk"', "must begin with a channel technology"),
+    ],
+)
+def test_a_bad_dial_template_is_refused_naming_file_and_key(
+    tmp_path: Path, value: str, why: str
+) -> None:
+    path = write(tmp_path, MINIMAL + f"[engine]\ndial_template = {value}\n")
+    (problem,) = problems(path)  # the file is in every line (problems() checks it)
+    assert problem.startswith("engine.dial_template: ") and why in problem, problem
+    path = write(tmp_path, MINIMAL + f"dial_template = {value}\n")
+    (problem,) = problems(path)
+    assert problem.startswith("asterisk[0].dial_template: ") and why in problem, problem

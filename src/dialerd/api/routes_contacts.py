@@ -21,7 +21,6 @@ from dialerd.api.context import ApiContext, ContactWriter, Ctx, Reader
 from dialerd.api.errors import (
     ERROR_RESPONSES,
     ApiError,
-    conflict_on_invalid_change,
     dotted,
     field_of_invalid_change,
 )
@@ -61,7 +60,7 @@ from dialerd.domain.selection import (
     unknown_fields_problem,
 )
 from dialerd.store import DuplicateValue, lookup
-from dialerd.taskflow.manual import manual_status_moves
+from dialerd.taskflow.manual import dnc_moves, manual_status_moves
 
 router = APIRouter(
     prefix="/api/v1/campaigns/{campaign}/contacts", tags=["contacts"], responses=ERROR_RESPONSES
@@ -416,6 +415,8 @@ async def change_contact(
         new_phone = (phone, body.timezone if "timezone" in given else zone)
     # One transaction: a refused number or external_id leaves the contact as it was.
     moves = await manual_status_moves(ctx.store, current.id, body.status, body.status_detail, now)
+    # a listed number closes the contact as failed/$dnc: the rules for $dnc move it on
+    on_dnc = await dnc_moves(ctx.store, current.id, now) if new_phone is not None else None
     with field_of_invalid_change("fields"), _conflict_on():
         await lookup.change_contact(
             ctx.store,
@@ -428,16 +429,19 @@ async def change_contact(
             note=body.note,
             phone=new_phone,
             moves=moves,
+            dnc_moves=on_dnc,
         )
     return await _view(ctx, current, contact.id)
 
 
 @router.delete("/{contact_id}", status_code=204, summary="Delete a contact with its history")
 async def delete_contact(ctx: Ctx, _: ContactWriter, campaign: str, contact_id: int) -> Response:
+    """During the contact's call (being dialled, ringing, connected, in wrap-up or on preview
+    offer) the delete is refused, 409 ``ContactInCall`` naming the contact and the attempt
+    (field ``contact``), as a move or a status change of one contact is."""
     current = await ctx.campaign(campaign)
     contact = await _contact(ctx, current, contact_id)
-    with conflict_on_invalid_change():
-        await lookup.delete_contact(ctx.store, contact.id, ctx.clock.now())
+    await lookup.delete_contact(ctx.store, contact.id, ctx.clock.now())
     return Response(status_code=204)
 
 

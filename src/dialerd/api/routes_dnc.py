@@ -17,6 +17,7 @@ from dialerd.api.models_out import (
 from dialerd.api.schemas import DncAdd
 from dialerd.domain.phone import InvalidPhone, normalize_phone
 from dialerd.store import lookup
+from dialerd.taskflow.manual import add_dnc
 
 router = APIRouter(prefix="/api/v1/dnc", tags=["do-not-call"], responses=ERROR_RESPONSES)
 
@@ -53,15 +54,16 @@ async def list_numbers(
 @router.post(
     "",
     response_model=DncAdded,
-    summary="Add numbers (open contacts with them become failed / $dnc)",
+    summary="Add numbers (open contacts with them become failed / $dnc; $dnc rules apply)",
 )
 async def add_numbers(ctx: Ctx, who: DncAdder, body: DncAdd) -> dict[str, Any]:
     numbers = [_number(ctx, raw, f"phones.{i}") for i, raw in enumerate(body.phones)]
     campaign_id, name = await _scope(ctx, body.campaign)
     # Taken at once, also for a contact in a call (the callee may ask during it): the store
-    # closes it and the call's outcome will not reopen it.
-    done = await ctx.store.add_dnc(
-        numbers, who.actor, ctx.clock.now(), campaign_id=campaign_id, note=body.note
+    # closes it (and the taskflow's $dnc rules move it on); the call's outcome will not
+    # reopen it.
+    done = await add_dnc(
+        ctx.store, numbers, who.actor, ctx.clock.now(), campaign_id=campaign_id, note=body.note
     )
     return {
         "campaign": name,

@@ -113,6 +113,10 @@ async def download(
     file_format: Literal["csv", "xlsx"] = Query("csv", alias="format"),
     status: Status | None = None,
     columns: str | None = Query(None, description="comma-separated; default: the task's columns"),
+    escape_formulas: bool = Query(
+        True,
+        description="CSV: prefix values a spreadsheet would calculate (=, +, -, @) with '",
+    ),
 ) -> Response:
     current = await ctx.campaign(campaign)
     tasks = {t.name: t for t in await ctx.store.tasks(current.id)}
@@ -132,7 +136,8 @@ async def download(
     name = f"{current.name}-{task}.{file_format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if file_format == "csv":
-        return _Download(csv_chunks(pages, chosen), name, media_type=_MEDIA["csv"], headers=headers)
+        chunks = csv_chunks(pages, chosen, escape_formulas=escape_formulas)
+        return _Download(chunks, name, media_type=_MEDIA["csv"], headers=headers)
     folder = Path(tempfile.mkdtemp(prefix="dialerd-export-"))
     try:
         path = folder / "export.xlsx"

@@ -3,7 +3,8 @@
 Numbers are normalised to E.164 (``--region`` for numbers written without ``+``), so the same
 number written two ways is one entry. Without ``--campaign`` an entry is global (all
 campaigns). A number on the list is never leased for dialing; open contacts in call tasks with
-that number are closed as ``failed`` / ``$dnc`` when it is added.
+that number are closed as ``failed`` / ``$dnc`` when it is added, and the campaign's taskflow
+rules for ``$dnc`` move them on.
 """
 
 from __future__ import annotations
@@ -67,11 +68,13 @@ async def _campaign_id(store: Any, name: str | None) -> int | None:
 
 
 async def run_add(args: argparse.Namespace) -> int:
+    from dialerd.taskflow.manual import add_dnc  # the store, only when it runs
+
     number = _normalise(args.value, args.region)
     async with open_store(args) as store:
         cid = await _campaign_id(store, args.campaign)
-        done = await store.add_dnc(
-            [number], actor(args), SystemClock().now(), campaign_id=cid, note=args.note
+        done = await add_dnc(
+            store, [number], actor(args), SystemClock().now(), campaign_id=cid, note=args.note
         )
     scope = f"campaign {args.campaign}" if args.campaign else "all campaigns"
     if args.json:
@@ -160,6 +163,7 @@ def _read(path: Path) -> str:
 
 async def run_import(args: argparse.Namespace) -> int:
     from dialerd.domain.phone import InvalidPhone, PhoneNormalizer
+    from dialerd.taskflow.manual import add_dnc
 
     path = Path(args.value)
     try:
@@ -183,8 +187,8 @@ async def run_import(args: argparse.Namespace) -> int:
     if numbers:
         async with open_store(args) as store:
             cid = await _campaign_id(store, args.campaign)
-            done = await store.add_dnc(
-                numbers, actor(args), SystemClock().now(), campaign_id=cid, note=args.note
+            done = await add_dnc(
+                store, numbers, actor(args), SystemClock().now(), campaign_id=cid, note=args.note
             )
     added = done.added
     result = {

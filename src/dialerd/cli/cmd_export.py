@@ -44,6 +44,13 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="default: CAMPAIGN-TASK.FORMAT here; '-': standard output (csv)",
     )
+    p.add_argument(
+        "--no-escape-formulas",
+        dest="escape_formulas",
+        action="store_false",
+        help="csv: write values that begin with =, +, -, @ as they are (default: a leading ' "
+        "so a spreadsheet does not calculate them)",
+    )
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -85,13 +92,15 @@ async def run(args: argparse.Namespace) -> int:
         )
         if args.output == "-":
             out = sys.stdout.buffer
-            async for chunk in csv_chunks(pages, columns):
+            async for chunk in csv_chunks(pages, columns, escape_formulas=args.escape_formulas):
                 out.write(chunk)
             out.flush()
             return 0
         target = Path(args.output or f"{campaign.name}-{task.name}.{file_format}")
         try:
-            count = await write_export(target, pages, columns, file_format)
+            count = await write_export(
+                target, pages, columns, file_format, escape_formulas=args.escape_formulas
+            )
         except OSError as exc:
             raise CliError(f"{target}: {exc.strerror or exc}", EX_CANTCREAT) from None
         except ValueError as exc:  # more contacts than an XLSX sheet holds

@@ -28,7 +28,7 @@ from pydantic import (
 
 from dialerd.config.errors import FieldProblem
 from dialerd.config.secrets import context_base_dir, resolve_secret
-from dialerd.config.types import Name, Seconds
+from dialerd.config.types import DialTemplate, Name, Seconds
 from dialerd.domain.campaign_spec import abandonment_window, default_abandonment_windows
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.enums import CallResult
@@ -132,6 +132,9 @@ class AsteriskServer(_Table):
     #: Originate timeout includes it, so a predictive short ring (``dial.min_ring``, the
     #: legal minimum of *ringing*) gets this much more timeout on this server's calls.
     post_dial_delay: Seconds = Field(default=3.0, ge=0, le=10)
+    #: The Originate channel of a number on this server (its trunk), e.g.
+    #: ``PJSIP/{digits}@carrier-1``; unset: ``[engine] dial_template``.
+    dial_template: DialTemplate | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -332,6 +335,11 @@ class MqttConfig(_Table):
 
 class EngineConfig(_Table):
     tick: Seconds = Field(default=1.0, ge=0.05, le=60)
+    #: The Originate channel of a contact's number: ``{number}`` as stored (E.164, ``+49...``),
+    #: ``{digits}`` without the ``+``; e.g. ``PJSIP/{digits}@carrier``. A server's own
+    #: ``[[asterisk]] dial_template`` wins. The default dials the simulator's and
+    #: asterisk-test's ``sim-callees`` context.
+    dial_template: DialTemplate = "Local/{number}@sim-callees"
     drain_timeout: Seconds = Field(default=60.0, ge=0, le=3600)
     wrapup: Seconds = Field(default=30.0, ge=0, le=3600)
     lease_ttl: Seconds = Field(default=300.0, ge=10, le=86400)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator
 
 from dialerd.domain.campaign_spec import parse_duration
+from dialerd.domain.phone import dial_template_problem
 
 
 def parse_seconds(value: Any) -> Any:
@@ -40,3 +41,16 @@ def check_name(value: str) -> str:
 Name = Annotated[str, AfterValidator(check_name)]
 """Names of servers, agents, campaigns and tokens: they appear in metric labels and MQTT topics,
 so no spaces, slashes or MQTT wildcards."""
+
+
+def check_dial_template(value: str) -> str:
+    problem = dial_template_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+DialTemplate = Annotated[str, AfterValidator(check_dial_template)]
+"""The Originate channel of a number: ``{number}`` (E.164 as stored) or ``{digits}`` (without
+``+``) in a channel such as ``PJSIP/{digits}@trunk`` (checked: no spaces or line breaks, no
+other field)."""

@@ -7,11 +7,14 @@ Start-up order is chosen so that what systemd and an operator see is true:
 2. the API listeners are bound (a taken port fails the start at once) and start serving, so
    ``/healthz`` answers while the AMI links come up;
 3. every ``[[asterisk]]`` link logs in and resynchronises; only then does the engine start,
-   the configured agents are logged into their campaigns' queues, and ``READY=1`` goes out.
+   the members a previous run left in the campaigns' queues are reconciled (our agents
+   adopted, others removed), the configured agents are logged into their campaigns' queues,
+   and ``READY=1`` goes out.
 
 ``WATCHDOG=1`` is sent only while the loop keeps time and every AMI link is ready. SIGTERM or
 SIGINT: ``STOPPING=1``, no new calls, calls in progress may finish for ``[engine]
-drain_timeout`` seconds, the rest are closed and written, the store is closed, exit 0. SIGHUP:
+drain_timeout`` seconds, the rest are closed and written, the agents the daemon logged in
+leave the queues (QueueRemove), the store is closed, exit 0. SIGHUP:
 re-read the configuration's campaign files and agents and apply them without dropping a call
 (settings that need a restart, such as AMI servers or the API port, are reported, not applied).
 """
@@ -84,6 +87,9 @@ LOCK_HOLD_REASON = "instance lock lost"
 """Why no new calls are placed (pacing decision, campaign switched) while it is lost."""
 STORE_PROBE_TIMEOUT = 2.0
 """Seconds the store's read for ``dialerd_store_up`` may take (as /healthz allows)."""
+LEAVE_QUEUES_MIN = 5.0
+"""Seconds (real time) the agents get at least to leave the queues at a stop (QueueRemove,
+one action per membership, sent together), also when the drain used up its bound."""
 
 
 class DaemonError(Exception):
@@ -127,6 +133,10 @@ def engine_settings(config: DaemonConfig, **overrides: Any) -> EngineSettings:
         "retry": config.retry.to_domain(),
         "wrapup_seconds": e.wrapup,
         "holder": default_holder(e.instance),
+        "dial_template": e.dial_template,
+        "server_dial_templates": {
+            a.name: a.dial_template for a in config.asterisk if a.dial_template is not None
+        },
     }
     values.update(overrides)
     if "journal" not in values:
@@ -539,6 +549,8 @@ class Daemon:
         # The engine starts its runners right after its set-up; it has no event for that.
         while len(engine.status().campaigns) < campaigns and not engine_task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+        if not engine_task.done():
+            await self._reconcile_queues(engine)
         await self._login_agents(engine, [a.name for a in self.config.agents])
         if engine_task.done():
             return  # the engine failed to start: _control reports it, no READY=1
@@ -546,6 +558,22 @@ class Daemon:
         self.notifier.ready(status)
         self.ready.set()
         log.info("dialerd ready", status=status, **self.api_urls)
+
+    async def _reconcile_queues(self, engine: Engine) -> None:
+        """Members a previous run left in the campaigns' queues (it did not stop cleanly):
+        our agents are adopted, anything else removed (``Engine.reconcile_queues``)."""
+        try:
+            found = await engine.reconcile_queues()
+        except Exception as exc:  # a failed clean-up must not keep the daemon from dialing
+            log.warning("queue members not reconciled", error=str(exc))
+            return
+        if found.adopted or found.removed or found.left:
+            log.info(
+                "queue members reconciled",
+                adopted=len(found.adopted),
+                removed=len(found.removed),
+                left=len(found.left),
+            )
 
     async def _login_agents(self, engine: Engine, names: list[str]) -> None:
         named = {a.name: a.campaigns for a in self.config.agents}
@@ -597,15 +625,21 @@ class Daemon:
         self.notifier.stopping(f"stopping: draining {in_flight} calls (up to {drain:g} s)")
         self.notifier.extend_timeout(drain + 30.0)
         log.info("draining", calls_in_flight=in_flight, drain_timeout=drain)
+        loop = asyncio.get_running_loop()
+        bound = loop.time() + drain + 20.0
         try:
             # The engine's drain runs on its clock; the real-time bound is a safety net only.
-            async with asyncio.timeout(drain + 20.0):
+            async with asyncio.timeout_at(bound):
                 await engine.stop(drain)
         except TimeoutError:
             log.error("engine did not stop within the drain bound; cancelling it")
             engine_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await engine_task
+        # No call is in progress now: the agents it logged in leave the queues (else Asterisk
+        # keeps offering calls to members no dialer manages), within what is left of the
+        # bound (at least LEAVE_QUEUES_MIN, inside the stop timeout told to systemd).
+        await engine.leave_queues(max(bound - loop.time(), LEAVE_QUEUES_MIN))
         log.info("engine stopped", **self._totals())
 
     async def _apply_reload(self) -> None:

@@ -409,3 +409,46 @@ def normalize_phone(raw: str, region: str = "DE") -> str:
     if normalizer is None:
         normalizer = _DEFAULT[region] = PhoneNormalizer(region)
     return normalizer.normalize(raw)[0]
+
+
+DIAL_TEMPLATE_FIELDS = ("number", "digits")
+"""What a dial template may name: ``{number}`` as stored (E.164, ``+49...``), ``{digits}``
+without the leading ``+`` (what most SIP trunks and dialplans expect)."""
+
+
+def dial_template_problem(template: str) -> str | None:
+    """Why ``template`` cannot turn a number into an Originate channel (``None``: it can).
+
+    It is sent as the ``Channel:`` header: a line break would end the header and start another
+    (AMI injection), a space or control character is no part of a channel name; it must be
+    ``Tech/resource`` (``PJSIP/{digits}@trunk``, ``Local/{number}@from-dialer``), name the
+    number (else every contact gets the same call) and nothing but ``{number}``/``{digits}``
+    (``str.format`` would fail at the first call, or format the number with a spec)."""
+    import string
+
+    if any(ch.isspace() or not ch.isprintable() for ch in template):
+        return "must not contain spaces, line breaks or control characters"
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"is not a valid template ({exc}; write a literal brace as {{{{ or }}}})"
+    named = set()
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in DIAL_TEMPLATE_FIELDS:
+            return (
+                f"names {{{field}}}: only {{number}} (as stored, E.164) and {{digits}} (without +)"
+            )
+        if spec or conversion:
+            return f"{{{field}}} takes no format spec or conversion"
+        named.add(field)
+    if not named:
+        return "must contain {number} or {digits}"
+    literal = template.split("{", 1)[0]
+    if "/" not in literal or literal.startswith("/"):
+        return (
+            "must begin with a channel technology, "
+            "like PJSIP/{digits}@trunk or Local/{number}@context"
+        )
+    return None

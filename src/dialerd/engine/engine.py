@@ -971,6 +971,149 @@ class Engine:
             self._paused[(server.name, a.interface)] = (paused, reason)
             r.wake()
 
+    async def reconcile_queues(self) -> QueueReconcile:
+        """At start, before any log-in: the members of this engine's campaign queues
+        (``<queue>`` and the agents' own ``<queue>.<agent>``) that it did not put there.
+
+        Asterisk keeps runtime members across a daemon that died (a crash, SIGKILL, a host
+        reset) and routes answered calls to them. A member that is one of our agents, in a
+        queue of a campaign it may take, is *adopted*: recorded as logged in, so it is
+        counted, re-added after an Asterisk restart and removed at a clean stop, as if this
+        run had logged it in (its person may still be at the softphone). Any other member (an
+        interface no agent of ours has, or an agent in a campaign it no longer takes) is
+        *removed* (QueueRemove): nobody would manage it, and calls offered to it are lost to
+        the campaign. Members defined in queues.conf (static) cannot be removed over AMI and
+        are left, with a warning. Queues of other campaigns are not touched."""
+        out = QueueReconcile()
+        for srv, server in self.servers.items():
+            if not server.ready:
+                continue
+            for iface, status in server.agents.snapshot().items():
+                agent = self._agents_by_iface.get(iface)
+                for queue in sorted(status.queues):
+                    runner = self._runner_of_queue(queue)
+                    if runner is None:
+                        continue  # not a queue of ours
+                    if self._adoptable(agent, runner, queue, srv):
+                        assert agent is not None
+                        logins = self._logins.setdefault((srv, iface), {})
+                        logins.setdefault(queue, (agent.name, self._penalty(agent, runner, queue)))
+                        out.adopted.append((srv, queue, iface))
+                        self._log.info(
+                            "queue member adopted", server=srv, queue=queue, agent=agent.name
+                        )
+                        continue
+                    try:
+                        await server.queue_remove(queue, iface)
+                    except AmiActionFailed as exc:
+                        if "not there" in exc.reason.lower():
+                            continue
+                        out.left.append((srv, queue, iface))
+                        self._log.warning(
+                            "unmanaged queue member not removed (static in queues.conf?)",
+                            server=srv,
+                            queue=queue,
+                            interface=iface,
+                            error=str(exc),
+                        )
+                        continue
+                    except AmiError as exc:
+                        out.left.append((srv, queue, iface))
+                        self._log.warning(
+                            "unmanaged queue member not removed",
+                            server=srv,
+                            queue=queue,
+                            interface=iface,
+                            error=str(exc),
+                        )
+                        continue
+                    out.removed.append((srv, queue, iface))
+                    self._log.warning(
+                        "unmanaged queue member removed",
+                        server=srv,
+                        queue=queue,
+                        interface=iface,
+                        agent=agent.name if agent is not None else None,
+                    )
+        return out
+
+    def _runner_of_queue(self, queue: str) -> CampaignRunner | None:
+        """The campaign whose queue (or one of whose agents' own queues) ``queue`` is; a
+        campaign queue of that very name first."""
+        runners = list(self._runners.values())
+        exact = next((r for r in runners if r.queue == queue), None)
+        return exact or next((r for r in runners if queue.startswith(r.queue + ".")), None)
+
+    def _adoptable(self, agent: Agent | None, runner: CampaignRunner, queue: str, srv: str) -> bool:
+        """One of our agents, on the server it is set to, in a queue it would join itself."""
+        if agent is None or not self._eligible(agent, runner):
+            return False
+        try:
+            if self._server_for(agent).name != srv:
+                return False
+        except EngineError:  # set to a server this daemon does not have
+            return False
+        return queue in _queues_of(runner, agent)
+
+    async def leave_queues(self, within: float) -> int:
+        """At a clean stop, after the drain: take every agent this engine logged in out of the
+        queues it put them in (QueueRemove), for at most ``within`` seconds; returns how many
+        memberships were removed. Asterisk would otherwise keep them as members and offer
+        calls to agents no dialer manages (another dialer's, or a caller dialing the queue).
+        Memberships already gone (an agent logged out, an Asterisk restart) are skipped."""
+        jobs = [
+            (srv, iface, queue)
+            for (srv, iface), queues in self._logins.items()
+            for queue in sorted(queues)
+        ]
+        removed: list[tuple[str, str, str]] = []
+
+        async def one(srv: str, iface: str, queue: str) -> None:
+            server = self.servers.get(srv)
+            if server is None or not server.ready:
+                return
+            try:
+                await server.queue_remove(queue, iface)
+            except AmiActionFailed as exc:
+                if "not there" not in exc.reason.lower():
+                    self._log.warning(
+                        "agent not taken out of the queue",
+                        queue=queue,
+                        interface=iface,
+                        error=str(exc),
+                    )
+                return
+            except AmiError as exc:
+                self._log.warning(
+                    "agent not taken out of the queue",
+                    queue=queue,
+                    interface=iface,
+                    error=str(exc),
+                )
+                return
+            removed.append((srv, iface, queue))
+
+        if not jobs:
+            return 0
+        try:
+            async with asyncio.timeout(max(0.0, within)):
+                await asyncio.gather(*(one(*job) for job in jobs))
+        except TimeoutError:
+            self._log.warning(
+                "agents not all taken out of the queues within the bound",
+                removed=len(removed),
+                memberships=len(jobs),
+                bound_seconds=within,
+            )
+        for srv, iface, queue in removed:
+            logins = self._logins.get((srv, iface))
+            if logins is not None:
+                logins.pop(queue, None)
+                if not logins:
+                    self._logins.pop((srv, iface), None)
+        self._log.info("agents taken out of the queues", memberships=len(removed))
+        return len(removed)
+
     def logged_in(self, agent: str) -> bool:
         """Whether this engine logged the agent in to some queue (and not out again)."""
         a = self._agents_by_name.get(agent)
@@ -1229,6 +1372,16 @@ def _base_penalty(agent: Agent | None, runner: CampaignRunner) -> int:
     if agent is None or agent.every_campaign or runner.name in agent.campaigns:
         return 0
     return 1
+
+
+@dataclasses.dataclass
+class QueueReconcile:
+    """What :meth:`Engine.reconcile_queues` found: (server, queue, interface) of each member
+    adopted, removed, or left (could not be removed)."""
+
+    adopted: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    removed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    left: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
 
 def _queues_of(runner: CampaignRunner, agent: Agent) -> list[str]:

@@ -1713,7 +1713,7 @@ class CampaignRunner:
         }
         request = OriginateRequest(
             attempt_id=attempt_id,
-            channel=self._settings.dial_string(phone),
+            channel=self._settings.dial_string(phone, server.name),
             context=self._settings.amd_context if self.spec.amd else self._settings.connect_context,
             timeout=self._originate_timeout(ring_s, server.config.post_dial_delay),
             caller_id=self._caller_id(),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dialerd.domain.compliance import ComplianceFloor
 from dialerd.domain.model import RetryPolicy, default_retry_policy
+from dialerd.domain.phone import dial_template_problem
 
 
 def default_holder(instance: str | None = None) -> str:
@@ -33,8 +34,10 @@ class EngineSettings:
 
     ``dial_template`` turns a contact's number into the Originate channel (``{number}`` as
     stored, ``{digits}`` without the leading ``+``); the default matches the simulator and the
-    ``asterisk-test/`` configuration. ``agent_servers`` maps an agent name to the Asterisk
-    server its softphone is registered on (default: the first server).
+    ``asterisk-test/`` configuration. ``server_dial_templates`` overrides it per server name
+    (each Asterisk has its own trunk). Both come from the TOML file (``[engine]
+    dial_template``, ``[[asterisk]] dial_template``). ``agent_servers`` maps an agent name to
+    the Asterisk server its softphone is registered on (default: the first server).
 
     ``compliance`` is the daemon's ``[compliance]`` floor: every campaign the engine loads is
     held to it (:func:`dialerd.domain.compliance.tighten`), however the campaign was stored
@@ -54,6 +57,7 @@ class EngineSettings:
     lease_ttl: float = 300.0
     holder: str = field(default_factory=_default_holder)
     dial_template: str = "Local/{number}@sim-callees"
+    server_dial_templates: Mapping[str, str] = field(default_factory=dict)
     connect_context: str = "dialer-connect"
     amd_context: str = "dialer-connect-amd"
     amd_delay_seconds: float = 2.5
@@ -92,8 +96,13 @@ class EngineSettings:
             raise ValueError("restart_backoff_reset must be positive")
         if self.store_retry_max < self.restart_backoff_min:
             raise ValueError("store_retry_max must be at least restart_backoff_min")
-        if "{number}" not in self.dial_template and "{digits}" not in self.dial_template:
-            raise ValueError("dial_template must contain {number} or {digits}")
+        for key, template in (
+            ("dial_template", self.dial_template),
+            *((f"server_dial_templates[{k!r}]", v) for k, v in self.server_dial_templates.items()),
+        ):
+            problem = dial_template_problem(template)
+            if problem is not None:
+                raise ValueError(f"{key} {template!r} {problem}")
         if self.wrapup_seconds < 0:
             raise ValueError("wrapup_seconds must not be negative")
         if self.disposition_wait < 0:
@@ -103,5 +112,7 @@ class EngineSettings:
         if self.max_lease_batch < 1:
             raise ValueError("max_lease_batch must be at least 1")
 
-    def dial_string(self, phone: str) -> str:
-        return self.dial_template.format(number=phone, digits=phone.lstrip("+"))
+    def dial_string(self, phone: str, server: str | None = None) -> str:
+        """The Originate channel for ``phone`` on ``server`` (its own template, if any)."""
+        template = self.server_dial_templates.get(server or "", self.dial_template)
+        return template.format(number=phone, digits=phone.lstrip("+"))

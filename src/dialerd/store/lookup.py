@@ -12,7 +12,7 @@ domain values in and out, times passed in by the caller, one transaction per wri
   ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock per campaign), so two
   clients retrying the same batch at once still create each contact once.
 - Delete removes the contact with its history and attempts; a contact leased for a call right
-  now is refused (``InvalidChange``) so a live call never loses its record. A change of its
+  now is refused (``ContactInCall``) so a live call never loses its record. A change of its
   number, status or status detail is refused then too (``ContactInCall``): the call's outcome
   is decided on them; its other fields may change during the call.
 """
@@ -178,18 +178,16 @@ async def add_contacts_idempotent(
 
 
 async def delete_contact(store: Store, contact_id: int, now: datetime) -> None:
-    """Remove a contact with its history and attempts; refuse while it is leased for a call."""
+    """Remove a contact with its history and attempts; refused while it is in a call
+    (``ContactInCall`` naming the contact and the attempt, field ``contact``), as a move or a
+    status change of one contact is: the call's outcome would have no contact to go to."""
     async with store.write() as s:
         row = await s.get(ContactRow, contact_id)
         if row is None:
             raise NotFound(f"no contact {contact_id}")
-        if row.lease_holder is not None and (
-            row.lease_expires_at is None or row.lease_expires_at > now
-        ):
-            raise InvalidChange(
-                f"contact {contact_id} is being dialled right now ({row.lease_holder}); "
-                "try again when the call has ended"
-            )
+        await store.refuse_in_call(
+            s, [ContactRow.id == contact_id], now, "contact", refused="deleted"
+        )
         await s.execute(delete(HistoryRow).where(HistoryRow.contact_id == contact_id))
         await s.execute(delete(AttemptRow).where(AttemptRow.contact_id == contact_id))
         await s.execute(delete(ContactRow).where(ContactRow.id == contact_id))
@@ -207,6 +205,7 @@ async def change_contact(
     note: str | None = None,
     phone: tuple[str | None, str | None] | None = None,
     moves: Mapping[int, RuleMove] | None = None,
+    dnc_moves: Mapping[int, RuleMove] | None = None,
 ) -> Contact:
     """One contact's change (``PATCH``) in one transaction: ``fields`` and status as
     :meth:`Store.bulk_edit` sets them, then ``phone`` (number, time zone). Any check that
@@ -218,7 +217,9 @@ async def change_contact(
     external_id, and one person with two contacts could be dialed twice at once. A number on
     a do-not-call list closes the contact as ``failed``/``$dnc`` as adding it to the list does.
 
-    ``moves``: the taskflow rules' decision for a status set here (see ``Store.bulk_edit``).
+    ``moves``: the taskflow rules' decision for a status set here (see ``Store.bulk_edit``);
+    ``dnc_moves``: theirs for a contact a listed number closes as ``failed``/``$dnc``
+    (``taskflow.manual.dnc_moves``), applied as ``Store.add_dnc`` applies them.
 
     While the contact is leased (its call being dialled, ringing, connected or in wrap-up, or
     on preview offer) a new number, a status or a status detail is refused (``ContactInCall``,
@@ -243,7 +244,9 @@ async def change_contact(
                 s, campaign_id, only, actor, now, values, text, moves, refuse_in_call=True
             )
         if phone is not None:
-            await _set_phone_on(store, s, contact_id, phone[0], phone[1], actor, now)
+            await _set_phone_on(
+                store, s, contact_id, phone[0], phone[1], actor, now, dnc_moves or {}
+            )
         return await _fresh(s, contact_id)
 
 
@@ -267,6 +270,7 @@ async def _set_phone_on(
     timezone: str | None,
     actor: str,
     now: datetime,
+    dnc_moves: Mapping[int, RuleMove],
 ) -> None:
     c = ContactRow
     row = await s.scalar(
@@ -330,6 +334,30 @@ async def _set_phone_on(
         row.status_detail = StatusDetail.DNC.value
         row.due_at = None
         row.follow_up_agent = None
+        move = dnc_moves.get(row.task_id)
+        if move is not None and move.at > now:
+            row.pending_task_id = move.to_task_id
+            row.pending_due_at = move.at
+        elif move is not None:  # the $dnc rule without delay: enter its target now
+            s.add(
+                HistoryRow(
+                    campaign_id=row.campaign_id,
+                    contact_id=row.id,
+                    at=now,
+                    actor="taskflow",
+                    from_task_id=row.task_id,
+                    to_task_id=move.to_task_id,
+                    from_status=Status.FAILED.value,
+                    to_status=Status.OPEN.value,
+                    from_detail=StatusDetail.DNC.value,
+                    to_detail=StatusDetail.NONE.value,
+                    note="taskflow rule",
+                )
+            )
+            row.task_id = move.to_task_id
+            row.status = Status.OPEN.value
+            row.status_detail = StatusDetail.NONE.value
+            row.attempts = 0
     await s.flush()
 
 

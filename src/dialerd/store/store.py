@@ -2058,9 +2058,17 @@ class Store:
         return f"contact {contact_id} is in a call right now (attempt {attempt}, {holder})"
 
     async def refuse_in_call(
-        self, s: AsyncSession, where: Sequence[ColumnElement[bool]], now: datetime, field: str
+        self,
+        s: AsyncSession,
+        where: Sequence[ColumnElement[bool]],
+        now: datetime,
+        field: str,
+        *,
+        refused: str | None = None,
     ) -> None:
-        """Raise ``ContactInCall`` if a selected contact is leased (``field``: the change).
+        """Raise ``ContactInCall`` if a selected contact is leased (``field``: the change;
+        ``refused``: what is refused for one contact, e.g. ``deleted``, when it is not a change
+        of its phone, status or task).
 
         The call's outcome is decided on the contact as it was leased (``StaleContact`` then
         keeps a change made meanwhile, but the outcome of the call is lost with it, and a
@@ -2088,13 +2096,13 @@ class Store:
             return
         if len(busy) == 1:
             cid, holder = busy[0]
-            raise ContactInCall(
-                f"{await self.in_call_text(s, cid, holder)}: its phone, status, "
-                "status_detail and task cannot change during the call; try again when it has "
-                "ended (its other fields can change now)",
-                field,
-                [cid],
+            what = (
+                f"it cannot be {refused} during the call; try again when it has ended"
+                if refused is not None
+                else "its phone, status, status_detail and task cannot change during the call; "
+                "try again when it has ended (its other fields can change now)"
             )
+            raise ContactInCall(f"{await self.in_call_text(s, cid, holder)}: {what}", field, [cid])
         shown = ", ".join(str(cid) for cid, _ in busy[:10])
         more = ", ..." if len(busy) > 10 else ""
         raise ContactInCall(
@@ -2285,9 +2293,17 @@ class Store:
         *,
         campaign_id: int | None = None,
         note: str | None = None,
+        moves: Mapping[int, RuleMove] | None = None,
     ) -> DncAdded:
         """Add numbers (E.164) to the global or a campaign's list: how many were new, how many
         open contacts it closed and which of those are in a call right now.
+
+        ``moves``: per task id, where the campaign's taskflow rules send a contact closed as
+        ``failed``/``$dnc`` (``taskflow.manual.dnc_moves``), written as a transition writes
+        it: a delayed rule makes the contact wait for its target, a rule without delay enters
+        it at once (second history row, actor ``taskflow``). A contact in a call keeps its
+        lease when it moves on, so the target task takes it only once the dialer gives it
+        back after the call.
 
         Open contacts in call tasks with these numbers become ``failed`` / ``$dnc``, also one
         in a call (the callee may ask for it during the call): a do-not-call request is taken
@@ -2335,6 +2351,12 @@ class Store:
                 ]
                 if campaign_id is not None:
                     where.append(c.campaign_id == campaign_id)
+                # read before the update below changes what ``where`` selects (status)
+                closing = (
+                    (await s.execute(select(c.id, c.task_id, c.campaign_id).where(*where))).all()
+                    if moves
+                    else []
+                )
                 await self._history_from_select(
                     s,
                     None,
@@ -2366,7 +2388,67 @@ class Store:
                     .execution_options(synchronize_session=False)
                 )
                 closed += int(done.rowcount)  # type: ignore[attr-defined]
+                if moves:
+                    await self._dnc_moves_on(s, closing, moves, now)
         return DncAdded(added, closed, tuple(in_call))
+
+    async def _dnc_moves_on(
+        self,
+        s: AsyncSession,
+        closed: Sequence[Any],
+        moves: Mapping[int, RuleMove],
+        now: datetime,
+    ) -> None:
+        """The rule moves of contacts ``add_dnc`` just closed (rows of id, task id, campaign
+        id), inside its transaction."""
+        c = ContactRow
+        by_task: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for cid, tid, camp in closed:
+            if int(tid) in moves:
+                by_task[(int(camp), int(tid))].append(int(cid))
+        dnc = StatusDetail.DNC.value
+        for (camp, tid), ids in by_task.items():
+            move = moves[tid]
+            for chunk in _chunks(ids, 1000):
+                if move.at > now:
+                    values: dict[str, Any] = {
+                        "pending_task_id": move.to_task_id,
+                        "pending_due_at": move.at,
+                    }
+                else:
+                    values = {
+                        "task_id": move.to_task_id,
+                        "status": Status.OPEN.value,
+                        "status_detail": StatusDetail.NONE.value,
+                        "attempts": 0,
+                        "pending_task_id": None,
+                        "pending_due_at": None,
+                    }
+                    await s.execute(
+                        insert(HistoryRow),
+                        [
+                            {
+                                "campaign_id": camp,
+                                "contact_id": cid,
+                                "at": now,
+                                "actor": "taskflow",
+                                "from_task_id": tid,
+                                "to_task_id": move.to_task_id,
+                                "from_status": Status.FAILED.value,
+                                "to_status": Status.OPEN.value,
+                                "from_detail": dnc,
+                                "to_detail": StatusDetail.NONE.value,
+                                "note": "taskflow rule",
+                            }
+                            for cid in chunk
+                        ],
+                    )
+                await s.execute(
+                    update(c)
+                    .where(c.id.in_(chunk))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
 
     async def dnc_numbers(self, phones: Iterable[str], campaign_id: int | None = None) -> set[str]:
         """Which of ``phones`` are on the global list or the campaign's: one query for a batch

@@ -172,16 +172,41 @@ def unknown_columns(columns: Sequence[str], custom_fields: Collection[str]) -> s
     return unknown_fields_problem(columns, custom_fields, "column")
 
 
+#: What a spreadsheet takes for the start of a formula in a CSV cell (OWASP "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A plain number (``-5``, ``+49301234567``, ``0.5``): no formula a spreadsheet could run.
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?")
+
+
+def escape_formula(value: Any) -> Any:
+    """``value`` as a CSV cell a spreadsheet shows as text: a string that begins with ``=``,
+    ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (OWASP's advice), so
+    ``=HYPERLINK(...)`` or ``@SUM(...)`` from an imported list or a web form is not calculated
+    (or run) on the reader's machine. A plain number (``-5``, an E.164 ``+4930...``) is no
+    formula and stays as it is, so numbers and phone numbers read back unchanged."""
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
 class CsvTable:
     """An export as CSV, piece by piece: :meth:`head` (byte order mark and header line), then
     :meth:`rows` per batch of contacts. The pieces joined are, byte for byte, the file the
     export task writes: UTF-8 with BOM (Excel reads the accents right), ``\\r\\n`` line ends,
-    fields quoted where they hold the delimiter, a quote or a line break."""
+    fields quoted where they hold the delimiter, a quote or a line break. ``escape_formulas``:
+    values a spreadsheet would take for a formula get a leading ``'`` (:func:`escape_formula`)."""
 
-    def __init__(self, columns: Sequence[str], delimiter: str = ";") -> None:
+    def __init__(
+        self, columns: Sequence[str], delimiter: str = ";", *, escape_formulas: bool = True
+    ) -> None:
         self.columns = list(columns)
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, delimiter=delimiter)
+        self._escape = escape_formulas
 
     def _take(self) -> str:
         text = self._buffer.getvalue()
@@ -195,7 +220,10 @@ class CsvTable:
 
     def rows(self, contacts: Sequence[Contact]) -> bytes:
         for contact in contacts:
-            self._writer.writerow([_cell(contact_value(contact, c)) for c in self.columns])
+            cells = [_cell(contact_value(contact, c)) for c in self.columns]
+            if self._escape:
+                cells = [escape_formula(v) for v in cells]
+            self._writer.writerow(cells)
         return self._take().encode("utf-8")
 
 
@@ -249,12 +277,16 @@ class XlsxTable:
 
 
 async def csv_chunks(
-    pages: AsyncIterable[Sequence[Contact]], columns: Sequence[str], delimiter: str = ";"
+    pages: AsyncIterable[Sequence[Contact]],
+    columns: Sequence[str],
+    delimiter: str = ";",
+    *,
+    escape_formulas: bool = True,
 ) -> AsyncIterator[bytes]:
     """The CSV export of ``pages`` (batches of contacts, in file order) as it is made: the
     header, then one piece per page. Formatting runs in a worker thread, so a large export
     does not hold up the event loop (the daemon paces calls on it)."""
-    table = CsvTable(columns, delimiter)
+    table = CsvTable(columns, delimiter, escape_formulas=escape_formulas)
     yield table.head()
     async for page in pages:
         yield await asyncio.to_thread(table.rows, page)
@@ -266,6 +298,8 @@ async def write_export(
     columns: Sequence[str],
     file_format: str,
     delimiter: str = ";",
+    *,
+    escape_formulas: bool = True,
 ) -> int:
     """Write the export of ``pages`` to ``path``, one page at a time (memory: one page), as
     ``.NAME.part`` beside it renamed into place at the end: a reader never sees half a file,
@@ -277,7 +311,7 @@ async def write_export(
     count = 0
     try:
         if file_format == "csv":
-            table = CsvTable(columns, delimiter)
+            table = CsvTable(columns, delimiter, escape_formulas=escape_formulas)
             with tmp.open("wb") as f:
 
                 def put(contacts: Sequence[Contact]) -> None:
@@ -326,7 +360,9 @@ def _cell(value: Any) -> Any:
 def _write_csv(path: Path, settings: ExportSettings, contacts: Sequence[Contact]) -> None:
     tmp = path.with_name(f".{path.name}.part")
     try:
-        table = CsvTable(settings.columns, settings.delimiter)
+        table = CsvTable(
+            settings.columns, settings.delimiter, escape_formulas=settings.escape_formulas
+        )
         with tmp.open("wb") as f:
             f.write(table.head())
             f.write(table.rows(contacts))

@@ -71,6 +71,10 @@ class ExportSettings(_Settings):
     #: Export at most this often (a schedule); unset: whenever contacts are waiting.
     every: Duration | None = None
     delimiter: str = Field(";", min_length=1, max_length=1)
+    #: CSV: a value that begins with ``=``, ``+``, ``-``, ``@`` (not a plain number), a tab or a
+    #: carriage return gets a leading ``'`` so a spreadsheet shows it as text instead of
+    #: calculating it (CSV/formula injection). Off only for a program that needs the raw values.
+    escape_formulas: bool = True
 
     @model_validator(mode="after")
     def _letter(self) -> ExportSettings:

@@ -28,10 +28,10 @@ from test_engine_runner import (
 )
 from test_engine_shared_team import _history
 
-from dialerd.ami import AsteriskServer, ServerConfig
+from dialerd.ami import AsteriskServer, ServerConfig, ServerUpdate
 from dialerd.domain.campaign_spec import CampaignSpec
 from dialerd.domain.enums import CallResult
-from dialerd.engine import AttemptFinished, CallProgressed, Engine, EngineSettings
+from dialerd.engine import AgentView, AttemptFinished, CallProgressed, Engine, EngineSettings
 from dialerd.sim import SimAsterisk
 
 
@@ -131,6 +131,10 @@ async def two_servers(
             await asyncio.wait_for(west_sim.stop(), 10)
 
 
+def _agents_of(t: TwoServers, server: str) -> list[AgentView]:
+    return [a for a in t.engine.status().agents if a.server == server]
+
+
 async def test_calls_go_to_the_server_whose_agents_are_ready(tmp_path: Path) -> None:
     """Two agents on each server, both links up: the calls are shared between the servers by
     their ready agents, none is abandoned (all on the first server, two answers found no
@@ -160,7 +164,9 @@ async def test_agents_of_a_lost_server_do_not_count_in_pacing_until_it_is_back(
         t.west_sim.set_dead(True)
         await t.west_sim.drop_connections()
         await until(lambda: t.engine.status().links["west"] != "ready")
-        west_view = [a for a in t.engine.status().agents if a.server == "west"]
+        # the link's state is its own; the engine hears of the loss through its event pump
+        await until(lambda: all(a.unknown_since for a in _agents_of(t, "west")))
+        west_view = _agents_of(t, "west")
         assert [(a.state, a.unknown_since is not None) for a in west_view] == [("ready", True)] * 2
         (camp,) = await rig.store.list_campaigns()
         await rig.contacts(camp, live(60))
@@ -181,6 +187,39 @@ async def test_agents_of_a_lost_server_do_not_count_in_pacing_until_it_is_back(
         await until(lambda: t.placed_on("west", after=before) >= 2, limit=30)
         await until(lambda: len(t.results()) >= finished + 8, limit=30)
         assert CallResult.ABANDONED not in t.results(after=finished)
+
+
+async def test_a_lost_link_counts_its_agents_out_before_the_engine_has_heard_of_it(
+    tmp_path: Path,
+) -> None:
+    """The link to west is lost, and the news of it (the link's state change, behind the
+    engine's event pump) has not reached the campaign yet, as on a loaded machine. A pacing
+    decision in between took west's two agents as ready (the campaign had not heard) but
+    could place calls on east only (its link is the one up): four calls for east's two agents,
+    and two answers of the round abandoned. Now a server whose link is not up counts for
+    nobody at once; its agents count again once the campaign has their resync."""
+    async with two_servers(tmp_path) as t:
+        route = t.engine._route
+        heard = asyncio.Event()
+
+        async def late_route(server: str, update: ServerUpdate) -> None:
+            if server == "west":
+                await heard.wait()  # the engine's pump is behind (the machine is loaded)
+            await route(server, update)
+
+        t.engine._route = late_route  # type: ignore[method-assign]
+        t.west_sim.set_dead(True)
+        await t.west_sim.drop_connections()
+        await until(lambda: not t.servers["west"].ready)
+        (camp,) = await t.rig.store.list_campaigns()
+        await t.rig.contacts(camp, live(20))
+        await until(lambda: t.dialed() >= 2)
+        await t.rig.wait_clock(8)  # answered after 2 s, abandoned 2 s later with no agent
+        assert (t.placed_on("east"), t.placed_on("west")) == (2, 0)
+        assert CallResult.ABANDONED not in t.results()
+        heard.set()
+        await until(lambda: len(t.results()) >= 4, limit=30)
+        assert CallResult.ABANDONED not in t.results()
 
 
 async def test_a_campaign_split_over_two_servers_counts_one_servers_team_for_predictive(

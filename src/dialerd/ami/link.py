@@ -720,19 +720,27 @@ class AmiLink:
         A Ping goes out once nothing has come from the peer (events count) for
         ``ping_interval``, and again every ``ping_interval`` while nothing comes; the peer is
         dead once nothing at all arrived for ``dead_peer_timeout`` (longer than the interval,
-        so a live idle peer always has a Ping to answer first).
+        so a live idle peer always has a Ping to answer first) while the link listened: a
+        time our own event loop was held up does not count.
         """
         cfg = self.config
         limit = cfg.dead_peer_timeout
         every = cfg.ping_interval if cfg.ping_interval is not None else limit / 4
         pings = itertools.count(1)
         pinged = -math.inf
+        due: float | None = None
+        heard_from = -math.inf
         while True:
             now = self._clock.monotonic()
-            idle = now - self._last_rx
+            if due is not None and now - due > every / 2:
+                # Woken this late, our own loop was held up (a loaded machine, a long step):
+                # what the peer sent meanwhile waits unread, and a silence the link did not
+                # listen through is not the peer's. It gets a Ping and an interval to answer.
+                heard_from, pinged = now - limit + every, -math.inf
+            idle = now - max(self._last_rx, heard_from)
             if idle >= limit:
                 self.counters.dead_peers += 1
-                self._end(f"no data from Asterisk for {idle:.1f} s (dead peer)")
+                self._end(f"no data from Asterisk for {now - self._last_rx:.1f} s (dead peer)")
                 return
             quiet = now - max(self._last_rx, pinged)
             writer = self._writer
@@ -740,7 +748,9 @@ class AmiLink:
                 writer.write(encode_action("Ping", [("ActionID", f"ping-{next(pings)}")]))
                 self.counters.pings_sent += 1
                 pinged, quiet = now, 0.0
-            await self._clock.sleep(max(min(limit - idle, every - quiet), every / 100))
+            delay = max(min(limit - idle, every - quiet), every / 100)
+            due = now + delay
+            await self._clock.sleep(delay)
 
 
 async def cancel_and_wait(task: asyncio.Task[None]) -> None:

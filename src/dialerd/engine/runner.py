@@ -286,10 +286,9 @@ class CampaignRunner:
         self.shared_agents = 0
         """Active agents of other campaigns' pools in this campaign's queue (``_pacing_view``)."""
         self._unknown_servers: set[str] = {n for n, s in servers.items() if not s.ready}
-        """Servers whose link is not ready: what their agents do now is not known (only the
-        state last seen), and a call placed there can reach none of the others' agents. Kept
-        from the updates in the inbox, so a server counts again only after the agent states
-        of its resync (which come before its ``ready``) have been taken in."""
+        """Servers whose link is not ready as the inbox tells it (see ``_servers_not_known``).
+        Kept from the updates in the inbox, so a server counts again only after the agent
+        states of its resync (which come before its ``ready``) have been taken in."""
         self._own_queue_said: set[str] = set()
         """Agents' own queues found missing, said in the log once each."""
         self.previews: dict[str, _Preview] = {}
@@ -1142,6 +1141,18 @@ class CampaignRunner:
             return full
         return min(full, ring_s + post_dial_delay)
 
+    def _servers_not_known(self) -> set[str]:
+        """Servers whose agents count for nobody now: what they do is not known (only the
+        state last seen), and a call placed on another server can reach none of them.
+
+        A link that is down right now, and one whose return the campaign has not taken in yet.
+        The loss goes by the link itself, not only by its news in the inbox: on a loaded machine
+        the news comes a while after (the engine's event pump is behind, or a pass is under way),
+        and a decision in between counted the lost server's agents as ready while only the other
+        servers could take calls, which placed their calls there too and abandoned the answers.
+        """
+        return self._unknown_servers | {n for n, s in self._servers.items() if not s.ready}
+
     def _no_server_reason(self) -> str:
         """Why no server can take calls: said so an operator looks at Asterisk, not the team."""
         down = sorted(name for name, s in self._servers.items() if not s.ready)
@@ -1286,7 +1297,7 @@ class CampaignRunner:
         of them planned answers that find a free agent on the other server, and abandoned
         them. Empty: the campaign is decided as one.
         """
-        down = self._unknown_servers
+        down = self._servers_not_known()
         b = self.builder
         if down:
             b.unseen_agents = frozenset(i for i in self._pooled if self.agent_server.get(i) in down)
@@ -1954,7 +1965,7 @@ class CampaignRunner:
                 continue
             if iface not in self._pooled:
                 continue  # another campaign paces for the agent
-            if self.agent_server.get(iface) in self._unknown_servers:
+            if self.agent_server.get(iface) in self._servers_not_known():
                 continue  # the state last seen: the link to the agent's Asterisk is lost
             if mono < self._empty_until:
                 break

@@ -9,6 +9,7 @@ variant is drawn from the seeded RNG, so a client that expects one fixed order f
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import Counter
@@ -107,7 +108,10 @@ class Call:
     answer_time: float = 0.0
     rr_pending: Headers | None = None
     queue: Queue | None = None
-    queue_timeout: float = 10.0
+    queue_start: int = 0
+    """The wall-clock second Queue() started (app_queue's ``qe->start = time(NULL)``)."""
+    queue_expire: int = 0
+    """The wall-clock second Queue() gives up at (``qe->expire``: start + whole seconds)."""
     join_time: float = 0.0
     original_position: int = 0
     leg: AgentLeg | None = None
@@ -160,7 +164,13 @@ class Pbx:
 
     # ------------------------------------------------------------------ helpers
     def epoch(self) -> float:
-        return self.clock.now().timestamp()
+        """Unix time at the simulated moment (``sched.now()``): a timer that fires late reads
+        the wall-clock second it was due in, as the durations it computes stay exact."""
+        return self.clock.now().timestamp() + self.sched.now() - self.clock.monotonic()
+
+    def wall_second(self) -> int:
+        """``time(NULL)``: the whole wall-clock second app_queue counts its timeout in."""
+        return math.floor(self.epoch())
 
     def _next_uid(self) -> str:
         uid = f"{int(self.epoch())}.{self._uid_seq}"
@@ -634,7 +644,8 @@ class Pbx:
         now = self.sched.now()
         call.stage = Stage.QUEUED
         call.queue = q
-        call.queue_timeout = limit
+        call.queue_start = self.wall_second()
+        call.queue_expire = call.queue_start + int(limit)
         call.join_time = now
         q.callers.append(call)
         call.original_position = len(q.callers)
@@ -654,8 +665,8 @@ class Pbx:
         if pending_mode == 2:
             self._flush_rr(call, out)
         out.append(("MusicOnHoldStart", ev.channel_event(one, ev.CALL, ("Class", "default"))))
-        self._later(call, limit, lambda: self._queue_timeout(call))
-        if limit <= 0:  # expire == start: the first check leaves before any member rings
+        if self._queue_expired(call):  # expire == start: it leaves before any member rings
+            self._later(call, 0.0, lambda: self._queue_timeout(call))
             self._flush_rr(call, out)
             self.emit_all(out)
             return
@@ -664,8 +675,26 @@ class Pbx:
             self.emit_all(out)
             self._later(call, RECHECK, lambda: self._queue_tick(call))
 
+    def _queue_expired(self, call: Call) -> bool:
+        """app_queue's ``time(NULL) >= qe->expire``, checked where it checks it: at each look at
+        its turn (about once a second) and when a ring ends. Whole wall-clock seconds, not a
+        stopwatch: the caller leaves at the first check in the second its time runs out."""
+        return self.wall_second() >= call.queue_expire
+
+    def _ring_limit(self, call: Call) -> float:
+        """How long a member rings: app_queue's ``to`` in try_calling, the member ``timeout``
+        or, when less, the caller's whole seconds left, ``(qe->expire - time(NULL)) * 1000``.
+        Rung 8.008 s after a join at .995 of a second (the 9th second of the wall clock) with
+        a 10 s limit, the ring gets 1000 ms, not the 1.992 s a stopwatch leaves: an agent who
+        answers after 1 s is cut off and the caller abandoned (16-load, att-1635)."""
+        left = call.queue_expire - self.wall_second()
+        return float(left) if left <= self.member_timeout else self.member_timeout
+
     def _queue_tick(self, call: Call) -> None:
         if call.stage is not Stage.QUEUED or call.leg is not None:
+            return
+        if self._queue_expired(call):
+            self._queue_timeout(call)
             return
         out: Out = []
         if self._queue_try(call, out):
@@ -743,16 +772,14 @@ class Pbx:
         out.append(("DeviceStateChange", ev.device_state(member.state_interface, "INUSE")))
         self._device_in_use(member, True, q, out)
         self.emit_all(out)
-        remaining = call.join_time + call.queue_timeout - now
-        ring_limit = self.member_timeout
-        if not never and profile.ring_delay < ring_limit and profile.ring_delay < remaining:
+        ring_limit = self._ring_limit(call)
+        if not never and profile.ring_delay < ring_limit:
             leg.timers.append(
                 self.sched.call_later(profile.ring_delay, lambda: self._agent_answers(call, leg))
             )
-        if ring_limit < remaining:
-            leg.timers.append(
-                self.sched.call_later(ring_limit, lambda: self._agent_no_answer(call, leg))
-            )
+        leg.timers.append(
+            self.sched.call_later(ring_limit, lambda: self._agent_no_answer(call, leg, ring_limit))
+        )
 
     def _agent_pair(self, interface: str, exten: str, linkedid: str) -> tuple[Channel, Channel]:
         if interface.startswith("Local/"):
@@ -843,13 +870,18 @@ class Pbx:
         self._kill(leg.two)
         call.leg = None
 
-    def _agent_no_answer(self, call: Call, leg: AgentLeg) -> None:
+    def _agent_no_answer(self, call: Call, leg: AgentLeg, ring_limit: float) -> None:
+        """The ring ran out (app_queue reports its ``to`` as RingTime: 15000, or 1000, 4000 ...
+        when the caller's time cut it, 16-load, 11b); the caller leaves if its time is up, else
+        looks again after ``retry``."""
         if call.leg is not leg or call.talking or call.stage is not Stage.QUEUED:
             return
-        now = self.sched.now()
         out: Out = []
-        self._drop_leg(call, leg, out, round((now - leg.ring_start) * 1000))
+        self._drop_leg(call, leg, out, round(ring_limit * 1000))
         self.emit_all(out)
+        if self._queue_expired(call):
+            self._queue_timeout(call)
+            return
         self._later(call, self.model.queue.retry, lambda: self._queue_tick(call))
 
     def _agent_answers(self, call: Call, leg: AgentLeg) -> None:
@@ -922,16 +954,12 @@ class Pbx:
         now = self.sched.now()
         one = call.one
         out: Out = []
-        if call.leg is not None:
-            leg = call.leg
-            # app_queue limits a ring to the whole seconds left (time_t arithmetic), so a ring
-            # cut by the caller's timeout reports 1000, 4000 ... ms (16-load, 11b).
-            self._drop_leg(call, leg, out, round(now - leg.ring_start) * 1000)
         hold = now - call.join_time
+        waited = self.wall_second() - call.queue_start  # app_queue: time(NULL) - qe->start
         out.append(("VarSet", ev.varset(one, "ABANDONED", "TRUE")))
         position = q.position(call)
-        out.append(("QueueCallerAbandon", self._abandon(call, q, position, hold)))
-        self._wait_vars(call, hold, out)
+        out.append(("QueueCallerAbandon", self._abandon(call, q, position, waited)))
+        self._wait_vars(call, waited, out)
         out.append(("MusicOnHoldStop", ev.channel_event(one)))
         q.stats.abandoned += 1
         q.stats.holdtime_total += hold

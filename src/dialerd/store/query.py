@@ -101,16 +101,27 @@ def condition_clause(cond: Condition) -> ColumnElement[bool]:
 
 
 def selection_clauses(
-    campaign_id: int, sel: ContactSelection, task_ids: Mapping[str, int]
+    campaign_id: int,
+    sel: ContactSelection,
+    task_ids: Mapping[str, int],
+    *,
+    unindexed: bool = False,
 ) -> list[ColumnElement[bool]]:
+    """The selection as conditions on ``contacts``.
+
+    ``unindexed``: the campaign and task conditions in a form no index answers
+    (``campaign_id + 0``), for a statement whose outer loop must be another table (the SQLite
+    FTS search: see :meth:`dialerd.store.search.ContactFilter.in_campaign`)."""
     c = ContactRow
-    out: list[ColumnElement[bool]] = [c.campaign_id == campaign_id]
+    campaign: Any = c.campaign_id + 0 if unindexed else c.campaign_id
+    task: Any = c.task_id + 0 if unindexed else c.task_id
+    out: list[ColumnElement[bool]] = [_bool(campaign == campaign_id)]
     if sel.task is not None:
         if sel.task not in task_ids:
             raise InvalidChange(
                 f"no task {sel.task!r} in this campaign (tasks: {', '.join(task_ids)})"
             )
-        out.append(c.task_id == task_ids[sel.task])
+        out.append(_bool(task == task_ids[sel.task]))
     if sel.status is not None:
         out.append(c.status == sel.status.value)
     if sel.status_detail is not None:

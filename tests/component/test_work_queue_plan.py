@@ -25,6 +25,7 @@ from sqlalchemy import event, text
 
 from dialerd.domain.agentwork import LeadState
 from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.selection import Condition
 from dialerd.store import Store
 from dialerd.store import agentwork as work
 
@@ -240,3 +241,44 @@ async def test_a_sorted_campaign_reads_a_page_not_all_its_new_contacts(
         read, plans = await _contacts_read(store, call)
         # Before: the never-tried contacts of the call task read and sorted (10,000 of 20,000).
         assert read < 1_000, f"{name}: {read} contacts read\n{plans}"
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(("old_n", "new_n"), [(40_000, 20_000), (50_000, 2_000)])
+async def test_a_lease_reads_its_campaigns_contacts_not_an_older_campaigns(
+    fresh_pg_store: Store, old_n: int, new_n: int
+) -> None:
+    """Two campaigns, the older one large and first by id. A lease of the newer one asked by
+    id order for never-tried contacts (``attempts = 0``) must not walk the primary key past
+    the older campaign's contacts: each of its statements reads about what it leases."""
+    from datetime import timedelta
+
+    store = fresh_pg_store
+    old = await _campaign(store, "old")
+    new = await _campaign(store, "new")
+    await _contacts(store, old, old_n, "mixed")
+    await _contacts(store, new, new_n, "mixed")
+    async with store.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.exec_driver_sql("VACUUM ANALYZE")
+
+    async with store.engine.begin() as conn:
+        # One list name in both campaigns (a supplier's list imported into each).
+        await conn.execute(text("UPDATE contacts SET list_name = 'spring'"))
+    async with store.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.exec_driver_sql("VACUUM ANALYZE")
+    spring = [Condition("list_name", "eq", "spring")]
+
+    async def lease(n: int, conditions: list[Condition] | None = None) -> None:
+        got = await store.lease(
+            new["id"], n, "probe", timedelta(minutes=1), NOW, conditions=conditions
+        )
+        assert len(got) == n
+        assert {c.campaign_id for c in got} == {new["id"]}
+        await store.release([c.id for c in got], "probe")
+
+    for n in (1, 50, 500):
+        for cond in (None, spring):
+            read, plans = await _contacts_read(store, lambda n=n, c=cond: lease(n, c))  # type: ignore[misc]
+            assert read < 3 * n + 1_000, f"lease {n} {cond}: {read} contacts read\n{plans}"

@@ -171,3 +171,28 @@ async def test_revision_0012_indexes_the_sorts_of_stored_campaigns(empty_db_url:
         assert await indexes() == set()
     finally:
         await engine.dispose()
+
+
+async def test_a_sort_index_that_cannot_be_built_leaves_the_campaign_stored(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The campaign is committed before its sort's index is built: a build that fails (a
+    timeout, another daemon building the same index) is logged, not the campaign refused."""
+    from datetime import UTC, datetime
+
+    from dialerd.domain.campaign_spec import CampaignSpec
+    from dialerd.domain.selection import SortOrder
+    from dialerd.store import StoreUnavailable
+
+    async def fails(self: Store, order: SortOrder) -> bool:
+        raise StoreUnavailable("the build timed out")
+
+    monkeypatch.setattr(Store, "ensure_sort_index", fails)
+    spec = CampaignSpec.model_validate(
+        {"name": "s", "tasks": [{"name": "call", "type": "call"}], "sort": {"field": "last_name"}}
+    )
+    async with await Store.open(store_url) as store:
+        made = await store.create_campaign(spec, datetime(2026, 3, 2, tzinfo=UTC))
+        changed = spec.model_copy(update={"description": "changed"})
+        await store.update_campaign(changed, datetime(2026, 3, 2, tzinfo=UTC))
+        assert (await store.get_campaign("s")).id == made.id

@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
+import structlog
+from asyncpg import PostgresError  # type: ignore[import-untyped]
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -103,6 +105,7 @@ from dialerd.store.errors import (
     QueueInUse,
     SchemaNotCurrent,
     StaleContact,
+    StoreError,
     StoreUnavailable,
 )
 from dialerd.store.instance import InstanceLock
@@ -121,6 +124,8 @@ from dialerd.store.models import (
 from dialerd.store.query import condition_clause, selection_clauses, sort_expression, sort_index
 
 #: Width of one abandonment bucket; windows are summed from these.
+log = structlog.get_logger(__name__)
+
 BUCKET_SECONDS = 300
 #: Seconds a sort index's build may take (``Store.ensure_sort_index``): far beyond the
 #: statements' bound, about 100 million contacts on a small server.
@@ -480,7 +485,7 @@ class Store:
         async with self.write() as s:
             row = await self._new_campaign(s, spec, now)
             made = convert.campaign(row)
-        await self.ensure_sort_index(spec.sort_order())
+        await self._index_sort(spec)
         return made
 
     async def _new_campaign(
@@ -523,7 +528,7 @@ class Store:
                 raise NotFound(f"no campaign {spec.name!r}")
             await self._store_definition(s, row, spec, now)
             changed = convert.campaign(row)
-        await self.ensure_sort_index(spec.sort_order())
+        await self._index_sort(spec)
         return changed
 
     async def change_campaign(
@@ -547,8 +552,19 @@ class Store:
                 raise InvalidChange(f"a campaign cannot be renamed (it is {row.name!r})")
             await self._store_definition(s, row, spec, now)
             changed = convert.campaign(row)
-        await self.ensure_sort_index(spec.sort_order())
+        await self._index_sort(spec)
         return changed
+
+    async def _index_sort(self, spec: cs.CampaignSpec) -> None:
+        """:meth:`ensure_sort_index` for a campaign just stored. The campaign is stored
+        whatever happens here: an index that could not be built is logged (its campaign's
+        leases and pages sort as before) and tried again when a campaign is next stored."""
+        try:
+            await self.ensure_sort_index(spec.sort_order())
+        except (StoreError, SQLAlchemyError, PostgresError, OSError, TimeoutError) as exc:
+            log.warning(
+                "sort index not built", campaign=spec.name, sort=spec.sort.field, error=str(exc)
+            )
 
     async def ensure_sort_index(self, order: SortOrder) -> bool:
         """PostgreSQL: make the index that gives never-tried contacts in ``order``
@@ -614,7 +630,7 @@ class Store:
         _aware(now, "now")
         synced = await self._sync_campaign_file(spec, file, digest, now)
         if synced.action != "unchanged":
-            await self.ensure_sort_index(spec.sort_order())
+            await self._index_sort(spec)
         return synced
 
     async def _sync_campaign_file(

@@ -5,8 +5,8 @@ The paths are the ones an operator uses: the REST API download
 as in the daemon, read by a client in this process), the command line (``dialerd export``, when
 the ``dialerd`` in use has it) and the export task (``TaskRunner.run_once`` until its contacts
 are written; it writes one file per batch of ``export_batch_size`` contacts and moves each
-contact on through the taskflow, one transaction per contact, so it is run on
-``--task-contacts`` contacts, not on the full table).
+contact on through the taskflow, 1,000 to a transaction (one per contact before), so it is
+run on ``--task-contacts`` contacts, not on the full table).
 
 Each measurement runs in a fresh process. Memory: the kernel's high-water mark of that process
 (``VmHWM``, reset through ``/proc/PID/clear_refs`` just before the export starts) less its

@@ -5,7 +5,9 @@ shape, a campaign ``other`` of 100,000 whose contacts come first by id, and a ca
 of a fifth of ``--contacts`` in which every contact was tried and none is due (after ``big``),
 then times each store call that a busy team of agents hits every few seconds: the work queue
 (``work/queue``, also with its filters, a far page and another sort), the next lead
-(``work/next``), lead search, reserve and release, one lead and one contact by id. Prints min
+(``work/next``), the lease of 1 and of 50 (by id and by two other sorts), lead search, reserve and
+release, one lead and one contact by id. The sorts other than id get their index
+(``Store.ensure_sort_index``, when the code has it) before the timing. Prints min
 and median of ``--runs`` runs per call, in ms, and with ``--explain`` the ``EXPLAIN ANALYZE``
 of each statement of the calls on stderr.
 
@@ -40,6 +42,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from dialerd.domain.agentwork import LeadState
 from dialerd.domain.campaign_spec import CampaignSpec
+from dialerd.domain.selection import SortOrder
 from dialerd.store import Store, upgrade
 from dialerd.store import agentwork as work
 
@@ -278,6 +281,16 @@ async def measure(store: Store, runs: int, explain: bool, only: str | None) -> N
         finally:
             store.campaign_spec = original  # type: ignore[method-assign]
 
+    ensure = getattr(store, "ensure_sort_index", None)  # the code before had none
+    for field in ("last_name", "fields.score"):
+        if ensure is not None:
+            await ensure(SortOrder(field))
+
+    async def lease_release(sort: str | None = None, n: int = 50) -> None:
+        order = SortOrder(sort) if sort else None
+        got = await store.lease(big, n, "bench", timedelta(minutes=1), NOW, sort=order)
+        await store.release([c.id for c in got], "bench")
+
     async def reserve_release() -> None:
         await work.reserve(store, some, "agent-5", NOW)
         await work.release(store, some, "agent-5")
@@ -320,6 +333,10 @@ async def measure(store: Store, runs: int, explain: bool, only: str | None) -> N
             "work/next sort last_name",
             lambda: sorted_queue("last_name", available_for="agent-3", limit=1),
         ),
+        ("lease 1 + release", lambda: lease_release(n=1)),
+        ("lease 50 + release", lambda: lease_release()),
+        ("lease 50 sort last_name + release", lambda: lease_release("last_name")),
+        ("lease 50 sort fields.score + release", lambda: lease_release("fields.score")),
         ("work/search name", lambda: work.search_leads(store, big, "Name4711")),
         ("work/search phone", lambda: work.search_leads(store, big, "030 1234")),
         ("work/search e-mail", lambda: work.search_leads(store, big, "p4711@")),

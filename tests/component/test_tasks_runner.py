@@ -396,3 +396,70 @@ async def test_each_pass_through_a_webhook_task_is_a_new_delivery(store: Store) 
     assert len(set(deliveries)) == 4, deliveries
     assert all(d.startswith(f"flow/hook/{cid}/") for d in deliveries)
     assert [r.json()["delivery"] for r in rec.requests] == deliveries
+
+
+async def test_an_export_writes_its_outcomes_a_thousand_to_a_transaction(
+    store: Store, tmp_path: Path
+) -> None:
+    """The export task wrote each contact's outcome in a transaction of its own: 2,500
+    commits for a file of 2,500 contacts. Now 1,000 to a transaction; a contact gone
+    meanwhile (deleted while the file was written) is left out of its batch, the others of
+    that batch are written."""
+    from sqlalchemy import event, text
+
+    from dialerd.taskflow.tasks import build_executor
+
+    n = 2500
+    s = CampaignSpec.model_validate(
+        {
+            "name": "ex",
+            "tasks": [
+                {"name": "out", "type": "export", "settings": {"folder": str(tmp_path)}},
+                {"name": "done", "type": "wait"},
+            ],
+            "rules": [{"from": "out", "status": "success", "to": "done"}],
+        }
+    )
+    camp = await store.create_campaign(s, NOW)
+    ids = await store.add_contacts(
+        camp.id, [NewContact(phone=f"+4930{1000000 + i}") for i in range(n)], NOW
+    )
+    gone = ids[1500]
+
+    def factory(task: Any, campaign: str, clock: Any) -> Any:
+        executor = build_executor(task, campaign, clock)
+        assert executor is not None
+        write = executor.execute
+
+        async def execute(items: Any, now: datetime, record: Any = None) -> Any:
+            out = await write(items, now, record)
+            async with store.engine.begin() as conn:
+                await conn.execute(text("DELETE FROM contacts WHERE id = :i"), {"i": gone})
+            return out
+
+        executor.execute = execute  # type: ignore[method-assign]
+        return executor
+
+    commits = 0
+
+    def count(conn: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    runner = TaskRunner(store, camp.id, ManualClock(NOW), holder="t1", factory=factory)
+    event.listen(store.engine.sync_engine, "commit", count)
+    try:
+        assert await runner.export_now("out") == n - 1
+    finally:
+        event.remove(store.engine.sync_engine, "commit", count)
+    assert commits <= 10, commits  # the lease, the deletion, three batches (2,501 before)
+    files = await asyncio.to_thread(
+        lambda: [p.read_text(encoding="utf-8-sig") for p in tmp_path.glob("*.csv")]
+    )
+    assert [f.count("\n") for f in files] == [n + 1]  # one file, every contact in it
+    for cid in (ids[0], ids[999], ids[1000], ids[1499], ids[1501], ids[-1]):
+        c = await store.get_contact(cid)
+        assert (c.status, c.lease_holder) == (Status.OPEN, None)
+        assert await where(store, camp, cid) == ("done", Status.OPEN, StatusDetail.NONE.value)
+        history = await store.history(cid)
+        assert [h.actor for h in history][-2:] == ["task:out", "taskflow"]

@@ -10,8 +10,10 @@ from sqlalchemy import event
 
 from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import NewContact
+from dialerd.domain.selection import ContactSelection, SortOrder
 from dialerd.store import InvalidChange, Store
 from dialerd.store import agentwork as work
+from dialerd.store.lookup import search_contacts
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -107,3 +109,53 @@ async def test_sqlite_reads_the_matches_first_not_the_campaign(store: Store) -> 
             plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)).all()
             steps = [str(row[-1]) for row in plan if "contacts" in str(row[-1])]
             assert steps[0].startswith("SCAN contacts_search"), (statement, steps)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_contact_search_reads_the_matches_first_not_the_campaign(
+    store: Store,
+) -> None:
+    """The API's contact search (``GET .../contacts?phone=``, ``name``, ``email``) had the
+    same loop as the lead search: the campaign's contacts outside, the FTS MATCH once for
+    each (400 ms for a phone search in 2,000 contacts, 39 s in 20,000). Every search
+    statement, with a task, a page after an id or another sort, must start from the MATCH."""
+    spec = cs.CampaignSpec.model_validate(
+        {"name": "sales", "tasks": [{"name": "call", "type": "call"}]}
+    )
+    camp = await store.create_campaign(spec, NOW)
+    ids = await store.add_contacts(
+        camp.id,
+        [
+            NewContact(phone=f"+49301{i:06d}", last_name=f"N{i}", email=f"n{i}@example.com")
+            for i in range(300)
+        ],
+        NOW,
+    )
+    seen: list[tuple[str, Any]] = []
+
+    def catch(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+        if "contacts_search" in statement and "MATCH" in statement:
+            seen.append((statement, params))
+
+    asks: list[dict[str, Any]] = [
+        {"phone_digits": "3010001"},
+        {"name": "N12"},
+        {"email": "n7@"},
+        {"phone_digits": "3010001", "selection": ContactSelection(task="call")},
+        {"name": "N12", "after": ids[5]},
+        {"name": "N12", "order": SortOrder(field="last_name")},
+    ]
+    event.listen(store.engine.sync_engine, "before_cursor_execute", catch)
+    try:
+        for kw in asks:
+            found, total = await search_contacts(store, camp.id, limit=20, **kw)
+            assert found and total >= len(found), kw
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", catch)
+    assert len(seen) == 2 * len(asks)  # a count and a page each
+    async with store.engine.connect() as conn:
+        for statement, params in seen:
+            plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)).all()
+            steps = [str(row[-1]) for row in plan if "contacts" in str(row[-1])]
+            assert steps[0].startswith("SCAN contacts_search"), (statement, steps)
+            assert "USING INTEGER PRIMARY KEY" in steps[1], (statement, steps)

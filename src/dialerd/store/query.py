@@ -7,12 +7,14 @@ type (SQLite ``json_extract``, PostgreSQL ``jsonb`` order), so numbers sort as n
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, literal_column, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
 
 from dialerd.domain.selection import Condition, ContactSelection, SortOrder, split_field
@@ -101,16 +103,27 @@ def condition_clause(cond: Condition) -> ColumnElement[bool]:
 
 
 def selection_clauses(
-    campaign_id: int, sel: ContactSelection, task_ids: Mapping[str, int]
+    campaign_id: int,
+    sel: ContactSelection,
+    task_ids: Mapping[str, int],
+    *,
+    unindexed: bool = False,
 ) -> list[ColumnElement[bool]]:
+    """The selection as conditions on ``contacts``.
+
+    ``unindexed``: the campaign and task conditions in a form no index answers
+    (``campaign_id + 0``), for a statement whose outer loop must be another table (the SQLite
+    FTS search: see :meth:`dialerd.store.search.ContactFilter.in_campaign`)."""
     c = ContactRow
-    out: list[ColumnElement[bool]] = [c.campaign_id == campaign_id]
+    campaign: Any = c.campaign_id + 0 if unindexed else c.campaign_id
+    task: Any = c.task_id + 0 if unindexed else c.task_id
+    out: list[ColumnElement[bool]] = [_bool(campaign == campaign_id)]
     if sel.task is not None:
         if sel.task not in task_ids:
             raise InvalidChange(
                 f"no task {sel.task!r} in this campaign (tasks: {', '.join(task_ids)})"
             )
-        out.append(c.task_id == task_ids[sel.task])
+        out.append(_bool(task == task_ids[sel.task]))
     if sel.status is not None:
         out.append(c.status == sel.status.value)
     if sel.status_detail is not None:
@@ -145,14 +158,25 @@ class SortKey:
         return self.on(self.expr)
 
 
+def _sql_string(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def sort_keys(order: SortOrder, dialect: str) -> list[SortKey]:
-    """The ORDER BY of a campaign's sort: its field, then the id (a total order)."""
+    """The ORDER BY of a campaign's sort: its field, then the id (a total order).
+
+    On PostgreSQL a custom field's key is written into the statement (``fields -> 'score'``),
+    not passed as a parameter: only an expression spelled as the index's is read from its
+    sort index (:func:`sort_index`), also once the server plans the statement generically."""
     custom, name = split_field(order.field)
     if custom:
         if dialect == "sqlite":
             expr: Any = func.json_extract(ContactRow.fields, f'$."{name}"')
         else:
-            expr = ContactRow.fields[name]
+            expr = ContactRow.fields.op("->", return_type=ContactRow.fields.type)(
+                literal_column(_sql_string(name))
+            )
     else:
         expr = _column(name)
     if name == "id" and not custom:
@@ -169,3 +193,37 @@ def sort_expression(order: SortOrder, dialect: str) -> list[UnaryExpression[Any]
 
 def all_true() -> ColumnElement[bool]:
     return true()
+
+
+@dataclass(frozen=True, slots=True)
+class SortIndex:
+    """A PostgreSQL index giving a call task's never-tried contacts in a campaign's sort."""
+
+    name: str
+    #: The indexed columns, as in ``CREATE INDEX ... ON contacts (<columns>)``.
+    columns: str
+
+
+def sort_index(order: SortOrder) -> SortIndex | None:
+    """The index for ``order`` (None for the sort by id: ``ix_contacts_fresh_id`` gives it).
+
+    ``(task_id, status, attempts, <sort field as sort_keys orders it>, id)``: the lease's and
+    the work queue's never-tried contacts of one call task (``task_id = t AND status = 'open'
+    AND attempts = 0``, or ``<= 0``) in the campaign's order, so a page reads a page. Without
+    it every lease and every work-queue page read and sorted all of the task's never-tried
+    contacts (500,000 contacts: 0.3-0.6 s per page, 1 s per lease). The expression, direction
+    and place of nulls are those of :func:`sort_keys` on PostgreSQL, so the index holds the
+    order the queries ask for; one index serves every campaign with the same sort."""
+    custom, name = split_field(order.field)
+    if name == "id" and not custom:
+        return None
+    expr = f"(fields -> {_sql_string(name)})" if custom else f'"{_column(name).key}"'
+    direction = " DESC" if order.descending else ""
+    nulls = " NULLS LAST" if custom or name not in _NOT_NULL else ""
+    columns = f"task_id, status, attempts, {expr}{direction}{nulls}, id"
+    digest = hashlib.sha1(columns.encode()).hexdigest()[:10]
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:20] or "f"
+    kind = "f" if custom else "c"
+    return SortIndex(
+        f"ix_contacts_sort_{kind}_{slug}_{'desc' if order.descending else 'asc'}_{digest}", columns
+    )

@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
+import structlog
+from asyncpg import PostgresError  # type: ignore[import-untyped]
 from sqlalchemy import (
     ColumnElement,
     Table,
@@ -103,6 +105,7 @@ from dialerd.store.errors import (
     QueueInUse,
     SchemaNotCurrent,
     StaleContact,
+    StoreError,
     StoreUnavailable,
 )
 from dialerd.store.instance import InstanceLock
@@ -118,10 +121,15 @@ from dialerd.store.models import (
     TaskflowRuleRow,
     TaskRow,
 )
-from dialerd.store.query import condition_clause, selection_clauses, sort_expression
+from dialerd.store.query import condition_clause, selection_clauses, sort_expression, sort_index
 
 #: Width of one abandonment bucket; windows are summed from these.
+log = structlog.get_logger(__name__)
+
 BUCKET_SECONDS = 300
+#: Seconds a sort index's build may take (``Store.ensure_sort_index``): far beyond the
+#: statements' bound, about 100 million contacts on a small server.
+SORT_INDEX_BUILD_TIMEOUT = 3600.0
 
 #: Columns a bulk edit may set directly; other keys go to the custom ``fields``.
 _STATUS_ORDER = {s: i for i, s in enumerate(Status)}
@@ -476,7 +484,9 @@ class Store:
         _aware(now, "now")
         async with self.write() as s:
             row = await self._new_campaign(s, spec, now)
-            return convert.campaign(row)
+            made = convert.campaign(row)
+        await self._index_sort(spec)
+        return made
 
     async def _new_campaign(
         self, s: AsyncSession, spec: cs.CampaignSpec, now: datetime
@@ -517,7 +527,9 @@ class Store:
             if row is None:
                 raise NotFound(f"no campaign {spec.name!r}")
             await self._store_definition(s, row, spec, now)
-            return convert.campaign(row)
+            changed = convert.campaign(row)
+        await self._index_sort(spec)
+        return changed
 
     async def change_campaign(
         self,
@@ -539,7 +551,56 @@ class Store:
             if spec.name != row.name:
                 raise InvalidChange(f"a campaign cannot be renamed (it is {row.name!r})")
             await self._store_definition(s, row, spec, now)
-            return convert.campaign(row)
+            changed = convert.campaign(row)
+        await self._index_sort(spec)
+        return changed
+
+    async def _index_sort(self, spec: cs.CampaignSpec) -> None:
+        """:meth:`ensure_sort_index` for a campaign just stored. The campaign is stored
+        whatever happens here: an index that could not be built is logged (its campaign's
+        leases and pages sort as before) and tried again when a campaign is next stored."""
+        try:
+            await self.ensure_sort_index(spec.sort_order())
+        except (StoreError, SQLAlchemyError, PostgresError, OSError, TimeoutError) as exc:
+            log.warning(
+                "sort index not built", campaign=spec.name, sort=spec.sort.field, error=str(exc)
+            )
+
+    async def ensure_sort_index(self, order: SortOrder) -> bool:
+        """PostgreSQL: make the index that gives never-tried contacts in ``order``
+        (:func:`dialerd.store.query.sort_index`) if it is not there; whether one was made.
+
+        Called once a campaign's definition is stored (its sort may be new). Built
+        ``CONCURRENTLY``: leases and edits of contacts go on meanwhile; the caller waits for
+        the build (500,000 contacts: a few seconds). A build cut short leaves an invalid index,
+        dropped and built again by the next call. SQLite: nothing (its ``NULLS LAST`` order
+        cannot be read from an index)."""
+        index = sort_index(order)
+        if index is None or self.dialect != "postgresql":
+            return False
+        with self._errors(writing=True):
+            async with self._engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                valid = await auto.scalar(
+                    text(
+                        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                        "ON c.oid = i.indexrelid WHERE c.relname = :name"
+                    ),
+                    {"name": index.name},
+                )
+                if valid:
+                    return False
+                raw = (await auto.get_raw_connection()).driver_connection
+                assert raw is not None
+                if valid is not None:
+                    await raw.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{index.name}"')
+                # No client-side statement timeout for the build (asyncpg's command_timeout).
+                await raw.execute(
+                    f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{index.name}" '
+                    f"ON contacts ({index.columns})",
+                    timeout=SORT_INDEX_BUILD_TIMEOUT,
+                )
+        return True
 
     async def _store_definition(
         self, s: AsyncSession, row: CampaignRow, spec: cs.CampaignSpec, now: datetime
@@ -567,6 +628,14 @@ class Store:
         :func:`~dialerd.domain.campaign_file.file_digest`.
         """
         _aware(now, "now")
+        synced = await self._sync_campaign_file(spec, file, digest, now)
+        if synced.action != "unchanged":
+            await self._index_sort(spec)
+        return synced
+
+    async def _sync_campaign_file(
+        self, spec: cs.CampaignSpec, file: str, digest: str, now: datetime
+    ) -> cf.FileSync:
         record = cf.FileRecord(file, digest, cf.dump(spec))
         async with self.write() as s:
             row = await s.scalar(
@@ -1199,7 +1268,12 @@ class Store:
                     [c.campaign_id == camp.id, personal, c.due_at <= now],
                     [c.due_at.asc(), *order],
                 ),
-                ([c.attempts == 0, ~personal], order),
+                # attempts <= 0 is attempts = 0 (a count) and (attempts, order) the order
+                # alone, but only ix_contacts_fresh_id (or the sort's index) gives it: asked
+                # for "= 0" by id, PostgreSQL also weighed the primary key and, for a lease of
+                # one, walked it past every contact of the campaigns before this one (40,000
+                # read; see test_a_lease_reads_its_campaigns_contacts_not_an_older_campaigns).
+                ([c.attempts <= 0, ~personal], [c.attempts.asc(), *order]),
                 (
                     [
                         or_(
@@ -1510,6 +1584,32 @@ class Store:
         _aware(t.at, "transition time")
         async with self._core() as conn:
             return await self.apply_transition_on(conn, t)
+
+    async def apply_transitions(
+        self, transitions: Sequence[Transition]
+    ) -> list[Contact | StaleContact | NotFound]:
+        """Persist many taskflow decisions in one transaction, each as :meth:`apply_transition`
+        would; per transition the contact as written, or why it was refused (``StaleContact``,
+        ``NotFound``: nothing of that one is written, the others are).
+
+        For a batch of outcomes decided together (an export task's file of up to 5,000
+        contacts): one transaction per contact cost a commit each (on SQLite a ``BEGIN
+        IMMEDIATE`` and a WAL sync each). A refusal is raised by the checks on the contact's
+        row, before anything of it is written, so leaving it out keeps the transaction whole.
+        Any other error rolls the whole batch back.
+        """
+        out: list[Contact | StaleContact | NotFound] = []
+        if not transitions:
+            return out
+        for t in transitions:
+            _aware(t.at, "transition time")
+        async with self._core() as conn:
+            for t in transitions:
+                try:
+                    out.append(await self.apply_transition_on(conn, t))
+                except (StaleContact, NotFound) as exc:
+                    out.append(exc)
+        return out
 
     async def apply_transition_on(self, conn: AsyncConnection, t: Transition) -> Contact:
         """:meth:`apply_transition` inside the caller's transaction (``conn``: a write

@@ -218,11 +218,28 @@ async def test_an_engine_cancelled_at_its_stop_journals_the_calls_it_holds(tmp_p
         assert taken.state.value == "at_call_end"
         await rig.crash()  # cancelled while the callee talks
         assert _journaled(rig) == {"journaled": 1}
+        assert rig.finished() == []
         rig.events.clear()
         await rig.start()
         assert _journaled(rig) == {"applied": 1}
         (attempt,) = await rig.store.attempts(cid)
         assert (attempt.result, attempt.disposition) == (CallResult.CONNECTED, "sale")
+        # its "call finished" event, as every call has one (before: none), marked replayed
+        (done,) = rig.finished()
+        assert (done.attempt.id, done.contact_id, done.replayed, done.stale) == (
+            attempt.id,
+            cid,
+            True,
+            False,
+        )
+        assert (done.result, done.status, done.status_detail, done.task, done.next_task) == (
+            CallResult.CONNECTED,
+            Status.SUCCESS,
+            "sale",
+            "call",
+            "won",
+        )
+        assert done.agent == "a0"
         await rig.stop()
 
 

@@ -1412,16 +1412,7 @@ class Store:
                 before = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
                 await self._upsert_attempt(s, a)
                 if count and before is None and a.result is not None and found.task_id == a.task_id:
-                    at = a.hungup_at or a.originated_at
-                    values: dict[str, Any] = {"attempts": c.attempts + 1}
-                    if at is not None:
-                        values["last_attempt_at"] = at
-                    await s.execute(
-                        update(c)
-                        .where(c.id == a.contact_id)
-                        .values(**values)
-                        .execution_options(synchronize_session=False)
-                    )
+                    await self._count_alone(s, a)
                 return
             if a.result is not None and a.result.live_answer:
                 at = a.answered_at or a.hungup_at or a.originated_at
@@ -1781,24 +1772,29 @@ class Store:
     async def _record_alone(self, s: AsyncSession, a: Attempt, task_id: int) -> None:
         """The attempt without a status change, counted as ``record_attempt(count=True)``
         counts it, except that an older call does not move ``last_attempt_at`` back."""
-        c = ContactRow
         before = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
         await self._upsert_attempt(s, a)
         if before is None and a.result is not None and task_id == a.task_id:
-            values: dict[str, Any] = {"attempts": c.attempts + 1}
-            at = a.hungup_at or a.originated_at
-            if at is not None:
-                when = literal(at, c.last_attempt_at.type)
-                values["last_attempt_at"] = case(
-                    (or_(c.last_attempt_at.is_(None), c.last_attempt_at < when), when),
-                    else_=c.last_attempt_at,
-                )
-            await s.execute(
-                update(c)
-                .where(c.id == a.contact_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+            await self._count_alone(s, a)
+
+    async def _count_alone(self, s: AsyncSession, a: Attempt) -> None:
+        """One more attempt on ``a``'s contact; ``last_attempt_at`` never moves back (an
+        older call recorded after a newer one: a journal replayed late, a lost call closed)."""
+        c = ContactRow
+        values: dict[str, Any] = {"attempts": c.attempts + 1}
+        at = a.hungup_at or a.originated_at
+        if at is not None:
+            when = literal(at, c.last_attempt_at.type)
+            values["last_attempt_at"] = case(
+                (or_(c.last_attempt_at.is_(None), c.last_attempt_at < when), when),
+                else_=c.last_attempt_at,
             )
+        await s.execute(
+            update(c)
+            .where(c.id == a.contact_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
     async def forget_journal(self, journal: str) -> int:
         """Drop the markers of ``journal`` (its file is gone: nothing of it is replayed again)."""

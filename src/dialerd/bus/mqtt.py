@@ -296,6 +296,12 @@ class MqttBus:
             self.stats.published += 1
             if self._metrics is not None:
                 self._metrics.mqtt_published()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aiomqtt waits for a publish with asyncio.wait_for, which on Python 3.11
+                # swallows a cancellation that comes as the publish completes: this loop then
+                # waited on the queue for good and the daemon's stop hung with it.
+                raise asyncio.CancelledError
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

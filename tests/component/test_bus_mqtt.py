@@ -467,3 +467,28 @@ async def test_a_stop_that_meets_a_failing_connection_still_stops_the_bus(
         await asyncio.wait({task}, timeout=5.0)
     assert done and task.cancelled(), "the bus went on after it was cancelled"
     assert sessions == 1
+
+
+async def test_a_held_event_waits_for_the_broker_instead_of_being_dropped(
+    mqtt_url: str, prefix: str
+) -> None:
+    """The finished event of a call a start's journal replay wrote is published while the
+    broker may not be connected yet: dropped as stale progress is, no consumer saw the call.
+    Held, it goes out at the connect (the list bounded by ``queue_size``, oldest dropped)."""
+    host, port = broker(mqtt_url)
+    proxy = BrokerProxy(host, port)
+    await proxy.start()
+    bus = MqttBus(settings("127.0.0.1", proxy.port, prefix, queue_size=2))
+    try:
+        async with observer(host, port, f"{prefix}/campaign/#") as obs, running(bus):
+            await asyncio.sleep(0.2)
+            assert not bus.connected
+            assert not bus.publish_call("spring", {"n": 1})  # progress: dropped
+            for n in (2, 3, 4):
+                assert bus.publish_call("spring", {"n": n, "replayed": True}, hold=True)
+            proxy.up = True
+            messages = await next_messages(obs, 2)
+    finally:
+        await proxy.close()
+    assert [json.loads(m.payload)["n"] for m in messages] == [3, 4]
+    assert bus.stats.dropped == {"disconnected": 1, "queue_full": 1}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,9 @@ from tcp_proxy import TcpProxy
 from test_engine_runner import AGENTS, MONDAY_10_UTC, Rig, live, make_spec, rig_at, until
 from test_engine_store_outage import _agent_state
 
+from dialerd.domain.changes import Transition
 from dialerd.domain.enums import AgentState, CallResult, Status
-from dialerd.domain.model import Campaign
+from dialerd.domain.model import Attempt, Campaign
 from dialerd.engine import CallProgressed, Engine, OutcomesJournaled, ScreenPop
 
 
@@ -218,11 +220,28 @@ async def test_an_engine_cancelled_at_its_stop_journals_the_calls_it_holds(tmp_p
         assert taken.state.value == "at_call_end"
         await rig.crash()  # cancelled while the callee talks
         assert _journaled(rig) == {"journaled": 1}
+        assert rig.finished() == []
         rig.events.clear()
         await rig.start()
         assert _journaled(rig) == {"applied": 1}
         (attempt,) = await rig.store.attempts(cid)
         assert (attempt.result, attempt.disposition) == (CallResult.CONNECTED, "sale")
+        # its "call finished" event, as every call has one (before: none), marked replayed
+        (done,) = rig.finished()
+        assert (done.attempt.id, done.contact_id, done.replayed, done.stale) == (
+            attempt.id,
+            cid,
+            True,
+            False,
+        )
+        assert (done.result, done.status, done.status_detail, done.task, done.next_task) == (
+            CallResult.CONNECTED,
+            Status.SUCCESS,
+            "sale",
+            "call",
+            "won",
+        )
+        assert done.agent == "a0"
         await rig.stop()
 
 
@@ -274,3 +293,91 @@ async def test_a_disposition_queued_in_an_outage_survives_a_crash(
         assert _journaled(rig) == {}
         assert len(await rig.store.attempts(cid)) == 1
         await rig.stop()
+
+
+async def test_a_disposition_journaled_before_a_crash_does_not_set_back_a_contact_dialed_since(
+    tmp_path: Path,
+) -> None:
+    """The daemon was killed in an outage with an agent's result journaled (a ``disposition``
+    line) and its call's attempt left open; it stayed down, and another daemon dialed the
+    contact since (no answer: open, retry due in an hour). The start closing the lost call
+    must not apply that old result over the newer state (before: the contact went to "won"
+    and its retry was gone); the attempt is recorded with the agent's result."""
+    journal = tmp_path / "unwritten.jsonl"
+    async with rig_at(tmp_path, MONDAY_10_UTC, speed=5.0) as rig:
+        rig.settings = dataclasses.replace(rig.settings, journal=journal)
+        camp = await rig.campaign(make_spec(wrapup={"limit": "300s"}))
+        # a number nobody answers: the campaign has nothing to dial after the start
+        (cid,) = await rig.contacts(camp, ["555990001"])
+        contact = await rig.store.get_contact(cid)
+        now = rig.clock.now()
+        lost = Attempt(
+            id="lost-1",
+            campaign_id=camp.id,
+            contact_id=cid,
+            task_id=contact.task_id,
+            phone="555990001",
+            server="sim1",
+            originated_at=now - timedelta(hours=30),
+        )
+        await rig.store.start_attempt(lost)
+        journal.write_text(
+            json.dumps(
+                {
+                    "kind": "disposition",
+                    "campaign": "camp",
+                    "attempt_id": lost.id,
+                    "contact_id": cid,
+                    "agent": AGENTS[0],
+                    "connected_at": (now - timedelta(hours=30)).isoformat(),
+                    "disposition": {"status": "success", "status_detail": "sale"},
+                    "journaled_at": (now - timedelta(hours=30)).isoformat(),
+                }
+            )
+            + "\n"
+        )
+        other = Attempt(
+            id="other-1",
+            campaign_id=camp.id,
+            contact_id=cid,
+            task_id=contact.task_id,
+            phone="555990001",
+            server="sim9",
+            originated_at=now - timedelta(minutes=10),
+            hungup_at=now - timedelta(minutes=9),
+            result=CallResult.NO_ANSWER,
+        )
+        await rig.store.start_attempt(dataclasses.replace(other, hungup_at=None, result=None))
+        await rig.store.apply_transition(
+            Transition(
+                contact_id=cid,
+                actor="dialer",
+                at=now - timedelta(minutes=9),
+                task_id=contact.task_id,
+                status=Status.OPEN,
+                status_detail="$follow_up_auto",
+                due_at=now + timedelta(hours=1),
+                count_attempt=True,
+                attempt=other,
+                expect_task_id=contact.task_id,
+                expect_status=Status.OPEN,
+            )
+        )
+        before = await rig.store.get_contact(cid)
+
+        await rig.start()
+        await until(lambda: _journaled(rig).get("recovered") == 1)
+        await rig.stop()
+        after = await rig.store.get_contact(cid)
+        assert (after.task_id, after.status, after.status_detail, after.due_at) == (
+            before.task_id,
+            Status.OPEN,
+            "$follow_up_auto",
+            before.due_at,
+        )
+        assert after.last_attempt_at == before.last_attempt_at  # not set back
+        results = {a.id: (a.result, a.disposition) for a in await rig.store.attempts(cid)}
+        assert results == {
+            "lost-1": (CallResult.CONNECTED, "sale"),
+            "other-1": (CallResult.NO_ANSWER, None),
+        }

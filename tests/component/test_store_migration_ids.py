@@ -26,6 +26,7 @@ T = Base.metadata.tables
 REBUILT = ("campaigns", "tasks", "imports", "contacts", "status_history", "lead_notes")
 # Columns the models have that later revisions add: not there at 0004 or 0005.
 ADDED_LATER = {"campaigns": {"file_applied"}}  # 0006
+TABLES_ADDED_LATER = {"journal_applied"}  # 0012
 
 
 async def _id(conn: AsyncConnection, table: str, **values: Any) -> int:
@@ -184,6 +185,8 @@ async def _snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     async with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
+            if table.name in TABLES_ADDED_LATER:
+                continue
             order = list(table.primary_key.columns)
             later = ADDED_LATER.get(table.name, set())
             columns = [c for c in table.columns if c.name not in later]

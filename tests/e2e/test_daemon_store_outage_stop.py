@@ -224,9 +224,14 @@ async def _run(
     assert rc == 0
     log = _log(setup)
     replayed = [e for e in log if e.get("event") == "journal of outcomes replayed"]
+    finished = [e for e in log if e.get("event") == "call finished"]
     if sig is signal.SIGTERM:
         assert not journal.exists()
         assert [(e["applied"], e["dispositions_of_lost_calls"]) for e in replayed] == [(1, 0)]
+        # the call has its line, written by the replay (none in the run that stopped)
+        assert [(e["attempt"], e.get("replayed"), e["status_detail"]) for e in finished] == [
+            (attempt_id, True, "sale")
+        ]
     else:
         assert [(e["applied"], e["dispositions_of_lost_calls"]) for e in replayed] == [(0, 1)]
         closed = [e for e in log if e.get("event") == "closing attempt whose outcome was lost"]

@@ -277,3 +277,40 @@ def test_each_finished_call_has_one_line_with_the_ids_to_follow_it() -> None:
             "cause": "the daemon stopped before the call was over",
         }
     ]
+
+
+def test_a_call_written_by_the_journal_replay_has_its_line_marked_replayed() -> None:
+    """A call whose outcome a start wrote from the outage journal had no "call finished" line
+    (only the replay's own); it has one now, saying it was replayed."""
+    attempt = Attempt(
+        id="a10",
+        campaign_id=1,
+        contact_id=43,
+        task_id=1,
+        phone="+4930124",
+        server="pbx1",
+        agent="ada",
+        result=CallResult.CONNECTED,
+        disposition="sale",
+    )
+    event = AttemptFinished(
+        "spring",
+        attempt,
+        CallResult.CONNECTED,
+        43,
+        Status.SUCCESS,
+        "sale",
+        "call",
+        agent="ada",
+        next_task="won",
+        replayed=True,
+    )
+    with structlog.testing.capture_logs() as logs:
+        CallLog()(event)
+    ((line),) = logs
+    assert (line["event"], line["attempt"], line["next_task"], line["replayed"]) == (
+        "call finished",
+        "a10",
+        "won",
+        True,
+    )

@@ -5,7 +5,10 @@ queue; while the broker is away (or the queue is full) the event is dropped and 
 caller carries on. ``run()`` owns the connection: it connects, subscribes to the disposition
 topic with QoS 1, pumps the queue out, and after any loss reconnects with capped, jittered
 exponential backoff. Events queued when the link drops are counted as dropped rather than sent
-late: call progress minutes old would mislead a wallboard.
+late: call progress minutes old would mislead a wallboard. The exception is an event published
+with ``hold`` (the finished event of a call whose outcome a start wrote from the outage
+journal, marked ``replayed``: it is late by nature and says so): it waits, in a bounded list,
+for the next connection.
 
 A persistent session (fixed client id, ``clean_session=False``) lets the broker hold QoS 1
 dispositions sent while the daemon was reconnecting. Retained dispositions are refused: one
@@ -18,6 +21,7 @@ rejected; any other error in the handler is a bug, logged with its traceback as 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import random
@@ -112,6 +116,8 @@ class MqttBus:
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue(maxsize=settings.queue_size)
+        self._held: collections.deque[_Outgoing] = collections.deque()
+        """Events published with ``hold`` while the broker was away, sent at the next connect."""
         self._connected = asyncio.Event()
         self._closing = False
 
@@ -132,9 +138,13 @@ class MqttBus:
         *,
         qos: int = 0,
         retain: bool = False,
+        hold: bool = False,
     ) -> bool:
-        """Queue one event; False (and counted as dropped) if it cannot be sent now."""
-        if not self._connected.is_set():
+        """Queue one event; False (and counted as dropped) if it cannot be sent now.
+
+        ``hold``: while the broker is away the event waits for the next connection (up to
+        ``queue_size`` such events; beyond, the oldest is dropped as ``queue_full``)."""
+        if not self._connected.is_set() and not hold:
             self._drop(DROP_DISCONNECTED)
             return False
         try:
@@ -144,6 +154,12 @@ class MqttBus:
             self._drop(DROP_UNENCODABLE)
             return False
         item = _Outgoing(topic, body, qos, retain)
+        if not self._connected.is_set():
+            if len(self._held) >= self.settings.queue_size:
+                self._held.popleft()
+                self._drop(DROP_QUEUE_FULL)
+            self._held.append(item)
+            return True
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -151,9 +167,9 @@ class MqttBus:
             return False
         return True
 
-    def publish_call(self, campaign: str, event: Mapping[str, Any]) -> bool:
+    def publish_call(self, campaign: str, event: Mapping[str, Any], *, hold: bool = False) -> bool:
         """Call progress (originated, ringing, answered, connected, hung up) of one attempt."""
-        return self.publish(self.topics.campaign_call(campaign), "call", event)
+        return self.publish(self.topics.campaign_call(campaign), "call", event, hold=hold)
 
     def publish_agent_state(self, agent: str, event: Mapping[str, Any]) -> bool:
         """Retained, so a desktop that (re)connects sees its agent's state at once."""
@@ -238,6 +254,12 @@ class MqttBus:
             reconnect = self.stats.connects > 0
             self.stats.connects += 1
             self._connected.set()
+            while self._held:  # what waited for this connection goes first
+                try:
+                    self._queue.put_nowait(self._held[0])
+                except asyncio.QueueFull:
+                    break
+                self._held.popleft()
             if self._metrics is not None:
                 self._metrics.mqtt_connection(True, reconnect)
             log.info("mqtt connected", host=self.settings.host, port=self.settings.port)
@@ -274,6 +296,12 @@ class MqttBus:
             self.stats.published += 1
             if self._metrics is not None:
                 self._metrics.mqtt_published()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aiomqtt waits for a publish with asyncio.wait_for, which on Python 3.11
+                # swallows a cancellation that comes as the publish completes: this loop then
+                # waited on the queue for good and the daemon's stop hung with it.
+                raise asyncio.CancelledError
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

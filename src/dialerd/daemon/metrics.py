@@ -60,6 +60,7 @@ JOURNAL_OUTCOMES = (
     "applied",
     "already_stored",
     "stale",
+    "superseded",
     "failed",
     "recovered",
 )
@@ -301,7 +302,8 @@ class Metrics:
             "(queued, as taken; recovered: a later start closed the call a crash lost with "
             "it), call outcomes the database could not take at a stop (journaled), and what "
             "the next start did with those: applied, already_stored, stale (the attempt "
-            "recorded alone, the contact changed meanwhile) or failed (kept aside).",
+            "recorded alone, the contact changed meanwhile), superseded (the attempt recorded "
+            "alone, the contact dialed or leased again since) or failed (kept aside).",
             ["outcome"],
             registry=r,
         )

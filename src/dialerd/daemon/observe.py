@@ -224,7 +224,8 @@ class CallLog:
     """``engine.add_listener(CallLog())``: one ``call finished`` line per attempt, with its
     campaign, contact and attempt ids, so one call can be followed in the journal and found
     in the API (``/campaigns/{campaign}/contacts/{contact}/attempts``) from its line. Logger
-    ``dialerd.calls``: ``[logging] calls = false`` keeps the lines out."""
+    ``dialerd.calls``: ``[logging] calls = false`` keeps the lines out. A call whose outcome
+    a start wrote from the outage journal has its line then, with ``replayed=true``."""
 
     def __init__(self) -> None:
         self._log = structlog.get_logger(CALLS_LOGGER)
@@ -250,6 +251,8 @@ class CallLog:
             "next_task": event.next_task,
             "due_at": iso_utc(event.due_at) if event.due_at is not None else None,
             "contact_changed": True if event.stale else None,
+            # written by a start's replay of the journal, not when the call ended
+            "replayed": True if event.replayed else None,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         self._log.info("call finished", **fields)

@@ -77,6 +77,9 @@ class BusPublisher:
             )
         elif isinstance(event, AttemptFinished):
             a = event.attempt
+            # A call written by a start's replay of the outage journal ended in an earlier run:
+            # "replayed" says so, and its event waits for the broker (this runs before the
+            # link may be up) instead of being dropped as stale progress is.
             bus.publish_call(
                 event.campaign,
                 {
@@ -98,7 +101,9 @@ class BusPublisher:
                     # the contact changed during the call (do-not-call list, edit by hand,
                     # deleted): it kept that change, and status is what it is now
                     "contact_changed": event.stale,
+                    "replayed": event.replayed,
                 },
+                hold=event.replayed,
             )
         elif isinstance(event, AgentStateChanged):
             bus.publish_agent_state(

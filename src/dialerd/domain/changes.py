@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from dialerd.domain.enums import Status
-from dialerd.domain.model import Attempt
+from dialerd.domain.model import Attempt, Contact
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,53 @@ class Transition:
     expect_status_detail: str | None = None
     expect_waiting: bool | None = None
     release_lease: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledOutcome:
+    """A call's outcome kept in the daemon's journal (the database was away at a stop), for
+    the replay at a start to write once (``Store.write_journaled``).
+
+    ``transition`` is what the runner would have written, its attempt included. It is written
+    whole unless the contact moved on since the call, decided on what the store holds in the
+    same transaction:
+
+    - *changed*: its ``expect_*`` guards fail (moved, given a status by hand, do-not-call list)
+      or it was deleted: that change wins, the attempt is recorded alone (``stale``);
+    - *superseded*: it was dialed again since the journaled call (another attempt of it
+      originated later) or another lease holder than ``holder`` holds it now (another daemon
+      leased it after this one's lease lapsed): its current task and status are newer than the
+      outcome and stay; the attempt is recorded, and a history row that changes nothing notes
+      what the outcome would have set (``superseded_note`` and why), so nothing is lost.
+
+    ``journal`` names the journal (its file name): the store marks the outcome written in the
+    same transaction, so a replay cut anywhere never writes it twice.
+    """
+
+    journal: str
+    transition: Transition
+    holder: str
+    superseded_note: str
+
+
+class JournalWrite(StrEnum):
+    """What ``Store.write_journaled`` did (the ``outcome`` label of
+    ``dialerd_journal_outcomes_total``)."""
+
+    APPLIED = "applied"
+    ALREADY_STORED = "already_stored"
+    STALE = "stale"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalWritten:
+    """``outcome`` with the contact as stored afterwards (None: deleted, or not read because
+    the outcome was stored already) and, for ``stale``/``superseded``, why."""
+
+    outcome: JournalWrite
+    contact: Contact | None = None
+    why: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from dialerd.engine.journal import (
     JournalEntry,
     OutcomeJournal,
     QueuedDisposition,
+    finished_event,
 )
 from dialerd.engine.outage import StoreOutage
 from dialerd.engine.pools import POOL_PENALTY, AgentPools, PoolCandidate
@@ -246,18 +247,36 @@ class Engine:
                 why=problem,
             )
         if not journal.path.is_file():
+            await journal.forget(self.store)  # what a crash after the file's removal left
             return
         done = await journal.replay(self.store, self.settings.holder)
         self._recovered = done.pending
         self._log.info(
             "journal of outcomes replayed",
             journal=str(journal.path),
-            **{k: done.counts.get(k, 0) for k in ("applied", "already_stored", "stale", "failed")},
+            **{
+                k: done.counts.get(k, 0)
+                for k in ("applied", "already_stored", "stale", "superseded", "failed")
+            },
             kept_aside=str(done.kept) if done.kept is not None else None,
             dispositions_of_lost_calls=len(done.pending),
         )
         for outcome, count in sorted(done.counts.items()):
             self.emit(OutcomesJournaled(outcome, count, str(journal.path)))
+        # Each call written has its "call finished" event, as it would have had at its end.
+        names: dict[int, dict[int, str]] = {}
+        for entry, written in done.written:
+            a = entry.transition.attempt
+            if a is None or a.result is None:
+                continue
+            if a.campaign_id not in names:
+                try:
+                    names[a.campaign_id] = {
+                        t.id: t.name for t in await self.store.tasks(a.campaign_id)
+                    }
+                except StoreError:
+                    names[a.campaign_id] = {}
+            self.emit(finished_event(entry, written, names[a.campaign_id]))
 
     def agent_by_interface(self, interface: str) -> Agent | None:
         return self._agents_by_iface.get(interface)

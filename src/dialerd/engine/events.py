@@ -53,6 +53,9 @@ class AttemptFinished:
     then the contact's current ones (the outcome's if it was deleted)."""
     next_task: str | None = None
     due_at: datetime | None = None
+    replayed: bool = False
+    """Written by a start's replay of the journal (the database was away when the call ended,
+    at a stop of an earlier run): the call ended then, not now; its times say when."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +213,8 @@ class OutcomesJournaled:
     outcomes the store could not take at a stop were journaled (``outcome`` ``journaled``),
     or the replay at a start wrote them (``applied``), found them stored already
     (``already_stored``), recorded the attempt alone because the contact had changed
-    (``stale``) or kept them aside (``failed``)."""
+    (``stale``) or had been dialed or leased again since (``superseded``), or kept them aside
+    (``failed``)."""
 
     outcome: str
     count: int

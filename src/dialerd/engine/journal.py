@@ -11,10 +11,15 @@ So each of them goes to this journal instead: one JSON line per outcome, the dec
 :class:`~dialerd.domain.changes.Transition` with its attempt (the very write the runner would
 have made), written and ``fsync``'d (the file and its directory) before the daemon exits. The
 next start replays it into the store before any campaign dials (before the attempts left open
-are closed as lost), once: an attempt the store already has finished is not written again, so
-a replay cut short (the database gone again, a crash) is simply run again. A line the store
-cannot take (unreadable, or refused for another reason than the database being away) is kept
-in a ``.failed-<time>`` file beside it, and logged.
+are closed as lost), exactly once: each outcome is written in one transaction with a marker
+that it was (``Store.write_journaled``), so a replay cut anywhere (the database gone again, a
+crash before the file is removed) is simply run again and skips what it wrote; the markers go
+once the file is gone. An outcome never sets a contact back: one changed since the call keeps
+its change, one dialed or leased again since keeps its newer state (the attempt is recorded in
+either case). Each outcome written has its ``call finished`` event (``AttemptFinished`` with
+``replayed``), as the call would have had. A line the store cannot take (unreadable, or refused
+for another reason than the database being away) is kept in a ``.failed-<time>`` file beside
+it, and logged.
 
 A crash (SIGKILL, the OOM killer, a power loss) runs nothing at its end. What it would lose
 that matters most, an agent's result, is journaled as it is taken during an outage
@@ -44,9 +49,10 @@ from typing import Annotated, Literal
 import structlog
 from pydantic import Field, TypeAdapter, ValidationError
 
-from dialerd.domain.changes import Transition
+from dialerd.domain.changes import JournaledOutcome, JournalWrite, JournalWritten, Transition
+from dialerd.engine.events import AttemptFinished
 from dialerd.store import Store
-from dialerd.store.errors import NotFound, StaleContact, StoreUnavailable
+from dialerd.store.errors import NotFound, StoreError, StoreUnavailable
 from dialerd.taskflow.call import Disposition
 
 log = structlog.get_logger(__name__)
@@ -54,9 +60,10 @@ log = structlog.get_logger(__name__)
 #: What became of a journaled outcome (the ``outcome`` label of
 #: ``dialerd_journal_outcomes_total``).
 JOURNALED = "journaled"
-APPLIED = "applied"
-ALREADY_STORED = "already_stored"
-STALE = "stale"
+APPLIED = JournalWrite.APPLIED.value
+ALREADY_STORED = JournalWrite.ALREADY_STORED.value
+STALE = JournalWrite.STALE.value
+SUPERSEDED = JournalWrite.SUPERSEDED.value
 FAILED = "failed"
 #: A disposition journaled when it was taken, in an outage: ``QUEUED`` as it is journaled,
 #: ``RECOVERED`` when the next start closes the call a crash lost with it.
@@ -111,12 +118,14 @@ _LINE: TypeAdapter[Line] = TypeAdapter(Annotated[Line, Field(discriminator="kind
 @dataclass(slots=True)
 class Replayed:
     """What a replay did: counts by outcome (``applied``, ``already_stored``, ``stale``,
-    ``failed``), where the lines it could not apply were kept, and the queued dispositions of
-    calls whose attempts are still open (a crash lost their outcome): attempt id -> line."""
+    ``superseded``, ``failed``), where the lines it could not apply were kept, the queued
+    dispositions of calls whose attempts are still open (a crash lost their outcome): attempt
+    id -> line, and the outcomes it wrote (for their ``call finished`` events)."""
 
     counts: Counter[str] = field(default_factory=Counter)
     kept: Path | None = None
     pending: dict[str, QueuedDisposition] = field(default_factory=dict)
+    written: list[tuple[JournalEntry, JournalWritten]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -185,6 +194,7 @@ class OutcomeJournal:
         next replay) when the database goes away meanwhile.
         """
         done = Replayed()
+        now = datetime.now(UTC)
         failed: list[str] = []
         queued: list[tuple[str, QueuedDisposition]] = []
         try:
@@ -204,7 +214,7 @@ class OutcomeJournal:
                 queued.append((line, entry))  # after the outcomes, which may close their calls
                 continue
             try:
-                outcome = await _replay_one(store, entry, holder)
+                written = await store.write_journaled(_outcome(self.path.name, entry, holder), now)
             except StoreUnavailable:
                 raise
             except Exception as exc:  # one line must not keep the daemon from starting
@@ -218,23 +228,22 @@ class OutcomeJournal:
                 failed.append(line)
                 done.counts[FAILED] += 1
                 continue
+            outcome = written.outcome.value
             done.counts[outcome] += 1
+            if outcome != ALREADY_STORED:
+                done.written.append((entry, written))
             attempt = entry.transition.attempt
             assert attempt is not None
-            message = (
-                "journaled outcome was stored already"
-                if outcome == ALREADY_STORED
-                else "journaled outcome written"
-            )
             log.info(
-                message,
+                _MESSAGES[written.outcome],
                 campaign=entry.campaign,
                 attempt=attempt.id,
                 contact=attempt.contact_id,
                 result=attempt.result.value if attempt.result is not None else None,
                 disposition=attempt.disposition,
                 status=f"{entry.transition.status.value}/{entry.transition.status_detail}",
-                contact_changed=outcome == STALE,
+                contact_changed=outcome in (STALE, SUPERSEDED),
+                why=written.why,
             )
         keep: list[str] = []
         for line, q in queued:
@@ -265,34 +274,91 @@ class OutcomeJournal:
             log.error(
                 "journal not cleaned up after its replay", journal=str(self.path), error=str(exc)
             )
+            return done
+        # No outcome line is left in the file: its markers have done their work.
+        await self.forget(store)
         return done
 
+    async def forget(self, store: Store) -> None:
+        """Drop the store's markers of this journal's written outcomes: called once no
+        outcome line of it is left on disk (after a replay, or at a start without a journal
+        file: a crash came after the file's removal, before this). Not dropped now (the
+        database away again): harmless, the next call drops them."""
+        try:
+            await store.forget_journal(self.path.name)
+        except StoreError as exc:
+            log.warning(
+                "journal markers not removed: removed at a later start",
+                journal=str(self.path),
+                error=str(exc),
+            )
 
-async def _replay_one(store: Store, entry: JournalEntry, holder: str) -> str:
-    """One journaled outcome into the store, unless it is there already.
 
-    The attempt and the contact's new status are written in one transaction
-    (``apply_transition``), so an attempt stored finished means the whole outcome is. A contact
-    changed since the call (moved, given a status by hand, put on the do-not-call list) keeps
-    that change, and the attempt is recorded alone, as the runner does for a call whose contact
-    changed while it was in flight; a deleted contact's attempt is not written back.
-    """
+_MESSAGES = {
+    JournalWrite.APPLIED: "journaled outcome written",
+    JournalWrite.ALREADY_STORED: "journaled outcome was stored already",
+    JournalWrite.STALE: "journaled outcome recorded, contact left as it is: changed since",
+    JournalWrite.SUPERSEDED: "journaled outcome recorded, contact left as it is: newer state",
+}
+
+
+def _outcome(journal: str, entry: JournalEntry, holder: str) -> JournaledOutcome:
+    """The journaled outcome as the store writes it (see :class:`JournaledOutcome`): the note
+    of a superseded one says what it would have set, for the contact's history."""
     t = entry.transition
-    attempt = t.attempt
-    assert attempt is not None
-    try:
-        stored = {a.id: a for a in await store.attempts(t.contact_id)}.get(attempt.id)
-    except NotFound:
-        stored = None
-    if stored is not None and stored.result is not None:
-        return ALREADY_STORED
-    try:
-        await store.apply_transition(t)
-    except (StaleContact, NotFound):
-        await store.record_attempt(attempt, count=True)
-        await store.release([t.contact_id], holder)
-        return STALE
-    return APPLIED
+    a = t.attempt
+    assert a is not None
+    result = a.result.value if a.result is not None else "no result"
+    note = (
+        f"journaled outcome of attempt {a.id} ({result}"
+        + (f", disposition {a.disposition}" if a.disposition else "")
+        + f") not applied, it would have set {t.status.value}/{t.status_detail}"
+    )
+    return JournaledOutcome(journal, t, holder, note)
+
+
+def finished_event(
+    entry: JournalEntry, written: JournalWritten, task_names: dict[int, str]
+) -> AttemptFinished:
+    """The ``call finished`` event of an outcome a replay wrote: what the runner would have
+    emitted when it wrote it (``replayed``: written at a later start). A contact changed or
+    dialed again since is reported as it is now (``stale``), a deleted one with the outcome's
+    status, as the runner reports them."""
+    t = entry.transition
+    a = t.attempt
+    assert a is not None and a.result is not None
+    status, detail, due_at, next_task = t.status, t.status_detail, t.due_at, None
+    contact = written.contact
+    stale = written.outcome is not JournalWrite.APPLIED
+    if contact is not None and stale:
+        status, detail, due_at = contact.status, contact.status_detail, None
+    elif contact is not None:
+        moved_to = (
+            contact.pending_task_id if contact.pending_task_id is not None else contact.task_id
+        )
+        if moved_to != a.task_id:
+            next_task = task_names.get(moved_to)
+    connect = talk = None
+    if a.answered_at is not None and a.connected_at is not None:
+        connect = max(0.0, (a.connected_at - a.answered_at).total_seconds())
+    if a.connected_at is not None and a.hungup_at is not None:
+        talk = max(0.0, (a.hungup_at - a.connected_at).total_seconds())
+    return AttemptFinished(
+        entry.campaign,
+        a,
+        a.result,
+        t.contact_id,
+        status,
+        detail,
+        task_names.get(a.task_id, str(a.task_id)),
+        a.agent,
+        connect,
+        talk,
+        stale,
+        next_task,
+        due_at,
+        replayed=True,
+    )
 
 
 def _append_durably(path: Path, data: bytes) -> None:

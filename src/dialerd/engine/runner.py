@@ -1058,7 +1058,22 @@ class CampaignRunner:
             queued = self._host.take_recovered_disposition(a.id)
             if queued is not None:
                 self._with_journaled_disposition(call, queued)
-            if contact.task_id != a.task_id or contact.status is not Status.OPEN:
+            newer = await self._dialed_since(a)
+            if newer is not None:
+                # dialed again since (another daemon, its lease lapsed): its state is newer
+                # than this lost call's outcome, which must not set it back
+                self._log.warning(
+                    "attempt whose outcome was lost recorded alone: contact dialed again since",
+                    attempt=a.id,
+                    contact=a.contact_id,
+                    newer_attempt=newer,
+                    disposition=_disposition_text(call.disposition),
+                )
+            if (
+                newer is not None
+                or contact.task_id != a.task_id
+                or contact.status is not Status.OPEN
+            ):
                 await self._store.record_attempt(
                     replace(
                         a,
@@ -1081,6 +1096,21 @@ class CampaignRunner:
             )
             self.calls[a.id] = call
             await self._finish(call)
+
+    async def _dialed_since(self, a: Attempt) -> str | None:
+        """The id of an attempt of ``a``'s contact that originated after ``a`` (None: none)."""
+        if a.originated_at is None:
+            return None
+        try:
+            attempts = await self._store.attempts(a.contact_id)
+        except NotFound:
+            return None
+        later = [
+            o
+            for o in attempts
+            if o.id != a.id and o.originated_at and o.originated_at > a.originated_at
+        ]
+        return later[-1].id if later else None
 
     def _with_journaled_disposition(self, call: _Call, q: QueuedDisposition) -> None:
         """A call a crash lost, whose agent gave the disposition during an outage (journaled

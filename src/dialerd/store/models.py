@@ -294,6 +294,23 @@ class AttemptRow(Base):
     talk_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class JournalAppliedRow(Base):
+    """An outcome of the daemon's journal written into the store by a replay at a start
+    (``dialerd.engine.journal``): the marker is written in the same transaction as the outcome,
+    so a replay cut at any point (a crash before the journal file is removed) never applies a
+    line twice, also when nothing else would show it was applied (its contact deleted since:
+    its attempts went with it). Keyed by the attempt id (one outcome line per attempt); the
+    rows of a journal are deleted once its file is gone."""
+
+    __tablename__ = "journal_applied"
+    __table_args__ = (Index("ix_journal_applied_journal", "journal"),)
+
+    attempt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    journal: Mapped[str] = mapped_column(String(200))
+    """The journal file's name (``unwritten-<db>-<hash>.jsonl``: one per store and holder)."""
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AbandonmentBucketRow(Base):
     """Live answers and abandoned calls per campaign per time bucket.
 

@@ -56,6 +56,9 @@ from dialerd.domain import campaign_spec as cs
 from dialerd.domain.changes import (
     AbandonmentCount,
     DncAdded,
+    JournaledOutcome,
+    JournalWrite,
+    JournalWritten,
     LeaseGuard,
     NewContact,
     OverviewRow,
@@ -118,6 +121,7 @@ from dialerd.store.models import (
     ContactRow,
     DncRow,
     HistoryRow,
+    JournalAppliedRow,
     TaskflowRuleRow,
     TaskRow,
 )
@@ -1482,16 +1486,7 @@ class Store:
                 before = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
                 await self._upsert_attempt(s, a)
                 if count and before is None and a.result is not None and found.task_id == a.task_id:
-                    at = a.hungup_at or a.originated_at
-                    values: dict[str, Any] = {"attempts": c.attempts + 1}
-                    if at is not None:
-                        values["last_attempt_at"] = at
-                    await s.execute(
-                        update(c)
-                        .where(c.id == a.contact_id)
-                        .values(**values)
-                        .execution_options(synchronize_session=False)
-                    )
+                    await self._count_alone(s, a)
                 return
             if a.result is not None and a.result.live_answer:
                 at = a.answered_at or a.hungup_at or a.originated_at
@@ -1774,6 +1769,142 @@ class Store:
             when = a.answered_at or a.hungup_at or a.originated_at
             if when is not None:
                 await self._count_answer(conn, a.campaign_id, when, a.result.value == "abandoned")
+
+    async def write_journaled(self, j: JournaledOutcome, now: datetime) -> JournalWritten:
+        """Write one outcome of the daemon's journal, once, in one transaction with the marker
+        that it was written (``journal_applied``): a replay cut anywhere (a crash before the
+        journal file is removed) finds the marker and writes nothing again, also for a contact
+        deleted since, whose attempts went with it. See :class:`JournaledOutcome` for when the
+        contact's new status is written and when the attempt is recorded alone.
+
+        On PostgreSQL the contact row is locked first, so another daemon cannot lease or dial
+        it between the checks and the write.
+        """
+        t = j.transition
+        a = t.attempt
+        if a is None:
+            raise InvalidChange(f"journaled outcome of contact {t.contact_id} has no attempt")
+        _aware(t.at, "transition time")
+        c = ContactRow
+        async with self.write() as s:
+            if await s.get(JournalAppliedRow, a.id) is not None:
+                return JournalWritten(JournalWrite.ALREADY_STORED)
+            q = select(c.id, c.task_id, c.status, c.status_detail, c.lease_holder).where(
+                c.id == t.contact_id
+            )
+            if self.dialect == "postgresql":
+                q = q.with_for_update()
+            found = (await s.execute(q)).first()
+            stored = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
+            if stored is not None:
+                return JournalWritten(JournalWrite.ALREADY_STORED)
+            s.add(JournalAppliedRow(attempt_id=a.id, journal=j.journal, applied_at=now))
+            if found is None:
+                # deleted since the call: it stays deleted (its attempt is not written back),
+                # but a live answer still counts in the abandonment figures, once
+                if a.result is not None and a.result.live_answer:
+                    at = a.answered_at or a.hungup_at or a.originated_at
+                    if at is not None:
+                        await self._count_answer(
+                            s, a.campaign_id, at, a.result.value == "abandoned"
+                        )
+                return JournalWritten(JournalWrite.STALE, None, f"contact {t.contact_id} deleted")
+            why = await self._superseded_by(s, a, found.lease_holder, j.holder)
+            if why is None:
+                try:
+                    contact = await self.apply_transition_on(await s.connection(), t)
+                except StaleContact as exc:
+                    why = str(exc)
+                else:
+                    return JournalWritten(JournalWrite.APPLIED, contact)
+                outcome = JournalWrite.STALE
+            else:
+                outcome = JournalWrite.SUPERSEDED
+                s.add(
+                    HistoryRow(
+                        campaign_id=a.campaign_id,
+                        contact_id=t.contact_id,
+                        at=t.at,
+                        actor=t.actor,
+                        from_task_id=found.task_id,
+                        to_task_id=found.task_id,
+                        from_status=found.status,
+                        to_status=found.status,
+                        from_detail=found.status_detail,
+                        to_detail=found.status_detail,
+                        note=f"{j.superseded_note}: {why}"[:2000],
+                    )
+                )
+            await self._record_alone(s, a, found.task_id)
+            if found.lease_holder == j.holder:
+                await s.execute(
+                    update(c)
+                    .where(c.id == t.contact_id, c.lease_holder == j.holder)
+                    .values(lease_holder=None, lease_expires_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+            row = await s.get(c, t.contact_id, populate_existing=True)
+            return JournalWritten(outcome, convert.contact(row) if row else None, why)
+
+    async def _superseded_by(
+        self, s: AsyncSession, a: Attempt, lease_holder: str | None, holder: str
+    ) -> str | None:
+        """Why the contact's current state is newer than attempt ``a`` (None: it is not):
+        dialed again since (another attempt originated after ``a``), or leased by another
+        holder than ``holder`` (the daemon whose journal this is)."""
+        if a.originated_at is not None:
+            newer = await s.scalar(
+                select(AttemptRow.id)
+                .where(
+                    AttemptRow.contact_id == a.contact_id,
+                    AttemptRow.id != a.id,
+                    AttemptRow.originated_at > a.originated_at,
+                )
+                .order_by(AttemptRow.originated_at.desc())
+                .limit(1)
+            )
+            if newer is not None:
+                return f"dialed again since (attempt {newer})"
+        if lease_holder is not None and lease_holder != holder:
+            return f"leased by {lease_holder} since"
+        return None
+
+    async def _record_alone(self, s: AsyncSession, a: Attempt, task_id: int) -> None:
+        """The attempt without a status change, counted as ``record_attempt(count=True)``
+        counts it, except that an older call does not move ``last_attempt_at`` back."""
+        before = await s.scalar(select(AttemptRow.result).where(AttemptRow.id == a.id))
+        await self._upsert_attempt(s, a)
+        if before is None and a.result is not None and task_id == a.task_id:
+            await self._count_alone(s, a)
+
+    async def _count_alone(self, s: AsyncSession, a: Attempt) -> None:
+        """One more attempt on ``a``'s contact; ``last_attempt_at`` never moves back (an
+        older call recorded after a newer one: a journal replayed late, a lost call closed)."""
+        c = ContactRow
+        values: dict[str, Any] = {"attempts": c.attempts + 1}
+        at = a.hungup_at or a.originated_at
+        if at is not None:
+            when = literal(at, c.last_attempt_at.type)
+            values["last_attempt_at"] = case(
+                (or_(c.last_attempt_at.is_(None), c.last_attempt_at < when), when),
+                else_=c.last_attempt_at,
+            )
+        await s.execute(
+            update(c)
+            .where(c.id == a.contact_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def forget_journal(self, journal: str) -> int:
+        """Drop the markers of ``journal`` (its file is gone: nothing of it is replayed again)."""
+        async with self.write() as s:
+            result = await s.execute(
+                delete(JournalAppliedRow)
+                .where(JournalAppliedRow.journal == journal)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def promote_due(
         self, now: datetime, *, campaign_id: int | None = None, limit: int = 10_000

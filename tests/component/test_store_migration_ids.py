@@ -26,7 +26,7 @@ T = Base.metadata.tables
 REBUILT = ("campaigns", "tasks", "imports", "contacts", "status_history", "lead_notes")
 # Columns the models have that later revisions add: not there at 0004 or 0005.
 ADDED_LATER = {"campaigns": {"file_applied"}}  # 0006
-TABLES_ADDED_LATER = {"journal_applied"}  # 0012
+TABLES_ADDED_LATER = {"journal_applied"}  # 0013
 
 
 async def _id(conn: AsyncConnection, table: str, **values: Any) -> int:

@@ -64,7 +64,8 @@ snapshot holds one server's agents and calls (``Snapshot.campaign_agents`` set),
 campaign's (its windows forecast R from all its agents, ``Snapshot.window_agents``), so
 ``EA_s <= alpha_plan EL_s`` on each server sums to the campaign's ``EA <= alpha_plan EL``; the
 budget the stress test and the pair guard read is shared by active agents
-(``remaining_budget``).
+(``remaining_budget``), and so is the one abandon the pair guard lets through
+(``pair_allowance``): the parts' allowances add up to what the window can take.
 
 Last, a burst is stress-tested (:func:`stress_count`): were the answer rate back at its highest
 of the last hour, the calls in flight must not be expected to spend more than the tightest
@@ -343,12 +344,40 @@ def remaining_budget(snapshot: Snapshot) -> float:
     """Abandons the tightest compliance window can still take: ``t (l + R) - b`` (inf with
     no window); of a part of the campaign (one server's), its share of them
     (``Snapshot.budget_share``), so that the parts together do not spend it twice."""
-    target = snapshot.settings.abandonment_target
-    per_second = _live_per_second(snapshot)
-    left = min((_budget(w, target, per_second)[1] for w in snapshot.windows), default=math.inf)
+    left = _campaign_budget(snapshot)
     if snapshot.campaign_agents is None or not math.isfinite(left):
         return left
     return left * snapshot.budget_share
+
+
+def _campaign_budget(snapshot: Snapshot) -> float:
+    """What the campaign's tightest window can still take, ``t (l + R) - b`` (inf with no
+    window), not shared out: the windows and their forecast are the campaign's."""
+    target = snapshot.settings.abandonment_target
+    per_second = _live_per_second(snapshot)
+    return min((_budget(w, target, per_second)[1] for w in snapshot.windows), default=math.inf)
+
+
+def pair_allowance(snapshot: Snapshot) -> float:
+    """The abandons the pair guard (:func:`pair_count`) lets this snapshot spend before it
+    bounds the rest: one for the whole campaign (a window that cannot take two more takes
+    one); for one server's part of a campaign, its share (``Snapshot.budget_share``) of what
+    the campaign's tightest window can take, ``max(B, 1)`` (one, as for the whole campaign,
+    once less than one is left), at most one.
+
+    Each part guarding one abandon of its own let one abandon on each of two servers break a
+    window that could take one: the parts' allowances added up to the number of parts. Shared
+    out, they add up to at most ``max(B, 1)``, and since ``(X_1 + ... + X_k - A)^+ <=
+    (X_1 - a_1)^+ + ... + (X_k - a_k)^+`` whenever ``a_1 + ... + a_k <= A``, each part holding
+    its expected abandons beyond ``a_s`` within ``PAIR_SHARE x alpha`` of its live answers
+    holds the campaign's expected abandons beyond ``A`` within ``PAIR_SHARE x alpha`` of the
+    campaign's, as one server's guard does. The share is by active agents, as the budget's:
+    the windows forecast their live answers in proportion to them, and no part sees the
+    others' calls."""
+    if snapshot.campaign_agents is None:
+        return 1.0
+    left = _campaign_budget(snapshot)
+    return min(1.0, snapshot.budget_share * max(left, 1.0))
 
 
 def stress_count(snapshot: Snapshot, floor: int, n: int, model: Model, planned: float) -> int:
@@ -404,11 +433,13 @@ def pair_count(snapshot: Snapshot, floor: int, n: int, model: Model, alpha: floa
     second for one agent). So with less than ``PAIR_BUDGET`` left in the tightest window, the
     largest count whose expected abandons beyond the first stay within ``PAIR_SHARE`` of the
     planned rate's share of its live answers. Only the exact law is read: on the teams where
-    one abandon is most of an hour's budget it always applies.
+    one abandon is most of an hour's budget it always applies. One server's part of a
+    campaign counts beyond its share of the first abandon (:func:`pair_allowance`), so that
+    the servers together do not spend it once each.
     """
     if n <= floor or model.n_items > EXACT_MAX_ITEMS or remaining_budget(snapshot) >= PAIR_BUDGET:
         return n
-    curve = _excess(model, n, first=floor, beyond=1.0)
+    curve = _excess(model, n, first=floor, beyond=pair_allowance(snapshot))
     for k in range(n, floor, -1):
         if float(curve[k - floor]) <= PAIR_SHARE * alpha * model.expected_live(k) + 1e-12:
             return k

@@ -141,7 +141,8 @@ class Snapshot:
     every part, and each part holds its own expected abandons under that rate times its own
     expected live answers, so their sum stays under the rate times the campaign's. What is
     left of a window's budget (the burst stress test and the pair guard read it) is shared
-    out in proportion to the parts' active agents (``budget_share``)."""
+    out in proportion to the parts' active agents (``budget_share``), and so is the abandon
+    the pair guard lets through (``predictive.pair_allowance``)."""
 
     @property
     def window_agents(self) -> int:

@@ -38,6 +38,10 @@ class AmiActionFailed(AmiError):
         text = f"{action} failed: {self.reason}"
         self.no_such_queue = "no such queue" in self.reason.lower()
         """Asterisk does not have the queue (QueueAdd, QueueRemove: missing in queues.conf)."""
+        self.already_member = "already there" in self.reason.lower()
+        """QueueAdd of an interface that is a member already (``Already there``)."""
+        self.not_member = "not there" in self.reason.lower()
+        """QueueRemove of an interface that is no member (``Not there``)."""
         super().__init__(f"{text} ({about})" if about else text)
 
 

@@ -983,7 +983,7 @@ class Engine:
                         # kept as a log-in to make: the agent joins once the queue is defined
                         # (_check_queues); their other queues are joined now
                         self._queue_refused(server.name, queue, a.name)
-                    elif "already" not in exc.reason.lower():
+                    elif not exc.already_member:
                         raise
                     self._penalties.pop(key, None)  # as a previous run left it: set it anew
                 self._logins.setdefault((server.name, a.interface), {})[queue] = (a.name, penalty)
@@ -1024,22 +1024,14 @@ class Engine:
                         continue
                     try:
                         await server.queue_remove(queue, iface)
-                    except AmiActionFailed as exc:
-                        if "not there" in exc.reason.lower():
+                    except AmiError as exc:
+                        refused = isinstance(exc, AmiActionFailed)
+                        if isinstance(exc, AmiActionFailed) and exc.not_member:
                             continue
                         out.left.append((srv, queue, iface))
                         self._log.warning(
-                            "unmanaged queue member not removed (static in queues.conf?)",
-                            server=srv,
-                            queue=queue,
-                            interface=iface,
-                            error=str(exc),
-                        )
-                        continue
-                    except AmiError as exc:
-                        out.left.append((srv, queue, iface))
-                        self._log.warning(
-                            "unmanaged queue member not removed",
+                            "unmanaged queue member not removed"
+                            + (" (static in queues.conf?)" if refused else ""),
                             server=srv,
                             queue=queue,
                             interface=iface,
@@ -1094,7 +1086,7 @@ class Engine:
             try:
                 await server.queue_remove(queue, iface)
             except AmiActionFailed as exc:
-                if "not there" not in exc.reason.lower():
+                if not exc.not_member:
                     self._log.warning(
                         "agent not taken out of the queue",
                         queue=queue,
@@ -1159,7 +1151,7 @@ class Engine:
             try:
                 await server.queue_remove(q, a.interface)
             except AmiActionFailed as exc:
-                if "not there" not in exc.reason.lower() and not exc.no_such_queue:
+                if not exc.not_member and not exc.no_such_queue:
                     raise
         if not logins:
             self._logins.pop((server.name, a.interface), None)

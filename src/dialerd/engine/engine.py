@@ -1085,22 +1085,14 @@ class Engine:
                 return
             try:
                 await server.queue_remove(queue, iface)
-            except AmiActionFailed as exc:
-                if not exc.not_member:
+            except AmiError as exc:
+                if not (isinstance(exc, AmiActionFailed) and exc.not_member):
                     self._log.warning(
                         "agent not taken out of the queue",
                         queue=queue,
                         interface=iface,
                         error=str(exc),
                     )
-                return
-            except AmiError as exc:
-                self._log.warning(
-                    "agent not taken out of the queue",
-                    queue=queue,
-                    interface=iface,
-                    error=str(exc),
-                )
                 return
             removed.append((srv, iface, queue))
 

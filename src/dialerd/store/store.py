@@ -2390,22 +2390,7 @@ class Store:
                 if move is not None and move.at <= now:
                     await s.execute(
                         insert(HistoryRow),
-                        [
-                            {
-                                "campaign_id": campaign_id,
-                                "contact_id": cid,
-                                "at": now,
-                                "actor": "taskflow",
-                                "from_task_id": tid,
-                                "to_task_id": move.to_task_id,
-                                "from_status": status,
-                                "to_status": Status.OPEN.value,
-                                "from_detail": detail,
-                                "to_detail": StatusDetail.NONE.value,
-                                "note": "taskflow rule",
-                            }
-                            for cid in chunk
-                        ],
+                        _rule_entries(campaign_id, chunk, now, tid, move, status, detail),
                     )
                 await s.execute(
                     update(c)
@@ -2657,22 +2642,7 @@ class Store:
                     }
                     await s.execute(
                         insert(HistoryRow),
-                        [
-                            {
-                                "campaign_id": camp,
-                                "contact_id": cid,
-                                "at": now,
-                                "actor": "taskflow",
-                                "from_task_id": tid,
-                                "to_task_id": move.to_task_id,
-                                "from_status": Status.FAILED.value,
-                                "to_status": Status.OPEN.value,
-                                "from_detail": dnc,
-                                "to_detail": StatusDetail.NONE.value,
-                                "note": "taskflow rule",
-                            }
-                            for cid in chunk
-                        ],
+                        _rule_entries(camp, chunk, now, tid, move, Status.FAILED.value, dnc),
                     )
                 await s.execute(
                     update(c)
@@ -2798,6 +2768,35 @@ NUMBER_LOCK_CLASS = 0x444E554D  # "DNUM"
 def _chunks(items: Sequence[_T], size: int) -> Iterable[Sequence[_T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _rule_entries(
+    campaign_id: int,
+    contact_ids: Iterable[int],
+    now: datetime,
+    from_task_id: int,
+    move: RuleMove,
+    from_status: str,
+    from_detail: str,
+) -> list[dict[str, Any]]:
+    """The status history rows of contacts a taskflow rule without delay moves into its
+    target task at once (after an edit or a do-not-call entry closed them)."""
+    return [
+        {
+            "campaign_id": campaign_id,
+            "contact_id": cid,
+            "at": now,
+            "actor": "taskflow",
+            "from_task_id": from_task_id,
+            "to_task_id": move.to_task_id,
+            "from_status": from_status,
+            "to_status": Status.OPEN.value,
+            "from_detail": from_detail,
+            "to_detail": StatusDetail.NONE.value,
+            "note": "taskflow rule",
+        }
+        for cid in contact_ids
+    ]
 
 
 #: A contact entering the task a delayed taskflow rule had scheduled for it: open, fresh.

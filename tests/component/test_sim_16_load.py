@@ -153,3 +153,48 @@ async def test_a_ring_with_two_wall_clock_seconds_left_reaches_the_agent() -> No
     assert not ami.events("AgentRingNoAnswer", "att-1635-a")
     (connect,) = ami.events("AgentConnect", "att-1635-a")
     assert (connect.get("HoldTime"), connect.get("RingTime")) == ("9", "1")
+
+
+class _LaggingWallClock(ManualClock):
+    """A clock whose wall-time read can fall behind its monotonic one, as two reads of a
+    loaded machine do when the process is preempted between them (or the wall clock is
+    slewed): ``lag`` seconds from when the test sets it."""
+
+    lag = 0.0
+
+    def now(self) -> datetime:
+        return super().now() - timedelta(seconds=self.lag)
+
+
+async def test_queue_time_does_not_follow_the_jitter_of_two_clock_reads() -> None:
+    """A caller joining 0.5 ms into a wall-clock second with a 2 s limit and nobody free
+    leaves after 2 whole seconds (QUEUEWAIT_MS 2000). The simulator read the wall clock and
+    the monotonic clock anew for every moment, so a read 10 ms behind at the look after 2 s put it
+    in the second before, and the caller waited a third second (CI, loaded: 3000 != 2000)."""
+    second = datetime(2026, 11, 23, 15, 8, 50, tzinfo=UTC)
+    # this call joins 2.001 s after the Originate (its ring, then the connect context)
+    clock = _LaggingWallClock(start=second + timedelta(seconds=0.0005 - 2.001))
+    sim = SimAsterisk(clock=clock)
+    await sim.start()
+    ami = await RawAmi.connect(sim.port)
+    try:
+        await ami.login()
+        ami.originate("555011635", "1636", variables=["DIALER_CONNECT_TIMEOUT=2"])
+        while not ami.events("QueueCallerJoin"):
+            await _steps(clock, STEP)
+        await _steps(clock, 1.5)
+        clock.lag = 0.01  # the read at the look 2.002 s after the join, only
+        await _steps(clock, 1.0)
+        clock.lag = 0.0
+        await _steps(clock, 1.5)
+    finally:
+        await ami.close()
+        await sim.stop()
+    waits = [
+        m.get("Value")
+        for m in ami.events("VarSet", "att-1636-a")
+        if m.get("Variable") == "QUEUEWAIT_MS" and m.get("Value")
+    ]
+    assert waits == ["2000"]
+    (abandon,) = ami.events("QueueCallerAbandon", "att-1636-a")
+    assert abandon.get("HoldTime") == "2"

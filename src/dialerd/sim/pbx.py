@@ -143,6 +143,7 @@ class Pbx:
         seed: int = 0,
     ) -> None:
         self.clock = clock
+        self._wall_offset = clock.now().timestamp() - clock.monotonic()
         self.sched = scheduler
         self._emit = emit
         self.model = model
@@ -165,8 +166,11 @@ class Pbx:
     # ------------------------------------------------------------------ helpers
     def epoch(self) -> float:
         """Unix time at the simulated moment (``sched.now()``): a timer that fires late reads
-        the wall-clock second it was due in, as the durations it computes stay exact."""
-        return self.clock.now().timestamp() + self.sched.now() - self.clock.monotonic()
+        the wall-clock second it was due in, as the durations it computes stay exact. The
+        wall clock's offset from the monotonic one is read once: read anew each time (two
+        reads, which a loaded machine can preempt between), a join near the start of a second
+        and a look 2 s later could fall in seconds 1 apart, and the caller waited a third."""
+        return self._wall_offset + self.sched.now()
 
     def wall_second(self) -> int:
         """``time(NULL)``: the whole wall-clock second app_queue counts its timeout in."""

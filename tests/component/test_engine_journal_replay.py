@@ -34,12 +34,21 @@ async def _call_over(store: Store, phone: str, campaign_id: int) -> tuple[Transi
     """A contact whose call the store knows as started; the transition its outcome makes."""
     (cid,) = await store.add_contacts(campaign_id, [NewContact(phone=phone)], NOW)
     contact = await store.get_contact(cid)
+    return await _connected(store, campaign_id, cid, phone, contact.task_id), cid
+
+
+async def _connected(
+    store: Store, campaign_id: int, cid: int, phone: str, task_id: int, **guards: Any
+) -> Transition:
+    """The call of contact ``cid`` (in task ``task_id``, open) started in the store; the
+    transition of its outcome: connected, a sale, the campaign's rule to "won" without
+    delay, with the taskflow's guards (``guards`` adds to them)."""
     tasks = {t.name: t.id for t in await store.tasks(campaign_id)}
     started = Attempt(
         id=f"d{campaign_id}-{phone}",
         campaign_id=campaign_id,
         contact_id=cid,
-        task_id=contact.task_id,
+        task_id=task_id,
         phone=phone,
         server="sim1",
         originated_at=NOW,
@@ -55,22 +64,20 @@ async def _call_over(store: Store, phone: str, campaign_id: int) -> tuple[Transi
         disposition="sale",
     )
     at = NOW + timedelta(seconds=40)
-    return (
-        Transition(
-            contact_id=cid,
-            actor="agent:a0",
-            at=at,
-            task_id=contact.task_id,
-            status=Status.SUCCESS,
-            status_detail="sale",
-            pending_task_id=tasks["won"],  # the campaign's rule, without delay
-            pending_due_at=at,
-            count_attempt=True,
-            attempt=finished,
-            expect_task_id=contact.task_id,
-            expect_status=Status.OPEN,
-        ),
-        cid,
+    return Transition(
+        contact_id=cid,
+        actor="agent:a0",
+        at=at,
+        task_id=task_id,
+        status=Status.SUCCESS,
+        status_detail="sale",
+        pending_task_id=tasks["won"],  # the campaign's rule, without delay
+        pending_due_at=at,
+        count_attempt=True,
+        attempt=finished,
+        expect_task_id=task_id,
+        expect_status=Status.OPEN,
+        **guards,
     )
 
 
@@ -312,46 +319,16 @@ async def _leased_call_over(store: Store, phone: str, campaign_id: int) -> tuple
     )
     (leased,) = await store.lease(campaign_id, 1, "test-daemon", timedelta(minutes=5), NOW)
     assert leased.id == cid
-    tasks = {t.name: t.id for t in await store.tasks(campaign_id)}
-    started = Attempt(
-        id=f"d{campaign_id}-{phone}",
-        campaign_id=campaign_id,
-        contact_id=cid,
-        task_id=leased.task_id,
-        phone=phone,
-        server="sim1",
-        originated_at=NOW,
-    )
-    await store.start_attempt(started)
-    at = NOW + timedelta(seconds=40)
-    finished = replace(
-        started,
-        agent="a0",
-        answered_at=NOW + timedelta(seconds=2),
-        connected_at=NOW + timedelta(seconds=3),
-        hungup_at=NOW + timedelta(seconds=23),
-        result=CallResult.CONNECTED,
-        disposition="sale",
-    )
-    return (
-        Transition(
-            contact_id=cid,
-            actor="agent:a0",
-            at=at,
-            task_id=leased.task_id,
-            status=Status.SUCCESS,
-            status_detail="sale",
-            pending_task_id=tasks["won"],
-            pending_due_at=at,
-            count_attempt=True,
-            attempt=finished,
-            expect_task_id=leased.task_id,
-            expect_status=Status.OPEN,
-            expect_status_detail=leased.status_detail,
-            expect_waiting=False,
-        ),
+    transition = await _connected(
+        store,
+        campaign_id,
         cid,
+        phone,
+        leased.task_id,
+        expect_status_detail=leased.status_detail,
+        expect_waiting=False,
     )
+    return transition, cid
 
 
 async def test_an_old_outcome_never_sets_back_a_contact_dialed_or_leased_again_since(
